@@ -1,0 +1,15 @@
+//! Moat's data plane: everything that touches packets, as portable `no_std` + `alloc` code.
+//!
+//! Nothing here touches hardware. The kernel hands received Ethernet frames in and takes
+//! frames to transmit out; time comes in as an argument. That is what lets every path be
+//! unit-tested and benchmarked on the host with real packet bytes.
+//!
+//! - [`policy`]: the compiled ruleset (pure data, produced at build time by the `rules` crate)
+//!   and the matcher that decides the first packet of each flow.
+//! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod checksum;
+pub mod policy;

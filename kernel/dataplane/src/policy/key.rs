@@ -1,0 +1,64 @@
+//! The flow key: the fields of a packet that the policy decides on.
+
+use super::model::{ipv4_to_flow_addr, OUT_SELF};
+
+/// What the policy sees of the first packet of a flow, after routing (so the egress is
+/// known) and after destination NAT (so port forwards are already translated).
+///
+/// Fields that do not apply to the packet's protocol are zero: ports for portless
+/// protocols, ICMP type and code for non-ICMP packets. The compiler guarantees that a rule
+/// constraining ports also constrains the protocol to one with ports (and likewise for ICMP),
+/// so those zeroes never match by accident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    /// NIC the packet arrived on.
+    pub in_nic: u8,
+    /// NIC it will leave through, or [`OUT_SELF`] when it is addressed to the appliance.
+    pub out: u8,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
+    pub protocol: u8,
+    /// Source address in the unified flow address space.
+    pub src: u128,
+    /// Destination address in the unified flow address space.
+    pub dst: u128,
+    /// Source port (TCP/UDP/SCTP), else 0.
+    pub src_port: u16,
+    /// Destination port (TCP/UDP/SCTP), else 0.
+    pub dst_port: u16,
+    /// ICMP type (ICMP/ICMPv6), else 0.
+    pub icmp_type: u8,
+    /// ICMP code (ICMP/ICMPv6), else 0.
+    pub icmp_code: u8,
+}
+
+impl FlowKey {
+    /// A key for an IPv4 packet (addresses as big-endian `u32`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn ipv4(
+        in_nic: u8,
+        out: u8,
+        protocol: u8,
+        src: u32,
+        dst: u32,
+        src_port: u16,
+        dst_port: u16,
+        icmp: (u8, u8),
+    ) -> FlowKey {
+        FlowKey {
+            in_nic,
+            out,
+            protocol,
+            src: ipv4_to_flow_addr(src),
+            dst: ipv4_to_flow_addr(dst),
+            src_port,
+            dst_port,
+            icmp_type: icmp.0,
+            icmp_code: icmp.1,
+        }
+    }
+
+    /// Whether the packet is addressed to the appliance itself.
+    pub fn is_to_self(&self) -> bool {
+        self.out == OUT_SELF
+    }
+}

@@ -1,0 +1,1 @@
+//! Moat ruleset compiler (placeholder).
