@@ -4,12 +4,27 @@
 //! frames to transmit out; time comes in as an argument. That is what lets every path be
 //! unit-tested and benchmarked on the host with real packet bytes.
 //!
+//! - [`appliance`]: the front door — [`Appliance::receive`] for each frame,
+//!   [`Appliance::poll`] for timers.
 //! - [`policy`]: the compiled ruleset (pure data, produced at build time by the `rules` crate)
 //!   and the matcher that decides the first packet of each flow.
+//! - [`arp`], [`neighbor`]: ARP and the neighbour table.
+//! - [`local`]: the appliance's own IP stack (smoltcp) for traffic addressed to it.
+//! - [`config`], [`sink`]: NIC configuration in, frames out.
 //! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod appliance;
+pub mod arp;
 pub mod checksum;
+pub mod config;
+pub mod local;
+pub mod neighbor;
 pub mod policy;
+pub mod sink;
+
+pub use appliance::Appliance;
+pub use config::{ApplianceConfig, NicConfig};
+pub use sink::FrameSink;

@@ -1,0 +1,211 @@
+//! One virtio-net NIC: `VirtIONetRaw` with pre-allocated buffers and many frames in flight.
+//!
+//! Every receive descriptor is posted at start-up. A received frame is handed out as an
+//! [`RxFrame`] that owns its buffer (a spare buffer takes its place in the ring at once), so
+//! the data plane can read and rewrite it while transmitting on any NIC. Transmission
+//! copies the outgoing frame into one of `QUEUE_SIZE` transmit buffers; completed transmit
+//! descriptors are reclaimed lazily, before each new transmission.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use virtio_drivers::device::net::VirtIONetRaw;
+use virtio_drivers::transport::SomeTransport;
+
+use super::hal::KernelHal;
+
+/// Descriptors per virtqueue (receive and transmit each).
+pub const QUEUE_SIZE: usize = 128;
+/// Bytes per buffer: the virtio-net header (12) plus the largest Ethernet frame (1522 with
+/// a VLAN tag), rounded up.
+pub const BUFFER_SIZE: usize = 1600;
+/// Spare receive buffers, so frames can be held while their ring slot is refilled.
+const SPARE_BUFFERS: usize = 8;
+
+/// Counters of one NIC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NicCounters {
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Frames queued for transmission.
+    pub tx_frames: u64,
+    /// Frames not transmitted because the transmit ring was full.
+    pub tx_ring_full: u64,
+    /// Frames not transmitted because they do not fit a buffer.
+    pub tx_too_big: u64,
+}
+
+/// A received frame and the buffer that holds it.
+pub struct RxFrame {
+    buffer: Box<[u8]>,
+    start: usize,
+    len: usize,
+}
+
+impl RxFrame {
+    /// The Ethernet frame.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buffer[self.start..self.start + self.len]
+    }
+
+    /// The Ethernet frame, writable (for in-place rewriting).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.start..self.start + self.len]
+    }
+}
+
+/// Why a NIC could not be brought up.
+#[derive(Debug)]
+pub enum NicError {
+    /// The virtio driver refused the device.
+    Virtio(virtio_drivers::Error),
+}
+
+/// A virtio-net device ready to move frames.
+pub struct Nic {
+    device: VirtIONetRaw<KernelHal, SomeTransport<'static>, QUEUE_SIZE>,
+    /// Receive buffers posted to the device, by descriptor token.
+    rx_posted: Vec<Option<Box<[u8]>>>,
+    rx_spare: Vec<Box<[u8]>>,
+    /// Transmit buffers; `tx_in_flight[token]` is (buffer index, length) of a pending send.
+    tx_buffers: Vec<Box<[u8]>>,
+    tx_free: Vec<u16>,
+    tx_in_flight: Vec<Option<(u16, u16)>>,
+    header_len: usize,
+    /// Traffic counters.
+    pub counters: NicCounters,
+}
+
+fn buffer() -> Box<[u8]> {
+    vec![0u8; BUFFER_SIZE].into_boxed_slice()
+}
+
+impl Nic {
+    /// Initialises the device and posts every receive buffer.
+    pub fn new(transport: SomeTransport<'static>) -> Result<Nic, NicError> {
+        let device = VirtIONetRaw::new(transport).map_err(NicError::Virtio)?;
+        let mut header = [0u8; 32];
+        let header_len = device.fill_buffer_header(&mut header).map_err(NicError::Virtio)?;
+        let mut nic = Nic {
+            device,
+            rx_posted: (0..QUEUE_SIZE).map(|_| None).collect(),
+            rx_spare: (0..SPARE_BUFFERS).map(|_| buffer()).collect(),
+            tx_buffers: (0..QUEUE_SIZE).map(|_| buffer()).collect(),
+            tx_free: (0..QUEUE_SIZE as u16).rev().collect(),
+            tx_in_flight: (0..QUEUE_SIZE).map(|_| None).collect(),
+            header_len,
+            counters: NicCounters::default(),
+        };
+        for _ in 0..QUEUE_SIZE {
+            let buf = buffer();
+            nic.post_receive(buf)?;
+        }
+        nic.device.enable_interrupts();
+        Ok(nic)
+    }
+
+    fn post_receive(&mut self, mut buf: Box<[u8]>) -> Result<(), NicError> {
+        // SAFETY: the buffer is owned by `rx_posted` until the device returns its token, and
+        // nothing reads or writes it in between.
+        let token = unsafe { self.device.receive_begin(&mut buf) }.map_err(NicError::Virtio)?;
+        if let Some(slot) = self.rx_posted.get_mut(token as usize) {
+            *slot = Some(buf);
+        }
+        Ok(())
+    }
+
+    /// The NIC's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.device.mac_address()
+    }
+
+    /// Acknowledges the device's interrupt (call before draining the queues).
+    pub fn ack_interrupt(&mut self) {
+        let _ = self.device.ack_interrupt();
+    }
+
+    /// Takes the next received frame, if any, and refills its ring slot.
+    pub fn receive(&mut self) -> Option<RxFrame> {
+        let token = self.device.poll_receive()?;
+        let mut buf = self.rx_posted.get_mut(token as usize)?.take()?;
+        // SAFETY: `buf` is the buffer posted with this token (looked up by token).
+        let completed = unsafe { self.device.receive_complete(token, &mut buf) };
+        let spare = self.rx_spare.pop().unwrap_or_else(buffer);
+        if self.post_receive(spare).is_err() {
+            // The slot was just freed, so posting cannot run out of descriptors.
+            log::warn!("virtio-net: could not re-post a receive buffer");
+        }
+        match completed {
+            Ok((header_len, len)) if header_len + len <= buf.len() => {
+                self.counters.rx_frames += 1;
+                Some(RxFrame { buffer: buf, start: header_len, len })
+            }
+            _ => {
+                self.rx_spare.push(buf);
+                None
+            }
+        }
+    }
+
+    /// Gives a received frame's buffer back for reuse.
+    pub fn recycle(&mut self, frame: RxFrame) {
+        if self.rx_spare.len() < SPARE_BUFFERS * 2 {
+            self.rx_spare.push(frame.buffer);
+        }
+    }
+
+    fn reclaim_transmitted(&mut self) {
+        while let Some(token) = self.device.poll_transmit() {
+            let Some((index, len)) = self.tx_in_flight.get_mut(token as usize).and_then(|s| s.take()) else {
+                break;
+            };
+            let buf = &self.tx_buffers[index as usize][..len as usize];
+            // SAFETY: `buf` is exactly the slice passed to `transmit_begin` for this token.
+            let _ = unsafe { self.device.transmit_complete(token, buf) };
+            self.tx_free.push(index);
+        }
+    }
+
+    /// Queues `frame` for transmission. Returns `false` (and counts it) if it was dropped.
+    pub fn transmit(&mut self, frame: &[u8]) -> bool {
+        self.transmit_with(frame.len(), |out| out.copy_from_slice(frame))
+    }
+
+    /// Queues a frame of `len` bytes built in place by `fill`. Returns `false` (and counts
+    /// it) if it was dropped.
+    pub fn transmit_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
+        self.reclaim_transmitted();
+        let total = self.header_len + len;
+        if total > BUFFER_SIZE {
+            self.counters.tx_too_big += 1;
+            return false;
+        }
+        let Some(index) = self.tx_free.pop() else {
+            self.counters.tx_ring_full += 1;
+            return false;
+        };
+        let buf = &mut self.tx_buffers[index as usize];
+        if self.device.fill_buffer_header(buf).is_err() {
+            self.tx_free.push(index);
+            return false;
+        }
+        fill(&mut buf[self.header_len..total]);
+        // SAFETY: the buffer stays untouched until `reclaim_transmitted` completes its token
+        // (it is off the free list and recorded in `tx_in_flight`).
+        match unsafe { self.device.transmit_begin(&buf[..total]) } {
+            Ok(token) => {
+                if let Some(slot) = self.tx_in_flight.get_mut(token as usize) {
+                    *slot = Some((index, total as u16));
+                }
+                self.counters.tx_frames += 1;
+                true
+            }
+            Err(_) => {
+                self.tx_free.push(index);
+                self.counters.tx_ring_full += 1;
+                false
+            }
+        }
+    }
+}

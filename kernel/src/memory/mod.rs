@@ -1,0 +1,133 @@
+//! Physical memory, the heap and the page tables.
+//!
+//! At boot, [`init`] takes the memory map, carves out what is already in use (the first
+//! MiB, the kernel image), keeps a small pool of page frames for page tables
+//! ([`frames`]), gives the rest of the largest region to the heap ([`heap`]) and switches
+//! to page tables that enforce W^X with a guard page under the stack ([`paging`]).
+//!
+//! Everything is identity-mapped (virtual address = physical address), which keeps DMA
+//! for virtio trivial: a heap buffer's address is what the device is given.
+
+pub mod frames;
+pub mod heap;
+pub mod paging;
+
+use crate::boot::{BootInfo, RegionKind};
+
+/// Size of a small page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Memory reserved for page-table frames (enough for MMIO mappings made after boot).
+const FRAME_POOL: u64 = 512 * 1024;
+/// The early identity map covers the first 4 GiB; memory above it is not used.
+pub const EARLY_MAP_LIMIT: u64 = 0x1_0000_0000;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+}
+
+/// Where the kernel image lies in memory.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelLayout {
+    /// Start of the image (1 MiB).
+    pub start: u64,
+    /// Start and end of the executable part.
+    pub text: (u64, u64),
+    /// Start and end of the read-only data.
+    pub rodata: (u64, u64),
+    /// Start of data + bss, which run to `end`.
+    pub data: u64,
+    /// End of the image.
+    pub end: u64,
+    /// The unmapped page under the stack.
+    pub stack_guard: u64,
+}
+
+impl KernelLayout {
+    /// The layout from the linker script's symbols.
+    pub fn current() -> KernelLayout {
+        let addr = |s: &u8| s as *const u8 as u64;
+        // SAFETY: these are linker-defined symbols; only their addresses are taken.
+        unsafe {
+            KernelLayout {
+                start: addr(&__kernel_start),
+                text: (addr(&__text_start), addr(&__text_end)),
+                rodata: (addr(&__rodata_start), addr(&__rodata_end)),
+                data: addr(&__data_start),
+                end: addr(&__kernel_end),
+                stack_guard: addr(&crate::boot::entry::boot_stack_guard),
+            }
+        }
+    }
+}
+
+/// What [`init`] reports for the banner.
+#[derive(Clone, Copy, Debug)]
+pub struct MemorySummary {
+    /// Usable RAM reported by the boot loader, in bytes.
+    pub usable: u64,
+    /// Bytes given to the heap.
+    pub heap: u64,
+    /// Usable bytes ignored because they lie above the first 4 GiB.
+    pub ignored_high: u64,
+}
+
+/// Why memory could not be set up.
+#[derive(Debug)]
+pub enum MemoryError {
+    /// No usable region is large enough for the frame pool and a minimal heap.
+    TooLittleMemory {
+        /// Largest usable region found, in bytes.
+        largest: u64,
+    },
+    /// Building the page tables failed.
+    Paging(paging::PagingError),
+}
+
+impl core::fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            MemoryError::TooLittleMemory { largest } => write!(
+                f,
+                "not enough memory: the largest free region is {} KiB; give the VM more RAM (-m)",
+                largest / 1024
+            ),
+            MemoryError::Paging(e) => write!(f, "page tables: {e:?}"),
+        }
+    }
+}
+
+/// Sets up frames, heap and page tables from the boot memory map.
+pub fn init(boot: &BootInfo) -> Result<MemorySummary, MemoryError> {
+    let layout = KernelLayout::current();
+    let mut free = frames::FreeRegions::new();
+    let mut ignored_high = 0;
+    for region in boot.regions().iter().filter(|r| r.kind == RegionKind::Usable) {
+        if region.end > EARLY_MAP_LIMIT {
+            ignored_high += region.end - region.start.max(EARLY_MAP_LIMIT);
+        }
+        free.add(region.start, region.end.min(EARLY_MAP_LIMIT));
+    }
+    // The first MiB (real-mode structures, BIOS data) and the kernel image are taken.
+    free.remove(0, 0x10_0000);
+    free.remove(layout.start, layout.end);
+
+    let (start, end) = free.largest();
+    let size = end - start;
+    if size < FRAME_POOL + 2 * 1024 * 1024 {
+        return Err(MemoryError::TooLittleMemory { largest: size });
+    }
+    let pool_start = start;
+    let heap_start = start + FRAME_POOL;
+    frames::init(pool_start, heap_start);
+    // SAFETY: `heap_start..end` is usable RAM (memory map), below 4 GiB so identity-mapped
+    // by the early tables, and no longer in the free list: nothing else will use it.
+    unsafe { heap::init(heap_start, end - heap_start) };
+    paging::init(&layout, boot).map_err(MemoryError::Paging)?;
+    Ok(MemorySummary { usable: boot.usable_bytes(), heap: end - heap_start, ignored_high })
+}

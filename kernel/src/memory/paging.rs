@@ -1,0 +1,165 @@
+//! The kernel's page tables: identity-mapped, W^X, with a guard page under the stack.
+//!
+//! The boot code's temporary tables map the first 4 GiB read-write-execute with 2 MiB
+//! pages. [`init`] replaces them with tables where
+//! - kernel text is read + execute, rodata read-only, data/bss/heap read-write + no-execute;
+//! - the page under the boot stack is not mapped, so a stack overflow faults (and is
+//!   reported through the double-fault handler's own stack) instead of corrupting memory;
+//! - page 0 is not mapped, so null dereferences fault;
+//! - RAM uses 2 MiB pages where alignment allows.
+//!
+//! Device memory (LAPIC, IOAPIC, PCI ECAM and BARs, virtio-mmio) and firmware tables are
+//! mapped later, on demand, with [`map_device`] and [`map_firmware`].
+
+use spin::Mutex;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
+use x86_64::structures::paging::{
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags as Flags, PhysFrame,
+    Size2MiB, Size4KiB, Translate,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::frames::PoolAllocator;
+use super::{KernelLayout, PAGE_SIZE};
+use crate::boot::{BootInfo, RegionKind};
+
+const HUGE: u64 = 2 * 1024 * 1024;
+
+/// Why a mapping could not be made.
+#[derive(Debug, Clone, Copy)]
+pub enum PagingError {
+    /// The frame pool for page tables is exhausted.
+    OutOfFrames,
+    /// The address is already mapped in an incompatible way (inside a huge page).
+    Conflict(u64),
+    /// Mapping requested before [`init`].
+    NotReady,
+}
+
+impl<S: x86_64::structures::paging::PageSize> From<MapToError<S>> for PagingError {
+    fn from(e: MapToError<S>) -> PagingError {
+        match e {
+            MapToError::FrameAllocationFailed => PagingError::OutOfFrames,
+            MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => PagingError::Conflict(0),
+        }
+    }
+}
+
+static TABLES: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
+
+const RW_NX: Flags = Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE);
+const RO_NX: Flags = Flags::PRESENT.union(Flags::NO_EXECUTE);
+const RX: Flags = Flags::PRESENT;
+const DEVICE: Flags = RW_NX.union(Flags::NO_CACHE).union(Flags::WRITE_THROUGH);
+
+/// Builds the final page tables and switches to them.
+pub fn init(layout: &KernelLayout, boot: &BootInfo) -> Result<(), PagingError> {
+    let pml4_frame = PoolAllocator.allocate_frame().ok_or(PagingError::OutOfFrames)?;
+    let pml4_addr = pml4_frame.start_address().as_u64();
+    // SAFETY: the frame is fresh, zeroed, identity-mapped pool memory used only as this PML4.
+    let pml4 = unsafe { &mut *(pml4_addr as *mut PageTable) };
+    // SAFETY: physical memory is identity-mapped (offset 0) both by the early tables and by
+    // the tables being built, which map every frame the pool hands out.
+    let mut tables = unsafe { OffsetPageTable::new(pml4, VirtAddr::new(0)) };
+
+    // Low memory except page 0: BIOS data and the area where an RSDP may be found.
+    map_range(&mut tables, PAGE_SIZE, layout.start, RW_NX, false)?;
+    // The kernel image, section by section.
+    map_range(&mut tables, layout.start, layout.text.0, RX, false)?;
+    map_range(&mut tables, layout.text.0, layout.text.1, RX, false)?;
+    map_range(&mut tables, layout.rodata.0, layout.rodata.1, RO_NX, false)?;
+    map_range(&mut tables, layout.data, layout.stack_guard, RW_NX, false)?;
+    map_range(&mut tables, layout.stack_guard + PAGE_SIZE, layout.end, RW_NX, false)?;
+    // All other RAM below 4 GiB (the heap, the frame pool, ACPI tables).
+    for region in boot.regions() {
+        if region.kind == RegionKind::Reserved {
+            continue;
+        }
+        let end = region.end.min(super::EARLY_MAP_LIMIT);
+        let start = region.start.max(layout.start);
+        if start >= end {
+            continue;
+        }
+        // Around the kernel image, which is already mapped.
+        if start < layout.start.max(start) || end <= layout.start || start >= layout.end {
+            map_range(&mut tables, start, end, RW_NX, true)?;
+        } else {
+            map_range(&mut tables, start, layout.start, RW_NX, true)?;
+            map_range(&mut tables, layout.end, end, RW_NX, true)?;
+        }
+    }
+
+    // SAFETY: the new tables map everything the kernel touches from here on: its image
+    // (with the same addresses), its stack (except the guard page), the heap and the pool.
+    unsafe { Cr3::write(pml4_frame, Cr3Flags::empty()) };
+    *TABLES.lock() = Some(tables);
+    Ok(())
+}
+
+/// Identity-maps `[start, end)` with `flags`, using 2 MiB pages where allowed and aligned.
+/// Pages that are already mapped are left as they are.
+fn map_range(
+    tables: &mut OffsetPageTable<'static>,
+    start: u64,
+    end: u64,
+    flags: Flags,
+    allow_huge: bool,
+) -> Result<(), PagingError> {
+    let mut addr = start / PAGE_SIZE * PAGE_SIZE;
+    while addr < end {
+        if allow_huge && addr % HUGE == 0 && addr + HUGE <= end && !is_mapped_anywhere(tables, addr, HUGE) {
+            let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
+            let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(addr));
+            // SAFETY: identity mapping of RAM or device memory that nothing else maps.
+            unsafe { tables.map_to(page, frame, flags, &mut PoolAllocator)?.ignore() };
+            addr += HUGE;
+            continue;
+        }
+        match tables.translate(VirtAddr::new(addr)) {
+            TranslateResult::NotMapped => {
+                let page = Page::<Size4KiB>::containing_address(VirtAddr::new(addr));
+                let frame = PhysFrame::<Size4KiB>::containing_address(PhysAddr::new(addr));
+                // SAFETY: identity mapping of memory that is not mapped yet.
+                let flush = unsafe { tables.map_to(page, frame, flags, &mut PoolAllocator) }
+                    .map_err(|e| match PagingError::from(e) {
+                        PagingError::Conflict(_) => PagingError::Conflict(addr),
+                        other => other,
+                    })?;
+                flush.flush();
+            }
+            TranslateResult::Mapped { .. } => {}
+            TranslateResult::InvalidFrameAddress(_) => return Err(PagingError::Conflict(addr)),
+        }
+        addr += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+fn is_mapped_anywhere(tables: &OffsetPageTable<'static>, start: u64, len: u64) -> bool {
+    (start..start + len)
+        .step_by(PAGE_SIZE as usize)
+        .any(|a| !matches!(tables.translate(VirtAddr::new(a)), TranslateResult::NotMapped))
+}
+
+fn map_after_init(start: u64, len: u64, flags: Flags) -> Result<(), PagingError> {
+    let mut guard = TABLES.lock();
+    let tables = guard.as_mut().ok_or(PagingError::NotReady)?;
+    map_range(tables, start, start.saturating_add(len.max(1)), flags, false)
+}
+
+/// Identity-maps device registers at `[phys, phys + len)`: read-write, uncached, no-execute.
+pub fn map_device(phys: u64, len: u64) -> Result<(), PagingError> {
+    map_after_init(phys, len, DEVICE)
+}
+
+/// Identity-maps firmware tables (ACPI) at `[phys, phys + len)`: read-only, no-execute.
+pub fn map_firmware(phys: u64, len: u64) -> Result<(), PagingError> {
+    map_after_init(phys, len, RO_NX)
+}
+
+/// Whether `addr` lies in the stack guard page (for fault reports).
+pub fn is_stack_guard(addr: u64) -> bool {
+    let guard = KernelLayout::current().stack_guard;
+    (guard..guard + PAGE_SIZE).contains(&addr)
+}

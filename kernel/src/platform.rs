@@ -1,0 +1,175 @@
+//! Bringing the machine up and running the appliance: the boot sequence and the main loop.
+
+use alloc::vec::Vec;
+
+use dataplane::{Appliance, ApplianceConfig, FrameSink};
+use smoltcp::wire::EthernetAddress;
+
+use crate::acpi::{self, power};
+use crate::boot::BootInfo;
+#[cfg(feature = "fault-injection")]
+use crate::cmdline::InjectedFault;
+use crate::cmdline::Options;
+use crate::devices::virtio::{self, FoundNic};
+use crate::devices::{ioapic, lapic, pic};
+use crate::{fatal, interrupts, memory, println, time, VERSION};
+
+/// The compiled ruleset embedded in this image.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/policy.rs"));
+}
+
+/// Transmits on the kernel's NICs.
+struct NicSink<'a> {
+    nics: &'a mut [FoundNic],
+}
+
+impl FrameSink for NicSink<'_> {
+    fn transmit(&mut self, nic: u8, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+        match self.nics.get_mut(nic as usize) {
+            Some(found) => found.nic.transmit_with(len, fill),
+            None => false,
+        }
+    }
+}
+
+/// Boots the platform, brings up the NICs and runs the appliance forever.
+pub fn run(boot: &BootInfo, options: &Options) -> ! {
+    println!("moat {VERSION}: ruleset {} sha256:{}", embedded::RULESET_NAME, embedded::RULESET_DIGEST);
+    interrupts::init();
+    let memory = memory::init(boot).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
+    let firmware = acpi::discover(boot.rsdp).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
+
+    pic::disable();
+    if let Err(e) = lapic::init(firmware.lapic_address) {
+        fatal::stop(format_args!("cannot map the local APIC: {e:?}"));
+    }
+    for io in firmware.ioapics() {
+        if let Err(e) = ioapic::add(io.address, io.gsi_base) {
+            fatal::stop(format_args!("cannot map the I/O APIC at {:#x}: {e:?}", io.address));
+        }
+    }
+    let clock = time::calibrate();
+    let button = power::init(&firmware);
+    println!(
+        "moat: boot {}, {} MiB RAM ({} MiB heap), tsc {} MHz{}, power button {:?}",
+        boot.protocol,
+        memory.usable >> 20,
+        memory.heap >> 20,
+        clock.tsc_hz / 1_000_000,
+        if clock.measured { "" } else { " (assumed: no PIT)" },
+        button
+    );
+    if memory.ignored_high > 0 {
+        log::warn!("{} MiB of RAM above 4 GiB is not used", memory.ignored_high >> 20);
+    }
+
+    log::debug!("command line: {}", boot.cmdline());
+    let mut nics: Vec<FoundNic> = Vec::new();
+    let mut skipped = Vec::new();
+    virtio::discover_pci(&firmware, &mut nics, &mut skipped);
+    virtio::discover_mmio(boot.cmdline(), &firmware, &mut nics, &mut skipped);
+    for s in &skipped {
+        log::warn!("{} skipped: {}", s.location, s.reason);
+    }
+    if nics.is_empty() {
+        log::warn!("no virtio-net NIC found: nothing to forward");
+    }
+
+    let macs: Vec<EthernetAddress> = nics.iter().map(|n| EthernetAddress(n.nic.mac())).collect();
+    let config = ApplianceConfig::from_policy(&embedded::POLICY, &macs);
+    for (i, found) in nics.iter().enumerate() {
+        let addressing = match (config.nics[i].ipv4, config.nics[i].dhcp) {
+            (Some(cidr), _) => alloc::format!("{cidr}"),
+            (None, true) => alloc::string::String::from("dhcp"),
+            (None, false) => alloc::string::String::from("none"),
+        };
+        let m = macs[i].0;
+        println!(
+            "moat: nic{i} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} ipv4 {addressing}",
+            m[0], m[1], m[2], m[3], m[4], m[5], found.location
+        );
+        for &(gsi, trigger) in &found.interrupts {
+            log::debug!("nic{i} interrupt: gsi {gsi} {trigger:?}");
+            route_nic_interrupt(gsi, trigger);
+        }
+    }
+
+    let mut appliance = Appliance::new(&config, time::now());
+    appliance.announce(&mut NicSink { nics: &mut nics });
+    println!("moat: ready");
+    inject_fault(options);
+    main_loop(&mut appliance, &mut nics)
+}
+
+fn route_nic_interrupt(gsi: u32, trigger: ioapic::Trigger) {
+    let Some(vector) = interrupts::vector_for_gsi(gsi) else { return };
+    if trigger.level {
+        interrupts::set_level_triggered(gsi);
+    }
+    if !ioapic::route(gsi, vector, trigger, lapic::id()) {
+        log::warn!("no I/O APIC serves GSI {gsi}: that NIC is polled on timer ticks only");
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+fn inject_fault(options: &Options) {
+    match options.fault {
+        Some(InjectedFault::PageFault) => {
+            // SAFETY: deliberately unsound — reading the unmapped page 0 must fault; this is
+            // how the tests prove a page fault is reported and fails closed.
+            let value = unsafe { core::ptr::read_volatile(0x10 as *const u64) };
+            println!("moat: fault injection did not fault ({value})");
+        }
+        Some(InjectedFault::Panic) => panic!("fault injection requested on the command line"),
+        None => {}
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn inject_fault(options: &Options) {
+    if options.fault.is_some() {
+        log::warn!("moat.fault ignored: this image was built without fault injection");
+    }
+}
+
+/// Longest the appliance sleeps without being asked to.
+const MAX_SLEEP_MICROS: u64 = 1_000_000;
+
+fn main_loop(appliance: &mut Appliance, nics: &mut [FoundNic]) -> ! {
+    loop {
+        let (lines, _timer) = interrupts::take_pending();
+        if lines & power::button_line_mask() != 0 && power::take_button_press() {
+            shutdown(appliance, nics);
+        }
+        let now = time::now();
+        for index in 0..nics.len() {
+            nics[index].nic.ack_interrupt();
+            while let Some(frame) = nics[index].nic.receive() {
+                appliance.receive(index as u8, frame.bytes(), now, &mut NicSink { nics });
+                nics[index].nic.recycle(frame);
+            }
+        }
+        let delay = appliance.poll(time::now(), &mut NicSink { nics });
+        interrupts::unmask_lines(lines);
+        time::arm_wakeup((delay.total_micros()).clamp(100, MAX_SLEEP_MICROS));
+        interrupts::wait();
+    }
+}
+
+fn shutdown(appliance: &mut Appliance, nics: &mut [FoundNic]) -> ! {
+    println!("moat: shutdown");
+    for index in 0..nics.len() {
+        if let Some(c) = appliance.counters(index as u8) {
+            println!("moat: nic{index} rx {} tx {} dropped {}", c.rx, c.tx, c.dropped);
+        }
+    }
+    power::power_off();
+    // The hypervisor acts on the request asynchronously: give it time before concluding
+    // that power-off failed.
+    let deadline = time::now_micros() + 3_000_000;
+    while time::now_micros() < deadline {
+        core::hint::spin_loop();
+    }
+    fatal::stop(format_args!("ACPI power-off did not take effect"))
+}
