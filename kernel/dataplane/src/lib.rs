@@ -11,6 +11,8 @@
 //! - [`arp`], [`neighbor`]: ARP and the neighbour table.
 //! - [`local`]: the appliance's own IP stack (smoltcp) for traffic addressed to it.
 //! - [`config`], [`sink`]: NIC configuration in, frames out.
+//! - [`packet`]: parsing and validating an IPv4 packet once, at the edge.
+//! - [`rewrite`]: in-place field rewrites with incremental checksum updates.
 //! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
 #![cfg_attr(not(test), no_std)]
 
@@ -22,8 +24,12 @@ pub mod checksum;
 pub mod config;
 pub mod local;
 pub mod neighbor;
+pub mod packet;
 pub mod policy;
+pub mod rewrite;
 pub mod sink;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 
 pub use appliance::Appliance;
 pub use config::{ApplianceConfig, NicConfig};

@@ -1,0 +1,513 @@
+//! Parsing and validating an IPv4 packet once, at the edge.
+//!
+//! [`Ipv4Summary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
+//! everything the data plane relies on — version, header length, total length, header
+//! checksum, a transport header long enough to read the ports/flags, coherent TCP flags —
+//! and returns the fields every later stage needs, or a [`Malformed`] reason. Everything
+//! after it (anti-spoofing, state, NAT, policy, rewriting) works from the summary and never
+//! re-parses or indexes raw bytes by hand. Parsing uses `smoltcp::wire` views.
+//!
+//! What is deliberately not checked: transport checksums (a router does not verify them;
+//! incremental rewrites keep a good checksum good and a bad one bad, so the end host still
+//! sees the damage).
+
+use smoltcp::wire::{
+    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket,
+};
+
+/// IP protocol numbers used throughout the data plane.
+pub mod proto {
+    /// ICMP.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+}
+
+/// TCP flag bits, as in the header's flags byte.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
+}
+
+/// Why a packet is not a valid IPv4 packet the data plane will carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Malformed {
+    /// Shorter than an IPv4 header, or lengths that do not fit the buffer.
+    Truncated,
+    /// Not version 4.
+    BadVersion,
+    /// Header length below 20 bytes or beyond the total length.
+    BadHeaderLength,
+    /// The header checksum does not verify.
+    BadChecksum,
+    /// A first fragment (or whole packet) too short to hold its transport header — the
+    /// "tiny fragment" attack (RFC 1858).
+    TruncatedTransport,
+    /// A non-first fragment overlapping the transport header (offset of 8 bytes, RFC 1858).
+    FragmentOverlapsTransport,
+    /// A TCP segment whose flags no real stack sends (SYN+FIN, SYN+RST, FIN+RST, no flags,
+    /// FIN/PSH/URG without ACK).
+    ImpossibleTcpFlags,
+}
+
+impl Malformed {
+    /// A short name for logs and counters.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Malformed::Truncated => "truncated",
+            Malformed::BadVersion => "bad-version",
+            Malformed::BadHeaderLength => "bad-header-length",
+            Malformed::BadChecksum => "bad-checksum",
+            Malformed::TruncatedTransport => "truncated-transport",
+            Malformed::FragmentOverlapsTransport => "fragment-overlap",
+            Malformed::ImpossibleTcpFlags => "bad-tcp-flags",
+        }
+    }
+}
+
+/// The fields of a TCP header the state machine needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSummary {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Flags byte (see [`tcp_flags`]).
+    pub flags: u8,
+    /// Window field (unscaled).
+    pub window: u16,
+    /// Window scale option, if present (SYN segments only).
+    pub window_scale: Option<u8>,
+    /// Bytes of payload (sequence space consumed, without SYN/FIN).
+    pub payload_len: u32,
+}
+
+impl TcpSummary {
+    /// Whether all of `flags` are set.
+    pub fn has(&self, flags: u8) -> bool {
+        self.flags & flags == flags
+    }
+}
+
+/// The transport endpoints inside an ICMP error's quoted packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotedPacket {
+    /// Offset of the quoted IPv4 header from the start of the outer IP packet.
+    pub offset: usize,
+    /// Length of the quoted IPv4 header.
+    pub header_len: usize,
+    /// Quoted source address.
+    pub src: Ipv4Address,
+    /// Quoted destination address.
+    pub dst: Ipv4Address,
+    /// Quoted protocol.
+    pub protocol: u8,
+    /// Quoted source port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    pub src_port: Option<u16>,
+    /// Quoted destination port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    pub dst_port: Option<u16>,
+}
+
+/// What kind of ICMP message a packet carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpSummary {
+    /// Echo request or reply.
+    Echo {
+        /// `true` for a request.
+        request: bool,
+        /// Identifier.
+        ident: u16,
+    },
+    /// An error quoting the packet that caused it (destination unreachable, time
+    /// exceeded, parameter problem, redirect).
+    Error {
+        /// Type.
+        icmp_type: u8,
+        /// Code.
+        code: u8,
+        /// The quoted packet.
+        quoted: QuotedPacket,
+    },
+    /// Anything else (timestamps, router advertisements, ...).
+    Other {
+        /// Type.
+        icmp_type: u8,
+        /// Code.
+        code: u8,
+    },
+}
+
+/// The transport layer of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP.
+    Tcp(TcpSummary),
+    /// UDP.
+    Udp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+    },
+    /// ICMP.
+    Icmp(IcmpSummary),
+    /// A fragment after the first: no transport header.
+    NonFirstFragment,
+    /// Another protocol (carried without port information).
+    Other,
+}
+
+/// A validated IPv4 packet. See the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Summary {
+    /// IPv4 header length in bytes.
+    pub header_len: usize,
+    /// Total length in bytes (the packet may sit in a longer buffer: Ethernet padding).
+    pub total_len: usize,
+    /// Source address.
+    pub src: Ipv4Address,
+    /// Destination address.
+    pub dst: Ipv4Address,
+    /// Protocol number.
+    pub protocol: u8,
+    /// Time to live.
+    pub ttl: u8,
+    /// Identification.
+    pub ident: u16,
+    /// Don't-fragment flag.
+    pub dont_fragment: bool,
+    /// More-fragments flag.
+    pub more_fragments: bool,
+    /// Fragment offset in bytes.
+    pub fragment_offset: u16,
+    /// The transport layer.
+    pub transport: Transport,
+}
+
+impl Ipv4Summary {
+    /// Whether this packet is a fragment (first or later).
+    pub fn is_fragment(&self) -> bool {
+        self.more_fragments || self.fragment_offset != 0
+    }
+
+    /// Source and destination ports (TCP/UDP), or the echo identifier twice (ICMP echo),
+    /// or zeros.
+    pub fn ports(&self) -> (u16, u16) {
+        match self.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port),
+            Transport::Udp { src_port, dst_port } => (src_port, dst_port),
+            Transport::Icmp(IcmpSummary::Echo { ident, .. }) => (ident, ident),
+            _ => (0, 0),
+        }
+    }
+
+    /// ICMP type and code (zeros for other protocols).
+    pub fn icmp_type_code(&self) -> (u8, u8) {
+        match self.transport {
+            Transport::Icmp(IcmpSummary::Echo { request: true, .. }) => (8, 0),
+            Transport::Icmp(IcmpSummary::Echo { request: false, .. }) => (0, 0),
+            Transport::Icmp(IcmpSummary::Error { icmp_type, code, .. }) => (icmp_type, code),
+            Transport::Icmp(IcmpSummary::Other { icmp_type, code }) => (icmp_type, code),
+            _ => (0, 0),
+        }
+    }
+
+    /// Parses and validates `bytes` (which may be longer than the packet: Ethernet padding).
+    pub fn parse(bytes: &[u8]) -> Result<Ipv4Summary, Malformed> {
+        if bytes.len() < 20 {
+            return Err(Malformed::Truncated);
+        }
+        let unchecked = Ipv4Packet::new_unchecked(bytes);
+        if unchecked.version() != 4 {
+            return Err(Malformed::BadVersion);
+        }
+        let header_len = unchecked.header_len() as usize;
+        let total_len = unchecked.total_len() as usize;
+        if header_len < 20 || header_len > total_len {
+            return Err(Malformed::BadHeaderLength);
+        }
+        if total_len > bytes.len() {
+            return Err(Malformed::Truncated);
+        }
+        let packet = Ipv4Packet::new_checked(&bytes[..total_len]).map_err(|_| Malformed::Truncated)?;
+        if !packet.verify_checksum() {
+            return Err(Malformed::BadChecksum);
+        }
+        let fragment_offset = packet.frag_offset();
+        let more_fragments = packet.more_frags();
+        let protocol: u8 = packet.next_header().into();
+        let payload = &bytes[header_len..total_len];
+        let transport = if fragment_offset != 0 {
+            if fragment_offset == 8 && matches!(protocol, proto::TCP) {
+                return Err(Malformed::FragmentOverlapsTransport);
+            }
+            Transport::NonFirstFragment
+        } else {
+            parse_transport(protocol, payload, header_len)?
+        };
+        Ok(Ipv4Summary {
+            header_len,
+            total_len,
+            src: packet.src_addr(),
+            dst: packet.dst_addr(),
+            protocol,
+            ttl: packet.hop_limit(),
+            ident: packet.ident(),
+            dont_fragment: packet.dont_frag(),
+            more_fragments,
+            fragment_offset,
+            transport,
+        })
+    }
+}
+
+fn parse_transport(protocol: u8, payload: &[u8], header_len: usize) -> Result<Transport, Malformed> {
+    match protocol {
+        proto::TCP => {
+            let tcp = TcpPacket::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
+            let flags = payload[13] & 0x3f;
+            check_tcp_flags(flags)?;
+            let window_scale = if flags & tcp_flags::SYN != 0 {
+                tcp.options_summary().ok().and_then(|o| o.window_scale)
+            } else {
+                None
+            };
+            Ok(Transport::Tcp(TcpSummary {
+                src_port: tcp.src_port(),
+                dst_port: tcp.dst_port(),
+                seq: tcp.seq_number().0 as u32,
+                ack: tcp.ack_number().0 as u32,
+                flags,
+                window: tcp.window_len(),
+                window_scale,
+                payload_len: (payload.len() - tcp.header_len() as usize) as u32,
+            }))
+        }
+        proto::UDP => {
+            // Only the ports are needed; a first fragment carries the full 8-byte header.
+            if payload.len() < 8 {
+                return Err(Malformed::TruncatedTransport);
+            }
+            let udp = UdpPacket::new_unchecked(payload);
+            Ok(Transport::Udp { src_port: udp.src_port(), dst_port: udp.dst_port() })
+        }
+        proto::ICMP => parse_icmp(payload, header_len).map(Transport::Icmp),
+        _ => Ok(Transport::Other),
+    }
+}
+
+fn check_tcp_flags(flags: u8) -> Result<(), Malformed> {
+    use tcp_flags::*;
+    let impossible = flags & (SYN | FIN) == SYN | FIN
+        || flags & (SYN | RST) == SYN | RST
+        || flags & (FIN | RST) == FIN | RST
+        || flags & (SYN | FIN | RST | ACK) == 0
+        || (flags & ACK == 0 && flags & (FIN | PSH | URG) != 0);
+    if impossible {
+        Err(Malformed::ImpossibleTcpFlags)
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malformed> {
+    let icmp = Icmpv4Packet::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
+    let icmp_type: u8 = icmp.msg_type().into();
+    let code = icmp.msg_code();
+    match icmp.msg_type() {
+        Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply => Ok(IcmpSummary::Echo {
+            request: icmp.msg_type() == Icmpv4Message::EchoRequest,
+            ident: icmp.echo_ident(),
+        }),
+        Icmpv4Message::DstUnreachable
+        | Icmpv4Message::TimeExceeded
+        | Icmpv4Message::ParamProblem
+        | Icmpv4Message::Redirect => {
+            // The quoted packet: an IPv4 header plus at least 8 bytes of its payload.
+            let quoted_bytes = &payload[8..];
+            let quoted = parse_quoted(quoted_bytes, header_len + 8).ok_or(Malformed::TruncatedTransport)?;
+            Ok(IcmpSummary::Error { icmp_type, code, quoted })
+        }
+        _ => Ok(IcmpSummary::Other { icmp_type, code }),
+    }
+}
+
+/// Parses the packet quoted in an ICMP error (header checksum and total length are not
+/// checked: the quote is usually truncated, and routers may have changed the TTL).
+fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
+    if bytes.len() < 20 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_unchecked(bytes);
+    let header_len = ip.header_len() as usize;
+    if ip.version() != 4 || header_len < 20 || bytes.len() < header_len {
+        return None;
+    }
+    let protocol: u8 = ip.next_header().into();
+    let rest = &bytes[header_len..];
+    let first_fragment = ip.frag_offset() == 0;
+    let (src_port, dst_port) = match protocol {
+        proto::TCP | proto::UDP if first_fragment && rest.len() >= 4 => (
+            Some(u16::from_be_bytes([rest[0], rest[1]])),
+            Some(u16::from_be_bytes([rest[2], rest[3]])),
+        ),
+        proto::ICMP if first_fragment && rest.len() >= 8 && matches!(rest[0], 0 | 8) => {
+            let ident = u16::from_be_bytes([rest[4], rest[5]]);
+            (Some(ident), Some(ident))
+        }
+        _ => (None, None),
+    };
+    Some(QuotedPacket {
+        offset,
+        header_len,
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        protocol,
+        src_port,
+        dst_port,
+    })
+}
+
+/// Whether `addr` may never appear as a packet's source (RFC 1812 5.3.7, RFC 6890):
+/// "this network" 0/8, loopback 127/8, multicast 224/4, reserved 240/4, limited broadcast.
+pub fn is_martian_source(addr: Ipv4Address) -> bool {
+    let o = addr.octets();
+    o[0] == 0 || o[0] == 127 || o[0] >= 224
+}
+
+/// Whether `addr` may never be forwarded to: 0/8, loopback, multicast, reserved, broadcast.
+pub fn is_unforwardable_destination(addr: Ipv4Address) -> bool {
+    let o = addr.octets();
+    o[0] == 0 || o[0] == 127 || o[0] >= 224
+}
+
+/// The IP protocol as smoltcp names it (for building packets).
+pub fn ip_protocol(number: u8) -> IpProtocol {
+    IpProtocol::from(number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::packets;
+
+    #[test]
+    fn tcp_syn_is_summarised() {
+        let bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
+        let s = Ipv4Summary::parse(&bytes).unwrap();
+        assert_eq!(s.protocol, proto::TCP);
+        assert_eq!(s.src, Ipv4Address::new(10, 137, 1, 10));
+        assert_eq!(s.ports(), (40000, 443));
+        let Transport::Tcp(tcp) = s.transport else { panic!("not tcp") };
+        assert!(tcp.has(tcp_flags::SYN));
+        assert_eq!(tcp.window_scale, Some(7));
+        assert_eq!(tcp.payload_len, 0);
+    }
+
+    #[test]
+    fn bad_header_checksum_is_rejected() {
+        let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        bytes[10] ^= 0xff;
+        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::BadChecksum));
+    }
+
+    #[test]
+    fn header_length_below_twenty_is_rejected() {
+        let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        bytes[0] = 0x44;
+        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::BadHeaderLength));
+    }
+
+    #[test]
+    fn total_length_beyond_buffer_is_truncated() {
+        let bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"query");
+        assert_eq!(Ipv4Summary::parse(&bytes[..bytes.len() - 1]), Err(Malformed::Truncated));
+    }
+
+    #[test]
+    fn ethernet_padding_after_the_packet_is_ignored() {
+        let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        let len = bytes.len();
+        bytes.extend_from_slice(&[0; 10]);
+        assert_eq!(Ipv4Summary::parse(&bytes).unwrap().total_len, len);
+    }
+
+    #[test]
+    fn syn_fin_is_impossible() {
+        let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
+        packets::set_tcp_flags(&mut bytes, tcp_flags::SYN | tcp_flags::FIN);
+        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::ImpossibleTcpFlags));
+    }
+
+    #[test]
+    fn null_and_xmas_scans_are_impossible() {
+        for flags in [0, tcp_flags::FIN | tcp_flags::PSH | tcp_flags::URG] {
+            let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
+            packets::set_tcp_flags(&mut bytes, flags);
+            assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::ImpossibleTcpFlags), "flags {flags:#x}");
+        }
+    }
+
+    #[test]
+    fn tiny_first_fragment_is_rejected() {
+        let bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
+        // Keep the IP header and 8 bytes of TCP, as a first fragment.
+        let mut tiny = bytes[..28].to_vec();
+        packets::set_fragment(&mut tiny, true, 0);
+        assert_eq!(Ipv4Summary::parse(&tiny), Err(Malformed::TruncatedTransport));
+    }
+
+    #[test]
+    fn fragment_at_offset_eight_overlapping_tcp_header_is_rejected() {
+        let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
+        packets::set_fragment(&mut bytes, false, 8);
+        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::FragmentOverlapsTransport));
+    }
+
+    #[test]
+    fn later_fragment_has_no_transport() {
+        let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 64]);
+        packets::set_fragment(&mut bytes, false, 1480);
+        let s = Ipv4Summary::parse(&bytes).unwrap();
+        assert_eq!(s.transport, Transport::NonFirstFragment);
+        assert!(s.is_fragment());
+    }
+
+    #[test]
+    fn icmp_error_quote_is_summarised() {
+        let inner = packets::udp([10, 0, 2, 15], 40000, [8, 8, 8, 8], 53, b"q");
+        let bytes = packets::icmp_error([10, 0, 2, 2], [10, 0, 2, 15], 3, 3, &inner);
+        let s = Ipv4Summary::parse(&bytes).unwrap();
+        let Transport::Icmp(IcmpSummary::Error { icmp_type: 3, code: 3, quoted }) = s.transport else {
+            panic!("not an error: {:?}", s.transport)
+        };
+        assert_eq!(quoted.offset, 28);
+        assert_eq!(quoted.src, Ipv4Address::new(10, 0, 2, 15));
+        assert_eq!(quoted.dst, Ipv4Address::new(8, 8, 8, 8));
+        assert_eq!((quoted.src_port, quoted.dst_port), (Some(40000), Some(53)));
+    }
+
+    #[test]
+    fn martian_sources() {
+        for a in [[0, 1, 2, 3], [127, 0, 0, 1], [224, 0, 0, 1], [240, 0, 0, 1], [255, 255, 255, 255]] {
+            assert!(is_martian_source(Ipv4Address::from(a)), "{a:?}");
+        }
+        assert!(!is_martian_source(Ipv4Address::new(10, 137, 1, 10)));
+    }
+}
