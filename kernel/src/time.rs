@@ -1,6 +1,11 @@
 //! The monotonic clock (TSC) and the wake-up timer (LAPIC one-shot), both calibrated once
 //! against the PIT at boot.
 //!
+//! Calibration samples the PIT count, the TSC and the LAPIC timer together, at the start
+//! and after about [`CALIBRATION_MS`]; each sample brackets the PIT read between two TSC
+//! reads and is retried if the bracket is long (the vCPU was descheduled mid-sample), so a
+//! busy host does not skew the result.
+//!
 //! The appliance is tickless: [`arm_wakeup`] programs the LAPIC timer for the next deadline
 //! the data plane asks for, and the CPU sleeps in `hlt` until then or until a NIC interrupts.
 
@@ -9,10 +14,12 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::devices::{lapic, pit};
 
 /// Calibration interval.
-const CALIBRATION_MS: u64 = 10;
+const CALIBRATION_MS: u64 = 5;
 /// Frequencies assumed if the machine has no PIT (with a warning).
 const FALLBACK_TSC_HZ: u64 = 1_000_000_000;
 const FALLBACK_LAPIC_HZ: u64 = 62_500_000;
+/// Reads of an unchanged PIT count after which the PIT is considered absent.
+const STUCK_READS: u32 = 100_000;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(FALLBACK_TSC_HZ);
 static LAPIC_HZ: AtomicU64 = AtomicU64::new(FALLBACK_LAPIC_HZ);
@@ -34,22 +41,59 @@ pub struct Calibration {
     pub measured: bool,
 }
 
+#[derive(Clone, Copy)]
+struct Sample {
+    pit: u16,
+    tsc: u64,
+    lapic: u32,
+    bracket: u64,
+}
+
+fn sample() -> Sample {
+    let mut best: Option<Sample> = None;
+    for _ in 0..4 {
+        let before = rdtsc();
+        let pit = pit::count();
+        let after = rdtsc();
+        let lapic = lapic::current_count();
+        let s = Sample { pit, tsc: before / 2 + after / 2, lapic, bracket: after - before };
+        if best.is_none_or(|b| s.bracket < b.bracket) {
+            best = Some(s);
+        }
+    }
+    best.unwrap_or(Sample { pit: 0, tsc: rdtsc(), lapic: 0, bracket: 0 })
+}
+
 /// Measures the TSC and LAPIC timer frequencies. Call once, after the LAPIC is up.
 pub fn calibrate() -> Calibration {
     TSC_AT_BOOT.store(rdtsc(), Ordering::Relaxed);
-    let mut tsc_start = 0;
-    let mut lapic_start = 0;
-    let measured = pit::wait_ms(CALIBRATION_MS, || {
-        lapic::start_free_running();
-        lapic_start = lapic::current_count();
-        tsc_start = rdtsc();
-    });
-    let tsc_end = rdtsc();
-    let lapic_end = lapic::current_count();
+    let ticks = (pit::PIT_HZ * CALIBRATION_MS / 1000) as u16;
+    pit::start();
+    lapic::start_free_running();
+    let first = sample();
+    let mut last = first;
+    let mut unchanged = 0u32;
+    let measured = loop {
+        let now = sample();
+        if first.pit.wrapping_sub(now.pit) >= ticks {
+            last = now;
+            break true;
+        }
+        if now.pit == last.pit {
+            unchanged += 1;
+            if unchanged > STUCK_READS {
+                break false;
+            }
+        } else {
+            unchanged = 0;
+            last = now;
+        }
+    };
     lapic::arm_one_shot(0);
     if measured {
-        let tsc_hz = (tsc_end - tsc_start) * 1000 / CALIBRATION_MS;
-        let lapic_hz = (lapic_start.saturating_sub(lapic_end) as u64) * 1000 / CALIBRATION_MS;
+        let elapsed = first.pit.wrapping_sub(last.pit) as u64;
+        let tsc_hz = (last.tsc - first.tsc) * pit::PIT_HZ / elapsed;
+        let lapic_hz = (first.lapic.saturating_sub(last.lapic) as u64) * pit::PIT_HZ / elapsed;
         if tsc_hz > 0 && lapic_hz > 0 {
             TSC_HZ.store(tsc_hz, Ordering::Relaxed);
             LAPIC_HZ.store(lapic_hz, Ordering::Relaxed);

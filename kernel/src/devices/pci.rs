@@ -104,15 +104,51 @@ impl ConfigurationAccess for Ecam {
 /// Most buses scanned.
 const MAX_BUSES: usize = 32;
 
+/// The PCI-to-PCI bridges between bus 0 and the buses behind them: for each secondary bus,
+/// the parent bus and the bridge's device number (for INTx swizzling).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BusTopology {
+    parents: [Option<(u8, u8, u8)>; MAX_BUSES],
+}
+
+impl BusTopology {
+    fn add(&mut self, secondary: u8, parent_bus: u8, bridge_device: u8) {
+        if let Some(slot) = self.parents.iter_mut().find(|p| p.is_none()) {
+            *slot = Some((secondary, parent_bus, bridge_device));
+        }
+    }
+
+    fn parent_of(&self, bus: u8) -> Option<(u8, u8)> {
+        self.parents.iter().flatten().find(|(b, _, _)| *b == bus).map(|&(_, parent, device)| (parent, device))
+    }
+
+    /// The device number on bus 0 and the INTx pin (0 = INTA) that `df`'s `pin` (1-based)
+    /// arrives as, after the standard swizzle through each bridge
+    /// (PCI-to-PCI Bridge Architecture 1.2, 9.1).
+    pub fn route_to_root(&self, df: DeviceFunction, pin: u8) -> (u8, u8) {
+        let mut device = df.device;
+        let mut intx = pin.saturating_sub(1) % 4;
+        let mut bus = df.bus;
+        for _ in 0..MAX_BUSES {
+            let Some((parent, bridge)) = self.parent_of(bus) else { break };
+            intx = (intx + device) % 4;
+            device = bridge;
+            bus = parent;
+        }
+        (device, intx)
+    }
+}
+
 /// Lists every function on bus 0 and the buses behind bridges, in bus/slot/function order,
 /// calling `map_bus` before each bus is read. `access` reads the same configuration space
-/// as `root` (for the registers `PciRoot` does not expose).
+/// as `root` (for the registers `PciRoot` does not expose). Returns the bridge topology.
 pub fn enumerate<C: ConfigurationAccess>(
     root: &PciRoot<C>,
     access: &C,
     mut map_bus: impl FnMut(u8) -> bool,
     mut found: impl FnMut(DeviceFunction, &DeviceFunctionInfo),
-) {
+) -> BusTopology {
+    let mut topology = BusTopology::default();
     let mut buses = [0u8; MAX_BUSES];
     let mut count = 1;
     let mut next = 0;
@@ -128,11 +164,13 @@ pub fn enumerate<C: ConfigurationAccess>(
                 if secondary != 0 && !buses[..count].contains(&secondary) {
                     buses[count] = secondary;
                     count += 1;
+                    topology.add(secondary, bus, df.device);
                 }
             }
             found(df, &info);
         }
     }
+    topology
 }
 
 /// The interrupt pin (1 = INTA .. 4 = INTD, 0 = none) and line register of a function.

@@ -69,18 +69,22 @@ pub fn discover_pci(firmware: &Firmware, found: &mut Vec<FoundNic>, skipped: &mu
         Some((base, first, last)) => {
             let ecam = pci::Ecam::new(base, first, last);
             let mut root = PciRoot::new(ecam);
-            let functions = list_virtio_net(&root, &ecam, |bus| ecam.map_bus(bus).is_ok());
-            // PCI Express (q35): INTx are routed by the chipset to GSIs 16-23, level-triggered;
-            // which one depends on slot swizzling, so all eight are listened to.
-            let lines: Vec<(u32, Trigger)> =
-                (16..24).map(|gsi| (gsi, Trigger { level: true, active_low: false })).collect();
-            bring_up(&mut root, &ecam, functions, |_| lines.clone(), found, skipped);
+            let (functions, topology) = list_virtio_net(&root, &ecam, |bus| ecam.map_bus(bus).is_ok());
+            // q35 (ICH9): in APIC mode, INTx of the device in slot S, pin P (0 = INTA) on bus 0
+            // reaches PIRQ E-H = GSI 20 + (S + P) mod 4, level-triggered, active-high (QEMU's
+            // default chipset routing, matching its ACPI _PRT); deeper devices are swizzled
+            // through their bridges first.
+            let ich9_line = |df: DeviceFunction, pin: u8, _line: u8| {
+                let (slot, intx) = topology.route_to_root(df, pin);
+                alloc::vec![(20 + ((slot + intx) % 4) as u32, Trigger { level: true, active_low: false })]
+            };
+            bring_up(&mut root, &ecam, functions, ich9_line, found, skipped);
         }
         None => {
             let mut root = PciRoot::new(pci::PortIo);
-            let functions = list_virtio_net(&root, &pci::PortIo, |_| true);
+            let (functions, _) = list_virtio_net(&root, &pci::PortIo, |_| true);
             // Legacy PCI (pc): the line register holds the ISA IRQ firmware routed INTx to.
-            let isa_line = |line: u8| {
+            let isa_line = |_df: DeviceFunction, _pin: u8, line: u8| {
                 let (gsi, trigger) = firmware.isa_irq(line);
                 let trigger =
                     if firmware.overrides_irq(line) { trigger } else { Trigger { level: true, active_low: true } };
@@ -91,21 +95,25 @@ pub fn discover_pci(firmware: &Firmware, found: &mut Vec<FoundNic>, skipped: &mu
     }
 }
 
-fn list_virtio_net<C: ConfigurationAccess>(root: &PciRoot<C>, access: &C, map_bus: impl FnMut(u8) -> bool) -> Vec<DeviceFunction> {
+fn list_virtio_net<C: ConfigurationAccess>(
+    root: &PciRoot<C>,
+    access: &C,
+    map_bus: impl FnMut(u8) -> bool,
+) -> (Vec<DeviceFunction>, pci::BusTopology) {
     let mut functions = Vec::new();
-    pci::enumerate(root, access, map_bus, |df, info| {
+    let topology = pci::enumerate(root, access, map_bus, |df, info| {
         if virtio_device_type(info) == Some(DeviceType::Network) {
             functions.push(df);
         }
     });
-    functions
+    (functions, topology)
 }
 
 fn bring_up<C: ConfigurationAccess>(
     root: &mut PciRoot<C>,
     access: &C,
     functions: Vec<DeviceFunction>,
-    lines_for: impl Fn(u8) -> Vec<(u32, Trigger)>,
+    lines_for: impl Fn(DeviceFunction, u8, u8) -> Vec<(u32, Trigger)>,
     found: &mut Vec<FoundNic>,
     skipped: &mut Vec<Skipped>,
 ) {
@@ -125,7 +133,7 @@ fn bring_up<C: ConfigurationAccess>(
             }
         };
         let (pin, line) = pci::interrupt_pin_line(access, df);
-        let interrupts = if pin == 0 { Vec::new() } else { lines_for(line) };
+        let interrupts = if pin == 0 { Vec::new() } else { lines_for(df, pin, line) };
         match Nic::new(SomeTransport::from(transport)) {
             Ok(nic) => found.push(FoundNic { nic, location, interrupts }),
             Err(_) => skipped.push(Skipped { location, reason: "virtio-net initialisation failed" }),
