@@ -5,12 +5,12 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
 };
 
 use crate::arp;
 use crate::config::{ApplianceConfig, NicConfig};
-use crate::local::LocalStack;
+use crate::local::{DhcpChange, LocalStack};
 use crate::neighbor::{Enqueued, NeighborTable};
 use crate::sink::FrameSink;
 
@@ -55,6 +55,8 @@ struct Nic {
 pub struct Appliance {
     nics: Vec<Nic>,
     neighbors: NeighborTable,
+    /// DNS resolvers learned on the uplink (DHCP) or configured statically.
+    upstream_dns: Vec<Ipv4Address>,
 }
 
 impl Appliance {
@@ -66,11 +68,11 @@ impl Appliance {
             .enumerate()
             .map(|(i, nic)| Nic {
                 config: *nic,
-                local: LocalStack::new(nic.ipv4, nic.gateway, 0x6d6f_6174_0000 + i as u64, now),
+                local: LocalStack::new(i as u8, nic.mac, nic.ipv4, nic.gateway, nic.dhcp, 0x6d6f_6174_0000 + i as u64, now),
                 counters: NicCounters::default(),
             })
             .collect();
-        Appliance { nics, neighbors: NeighborTable::new() }
+        Appliance { nics, neighbors: NeighborTable::new(), upstream_dns: Vec::new() }
     }
 
     /// Counters of NIC `nic`.
@@ -112,13 +114,20 @@ impl Appliance {
             return Err(FrameDrop::NotForUs);
         }
         match repr.ethertype {
-            EthernetProtocol::Arp => self.receive_arp(nic, eth.payload(), now, sink),
-            EthernetProtocol::Ipv4 => self.receive_ipv4(nic, repr.src_addr, eth.payload(), now, sink),
+            EthernetProtocol::Arp => self.receive_arp(nic, frame, eth.payload(), now, sink),
+            EthernetProtocol::Ipv4 => self.receive_ipv4(nic, frame, eth.payload(), now, sink),
             _ => Err(FrameDrop::UnsupportedEtherType),
         }
     }
 
-    fn receive_arp(&mut self, nic: u8, payload: &[u8], now: Instant, sink: &mut dyn FrameSink) -> Result<(), FrameDrop> {
+    fn receive_arp(
+        &mut self,
+        nic: u8,
+        frame: &[u8],
+        payload: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), FrameDrop> {
         let message = arp::parse(payload).ok_or(FrameDrop::Malformed)?;
         let config = self.nics[nic as usize].config;
         let Some(cidr) = config.ipv4 else { return Err(FrameDrop::NicUnconfigured) };
@@ -132,9 +141,10 @@ impl Appliance {
         for packet in released {
             self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
         }
-        if for_us && message.operation == ArpOperation::Request {
-            let reply = arp::reply_to(&message, config.mac);
-            self.send_arp(nic, message.sender_mac, &reply, sink);
+        if for_us {
+            // The local stack answers for the NIC's own address (and learns the asker, so
+            // its first reply to them is not held up by a resolution of its own).
+            self.deliver_local(nic, frame, now, sink);
         }
         Ok(())
     }
@@ -142,30 +152,55 @@ impl Appliance {
     fn receive_ipv4(
         &mut self,
         nic: u8,
-        _src_mac: EthernetAddress,
+        frame: &[u8],
         payload: &[u8],
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Result<(), FrameDrop> {
         let packet = Ipv4Packet::new_checked(payload).map_err(|_| FrameDrop::Malformed)?;
         let config = self.nics[nic as usize].config;
-        let Some(cidr) = config.ipv4 else { return Err(FrameDrop::NicUnconfigured) };
         let dst = packet.dst_addr();
-        if dst == cidr.address() || dst.is_broadcast() {
-            let total = (packet.total_len() as usize).min(payload.len());
-            self.nics[nic as usize].local.deliver(&payload[..total], now);
-            self.flush_local(nic, now, sink);
+        let to_us = match config.ipv4 {
+            Some(cidr) => dst == cidr.address() || dst.is_broadcast(),
+            // Until DHCP has configured the NIC, only the DHCP client can use it.
+            None if config.dhcp => true,
+            None => return Err(FrameDrop::NicUnconfigured),
+        };
+        if to_us {
+            self.deliver_local(nic, frame, now, sink);
             return Ok(());
         }
         Err(FrameDrop::NotForwarded)
     }
 
-    /// Sends what the local stack of `nic` produced.
-    fn flush_local(&mut self, nic: u8, now: Instant, sink: &mut dyn FrameSink) {
-        while let Some(packet) = self.nics[nic as usize].local.take_output() {
-            let Ok(view) = Ipv4Packet::new_checked(&packet[..]) else { continue };
-            let dst = view.dst_addr();
-            self.route_out(nic, dst, &packet, now, sink);
+    /// Hands a frame to NIC `nic`'s local stack and applies any DHCP change it produced.
+    fn deliver_local(&mut self, nic: u8, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) {
+        if let Some(change) = self.nics[nic as usize].local.deliver(frame, now, sink) {
+            self.apply_dhcp(nic, change, sink);
+        }
+    }
+
+    fn apply_dhcp(&mut self, nic: u8, change: DhcpChange, sink: &mut dyn FrameSink) {
+        let state = &mut self.nics[nic as usize];
+        match change {
+            DhcpChange::Configured { address, router, dns_servers } => {
+                state.config.ipv4 = Some(address);
+                state.config.gateway = router;
+                log::info!(
+                    "nic{nic} dhcp: address {address} gateway {} dns {:?}",
+                    router.map(|r| alloc::format!("{r}")).unwrap_or_else(|| alloc::string::String::from("none")),
+                    dns_servers
+                );
+                self.upstream_dns = dns_servers;
+                let message = arp::gratuitous(state.config.mac, address.address());
+                self.send_arp(nic, EthernetAddress::BROADCAST, &message, sink);
+            }
+            DhcpChange::Deconfigured => {
+                if let Some(old) = state.config.ipv4.take() {
+                    log::warn!("nic{nic} dhcp: lease on {old} lost, address removed");
+                }
+                state.config.gateway = None;
+            }
         }
     }
 
@@ -231,8 +266,9 @@ impl Appliance {
         }
         let mut delay = Duration::from_secs(1);
         for nic in 0..self.nics.len() {
-            self.nics[nic].local.poll(now);
-            self.flush_local(nic as u8, now, sink);
+            if let Some(change) = self.nics[nic].local.poll(now, sink) {
+                self.apply_dhcp(nic as u8, change, sink);
+            }
             if let Some(d) = self.nics[nic].local.poll_delay(now) {
                 delay = delay.min(d);
             }

@@ -1,91 +1,151 @@
-//! The appliance's own IP stack: one smoltcp `Interface` per NIC (medium IP), for traffic
-//! addressed to the appliance itself — ICMP echo today; the DHCP client and other services
-//! plug in here as sockets.
+//! The appliance's own IP stack: one smoltcp `Interface` per NIC, for traffic addressed to
+//! the appliance itself — ICMP echo and ARP for its own address, and the DHCP client on an
+//! interface the ruleset configures with `dhcp`.
 //!
-//! The data plane owns Ethernet and ARP (one neighbour table for forwarded and local
-//! traffic), so smoltcp only sees and produces bare IP packets through [`PacketQueue`].
+//! The data plane decides what reaches it (the policy governs `to self`); smoltcp sees
+//! whole Ethernet frames and writes its answers straight into the [`FrameSink`], with no
+//! copy or allocation: [`SinkDevice`] lends it the inbound frame and the sink for one poll.
 
-use alloc::collections::VecDeque;
+use alloc::vec;
 use alloc::vec::Vec;
 
-use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::socket::dhcpv4;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
-/// Most packets smoltcp may emit per poll before the data plane collects them.
-const MAX_QUEUED_OUTPUT: usize = 32;
+use crate::sink::FrameSink;
 
-/// The "device" smoltcp talks to: one inbound packet at a time, a queue of outbound ones.
-#[derive(Default)]
-pub struct PacketQueue {
-    inbound: Option<Vec<u8>>,
-    outbound: VecDeque<Vec<u8>>,
+/// The device smoltcp polls: at most one inbound frame, and the sink for its output.
+struct SinkDevice<'a> {
+    nic: u8,
+    inbound: Option<&'a [u8]>,
+    sink: &'a mut dyn FrameSink,
 }
 
-/// Receive token handing smoltcp one packet.
-pub struct PacketRx(Vec<u8>);
-/// Transmit token collecting one packet from smoltcp.
-pub struct PacketTx<'a>(&'a mut VecDeque<Vec<u8>>);
+/// Receive token lending smoltcp one frame.
+struct FrameRx<'a>(&'a [u8]);
+/// Transmit token writing one frame into the sink.
+struct FrameTx<'a> {
+    nic: u8,
+    sink: &'a mut dyn FrameSink,
+}
 
-impl RxToken for PacketRx {
+impl RxToken for FrameRx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        f(self.0)
     }
 }
 
-impl TxToken for PacketTx<'_> {
+impl TxToken for FrameTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut packet = alloc::vec![0u8; len];
-        let result = f(&mut packet);
-        if self.0.len() < MAX_QUEUED_OUTPUT {
-            self.0.push_back(packet);
+        let mut result = None;
+        let mut f = Some(f);
+        let sent = self.sink.transmit(self.nic, len, &mut |out| {
+            if let Some(f) = f.take() {
+                result = Some(f(out));
+            }
+        });
+        match result {
+            Some(r) => r,
+            // The sink dropped the frame without building it: let smoltcp build it into a
+            // scratch buffer so it still gets its result (the frame is lost, as on a full ring).
+            None => {
+                debug_assert!(!sent);
+                let mut scratch = vec![0u8; len];
+                match f.take() {
+                    Some(f) => f(&mut scratch),
+                    None => unreachable_result(),
+                }
+            }
         }
-        result
     }
 }
 
-impl Device for PacketQueue {
-    type RxToken<'a> = PacketRx;
-    type TxToken<'a> = PacketTx<'a>;
+#[cold]
+fn unreachable_result<R>() -> R {
+    // `f` is taken exactly once above: either inside the sink's fill or in the fallback.
+    panic!("smoltcp transmit closure consumed twice")
+}
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(PacketRx, PacketTx<'_>)> {
-        let packet = self.inbound.take()?;
-        Some((PacketRx(packet), PacketTx(&mut self.outbound)))
+impl<'a> Device for SinkDevice<'a> {
+    type RxToken<'b>
+        = FrameRx<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = FrameTx<'b>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _timestamp: Instant) -> Option<(FrameRx<'_>, FrameTx<'_>)> {
+        let frame = self.inbound.take()?;
+        Some((FrameRx(frame), FrameTx { nic: self.nic, sink: &mut *self.sink }))
     }
 
-    fn transmit(&mut self, _timestamp: Instant) -> Option<PacketTx<'_>> {
-        Some(PacketTx(&mut self.outbound))
+    fn transmit(&mut self, _timestamp: Instant) -> Option<FrameTx<'_>> {
+        Some(FrameTx { nic: self.nic, sink: &mut *self.sink })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ip;
-        caps.max_transmission_unit = 1500;
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
         caps
     }
 }
 
+/// A change of the NIC's addressing learned by DHCP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DhcpChange {
+    /// A lease was obtained or its parameters changed.
+    Configured {
+        /// Address and network.
+        address: Ipv4Cidr,
+        /// Default gateway, if the server named one.
+        router: Option<Ipv4Address>,
+        /// DNS servers the server named.
+        dns_servers: Vec<Ipv4Address>,
+    },
+    /// The lease was lost.
+    Deconfigured,
+}
+
 /// The local stack of one NIC.
 pub struct LocalStack {
+    nic: u8,
     iface: Interface,
     sockets: SocketSet<'static>,
-    queue: PacketQueue,
+    dhcp: Option<SocketHandle>,
 }
 
 impl LocalStack {
-    /// A stack with `address` (if any) and a default route via `gateway` (if any).
-    pub fn new(address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>, seed: u64, now: Instant) -> LocalStack {
-        let mut queue = PacketQueue::default();
-        let mut config = Config::new(HardwareAddress::Ip);
+    /// A stack for NIC `nic` with MAC `mac`, static `address` (if any) and a default route
+    /// via `gateway` (if any), or a DHCP client when `dhcp` is set.
+    pub fn new(
+        nic: u8,
+        mac: EthernetAddress,
+        address: Option<Ipv4Cidr>,
+        gateway: Option<Ipv4Address>,
+        dhcp: bool,
+        seed: u64,
+        now: Instant,
+    ) -> LocalStack {
+        let mut config = Config::new(HardwareAddress::Ethernet(mac));
         config.random_seed = seed;
-        let iface = Interface::new(config, &mut queue, now);
-        let mut stack = LocalStack { iface, sockets: SocketSet::new(Vec::new()), queue };
+        let mut null = crate::sink::NullSink;
+        let mut device = SinkDevice { nic, inbound: None, sink: &mut null };
+        let iface = Interface::new(config, &mut device, now);
+        let mut stack = LocalStack { nic, iface, sockets: SocketSet::new(Vec::new()), dhcp: None };
         stack.set_address(address, gateway);
+        if dhcp {
+            stack.dhcp = Some(stack.sockets.add(dhcpv4::Socket::new()));
+        }
         stack
     }
 
-    /// Replaces the stack's address and default route (e.g. after DHCP).
+    /// Replaces the stack's address and default route.
     pub fn set_address(&mut self, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
@@ -99,17 +159,19 @@ impl LocalStack {
         }
     }
 
-    /// Hands an inbound IP packet to the stack and runs it; the packets it answers with are
-    /// collected with [`LocalStack::take_output`].
-    pub fn deliver(&mut self, packet: &[u8], now: Instant) {
-        self.queue.inbound = Some(packet.to_vec());
-        self.iface.poll(now, &mut self.queue, &mut self.sockets);
-        self.queue.inbound = None;
+    /// Hands the stack one Ethernet frame addressed to the appliance and lets it answer.
+    /// Returns a DHCP change if the frame completed one.
+    pub fn deliver(&mut self, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) -> Option<DhcpChange> {
+        let mut device = SinkDevice { nic: self.nic, inbound: Some(frame), sink };
+        self.iface.poll(now, &mut device, &mut self.sockets);
+        self.dhcp_event()
     }
 
-    /// Runs timers (retransmissions, DHCP) without input.
-    pub fn poll(&mut self, now: Instant) {
-        self.iface.poll(now, &mut self.queue, &mut self.sockets);
+    /// Runs timers (ARP and DHCP retransmissions, lease renewal) without input.
+    pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Option<DhcpChange> {
+        let mut device = SinkDevice { nic: self.nic, inbound: None, sink };
+        self.iface.poll(now, &mut device, &mut self.sockets);
+        self.dhcp_event()
     }
 
     /// How long until the stack next needs [`LocalStack::poll`].
@@ -117,8 +179,25 @@ impl LocalStack {
         self.iface.poll_delay(now, &self.sockets)
     }
 
-    /// Takes the next IP packet the stack wants sent.
-    pub fn take_output(&mut self) -> Option<Vec<u8>> {
-        self.queue.outbound.pop_front()
+    /// Whether this stack runs a DHCP client.
+    pub fn runs_dhcp(&self) -> bool {
+        self.dhcp.is_some()
+    }
+
+    fn dhcp_event(&mut self) -> Option<DhcpChange> {
+        let handle = self.dhcp?;
+        let change = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll()? {
+            dhcpv4::Event::Configured(config) => DhcpChange::Configured {
+                address: config.address,
+                router: config.router,
+                dns_servers: config.dns_servers.iter().copied().collect(),
+            },
+            dhcpv4::Event::Deconfigured => DhcpChange::Deconfigured,
+        };
+        match &change {
+            DhcpChange::Configured { address, router, .. } => self.set_address(Some(*address), *router),
+            DhcpChange::Deconfigured => self.set_address(None, None),
+        }
+        Some(change)
     }
 }

@@ -28,3 +28,13 @@ impl FrameSink for RecordingSink {
         true
     }
 }
+
+/// A sink that drops everything (for construction-time polls that cannot send).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct NullSink;
+
+impl FrameSink for NullSink {
+    fn transmit(&mut self, _nic: u8, _len: usize, _fill: &mut dyn FnMut(&mut [u8])) -> bool {
+        false
+    }
+}
