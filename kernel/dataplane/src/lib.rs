@@ -13,20 +13,31 @@
 //! - [`config`], [`sink`]: NIC configuration in, frames out.
 //! - [`packet`]: parsing and validating an IPv4 packet once, at the edge.
 //! - [`rewrite`]: in-place field rewrites with incremental checksum updates.
+//! - [`route`], [`antispoof`], [`proxy_arp`], [`fragment`], [`icmp_error`]: forwarding
+//!   building blocks — routing, source checks, proxy ARP for Qubes-style clients, the
+//!   fragment policy, ICMP errors and TCP resets.
+//! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
 //! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod antispoof;
 pub mod appliance;
 pub mod arp;
 pub mod checksum;
 pub mod config;
+pub mod drops;
+pub mod fragment;
+pub mod icmp_error;
 pub mod local;
 pub mod neighbor;
 pub mod packet;
 pub mod policy;
+pub mod proxy_arp;
+pub mod ratelimit;
 pub mod rewrite;
+pub mod route;
 pub mod sink;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;

@@ -1,0 +1,229 @@
+//! Why packets are dropped: one reason enum, counters by reason, and the rate-limited drop
+//! log.
+//!
+//! Every drop is counted. A drop is also *logged* — one console line with the interface,
+//! the reason or deciding rule, and the 5-tuple — when its rule says `log`, or when it is
+//! security-relevant (spoofing, malformed packets, a full state table). Log lines pass a
+//! token bucket ([`LOG_RATE`] per second, bursts of [`LOG_BURST`]) so a flood cannot turn
+//! the console into a denial of service; the number of lines suppressed is reported on the
+//! next line that gets through.
+
+use core::fmt;
+
+use crate::ratelimit::{Admission, TokenBucket};
+use smoltcp::time::Instant;
+
+/// Log lines per second allowed through.
+pub const LOG_RATE: u32 = 20;
+/// Log lines allowed in one burst.
+pub const LOG_BURST: u32 = 50;
+
+/// Why a frame or packet went no further.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Not a frame or packet the appliance can parse (short, bad lengths, bad checksum,
+    /// impossible TCP flags, tiny or overlapping fragments).
+    Malformed,
+    /// Addressed to another MAC.
+    NotForUs,
+    /// An EtherType the appliance does not route (IPv6, VLAN tags, ...).
+    UnsupportedEtherType,
+    /// Arrived on a NIC without an address.
+    NicUnconfigured,
+    /// A source address that may never appear (0/8, 127/8, multicast, broadcast).
+    MartianSource,
+    /// A destination that may never be forwarded to.
+    MartianDestination,
+    /// A source address not allowed on the NIC it arrived on (anti-spoofing).
+    Spoofed,
+    /// Refused by a rule or by the default.
+    Policy,
+    /// The TTL ran out (an ICMP time-exceeded was sent, rate permitting).
+    TtlExceeded,
+    /// No route to the destination.
+    NoRoute,
+    /// Too big for the egress MTU with DF set (an ICMP fragmentation-needed was sent).
+    TooBig,
+    /// A later fragment whose first fragment was not seen or not allowed.
+    OrphanFragment,
+    /// Outside the TCP window of its connection, or otherwise invalid for its state.
+    InvalidState,
+    /// The state table is full of established flows.
+    StateTableFull,
+    /// A rule's or client's state limit was reached.
+    StateLimit,
+    /// No free NAT port.
+    NatExhausted,
+    /// The next hop did not answer ARP, or too many packets were waiting for it.
+    NeighborUnreachable,
+    /// The NIC's transmit ring was full.
+    TransmitFull,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 18] = [
+        DropReason::Malformed,
+        DropReason::NotForUs,
+        DropReason::UnsupportedEtherType,
+        DropReason::NicUnconfigured,
+        DropReason::MartianSource,
+        DropReason::MartianDestination,
+        DropReason::Spoofed,
+        DropReason::Policy,
+        DropReason::TtlExceeded,
+        DropReason::NoRoute,
+        DropReason::TooBig,
+        DropReason::OrphanFragment,
+        DropReason::InvalidState,
+        DropReason::StateTableFull,
+        DropReason::StateLimit,
+        DropReason::NatExhausted,
+        DropReason::NeighborUnreachable,
+        DropReason::TransmitFull,
+    ];
+
+    /// A short name for log lines and statistics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::NotForUs => "not-for-us",
+            DropReason::UnsupportedEtherType => "ethertype",
+            DropReason::NicUnconfigured => "unconfigured",
+            DropReason::MartianSource => "martian-source",
+            DropReason::MartianDestination => "martian-destination",
+            DropReason::Spoofed => "spoofed",
+            DropReason::Policy => "policy",
+            DropReason::TtlExceeded => "ttl-exceeded",
+            DropReason::NoRoute => "no-route",
+            DropReason::TooBig => "too-big",
+            DropReason::OrphanFragment => "orphan-fragment",
+            DropReason::InvalidState => "invalid-state",
+            DropReason::StateTableFull => "state-table-full",
+            DropReason::StateLimit => "state-limit",
+            DropReason::NatExhausted => "nat-exhausted",
+            DropReason::NeighborUnreachable => "neighbor-unreachable",
+            DropReason::TransmitFull => "tx-full",
+        }
+    }
+
+    /// Whether drops for this reason are logged even without a rule saying `log`.
+    pub fn always_logged(&self) -> bool {
+        matches!(
+            self,
+            DropReason::Malformed
+                | DropReason::MartianSource
+                | DropReason::Spoofed
+                | DropReason::StateTableFull
+                | DropReason::NatExhausted
+        )
+    }
+
+    fn index(&self) -> usize {
+        DropReason::ALL.iter().position(|r| r == self).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Drops counted by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCounters {
+    counts: [u64; DropReason::ALL.len()],
+}
+
+impl DropCounters {
+    /// Counts one drop.
+    pub fn count(&mut self, reason: DropReason) {
+        self.counts[reason.index()] += 1;
+    }
+
+    /// Drops counted for `reason`.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        self.counts[reason.index()]
+    }
+
+    /// All drops.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// `(reason, count)` for every reason with a non-zero count.
+    pub fn nonzero(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL.iter().zip(self.counts.iter()).filter(|(_, c)| **c > 0).map(|(r, c)| (*r, *c))
+    }
+}
+
+/// The rate-limited drop log.
+#[derive(Clone, Debug)]
+pub struct DropLog {
+    bucket: TokenBucket,
+}
+
+impl Default for DropLog {
+    fn default() -> Self {
+        DropLog { bucket: TokenBucket::new(LOG_RATE, LOG_BURST) }
+    }
+}
+
+impl DropLog {
+    /// Emits `line` (prefixed `drop `) if the rate allows; returns whether it was emitted.
+    pub fn log(&mut self, now: Instant, line: fmt::Arguments) -> bool {
+        match self.bucket.admit(now) {
+            Admission::Admitted { suppressed: 0 } => {
+                log::info!("drop {line}");
+                true
+            }
+            Admission::Admitted { suppressed } => {
+                log::info!("drop {line} ({suppressed} earlier drop lines suppressed)");
+                true
+            }
+            Admission::Refused => false,
+        }
+    }
+
+    /// Log lines suppressed so far.
+    pub fn suppressed_total(&self) -> u64 {
+        self.bucket.refused_total()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_count_by_reason() {
+        let mut c = DropCounters::default();
+        c.count(DropReason::Spoofed);
+        c.count(DropReason::Spoofed);
+        c.count(DropReason::Policy);
+        assert_eq!(c.get(DropReason::Spoofed), 2);
+        assert_eq!(c.total(), 3);
+        assert_eq!(c.nonzero().count(), 2);
+    }
+
+    #[test]
+    fn every_reason_has_its_own_counter() {
+        let mut c = DropCounters::default();
+        for r in DropReason::ALL {
+            c.count(r);
+        }
+        for r in DropReason::ALL {
+            assert_eq!(c.get(r), 1, "{r}");
+        }
+    }
+
+    #[test]
+    fn a_flood_of_log_lines_is_cut_to_the_burst() {
+        let mut log = DropLog::default();
+        let now = Instant::from_secs(10);
+        let emitted = (0..1000).filter(|_| log.log(now, format_args!("x"))).count();
+        assert_eq!(emitted, LOG_BURST as usize);
+        assert_eq!(log.suppressed_total(), 1000 - LOG_BURST as u64);
+    }
+}
