@@ -1,0 +1,24 @@
+//! Moat's host tooling: build the boot artifacts and run them under QEMU.
+//!
+//! - [`artifacts::build`] builds the kernel for `x86_64-unknown-none` with a ruleset and
+//!   writes `moat.elf` (direct boot), `moat.img` (BIOS + UEFI through GRUB) and `moat.qcow2`,
+//!   reproducibly.
+//! - [`qemu::QemuConfig`] is the single place QEMU command lines are made; the `image run`
+//!   command, the end-to-end tests and the benches all use it.
+//! - [`accel::choose`] picks KVM or TCG by measuring, not by trusting that `/dev/kvm` opens.
+//! - [`probe_guest`] is a tiny guest that boots like the kernel, for calibration and
+//!   baselines.
+
+pub mod accel;
+pub mod artifacts;
+pub mod calibrate;
+pub mod disk_image;
+pub mod error;
+pub mod host_tools;
+pub mod kernel_build;
+pub mod probe_guest;
+pub mod qemu;
+pub mod shell;
+pub mod workspace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,44 @@
+//! The appliance's addresses as the tests expect them, and the test hosts' own addresses.
+//!
+//! This is the one place addressing lives. Until the ruleset language lands the kernel uses a
+//! build-time default (nic0 `10.0.2.15/24` behind QEMU user networking's gateway `10.0.2.2`,
+//! nic<i> `10.137.<i>.1/24`); when rulesets declare the interfaces, the tests' own rulesets
+//! (`qemu-tests/rules/`) must say the same, or this plan changes with them.
+
+use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+
+/// The appliance's address and prefix on `nic<index>`.
+pub fn appliance_address(index: usize) -> Ipv4Cidr {
+    match index {
+        0 => Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
+        _ => Ipv4Cidr::new(Ipv4Address::new(10, 137, index as u8, 1), 24),
+    }
+}
+
+/// The test host on `nic<index>`'s segment: the uplink's gateway on nic0, `.2` elsewhere.
+pub fn host_address(index: usize) -> Ipv4Address {
+    match index {
+        0 => Ipv4Address::new(10, 0, 2, 2),
+        _ => Ipv4Address::new(10, 137, index as u8, 2),
+    }
+}
+
+/// The test host's MAC on `nic<index>`'s segment (locally administered, "moat" in ASCII).
+pub fn host_mac(index: usize) -> EthernetAddress {
+    EthernetAddress([0x02, 0x6d, 0x6f, 0x61, 0x74, index as u8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_host_shares_its_segment_with_the_appliance_and_not_its_address() {
+        for index in 0..image::qemu::MAX_NICS {
+            let appliance = appliance_address(index);
+            assert!(appliance.contains_addr(&host_address(index)), "nic{index}");
+            assert_ne!(appliance.address(), host_address(index), "nic{index}");
+            assert!(host_mac(index).is_unicast() && host_mac(index).is_local());
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Ethernet frames the tests send and receive, built and parsed with `smoltcp::wire`.
+//!
+//! Received frames are parsed with checksum verification on: a reply with a wrong IPv4 or
+//! ICMP checksum is [`Inbound::Malformed`], never mistaken for a good one.
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+};
+
+/// A station on an Ethernet segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Station {
+    /// Its MAC address.
+    pub mac: EthernetAddress,
+    /// Its IPv4 address.
+    pub ip: Ipv4Address,
+}
+
+/// An ICMP echo message, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Echo {
+    /// Identifier.
+    pub ident: u16,
+    /// Sequence number.
+    pub seq_no: u16,
+    /// Payload.
+    pub data: Vec<u8>,
+}
+
+/// A received frame, classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// An ARP packet.
+    Arp {
+        /// Its Ethernet header.
+        ethernet: EthernetRepr,
+        /// The ARP packet.
+        arp: ArpRepr,
+    },
+    /// An ICMP echo reply.
+    EchoReply {
+        /// Its Ethernet header.
+        ethernet: EthernetRepr,
+        /// Its IPv4 header.
+        ip: Ipv4Repr,
+        /// The echo.
+        echo: Echo,
+    },
+    /// Something well formed that the tests do not look at (IPv6, other ICMP, UDP, ...).
+    Other(String),
+    /// A frame that does not parse, or whose checksums are wrong.
+    Malformed(String),
+}
+
+/// Broadcast ARP request from `from` asking who has `target`.
+pub fn arp_request(from: Station, target: Ipv4Address) -> Vec<u8> {
+    arp_frame(
+        from.mac,
+        EthernetAddress::BROADCAST,
+        ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: from.mac,
+            source_protocol_addr: from.ip,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: target,
+        },
+    )
+}
+
+/// ARP reply from `from` to `to`, telling `to` where `from.ip` is.
+pub fn arp_reply(from: Station, to: Station) -> Vec<u8> {
+    arp_frame(
+        from.mac,
+        to.mac,
+        ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Reply,
+            source_hardware_addr: from.mac,
+            source_protocol_addr: from.ip,
+            target_hardware_addr: to.mac,
+            target_protocol_addr: to.ip,
+        },
+    )
+}
+
+fn arp_frame(source: EthernetAddress, destination: EthernetAddress, arp: ArpRepr) -> Vec<u8> {
+    let ethernet = EthernetRepr {
+        src_addr: source,
+        dst_addr: destination,
+        ethertype: EthernetProtocol::Arp,
+    };
+    let mut bytes = vec![0u8; ethernet.buffer_len() + arp.buffer_len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    ethernet.emit(&mut frame);
+    arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
+    bytes
+}
+
+/// ICMP echo request from `from` to `to`.
+pub fn echo_request(from: Station, to: Station, echo: &Echo) -> Vec<u8> {
+    let icmp = Icmpv4Repr::EchoRequest {
+        ident: echo.ident,
+        seq_no: echo.seq_no,
+        data: &echo.data,
+    };
+    let ip = Ipv4Repr {
+        src_addr: from.ip,
+        dst_addr: to.ip,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+    };
+    let ethernet = EthernetRepr {
+        src_addr: from.mac,
+        dst_addr: to.mac,
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let checksums = ChecksumCapabilities::default();
+    let mut bytes = vec![0u8; ethernet.buffer_len() + ip.buffer_len() + icmp.buffer_len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    ethernet.emit(&mut frame);
+    let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+    ip.emit(&mut packet, &checksums);
+    icmp.emit(
+        &mut Icmpv4Packet::new_unchecked(packet.payload_mut()),
+        &checksums,
+    );
+    bytes
+}
+
+/// Parses a received frame.
+pub fn inspect(bytes: &[u8]) -> Inbound {
+    let Ok(frame) = EthernetFrame::new_checked(bytes) else {
+        return Inbound::Malformed(format!(
+            "{}-byte frame shorter than an Ethernet header",
+            bytes.len()
+        ));
+    };
+    let Ok(ethernet) = EthernetRepr::parse(&frame) else {
+        return Inbound::Malformed("unparsable Ethernet header".into());
+    };
+    match ethernet.ethertype {
+        EthernetProtocol::Arp => match ArpPacket::new_checked(frame.payload())
+            .and_then(|packet| ArpRepr::parse(&packet))
+        {
+            Ok(arp) => Inbound::Arp { ethernet, arp },
+            Err(_) => Inbound::Malformed("malformed ARP packet".into()),
+        },
+        EthernetProtocol::Ipv4 => inspect_ipv4(ethernet, frame.payload()),
+        other => Inbound::Other(format!("ethertype {other}")),
+    }
+}
+
+fn inspect_ipv4(ethernet: EthernetRepr, bytes: &[u8]) -> Inbound {
+    let checksums = ChecksumCapabilities::default();
+    let Ok(packet) = Ipv4Packet::new_checked(bytes) else {
+        return Inbound::Malformed("truncated IPv4 packet".into());
+    };
+    let Ok(ip) = Ipv4Repr::parse(&packet, &checksums) else {
+        return Inbound::Malformed("IPv4 header with a bad checksum or bad fields".into());
+    };
+    if ip.next_header != IpProtocol::Icmp {
+        return Inbound::Other(format!("IPv4 {} from {}", ip.next_header, ip.src_addr));
+    }
+    let Ok(icmp_packet) = Icmpv4Packet::new_checked(packet.payload()) else {
+        return Inbound::Malformed("truncated ICMP message".into());
+    };
+    match Icmpv4Repr::parse(&icmp_packet, &checksums) {
+        Ok(Icmpv4Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        }) => Inbound::EchoReply {
+            ethernet,
+            ip,
+            echo: Echo {
+                ident,
+                seq_no,
+                data: data.to_vec(),
+            },
+        },
+        Ok(other) => Inbound::Other(format!("ICMP {other:?}")),
+        Err(_) => Inbound::Malformed("ICMP message with a bad checksum".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn station(last: u8) -> Station {
+        Station {
+            mac: EthernetAddress([2, 0, 0, 0, 0, last]),
+            ip: Ipv4Address::new(10, 137, 1, last),
+        }
+    }
+
+    #[test]
+    fn an_arp_request_is_a_broadcast_asking_for_the_target() {
+        let frame = arp_request(station(2), station(1).ip);
+        let Inbound::Arp { ethernet, arp } = inspect(&frame) else {
+            panic!("not ARP")
+        };
+        assert_eq!(ethernet.dst_addr, EthernetAddress::BROADCAST);
+        let ArpRepr::EthernetIpv4 {
+            operation,
+            target_protocol_addr,
+            source_hardware_addr,
+            ..
+        } = arp
+        else {
+            unreachable!()
+        };
+        assert_eq!(operation, ArpOperation::Request);
+        assert_eq!(target_protocol_addr, station(1).ip);
+        assert_eq!(source_hardware_addr, station(2).mac);
+    }
+
+    #[test]
+    fn an_echo_request_is_not_mistaken_for_a_reply() {
+        let echo = Echo {
+            ident: 7,
+            seq_no: 1,
+            data: b"moat".to_vec(),
+        };
+        let request = echo_request(station(2), station(1), &echo);
+        assert!(matches!(inspect(&request), Inbound::Other(text) if text.contains("EchoRequest")));
+    }
+
+    #[test]
+    fn an_echo_reply_with_a_corrupted_icmp_checksum_is_malformed() {
+        let echo = Echo {
+            ident: 7,
+            seq_no: 1,
+            data: b"moat".to_vec(),
+        };
+        let mut frame = echo_request(station(1), station(2), &echo);
+        let icmp_start = 14 + 20;
+        frame[icmp_start] = 0; // type 8 (request) -> 0 (reply): checksum no longer matches
+        assert!(matches!(inspect(&frame), Inbound::Malformed(text) if text.contains("ICMP")));
+        frame[icmp_start + 2] = frame[icmp_start + 2].wrapping_add(8); // fix the checksum by hand
+        assert!(matches!(inspect(&frame), Inbound::EchoReply { echo: reply, .. } if reply == echo));
+    }
+
+    #[test]
+    fn short_frames_are_malformed_not_a_panic() {
+        assert!(matches!(inspect(&[0u8; 5]), Inbound::Malformed(_)));
+        let mut arp = arp_request(station(2), station(1).ip);
+        arp.truncate(20);
+        assert!(matches!(inspect(&arp), Inbound::Malformed(_)));
+    }
+}

@@ -1,0 +1,203 @@
+//! A real Linux host for the appliance to talk to: a network namespace holding the tap device
+//! one of the appliance's NICs is wired to, so the host kernel's own stack (`ping`, `curl`,
+//! `iperf3`) talks through the appliance. Root only.
+//!
+//! Life cycle: [`TestHost::create`] makes a persistent tap in the root namespace and an empty
+//! namespace; QEMU opens the tap by name; [`TestHost::attach`] then moves the tap into the
+//! namespace and addresses it. Dropping the host deletes both. Names carry the test process's
+//! pid, and hosts left behind by a process that no longer exists (killed before its drops ran)
+//! are removed the first time a host is created.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+use crate::leftovers::{owned_name, owner_is_dead};
+use crate::{Failure, Outcome};
+
+const NAMESPACE_PREFIX: &str = "moat-";
+const TAP_PREFIX: &str = "mt";
+
+/// A network namespace with a tap device.
+pub struct TestHost {
+    namespace: String,
+    tap: String,
+}
+
+/// What `ping` reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingSummary {
+    /// Echo requests sent.
+    pub transmitted: u32,
+    /// Echo replies received.
+    pub received: u32,
+    /// ping's full output, for failure messages.
+    pub output: String,
+}
+
+impl TestHost {
+    /// Creates the namespace and the tap device (still in the root namespace, for QEMU).
+    pub fn create() -> Outcome<TestHost> {
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(remove_hosts_of_dead_processes);
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let serial = NEXT.fetch_add(1, Ordering::Relaxed);
+        let host = TestHost {
+            namespace: owned_name(NAMESPACE_PREFIX, serial),
+            tap: owned_name(TAP_PREFIX, serial),
+        };
+        ip(&["netns", "add", &host.namespace])?;
+        ip(&["tuntap", "add", "dev", &host.tap, "mode", "tap"])?;
+        Ok(host)
+    }
+
+    /// The tap device's name, for QEMU's `-netdev tap,ifname=`.
+    pub fn tap(&self) -> &str {
+        &self.tap
+    }
+
+    /// Moves the tap into the namespace, gives it `address` and brings it and loopback up.
+    /// QEMU must have opened the tap already (it has once the guest prints anything): moved
+    /// earlier, QEMU would not find it and would create a new tap of the same name.
+    pub fn attach(&self, address: Ipv4Cidr) -> Outcome {
+        ip(&["link", "set", &self.tap, "netns", &self.namespace])?;
+        ip(&[
+            "-n",
+            &self.namespace,
+            "addr",
+            "add",
+            &address.to_string(),
+            "dev",
+            &self.tap,
+        ])?;
+        ip(&["-n", &self.namespace, "link", "set", &self.tap, "up"])?;
+        ip(&["-n", &self.namespace, "link", "set", "lo", "up"])
+    }
+
+    /// Runs a program inside the namespace.
+    pub fn run(&self, program: &str, args: &[&str]) -> Outcome<Output> {
+        Command::new("ip")
+            .args(["netns", "exec", &self.namespace, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| {
+                Failure::new(format!("running {program} in {}: {error}", self.namespace))
+            })
+    }
+
+    /// `ping -c count` to `target` from inside the namespace.
+    pub fn ping(&self, target: Ipv4Address, count: u32) -> Outcome<PingSummary> {
+        let count_text = count.to_string();
+        let output = self.run(
+            "ping",
+            &[
+                "-n",
+                "-c",
+                &count_text,
+                "-i",
+                "0.2",
+                "-W",
+                "5",
+                &target.to_string(),
+            ],
+        )?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        parse_ping_summary(&text)
+            .map(|(transmitted, received)| PingSummary {
+                transmitted,
+                received,
+                output: text.clone(),
+            })
+            .ok_or_else(|| Failure::new(format!("ping printed no summary:\n{text}")))
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.namespace]);
+        let _ = ip(&["link", "del", &self.tap]);
+    }
+}
+
+/// Parses `N packets transmitted, M received` from ping's output.
+pub fn parse_ping_summary(output: &str) -> Option<(u32, u32)> {
+    let line = output
+        .lines()
+        .find(|line| line.contains("packets transmitted"))?;
+    let mut numbers = line.split(',').map(|part| {
+        part.split_whitespace()
+            .next()
+            .and_then(|word| word.parse().ok())
+    });
+    Some((numbers.next()??, numbers.next()??))
+}
+
+fn ip(args: &[&str]) -> Outcome {
+    let output = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| Failure::new(format!("running `ip` (install iproute2): {error}")))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(Failure::new(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}
+
+fn remove_hosts_of_dead_processes() {
+    let listing = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    for line in listing(&["netns", "list"]).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if owner_is_dead(name, NAMESPACE_PREFIX) {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+    for line in listing(&["-o", "link", "show"]).lines() {
+        // "12: mt1234-0: <BROADCAST,..." (or "mt1234-0@if3:")
+        let name = line
+            .split(':')
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .split('@')
+            .next()
+            .unwrap_or_default();
+        if owner_is_dead(name, TAP_PREFIX) {
+            let _ = ip(&["link", "del", name]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_summaries_are_parsed() {
+        let output = "PING 10.137.1.1 (10.137.1.1) 56(84) bytes of data.\n\n--- 10.137.1.1 ping statistics ---\n\
+                      3 packets transmitted, 2 received, 33.3333% packet loss, time 402ms\n";
+        assert_eq!(parse_ping_summary(output), Some((3, 2)));
+        assert_eq!(
+            parse_ping_summary("ping: connect: Network is unreachable"),
+            None
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! One appliance under test: QEMU started from a [`VmSpec`], its console, the test end of
+//! each dgram NIC, and a QMP socket. Dropping a [`Vm`] always kills QEMU and removes its
+//! sockets, also when the test panicked; it then prints the serial console, which libtest
+//! shows for failing tests only.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use image::accel::Accel;
+use image::qemu::{
+    stop, wait_until, Boot, BootPath, MacAddress, Machine, Nic, NicBackend, QemuConfig,
+};
+
+use crate::accel::harness_accel;
+use crate::addressing::{appliance_address, host_address, host_mac};
+use crate::boot_report::{BootReport, NicIpv4, FATAL_PREFIX, READY_LINE};
+use crate::console::Console;
+use crate::frames::Station;
+use crate::kernels::{artifacts, KernelVariant};
+use crate::leftovers::{owned_name, owner_is_dead};
+use crate::qmp::Qmp;
+use crate::segment_host::SegmentHost;
+use crate::{ensure, Failure, Outcome};
+
+/// How one NIC is wired on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicWiring {
+    /// A unix datagram socket pair whose test end is a [`SegmentHost`] (rootless).
+    Dgram,
+    /// An existing tap device (root).
+    Tap(String),
+}
+
+/// What to boot, and how.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// Machine type.
+    pub machine: Machine,
+    /// Boot path.
+    pub boot: BootPath,
+    /// Which kernel build.
+    pub variant: KernelVariant,
+    /// NICs in order.
+    pub nics: Vec<NicWiring>,
+    /// Guest RAM; `None` for the boot path's default.
+    pub memory_mib: Option<u32>,
+    /// Kernel command line (direct kernel boot).
+    pub kernel_cmdline: String,
+    /// Accelerator; `None` for the suite's automatic choice.
+    pub accel: Option<Accel>,
+    /// How long the boot may take to reach `moat: ready`; `None` for the path's default.
+    pub ready_timeout: Option<Duration>,
+    /// Boot the qcow2 conversion instead of the raw disk (bios and uefi paths).
+    pub qcow2: bool,
+    /// Add `isa-debug-exit`, so that a fatal error ends QEMU with status 3.
+    pub debug_exit: bool,
+    /// Print the command line and serial console when the VM is dropped (libtest shows it
+    /// for failing tests only; benches turn it off).
+    pub report_on_drop: bool,
+}
+
+impl VmSpec {
+    /// The release kernel on `machine` by `boot`, with `nics` dgram NICs.
+    pub fn new(machine: Machine, boot: BootPath, nics: usize) -> VmSpec {
+        VmSpec {
+            machine,
+            boot,
+            variant: KernelVariant::RELEASE,
+            nics: vec![NicWiring::Dgram; nics],
+            memory_mib: None,
+            kernel_cmdline: String::new(),
+            accel: None,
+            ready_timeout: None,
+            qcow2: false,
+            debug_exit: true,
+            report_on_drop: true,
+        }
+    }
+
+    /// Generous time to `moat: ready` for an emulated CPU on a busy host; firmware and GRUB
+    /// dominate the disk paths.
+    pub fn default_ready_timeout(boot: BootPath) -> Duration {
+        Duration::from_secs(match boot {
+            BootPath::Kernel => 90,
+            BootPath::Bios => 180,
+            BootPath::Uefi => 300,
+        })
+    }
+}
+
+/// A running appliance.
+pub struct Vm {
+    child: Child,
+    console: Console,
+    qemu_errors: Arc<Mutex<String>>,
+    hosts: Vec<Option<SegmentHost>>,
+    run_dir: PathBuf,
+    qmp_socket: PathBuf,
+    spec: VmSpec,
+    accel: Accel,
+    command_line: String,
+    started: Instant,
+}
+
+impl Vm {
+    /// Builds (once) the kernel the spec needs and starts QEMU.
+    pub fn start(spec: VmSpec) -> Outcome<Vm> {
+        let artifacts = artifacts(spec.variant)?;
+        let accel = match spec.accel {
+            Some(accel) => accel,
+            None => harness_accel()?,
+        };
+        let run_dir = new_run_dir()?;
+        let result = Vm::start_in(spec, &artifacts, accel, &run_dir);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
+        result
+    }
+
+    fn start_in(
+        spec: VmSpec,
+        artifacts: &image::artifacts::Artifacts,
+        accel: Accel,
+        run_dir: &Path,
+    ) -> Outcome<Vm> {
+        let mut nics = Vec::new();
+        let mut hosts = Vec::new();
+        for (index, wiring) in spec.nics.iter().enumerate() {
+            let (backend, host) = match wiring {
+                NicWiring::Dgram => {
+                    let host_socket = run_dir.join(format!("nic{index}-host.sock"));
+                    let vm_socket = run_dir.join(format!("nic{index}-vm.sock"));
+                    let station = Station {
+                        mac: host_mac(index),
+                        ip: host_address(index),
+                    };
+                    let host = SegmentHost::bind(index, station, &host_socket, &vm_socket)?;
+                    (
+                        NicBackend::UnixDgram {
+                            local: vm_socket,
+                            remote: host_socket,
+                        },
+                        Some(host),
+                    )
+                }
+                NicWiring::Tap(ifname) => (
+                    NicBackend::Tap {
+                        ifname: ifname.clone(),
+                    },
+                    None,
+                ),
+            };
+            nics.push(Nic::new(index, backend));
+            hosts.push(host);
+        }
+        let qmp_socket = run_dir.join("qmp.sock");
+        let mut boot = spec.boot.boot_from(artifacts, &spec.kernel_cmdline);
+        if spec.qcow2 {
+            boot = match boot {
+                Boot::Bios { .. } => Boot::Bios {
+                    disk: artifacts.qcow2.clone(),
+                },
+                Boot::Uefi { .. } => Boot::Uefi {
+                    disk: artifacts.qcow2.clone(),
+                },
+                kernel @ Boot::Kernel { .. } => kernel,
+            };
+        }
+        let mut config = QemuConfig::new(spec.machine, accel, boot);
+        if let Some(memory) = spec.memory_mib {
+            config.memory_mib = memory;
+        }
+        config.nics = nics;
+        config.qmp_socket = Some(qmp_socket.clone());
+        config.debug_exit = spec.debug_exit;
+        let line = config.command_line()?;
+
+        let mut child = line.spawn_piped()?;
+        let started = Instant::now();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Failure::new("QEMU's stdout is not piped"))?;
+        let console = Console::attach(stdout);
+        let qemu_errors = Arc::new(Mutex::new(String::new()));
+        if let Some(mut stderr) = child.stderr.take() {
+            let sink = Arc::clone(&qemu_errors);
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stderr.read_to_string(&mut text);
+                sink.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push_str(&text);
+            });
+        }
+        Ok(Vm {
+            child,
+            console,
+            qemu_errors,
+            hosts,
+            run_dir: run_dir.to_path_buf(),
+            qmp_socket,
+            spec,
+            accel,
+            command_line: line.to_string(),
+            started,
+        })
+    }
+
+    /// The serial console.
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// The accelerator this VM runs with.
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    /// When QEMU was started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The test end of `nic<index>` (dgram NICs only).
+    pub fn host(&self, index: usize) -> Outcome<&SegmentHost> {
+        self.hosts
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Failure::new(format!("nic{index} is not a dgram NIC of this VM")))
+    }
+
+    /// Short description for messages: machine, boot path, NIC count, accelerator.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}{} boot, {} NIC(s), {}, {} kernel",
+            self.spec.machine,
+            self.spec.boot,
+            if self.spec.qcow2 { " (qcow2)" } else { "" },
+            self.spec.nics.len(),
+            self.accel,
+            self.spec.variant.name
+        )
+    }
+
+    /// Waits for `moat: ready` (failing early on a fatal report or a QEMU exit), then checks
+    /// the banner and that each NIC line names the expected MAC, transport and address.
+    pub fn wait_ready(&self) -> Outcome<BootReport> {
+        let timeout = self
+            .spec
+            .ready_timeout
+            .unwrap_or_else(|| VmSpec::default_ready_timeout(self.spec.boot));
+        self.console
+            .wait_until(
+                &format!("`{READY_LINE}` ({})", self.describe()),
+                timeout,
+                |snapshot| {
+                    if let Some(fatal) = snapshot
+                        .lines
+                        .iter()
+                        .find(|line| line.starts_with(FATAL_PREFIX))
+                    {
+                        return Some(Err(Failure::new(format!(
+                            "the kernel failed before `{READY_LINE}`: {fatal}"
+                        ))));
+                    }
+                    snapshot
+                        .lines
+                        .iter()
+                        .any(|line| line == READY_LINE)
+                        .then_some(Ok(()))
+                },
+            )
+            .map_err(|failure| self.with_qemu_errors(failure))?;
+        let report = BootReport::parse(&self.console.lines())?;
+        self.check_nics(&report)?;
+        self.check_ready_once()?;
+        Ok(report)
+    }
+
+    /// Fails unless `moat: ready` has appeared exactly once so far.
+    pub fn check_ready_once(&self) -> Outcome {
+        let count = self.console.count(|line| line == READY_LINE);
+        ensure(count == 1, || {
+            format!("`{READY_LINE}` appeared {count} times, expected exactly once")
+        })
+    }
+
+    fn check_nics(&self, report: &BootReport) -> Outcome {
+        ensure(report.nics.len() == self.spec.nics.len(), || {
+            format!(
+                "the kernel reported {} NIC(s), QEMU has {}",
+                report.nics.len(),
+                self.spec.nics.len()
+            )
+        })?;
+        for (position, nic) in report.nics.iter().enumerate() {
+            let expected_mac = MacAddress::for_nic(position);
+            ensure(nic.index == position, || {
+                format!("NIC line {position} names nic{}", nic.index)
+            })?;
+            ensure(nic.mac == expected_mac, || {
+                format!(
+                    "nic{position} has MAC {}, but the device in that slot has {expected_mac}",
+                    nic.mac
+                )
+            })?;
+            ensure(nic.transport == self.spec.machine.nic_transport(), || {
+                format!(
+                    "nic{position} transport {}, expected {}",
+                    nic.transport,
+                    self.spec.machine.nic_transport()
+                )
+            })?;
+            let expected_ipv4 = NicIpv4::Static(appliance_address(position));
+            ensure(nic.ipv4 == expected_ipv4, || {
+                format!(
+                    "nic{position} ipv4 {:?}, expected {expected_ipv4:?}",
+                    nic.ipv4
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Presses the ACPI power button (what `virsh shutdown` does).
+    pub fn power_button(&self) -> Outcome {
+        Qmp::connect(&self.qmp_socket)?
+            .execute("system_powerdown")
+            .map(|_| ())
+    }
+
+    /// Waits for QEMU to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Outcome<ExitStatus> {
+        match wait_until(&mut self.child, Instant::now() + timeout) {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => Err(Failure::new(format!(
+                "QEMU ({}) still running {:.0} s after it should have exited",
+                self.describe(),
+                timeout.as_secs_f64()
+            ))),
+            Err(error) => Err(Failure::new(format!("waiting for QEMU: {error}"))),
+        }
+    }
+
+    fn with_qemu_errors(&self, failure: Failure) -> Failure {
+        let errors = self
+            .qemu_errors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .trim()
+            .to_string();
+        if errors.is_empty() {
+            failure
+        } else {
+            Failure::new(format!("{failure}\nQEMU said: {errors}"))
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+        self.hosts.clear();
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        if !self.spec.report_on_drop {
+            return;
+        }
+        // Captured by libtest, shown only if the test fails.
+        eprintln!(
+            "---- {} ----\n$ {}\n---- serial console ({:.1} s) ----\n{}\n---- QEMU stderr ----\n{}",
+            self.describe(),
+            self.command_line,
+            self.started.elapsed().as_secs_f64(),
+            self.console.transcript(),
+            self.qemu_errors
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .trim()
+        );
+    }
+}
+
+/// A fresh directory for one VM's sockets. Unix socket paths must stay under 108 bytes, so it
+/// lives directly in the temporary directory.
+fn new_run_dir() -> Outcome<PathBuf> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static SWEEP: Once = Once::new();
+    let base = std::env::temp_dir();
+    let base = if base.as_os_str().len() > 40 {
+        PathBuf::from("/tmp")
+    } else {
+        base
+    };
+    SWEEP.call_once(|| remove_run_dirs_of_dead_processes(&base));
+    let dir = base.join(owned_name(
+        RUN_DIR_PREFIX,
+        NEXT.fetch_add(1, Ordering::Relaxed),
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| Failure::new(format!("creating {}: {error}", dir.display())))?;
+    Ok(dir)
+}
+
+const RUN_DIR_PREFIX: &str = "moat-qt-";
+
+fn remove_run_dirs_of_dead_processes(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if owner_is_dead(&entry.file_name().to_string_lossy(), RUN_DIR_PREFIX) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Moat end to end: real images booted in QEMU, under the accelerator the suite measured
+//! (see `image::accel`; `MOAT_ACCEL=kvm|tcg` forces), talked to with real frames.
+//!
+//! One test binary, so that the kernel is built and the accelerator calibrated once.
+
+mod boot_paths;
+mod faults;
+mod images;
+mod kvm;
+mod power;
+mod tap_clients;
