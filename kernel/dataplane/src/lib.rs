@@ -16,6 +16,9 @@
 //! - [`route`], [`antispoof`], [`proxy_arp`], [`fragment`], [`icmp_error`]: forwarding
 //!   building blocks — routing, source checks, proxy ARP for Qubes-style clients, the
 //!   fragment policy, ICMP errors and TCP resets.
+//! - [`state`], [`nat`]: connection tracking (TCP windows, pseudo-states, bounded table
+//!   with early drop and limits) and address translation (masquerade, port forwards, DNS
+//!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
 //! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
 #![cfg_attr(not(test), no_std)]
@@ -31,6 +34,7 @@ pub mod drops;
 pub mod fragment;
 pub mod icmp_error;
 pub mod local;
+pub mod nat;
 pub mod neighbor;
 pub mod packet;
 pub mod policy;
@@ -39,6 +43,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod route;
 pub mod sink;
+pub mod state;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
 

@@ -1,0 +1,98 @@
+//! [`apply`]: making a packet match a [`Translation`], with `rewrite`'s incremental
+//! checksum updates.
+
+use smoltcp::wire::Ipv4Address;
+
+use super::Translation;
+use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::rewrite;
+use crate::state::FlowTuple;
+
+/// Rewrites the packet in `bytes` (summarised by `summary`, which is kept in step) so that
+/// it leaves as `translation.after`:
+///
+/// - an ordinary packet gets the addresses and ports (or ICMP echo identifier) of `after`;
+///   a fragment after the first gets the addresses only (it has no transport header);
+/// - an ICMP error related to a state gets its quoted packet rewritten to the reverse of
+///   `after` (what the error's receiver sent), its destination set to `after`'s, and its
+///   source too when the error came from the translated endpoint itself (a port-forwarded
+///   host must not show through its internal address).
+///
+/// Every checksum covering a changed field (IPv4 header, TCP/UDP pseudo-header, ICMP,
+/// and inside the quote) is updated incrementally, so a packet with good checksums leaves
+/// with good checksums.
+pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+    if translation.is_identity() {
+        return;
+    }
+    match summary.transport {
+        Transport::Icmp(IcmpSummary::Error { .. }) => apply_to_error(bytes, summary, translation),
+        _ => apply_to_packet(bytes, summary, &translation.after),
+    }
+}
+
+fn set_addresses(bytes: &mut [u8], summary: &mut Ipv4Summary, src: Ipv4Address, dst: Ipv4Address) {
+    if summary.src != src {
+        rewrite::set_src_addr(bytes, summary, src);
+    }
+    if summary.dst != dst {
+        rewrite::set_dst_addr(bytes, summary, dst);
+    }
+}
+
+fn apply_to_packet(bytes: &mut [u8], summary: &mut Ipv4Summary, after: &FlowTuple) {
+    set_addresses(bytes, summary, after.src, after.dst);
+    match summary.transport {
+        Transport::Tcp(_) | Transport::Udp { .. } => {
+            let (src_port, dst_port) = summary.ports();
+            if src_port != after.src_port {
+                rewrite::set_src_port(bytes, summary, after.src_port);
+            }
+            if dst_port != after.dst_port {
+                rewrite::set_dst_port(bytes, summary, after.dst_port);
+            }
+        }
+        Transport::Icmp(IcmpSummary::Echo { ident, .. })
+            if after.echo.is_some() && ident != after.src_port =>
+        {
+            rewrite::set_icmp_echo_ident(bytes, summary, after.src_port);
+        }
+        _ => {}
+    }
+}
+
+fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
+    match summary.transport {
+        Transport::Icmp(IcmpSummary::Error { quoted, .. }) => Some(quoted),
+        _ => None,
+    }
+}
+
+fn apply_to_error(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+    let (before, after) = (&translation.before, &translation.after);
+    let src = if summary.src == before.src {
+        after.src
+    } else {
+        summary.src
+    };
+    set_addresses(bytes, summary, src, after.dst);
+
+    // The quote is a packet of the opposite direction, as the error's receiver knows it.
+    let target = after.reversed();
+    let Some(quoted) = quoted_of(summary) else {
+        return;
+    };
+    if quoted.src != target.src {
+        rewrite::set_quoted_src_addr(bytes, summary, target.src);
+    }
+    if quoted.dst != target.dst {
+        rewrite::set_quoted_dst_addr(bytes, summary, target.dst);
+    }
+    // An echo's identifier is both "ports": setting one sets the other.
+    if quoted_of(summary).is_some_and(|q| q.src_port.is_some_and(|p| p != target.src_port)) {
+        rewrite::set_quoted_src_port(bytes, summary, target.src_port);
+    }
+    if quoted_of(summary).is_some_and(|q| q.dst_port.is_some_and(|p| p != target.dst_port)) {
+        rewrite::set_quoted_dst_port(bytes, summary, target.dst_port);
+    }
+}

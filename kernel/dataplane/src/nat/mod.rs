@@ -1,0 +1,25 @@
+//! Network address translation, expressed as translations stored in the state table.
+//!
+//! A flow is translated when its state is created and never re-decided: the state's two
+//! tuples imply the [`Translation`] of each direction, and every later packet (and every
+//! ICMP error about one) gets it from [`StateTable::lookup`](crate::state::StateTable::lookup).
+//!
+//! - Destination NAT, for a new flow addressed to the appliance, before routing and policy:
+//!   [`port_forward`] (a `forward` rule redirects to a client) and [`dns_redirect`] (clients'
+//!   DNS goes to the upstream resolvers; replies come back from the appliance's address).
+//! - Source NAT, after the policy passed the flow: [`masquerade_rule`] says whether a `nat`
+//!   rule applies and [`Masquerader::masquerade`] picks the source port — the client's own
+//!   when its reply tuple is free, else a random free one, refusing after bounded attempts.
+//! - [`apply`] rewrites a packet (or an ICMP error's quoted packet) to match a translation,
+//!   with incremental checksum updates (RFC 1624).
+
+mod apply;
+mod masquerade;
+mod policy_match;
+mod redirect;
+mod translation;
+
+pub use apply::apply;
+pub use masquerade::{masquerade_rule, MasqueradeConfig, Masquerader, NatRefused, NatStats};
+pub use redirect::{dns_redirect, port_forward, DNS_PORT};
+pub use translation::Translation;

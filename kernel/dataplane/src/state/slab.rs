@@ -1,0 +1,237 @@
+//! [`Slab`]: the states themselves, in slots allocated once at construction, and the queue
+//! of not-yet-established states in creation order (the early-drop candidates).
+//!
+//! A slot's generation changes each time it is freed, so a [`StateId`](super::StateId)
+//! kept past its state's death no longer finds anything.
+
+use alloc::vec::Vec;
+
+/// "No slot" in the early-drop queue's links.
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// Links of a state in the early-drop queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct QueueLinks {
+    older: u32,
+    newer: u32,
+    queued: bool,
+}
+
+impl QueueLinks {
+    pub const NONE: QueueLinks = QueueLinks {
+        older: NIL,
+        newer: NIL,
+        queued: false,
+    };
+}
+
+/// What the slab needs from what it stores.
+pub(crate) trait Queued {
+    fn links(&self) -> &QueueLinks;
+    fn links_mut(&mut self) -> &mut QueueLinks;
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// Slots of `T` with a free list and an intrusive FIFO of queued entries.
+pub(crate) struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    capacity: usize,
+    live: usize,
+    oldest: u32,
+    newest: u32,
+}
+
+impl<T: Queued> Slab<T> {
+    /// An empty slab of `capacity` slots, all allocated now.
+    pub fn new(capacity: usize) -> Slab<T> {
+        let mut slots = Vec::with_capacity(capacity);
+        slots.resize_with(capacity, || Slot {
+            generation: 0,
+            value: None,
+        });
+        let free = (0..capacity as u32).rev().collect();
+        Slab {
+            slots,
+            free,
+            capacity,
+            live: 0,
+            oldest: NIL,
+            newest: NIL,
+        }
+    }
+
+    /// Bytes a slab of `capacity` slots occupies.
+    pub const fn bytes_for(capacity: usize) -> usize {
+        capacity * (core::mem::size_of::<Slot<T>>() + core::mem::size_of::<u32>())
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether every slot is taken.
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty()
+    }
+
+    /// Stores `value`; returns its slot and generation, or `None` when full.
+    pub fn insert(&mut self, value: T) -> Option<(u32, u32)> {
+        let slot = self.free.pop()?;
+        let entry = &mut self.slots[slot as usize];
+        entry.value = Some(value);
+        self.live += 1;
+        Some((slot, entry.generation))
+    }
+
+    /// Takes the entry out of `slot` (unqueuing it), freeing the slot.
+    pub fn remove(&mut self, slot: u32) -> Option<T> {
+        self.unqueue(slot);
+        let entry = self.slots.get_mut(slot as usize)?;
+        let value = entry.value.take()?;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(slot);
+        self.live -= 1;
+        Some(value)
+    }
+
+    /// The entry in `slot`.
+    pub fn get(&self, slot: u32) -> Option<&T> {
+        self.slots.get(slot as usize)?.value.as_ref()
+    }
+
+    /// The entry in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
+        self.slots.get_mut(slot as usize)?.value.as_mut()
+    }
+
+    /// The generation of `slot` (changes when the slot is freed).
+    pub fn generation(&self, slot: u32) -> Option<u32> {
+        self.slots.get(slot as usize).map(|s| s.generation)
+    }
+
+    /// Appends the entry in `slot` to the queue (as the newest).
+    pub fn enqueue(&mut self, slot: u32) {
+        let newest = self.newest;
+        let Some(entry) = self.get_mut(slot) else {
+            return;
+        };
+        if entry.links().queued {
+            return;
+        }
+        *entry.links_mut() = QueueLinks {
+            older: newest,
+            newer: NIL,
+            queued: true,
+        };
+        match self.get_mut(newest) {
+            Some(previous) => previous.links_mut().newer = slot,
+            None => self.oldest = slot,
+        }
+        self.newest = slot;
+    }
+
+    /// Takes the entry in `slot` out of the queue, if it is queued.
+    pub fn unqueue(&mut self, slot: u32) {
+        let Some(entry) = self.get_mut(slot) else {
+            return;
+        };
+        let links = *entry.links();
+        if !links.queued {
+            return;
+        }
+        *entry.links_mut() = QueueLinks::NONE;
+        match self.get_mut(links.older) {
+            Some(older) => older.links_mut().newer = links.newer,
+            None => self.oldest = links.newer,
+        }
+        match self.get_mut(links.newer) {
+            Some(newer) => newer.links_mut().older = links.older,
+            None => self.newest = links.older,
+        }
+    }
+
+    /// The slot of the oldest queued entry.
+    pub fn oldest_queued(&self) -> Option<u32> {
+        (self.oldest != NIL).then_some(self.oldest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item(u32, QueueLinks);
+
+    impl Queued for Item {
+        fn links(&self) -> &QueueLinks {
+            &self.1
+        }
+        fn links_mut(&mut self) -> &mut QueueLinks {
+            &mut self.1
+        }
+    }
+
+    fn slab_with(n: u32) -> Slab<Item> {
+        let mut slab = Slab::new(n as usize);
+        for i in 0..n {
+            let (slot, _) = slab.insert(Item(i, QueueLinks::NONE)).unwrap();
+            slab.enqueue(slot);
+        }
+        slab
+    }
+
+    #[test]
+    fn queue_gives_entries_oldest_first_and_skips_unqueued_ones() {
+        let mut slab = slab_with(4);
+        slab.unqueue(0);
+        slab.unqueue(2);
+        assert_eq!(
+            slab.oldest_queued().map(|s| slab.get(s).unwrap().0),
+            Some(1)
+        );
+        slab.remove(1);
+        assert_eq!(
+            slab.oldest_queued().map(|s| slab.get(s).unwrap().0),
+            Some(3)
+        );
+        slab.unqueue(3);
+        assert_eq!(slab.oldest_queued(), None);
+    }
+
+    #[test]
+    fn full_slab_refuses_and_a_freed_slot_gets_a_new_generation() {
+        let mut slab = slab_with(2);
+        assert!(slab.is_full());
+        assert!(slab.insert(Item(9, QueueLinks::NONE)).is_none());
+        let before = slab.generation(0).unwrap();
+        slab.remove(0);
+        let (slot, generation) = slab.insert(Item(9, QueueLinks::NONE)).unwrap();
+        assert_eq!(slot, 0);
+        assert_ne!(generation, before);
+        assert_eq!(slab.len(), 2);
+    }
+
+    #[test]
+    fn removing_the_middle_of_the_queue_keeps_both_ends_linked() {
+        let mut slab = slab_with(3);
+        slab.remove(1);
+        assert_eq!(slab.oldest_queued(), Some(0));
+        slab.remove(0);
+        assert_eq!(slab.oldest_queued(), Some(2));
+        let (slot, _) = slab.insert(Item(7, QueueLinks::NONE)).unwrap();
+        slab.enqueue(slot);
+        slab.remove(2);
+        assert_eq!(slab.oldest_queued(), Some(slot));
+    }
+}

@@ -1,0 +1,175 @@
+//! What a state knows about its protocol: TCP tracking, or the pseudo-states pf keeps for
+//! connectionless protocols, and the timeout each stage calls for.
+
+use smoltcp::time::Duration;
+
+use super::tcp::{TcpState, TcpTimeout, TcpTracker, Tracked};
+use super::timeouts::Timeouts;
+use crate::packet::{proto, Ipv4Summary, Transport};
+
+/// How far a state has come, for logs and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolState {
+    /// A TCP connection.
+    Tcp(TcpState),
+    /// UDP, ICMP or another protocol, only the initiator has sent (pf's SINGLE).
+    Single,
+    /// UDP, ICMP or another protocol, both sides have sent (pf's MULTIPLE).
+    Multiple,
+}
+
+/// Which family of timeouts a connectionless state uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Connectionless {
+    Udp,
+    Icmp,
+    Other,
+}
+
+/// Pseudo-state of one side of a connectionless flow (pf's `PFUDPS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Seen {
+    Nothing,
+    Single,
+    Multiple,
+}
+
+/// A state's protocol tracking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tracking {
+    Tcp(TcpTracker),
+    Pseudo {
+        kind: Connectionless,
+        initiator: Seen,
+        responder: Seen,
+    },
+}
+
+/// What tracking made of a packet of an existing state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Forward it; the state now lives `Some(timeout)` longer, or is not refreshed (`None`).
+    Forward(Option<Duration>),
+    /// TCP segment outside the window.
+    OutOfWindow,
+}
+
+impl Tracking {
+    /// Tracking for a flow opened by `summary`, and its first timeout. `None` if the packet
+    /// cannot open a state: a TCP segment other than a SYN.
+    pub fn open(summary: &Ipv4Summary, timeouts: &Timeouts) -> Option<(Tracking, Duration)> {
+        let kind = match summary.transport {
+            Transport::Tcp(syn) => {
+                return TcpTracker::opens(&syn)
+                    .then(|| (Tracking::Tcp(TcpTracker::new(&syn)), timeouts.tcp_first));
+            }
+            _ if summary.protocol == proto::UDP => Connectionless::Udp,
+            _ if summary.protocol == proto::ICMP => Connectionless::Icmp,
+            _ => Connectionless::Other,
+        };
+        let first = match kind {
+            Connectionless::Udp => timeouts.udp_first,
+            Connectionless::Icmp => timeouts.icmp_first,
+            Connectionless::Other => timeouts.other_first,
+        };
+        Some((
+            Tracking::Pseudo {
+                kind,
+                initiator: Seen::Single,
+                responder: Seen::Nothing,
+            },
+            first,
+        ))
+    }
+
+    /// Tracks a packet of this state travelling from the initiator (`from_initiator`) or the
+    /// responder.
+    pub fn advance(
+        &mut self,
+        summary: &Ipv4Summary,
+        from_initiator: bool,
+        timeouts: &Timeouts,
+    ) -> Progress {
+        match self {
+            Tracking::Tcp(tracker) => {
+                let Transport::Tcp(segment) = summary.transport else {
+                    return Progress::Forward(None);
+                };
+                match tracker.track(&segment, from_initiator) {
+                    Tracked::Accepted(timeout) => {
+                        Progress::Forward(Some(tcp_timeout(timeout, timeouts)))
+                    }
+                    Tracked::AcceptedLoosely => Progress::Forward(None),
+                    Tracked::OutOfWindow => Progress::OutOfWindow,
+                }
+            }
+            Tracking::Pseudo {
+                kind,
+                initiator,
+                responder,
+            } => {
+                let (src, dst) = if from_initiator {
+                    (initiator, responder)
+                } else {
+                    (responder, initiator)
+                };
+                if *src < Seen::Single {
+                    *src = Seen::Single;
+                }
+                if *dst == Seen::Single {
+                    *dst = Seen::Multiple;
+                }
+                let both = *src == Seen::Multiple && *dst == Seen::Multiple;
+                let timeout = match (kind, both) {
+                    (Connectionless::Icmp, _) => timeouts.icmp_error,
+                    (Connectionless::Udp, true) => timeouts.udp_multiple,
+                    (Connectionless::Udp, false) => timeouts.udp_single,
+                    (Connectionless::Other, true) => timeouts.other_multiple,
+                    (Connectionless::Other, false) => timeouts.other_single,
+                };
+                Progress::Forward(Some(timeout))
+            }
+        }
+    }
+
+    /// Whether the flow is past its opening: a completed TCP handshake, or any packet back
+    /// from the responder. Such a state is never dropped early to make room.
+    pub fn established(&self) -> bool {
+        match self {
+            Tracking::Tcp(tracker) => tracker.handshake_completed(),
+            Tracking::Pseudo { responder, .. } => *responder > Seen::Nothing,
+        }
+    }
+
+    /// Whether a SYN from the initiator on this state's tuple starts a new connection.
+    pub fn tcp_reusable_by(&self, summary: &Ipv4Summary) -> bool {
+        match (self, summary.transport) {
+            (Tracking::Tcp(tracker), Transport::Tcp(segment)) => {
+                tracker.is_over() && TcpTracker::opens(&segment)
+            }
+            _ => false,
+        }
+    }
+
+    /// The public view of the stage reached.
+    pub fn protocol_state(&self) -> ProtocolState {
+        match self {
+            Tracking::Tcp(tracker) => ProtocolState::Tcp(tracker.state()),
+            Tracking::Pseudo {
+                responder: Seen::Nothing,
+                ..
+            } => ProtocolState::Single,
+            Tracking::Pseudo { .. } => ProtocolState::Multiple,
+        }
+    }
+}
+
+fn tcp_timeout(timeout: TcpTimeout, timeouts: &Timeouts) -> Duration {
+    match timeout {
+        TcpTimeout::Opening => timeouts.tcp_opening,
+        TcpTimeout::Established => timeouts.tcp_established,
+        TcpTimeout::Closing => timeouts.tcp_closing,
+        TcpTimeout::FinWait => timeouts.tcp_finwait,
+        TcpTimeout::Closed => timeouts.tcp_closed,
+    }
+}

@@ -1,0 +1,271 @@
+//! [`FlowTuple`]: what identifies a flow in one direction, and [`Direction`].
+
+use smoltcp::wire::Ipv4Address;
+
+use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+
+/// Which way an ICMP echo packet goes. Part of an echo flow's tuple, so that an echo
+/// *request* from the far side never matches the state of a ping going the other way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Echo {
+    /// An echo request (type 8).
+    Request,
+    /// An echo reply (type 0).
+    Reply,
+}
+
+impl Echo {
+    fn flipped(self) -> Echo {
+        match self {
+            Echo::Request => Echo::Reply,
+            Echo::Reply => Echo::Request,
+        }
+    }
+}
+
+/// The identity of a flow in one direction: protocol, addresses, and ports.
+///
+/// - TCP and UDP: the ports.
+/// - ICMP echo: the identifier in both port fields, and [`FlowTuple::echo`] saying whether
+///   this direction carries requests or replies.
+/// - Anything else (other protocols, ICMP messages that are neither echo nor error):
+///   ports zero; the flow is identified by its addresses and protocol alone.
+///
+/// [`FlowTuple::reversed`] is the tuple the other direction's packets carry, which is why
+/// one flow is found from either side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowTuple {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Source address.
+    pub src: Ipv4Address,
+    /// Destination address.
+    pub dst: Ipv4Address,
+    /// Source port (ICMP echo: the identifier).
+    pub src_port: u16,
+    /// Destination port (ICMP echo: the identifier).
+    pub dst_port: u16,
+    /// For ICMP echo, which kind of echo message travels this way; `None` otherwise.
+    pub echo: Option<Echo>,
+}
+
+impl FlowTuple {
+    /// The tuple of a packet, or `None` for packets that cannot be tracked by themselves:
+    /// fragments after the first (no transport header) and ICMP errors (they belong to the
+    /// flow they quote, see [`FlowTuple::quoted_flow`]).
+    pub fn of(summary: &Ipv4Summary) -> Option<FlowTuple> {
+        let (src_port, dst_port, echo) = match summary.transport {
+            Transport::Tcp(tcp) => (tcp.src_port, tcp.dst_port, None),
+            Transport::Udp { src_port, dst_port } => (src_port, dst_port, None),
+            Transport::Icmp(IcmpSummary::Echo { request, ident }) => (
+                ident,
+                ident,
+                Some(if request { Echo::Request } else { Echo::Reply }),
+            ),
+            Transport::Icmp(IcmpSummary::Other { .. }) | Transport::Other => (0, 0, None),
+            Transport::Icmp(IcmpSummary::Error { .. }) | Transport::NonFirstFragment => {
+                return None
+            }
+        };
+        Some(FlowTuple {
+            protocol: summary.protocol,
+            src: summary.src,
+            dst: summary.dst,
+            src_port,
+            dst_port,
+            echo,
+        })
+    }
+
+    /// The tuple of the packet quoted in an ICMP error, when the quote holds its ports (or
+    /// echo identifier). A quoted ICMP message is taken to be an echo *request*: errors are
+    /// about requests in practice, and the quote summary does not say which it was.
+    pub fn quoted_flow(quoted: &QuotedPacket) -> Option<FlowTuple> {
+        let (src_port, dst_port) = (quoted.src_port?, quoted.dst_port?);
+        let echo = (quoted.protocol == crate::packet::proto::ICMP).then_some(Echo::Request);
+        Some(FlowTuple {
+            protocol: quoted.protocol,
+            src: quoted.src,
+            dst: quoted.dst,
+            src_port,
+            dst_port,
+            echo,
+        })
+    }
+
+    /// The tuple of the other direction: addresses and ports swapped, echo requests
+    /// answered by replies.
+    pub fn reversed(&self) -> FlowTuple {
+        FlowTuple {
+            protocol: self.protocol,
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            echo: self.echo.map(Echo::flipped),
+        }
+    }
+
+    /// This tuple with a new source address and port (identifier for ICMP echo).
+    pub fn with_source(&self, addr: Ipv4Address, port: u16) -> FlowTuple {
+        let mut t = FlowTuple {
+            src: addr,
+            src_port: port,
+            ..*self
+        };
+        if t.echo.is_some() {
+            t.dst_port = port;
+        }
+        t
+    }
+
+    /// This tuple with a new destination address and port (identifier for ICMP echo).
+    pub fn with_destination(&self, addr: Ipv4Address, port: u16) -> FlowTuple {
+        let mut t = FlowTuple {
+            dst: addr,
+            dst_port: port,
+            ..*self
+        };
+        if t.echo.is_some() {
+            t.src_port = port;
+        }
+        t
+    }
+
+    /// Whether the flow's transport has ports (TCP, UDP) or an echo identifier that NAT can
+    /// translate.
+    pub fn has_ports(&self) -> bool {
+        matches!(
+            self.protocol,
+            crate::packet::proto::TCP | crate::packet::proto::UDP
+        ) || self.echo.is_some()
+    }
+
+    /// The tuple as 14 bytes, for hashing.
+    pub(crate) fn to_bytes(self) -> [u8; 14] {
+        let mut b = [0u8; 14];
+        b[0] = self.protocol;
+        b[1] = match self.echo {
+            None => 0,
+            Some(Echo::Request) => 1,
+            Some(Echo::Reply) => 2,
+        };
+        b[2..6].copy_from_slice(&self.src.octets());
+        b[6..10].copy_from_slice(&self.dst.octets());
+        b[10..12].copy_from_slice(&self.src_port.to_be_bytes());
+        b[12..14].copy_from_slice(&self.dst_port.to_be_bytes());
+        b
+    }
+}
+
+impl core::fmt::Display for FlowTuple {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match (self.protocol, self.echo) {
+            (_, Some(echo)) => {
+                let kind = if echo == Echo::Request {
+                    "echo-request"
+                } else {
+                    "echo-reply"
+                };
+                write!(
+                    f,
+                    "icmp {} -> {} {kind} id {}",
+                    self.src, self.dst, self.src_port
+                )
+            }
+            (crate::packet::proto::TCP, None) => {
+                write!(
+                    f,
+                    "tcp {}:{} -> {}:{}",
+                    self.src, self.src_port, self.dst, self.dst_port
+                )
+            }
+            (crate::packet::proto::UDP, None) => {
+                write!(
+                    f,
+                    "udp {}:{} -> {}:{}",
+                    self.src, self.src_port, self.dst, self.dst_port
+                )
+            }
+            (protocol, None) => write!(f, "proto {protocol} {} -> {}", self.src, self.dst),
+        }
+    }
+}
+
+/// Which way a packet travels relative to the packet that created its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The same way as the first packet (from the initiator).
+    Original,
+    /// The opposite way (from the responder).
+    Reply,
+}
+
+impl Direction {
+    /// The other direction.
+    pub fn opposite(self) -> Direction {
+        match self {
+            Direction::Original => Direction::Reply,
+            Direction::Reply => Direction::Original,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::packets;
+
+    fn tuple(bytes: &[u8]) -> Option<FlowTuple> {
+        FlowTuple::of(&Ipv4Summary::parse(bytes).unwrap())
+    }
+
+    const CLIENT: [u8; 4] = [10, 137, 1, 10];
+    const SERVER: [u8; 4] = [1, 1, 1, 1];
+
+    #[test]
+    fn tcp_tuple_reverses_into_the_reply_tuple() {
+        let syn = tuple(&packets::tcp_syn(CLIENT, 40000, SERVER, 443)).unwrap();
+        let synack = tuple(&packets::tcp(
+            SERVER, 443, CLIENT, 40000, 5, 1001, 0x12, b"",
+        ))
+        .unwrap();
+        assert_eq!(syn.reversed(), synack);
+        assert_eq!(synack.reversed(), syn);
+    }
+
+    /// The tuple of an echo request (or reply) with identifier 7.
+    fn echo(src: [u8; 4], dst: [u8; 4], request: bool) -> FlowTuple {
+        tuple(&packets::icmp_echo(src, dst, request, 7, 1, b"")).unwrap()
+    }
+
+    #[test]
+    fn echo_request_from_the_far_side_is_not_the_reply_of_a_ping() {
+        let (ping, pong) = (echo(CLIENT, SERVER, true), echo(SERVER, CLIENT, false));
+        let their_ping = echo(SERVER, CLIENT, true);
+        assert_eq!(ping.reversed(), pong);
+        assert_ne!(ping.reversed(), their_ping);
+        assert_ne!(ping.reversed().to_bytes(), their_ping.to_bytes());
+    }
+
+    #[test]
+    fn icmp_errors_and_later_fragments_have_no_tuple_of_their_own() {
+        let inner = packets::udp(CLIENT, 40000, SERVER, 53, b"q");
+        let error = packets::icmp_error(SERVER, CLIENT, 3, 3, &inner);
+        assert_eq!(tuple(&error), None);
+        let mut fragment = packets::udp(CLIENT, 5353, SERVER, 53, &[0; 64]);
+        packets::set_fragment(&mut fragment, false, 1480);
+        assert_eq!(tuple(&fragment), None);
+    }
+
+    #[test]
+    fn echo_source_rewrite_moves_the_identifier_in_both_port_fields() {
+        let ping = echo(CLIENT, SERVER, true);
+        let natted = ping.with_source(Ipv4Address::new(10, 0, 2, 15), 9000);
+        assert_eq!((natted.src_port, natted.dst_port), (9000, 9000));
+        assert_eq!(
+            natted.reversed().with_destination(ping.src, 7),
+            ping.reversed()
+        );
+    }
+}
