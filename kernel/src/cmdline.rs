@@ -17,6 +17,8 @@ pub struct Options {
     pub verbose: bool,
     /// `moat.fault=page|panic` (only honoured in images built with `fault-injection`).
     pub fault: Option<InjectedFault>,
+    /// `moat.max-states=N`: cap the state table at N flows (default: sized from RAM).
+    pub max_states: Option<usize>,
 }
 
 impl Options {
@@ -28,7 +30,11 @@ impl Options {
                 "moat.log=debug" => options.verbose = true,
                 "moat.fault=page" => options.fault = Some(InjectedFault::PageFault),
                 "moat.fault=panic" => options.fault = Some(InjectedFault::Panic),
-                _ => {}
+                _ => {
+                    if let Some(n) = word.strip_prefix("moat.max-states=").and_then(|n| n.parse().ok()) {
+                        options.max_states = Some(n);
+                    }
+                }
             }
         }
         options

@@ -12,6 +12,7 @@ mod boot;
 mod cmdline;
 mod console;
 mod devices;
+mod entropy;
 mod fatal;
 mod interrupts;
 mod memory;

@@ -2,6 +2,8 @@
 
 use alloc::vec::Vec;
 
+use dataplane::appliance::ApplianceOptions;
+use dataplane::state::StateTable;
 use dataplane::{Appliance, ApplianceConfig, FrameSink};
 use smoltcp::wire::EthernetAddress;
 
@@ -12,7 +14,7 @@ use crate::cmdline::InjectedFault;
 use crate::cmdline::Options;
 use crate::devices::virtio::{self, FoundNic};
 use crate::devices::{ioapic, lapic, pic};
-use crate::{fatal, interrupts, memory, println, time, VERSION};
+use crate::{entropy, fatal, interrupts, memory, println, time, VERSION};
 
 /// The compiled ruleset embedded in this image.
 mod embedded {
@@ -34,7 +36,7 @@ impl FrameSink for NicSink<'_> {
 }
 
 /// Boots the platform, brings up the NICs and runs the appliance forever.
-pub fn run(boot: &BootInfo, options: &Options) -> ! {
+pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
     println!("moat {VERSION}: ruleset {} sha256:{}", embedded::RULESET_NAME, embedded::RULESET_DIGEST);
     interrupts::init();
     let memory = memory::init(boot).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
@@ -95,11 +97,35 @@ pub fn run(boot: &BootInfo, options: &Options) -> ! {
         }
     }
 
-    let mut appliance = Appliance::new(&config, time::now());
+    let options = ApplianceOptions {
+        state_capacity: state_capacity(boot_options, memory::heap::free_bytes()),
+        seed: entropy::boot_seed(),
+        ..ApplianceOptions::default()
+    };
+    let mut appliance = Appliance::new(embedded::POLICY, &config, options, time::now());
+    println!(
+        "moat: {} rules, state table {} flows ({} KiB)",
+        embedded::POLICY.rules.len(),
+        options.state_capacity,
+        StateTable::memory_bytes(options.state_capacity) / 1024
+    );
     appliance.announce(&mut NicSink { nics: &mut nics });
     println!("moat: ready");
-    inject_fault(options);
+    inject_fault(boot_options);
     main_loop(&mut appliance, &mut nics)
+}
+
+/// Share of the free heap the state table may take, and its bounds.
+const STATE_TABLE_SHARE: usize = 4;
+const MIN_STATES: usize = 256;
+
+/// The state table's capacity: `moat.max-states=N` if given (at most what half the free
+/// heap holds), else what a quarter of the free heap holds.
+fn state_capacity(options: &Options, free_heap: usize) -> usize {
+    match options.max_states {
+        Some(n) => n.clamp(1, StateTable::capacity_for(free_heap / 2).max(1)),
+        None => StateTable::capacity_for(free_heap / STATE_TABLE_SHARE).max(MIN_STATES),
+    }
 }
 
 fn route_nic_interrupt(gsi: u32, trigger: ioapic::Trigger) {
@@ -136,7 +162,7 @@ fn inject_fault(options: &Options) {
 /// Longest the appliance sleeps without being asked to.
 const MAX_SLEEP_MICROS: u64 = 1_000_000;
 
-fn main_loop(appliance: &mut Appliance, nics: &mut [FoundNic]) -> ! {
+fn main_loop(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
     loop {
         let (lines, _timer) = interrupts::take_pending();
         if lines & power::button_line_mask() != 0 && power::take_button_press() {
@@ -145,8 +171,8 @@ fn main_loop(appliance: &mut Appliance, nics: &mut [FoundNic]) -> ! {
         let now = time::now();
         for index in 0..nics.len() {
             nics[index].nic.ack_interrupt();
-            while let Some(frame) = nics[index].nic.receive() {
-                appliance.receive(index as u8, frame.bytes(), now, &mut NicSink { nics });
+            while let Some(mut frame) = nics[index].nic.receive() {
+                appliance.receive(index as u8, frame.bytes_mut(), now, &mut NicSink { nics });
                 nics[index].nic.recycle(frame);
             }
         }
@@ -157,13 +183,10 @@ fn main_loop(appliance: &mut Appliance, nics: &mut [FoundNic]) -> ! {
     }
 }
 
-fn shutdown(appliance: &mut Appliance, nics: &mut [FoundNic]) -> ! {
+fn shutdown(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
     println!("moat: shutdown");
-    for index in 0..nics.len() {
-        if let Some(c) = appliance.counters(index as u8) {
-            println!("moat: nic{index} rx {} tx {} dropped {}", c.rx, c.tx, c.dropped);
-        }
-    }
+    println!("moat: final {}", appliance.stats());
+    let _ = nics;
     power::power_off();
     // The hypervisor acts on the request asynchronously: give it time before concluding
     // that power-off failed.
