@@ -31,7 +31,10 @@ impl Options {
                 "moat.fault=page" => options.fault = Some(InjectedFault::PageFault),
                 "moat.fault=panic" => options.fault = Some(InjectedFault::Panic),
                 _ => {
-                    if let Some(n) = word.strip_prefix("moat.max-states=").and_then(|n| n.parse().ok()) {
+                    if let Some(n) = word
+                        .strip_prefix("moat.max-states=")
+                        .and_then(|n| n.parse().ok())
+                    {
                         options.max_states = Some(n);
                     }
                 }

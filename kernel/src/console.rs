@@ -26,12 +26,20 @@ pub fn init(verbose: bool) {
     let uart = unsafe { Uart16550Tty::new_port(COM1, Config::default()) };
     *CONSOLE.lock() = uart.ok();
     let _ = log::set_logger(&LOGGER);
-    log::set_max_level(if verbose { LevelFilter::Trace } else { LevelFilter::Info });
+    log::set_max_level(if verbose {
+        LevelFilter::Trace
+    } else {
+        LevelFilter::Info
+    });
 }
 
 /// Raises the log level (after the command line is parsed).
 pub fn set_verbose(verbose: bool) {
-    log::set_max_level(if verbose { LevelFilter::Trace } else { LevelFilter::Info });
+    log::set_max_level(if verbose {
+        LevelFilter::Trace
+    } else {
+        LevelFilter::Info
+    });
 }
 
 /// Writes formatted text to the console (no prefix). Lines should start with `moat: `.
@@ -88,8 +96,10 @@ struct ConsoleLogger;
 
 impl Log for ConsoleLogger {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        let ours = metadata.target().starts_with("moat") || metadata.target().starts_with("dataplane");
-        metadata.level() <= log::max_level() && (ours || metadata.level() <= Level::Warn || log::max_level() >= LevelFilter::Debug)
+        let ours =
+            metadata.target().starts_with("moat") || metadata.target().starts_with("dataplane");
+        metadata.level() <= log::max_level()
+            && (ours || metadata.level() <= Level::Warn || log::max_level() >= LevelFilter::Debug)
     }
 
     fn log(&self, record: &Record) {
@@ -100,9 +110,11 @@ impl Log for ConsoleLogger {
             Level::Error => print(format_args!("moat: error: {}\n", record.args())),
             Level::Warn => print(format_args!("moat: warning: {}\n", record.args())),
             Level::Info => print(format_args!("moat: {}\n", record.args())),
-            Level::Debug | Level::Trace => {
-                print(format_args!("moat: debug: [{}] {}\n", record.target(), record.args()))
-            }
+            Level::Debug | Level::Trace => print(format_args!(
+                "moat: debug: [{}] {}\n",
+                record.target(),
+                record.args()
+            )),
         }
     }
 

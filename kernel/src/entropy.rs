@@ -37,6 +37,10 @@ pub fn boot_seed() -> u64 {
     // SAFETY: reading the TSC has no side effects.
     let tsc = unsafe { _rdtsc() };
     // SAFETY: RDRAND is only executed when CPUID says the CPU has it.
-    let random = if has_rdrand() { unsafe { rdrand() } } else { None };
+    let random = if has_rdrand() {
+        unsafe { rdrand() }
+    } else {
+        None
+    };
     mix(tsc ^ random.unwrap_or(0).rotate_left(32))
 }

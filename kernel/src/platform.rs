@@ -37,33 +37,44 @@ impl FrameSink for NicSink<'_> {
 
 /// Boots the platform, brings up the NICs and runs the appliance forever.
 pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
-    println!("moat {VERSION}: ruleset {} sha256:{}", embedded::RULESET_NAME, embedded::RULESET_DIGEST);
+    println!(
+        "moat {VERSION}: ruleset {} sha256:{}",
+        embedded::RULESET_NAME,
+        embedded::RULESET_DIGEST
+    );
     interrupts::init();
     let memory = memory::init(boot).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
     let firmware = acpi::discover(boot.rsdp).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
 
     pic::disable();
     if let Err(e) = lapic::init(firmware.lapic_address) {
-        fatal::stop(format_args!("cannot map the local APIC: {e:?}"));
+        fatal::stop(format_args!("cannot map the local APIC: {e}"));
     }
     for io in firmware.ioapics() {
         if let Err(e) = ioapic::add(io.address, io.gsi_base) {
-            fatal::stop(format_args!("cannot map the I/O APIC at {:#x}: {e:?}", io.address));
+            fatal::stop(format_args!(
+                "cannot map the I/O APIC at {:#x}: {e}",
+                io.address
+            ));
         }
     }
     let clock = time::calibrate();
     let button = power::init(&firmware);
     println!(
-        "moat: boot {}, {} MiB RAM ({} MiB heap), tsc {} MHz{}, power button {:?}",
+        "moat: boot {}, {} MiB RAM ({} MiB heap), tsc {} MHz, lapic timer {} MHz{}, power button {}",
         boot.protocol,
         memory.usable >> 20,
         memory.heap >> 20,
         clock.tsc_hz / 1_000_000,
+        clock.lapic_hz / 1_000_000,
         if clock.measured { "" } else { " (assumed: no PIT)" },
         button
     );
     if memory.ignored_high > 0 {
-        log::warn!("{} MiB of RAM above 4 GiB is not used", memory.ignored_high >> 20);
+        log::warn!(
+            "{} MiB of RAM above 4 GiB is not used",
+            memory.ignored_high >> 20
+        );
     }
 
     log::debug!("command line: {}", boot.cmdline());
@@ -129,7 +140,9 @@ fn state_capacity(options: &Options, free_heap: usize) -> usize {
 }
 
 fn route_nic_interrupt(gsi: u32, trigger: ioapic::Trigger) {
-    let Some(vector) = interrupts::vector_for_gsi(gsi) else { return };
+    let Some(vector) = interrupts::vector_for_gsi(gsi) else {
+        return;
+    };
     if trigger.level {
         interrupts::set_level_triggered(gsi);
     }

@@ -56,12 +56,22 @@ fn sample() -> Sample {
         let pit = pit::count();
         let after = rdtsc();
         let lapic = lapic::current_count();
-        let s = Sample { pit, tsc: before / 2 + after / 2, lapic, bracket: after - before };
+        let s = Sample {
+            pit,
+            tsc: before / 2 + after / 2,
+            lapic,
+            bracket: after - before,
+        };
         if best.is_none_or(|b| s.bracket < b.bracket) {
             best = Some(s);
         }
     }
-    best.unwrap_or(Sample { pit: 0, tsc: rdtsc(), lapic: 0, bracket: 0 })
+    best.unwrap_or(Sample {
+        pit: 0,
+        tsc: rdtsc(),
+        lapic: 0,
+        bracket: 0,
+    })
 }
 
 /// Measures the TSC and LAPIC timer frequencies. Call once, after the LAPIC is up.

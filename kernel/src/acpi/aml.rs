@@ -53,7 +53,12 @@ fn small_integer(aml: &[u8]) -> Option<(u8, usize)> {
 fn integer(aml: &[u8]) -> Option<(u64, usize)> {
     let le = |n: usize| -> Option<u64> {
         let bytes = aml.get(1..1 + n)?;
-        Some(bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |acc, b| (acc << 8) | *b as u64),
+        )
     };
     match *aml.first()? {
         WORD_PREFIX => Some((le(2)?, 3)),
@@ -104,12 +109,23 @@ fn memory_and_interrupt(aml: &[u8], from: usize, window: usize) -> Option<(u64, 
     let mut interrupt = None;
     for at in 0..region.len() {
         let rest = &region[at..];
-        if memory.is_none() && rest.len() >= 12 && rest[0] == MEMORY32_FIXED && rest[1] == 9 && rest[2] == 0 {
+        if memory.is_none()
+            && rest.len() >= 12
+            && rest[0] == MEMORY32_FIXED
+            && rest[1] == 9
+            && rest[2] == 0
+        {
             let base = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as u64;
             let size = u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]]) as u64;
             memory = Some((base, size));
         }
-        if interrupt.is_none() && rest.len() >= 9 && rest[0] == EXTENDED_INTERRUPT && rest[1] == 6 && rest[2] == 0 && rest[4] == 1 {
+        if interrupt.is_none()
+            && rest.len() >= 9
+            && rest[0] == EXTENDED_INTERRUPT
+            && rest[1] == 6
+            && rest[2] == 0
+            && rest[4] == 1
+        {
             interrupt = Some(u32::from_le_bytes([rest[5], rest[6], rest[7], rest[8]]));
         }
         if let (Some((base, size)), Some(gsi)) = (memory, interrupt) {
@@ -125,7 +141,9 @@ pub fn virtio_mmio_devices(aml: &[u8]) -> ([Option<VirtioMmioResources>; MAX_VIR
     let mut count = 0;
     let mut search = 0;
     while count < MAX_VIRTIO_MMIO {
-        let Some(offset) = aml.get(search..).and_then(|rest| find(rest, b"LNRO0005")) else { break };
+        let Some(offset) = aml.get(search..).and_then(|rest| find(rest, b"LNRO0005")) else {
+            break;
+        };
         let at = search + offset;
         // The device's _CRS follows its _HID within a few dozen bytes.
         if let Some((base, size, gsi)) = memory_and_interrupt(aml, at, 96) {
@@ -162,5 +180,8 @@ pub fn generic_event_device(aml: &[u8]) -> Option<GedResources> {
         }
         search = at + 1;
     };
-    Some(GedResources { event_register, gsi })
+    Some(GedResources {
+        event_register,
+        gsi,
+    })
 }

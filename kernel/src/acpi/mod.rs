@@ -28,7 +28,11 @@ const MAX_OVERRIDES: usize = 16;
 pub struct IdentityMapper;
 
 impl AcpiHandler for IdentityMapper {
-    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        physical_address: usize,
+        size: usize,
+    ) -> PhysicalMapping<Self, T> {
         // A table we cannot map is reported by the caller through the null check below: a
         // mapping failure leaves the page unmapped and the read faults, which is fatal and
         // reported — better than reading garbage.
@@ -90,8 +94,6 @@ pub struct Firmware {
     pub lapic_address: u64,
     ioapics: [Option<IoApicInfo>; MAX_IOAPICS],
     overrides: [Option<IsaOverride>; MAX_OVERRIDES],
-    /// Whether legacy 8259 PICs are present.
-    pub has_8259: bool,
     /// PCI Express ECAM window (base, first bus, last bus), if any.
     pub ecam: Option<(u64, u8, u8)>,
     /// Power-management registers, if there is a FADT.
@@ -119,7 +121,9 @@ impl core::fmt::Display for FirmwareError {
         match self {
             FirmwareError::NoRsdp => f.write_str("no ACPI RSDP found (the appliance needs ACPI)"),
             FirmwareError::Tables(e) => write!(f, "malformed ACPI tables: {e:?}"),
-            FirmwareError::NoMadt => f.write_str("no ACPI MADT table: cannot find the interrupt controllers"),
+            FirmwareError::NoMadt => {
+                f.write_str("no ACPI MADT table: cannot find the interrupt controllers")
+            }
         }
     }
 }
@@ -148,7 +152,13 @@ impl Firmware {
             .flatten()
             .find(|o| o.irq == irq)
             .map(|o| (o.gsi, o.trigger))
-            .unwrap_or((irq as u32, Trigger { level: false, active_low: false }))
+            .unwrap_or((
+                irq as u32,
+                Trigger {
+                    level: false,
+                    active_low: false,
+                },
+            ))
     }
 }
 
@@ -176,12 +186,13 @@ pub fn discover(rsdp: Option<u64>) -> Result<Firmware, FirmwareError> {
         other => FirmwareError::Tables(other),
     })?;
 
-    let madt = tables.find_table::<Madt>().map_err(|_| FirmwareError::NoMadt)?;
+    let madt = tables
+        .find_table::<Madt>()
+        .map_err(|_| FirmwareError::NoMadt)?;
     let mut firmware = Firmware {
         lapic_address: madt.get().local_apic_address as u64,
         ioapics: [None; MAX_IOAPICS],
         overrides: [None; MAX_OVERRIDES],
-        has_8259: madt.get().supports_8259(),
         ecam: None,
         power: None,
         s5: None,
@@ -198,9 +209,14 @@ pub fn discover(rsdp: Option<u64>) -> Result<Firmware, FirmwareError> {
                 });
                 ioapic_count += 1;
             }
-            MadtEntry::InterruptSourceOverride(o) if o.bus == 0 && override_count < MAX_OVERRIDES => {
-                firmware.overrides[override_count] =
-                    Some(IsaOverride { irq: o.irq, gsi: o.global_system_interrupt, trigger: inti_trigger(o.flags) });
+            MadtEntry::InterruptSourceOverride(o)
+                if o.bus == 0 && override_count < MAX_OVERRIDES =>
+            {
+                firmware.overrides[override_count] = Some(IsaOverride {
+                    irq: o.irq,
+                    gsi: o.global_system_interrupt,
+                    trigger: inti_trigger(o.flags),
+                });
                 override_count += 1;
             }
             MadtEntry::LocalApicAddressOverride(o) => firmware.lapic_address = o.local_apic_address,
@@ -219,22 +235,41 @@ pub fn discover(rsdp: Option<u64>) -> Result<Firmware, FirmwareError> {
 
     if let Ok(fadt) = tables.find_table::<Fadt>() {
         let port = |block: Result<acpi::address::GenericAddress, acpi::AcpiError>| {
-            block.ok().filter(|g| g.address_space == acpi::address::AddressSpace::SystemIo).map(|g| g.address as u16)
+            block
+                .ok()
+                .filter(|g| g.address_space == acpi::address::AddressSpace::SystemIo)
+                .map(|g| g.address as u16)
         };
-        let sleep_control = fadt
-            .sleep_control_register()
-            .ok()
-            .flatten()
-            .map(|g| (if g.address_space == acpi::address::AddressSpace::SystemIo { 1 } else { 0 }, g.address));
+        let sleep_control = fadt.sleep_control_register().ok().flatten().map(|g| {
+            (
+                if g.address_space == acpi::address::AddressSpace::SystemIo {
+                    1
+                } else {
+                    0
+                },
+                g.address,
+            )
+        });
         let flags = { fadt.flags };
         let hardware_reduced = flags.system_is_hw_reduced_acpi();
         firmware.power = Some(PowerRegisters {
             sci_irq: fadt.sci_interrupt,
             smi_command: fadt.smi_cmd_port,
             acpi_enable: fadt.acpi_enable,
-            pm1a_event: if hardware_reduced { 0 } else { port(fadt.pm1a_event_block()).unwrap_or(0) },
-            pm1_event_len: fadt.pm1a_event_block().map(|g| g.bit_width / 8).unwrap_or(4),
-            pm1a_control: if hardware_reduced { 0 } else { port(fadt.pm1a_control_block()).unwrap_or(0) },
+            pm1a_event: if hardware_reduced {
+                0
+            } else {
+                port(fadt.pm1a_event_block()).unwrap_or(0)
+            },
+            pm1_event_len: fadt
+                .pm1a_event_block()
+                .map(|g| g.bit_width / 8)
+                .unwrap_or(4),
+            pm1a_control: if hardware_reduced {
+                0
+            } else {
+                port(fadt.pm1a_control_block()).unwrap_or(0)
+            },
             hardware_reduced,
             sleep_control,
         });

@@ -28,6 +28,16 @@ const HW_SLP_EN: u8 = 1 << 5;
 /// GED event bit for "power down" (QEMU's ACPI_GED_PWR_DOWN_EVT).
 const GED_POWER_DOWN: u32 = 1 << 1;
 
+impl core::fmt::Display for ButtonWiring {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            ButtonWiring::Sci(gsi) => write!(f, "ACPI SCI on GSI {gsi}"),
+            ButtonWiring::Ged(gsi) => write!(f, "ACPI GED on GSI {gsi}"),
+            ButtonWiring::None => f.write_str("none"),
+        }
+    }
+}
+
 static FIRMWARE: Once<Firmware> = Once::new();
 /// The GSI the power button interrupts on (u64::MAX = none).
 static BUTTON_GSI: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -56,9 +66,14 @@ pub enum ButtonWiring {
 /// Enables the power button interrupt. Call after the I/O APICs are set up.
 pub fn init(firmware: &Firmware) -> ButtonWiring {
     let firmware = FIRMWARE.call_once(|| *firmware);
-    let Some(power) = firmware.power else { return ButtonWiring::None };
+    let Some(power) = firmware.power else {
+        return ButtonWiring::None;
+    };
     if !power.hardware_reduced && power.pm1a_event != 0 && power.pm1a_control != 0 {
-        if read16(power.pm1a_control) & SCI_EN == 0 && power.smi_command != 0 && power.acpi_enable != 0 {
+        if read16(power.pm1a_control) & SCI_EN == 0
+            && power.smi_command != 0
+            && power.acpi_enable != 0
+        {
             // SAFETY: writing the FADT's ACPI_ENABLE value to its SMI command port is the
             // documented way to hand power management to the OS.
             unsafe { Port::<u8>::new(power.smi_command as u16).write(power.acpi_enable) };
@@ -77,7 +92,10 @@ pub fn init(firmware: &Firmware) -> ButtonWiring {
         let trigger = if firmware.overrides_irq(power.sci_irq as u8) {
             trigger
         } else {
-            ioapic::Trigger { level: true, active_low: true }
+            ioapic::Trigger {
+                level: true,
+                active_low: true,
+            }
         };
         route(gsi, trigger);
         return ButtonWiring::Sci(gsi);
@@ -114,8 +132,12 @@ pub fn button_line_mask() -> u64 {
 
 /// Whether the power button was pressed since the last call (clears the event).
 pub fn take_button_press() -> bool {
-    let Some(firmware) = FIRMWARE.get() else { return false };
-    let Some(power) = firmware.power else { return false };
+    let Some(firmware) = FIRMWARE.get() else {
+        return false;
+    };
+    let Some(power) = firmware.power else {
+        return false;
+    };
     if !power.hardware_reduced && power.pm1a_event != 0 {
         let status = read16(power.pm1a_event);
         if status & PWRBTN != 0 {
@@ -135,12 +157,17 @@ pub fn take_button_press() -> bool {
 
 /// Powers the machine off through ACPI (S5). Returns only if that did not work.
 pub fn power_off() {
-    let Some(firmware) = FIRMWARE.get() else { return };
+    let Some(firmware) = FIRMWARE.get() else {
+        return;
+    };
     let Some(power) = firmware.power else { return };
     let (slp_typ_a, _) = firmware.s5.unwrap_or((0, 0));
     if !power.hardware_reduced && power.pm1a_control != 0 {
         let control = read16(power.pm1a_control) & !(0b111 << 10);
-        write16(power.pm1a_control, control | ((slp_typ_a as u16) << 10) | SLP_EN);
+        write16(
+            power.pm1a_control,
+            control | ((slp_typ_a as u16) << 10) | SLP_EN,
+        );
     } else if let Some((space, address)) = power.sleep_control {
         let value = ((slp_typ_a & 7) << 2) | HW_SLP_EN;
         if space == 1 {

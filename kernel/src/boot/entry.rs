@@ -234,8 +234,4 @@ boot_stack_top:
 unsafe extern "C" {
     /// The page under the boot stack, left unmapped so an overflow faults.
     pub static boot_stack_guard: u8;
-    /// Lowest address of the boot stack.
-    pub static boot_stack_bottom: u8;
-    /// One past the highest address of the boot stack.
-    pub static boot_stack_top: u8;
 }

@@ -106,7 +106,11 @@ impl BootInfo {
     const fn empty(protocol: BootProtocol) -> BootInfo {
         BootInfo {
             protocol,
-            regions: [Region { start: 0, end: 0, kind: RegionKind::Reserved }; MAX_REGIONS],
+            regions: [Region {
+                start: 0,
+                end: 0,
+                kind: RegionKind::Reserved,
+            }; MAX_REGIONS],
             region_count: 0,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
@@ -135,8 +139,11 @@ impl BootInfo {
 
     fn push_region(&mut self, start: u64, len: u64, e820_kind: u32) {
         if self.region_count < MAX_REGIONS && len > 0 {
-            self.regions[self.region_count] =
-                Region { start, end: start.saturating_add(len), kind: RegionKind::from_e820(e820_kind) };
+            self.regions[self.region_count] = Region {
+                start,
+                end: start.saturating_add(len),
+                kind: RegionKind::from_e820(e820_kind),
+            };
             self.region_count += 1;
         }
     }

@@ -26,7 +26,12 @@ pub(super) unsafe fn read(addr: u64) -> Result<BootInfo, BootInfoError> {
     let mut tag = addr + 8;
     while tag + 8 <= end {
         // SAFETY: `tag..tag+8` lies inside the boot information (checked by the loop bound).
-        let (kind, size) = unsafe { ((tag as *const u32).read_unaligned(), ((tag + 4) as *const u32).read_unaligned()) };
+        let (kind, size) = unsafe {
+            (
+                (tag as *const u32).read_unaligned(),
+                ((tag + 4) as *const u32).read_unaligned(),
+            )
+        };
         let size = size as u64;
         if kind == TAG_END || size < 8 || tag + size > end {
             break;
@@ -42,25 +47,28 @@ pub(super) unsafe fn read(addr: u64) -> Result<BootInfo, BootInfoError> {
                 boot.set_cmdline(text);
             }
             TAG_MEMORY_MAP if body_len >= 8 => {
-                let entry_size = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+                let entry_size =
+                    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
                 if entry_size >= 20 {
                     for entry in bytes[8..].chunks_exact(entry_size) {
-                        let field = |at: usize| u64::from_le_bytes(entry[at..at + 8].try_into().unwrap_or([0; 8]));
+                        let field = |at: usize| {
+                            u64::from_le_bytes(entry[at..at + 8].try_into().unwrap_or([0; 8]))
+                        };
                         let kind = u32::from_le_bytes(entry[16..20].try_into().unwrap_or([0; 4]));
                         boot.push_region(field(0), field(8), kind);
                     }
                 }
             }
-            TAG_ACPI_OLD | TAG_ACPI_NEW if body_len >= 20 => {
-                // Prefer the ACPI 2.0+ copy when both tags are present.
-                if kind == TAG_ACPI_NEW || boot.rsdp.is_none() {
-                    let len = body_len.min(64);
-                    // SAFETY: single-threaded early boot; RSDP_COPY is written only here, before
-                    // anyone reads it through `boot.rsdp`.
-                    let copy = unsafe { &mut *core::ptr::addr_of_mut!(RSDP_COPY) };
-                    copy[..len].copy_from_slice(&bytes[..len]);
-                    boot.rsdp = Some(copy.as_ptr() as u64);
-                }
+            // Prefer the ACPI 2.0+ copy when both tags are present.
+            TAG_ACPI_OLD | TAG_ACPI_NEW
+                if body_len >= 20 && (kind == TAG_ACPI_NEW || boot.rsdp.is_none()) =>
+            {
+                let len = body_len.min(64);
+                // SAFETY: single-threaded early boot; RSDP_COPY is written only here, before
+                // anyone reads it through `boot.rsdp`.
+                let copy = unsafe { &mut *core::ptr::addr_of_mut!(RSDP_COPY) };
+                copy[..len].copy_from_slice(&bytes[..len]);
+                boot.rsdp = Some(copy.as_ptr() as u64);
             }
             _ => {}
         }

@@ -51,10 +51,17 @@ pub(super) unsafe fn read(addr: u64) -> Result<BootInfo, BootInfoError> {
     // The memory map exists from version 1 of the structure.
     if start.version >= 1 && start.memmap_paddr != 0 {
         let entries = start.memmap_entries.min(super::MAX_REGIONS as u32) as u64;
-        reachable(start.memmap_paddr, entries * core::mem::size_of::<MemmapEntry>() as u64)?;
+        reachable(
+            start.memmap_paddr,
+            entries * core::mem::size_of::<MemmapEntry>() as u64,
+        )?;
         for i in 0..entries as usize {
             // SAFETY: `entries` entries follow `memmap_paddr` (loader's promise, bounds checked).
-            let entry = unsafe { (start.memmap_paddr as *const MemmapEntry).add(i).read_unaligned() };
+            let entry = unsafe {
+                (start.memmap_paddr as *const MemmapEntry)
+                    .add(i)
+                    .read_unaligned()
+            };
             boot.push_region(entry.addr, entry.size, entry.kind);
         }
     }

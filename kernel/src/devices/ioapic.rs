@@ -23,7 +23,9 @@ struct IoApics {
     list: [Option<IoApic>; MAX_IOAPICS],
 }
 
-static IOAPICS: Mutex<IoApics> = Mutex::new(IoApics { list: [None; MAX_IOAPICS] });
+static IOAPICS: Mutex<IoApics> = Mutex::new(IoApics {
+    list: [None; MAX_IOAPICS],
+});
 
 impl IoApic {
     fn read(&self, reg: u32) -> u32 {
@@ -59,7 +61,11 @@ impl IoApic {
 /// Registers (and maps) an I/O APIC from the MADT, masking all its lines.
 pub fn add(base: u64, gsi_base: u32) -> Result<(), paging::PagingError> {
     paging::map_device(base, 4096)?;
-    let mut apic = IoApic { base, gsi_base, lines: 0 };
+    let mut apic = IoApic {
+        base,
+        gsi_base,
+        lines: 0,
+    };
     apic.lines = ((apic.read(REG_VERSION) >> 16) & 0xff) + 1;
     for line in 0..apic.lines {
         apic.set_entry(line, MASKED);
@@ -93,7 +99,9 @@ pub struct Trigger {
 /// Routes `gsi` to `vector` on the CPU with APIC id `apic_id`, unmasked. Returns `false` if
 /// no I/O APIC serves that GSI.
 pub fn route(gsi: u32, vector: u8, trigger: Trigger, apic_id: u8) -> bool {
-    let Some((apic, line)) = find(gsi) else { return false };
+    let Some((apic, line)) = find(gsi) else {
+        return false;
+    };
     let mut entry = vector as u64 | ((apic_id as u64) << 56);
     if trigger.level {
         entry |= LEVEL;
@@ -107,10 +115,16 @@ pub fn route(gsi: u32, vector: u8, trigger: Trigger, apic_id: u8) -> bool {
 
 /// Masks or unmasks `gsi` (no effect if it is not routed).
 pub fn set_masked(gsi: u32, masked: bool) {
-    let Some((apic, line)) = find(gsi) else { return };
+    let Some((apic, line)) = find(gsi) else {
+        return;
+    };
     x86_64::instructions::interrupts::without_interrupts(|| {
         let entry = apic.entry(line);
-        let new = if masked { entry | MASKED } else { entry & !MASKED };
+        let new = if masked {
+            entry | MASKED
+        } else {
+            entry & !MASKED
+        };
         if new != entry {
             apic.write(REG_REDIRECTION + 2 * line, new as u32);
         }

@@ -5,9 +5,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use crate::interrupts::{VECTOR_SPURIOUS, VECTOR_TIMER};
 use crate::memory::paging;
 
-/// Architectural default LAPIC base.
-pub const DEFAULT_BASE: u64 = 0xfee0_0000;
-
 const REG_ID: u64 = 0x20;
 const REG_TPR: u64 = 0x80;
 const REG_EOI: u64 = 0xb0;

@@ -4,7 +4,9 @@
 //! bus (1 MiB) at a time as buses are found, or the legacy `0xcf8`/`0xcfc` port mechanism
 //! (`pc`). Enumeration walks bus 0 and every bus behind a PCI-to-PCI bridge.
 
-use virtio_drivers::transport::pci::bus::{ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, HeaderType, PciRoot};
+use virtio_drivers::transport::pci::bus::{
+    ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, HeaderType, PciRoot,
+};
 use x86_64::instructions::port::Port;
 
 use crate::memory::paging;
@@ -55,7 +57,11 @@ pub struct Ecam {
 impl Ecam {
     /// The ECAM window at `base` covering buses `first_bus..=last_bus`.
     pub fn new(base: u64, first_bus: u8, last_bus: u8) -> Ecam {
-        Ecam { base, first_bus, last_bus }
+        Ecam {
+            base,
+            first_bus,
+            last_bus,
+        }
     }
 
     fn address(&self, df: DeviceFunction, offset: u8) -> Option<u64> {
@@ -97,7 +103,11 @@ impl ConfigurationAccess for Ecam {
     }
 
     unsafe fn unsafe_clone(&self) -> Self {
-        Ecam { base: self.base, first_bus: self.first_bus, last_bus: self.last_bus }
+        Ecam {
+            base: self.base,
+            first_bus: self.first_bus,
+            last_bus: self.last_bus,
+        }
     }
 }
 
@@ -119,7 +129,11 @@ impl BusTopology {
     }
 
     fn parent_of(&self, bus: u8) -> Option<(u8, u8)> {
-        self.parents.iter().flatten().find(|(b, _, _)| *b == bus).map(|&(_, parent, device)| (parent, device))
+        self.parents
+            .iter()
+            .flatten()
+            .find(|(b, _, _)| *b == bus)
+            .map(|&(_, parent, device)| (parent, device))
     }
 
     /// The device number on bus 0 and the INTx pin (0 = INTA) that `df`'s `pin` (1-based)
@@ -130,7 +144,9 @@ impl BusTopology {
         let mut intx = pin.saturating_sub(1) % 4;
         let mut bus = df.bus;
         for _ in 0..MAX_BUSES {
-            let Some((parent, bridge)) = self.parent_of(bus) else { break };
+            let Some((parent, bridge)) = self.parent_of(bus) else {
+                break;
+            };
             intx = (intx + device) % 4;
             device = bridge;
             bus = parent;

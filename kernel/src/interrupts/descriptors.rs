@@ -24,7 +24,12 @@ struct EmergencyStack([u8; EMERGENCY_STACK_SIZE]);
 static mut EMERGENCY_STACK: EmergencyStack = EmergencyStack([0; EMERGENCY_STACK_SIZE]);
 
 static TSS: Once<TaskStateSegment> = Once::new();
-static GDT: Once<(GlobalDescriptorTable, SegmentSelector, SegmentSelector, SegmentSelector)> = Once::new();
+static GDT: Once<(
+    GlobalDescriptorTable,
+    SegmentSelector,
+    SegmentSelector,
+    SegmentSelector,
+)> = Once::new();
 
 /// One 16-byte interrupt gate.
 #[derive(Clone, Copy)]
@@ -53,7 +58,8 @@ pub fn init() {
         let mut tss = TaskStateSegment::new();
         // SAFETY: only the address of the emergency stack is taken; the CPU alone uses it.
         let base = addr_of!(EMERGENCY_STACK) as u64;
-        tss.interrupt_stack_table[(IST_FATAL - 1) as usize] = VirtAddr::new(base + EMERGENCY_STACK_SIZE as u64);
+        tss.interrupt_stack_table[(IST_FATAL - 1) as usize] =
+            VirtAddr::new(base + EMERGENCY_STACK_SIZE as u64);
         tss
     });
     let (gdt, code, data, tss_selector) = GDT.call_once(|| {
@@ -75,11 +81,23 @@ pub fn init() {
     }
 
     let idt = IDT.call_once(|| {
-        let empty = Gate { offset_low: 0, selector: 0, ist: 0, type_attr: 0, offset_mid: 0, offset_high: 0, reserved: 0 };
+        let empty = Gate {
+            offset_low: 0,
+            selector: 0,
+            ist: 0,
+            type_attr: 0,
+            offset_mid: 0,
+            offset_high: 0,
+            reserved: 0,
+        };
         let mut idt = Idt([empty; 256]);
         for vector in 0..=255u8 {
             let addr = stub_address(vector);
-            let ist = if FATAL_STACK_VECTORS.contains(&vector) { IST_FATAL as u8 } else { 0 };
+            let ist = if FATAL_STACK_VECTORS.contains(&vector) {
+                IST_FATAL as u8
+            } else {
+                0
+            };
             idt.0[vector as usize] = Gate {
                 offset_low: addr as u16,
                 selector: code.0,

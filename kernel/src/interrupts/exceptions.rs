@@ -46,9 +46,14 @@ const VECTOR_PAGE_FAULT: u64 = 14;
 
 /// Prints the report for an exception and stops the appliance.
 pub fn fatal(frame: &TrapFrame) -> ! {
-    let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unknown");
+    let name = NAMES
+        .get(frame.vector as usize)
+        .copied()
+        .unwrap_or("unknown");
     let cr2 = Cr2::read_raw();
-    let hint = if (frame.vector == VECTOR_PAGE_FAULT || frame.vector == VECTOR_DOUBLE_FAULT) && is_stack_guard(cr2) {
+    let hint = if (frame.vector == VECTOR_PAGE_FAULT || frame.vector == VECTOR_DOUBLE_FAULT)
+        && is_stack_guard(cr2)
+    {
         " (kernel stack overflow)"
     } else if frame.vector == VECTOR_PAGE_FAULT {
         page_fault_cause(frame.error_code)

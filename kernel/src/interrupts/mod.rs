@@ -60,7 +60,6 @@ pub struct TrapFrame {
 static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
 static PENDING_LINES: AtomicU64 = AtomicU64::new(0);
 static LEVEL_LINES: AtomicU64 = AtomicU64::new(0);
-static UNEXPECTED: AtomicU64 = AtomicU64::new(0);
 
 /// Loads the GDT, TSS and IDT.
 pub fn init() {
@@ -85,10 +84,8 @@ extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
             PENDING_LINES.fetch_or(1 << gsi, Ordering::AcqRel);
             lapic::end_of_interrupt();
         }
-        _ => {
-            UNEXPECTED.fetch_add(1, Ordering::Relaxed);
-            lapic::end_of_interrupt();
-        }
+        // A vector nobody routed (a stray MSI, a mis-set device): acknowledge and go on.
+        _ => lapic::end_of_interrupt(),
     }
 }
 
@@ -107,7 +104,10 @@ pub fn set_level_triggered(gsi: u32) {
 /// Takes the set of lines that fired since the last call (bit `n` = GSI `n`), and whether
 /// the timer fired.
 pub fn take_pending() -> (u64, bool) {
-    (PENDING_LINES.swap(0, Ordering::AcqRel), TIMER_FIRED.swap(false, Ordering::AcqRel))
+    (
+        PENDING_LINES.swap(0, Ordering::AcqRel),
+        TIMER_FIRED.swap(false, Ordering::AcqRel),
+    )
 }
 
 /// Re-enables level-triggered lines in `lines` after their devices were serviced.
@@ -118,11 +118,6 @@ pub fn unmask_lines(lines: u64) {
             ioapic::set_masked(gsi, false);
         }
     }
-}
-
-/// Interrupts with a vector nobody expects (counted, not fatal).
-pub fn unexpected_count() -> u64 {
-    UNEXPECTED.load(Ordering::Relaxed)
 }
 
 /// Halts until the next interrupt unless one is already pending. Enables interrupts.

@@ -19,7 +19,10 @@ pub struct FreeRegions {
 impl FreeRegions {
     /// No free memory.
     pub const fn new() -> FreeRegions {
-        FreeRegions { ranges: [(0, 0); MAX_FREE], count: 0 }
+        FreeRegions {
+            ranges: [(0, 0); MAX_FREE],
+            count: 0,
+        }
     }
 
     /// Adds `[start, end)`, shrunk inwards to page boundaries.
@@ -50,7 +53,11 @@ impl FreeRegions {
 
     /// The largest range (or `(0, 0)` if there is none).
     pub fn largest(&self) -> (u64, u64) {
-        self.ranges[..self.count].iter().copied().max_by_key(|(s, e)| e - s).unwrap_or((0, 0))
+        self.ranges[..self.count]
+            .iter()
+            .copied()
+            .max_by_key(|(s, e)| e - s)
+            .unwrap_or((0, 0))
     }
 }
 
@@ -73,12 +80,6 @@ pub fn init(start: u64, end: u64) {
     *POOL.lock() = FramePool { next: start, end };
 }
 
-/// Frames left in the pool.
-pub fn remaining() -> u64 {
-    let pool = POOL.lock();
-    (pool.end - pool.next) / PAGE_SIZE
-}
-
 /// Allocates zeroed page-table frames from the pool.
 pub struct PoolAllocator;
 
@@ -97,6 +98,3 @@ unsafe impl FrameAllocator<Size4KiB> for PoolAllocator {
         PhysFrame::from_start_address(PhysAddr::new(addr)).ok()
     }
 }
-
-#[cfg(test)]
-mod tests {}

@@ -21,8 +21,3 @@ pub unsafe fn init(start: u64, size: u64) {
 pub fn free_bytes() -> usize {
     HEAP.lock().free()
 }
-
-/// Bytes of heap currently in use.
-pub fn used_bytes() -> usize {
-    HEAP.lock().used()
-}

@@ -107,7 +107,11 @@ pub fn init(boot: &BootInfo) -> Result<MemorySummary, MemoryError> {
     let layout = KernelLayout::current();
     let mut free = frames::FreeRegions::new();
     let mut ignored_high = 0;
-    for region in boot.regions().iter().filter(|r| r.kind == RegionKind::Usable) {
+    for region in boot
+        .regions()
+        .iter()
+        .filter(|r| r.kind == RegionKind::Usable)
+    {
         if region.end > EARLY_MAP_LIMIT {
             ignored_high += region.end - region.start.max(EARLY_MAP_LIMIT);
         }
@@ -129,5 +133,9 @@ pub fn init(boot: &BootInfo) -> Result<MemorySummary, MemoryError> {
     // by the early tables, and no longer in the free list: nothing else will use it.
     unsafe { heap::init(heap_start, end - heap_start) };
     paging::init(&layout, boot).map_err(MemoryError::Paging)?;
-    Ok(MemorySummary { usable: boot.usable_bytes(), heap: end - heap_start, ignored_high })
+    Ok(MemorySummary {
+        usable: boot.usable_bytes(),
+        heap: end - heap_start,
+        ignored_high,
+    })
 }

@@ -41,21 +41,39 @@ impl<S: x86_64::structures::paging::PageSize> From<MapToError<S>> for PagingErro
     fn from(e: MapToError<S>) -> PagingError {
         match e {
             MapToError::FrameAllocationFailed => PagingError::OutOfFrames,
-            MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => PagingError::Conflict(0),
+            MapToError::ParentEntryHugePage | MapToError::PageAlreadyMapped(_) => {
+                PagingError::Conflict(0)
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for PagingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            PagingError::OutOfFrames => f.write_str("out of page-table frames"),
+            PagingError::Conflict(addr) => {
+                write!(f, "address {addr:#x} is already mapped differently")
+            }
+            PagingError::NotReady => f.write_str("page tables not set up yet"),
         }
     }
 }
 
 static TABLES: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
 
-const RW_NX: Flags = Flags::PRESENT.union(Flags::WRITABLE).union(Flags::NO_EXECUTE);
+const RW_NX: Flags = Flags::PRESENT
+    .union(Flags::WRITABLE)
+    .union(Flags::NO_EXECUTE);
 const RO_NX: Flags = Flags::PRESENT.union(Flags::NO_EXECUTE);
 const RX: Flags = Flags::PRESENT;
 const DEVICE: Flags = RW_NX.union(Flags::NO_CACHE).union(Flags::WRITE_THROUGH);
 
 /// Builds the final page tables and switches to them.
 pub fn init(layout: &KernelLayout, boot: &BootInfo) -> Result<(), PagingError> {
-    let pml4_frame = PoolAllocator.allocate_frame().ok_or(PagingError::OutOfFrames)?;
+    let pml4_frame = PoolAllocator
+        .allocate_frame()
+        .ok_or(PagingError::OutOfFrames)?;
     let pml4_addr = pml4_frame.start_address().as_u64();
     // SAFETY: the frame is fresh, zeroed, identity-mapped pool memory used only as this PML4.
     let pml4 = unsafe { &mut *(pml4_addr as *mut PageTable) };
@@ -70,7 +88,13 @@ pub fn init(layout: &KernelLayout, boot: &BootInfo) -> Result<(), PagingError> {
     map_range(&mut tables, layout.text.0, layout.text.1, RX, false)?;
     map_range(&mut tables, layout.rodata.0, layout.rodata.1, RO_NX, false)?;
     map_range(&mut tables, layout.data, layout.stack_guard, RW_NX, false)?;
-    map_range(&mut tables, layout.stack_guard + PAGE_SIZE, layout.end, RW_NX, false)?;
+    map_range(
+        &mut tables,
+        layout.stack_guard + PAGE_SIZE,
+        layout.end,
+        RW_NX,
+        false,
+    )?;
     // All other RAM below 4 GiB (the heap, the frame pool, ACPI tables).
     for region in boot.regions() {
         if region.kind == RegionKind::Reserved {
@@ -108,11 +132,19 @@ fn map_range(
 ) -> Result<(), PagingError> {
     let mut addr = start / PAGE_SIZE * PAGE_SIZE;
     while addr < end {
-        if allow_huge && addr % HUGE == 0 && addr + HUGE <= end && !is_mapped_anywhere(tables, addr, HUGE) {
+        if allow_huge
+            && addr % HUGE == 0
+            && addr + HUGE <= end
+            && !is_mapped_anywhere(tables, addr, HUGE)
+        {
             let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
             let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(addr));
             // SAFETY: identity mapping of RAM or device memory that nothing else maps.
-            unsafe { tables.map_to(page, frame, flags, &mut PoolAllocator)?.ignore() };
+            unsafe {
+                tables
+                    .map_to(page, frame, flags, &mut PoolAllocator)?
+                    .ignore()
+            };
             addr += HUGE;
             continue;
         }
@@ -137,15 +169,24 @@ fn map_range(
 }
 
 fn is_mapped_anywhere(tables: &OffsetPageTable<'static>, start: u64, len: u64) -> bool {
-    (start..start + len)
-        .step_by(PAGE_SIZE as usize)
-        .any(|a| !matches!(tables.translate(VirtAddr::new(a)), TranslateResult::NotMapped))
+    (start..start + len).step_by(PAGE_SIZE as usize).any(|a| {
+        !matches!(
+            tables.translate(VirtAddr::new(a)),
+            TranslateResult::NotMapped
+        )
+    })
 }
 
 fn map_after_init(start: u64, len: u64, flags: Flags) -> Result<(), PagingError> {
     let mut guard = TABLES.lock();
     let tables = guard.as_mut().ok_or(PagingError::NotReady)?;
-    map_range(tables, start, start.saturating_add(len.max(1)), flags, false)
+    map_range(
+        tables,
+        start,
+        start.saturating_add(len.max(1)),
+        flags,
+        false,
+    )
 }
 
 /// Identity-maps device registers at `[phys, phys + len)`: read-write, uncached, no-execute.

@@ -22,7 +22,9 @@ fn dma_layout(pages: usize) -> Option<Layout> {
 unsafe impl Hal for KernelHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let Some(layout) = dma_layout(pages) else {
-            crate::fatal::stop(format_args!("virtio asked for an impossible DMA size ({pages} pages)"));
+            crate::fatal::stop(format_args!(
+                "virtio asked for an impossible DMA size ({pages} pages)"
+            ));
         };
         // SAFETY: the layout has a non-zero size (pages >= 1 for every virtqueue).
         let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) };
@@ -44,8 +46,10 @@ unsafe impl Hal for KernelHal {
     }
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
-        if let Err(e) = paging::map_device(paddr as u64, size as u64) {
-            crate::fatal::stop(format_args!("cannot map device registers at {paddr:#x}: {e:?}"));
+        if let Err(e) = paging::map_device(paddr, size as u64) {
+            crate::fatal::stop(format_args!(
+                "cannot map device registers at {paddr:#x}: {e:?}"
+            ));
         }
         NonNull::new(paddr as *mut u8).unwrap_or(NonNull::dangling())
     }

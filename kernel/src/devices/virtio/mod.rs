@@ -38,7 +38,11 @@ pub enum Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            Location::Pci(df) => write!(f, "virtio-pci 0000:{:02x}:{:02x}.{}", df.bus, df.device, df.function),
+            Location::Pci(df) => write!(
+                f,
+                "virtio-pci 0000:{:02x}:{:02x}.{}",
+                df.bus, df.device, df.function
+            ),
             Location::Mmio(addr) => write!(f, "virtio-mmio {addr:#x}"),
         }
     }
@@ -69,14 +73,21 @@ pub fn discover_pci(firmware: &Firmware, found: &mut Vec<FoundNic>, skipped: &mu
         Some((base, first, last)) => {
             let ecam = pci::Ecam::new(base, first, last);
             let mut root = PciRoot::new(ecam);
-            let (functions, topology) = list_virtio_net(&root, &ecam, |bus| ecam.map_bus(bus).is_ok());
+            let (functions, topology) =
+                list_virtio_net(&root, &ecam, |bus| ecam.map_bus(bus).is_ok());
             // q35 (ICH9): in APIC mode, INTx of the device in slot S, pin P (0 = INTA) on bus 0
             // reaches PIRQ E-H = GSI 20 + (S + P) mod 4, level-triggered, active-high (QEMU's
             // default chipset routing, matching its ACPI _PRT); deeper devices are swizzled
             // through their bridges first.
             let ich9_line = |df: DeviceFunction, pin: u8, _line: u8| {
                 let (slot, intx) = topology.route_to_root(df, pin);
-                alloc::vec![(20 + ((slot + intx) % 4) as u32, Trigger { level: true, active_low: false })]
+                alloc::vec![(
+                    20 + ((slot + intx) % 4) as u32,
+                    Trigger {
+                        level: true,
+                        active_low: false
+                    }
+                )]
             };
             bring_up(&mut root, &ecam, functions, ich9_line, found, skipped);
         }
@@ -86,8 +97,14 @@ pub fn discover_pci(firmware: &Firmware, found: &mut Vec<FoundNic>, skipped: &mu
             // Legacy PCI (pc): the line register holds the ISA IRQ firmware routed INTx to.
             let isa_line = |_df: DeviceFunction, _pin: u8, line: u8| {
                 let (gsi, trigger) = firmware.isa_irq(line);
-                let trigger =
-                    if firmware.overrides_irq(line) { trigger } else { Trigger { level: true, active_low: true } };
+                let trigger = if firmware.overrides_irq(line) {
+                    trigger
+                } else {
+                    Trigger {
+                        level: true,
+                        active_low: true,
+                    }
+                };
                 alloc::vec![(gsi, trigger)]
             };
             bring_up(&mut root, &pci::PortIo, functions, isa_line, found, skipped);
@@ -120,7 +137,10 @@ fn bring_up<C: ConfigurationAccess>(
     for df in functions {
         let location = Location::Pci(df);
         if found.len() >= MAX_NICS {
-            skipped.push(Skipped { location, reason: "more than 8 NICs" });
+            skipped.push(Skipped {
+                location,
+                reason: "more than 8 NICs",
+            });
             continue;
         }
         let (_, command) = root.get_status_command(df);
@@ -128,15 +148,32 @@ fn bring_up<C: ConfigurationAccess>(
         let transport = match PciTransport::new::<KernelHal, C>(root, df) {
             Ok(t) => t,
             Err(_) => {
-                skipped.push(Skipped { location, reason: "not a modern virtio device (use disable-legacy=on)" });
+                skipped.push(Skipped {
+                    location,
+                    reason: "not a modern virtio device (use disable-legacy=on)",
+                });
                 continue;
             }
         };
         let (pin, line) = pci::interrupt_pin_line(access, df);
-        let interrupts = if pin == 0 { Vec::new() } else { lines_for(df, pin, line) };
+        let interrupts = if pin == 0 {
+            Vec::new()
+        } else {
+            lines_for(df, pin, line)
+        };
         match Nic::new(SomeTransport::from(transport)) {
-            Ok(nic) => found.push(FoundNic { nic, location, interrupts }),
-            Err(_) => skipped.push(Skipped { location, reason: "virtio-net initialisation failed" }),
+            Ok(nic) => found.push(FoundNic {
+                nic,
+                location,
+                interrupts,
+            }),
+            Err(e) => {
+                log::warn!("{location}: {e}");
+                skipped.push(Skipped {
+                    location,
+                    reason: "virtio-net initialisation failed",
+                });
+            }
         }
     }
 }
@@ -158,7 +195,10 @@ fn parse_number(text: &str) -> Option<u64> {
         b'M' | b'm' => (&text[..text.len() - 1], 1024 * 1024),
         _ => (text, 1),
     };
-    let value = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let value = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         Some(hex) => u64::from_str_radix(hex, 16).ok()?,
         None => digits.parse().ok()?,
     };
@@ -172,7 +212,11 @@ pub fn mmio_devices(cmdline: &str) -> impl Iterator<Item = MmioDevice> + '_ {
         let (size, rest) = spec.split_once('@')?;
         let (base, irq) = rest.split_once(':')?;
         let irq = irq.split(':').next()?;
-        Some(MmioDevice { size: parse_number(size)?, base: parse_number(base)?, irq: parse_number(irq)? as u32 })
+        Some(MmioDevice {
+            size: parse_number(size)?,
+            base: parse_number(base)?,
+            irq: parse_number(irq)? as u32,
+        })
     })
 }
 
@@ -181,25 +225,45 @@ pub fn mmio_devices(cmdline: &str) -> impl Iterator<Item = MmioDevice> + '_ {
 /// order, else those the ACPI DSDT declares (QEMU `microvm` with ACPI). QEMU plugs the
 /// first `-device` into the highest transport, so DSDT devices are taken from the highest
 /// address down, which keeps `nic0` = the first `-device`.
-pub fn discover_mmio(cmdline: &str, firmware: &Firmware, found: &mut Vec<FoundNic>, skipped: &mut Vec<Skipped>) {
+pub fn discover_mmio(
+    cmdline: &str,
+    firmware: &Firmware,
+    found: &mut Vec<FoundNic>,
+    skipped: &mut Vec<Skipped>,
+) {
     let mut devices: Vec<MmioDevice> = mmio_devices(cmdline).collect();
     if devices.is_empty() {
-        devices = firmware.virtio_mmio().map(|d| MmioDevice { size: d.size, base: d.base, irq: d.gsi }).collect();
-        devices.sort_by(|a, b| b.base.cmp(&a.base));
+        devices = firmware
+            .virtio_mmio()
+            .map(|d| MmioDevice {
+                size: d.size,
+                base: d.base,
+                irq: d.gsi,
+            })
+            .collect();
+        devices.sort_by_key(|d| core::cmp::Reverse(d.base));
     }
     for device in devices {
         let location = Location::Mmio(device.base);
         if device.size < 0x100 || paging::map_device(device.base, device.size).is_err() {
-            skipped.push(Skipped { location, reason: "unusable virtio-mmio window" });
+            skipped.push(Skipped {
+                location,
+                reason: "unusable virtio-mmio window",
+            });
             continue;
         }
-        let Some(header) = NonNull::new(device.base as *mut VirtIOHeader) else { continue };
+        let Some(header) = NonNull::new(device.base as *mut VirtIOHeader) else {
+            continue;
+        };
         // SAFETY: the window is a virtio-mmio register block named by the hypervisor on the
         // command line, mapped just above as device memory, and used only by this transport.
         let transport = match unsafe { MmioTransport::new(header, device.size as usize) } {
             Ok(t) => t,
             Err(_) => {
-                skipped.push(Skipped { location, reason: "not a virtio-mmio device" });
+                skipped.push(Skipped {
+                    location,
+                    reason: "not a virtio-mmio device",
+                });
                 continue;
             }
         };
@@ -207,13 +271,32 @@ pub fn discover_mmio(cmdline: &str, firmware: &Firmware, found: &mut Vec<FoundNi
             continue;
         }
         if found.len() >= MAX_NICS {
-            skipped.push(Skipped { location, reason: "more than 8 NICs" });
+            skipped.push(Skipped {
+                location,
+                reason: "more than 8 NICs",
+            });
             continue;
         }
-        let interrupts = alloc::vec![(device.irq, Trigger { level: true, active_low: false })];
+        let interrupts = alloc::vec![(
+            device.irq,
+            Trigger {
+                level: true,
+                active_low: false
+            }
+        )];
         match Nic::new(SomeTransport::from(transport)) {
-            Ok(nic) => found.push(FoundNic { nic, location, interrupts }),
-            Err(_) => skipped.push(Skipped { location, reason: "virtio-net initialisation failed" }),
+            Ok(nic) => found.push(FoundNic {
+                nic,
+                location,
+                interrupts,
+            }),
+            Err(e) => {
+                log::warn!("{location}: {e}");
+                skipped.push(Skipped {
+                    location,
+                    reason: "virtio-net initialisation failed",
+                });
+            }
         }
     }
 }

@@ -44,11 +44,6 @@ pub struct RxFrame {
 }
 
 impl RxFrame {
-    /// The Ethernet frame.
-    pub fn bytes(&self) -> &[u8] {
-        &self.buffer[self.start..self.start + self.len]
-    }
-
     /// The Ethernet frame, writable (for in-place rewriting).
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.buffer[self.start..self.start + self.len]
@@ -60,6 +55,14 @@ impl RxFrame {
 pub enum NicError {
     /// The virtio driver refused the device.
     Virtio(virtio_drivers::Error),
+}
+
+impl core::fmt::Display for NicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            NicError::Virtio(e) => write!(f, "virtio-net initialisation failed: {e}"),
+        }
+    }
 }
 
 /// A virtio-net device ready to move frames.
@@ -86,7 +89,9 @@ impl Nic {
     pub fn new(transport: SomeTransport<'static>) -> Result<Nic, NicError> {
         let device = VirtIONetRaw::new(transport).map_err(NicError::Virtio)?;
         let mut header = [0u8; 32];
-        let header_len = device.fill_buffer_header(&mut header).map_err(NicError::Virtio)?;
+        let header_len = device
+            .fill_buffer_header(&mut header)
+            .map_err(NicError::Virtio)?;
         let mut nic = Nic {
             device,
             rx_posted: (0..QUEUE_SIZE).map(|_| None).collect(),
@@ -139,7 +144,11 @@ impl Nic {
         match completed {
             Ok((header_len, len)) if header_len + len <= buf.len() => {
                 self.counters.rx_frames += 1;
-                Some(RxFrame { buffer: buf, start: header_len, len })
+                Some(RxFrame {
+                    buffer: buf,
+                    start: header_len,
+                    len,
+                })
             }
             _ => {
                 self.rx_spare.push(buf);
@@ -157,7 +166,11 @@ impl Nic {
 
     fn reclaim_transmitted(&mut self) {
         while let Some(token) = self.device.poll_transmit() {
-            let Some((index, len)) = self.tx_in_flight.get_mut(token as usize).and_then(|s| s.take()) else {
+            let Some((index, len)) = self
+                .tx_in_flight
+                .get_mut(token as usize)
+                .and_then(|s| s.take())
+            else {
                 break;
             };
             let buf = &self.tx_buffers[index as usize][..len as usize];
@@ -165,11 +178,6 @@ impl Nic {
             let _ = unsafe { self.device.transmit_complete(token, buf) };
             self.tx_free.push(index);
         }
-    }
-
-    /// Queues `frame` for transmission. Returns `false` (and counts it) if it was dropped.
-    pub fn transmit(&mut self, frame: &[u8]) -> bool {
-        self.transmit_with(frame.len(), |out| out.copy_from_slice(frame))
     }
 
     /// Queues a frame of `len` bytes built in place by `fill`. Returns `false` (and counts
