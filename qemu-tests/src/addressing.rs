@@ -2,7 +2,7 @@
 //!
 //! This is the one place addressing lives. Until the ruleset language lands the kernel uses a
 //! build-time default (nic0 `10.0.2.15/24` behind QEMU user networking's gateway `10.0.2.2`,
-//! nic<i> `10.137.<i>.1/24`); when rulesets declare the interfaces, the tests' own rulesets
+//! `nic<i>` `10.137.<i>.1/24`); when rulesets declare the interfaces, the tests' own rulesets
 //! (`qemu-tests/rules/`) must say the same, or this plan changes with them.
 
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
@@ -28,6 +28,15 @@ pub fn host_mac(index: usize) -> EthernetAddress {
     EthernetAddress([0x02, 0x6d, 0x6f, 0x61, 0x74, index as u8])
 }
 
+/// A server "on the internet": not on any of the appliance's networks, so the appliance
+/// reaches it through the uplink's gateway. The uplink test host holds it (web and iperf3
+/// servers). From TEST-NET-2 (RFC 5737): it exists only inside the tests' namespaces.
+pub const INTERNET_SERVER: Ipv4Address = Ipv4Address::new(198, 51, 100, 80);
+
+/// The upstream DNS resolver, also held by the uplink test host: the forwarding ruleset's
+/// uplink names it with `dns`.
+pub const UPSTREAM_RESOLVER: Ipv4Address = Ipv4Address::new(198, 51, 100, 53);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +48,18 @@ mod tests {
             assert!(appliance.contains_addr(&host_address(index)), "nic{index}");
             assert_ne!(appliance.address(), host_address(index), "nic{index}");
             assert!(host_mac(index).is_unicast() && host_mac(index).is_local());
+        }
+    }
+
+    #[test]
+    fn the_internet_is_on_none_of_the_appliance_networks() {
+        for index in 0..image::qemu::MAX_NICS {
+            for server in [INTERNET_SERVER, UPSTREAM_RESOLVER] {
+                assert!(
+                    !appliance_address(index).contains_addr(&server),
+                    "nic{index}"
+                );
+            }
         }
     }
 }

@@ -10,21 +10,48 @@
 //!   (root only), for `ping` and friends.
 //! - [`addressing`] is the one place the appliance's and the test hosts' addresses live.
 //!
+//! Forwarding, with the test ruleset [`forwarding_ruleset`] (an uplink, two client networks):
+//!
+//! - [`segmented_appliance::SegmentedAppliance`]: every NIC a rootless segment host; exact
+//!   frames in and out ([`ip_frames`]: TCP, UDP and ICMP built and parsed with every checksum
+//!   verified, compared field by field), absence proven with a marker packet;
+//! - [`tap_appliance::TapAppliance`]: every NIC a tap into a namespace (root); the uplink's
+//!   namespace plays the internet ([`uplink_services`]: [`web_server`], [`dns_server`],
+//!   [`iperf`]), clients run `curl`, `dig`, `ping` ([`client_tools`]) and a raw-socket SYN
+//!   flood ([`syn_flood`]); in-process servers open their sockets inside namespaces through
+//!   [`netns`];
+//! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
+//!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
 
 pub mod accel;
 pub mod addressing;
+pub mod background;
 pub mod boot_report;
+pub mod client_tools;
 pub mod console;
+pub mod dns_server;
+pub mod drop_log;
 pub mod expect;
 pub mod failure;
+pub mod forwarding_ruleset;
 pub mod frames;
+pub mod ip_frames;
+pub mod iperf;
 pub mod kernels;
 pub mod leftovers;
+pub mod netns;
 pub mod notice;
 pub mod qmp;
 pub mod segment_host;
+pub mod segmented_appliance;
+pub mod service;
+pub mod stats_line;
+pub mod syn_flood;
+pub mod tap_appliance;
 pub mod test_host;
+pub mod uplink_services;
 pub mod vm;
+pub mod web_server;
 
 pub use failure::{ensure, Failure, Outcome};

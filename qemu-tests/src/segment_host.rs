@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr};
 
 use crate::frames::{arp_reply, arp_request, echo_request, inspect, Echo, Inbound, Station};
+use crate::ip_frames::describe_frame;
 use crate::{Failure, Outcome};
 
 /// Largest frame QEMU delivers on a dgram netdev (jumbo frames are not used).
@@ -108,7 +109,7 @@ impl SegmentHost {
         let what = format!("an ARP reply for {target}");
         self.send(&arp_request(self.station, target))?;
         let awaited =
-            self.await_frame(&what, timeout, |inbound| arp_reply_from(inbound, target))?;
+            self.await_frame(&what, timeout, |_, inbound| arp_reply_from(inbound, target))?;
         awaited.map_err(|instead| self.nothing_within(&what, timeout, &instead))
     }
 
@@ -119,10 +120,11 @@ impl SegmentHost {
         timeout: Duration,
     ) -> Outcome<Option<ArpAnswer>> {
         self.send(&arp_request(self.station, target))?;
-        let awaited =
-            self.await_frame(&format!("an ARP reply for {target}"), timeout, |inbound| {
-                arp_reply_from(inbound, target)
-            })?;
+        let awaited = self.await_frame(
+            &format!("an ARP reply for {target}"),
+            timeout,
+            |_, inbound| arp_reply_from(inbound, target),
+        )?;
         Ok(awaited.ok())
     }
 
@@ -133,7 +135,7 @@ impl SegmentHost {
             "an echo reply from {} (ident {}, seq {})",
             appliance.ip, echo.ident, echo.seq_no
         );
-        let awaited = self.await_frame(&what, timeout, |inbound| match inbound {
+        let awaited = self.await_frame(&what, timeout, |_, inbound| match inbound {
             Inbound::EchoReply {
                 ethernet,
                 ip,
@@ -148,9 +150,36 @@ impl SegmentHost {
         awaited.map_err(|instead| self.nothing_within(&what, timeout, &instead))
     }
 
+    /// Waits for a frame that `wanted` picks from its bytes (answering the appliance's ARP
+    /// requests for this host meanwhile); fails after `timeout` naming `what` was awaited and
+    /// listing the frames that came instead.
+    pub fn await_frame_where<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut wanted: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Outcome<T> {
+        let awaited = self.await_frame(what, timeout, |bytes, _| wanted(bytes))?;
+        awaited.map_err(|instead| self.nothing_within(what, timeout, &instead))
+    }
+
+    /// Every frame but ARP that arrives within `window` (the appliance's ARP requests for this
+    /// host are answered meanwhile, as a real host would).
+    pub fn frames_within(&self, window: Duration) -> Outcome<Vec<Vec<u8>>> {
+        let mut frames = Vec::new();
+        // Nothing is awaited: the wait always runs to the end of the window.
+        let _ = self.await_frame("the end of the window", window, |bytes, inbound| {
+            if !matches!(inbound, Inbound::Arp { .. }) {
+                frames.push(bytes.to_vec());
+            }
+            None::<()>
+        })?;
+        Ok(frames)
+    }
+
     fn nothing_within(&self, what: &str, timeout: Duration, instead: &[String]) -> Failure {
         Failure::new(format!(
-            "nic{}: no {what} within {:.0} s; received instead: {}",
+            "nic{}: {what} did not arrive within {:.0} s; received instead: {}",
             self.nic,
             timeout.as_secs_f64(),
             if instead.is_empty() {
@@ -161,20 +190,20 @@ impl SegmentHost {
         ))
     }
 
-    /// Reads frames until `wanted` picks one, answering the appliance's ARP requests for this
-    /// host meanwhile. On timeout: `Ok(Err(frames that arrived instead))`. A malformed frame
-    /// fails at once.
+    /// Reads frames until `wanted` picks one (it sees the bytes and their classification),
+    /// answering the appliance's ARP requests for this host meanwhile. On timeout:
+    /// `Ok(Err(frames that arrived instead))`. A malformed frame fails at once.
     fn await_frame<T>(
         &self,
         what: &str,
         timeout: Duration,
-        mut wanted: impl FnMut(&Inbound) -> Option<T>,
+        mut wanted: impl FnMut(&[u8], &Inbound) -> Option<T>,
     ) -> Outcome<Result<T, Vec<String>>> {
         let deadline = Instant::now() + timeout;
         let mut unexpected = Vec::new();
         while let Some(bytes) = self.receive(deadline)? {
             let inbound = inspect(&bytes);
-            if let Some(found) = wanted(&inbound) {
+            if let Some(found) = wanted(&bytes, &inbound) {
                 return Ok(Ok(found));
             }
             match &inbound {
@@ -199,6 +228,7 @@ impl SegmentHost {
                         self.nic
                     )))
                 }
+                Inbound::Other(_) => unexpected.push(describe_frame(&bytes)),
                 other => unexpected.push(format!("{other:?}")),
             }
         }

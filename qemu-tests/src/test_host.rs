@@ -8,7 +8,7 @@
 //! pid, and hosts left behind by a process that no longer exists (killed before its drops ran)
 //! are removed the first time a host is created.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
@@ -20,9 +20,11 @@ use crate::{Failure, Outcome};
 const NAMESPACE_PREFIX: &str = "moat-";
 const TAP_PREFIX: &str = "mt";
 
-/// A network namespace with a tap device.
+/// A network namespace with a tap device (or, for a direct baseline link, one end of a veth
+/// pair: see [`TestHost::veth_pair`]).
 pub struct TestHost {
     namespace: String,
+    /// The link device: a tap, or a veth end.
     tap: String,
 }
 
@@ -40,6 +42,24 @@ pub struct PingSummary {
 impl TestHost {
     /// Creates the namespace and the tap device (still in the root namespace, for QEMU).
     pub fn create() -> Outcome<TestHost> {
+        let host = TestHost::with_namespace()?;
+        ip(&["tuntap", "add", "dev", &host.tap, "mode", "tap"])?;
+        Ok(host)
+    }
+
+    /// Two hosts joined directly by a veth pair, no appliance between them: the baseline
+    /// that benchmarks compare the appliance's path with. Both ends stay in the root
+    /// namespace until [`TestHost::attach`] moves each into its host's namespace.
+    pub fn veth_pair() -> Outcome<(TestHost, TestHost)> {
+        let (one, other) = (TestHost::with_namespace()?, TestHost::with_namespace()?);
+        ip(&[
+            "link", "add", &one.tap, "type", "veth", "peer", "name", &other.tap,
+        ])?;
+        Ok((one, other))
+    }
+
+    /// A new namespace, and the name its link device will have.
+    fn with_namespace() -> Outcome<TestHost> {
         static SWEEP: Once = Once::new();
         SWEEP.call_once(remove_hosts_of_dead_processes);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -49,7 +69,6 @@ impl TestHost {
             tap: owned_name(TAP_PREFIX, serial),
         };
         ip(&["netns", "add", &host.namespace])?;
-        ip(&["tuntap", "add", "dev", &host.tap, "mode", "tap"])?;
         Ok(host)
     }
 
@@ -58,7 +77,8 @@ impl TestHost {
         &self.tap
     }
 
-    /// Moves the tap into the namespace, gives it `address` and brings it and loopback up.
+    /// Moves the tap (or veth end) into the namespace, gives it `address` and brings it and
+    /// loopback up.
     /// QEMU must have opened the tap already (it has once the guest prints anything): moved
     /// earlier, QEMU would not find it and would create a new tap of the same name.
     pub fn attach(&self, address: Ipv4Cidr) -> Outcome {
@@ -76,16 +96,54 @@ impl TestHost {
         ip(&["-n", &self.namespace, "link", "set", "lo", "up"])
     }
 
+    /// The network namespace's name.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     /// Runs a program inside the namespace.
     pub fn run(&self, program: &str, args: &[&str]) -> Outcome<Output> {
-        Command::new("ip")
+        self.command(program, args).output().map_err(|error| {
+            Failure::new(format!("running {program} in {}: {error}", self.namespace))
+        })
+    }
+
+    /// Runs a program inside the namespace and fails unless it exits successfully.
+    pub fn run_checked(&self, program: &str, args: &[&str]) -> Outcome<Output> {
+        let output = self.run(program, args)?;
+        if output.status.success() {
+            Ok(output)
+        } else {
+            Err(Failure::new(format!(
+                "`{program} {}` in {} failed ({}): {}",
+                args.join(" "),
+                self.namespace,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
+    }
+
+    /// Starts a program inside the namespace in the background, its stdout and stderr piped.
+    /// The caller owns the child and must end it (`ip netns exec` execs the program, so the
+    /// child's pid is the program's).
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Outcome<Child> {
+        self.command(program, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| {
+                Failure::new(format!("starting {program} in {}: {error}", self.namespace))
+            })
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &self.namespace, program])
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| {
-                Failure::new(format!("running {program} in {}: {error}", self.namespace))
-            })
+            .stdin(Stdio::null());
+        command
     }
 
     /// `ping -c count` to `target` from inside the namespace.

@@ -4,7 +4,11 @@
 //! One test binary, so that the kernel is built and the accelerator calibrated once.
 
 mod boot_paths;
+mod clients;
+mod clients_load;
 mod faults;
+mod forwarding;
+mod forwarding_drops;
 mod images;
 mod kvm;
 mod power;

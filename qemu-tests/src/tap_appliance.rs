@@ -1,0 +1,88 @@
+//! The appliance built with the forwarding ruleset between real Linux hosts (root): the
+//! uplink's tap in a namespace that plays the internet ([`UplinkServices`]), and each client
+//! network's tap in a namespace of its own with the client's address and the appliance as
+//! default gateway. The hosts' own kernels then talk through the appliance with `ping`,
+//! `curl`, `dig` and `iperf3`, as users' machines would.
+
+use smoltcp::wire::Ipv4Cidr;
+
+use image::qemu::{BootPath, Machine};
+
+use crate::addressing::{appliance_address, host_address};
+use crate::forwarding_ruleset::{FORWARDING, NICS, UPLINK_NIC};
+use crate::test_host::TestHost;
+use crate::uplink_services::UplinkServices;
+use crate::vm::{NicWiring, Vm, VmSpec};
+use crate::{Failure, Outcome};
+
+/// A running appliance between real hosts. Dropped in field order: QEMU first, then the
+/// servers, then the namespaces and taps.
+pub struct TapAppliance {
+    /// The VM (its console carries the drop log).
+    pub vm: Vm,
+    /// The internet's servers, in the uplink's namespace.
+    pub services: UplinkServices,
+    /// The uplink's host: the gateway `10.0.2.2`, holding the internet's addresses.
+    pub uplink: TestHost,
+    /// The client hosts; `clients[i - 1]` is on `nic<i>`.
+    clients: Vec<TestHost>,
+}
+
+impl TapAppliance {
+    /// Boots the forwarding kernel with `kernel_cmdline`, wires every NIC to a host and
+    /// starts the internet's servers. The console is printed when it is dropped (libtest
+    /// shows it for failing tests).
+    pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
+        TapAppliance::boot_reporting(kernel_cmdline, true)
+    }
+
+    /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks).
+    pub fn boot_quietly(kernel_cmdline: &str) -> Outcome<TapAppliance> {
+        TapAppliance::boot_reporting(kernel_cmdline, false)
+    }
+
+    fn boot_reporting(kernel_cmdline: &str, report_on_drop: bool) -> Outcome<TapAppliance> {
+        let uplink = TestHost::create()?;
+        let clients = (1..NICS)
+            .map(|_| TestHost::create())
+            .collect::<Outcome<Vec<_>>>()?;
+        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
+        spec.variant = FORWARDING;
+        spec.kernel_cmdline = kernel_cmdline.to_string();
+        spec.report_on_drop = report_on_drop;
+        spec.nics = std::iter::once(&uplink)
+            .chain(&clients)
+            .map(|host| NicWiring::Tap(host.tap().to_string()))
+            .collect();
+        let vm = Vm::start(spec)?;
+        // QEMU has opened the taps once the guest runs; only then may they move.
+        vm.wait_ready()?;
+        attach(&uplink, UPLINK_NIC)?;
+        for (index, client) in clients.iter().enumerate() {
+            let nic = index + 1;
+            attach(client, nic)?;
+            let gateway = appliance_address(nic).address().to_string();
+            client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
+        }
+        let services = UplinkServices::start(&uplink)?;
+        Ok(TapAppliance {
+            vm,
+            services,
+            uplink,
+            clients,
+        })
+    }
+
+    /// The client host on `nic<nic>`.
+    pub fn client(&self, nic: usize) -> Outcome<&TestHost> {
+        nic.checked_sub(1)
+            .and_then(|index| self.clients.get(index))
+            .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+    }
+}
+
+/// Moves `host`'s tap into its namespace with the planned address of `nic<nic>`'s host.
+fn attach(host: &TestHost, nic: usize) -> Outcome {
+    let prefix = appliance_address(nic).prefix_len();
+    host.attach(Ipv4Cidr::new(host_address(nic), prefix))
+}

@@ -1,0 +1,229 @@
+//! A tiny HTTP/1.0 server run by the test process inside a test host's namespace: it says
+//! who it is and who is asking, so a test sees through which addresses a request travelled
+//! (masqueraded or not, forwarded to which client).
+//!
+//! - `GET /` answers `server <name> peer <address>:<port>\n` (see [`Greeting`]);
+//! - `GET /bytes/<n>` answers `n` bytes (at most [`MAX_BODY`]), for transfers that take a
+//!   while;
+//! - anything else gets `404` or `400`.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+
+use crate::netns::in_namespace;
+use crate::service::Service;
+use crate::{Failure, Outcome};
+
+/// Largest body `/bytes/<n>` serves.
+pub const MAX_BODY: u64 = 1 << 30;
+/// Longest request head read.
+const MAX_REQUEST_HEAD: usize = 8 * 1024;
+
+/// A web server, serving until dropped.
+pub struct WebServer {
+    address: SocketAddrV4,
+    _service: Service,
+}
+
+impl WebServer {
+    /// Starts a server named `name` on `address` inside network namespace `namespace`.
+    pub fn start(namespace: &str, address: SocketAddrV4, name: &str) -> Outcome<WebServer> {
+        let listener =
+            in_namespace(namespace, || TcpListener::bind(address)).map_err(|failure| {
+                Failure::new(format!("web server {name} on {address}: {failure}"))
+            })?;
+        let mut service = Service::new();
+        let name = name.to_string();
+        service
+            .accept(listener, move |stream, peer| {
+                let _ = serve(stream, peer, &name);
+            })
+            .map_err(|error| Failure::new(format!("web server on {address}: {error}")))?;
+        Ok(WebServer {
+            address,
+            _service: service,
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddrV4 {
+        self.address
+    }
+}
+
+/// What `GET /` answers: the server's name and the peer it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Greeting {
+    /// The server's name.
+    pub server: String,
+    /// The address and port the request came from, as the server saw them.
+    pub peer: SocketAddr,
+}
+
+impl Greeting {
+    /// Parses `server <name> peer <address>:<port>`.
+    pub fn parse(body: &str) -> Option<Greeting> {
+        let words: Vec<&str> = body.split_whitespace().collect();
+        let ["server", server, "peer", peer] = words.as_slice() else {
+            return None;
+        };
+        Some(Greeting {
+            server: server.to_string(),
+            peer: peer.parse().ok()?,
+        })
+    }
+
+    fn render(&self) -> String {
+        format!("server {} peer {}\n", self.server, self.peer)
+    }
+}
+
+/// The response to one request line (`GET /path HTTP/1.x`). A byte body is only a length:
+/// it is written in chunks, never held in memory.
+#[derive(Debug, PartialEq, Eq)]
+enum Response {
+    Greeting(String),
+    Bytes(u64),
+    NotFound,
+    BadRequest,
+}
+
+fn route(request_line: &str, name: &str, peer: SocketAddr) -> Response {
+    let words: Vec<&str> = request_line.split_whitespace().collect();
+    let ["GET", path, version] = words.as_slice() else {
+        return Response::BadRequest;
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Response::BadRequest;
+    }
+    if *path == "/" {
+        return Response::Greeting(
+            Greeting {
+                server: name.to_string(),
+                peer,
+            }
+            .render(),
+        );
+    }
+    match path.strip_prefix("/bytes/").map(str::parse::<u64>) {
+        Some(Ok(length)) if length <= MAX_BODY => Response::Bytes(length),
+        Some(_) => Response::BadRequest,
+        None => Response::NotFound,
+    }
+}
+
+fn serve(stream: TcpStream, peer: SocketAddr, name: &str) -> io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?).take(MAX_REQUEST_HEAD as u64);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    // Skip the headers, up to the empty line.
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let mut writer = stream;
+    match route(&request_line, name, peer) {
+        Response::Greeting(body) => respond(&mut writer, "200 OK", body.as_bytes()),
+        Response::Bytes(length) => {
+            write!(
+                writer,
+                "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+            )?;
+            let chunk = [b'm'; 64 * 1024];
+            let mut left = length;
+            while left > 0 {
+                let now = left.min(chunk.len() as u64) as usize;
+                writer.write_all(&chunk[..now])?;
+                left -= now as u64;
+            }
+            writer.flush()
+        }
+        Response::NotFound => respond(&mut writer, "404 Not Found", b"not found\n"),
+        Response::BadRequest => respond(&mut writer, "400 Bad Request", b"bad request\n"),
+    }
+}
+
+fn respond(writer: &mut TcpStream, status: &str, body: &[u8]) -> io::Result<()> {
+    write!(
+        writer,
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    writer.write_all(body)?;
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "10.0.2.15:40000".parse().unwrap()
+    }
+
+    #[test]
+    fn the_greeting_names_the_server_and_the_peer_and_parses_back() {
+        let Response::Greeting(body) = route("GET / HTTP/1.1\r\n", "internet", peer()) else {
+            panic!("not a greeting")
+        };
+        assert_eq!(body, "server internet peer 10.0.2.15:40000\n");
+        assert_eq!(
+            Greeting::parse(&body),
+            Some(Greeting {
+                server: "internet".into(),
+                peer: peer()
+            })
+        );
+        assert_eq!(Greeting::parse("hello"), None);
+    }
+
+    #[test]
+    fn byte_bodies_are_bounded_and_other_requests_refused() {
+        assert_eq!(
+            route("GET /bytes/1000 HTTP/1.0", "x", peer()),
+            Response::Bytes(1000)
+        );
+        assert_eq!(
+            route(
+                &format!("GET /bytes/{} HTTP/1.0", MAX_BODY + 1),
+                "x",
+                peer()
+            ),
+            Response::BadRequest
+        );
+        assert_eq!(
+            route("GET /bytes/-1 HTTP/1.0", "x", peer()),
+            Response::BadRequest
+        );
+        assert_eq!(
+            route("GET /other HTTP/1.0", "x", peer()),
+            Response::NotFound
+        );
+        assert_eq!(route("POST / HTTP/1.0", "x", peer()), Response::BadRequest);
+        assert_eq!(route("", "x", peer()), Response::BadRequest);
+    }
+
+    #[test]
+    fn a_real_request_over_loopback_gets_the_greeting() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut service = Service::new();
+        service
+            .accept(listener, |stream, peer| {
+                let _ = serve(stream, peer, "loopback");
+            })
+            .unwrap();
+        let mut client = TcpStream::connect(address).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut client, &mut response).unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap();
+        let greeting = Greeting::parse(body).unwrap();
+        assert_eq!(greeting.server, "loopback");
+        assert_eq!(greeting.peer, client.local_addr().unwrap());
+    }
+}
