@@ -4,7 +4,8 @@
 //! [`RxFrame`] that owns its buffer (a spare buffer takes its place in the ring at once), so
 //! the data plane can read and rewrite it while transmitting on any NIC. Transmission
 //! copies the outgoing frame into one of `QUEUE_SIZE` transmit buffers; completed transmit
-//! descriptors are reclaimed lazily, before each new transmission.
+//! descriptors are reclaimed lazily, before each new transmission, and when the ring is
+//! full the NIC waits a bounded time for the device to complete some before dropping.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -15,8 +16,13 @@ use virtio_drivers::transport::SomeTransport;
 
 use super::hal::KernelHal;
 
-/// Descriptors per virtqueue (receive and transmit each).
-pub const QUEUE_SIZE: usize = 128;
+/// Descriptors per virtqueue (receive and transmit each): QEMU's default ring size.
+pub const QUEUE_SIZE: usize = 256;
+/// Polls of the used ring made while waiting for a free transmit descriptor before a frame
+/// is dropped. The device (QEMU's I/O thread) drains the ring concurrently, so a full ring
+/// during a burst usually frees up within microseconds; waiting briefly turns what would
+/// be loss into backpressure on the receive side.
+const TX_FULL_POLLS: u32 = 20_000;
 /// Bytes per buffer: the virtio-net header (12) plus the largest Ethernet frame (1522 with
 /// a VLAN tag), rounded up.
 pub const BUFFER_SIZE: usize = 1600;
@@ -188,6 +194,12 @@ impl Nic {
         if total > BUFFER_SIZE {
             self.counters.tx_too_big += 1;
             return false;
+        }
+        let mut polls = 0;
+        while self.tx_free.is_empty() && polls < TX_FULL_POLLS {
+            core::hint::spin_loop();
+            self.reclaim_transmitted();
+            polls += 1;
         }
         let Some(index) = self.tx_free.pop() else {
             self.counters.tx_ring_full += 1;
