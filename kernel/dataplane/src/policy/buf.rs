@@ -3,11 +3,12 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::index::MatchIndexBuf;
 use super::model::*;
-use super::MatchIndex;
 
 /// A policy under construction, or built on the host: the same pools as [`Policy`], in
-/// `Vec`s. [`PolicyBuf::as_policy`] borrows it as the `Policy` the matcher runs on.
+/// `Vec`s, plus the matcher's index once [`PolicyBuf::build_index`] has run.
+/// [`PolicyBuf::as_policy`] borrows it as the `Policy` the matcher runs on.
 #[derive(Clone, Debug)]
 pub struct PolicyBuf {
     /// See [`Policy::source_name`].
@@ -38,6 +39,8 @@ pub struct PolicyBuf {
     pub byte_ranges: Vec<ByteRange>,
     /// See [`Policy::ipv4_addrs`].
     pub ipv4_addrs: Vec<u32>,
+    /// The index over `rules`, as of the last [`PolicyBuf::build_index`].
+    index: MatchIndexBuf,
 }
 
 impl Default for PolicyBuf {
@@ -48,7 +51,11 @@ impl Default for PolicyBuf {
             interfaces: Vec::new(),
             clients: Vec::new(),
             rules: Vec::new(),
-            default: DefaultRule { pos: SourcePos::default(), reject: false, log: false },
+            default: DefaultRule {
+                pos: SourcePos::default(),
+                reject: false,
+                log: false,
+            },
             masquerade: Vec::new(),
             forwards: Vec::new(),
             dns: Vec::new(),
@@ -57,6 +64,7 @@ impl Default for PolicyBuf {
             port_ranges: Vec::new(),
             byte_ranges: Vec::new(),
             ipv4_addrs: Vec::new(),
+            index: MatchIndexBuf::default(),
         }
     }
 }
@@ -64,7 +72,10 @@ impl Default for PolicyBuf {
 fn push_all<T: Copy>(pool: &mut Vec<T>, items: &[T]) -> Span {
     let start = pool.len() as u32;
     pool.extend_from_slice(items);
-    Span { start, len: items.len() as u32 }
+    Span {
+        start,
+        len: items.len() as u32,
+    }
 }
 
 impl PolicyBuf {
@@ -72,7 +83,10 @@ impl PolicyBuf {
     pub fn add_name(&mut self, name: &str) -> Span {
         let start = self.names.len() as u32;
         self.names.push_str(name);
-        Span { start, len: name.len() as u32 }
+        Span {
+            start,
+            len: name.len() as u32,
+        }
     }
 
     /// Adds address ranges to their pool.
@@ -95,9 +109,16 @@ impl PolicyBuf {
         push_all(&mut self.ipv4_addrs, addrs)
     }
 
-    /// Builds the fast matcher's index over `rules`. Call after the rules are final and
-    /// before [`PolicyBuf::as_policy`]; the compiler calls it once per ruleset.
-    pub fn build_index(&mut self) {}
+    /// Builds the fast matcher's index over `rules`. Call after the rules and pools are
+    /// final and before [`PolicyBuf::as_policy`]; the compiler calls it once per ruleset.
+    ///
+    /// Until it is called, or if rules are added or removed afterwards, the policy still
+    /// decides correctly but by a linear scan. Editing a rule's ranges afterwards without
+    /// calling it again gives wrong answers.
+    pub fn build_index(&mut self) {
+        self.index = MatchIndexBuf::default();
+        self.index = MatchIndexBuf::build(&self.as_policy());
+    }
 
     /// Borrows this buffer as a [`Policy`].
     pub fn as_policy(&self) -> Policy<'_> {
@@ -116,7 +137,7 @@ impl PolicyBuf {
             port_ranges: &self.port_ranges,
             byte_ranges: &self.byte_ranges,
             ipv4_addrs: &self.ipv4_addrs,
-            index: MatchIndex::EMPTY,
+            index: self.index.as_index(),
         }
     }
 }

@@ -4,14 +4,21 @@
 //! - [`key`]: [`FlowKey`], what the matcher decides on.
 //! - [`buf`]: [`PolicyBuf`], the owned (heap) form the host compiler builds and borrows.
 //! - [`index`]: [`MatchIndex`], the precomputed lookup structure of the fast matcher.
+//! - [`codegen`]: the compiled policy as Rust `static` data (emission behind the `codegen`
+//!   feature; the `const fn`s the emitted code calls are always there).
+//! - `reference` (feature `reference`, and unit tests): the plain linear interpreter the
+//!   fast matcher is tested and benchmarked against.
 //!
 //! [`Policy::decide`] is the one entry point the data plane and the compiler's self-tests
 //! both use.
 
 pub mod buf;
+pub mod codegen;
 pub mod index;
 pub mod key;
 pub mod model;
+#[cfg(any(test, feature = "reference"))]
+pub mod reference;
 
 pub use buf::PolicyBuf;
 pub use index::MatchIndex;
@@ -35,7 +42,11 @@ impl Policy<'_> {
         match self.index.first_match(self, key) {
             Some(i) => {
                 let rule = &self.rules[i as usize];
-                Verdict { action: rule.action, log: rule.log, rule: Some(i) }
+                Verdict {
+                    action: rule.action,
+                    log: rule.log,
+                    rule: Some(i),
+                }
             }
             None => self.default_verdict(),
         }
@@ -44,7 +55,11 @@ impl Policy<'_> {
     /// The verdict of the default rule.
     pub fn default_verdict(&self) -> Verdict {
         Verdict {
-            action: if self.default.reject { Action::Reject } else { Action::Block },
+            action: if self.default.reject {
+                Action::Reject
+            } else {
+                Action::Block
+            },
             log: self.default.log,
             rule: None,
         }
@@ -52,9 +67,21 @@ impl Policy<'_> {
 
     /// Whether `rule` matches `key`, checked field by field (the reference semantics).
     pub fn rule_matches(&self, rule: &Rule, key: &FlowKey) -> bool {
-        let bytes = |span: Span, v: u8| span.of(self.byte_ranges).iter().any(|r| r.first <= v && v <= r.last);
-        let ports = |span: Span, v: u16| span.of(self.port_ranges).iter().any(|r| r.first <= v && v <= r.last);
-        let addrs = |span: Span, v: u128| span.of(self.addr_ranges).iter().any(|r| r.first <= v && v <= r.last);
+        let bytes = |span: Span, v: u8| {
+            span.of(self.byte_ranges)
+                .iter()
+                .any(|r| r.first <= v && v <= r.last)
+        };
+        let ports = |span: Span, v: u16| {
+            span.of(self.port_ranges)
+                .iter()
+                .any(|r| r.first <= v && v <= r.last)
+        };
+        let addrs = |span: Span, v: u128| {
+            span.of(self.addr_ranges)
+                .iter()
+                .any(|r| r.first <= v && v <= r.last)
+        };
         bytes(rule.in_nic, key.in_nic)
             && bytes(rule.out, key.out)
             && bytes(rule.protocol, key.protocol)

@@ -1,0 +1,137 @@
+//! The policy whose emitted source is checked in next to this file (`emitted_policy.rs`),
+//! shared by the codegen tests.
+
+// Each codegen test uses a different part of this module.
+#![allow(dead_code)]
+
+use dataplane::policy::codegen::emit_policy;
+use dataplane::policy::*;
+
+use super::support;
+
+/// Where the emitted source of [`fixture`] is checked in.
+pub const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/matcher_fixtures/emitted_policy.rs"
+);
+
+/// A policy using every part of the model: 200 generated rules, and interfaces, clients,
+/// NAT, forwards and DNS redirects of every kind, with names that need escaping.
+pub fn fixture() -> PolicyBuf {
+    let mut buf = support::realistic_policy(200, 42);
+    buf.source_name = "fixture \"quoted\"\tname.rules".to_string();
+    buf.digest = "0123456789abcdef".to_string();
+    let uplink = buf.add_name("uplink");
+    let lan = buf.add_name("lan");
+    let work = buf.add_name("wörk");
+    let dns = buf.add_ipv4_addrs(&[0x0a00_0203, 0x0101_0101]);
+    let pos = |line| SourcePos { line, column: 1 };
+    buf.interfaces = vec![
+        Interface {
+            name: uplink,
+            nic: 0,
+            ipv4: Ipv4Config::Static {
+                address: 0x0a00_020f,
+                prefix_len: 24,
+                gateway: Some(0x0a00_0202),
+            },
+            dns_servers: dns,
+            uplink: true,
+            pos: pos(1),
+        },
+        Interface {
+            name: lan,
+            nic: 1,
+            ipv4: Ipv4Config::Dhcp,
+            dns_servers: Span::EMPTY,
+            uplink: false,
+            pos: pos(2),
+        },
+        Interface {
+            name: lan,
+            nic: 2,
+            ipv4: Ipv4Config::Static {
+                address: 0x0a89_0201,
+                prefix_len: 24,
+                gateway: None,
+            },
+            dns_servers: Span::EMPTY,
+            uplink: false,
+            pos: pos(3),
+        },
+        Interface {
+            name: lan,
+            nic: 3,
+            ipv4: Ipv4Config::None,
+            dns_servers: Span::EMPTY,
+            uplink: false,
+            pos: pos(4),
+        },
+    ];
+    buf.clients = vec![
+        Client {
+            name: work,
+            nic: 1,
+            ipv4: Some(0x0a89_010a),
+            ipv6: Some(0xfd00 << 112 | 0x10),
+            max_states: 64,
+            pos: pos(5),
+        },
+        Client {
+            name: work,
+            nic: 2,
+            ipv4: None,
+            ipv6: None,
+            max_states: 0,
+            pos: pos(6),
+        },
+    ];
+    let lan_nics = buf.add_byte_ranges(&[ByteRange { first: 1, last: 3 }]);
+    let lan_net = buf.add_addr_ranges(&[AddrRange {
+        first: ipv4_to_flow_addr(0x0a89_0000),
+        last: ipv4_to_flow_addr(0x0a89_ffff),
+    }]);
+    buf.masquerade = vec![Masquerade {
+        in_nic: lan_nics,
+        src: lan_net,
+        out_nic: 0,
+        pos: pos(7),
+    }];
+    buf.forwards = vec![PortForward {
+        in_nic: 0,
+        protocol: 6,
+        ports: PortRange {
+            first: 8022,
+            last: 8023,
+        },
+        target: 0x0a89_010a,
+        target_port: 22,
+        pos: pos(8),
+    }];
+    buf.dns = vec![
+        DnsRedirect {
+            in_nic: lan_nics,
+            upstream: DnsUpstream::Learned,
+            pos: pos(9),
+        },
+        DnsRedirect {
+            in_nic: lan_nics,
+            upstream: DnsUpstream::Static(dns),
+            pos: pos(10),
+        },
+    ];
+    buf.default = DefaultRule {
+        pos: pos(300),
+        reject: true,
+        log: true,
+    };
+    buf.build_index();
+    buf
+}
+
+/// `policy` emitted as `POLICY`.
+pub fn emitted_source(policy: &Policy) -> String {
+    let mut source = String::new();
+    emit_policy(policy, "POLICY", &mut source).expect("emission into a String cannot fail");
+    source
+}
