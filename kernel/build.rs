@@ -8,9 +8,13 @@
 use std::path::PathBuf;
 
 fn main() {
-    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        println!("cargo:rustc-link-arg-bins=-T{}", dir.join("linker.ld").display());
+        println!(
+            "cargo:rustc-link-arg-bins=-T{}",
+            dir.join("linker.ld").display()
+        );
         println!("cargo:rustc-link-arg-bins=--gc-sections");
     }
     println!("cargo:rerun-if-changed=linker.ld");
@@ -22,7 +26,8 @@ fn main() {
         None => dir.join("../rules/default.rules"),
     };
     println!("cargo:rerun-if-changed={}", rules.display());
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policy.rs");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policy.rs");
     match rules::kernel_build::compile_for_kernel(&rules, &out) {
         Ok(summary) => {
             for warning in &summary.warnings {
@@ -33,7 +38,10 @@ fn main() {
         }
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
-            eprintln!("error: the ruleset {} does not compile; no image was built", rules.display());
+            eprintln!(
+                "error: the ruleset {} does not compile; no image was built",
+                rules.display()
+            );
             std::process::exit(1);
         }
     }

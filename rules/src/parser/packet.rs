@@ -1,0 +1,146 @@
+//! Packet descriptions, used by `test` lines and by `explain`:
+//! `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`.
+
+use super::{words, PResult, Parser};
+use crate::ast::*;
+use crate::diag::Diagnostic;
+use crate::lexer::TokenKind;
+use crate::names::{self, PROTOCOLS};
+use crate::source::Loc;
+
+impl Parser<'_> {
+    /// `test pass | block | reject [log] PACKET`
+    pub(super) fn test(&mut self, start: Loc) -> PResult<TestDecl> {
+        let (word, loc) = self.word("the expected verdict ('pass', 'block' or 'reject')")?;
+        if !matches!(word, "pass" | "block" | "reject") {
+            return Err(Diagnostic::error(
+                loc,
+                format!("expected 'pass', 'block' or 'reject', found '{word}'"),
+            )
+            .with_hint_opt(names::did_you_mean(word, ["pass", "block", "reject"])));
+        }
+        let expect = Located {
+            value: super::rule::action(word),
+            loc,
+        };
+        let log = self.eat_word("log").is_some();
+        let packet = self.packet()?;
+        Ok(TestDecl {
+            loc: self.since(start),
+            expect,
+            log,
+            packet,
+        })
+    }
+
+    /// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`
+    pub(super) fn packet(&mut self) -> PResult<PacketSpec> {
+        let start = self.peek().loc;
+        let (text, loc) = self.word("a protocol")?;
+        let protocol = match names::protocol_by_name(text) {
+            Some(p) => p,
+            None if text.starts_with(|c: char| c.is_ascii_digit()) => {
+                words::number(text, loc, "protocol number", 255)? as u8
+            }
+            None => {
+                return Err(Diagnostic::error(loc, format!("unknown protocol '{text}'"))
+                    .with_hint_opt(names::did_you_mean(text, PROTOCOLS.iter().map(|(n, _)| *n))))
+            }
+        };
+        let protocol = Located {
+            value: protocol,
+            loc,
+        };
+        let src = self.endpoint("the source")?;
+        self.expect_kind(TokenKind::Arrow, "'->' between source and destination")?;
+        let dst = self.endpoint("the destination")?;
+        let mut on = None;
+        let mut icmp = None;
+        while !self.at_end() && self.peek().kind != TokenKind::Eof {
+            let (word, loc) = self.word("'on' or 'type'")?;
+            match word {
+                "on" if on.is_none() => on = Some(self.name("interface")?),
+                "type" if icmp.is_none() => icmp = Some(self.icmp_item()?),
+                "on" | "type" => {
+                    return Err(Diagnostic::error(loc, format!("'{word}' given twice")))
+                }
+                other => return Err(Diagnostic::error(
+                    loc,
+                    format!("unexpected '{other}' in a packet"),
+                )
+                .with_hint(
+                    "a packet reads: PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]",
+                )),
+            }
+        }
+        Ok(PacketSpec {
+            loc: self.since(start),
+            protocol,
+            src,
+            dst,
+            on,
+            icmp,
+        })
+    }
+
+    /// `HOST[:PORT]` or `[IPV6]:PORT`, where HOST is an address, a client or `self`.
+    fn endpoint(&mut self, what: &str) -> PResult<Endpoint> {
+        let start = self.peek().loc;
+        if let Some(open) = self.eat(TokenKind::LBracket) {
+            let (text, loc) = self.word("an IPv6 address")?;
+            let host = Located {
+                value: Host::Addr(words::ip(text, loc)?),
+                loc,
+            };
+            let close = self.expect_kind(TokenKind::RBracket, "']'")?;
+            let next = self.peek();
+            let mut port = None;
+            if next.kind == TokenKind::Word && next.loc.start == close.loc.end {
+                let text = self.text_of(next);
+                if let Some(p) = text.strip_prefix(':') {
+                    self.bump();
+                    let loc = Loc::new(next.loc.start + 1, next.loc.end);
+                    port = Some(Located {
+                        value: words::port(p, loc)?,
+                        loc,
+                    });
+                }
+            }
+            return Ok(Endpoint {
+                loc: open.loc.to(self.since(start)),
+                host,
+                port,
+            });
+        }
+        let (text, loc) = self.word(&format!("{what} (an address, a client or 'self')"))?;
+        let colons = text.matches(':').count();
+        let (host_text, port_text) = match text.rsplit_once(':') {
+            Some((h, p)) if colons == 1 => (h, Some(p)),
+            _ => (text, None),
+        };
+        let host_loc = Loc::new(loc.start, loc.start + host_text.len());
+        let host = match host_text {
+            "self" => Host::SelfRef,
+            h if words::looks_like_address(h) => Host::Addr(words::ip(h, host_loc)?),
+            h => Host::Client(words::name(h, host_loc, "client")?),
+        };
+        let port = match port_text {
+            Some(p) => {
+                let port_loc = Loc::new(host_loc.end + 1, loc.end);
+                Some(Located {
+                    value: words::port(p, port_loc)?,
+                    loc: port_loc,
+                })
+            }
+            None => None,
+        };
+        Ok(Endpoint {
+            loc,
+            host: Located {
+                value: host,
+                loc: host_loc,
+            },
+            port,
+        })
+    }
+}
