@@ -131,8 +131,9 @@ impl NeighborTable {
     }
 
     /// Housekeeping: returns the neighbours to send another ARP request to, and drops the
-    /// queues of those that never answered (returning how many packets were dropped).
-    pub fn poll(&mut self, now: Instant) -> (Vec<NeighborKey>, usize) {
+    /// queues of those that never answered (returning each one with how many packets it had
+    /// waiting).
+    pub fn poll(&mut self, now: Instant) -> (Vec<NeighborKey>, Vec<(NeighborKey, usize)>) {
         let mut ask = Vec::new();
         let mut gave_up = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
@@ -148,10 +149,10 @@ impl NeighborTable {
                 }
             }
         }
-        let mut dropped = 0;
+        let mut dropped = Vec::new();
         for key in gave_up {
             if let Some(Entry::Incomplete { queue, .. }) = self.entries.remove(&key) {
-                dropped += queue.len();
+                dropped.push((key, queue.len()));
                 self.pending_total -= queue.len();
             }
         }
@@ -260,10 +261,10 @@ mod tests {
     fn unanswered_neighbor_is_asked_again_then_dropped() {
         let mut table = NeighborTable::new();
         table.enqueue((1, HOST), b"p", t(0));
-        assert_eq!(table.poll(t(500)), (vec![], 0));
-        assert_eq!(table.poll(t(1000)), (vec![(1, HOST)], 0));
-        assert_eq!(table.poll(t(2000)), (vec![(1, HOST)], 0));
-        assert_eq!(table.poll(t(3000)), (vec![], 1));
+        assert_eq!(table.poll(t(500)), (vec![], vec![]));
+        assert_eq!(table.poll(t(1000)), (vec![(1, HOST)], vec![]));
+        assert_eq!(table.poll(t(2000)), (vec![(1, HOST)], vec![]));
+        assert_eq!(table.poll(t(3000)), (vec![], vec![((1, HOST), 1)]));
         assert_eq!(table.pending(), 0);
         assert!(table.is_empty());
     }

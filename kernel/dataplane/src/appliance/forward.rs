@@ -3,15 +3,16 @@
 use core::fmt;
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{ArpOperation, EthernetFrame, Ipv4Address, Ipv4Cidr};
 
 use super::{Appliance, ETHERNET_HEADER};
 use crate::antispoof::Spoofed;
+use crate::arp;
 use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
 use crate::icmp_error::{IcmpError, Offending};
 use crate::nat::{self, Translation};
-use crate::packet::{proto, Ipv4Summary, Malformed, Transport};
+use crate::packet::{is_unforwardable_destination, proto, Ipv4Summary, Malformed, Transport};
 use crate::policy::{Action, FlowKey, Verdict, OUT_SELF};
 use crate::rewrite;
 use crate::route::Route;
@@ -105,6 +106,11 @@ impl Appliance<'_> {
             self.log_drop(now, format_args!("nic{nic} {} ({}) {}", reason, spoofed.as_str(), Described(&summary)));
             return Err(reason);
         }
+        let sender_mac = EthernetFrame::new_unchecked(&frame[..]).src_addr();
+        if self.impersonates_client(nic, summary.src, sender_mac, now) {
+            self.log_drop(now, format_args!("nic{nic} spoofed (client-mac-changed) {}", Described(&summary)));
+            return Err(DropReason::Spoofed);
+        }
         if FragmentKind::of(&summary) == FragmentKind::Later {
             let Some(plan) = self.fragments.follow(&summary, now) else {
                 return Err(DropReason::OrphanFragment);
@@ -158,7 +164,11 @@ impl Appliance<'_> {
         let destination = redirected.map_or(summary.dst, |flow| flow.dst);
         let route = if destination.is_broadcast() { Route::Local { nic } } else { self.routes.lookup(destination) };
         match route {
-            Route::Local { nic: owner } => self.to_self(nic, owner, cidr, frame, &summary, original, link_broadcast, now, sink),
+            Route::Local { nic: owner } => {
+                self.for_appliance(nic, owner, cidr, frame, &summary, original, link_broadcast, now, sink)
+            }
+            // Loopback, multicast, reserved, "this network": never forwarded, never answered.
+            Route::Unreachable if is_unforwardable_destination(destination) => Err(DropReason::MartianDestination),
             Route::Unreachable => {
                 if !link_broadcast {
                     self.reply_error(IcmpError::NetUnreachable, nic, frame, &summary, link_broadcast, now, sink);
@@ -234,7 +244,7 @@ impl Appliance<'_> {
     /// stack of the NIC it arrived on answers. Only that NIC's own address (and broadcasts
     /// on it) are served there.
     #[allow(clippy::too_many_arguments)]
-    fn to_self(
+    fn for_appliance(
         &mut self,
         nic: u8,
         owner: u8,
@@ -265,12 +275,45 @@ impl Appliance<'_> {
         let verdict = if broadcast { Verdict { log: false, ..verdict } } else { verdict };
         self.enforce(verdict, nic, frame, summary, link_broadcast || broadcast, now, sink)?;
         if owner == nic && (summary.dst == cidr.address() || broadcast) {
+            if !broadcast {
+                self.introduce_sender(nic, cidr, frame, summary, now, sink);
+            }
             self.deliver_local(nic, frame, now, sink);
             Ok(())
         } else {
             // The appliance's address on another NIC is not served from here.
             Err(DropReason::NoRoute)
         }
+    }
+
+    /// Tells the local stack the sender's MAC (as an ARP reply would) before it answers a
+    /// packet, so its first answer is not lost to an ARP resolution of its own: smoltcp drops
+    /// a packet whose next hop it has not resolved yet. Only for on-link senders, whose
+    /// address anti-spoofing already accepted on this NIC.
+    fn introduce_sender(
+        &mut self,
+        nic: u8,
+        cidr: Ipv4Cidr,
+        frame: &[u8],
+        summary: &Ipv4Summary,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else { return };
+        let sender_mac = eth.src_addr();
+        if !cidr.contains_addr(&summary.src) || !sender_mac.is_unicast() {
+            return;
+        }
+        let introduction = arp::ArpMessage {
+            operation: ArpOperation::Reply,
+            sender_mac,
+            sender_ip: summary.src,
+            target_mac: self.configs[nic as usize].mac,
+            target_ip: cidr.address(),
+        };
+        let mut bytes = [0u8; arp::ARP_FRAME_LEN];
+        arp::emit(&mut bytes, introduction.target_mac, &introduction);
+        self.deliver_local(nic, &bytes, now, sink);
     }
 
     /// Applies a verdict: `Ok` to go on; otherwise the packet is dropped (logged if the rule

@@ -83,6 +83,21 @@ struct Nic {
     counters: NicCounters,
 }
 
+/// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
+/// `tx` counter.
+struct CountingSink<'a> {
+    sink: &'a mut dyn FrameSink,
+    sent: u64,
+}
+
+impl FrameSink for CountingSink<'_> {
+    fn transmit(&mut self, nic: u8, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+        let sent = self.sink.transmit(nic, len, fill);
+        self.sent += u64::from(sent);
+        sent
+    }
+}
+
 /// The data plane. See the module documentation.
 pub struct Appliance<'p> {
     policy: Policy<'p>,
@@ -229,6 +244,13 @@ impl<'p> Appliance<'p> {
             // uplink) teaches the appliance nothing.
             return Err(DropReason::Spoofed);
         }
+        if self.impersonates_client(nic, message.sender_ip, message.sender_mac, now) {
+            self.log_drop(
+                now,
+                format_args!("nic{nic} spoofed (client-mac-changed) arp {} is-at {}", message.sender_ip, message.sender_mac),
+            );
+            return Err(DropReason::Spoofed);
+        }
         let answer = {
             let topology = Topology::from_policy(&self.configs, &self.policy);
             proxy_arp::decide(&topology, nic, &message)
@@ -258,9 +280,22 @@ impl<'p> Appliance<'p> {
         Ok(())
     }
 
+    /// Whether `mac` claims the address of a declared client on `nic` whose MAC the
+    /// appliance already knows to be another one. Declared clients' MACs are sticky until
+    /// their neighbour entry expires, so one client on a shared segment cannot take over
+    /// another's address (ARP poisoning) or send as it.
+    pub(super) fn impersonates_client(&self, nic: u8, ip: Ipv4Address, mac: EthernetAddress, now: Instant) -> bool {
+        let declared = self.policy.clients.iter().any(|c| c.nic == nic && c.ipv4 == Some(ip.to_bits()));
+        declared && self.neighbors.lookup((nic, ip), now).is_some_and(|known| known != mac)
+    }
+
     /// Hands a frame to NIC `nic`'s local stack and applies any DHCP change it produced.
     fn deliver_local(&mut self, nic: u8, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) {
-        if let Some(change) = self.nics[nic as usize].local.deliver(frame, now, sink) {
+        let state = &mut self.nics[nic as usize];
+        let mut counted = CountingSink { sink, sent: 0 };
+        let change = state.local.deliver(frame, now, &mut counted);
+        state.counters.tx += counted.sent;
+        if let Some(change) = change {
             self.apply_dhcp(nic, change, sink);
         }
     }
@@ -346,6 +381,11 @@ impl<'p> Appliance<'p> {
     /// Returns how long until the next call is needed (the kernel sleeps at most that long).
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Duration {
         let (ask, gave_up) = self.neighbors.poll(now);
+        for &((nic, _), dropped) in &gave_up {
+            for _ in 0..dropped {
+                self.count_drop(nic, DropReason::NeighborUnreachable);
+            }
+        }
         for (nic, target) in ask {
             let config = self.configs[nic as usize];
             if let Some(cidr) = config.ipv4 {
@@ -353,14 +393,15 @@ impl<'p> Appliance<'p> {
                 self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
             }
         }
-        for _ in 0..gave_up {
-            self.drops.count(DropReason::NeighborUnreachable);
-        }
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = STATS_INTERVAL;
         for nic in 0..self.nics.len() {
-            if let Some(change) = self.nics[nic].local.poll(now, sink) {
+            let state = &mut self.nics[nic];
+            let mut counted = CountingSink { sink, sent: 0 };
+            let change = state.local.poll(now, &mut counted);
+            state.counters.tx += counted.sent;
+            if let Some(change) = change {
                 self.apply_dhcp(nic as u8, change, sink);
             }
             if let Some(d) = self.nics[nic].local.poll_delay(now) {

@@ -1,0 +1,98 @@
+//! The rulesets of the pipeline tests, compiled by the `rules` crate from their text.
+
+use std::sync::LazyLock;
+
+use dataplane::policy::PolicyBuf;
+
+/// The policy of ruleset `text`; a ruleset that does not compile fails the test with the
+/// compiler's diagnostics.
+fn compile(name: &str, text: &str) -> PolicyBuf {
+    match rules::compile(name, text) {
+        Ok(compiled) => compiled.policy,
+        Err(error) => panic!("{name} does not compile:\n{}", error.render()),
+    }
+}
+
+/// `rules/default.rules`, the default image's ruleset.
+pub static DEFAULT: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "default.rules",
+        include_str!("../../../../rules/default.rules"),
+    )
+});
+
+/// Qubes-style: the clients are declared (proxy ARP, strict anti-spoofing); `work` gets
+/// SSH forwarded from the uplink's port 8022, `personal` SIP on UDP 5060.
+pub static DECLARED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "declared.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         client work     10.137.1.10 on clients
+         client personal 10.137.1.11 on clients
+         nat from clients to uplink
+         dns from clients to upstream
+         forward uplink tcp port 8022 to work port 22
+         forward uplink udp port 5060 to personal
+         pass from uplink to work tcp port 22
+         pass from uplink to personal udp port 5060
+         pass from clients to self icmp type echo-request
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// The default shape with mail and NetBIOS refused out loud.
+pub static REJECTING: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "rejecting.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         nat from clients to uplink
+         reject from clients to uplink tcp port 25
+         reject from clients to uplink udp port 137
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// Two client networks, each allowed out, neither allowed into the other.
+pub static TWO_NETWORKS: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "two-networks.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         interface lab     nic2 address 10.137.2.1/24
+         nat from { clients, lab } to uplink
+         pass from { clients, lab } to uplink
+         default block log",
+    )
+});
+
+/// The default shape with the uplink addressed by DHCP.
+pub static DHCP_UPLINK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "dhcp-uplink.rules",
+        "interface uplink  nic0 dhcp
+         interface clients nic1 address 10.137.1.1/24
+         nat from clients to uplink
+         dns from clients to upstream
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// State limits: `work` may hold two states, and only one SSH connection leaves at a time.
+pub static LIMITED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "limited.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         client work     10.137.1.10 on clients max-states 2
+         client personal 10.137.1.11 on clients
+         nat from clients to uplink
+         pass from clients to uplink tcp port 22 max-states 1
+         pass from clients to uplink
+         default block log",
+    )
+});
