@@ -36,8 +36,8 @@ fn mix(mut z: u64) -> u64 {
 pub fn boot_seed() -> u64 {
     // SAFETY: reading the TSC has no side effects.
     let tsc = unsafe { _rdtsc() };
-    // SAFETY: RDRAND is only executed when CPUID says the CPU has it.
     let random = if has_rdrand() {
+        // SAFETY: CPUID just said the CPU has RDRAND.
         unsafe { rdrand() }
     } else {
         None

@@ -3,8 +3,8 @@
 //! Frames are parsed and built with `smoltcp::wire` only.
 
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr,
-    Ipv4Address,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Ipv4Address,
 };
 
 /// Length of an Ethernet + ARP (IPv4) frame.
@@ -49,8 +49,12 @@ pub fn parse(payload: &[u8]) -> Option<ArpMessage> {
 /// Writes an Ethernet + ARP frame into `out` (which must be [`ARP_FRAME_LEN`] bytes).
 pub fn emit(out: &mut [u8], eth_dst: EthernetAddress, message: &ArpMessage) {
     let mut frame = EthernetFrame::new_unchecked(out);
-    EthernetRepr { src_addr: message.sender_mac, dst_addr: eth_dst, ethertype: EthernetProtocol::Arp }
-        .emit(&mut frame);
+    EthernetRepr {
+        src_addr: message.sender_mac,
+        dst_addr: eth_dst,
+        ethertype: EthernetProtocol::Arp,
+    }
+    .emit(&mut frame);
     let mut packet = ArpPacket::new_unchecked(frame.payload_mut());
     ArpRepr::EthernetIpv4 {
         operation: message.operation,
@@ -95,8 +99,10 @@ mod tests {
 
     /// A real ARP request from a Linux host: who has 10.137.1.1? tell 10.137.1.10.
     const REQUEST: [u8; 42] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x08, 0x06, // eth
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, // htype, ptype, hlen, plen, op=request
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x08,
+        0x06, // eth
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00,
+        0x01, // htype, ptype, hlen, plen, op=request
         0x02, 0x00, 0x00, 0x00, 0x00, 0x0a, 10, 137, 1, 10, // sender
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 10, 137, 1, 1, // target
     ];

@@ -101,7 +101,10 @@ mod tests {
         let old_word = u16::from_be_bytes([header[8], header[9]]);
         header[8] -= 1;
         let new_word = u16::from_be_bytes([header[8], header[9]]);
-        assert_eq!(update_u16(stored, old_word, new_word), header_checksum(&header));
+        assert_eq!(
+            update_u16(stored, old_word, new_word),
+            header_checksum(&header)
+        );
     }
 
     #[test]

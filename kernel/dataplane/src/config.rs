@@ -39,7 +39,11 @@ impl ApplianceConfig {
             .map(|(i, mac)| {
                 let declared = policy.interface_on(i as u8).map(|iface| iface.ipv4);
                 let (ipv4, gateway, dhcp) = match declared {
-                    Some(Ipv4Config::Static { address, prefix_len, gateway }) => (
+                    Some(Ipv4Config::Static {
+                        address,
+                        prefix_len,
+                        gateway,
+                    }) => (
                         Some(Ipv4Cidr::new(Ipv4Address::from_bits(address), prefix_len)),
                         gateway.map(Ipv4Address::from_bits),
                         false,
@@ -47,7 +51,12 @@ impl ApplianceConfig {
                     Some(Ipv4Config::Dhcp) => (None, None, true),
                     Some(Ipv4Config::None) | None => (None, None, false),
                 };
-                NicConfig { mac: *mac, ipv4, gateway, dhcp }
+                NicConfig {
+                    mac: *mac,
+                    ipv4,
+                    gateway,
+                    dhcp,
+                }
             })
             .collect();
         ApplianceConfig { nics }

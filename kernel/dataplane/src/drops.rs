@@ -154,7 +154,11 @@ impl DropCounters {
 
     /// `(reason, count)` for every reason with a non-zero count.
     pub fn nonzero(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
-        DropReason::ALL.iter().zip(self.counts.iter()).filter(|(_, c)| **c > 0).map(|(r, c)| (*r, *c))
+        DropReason::ALL
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(_, c)| **c > 0)
+            .map(|(r, c)| (*r, *c))
     }
 }
 
@@ -166,7 +170,9 @@ pub struct DropLog {
 
 impl Default for DropLog {
     fn default() -> Self {
-        DropLog { bucket: TokenBucket::new(LOG_RATE, LOG_BURST) }
+        DropLog {
+            bucket: TokenBucket::new(LOG_RATE, LOG_BURST),
+        }
     }
 }
 
@@ -222,7 +228,9 @@ mod tests {
     fn a_flood_of_log_lines_is_cut_to_the_burst() {
         let mut log = DropLog::default();
         let now = Instant::from_secs(10);
-        let emitted = (0..1000).filter(|_| log.log(now, format_args!("x"))).count();
+        let emitted = (0..1000)
+            .filter(|_| log.log(now, format_args!("x")))
+            .count();
         assert_eq!(emitted, LOG_BURST as usize);
         assert_eq!(log.suppressed_total(), 1000 - LOG_BURST as u64);
     }

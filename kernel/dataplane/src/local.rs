@@ -81,11 +81,20 @@ impl<'a> Device for SinkDevice<'a> {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(FrameRx<'_>, FrameTx<'_>)> {
         let frame = self.inbound.take()?;
-        Some((FrameRx(frame), FrameTx { nic: self.nic, sink: &mut *self.sink }))
+        Some((
+            FrameRx(frame),
+            FrameTx {
+                nic: self.nic,
+                sink: &mut *self.sink,
+            },
+        ))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<FrameTx<'_>> {
-        Some(FrameTx { nic: self.nic, sink: &mut *self.sink })
+        Some(FrameTx {
+            nic: self.nic,
+            sink: &mut *self.sink,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -135,9 +144,18 @@ impl LocalStack {
         let mut config = Config::new(HardwareAddress::Ethernet(mac));
         config.random_seed = seed;
         let mut null = crate::sink::NullSink;
-        let mut device = SinkDevice { nic, inbound: None, sink: &mut null };
+        let mut device = SinkDevice {
+            nic,
+            inbound: None,
+            sink: &mut null,
+        };
         let iface = Interface::new(config, &mut device, now);
-        let mut stack = LocalStack { nic, iface, sockets: SocketSet::new(Vec::new()), dhcp: None };
+        let mut stack = LocalStack {
+            nic,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            dhcp: None,
+        };
         stack.set_address(address, gateway);
         if dhcp {
             stack.dhcp = Some(stack.sockets.add(dhcpv4::Socket::new()));
@@ -161,15 +179,28 @@ impl LocalStack {
 
     /// Hands the stack one Ethernet frame addressed to the appliance and lets it answer.
     /// Returns a DHCP change if the frame completed one.
-    pub fn deliver(&mut self, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) -> Option<DhcpChange> {
-        let mut device = SinkDevice { nic: self.nic, inbound: Some(frame), sink };
+    pub fn deliver(
+        &mut self,
+        frame: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Option<DhcpChange> {
+        let mut device = SinkDevice {
+            nic: self.nic,
+            inbound: Some(frame),
+            sink,
+        };
         self.iface.poll(now, &mut device, &mut self.sockets);
         self.dhcp_event()
     }
 
     /// Runs timers (ARP and DHCP retransmissions, lease renewal) without input.
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Option<DhcpChange> {
-        let mut device = SinkDevice { nic: self.nic, inbound: None, sink };
+        let mut device = SinkDevice {
+            nic: self.nic,
+            inbound: None,
+            sink,
+        };
         self.iface.poll(now, &mut device, &mut self.sockets);
         self.dhcp_event()
     }
@@ -195,7 +226,9 @@ impl LocalStack {
             dhcpv4::Event::Deconfigured => DhcpChange::Deconfigured,
         };
         match &change {
-            DhcpChange::Configured { address, router, .. } => self.set_address(Some(*address), *router),
+            DhcpChange::Configured {
+                address, router, ..
+            } => self.set_address(Some(*address), *router),
             DhcpChange::Deconfigured => self.set_address(None, None),
         }
         Some(change)

@@ -32,8 +32,15 @@ pub type NeighborKey = (u8, Ipv4Address);
 
 #[derive(Debug)]
 enum Entry {
-    Resolved { mac: EthernetAddress, expires: Instant },
-    Incomplete { queue: VecDeque<Vec<u8>>, requests_sent: u8, next_request: Instant },
+    Resolved {
+        mac: EthernetAddress,
+        expires: Instant,
+    },
+    Incomplete {
+        queue: VecDeque<Vec<u8>>,
+        requests_sent: u8,
+        next_request: Instant,
+    },
 }
 
 /// What happened to a packet handed to [`NeighborTable::enqueue`].
@@ -70,7 +77,10 @@ impl NeighborTable {
 
     /// Records `mac` for `key`; returns the packets that were waiting for it, in order.
     pub fn learn(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
-        let resolved = Entry::Resolved { mac, expires: now + REACHABLE_TIME };
+        let resolved = Entry::Resolved {
+            mac,
+            expires: now + REACHABLE_TIME,
+        };
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }
@@ -85,7 +95,12 @@ impl NeighborTable {
 
     /// Updates an existing entry's MAC (from traffic the neighbour sent us) without creating
     /// new entries; returns packets released if it was waiting.
-    pub fn refresh(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
+    pub fn refresh(
+        &mut self,
+        key: NeighborKey,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Vec<Vec<u8>> {
         if self.entries.contains_key(&key) {
             self.learn(key, mac, now)
         } else {
@@ -101,19 +116,31 @@ impl NeighborTable {
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }
-        let entry = self.entries.entry(key).or_insert_with(|| Entry::Incomplete {
-            queue: VecDeque::new(),
-            requests_sent: 0,
-            next_request: now,
-        });
+        let entry = self
+            .entries
+            .entry(key)
+            .or_insert_with(|| Entry::Incomplete {
+                queue: VecDeque::new(),
+                requests_sent: 0,
+                next_request: now,
+            });
         if let Entry::Resolved { expires, .. } = entry {
             if *expires > now {
                 // Caller raced a resolution: it should have sent directly; let it retry.
                 return Enqueued::Dropped;
             }
-            *entry = Entry::Incomplete { queue: VecDeque::new(), requests_sent: 0, next_request: now };
+            *entry = Entry::Incomplete {
+                queue: VecDeque::new(),
+                requests_sent: 0,
+                next_request: now,
+            };
         }
-        let Entry::Incomplete { queue, requests_sent, next_request } = entry else {
+        let Entry::Incomplete {
+            queue,
+            requests_sent,
+            next_request,
+        } = entry
+        else {
             return Enqueued::Dropped;
         };
         if queue.len() >= MAX_PENDING_PER_NEIGHBOR {
@@ -137,7 +164,12 @@ impl NeighborTable {
         let mut ask = Vec::new();
         let mut gave_up = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
-            if let Entry::Incomplete { requests_sent, next_request, .. } = entry {
+            if let Entry::Incomplete {
+                requests_sent,
+                next_request,
+                ..
+            } = entry
+            {
                 if *next_request <= now {
                     if *requests_sent >= MAX_REQUESTS {
                         gave_up.push(*key);
@@ -248,7 +280,9 @@ mod tests {
         let mut queued = 0;
         for host in 0..=255u8 {
             for _ in 0..MAX_PENDING_PER_NEIGHBOR {
-                if table.enqueue((1, Ipv4Address::new(10, 0, 0, host)), b"p", t(0)) != Enqueued::Dropped {
+                if table.enqueue((1, Ipv4Address::new(10, 0, 0, host)), b"p", t(0))
+                    != Enqueued::Dropped
+                {
                     queued += 1;
                 }
             }

@@ -222,7 +222,9 @@ impl Ipv4Summary {
         match self.transport {
             Transport::Icmp(IcmpSummary::Echo { request: true, .. }) => (8, 0),
             Transport::Icmp(IcmpSummary::Echo { request: false, .. }) => (0, 0),
-            Transport::Icmp(IcmpSummary::Error { icmp_type, code, .. }) => (icmp_type, code),
+            Transport::Icmp(IcmpSummary::Error {
+                icmp_type, code, ..
+            }) => (icmp_type, code),
             Transport::Icmp(IcmpSummary::Other { icmp_type, code }) => (icmp_type, code),
             _ => (0, 0),
         }
@@ -245,7 +247,8 @@ impl Ipv4Summary {
         if total_len > bytes.len() {
             return Err(Malformed::Truncated);
         }
-        let packet = Ipv4Packet::new_checked(&bytes[..total_len]).map_err(|_| Malformed::Truncated)?;
+        let packet =
+            Ipv4Packet::new_checked(&bytes[..total_len]).map_err(|_| Malformed::Truncated)?;
         if !packet.verify_checksum() {
             return Err(Malformed::BadChecksum);
         }
@@ -277,7 +280,11 @@ impl Ipv4Summary {
     }
 }
 
-fn parse_transport(protocol: u8, payload: &[u8], header_len: usize) -> Result<Transport, Malformed> {
+fn parse_transport(
+    protocol: u8,
+    payload: &[u8],
+    header_len: usize,
+) -> Result<Transport, Malformed> {
     match protocol {
         proto::TCP => {
             let tcp = TcpPacket::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
@@ -305,7 +312,10 @@ fn parse_transport(protocol: u8, payload: &[u8], header_len: usize) -> Result<Tr
                 return Err(Malformed::TruncatedTransport);
             }
             let udp = UdpPacket::new_unchecked(payload);
-            Ok(Transport::Udp { src_port: udp.src_port(), dst_port: udp.dst_port() })
+            Ok(Transport::Udp {
+                src_port: udp.src_port(),
+                dst_port: udp.dst_port(),
+            })
         }
         proto::ICMP => parse_icmp(payload, header_len).map(Transport::Icmp),
         _ => Ok(Transport::Other),
@@ -341,8 +351,13 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
         | Icmpv4Message::Redirect => {
             // The quoted packet: an IPv4 header plus at least 8 bytes of its payload.
             let quoted_bytes = &payload[8..];
-            let quoted = parse_quoted(quoted_bytes, header_len + 8).ok_or(Malformed::TruncatedTransport)?;
-            Ok(IcmpSummary::Error { icmp_type, code, quoted })
+            let quoted =
+                parse_quoted(quoted_bytes, header_len + 8).ok_or(Malformed::TruncatedTransport)?;
+            Ok(IcmpSummary::Error {
+                icmp_type,
+                code,
+                quoted,
+            })
         }
         _ => Ok(IcmpSummary::Other { icmp_type, code }),
     }
@@ -414,7 +429,9 @@ mod tests {
         assert_eq!(s.protocol, proto::TCP);
         assert_eq!(s.src, Ipv4Address::new(10, 137, 1, 10));
         assert_eq!(s.ports(), (40000, 443));
-        let Transport::Tcp(tcp) = s.transport else { panic!("not tcp") };
+        let Transport::Tcp(tcp) = s.transport else {
+            panic!("not tcp")
+        };
         assert!(tcp.has(tcp_flags::SYN));
         assert_eq!(tcp.window_scale, Some(7));
         assert_eq!(tcp.payload_len, 0);
@@ -437,7 +454,10 @@ mod tests {
     #[test]
     fn total_length_beyond_buffer_is_truncated() {
         let bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"query");
-        assert_eq!(Ipv4Summary::parse(&bytes[..bytes.len() - 1]), Err(Malformed::Truncated));
+        assert_eq!(
+            Ipv4Summary::parse(&bytes[..bytes.len() - 1]),
+            Err(Malformed::Truncated)
+        );
     }
 
     #[test]
@@ -452,7 +472,10 @@ mod tests {
     fn syn_fin_is_impossible() {
         let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
         packets::set_tcp_flags(&mut bytes, tcp_flags::SYN | tcp_flags::FIN);
-        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::ImpossibleTcpFlags));
+        assert_eq!(
+            Ipv4Summary::parse(&bytes),
+            Err(Malformed::ImpossibleTcpFlags)
+        );
     }
 
     #[test]
@@ -460,7 +483,11 @@ mod tests {
         for flags in [0, tcp_flags::FIN | tcp_flags::PSH | tcp_flags::URG] {
             let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
             packets::set_tcp_flags(&mut bytes, flags);
-            assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::ImpossibleTcpFlags), "flags {flags:#x}");
+            assert_eq!(
+                Ipv4Summary::parse(&bytes),
+                Err(Malformed::ImpossibleTcpFlags),
+                "flags {flags:#x}"
+            );
         }
     }
 
@@ -470,14 +497,20 @@ mod tests {
         // Keep the IP header and 8 bytes of TCP, as a first fragment.
         let mut tiny = bytes[..28].to_vec();
         packets::set_fragment(&mut tiny, true, 0);
-        assert_eq!(Ipv4Summary::parse(&tiny), Err(Malformed::TruncatedTransport));
+        assert_eq!(
+            Ipv4Summary::parse(&tiny),
+            Err(Malformed::TruncatedTransport)
+        );
     }
 
     #[test]
     fn fragment_at_offset_eight_overlapping_tcp_header_is_rejected() {
         let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
         packets::set_fragment(&mut bytes, false, 8);
-        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::FragmentOverlapsTransport));
+        assert_eq!(
+            Ipv4Summary::parse(&bytes),
+            Err(Malformed::FragmentOverlapsTransport)
+        );
     }
 
     #[test]
@@ -494,7 +527,12 @@ mod tests {
         let inner = packets::udp([10, 0, 2, 15], 40000, [8, 8, 8, 8], 53, b"q");
         let bytes = packets::icmp_error([10, 0, 2, 2], [10, 0, 2, 15], 3, 3, &inner);
         let s = Ipv4Summary::parse(&bytes).unwrap();
-        let Transport::Icmp(IcmpSummary::Error { icmp_type: 3, code: 3, quoted }) = s.transport else {
+        let Transport::Icmp(IcmpSummary::Error {
+            icmp_type: 3,
+            code: 3,
+            quoted,
+        }) = s.transport
+        else {
             panic!("not an error: {:?}", s.transport)
         };
         assert_eq!(quoted.offset, 28);
@@ -505,7 +543,13 @@ mod tests {
 
     #[test]
     fn martian_sources() {
-        for a in [[0, 1, 2, 3], [127, 0, 0, 1], [224, 0, 0, 1], [240, 0, 0, 1], [255, 255, 255, 255]] {
+        for a in [
+            [0, 1, 2, 3],
+            [127, 0, 0, 1],
+            [224, 0, 0, 1],
+            [240, 0, 0, 1],
+            [255, 255, 255, 255],
+        ] {
             assert!(is_martian_source(Ipv4Address::from(a)), "{a:?}");
         }
         assert!(!is_martian_source(Ipv4Address::new(10, 137, 1, 10)));

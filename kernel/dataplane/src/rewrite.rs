@@ -46,7 +46,11 @@ fn adjust_udp(bytes: &mut [u8], checksum_at: usize, old: u16, new: u16) {
     if let Some(checksum) = read_u16(bytes, checksum_at) {
         if checksum != 0 {
             let updated = update_u16(checksum, old, new);
-            write_u16(bytes, checksum_at, if updated == 0 { 0xffff } else { updated });
+            write_u16(
+                bytes,
+                checksum_at,
+                if updated == 0 { 0xffff } else { updated },
+            );
         }
     }
 }
@@ -77,10 +81,17 @@ fn pseudo_header_checksum(summary: &Ipv4Summary) -> Option<(usize, bool)> {
 
 /// Decrements the TTL; returns the new TTL. The caller checks for expiry first.
 pub fn decrement_ttl(bytes: &mut [u8]) -> u8 {
-    let Some(word) = read_u16(bytes, IP_TTL) else { return 0 };
+    let Some(word) = read_u16(bytes, IP_TTL) else {
+        return 0;
+    };
     let ttl = (word >> 8) as u8;
     let new_ttl = ttl.saturating_sub(1);
-    replace_word(bytes, IP_TTL, ((new_ttl as u16) << 8) | (word & 0xff), &[(IP_CHECKSUM, false)]);
+    replace_word(
+        bytes,
+        IP_TTL,
+        ((new_ttl as u16) << 8) | (word & 0xff),
+        &[(IP_CHECKSUM, false)],
+    );
     new_ttl
 }
 
@@ -136,7 +147,12 @@ pub fn set_dst_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
 pub fn set_icmp_echo_ident(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
     if let Transport::Icmp(IcmpSummary::Echo { ident, .. }) = &mut summary.transport {
         let l4 = summary.header_len;
-        replace_word(bytes, l4 + ICMP_ECHO_IDENT, new, &[(l4 + ICMP_CHECKSUM, false)]);
+        replace_word(
+            bytes,
+            l4 + ICMP_ECHO_IDENT,
+            new,
+            &[(l4 + ICMP_CHECKSUM, false)],
+        );
         *ident = new;
     }
 }
@@ -153,21 +169,39 @@ struct QuoteChecksums {
 fn quote_checksums(bytes: &[u8], summary: &Ipv4Summary, quoted: &QuotedPacket) -> QuoteChecksums {
     let l4 = quoted.offset + quoted.header_len;
     let quoted_l4 = match quoted.protocol {
-        proto::UDP if bytes.len().min(summary.total_len) >= l4 + UDP_CHECKSUM + 2 => Some((l4 + UDP_CHECKSUM, true)),
-        proto::TCP if bytes.len().min(summary.total_len) >= l4 + TCP_CHECKSUM + 2 => Some((l4 + TCP_CHECKSUM, false)),
+        proto::UDP if bytes.len().min(summary.total_len) >= l4 + UDP_CHECKSUM + 2 => {
+            Some((l4 + UDP_CHECKSUM, true))
+        }
+        proto::TCP if bytes.len().min(summary.total_len) >= l4 + TCP_CHECKSUM + 2 => {
+            Some((l4 + TCP_CHECKSUM, false))
+        }
         _ => None,
     };
-    QuoteChecksums { icmp: summary.header_len + ICMP_CHECKSUM, quoted_ip: quoted.offset + IP_CHECKSUM, quoted_l4 }
+    QuoteChecksums {
+        icmp: summary.header_len + ICMP_CHECKSUM,
+        quoted_ip: quoted.offset + IP_CHECKSUM,
+        quoted_l4,
+    }
 }
 
 /// Replaces a word inside the quote, keeping the quote's own checksum `inner` (if any) and
 /// the outer ICMP checksum correct. The inner checksum's change is itself covered by the
 /// ICMP checksum, so it is propagated too.
-fn replace_quoted_word(bytes: &mut [u8], at: usize, new: u16, icmp: usize, inner: &[(usize, bool)]) {
-    let Some(old) = write_u16(bytes, at, new) else { return };
+fn replace_quoted_word(
+    bytes: &mut [u8],
+    at: usize,
+    new: u16,
+    icmp: usize,
+    inner: &[(usize, bool)],
+) {
+    let Some(old) = write_u16(bytes, at, new) else {
+        return;
+    };
     adjust(bytes, icmp, old, new);
     for &(checksum_at, udp) in inner {
-        let Some(before) = read_u16(bytes, checksum_at) else { continue };
+        let Some(before) = read_u16(bytes, checksum_at) else {
+            continue;
+        };
         if udp {
             adjust_udp(bytes, checksum_at, old, new);
         } else {
@@ -187,7 +221,9 @@ fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
 }
 
 fn set_quoted_address(bytes: &mut [u8], summary: &mut Ipv4Summary, field: usize, new: Ipv4Address) {
-    let Some(quoted) = quoted_of(summary) else { return };
+    let Some(quoted) = quoted_of(summary) else {
+        return;
+    };
     let sums = quote_checksums(bytes, summary, &quoted);
     let mut inner: heapless_pair::Pair = heapless_pair::Pair::new((sums.quoted_ip, false));
     if let Some(l4) = sums.quoted_l4 {
@@ -196,7 +232,13 @@ fn set_quoted_address(bytes: &mut [u8], summary: &mut Ipv4Summary, field: usize,
     let new_octets = new.octets();
     for half in 0..2 {
         let word = u16::from_be_bytes([new_octets[2 * half], new_octets[2 * half + 1]]);
-        replace_quoted_word(bytes, quoted.offset + field + 2 * half, word, sums.icmp, inner.as_slice());
+        replace_quoted_word(
+            bytes,
+            quoted.offset + field + 2 * half,
+            word,
+            sums.icmp,
+            inner.as_slice(),
+        );
     }
     if let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = &mut summary.transport {
         if field == IP_SRC {
@@ -218,7 +260,9 @@ pub fn set_quoted_dst_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv
 }
 
 fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, source: bool, new: u16) {
-    let Some(quoted) = quoted_of(summary) else { return };
+    let Some(quoted) = quoted_of(summary) else {
+        return;
+    };
     let sums = quote_checksums(bytes, summary, &quoted);
     let l4 = quoted.offset + quoted.header_len;
     match quoted.protocol {
@@ -234,7 +278,11 @@ fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, source: bool, ne
             // A quoted echo: its identifier, covered by the quoted ICMP checksum if present.
             let inner_checksum = l4 + ICMP_CHECKSUM;
             let inner: &[(usize, bool)] =
-                if bytes.len().min(summary.total_len) >= inner_checksum + 2 { &[(inner_checksum, false)] } else { &[] };
+                if bytes.len().min(summary.total_len) >= inner_checksum + 2 {
+                    &[(inner_checksum, false)]
+                } else {
+                    &[]
+                };
             replace_quoted_word(bytes, l4 + ICMP_ECHO_IDENT, new, sums.icmp, inner);
         }
         _ => return,
@@ -270,7 +318,10 @@ mod heapless_pair {
 
     impl Pair {
         pub fn new(first: (usize, bool)) -> Pair {
-            Pair { items: [first, (0, false)], len: 1 }
+            Pair {
+                items: [first, (0, false)],
+                len: 1,
+            }
         }
 
         pub fn push(&mut self, item: (usize, bool)) {
@@ -306,7 +357,16 @@ mod tests {
 
     #[test]
     fn tcp_source_nat_rewrites_address_and_port_with_valid_checksums() {
-        let mut bytes = packets::tcp([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443, 7, 9, 0x18, b"hello");
+        let mut bytes = packets::tcp(
+            [10, 137, 1, 10],
+            40000,
+            [1, 1, 1, 1],
+            443,
+            7,
+            9,
+            0x18,
+            b"hello",
+        );
         let mut s = parsed(&bytes);
         set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
         set_src_port(&mut bytes, &mut s, 61000);
@@ -341,7 +401,8 @@ mod tests {
 
     #[test]
     fn icmp_echo_ident_rewrite_keeps_checksum_valid() {
-        let mut bytes = packets::icmp_echo([10, 137, 1, 10], [1, 1, 1, 1], true, 0x1234, 1, b"ping");
+        let mut bytes =
+            packets::icmp_echo([10, 137, 1, 10], [1, 1, 1, 1], true, 0x1234, 1, b"ping");
         let mut s = parsed(&bytes);
         set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
         set_icmp_echo_ident(&mut bytes, &mut s, 0x4321);
@@ -388,7 +449,9 @@ mod tests {
         let mut s = parsed(&bytes);
         set_quoted_src_port(&mut bytes, &mut s, 0x0101);
         assert!(checksums_valid(&bytes));
-        let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = parsed(&bytes).transport else { panic!() };
+        let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = parsed(&bytes).transport else {
+            panic!()
+        };
         assert_eq!(quoted.src_port, Some(0x0101));
     }
 }

@@ -10,9 +10,9 @@ pub mod packets {
 
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
-        EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress,
-        IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket,
-        UdpRepr,
+        EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
+        IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr,
+        TcpSeqNumber, UdpPacket, UdpRepr,
     };
 
     use crate::packet::tcp_flags;
@@ -21,8 +21,20 @@ pub mod packets {
         Ipv4Address::from(a)
     }
 
-    fn ipv4_packet(src: [u8; 4], dst: [u8; 4], protocol: IpProtocol, payload_len: usize, ttl: u8) -> (Vec<u8>, Ipv4Repr) {
-        let repr = Ipv4Repr { src_addr: ip(src), dst_addr: ip(dst), next_header: protocol, payload_len, hop_limit: ttl };
+    fn ipv4_packet(
+        src: [u8; 4],
+        dst: [u8; 4],
+        protocol: IpProtocol,
+        payload_len: usize,
+        ttl: u8,
+    ) -> (Vec<u8>, Ipv4Repr) {
+        let repr = Ipv4Repr {
+            src_addr: ip(src),
+            dst_addr: ip(dst),
+            next_header: protocol,
+            payload_len,
+            hop_limit: ttl,
+        };
         let mut bytes = vec![0u8; repr.buffer_len() + payload_len];
         let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
         repr.emit(&mut packet, &ChecksumCapabilities::default());
@@ -84,7 +96,13 @@ pub mod packets {
     }
 
     /// A UDP datagram.
-    pub fn udp(src: [u8; 4], src_port: u16, dst: [u8; 4], dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    pub fn udp(
+        src: [u8; 4],
+        src_port: u16,
+        dst: [u8; 4],
+        dst_port: u16,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let repr = UdpRepr { src_port, dst_port };
         let len = repr.header_len() + payload.len();
         let (mut bytes, ip_repr) = ipv4_packet(src, dst, IpProtocol::Udp, len, 64);
@@ -102,11 +120,26 @@ pub mod packets {
     }
 
     /// An ICMP echo request (`request`) or reply.
-    pub fn icmp_echo(src: [u8; 4], dst: [u8; 4], request: bool, ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
+    pub fn icmp_echo(
+        src: [u8; 4],
+        dst: [u8; 4],
+        request: bool,
+        ident: u16,
+        seq_no: u16,
+        data: &[u8],
+    ) -> Vec<u8> {
         let repr = if request {
-            Icmpv4Repr::EchoRequest { ident, seq_no, data }
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }
         } else {
-            Icmpv4Repr::EchoReply { ident, seq_no, data }
+            Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            }
         };
         let (mut bytes, _) = ipv4_packet(src, dst, IpProtocol::Icmp, repr.buffer_len(), 64);
         let header_len = bytes.len() - repr.buffer_len();
@@ -116,7 +149,13 @@ pub mod packets {
     }
 
     /// An ICMP error of `icmp_type`/`code` quoting `quoted` (its header + 8 bytes).
-    pub fn icmp_error(src: [u8; 4], dst: [u8; 4], icmp_type: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
+    pub fn icmp_error(
+        src: [u8; 4],
+        dst: [u8; 4],
+        icmp_type: u8,
+        code: u8,
+        quoted: &[u8],
+    ) -> Vec<u8> {
         let quote_len = {
             let header_len = ((quoted[0] & 0x0f) as usize) * 4;
             (header_len + 8).min(quoted.len())
@@ -170,7 +209,12 @@ pub mod packets {
     pub fn ethernet(src: EthernetAddress, dst: EthernetAddress, packet: &[u8]) -> Vec<u8> {
         let mut frame = vec![0u8; 14 + packet.len()];
         let mut view = EthernetFrame::new_unchecked(&mut frame[..]);
-        EthernetRepr { src_addr: src, dst_addr: dst, ethertype: EthernetProtocol::Ipv4 }.emit(&mut view);
+        EthernetRepr {
+            src_addr: src,
+            dst_addr: dst,
+            ethertype: EthernetProtocol::Ipv4,
+        }
+        .emit(&mut view);
         view.payload_mut().copy_from_slice(packet);
         frame
     }
@@ -178,16 +222,26 @@ pub mod packets {
     /// Whether every checksum of an IPv4 packet (header, TCP/UDP with pseudo-header, ICMP)
     /// verifies — what a receiving host would check.
     pub fn checksums_valid(bytes: &[u8]) -> bool {
-        let Ok(ip) = Ipv4Packet::new_checked(bytes) else { return false };
+        let Ok(ip) = Ipv4Packet::new_checked(bytes) else {
+            return false;
+        };
         if !ip.verify_checksum() {
             return false;
         }
-        let (src, dst) = (IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr()));
+        let (src, dst) = (
+            IpAddress::Ipv4(ip.src_addr()),
+            IpAddress::Ipv4(ip.dst_addr()),
+        );
         let payload = ip.payload();
         match ip.next_header() {
-            IpProtocol::Tcp => TcpPacket::new_checked(payload).is_ok_and(|t| t.verify_checksum(&src, &dst)),
-            IpProtocol::Udp => UdpPacket::new_checked(payload).is_ok_and(|u| u.checksum() == 0 || u.verify_checksum(&src, &dst)),
-            IpProtocol::Icmp => Icmpv4Packet::new_checked(payload).is_ok_and(|i| i.verify_checksum()),
+            IpProtocol::Tcp => {
+                TcpPacket::new_checked(payload).is_ok_and(|t| t.verify_checksum(&src, &dst))
+            }
+            IpProtocol::Udp => UdpPacket::new_checked(payload)
+                .is_ok_and(|u| u.checksum() == 0 || u.verify_checksum(&src, &dst)),
+            IpProtocol::Icmp => {
+                Icmpv4Packet::new_checked(payload).is_ok_and(|i| i.verify_checksum())
+            }
             _ => true,
         }
     }

@@ -110,7 +110,7 @@ fn fin_exchange_closes_the_flow_and_stragglers_later_find_nothing() {
     lab.advance(Duration::from_secs(91));
     lab.poll();
     assert_eq!(lab.live_states(), 0);
-    let straggler = connection.from_server(ACK, b"late");
+    let straggler = connection.segment_from_server(ACK, b"late");
     lab.send(GATEWAY, &straggler).assert_nothing();
     assert_eq!(
         lab.dropped(DropReason::Policy),
@@ -129,7 +129,7 @@ fn reset_from_the_server_reaches_the_client_and_ends_the_flow() {
     lab.advance(Duration::from_secs(91));
     lab.poll();
     assert_eq!(lab.live_states(), 0);
-    lab.send(GATEWAY, &connection.from_server(ACK, b"late"))
+    lab.send(GATEWAY, &connection.segment_from_server(ACK, b"late"))
         .assert_nothing();
 }
 

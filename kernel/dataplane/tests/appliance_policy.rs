@@ -209,7 +209,7 @@ fn ttl_1_yields_time_exceeded_from_the_ingress_address() {
 fn ttl_1_on_a_reply_yields_time_exceeded_from_the_uplink_address() {
     let mut lab = lab_with(&DEFAULT);
     let connection = Connection::open(&mut lab, CLIENT, 40000, sock(SERVER, 443));
-    let late = with_ttl(connection.from_server(ACK, b"data"), 1);
+    let late = with_ttl(connection.segment_from_server(ACK, b"data"), 1);
     let error = lab.send(GATEWAY, &late).ipv4_to(GATEWAY);
     let seen = icmp_error_of(&error);
     assert_eq!((seen.src, seen.dst), (ip(APPLIANCE_UPLINK), ip(SERVER)));

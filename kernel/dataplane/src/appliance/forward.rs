@@ -40,13 +40,21 @@ impl fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let s = self.0;
         match s.transport {
-            Transport::Tcp(t) => write!(f, "tcp {}:{} -> {}:{}", s.src, t.src_port, s.dst, t.dst_port),
-            Transport::Udp { src_port, dst_port } => write!(f, "udp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port),
+            Transport::Tcp(t) => write!(
+                f,
+                "tcp {}:{} -> {}:{}",
+                s.src, t.src_port, s.dst, t.dst_port
+            ),
+            Transport::Udp { src_port, dst_port } => {
+                write!(f, "udp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
+            }
             Transport::Icmp(_) => {
                 let (ty, code) = s.icmp_type_code();
                 write!(f, "icmp {} -> {} type {ty} code {code}", s.src, s.dst)
             }
-            Transport::NonFirstFragment => write!(f, "proto {} {} -> {} fragment", s.protocol, s.src, s.dst),
+            Transport::NonFirstFragment => {
+                write!(f, "proto {} {} -> {} fragment", s.protocol, s.src, s.dst)
+            }
             Transport::Other => write!(f, "proto {} {} -> {}", s.protocol, s.src, s.dst),
         }
     }
@@ -54,7 +62,13 @@ impl fmt::Display for Described<'_> {
 
 /// Whether a packet is a DHCP server's answer to the appliance's DHCP client.
 fn is_dhcp_to_client(summary: &Ipv4Summary) -> bool {
-    matches!(summary.transport, Transport::Udp { src_port: DHCP_SERVER_PORT, dst_port: DHCP_CLIENT_PORT })
+    matches!(
+        summary.transport,
+        Transport::Udp {
+            src_port: DHCP_SERVER_PORT,
+            dst_port: DHCP_CLIENT_PORT
+        }
+    )
 }
 
 /// The policy's view of a flow (after destination NAT), entering on `in_nic` and leaving
@@ -103,12 +117,26 @@ impl Appliance<'_> {
                 Spoofed::MartianSource => DropReason::MartianSource,
                 _ => DropReason::Spoofed,
             };
-            self.log_drop(now, format_args!("nic{nic} {} ({}) {}", reason, spoofed.as_str(), Described(&summary)));
+            self.log_drop(
+                now,
+                format_args!(
+                    "nic{nic} {} ({}) {}",
+                    reason,
+                    spoofed.as_str(),
+                    Described(&summary)
+                ),
+            );
             return Err(reason);
         }
         let sender_mac = EthernetFrame::new_unchecked(&frame[..]).src_addr();
         if self.impersonates_client(nic, summary.src, sender_mac, now) {
-            self.log_drop(now, format_args!("nic{nic} spoofed (client-mac-changed) {}", Described(&summary)));
+            self.log_drop(
+                now,
+                format_args!(
+                    "nic{nic} spoofed (client-mac-changed) {}",
+                    Described(&summary)
+                ),
+            );
             return Err(DropReason::Spoofed);
         }
         if FragmentKind::of(&summary) == FragmentKind::Later {
@@ -123,8 +151,17 @@ impl Appliance<'_> {
                     return Err(DropReason::InvalidState);
                 }
                 match self.routes.lookup(hit.translation.after.dst) {
-                    Route::Forward { nic: out_nic, next_hop, mtu } => {
-                        let plan = Plan { translation: Some(hit.translation), out_nic, next_hop, mtu };
+                    Route::Forward {
+                        nic: out_nic,
+                        next_hop,
+                        mtu,
+                    } => {
+                        let plan = Plan {
+                            translation: Some(hit.translation),
+                            out_nic,
+                            next_hop,
+                            mtu,
+                        };
                         self.forward(nic, frame, summary, plan, link_broadcast, now, sink)
                     }
                     Route::Local { .. } | Route::Unreachable => Err(DropReason::NoRoute),
@@ -135,7 +172,10 @@ impl Appliance<'_> {
     }
 
     fn malformed(&mut self, nic: u8, malformed: Malformed, now: Instant) -> DropReason {
-        self.log_drop(now, format_args!("nic{nic} malformed ({})", malformed.as_str()));
+        self.log_drop(
+            now,
+            format_args!("nic{nic} malformed ({})", malformed.as_str()),
+        );
         DropReason::Malformed
     }
 
@@ -158,41 +198,94 @@ impl Appliance<'_> {
         let original = FlowTuple::of(&summary);
         let appliance = cidr.address();
         let redirected = original.and_then(|flow| {
-            nat::port_forward(self.policy.forwards, nic, appliance, &flow)
-                .or_else(|| nat::dns_redirect(&self.policy, nic, appliance, &flow, &self.upstream_dns))
+            nat::port_forward(self.policy.forwards, nic, appliance, &flow).or_else(|| {
+                nat::dns_redirect(&self.policy, nic, appliance, &flow, &self.upstream_dns)
+            })
         });
         let destination = redirected.map_or(summary.dst, |flow| flow.dst);
-        let route = if destination.is_broadcast() { Route::Local { nic } } else { self.routes.lookup(destination) };
+        let route = if destination.is_broadcast() {
+            Route::Local { nic }
+        } else {
+            self.routes.lookup(destination)
+        };
         match route {
-            Route::Local { nic: owner } => {
-                self.for_appliance(nic, owner, cidr, frame, &summary, original, link_broadcast, now, sink)
-            }
+            Route::Local { nic: owner } => self.for_appliance(
+                nic,
+                owner,
+                cidr,
+                frame,
+                &summary,
+                original,
+                link_broadcast,
+                now,
+                sink,
+            ),
             // Loopback, multicast, reserved, "this network": never forwarded, never answered.
-            Route::Unreachable if is_unforwardable_destination(destination) => Err(DropReason::MartianDestination),
+            Route::Unreachable if is_unforwardable_destination(destination) => {
+                Err(DropReason::MartianDestination)
+            }
             Route::Unreachable => {
                 if !link_broadcast {
-                    self.reply_error(IcmpError::NetUnreachable, nic, frame, &summary, link_broadcast, now, sink);
+                    self.reply_error(
+                        IcmpError::NetUnreachable,
+                        nic,
+                        frame,
+                        &summary,
+                        link_broadcast,
+                        now,
+                        sink,
+                    );
                 }
                 Err(DropReason::NoRoute)
             }
-            Route::Forward { nic: out_nic, next_hop, mtu } => {
+            Route::Forward {
+                nic: out_nic,
+                next_hop,
+                mtu,
+            } => {
                 // An ICMP error about no known flow, and the like, opens nothing.
-                let Some(original) = original else { return Err(DropReason::InvalidState) };
+                let Some(original) = original else {
+                    return Err(DropReason::InvalidState);
+                };
                 let mut translated = redirected.unwrap_or(original);
-                let verdict = self.policy.decide(&flow_key(nic, out_nic, &translated, &summary));
+                let verdict = self
+                    .policy
+                    .decide(&flow_key(nic, out_nic, &translated, &summary));
                 self.enforce(verdict, nic, frame, &summary, link_broadcast, now, sink)?;
                 if summary.ttl <= 1 {
-                    self.reply_error(IcmpError::TimeExceeded, nic, frame, &summary, link_broadcast, now, sink);
+                    self.reply_error(
+                        IcmpError::TimeExceeded,
+                        nic,
+                        frame,
+                        &summary,
+                        link_broadcast,
+                        now,
+                        sink,
+                    );
                     return Err(DropReason::TtlExceeded);
                 }
                 if nat::masquerade_rule(&self.policy, nic, translated.src, out_nic).is_some() {
-                    let Some(nat_address) = self.configs[out_nic as usize].ipv4.map(|c| c.address()) else {
+                    let Some(nat_address) =
+                        self.configs[out_nic as usize].ipv4.map(|c| c.address())
+                    else {
                         return Err(DropReason::NoRoute);
                     };
-                    translated = match self.masquerader.masquerade(&self.states, translated, nat_address, now) {
+                    translated = match self.masquerader.masquerade(
+                        &self.states,
+                        translated,
+                        nat_address,
+                        now,
+                    ) {
                         Ok(flow) => flow,
                         Err(refused) => {
-                            self.log_drop(now, format_args!("nic{nic} {} {}", refused.as_str(), Described(&summary)));
+                            self.log_drop(
+                                now,
+                                format_args!(
+                                    "nic{nic} {} {}",
+                                    refused.as_str(),
+                                    Described(&summary)
+                                ),
+                            );
                             return Err(DropReason::NatExhausted);
                         }
                     };
@@ -204,28 +297,47 @@ impl Appliance<'_> {
                     translated,
                     rule: verdict.rule.and_then(|index| {
                         let rule = self.policy.rules.get(index as usize)?;
-                        Some(RuleRef { index, limits: rule.limits })
+                        Some(RuleRef {
+                            index,
+                            limits: rule.limits,
+                        })
                     }),
                     client: self.client_ref(nic, summary.src),
                 };
                 if let Err(refused) = self.states.insert(&flow, &summary, now) {
                     return Err(self.refused(nic, refused, &summary, now));
                 }
-                let plan = Plan { translation: Some(flow.translation()), out_nic, next_hop, mtu };
+                let plan = Plan {
+                    translation: Some(flow.translation()),
+                    out_nic,
+                    next_hop,
+                    mtu,
+                };
                 self.forward(nic, frame, summary, plan, link_broadcast, now, sink)
             }
         }
     }
 
-    fn refused(&mut self, nic: u8, refused: Refused, summary: &Ipv4Summary, now: Instant) -> DropReason {
+    fn refused(
+        &mut self,
+        nic: u8,
+        refused: Refused,
+        summary: &Ipv4Summary,
+        now: Instant,
+    ) -> DropReason {
         let reason = match refused {
             Refused::TableFull => DropReason::StateTableFull,
-            Refused::RuleLimit | Refused::SourceLimit | Refused::ClientLimit => DropReason::StateLimit,
+            Refused::RuleLimit | Refused::SourceLimit | Refused::ClientLimit => {
+                DropReason::StateLimit
+            }
             Refused::TupleInUse => DropReason::NatExhausted,
             Refused::Untrackable | Refused::TcpWithoutSyn => DropReason::InvalidState,
         };
         if !matches!(reason, DropReason::InvalidState) {
-            self.log_drop(now, format_args!("nic{nic} {} {}", refused.as_str(), Described(summary)));
+            self.log_drop(
+                now,
+                format_args!("nic{nic} {} {}", refused.as_str(), Described(summary)),
+            );
         }
         reason
     }
@@ -237,7 +349,10 @@ impl Appliance<'_> {
             .clients
             .iter()
             .position(|c| c.nic == nic && c.ipv4 == Some(bits))
-            .map(|index| ClientRef { index: index as u32, max_states: self.policy.clients[index].max_states })
+            .map(|index| ClientRef {
+                index: index as u32,
+                max_states: self.policy.clients[index].max_states,
+            })
     }
 
     /// A packet for the appliance itself: the policy (`to self`) decides, then the local
@@ -272,8 +387,23 @@ impl Appliance<'_> {
         });
         let verdict = self.policy.decide(&flow_key(nic, OUT_SELF, &flow, summary));
         // Broadcast chatter (DHCP discovers, NetBIOS, ...) is counted, never logged.
-        let verdict = if broadcast { Verdict { log: false, ..verdict } } else { verdict };
-        self.enforce(verdict, nic, frame, summary, link_broadcast || broadcast, now, sink)?;
+        let verdict = if broadcast {
+            Verdict {
+                log: false,
+                ..verdict
+            }
+        } else {
+            verdict
+        };
+        self.enforce(
+            verdict,
+            nic,
+            frame,
+            summary,
+            link_broadcast || broadcast,
+            now,
+            sink,
+        )?;
         if owner == nic && (summary.dst == cidr.address() || broadcast) {
             if !broadcast {
                 self.introduce_sender(nic, cidr, frame, summary, now, sink);
@@ -299,7 +429,9 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        let Ok(eth) = EthernetFrame::new_checked(frame) else { return };
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return;
+        };
         let sender_mac = eth.src_addr();
         if !cidr.contains_addr(&summary.src) || !sender_mac.is_unicast() {
             return;
@@ -337,10 +469,19 @@ impl Appliance<'_> {
                 Some(rule) => ("rule", rule.pos),
                 None => ("default", self.policy.default.pos),
             };
-            let action = if verdict.action == Action::Reject { "reject" } else { "block" };
+            let action = if verdict.action == Action::Reject {
+                "reject"
+            } else {
+                "block"
+            };
             self.log_drop(
                 now,
-                format_args!("nic{nic} {action} {kind} {}:{} {}", pos.line, pos.column, Described(summary)),
+                format_args!(
+                    "nic{nic} {action} {kind} {}:{} {}",
+                    pos.line,
+                    pos.column,
+                    Described(summary)
+                ),
             );
         }
         if verdict.action == Action::Reject {
@@ -395,7 +536,15 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), DropReason> {
         if summary.ttl <= 1 {
-            self.reply_error(IcmpError::TimeExceeded, nic, frame, &summary, link_broadcast, now, sink);
+            self.reply_error(
+                IcmpError::TimeExceeded,
+                nic,
+                frame,
+                &summary,
+                link_broadcast,
+                now,
+                sink,
+            );
             return Err(DropReason::TtlExceeded);
         }
         if summary.total_len > plan.mtu as usize {

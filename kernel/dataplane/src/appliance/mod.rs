@@ -63,7 +63,11 @@ pub struct ApplianceOptions {
 
 impl Default for ApplianceOptions {
     fn default() -> Self {
-        ApplianceOptions { state_capacity: 4096, seed: 0x6d6f_6174, timeouts: Timeouts::default() }
+        ApplianceOptions {
+            state_capacity: 4096,
+            seed: 0x6d6f_6174,
+            timeouts: Timeouts::default(),
+        }
     }
 }
 
@@ -119,13 +123,26 @@ pub struct Appliance<'p> {
 
 impl<'p> Appliance<'p> {
     /// An appliance enforcing `policy` on `config`'s NICs, started at `now`.
-    pub fn new(policy: Policy<'p>, config: &ApplianceConfig, options: ApplianceOptions, now: Instant) -> Appliance<'p> {
+    pub fn new(
+        policy: Policy<'p>,
+        config: &ApplianceConfig,
+        options: ApplianceOptions,
+        now: Instant,
+    ) -> Appliance<'p> {
         let nics = config
             .nics
             .iter()
             .enumerate()
             .map(|(i, nic)| Nic {
-                local: LocalStack::new(i as u8, nic.mac, nic.ipv4, nic.gateway, nic.dhcp, options.seed ^ i as u64, now),
+                local: LocalStack::new(
+                    i as u8,
+                    nic.mac,
+                    nic.ipv4,
+                    nic.gateway,
+                    nic.dhcp,
+                    options.seed ^ i as u64,
+                    now,
+                ),
                 counters: NicCounters::default(),
             })
             .collect();
@@ -136,7 +153,11 @@ impl<'p> Appliance<'p> {
         let mut hash_key = [0u8; 16];
         hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());
         hash_key[8..].copy_from_slice(&(!options.seed).rotate_left(17).to_le_bytes());
-        let states = StateTable::new(StateConfig { capacity: options.state_capacity, hash_key, timeouts: options.timeouts });
+        let states = StateTable::new(StateConfig {
+            capacity: options.state_capacity,
+            hash_key,
+            timeouts: options.timeouts,
+        });
         let upstream_dns = policy
             .interfaces
             .iter()
@@ -196,7 +217,9 @@ impl<'p> Appliance<'p> {
     /// Processes one received Ethernet frame from NIC `nic`. The frame is rewritten in
     /// place when it is forwarded (NAT, TTL).
     pub fn receive(&mut self, nic: u8, frame: &mut [u8], now: Instant, sink: &mut dyn FrameSink) {
-        let Some(state) = self.nics.get_mut(nic as usize) else { return };
+        let Some(state) = self.nics.get_mut(nic as usize) else {
+            return;
+        };
         state.counters.rx += 1;
         if let Err(reason) = self.dispatch(nic, frame, now, sink) {
             self.count_drop(nic, reason);
@@ -210,7 +233,13 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    fn dispatch(&mut self, nic: u8, frame: &mut [u8], now: Instant, sink: &mut dyn FrameSink) -> Result<(), DropReason> {
+    fn dispatch(
+        &mut self,
+        nic: u8,
+        frame: &mut [u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), DropReason> {
         let repr = {
             let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::Malformed)?;
             EthernetRepr::parse(&eth).map_err(|_| DropReason::Malformed)?
@@ -227,10 +256,18 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    fn receive_arp(&mut self, nic: u8, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) -> Result<(), DropReason> {
+    fn receive_arp(
+        &mut self,
+        nic: u8,
+        frame: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), DropReason> {
         let message = arp::parse(&frame[ETHERNET_HEADER..]).ok_or(DropReason::Malformed)?;
         let config = self.configs[nic as usize];
-        let Some(cidr) = config.ipv4 else { return Err(DropReason::NicUnconfigured) };
+        let Some(cidr) = config.ipv4 else {
+            return Err(DropReason::NicUnconfigured);
+        };
         if message.sender_ip == Ipv4Address::UNSPECIFIED {
             // An address probe (RFC 5227): nothing to learn; the local stack defends its own
             // address.
@@ -247,7 +284,10 @@ impl<'p> Appliance<'p> {
         if self.impersonates_client(nic, message.sender_ip, message.sender_mac, now) {
             self.log_drop(
                 now,
-                format_args!("nic{nic} spoofed (client-mac-changed) arp {} is-at {}", message.sender_ip, message.sender_mac),
+                format_args!(
+                    "nic{nic} spoofed (client-mac-changed) arp {} is-at {}",
+                    message.sender_ip, message.sender_mac
+                ),
             );
             return Err(DropReason::Spoofed);
         }
@@ -259,9 +299,11 @@ impl<'p> Appliance<'p> {
         // (for our address, or as a proxy) or answered.
         let asked_us = answer != ArpAnswer::Ignore || message.target_ip == cidr.address();
         let released = if asked_us {
-            self.neighbors.learn((nic, message.sender_ip), message.sender_mac, now)
+            self.neighbors
+                .learn((nic, message.sender_ip), message.sender_mac, now)
         } else {
-            self.neighbors.refresh((nic, message.sender_ip), message.sender_mac, now)
+            self.neighbors
+                .refresh((nic, message.sender_ip), message.sender_mac, now)
         };
         for packet in released {
             self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
@@ -284,9 +326,23 @@ impl<'p> Appliance<'p> {
     /// appliance already knows to be another one. Declared clients' MACs are sticky until
     /// their neighbour entry expires, so one client on a shared segment cannot take over
     /// another's address (ARP poisoning) or send as it.
-    pub(super) fn impersonates_client(&self, nic: u8, ip: Ipv4Address, mac: EthernetAddress, now: Instant) -> bool {
-        let declared = self.policy.clients.iter().any(|c| c.nic == nic && c.ipv4 == Some(ip.to_bits()));
-        declared && self.neighbors.lookup((nic, ip), now).is_some_and(|known| known != mac)
+    pub(super) fn impersonates_client(
+        &self,
+        nic: u8,
+        ip: Ipv4Address,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> bool {
+        let declared = self
+            .policy
+            .clients
+            .iter()
+            .any(|c| c.nic == nic && c.ipv4 == Some(ip.to_bits()));
+        declared
+            && self
+                .neighbors
+                .lookup((nic, ip), now)
+                .is_some_and(|known| known != mac)
     }
 
     /// Hands a frame to NIC `nic`'s local stack and applies any DHCP change it produced.
@@ -303,12 +359,18 @@ impl<'p> Appliance<'p> {
     fn apply_dhcp(&mut self, nic: u8, change: DhcpChange, sink: &mut dyn FrameSink) {
         let config = &mut self.configs[nic as usize];
         match change {
-            DhcpChange::Configured { address, router, dns_servers } => {
+            DhcpChange::Configured {
+                address,
+                router,
+                dns_servers,
+            } => {
                 config.ipv4 = Some(address);
                 config.gateway = router;
                 log::info!(
                     "nic{nic} dhcp: address {address} gateway {} dns {:?}",
-                    router.map(|r| alloc::format!("{r}")).unwrap_or_else(|| alloc::string::String::from("none")),
+                    router
+                        .map(|r| alloc::format!("{r}"))
+                        .unwrap_or_else(|| alloc::string::String::from("none")),
                     dns_servers
                 );
                 if !dns_servers.is_empty() {
@@ -332,7 +394,9 @@ impl<'p> Appliance<'p> {
     /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
     /// its destination.
     fn send_originated(&mut self, packet: &[u8], now: Instant, sink: &mut dyn FrameSink) {
-        let Ok(view) = smoltcp::wire::Ipv4Packet::new_checked(packet) else { return };
+        let Ok(view) = smoltcp::wire::Ipv4Packet::new_checked(packet) else {
+            return;
+        };
         if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(view.dst_addr()) {
             self.send_to_neighbor(nic, next_hop, packet, now, sink);
         }
@@ -340,7 +404,14 @@ impl<'p> Appliance<'p> {
 
     /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
     /// if needed (the packet then waits, boundedly, for the answer).
-    fn send_to_neighbor(&mut self, nic: u8, next_hop: Ipv4Address, packet: &[u8], now: Instant, sink: &mut dyn FrameSink) {
+    fn send_to_neighbor(
+        &mut self,
+        nic: u8,
+        next_hop: Ipv4Address,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
         if let Some(mac) = self.neighbors.lookup((nic, next_hop), now) {
             self.send_ipv4_to(nic, mac, packet, sink);
             return;
@@ -357,17 +428,36 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    fn send_arp(&mut self, nic: u8, dst: EthernetAddress, message: &arp::ArpMessage, sink: &mut dyn FrameSink) {
-        if sink.transmit(nic, arp::ARP_FRAME_LEN, &mut |out| arp::emit(out, dst, message)) {
+    fn send_arp(
+        &mut self,
+        nic: u8,
+        dst: EthernetAddress,
+        message: &arp::ArpMessage,
+        sink: &mut dyn FrameSink,
+    ) {
+        if sink.transmit(nic, arp::ARP_FRAME_LEN, &mut |out| {
+            arp::emit(out, dst, message)
+        }) {
             self.nics[nic as usize].counters.tx += 1;
         }
     }
 
-    fn send_ipv4_to(&mut self, nic: u8, dst: EthernetAddress, packet: &[u8], sink: &mut dyn FrameSink) {
+    fn send_ipv4_to(
+        &mut self,
+        nic: u8,
+        dst: EthernetAddress,
+        packet: &[u8],
+        sink: &mut dyn FrameSink,
+    ) {
         let src = self.configs[nic as usize].mac;
         let sent = sink.transmit(nic, ETHERNET_HEADER + packet.len(), &mut |out| {
             let mut frame = EthernetFrame::new_unchecked(out);
-            EthernetRepr { src_addr: src, dst_addr: dst, ethertype: EthernetProtocol::Ipv4 }.emit(&mut frame);
+            EthernetRepr {
+                src_addr: src,
+                dst_addr: dst,
+                ethertype: EthernetProtocol::Ipv4,
+            }
+            .emit(&mut frame);
             frame.payload_mut().copy_from_slice(packet);
         });
         if sent {

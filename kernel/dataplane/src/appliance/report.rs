@@ -28,17 +28,31 @@ pub struct Stats {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         for (i, nic) in self.nics.iter().enumerate() {
-            write!(f, "nic{i} rx {} tx {} drop {}, ", nic.rx, nic.tx, nic.dropped)?;
+            write!(
+                f,
+                "nic{i} rx {} tx {} drop {}, ",
+                nic.rx, nic.tx, nic.dropped
+            )?;
         }
         let s = &self.states;
         write!(
             f,
             "states {}/{} (tcp {} udp {} icmp {} other {}), nat ports {}",
-            s.live, s.capacity, s.by_protocol.tcp, s.by_protocol.udp, s.by_protocol.icmp, s.by_protocol.other,
+            s.live,
+            s.capacity,
+            s.by_protocol.tcp,
+            s.by_protocol.udp,
+            s.by_protocol.icmp,
+            s.by_protocol.other,
             s.nat_ports_in_use
         )?;
         if s.early_drops > 0 || s.refused.total() > 0 {
-            write!(f, ", early drops {}, refused {}", s.early_drops, s.refused.total())?;
+            write!(
+                f,
+                ", early drops {}, refused {}",
+                s.early_drops,
+                s.refused.total()
+            )?;
         }
         let mut drops = self.drops.nonzero().peekable();
         if drops.peek().is_some() {
@@ -66,7 +80,10 @@ pub(super) struct Reporter {
 
 impl Reporter {
     pub(super) fn new(now: Instant) -> Reporter {
-        Reporter { last_printed: None, next_at: now }
+        Reporter {
+            last_printed: None,
+            next_at: now,
+        }
     }
 
     pub(super) fn maybe_print(&mut self, now: Instant, stats: &Stats, interval: Duration) {

@@ -86,7 +86,7 @@ impl Connection {
     /// translated back, with its numbers and payload intact. Returns it as the client
     /// sees it.
     pub fn server_sends(&mut self, lab: &mut Lab, flags: u8, payload: &[u8]) -> TcpSeen {
-        let sent = self.from_server(flags, payload);
+        let sent = self.segment_from_server(flags, payload);
         let seen = tcp_of(&lab.send(GATEWAY, &sent).ipv4_to(self.client));
         let expected = TcpSeen {
             src: self.server,
@@ -102,7 +102,7 @@ impl Connection {
     }
 
     /// A segment from the server, as it arrives at the uplink (to be sent by the test).
-    pub fn from_server(&self, flags: u8, payload: &[u8]) -> Vec<u8> {
+    pub fn segment_from_server(&self, flags: u8, payload: &[u8]) -> Vec<u8> {
         segment(
             self.server,
             self.outside,
