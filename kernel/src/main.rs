@@ -28,6 +28,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// address of the loader's information structure.
 #[unsafe(no_mangle)]
 pub extern "C" fn kernel_start(protocol: u32, info: u32) -> ! {
+    time::mark_entry();
     console::init(false);
     // SAFETY: `protocol` and `info` are what the entry code received from the loader, and
     // the early identity map is still active.

@@ -58,7 +58,9 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
             ));
         }
     }
+    log::debug!("memory, ACPI and interrupt controllers up (TSC not yet calibrated)");
     let clock = time::calibrate();
+    log::debug!("{} µs: clock calibrated", time::since_entry_micros());
     let button = power::init(&firmware);
     println!(
         "moat: boot {}, {} MiB RAM ({} MiB heap), tsc {} MHz, lapic timer {} MHz{}, power button {}",
@@ -89,6 +91,7 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
         log::warn!("no virtio-net NIC found: nothing to forward");
     }
 
+    log::debug!("{} µs: NICs up", time::since_entry_micros());
     let macs: Vec<EthernetAddress> = nics.iter().map(|n| EthernetAddress(n.nic.mac())).collect();
     let config = ApplianceConfig::from_policy(&embedded::POLICY, &macs);
     for (i, found) in nics.iter().enumerate() {
@@ -114,6 +117,7 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
         ..ApplianceOptions::default()
     };
     let mut appliance = Appliance::new(embedded::POLICY, &config, options, time::now());
+    log::debug!("{} µs: data plane up", time::since_entry_micros());
     println!(
         "moat: {} rules, state table {} flows ({} KiB)",
         embedded::POLICY.rules.len(),
@@ -121,6 +125,10 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
         StateTable::memory_bytes(options.state_capacity) / 1024
     );
     appliance.announce(&mut NicSink { nics: &mut nics });
+    println!(
+        "moat: booted in {} µs (kernel entry to ready)",
+        time::since_entry_micros()
+    );
     println!("moat: ready");
     inject_fault(boot_options);
     main_loop(&mut appliance, &mut nics)

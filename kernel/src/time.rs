@@ -24,6 +24,18 @@ const STUCK_READS: u32 = 100_000;
 static TSC_HZ: AtomicU64 = AtomicU64::new(FALLBACK_TSC_HZ);
 static LAPIC_HZ: AtomicU64 = AtomicU64::new(FALLBACK_LAPIC_HZ);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
+static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
+
+/// Records the moment the kernel was entered (call first thing), for [`since_entry_micros`].
+pub fn mark_entry() {
+    TSC_AT_ENTRY.store(rdtsc(), Ordering::Relaxed);
+}
+
+/// Microseconds since [`mark_entry`] (meaningful once calibrated).
+pub fn since_entry_micros() -> u64 {
+    let ticks = rdtsc().wrapping_sub(TSC_AT_ENTRY.load(Ordering::Relaxed));
+    ((ticks as u128) * 1_000_000 / TSC_HZ.load(Ordering::Relaxed).max(1) as u128) as u64
+}
 
 fn rdtsc() -> u64 {
     // SAFETY: RDTSC has no side effects; every x86_64 CPU has it.

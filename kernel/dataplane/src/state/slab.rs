@@ -47,14 +47,11 @@ pub(crate) struct Slab<T> {
 }
 
 impl<T: Queued> Slab<T> {
-    /// An empty slab of `capacity` slots, all allocated now.
+    /// An empty slab of `capacity` slots, all allocated now. Slots are initialised the first
+    /// time they are used, so creating a large table costs no time at boot.
     pub fn new(capacity: usize) -> Slab<T> {
-        let mut slots = Vec::with_capacity(capacity);
-        slots.resize_with(capacity, || Slot {
-            generation: 0,
-            value: None,
-        });
-        let free = (0..capacity as u32).rev().collect();
+        let slots = Vec::with_capacity(capacity);
+        let free = Vec::with_capacity(capacity);
         Slab {
             slots,
             free,
@@ -70,6 +67,11 @@ impl<T: Queued> Slab<T> {
         capacity * (core::mem::size_of::<Slot<T>>() + core::mem::size_of::<u32>())
     }
 
+    /// Slots used at least once (the others have never held an entry).
+    pub fn used_slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Number of slots.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -82,12 +84,24 @@ impl<T: Queued> Slab<T> {
 
     /// Whether every slot is taken.
     pub fn is_full(&self) -> bool {
-        self.free.is_empty()
+        self.live >= self.capacity
     }
 
     /// Stores `value`; returns its slot and generation, or `None` when full.
     pub fn insert(&mut self, value: T) -> Option<(u32, u32)> {
-        let slot = self.free.pop()?;
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            // Never-used slots come next; their memory was reserved at construction, so
+            // this push never reallocates.
+            None if self.slots.len() < self.capacity => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    value: None,
+                });
+                (self.slots.len() - 1) as u32
+            }
+            None => return None,
+        };
         let entry = &mut self.slots[slot as usize];
         entry.value = Some(value);
         self.live += 1;

@@ -428,9 +428,13 @@ impl StateTable {
     /// that states of flows that went silent free their slots (and NAT ports) even when no
     /// packet looks them up; a full pass takes `capacity / budget` calls.
     pub fn sweep(&mut self, now: Instant, budget: usize) -> usize {
-        let slots = self.slab.capacity() as u32;
+        // Slots never used hold nothing to expire.
+        let slots = self.slab.used_slots() as u32;
         if slots == 0 {
             return 0;
+        }
+        if self.sweep_cursor >= slots {
+            self.sweep_cursor = 0;
         }
         let mut removed = 0;
         for _ in 0..budget.min(slots as usize) {
