@@ -183,23 +183,51 @@ fn inject_fault(options: &Options) {
 /// Longest the appliance sleeps without being asked to.
 const MAX_SLEEP_MICROS: u64 = 1_000_000;
 
+/// Frames taken from one NIC before the others get their turn, so a flood on one NIC
+/// cannot starve the rest.
+const RX_BUDGET: usize = 32;
+
+/// Receives from every NIC in turn (at most [`RX_BUDGET`] frames each per round) until all
+/// are drained, runs the data plane's timers when due, then sleeps until an interrupt or the
+/// next deadline.
 fn main_loop(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
+    let mut next_poll = time::now();
     loop {
         let (lines, _timer) = interrupts::take_pending();
         if lines & power::button_line_mask() != 0 && power::take_button_press() {
             shutdown(appliance, nics);
         }
-        let now = time::now();
-        for index in 0..nics.len() {
-            nics[index].nic.ack_interrupt();
-            while let Some(mut frame) = nics[index].nic.receive() {
-                appliance.receive(index as u8, frame.bytes_mut(), now, &mut NicSink { nics });
-                nics[index].nic.recycle(frame);
+        for found in nics.iter_mut() {
+            found.nic.ack_interrupt();
+        }
+        loop {
+            let now = time::now();
+            let mut received = false;
+            for index in 0..nics.len() {
+                for _ in 0..RX_BUDGET {
+                    let Some(mut frame) = nics[index].nic.receive() else {
+                        break;
+                    };
+                    appliance.receive(index as u8, frame.bytes_mut(), now, &mut NicSink { nics });
+                    nics[index].nic.recycle(frame);
+                    received = true;
+                }
+            }
+            if now >= next_poll {
+                next_poll = now + appliance.poll(now, &mut NicSink { nics });
+            }
+            if !received {
+                break;
             }
         }
-        let delay = appliance.poll(time::now(), &mut NicSink { nics });
         interrupts::unmask_lines(lines);
-        time::arm_wakeup((delay.total_micros()).clamp(100, MAX_SLEEP_MICROS));
+        let now = time::now();
+        let sleep = if next_poll > now {
+            (next_poll - now).total_micros()
+        } else {
+            0
+        };
+        time::arm_wakeup(sleep.clamp(100, MAX_SLEEP_MICROS));
         interrupts::wait();
     }
 }
