@@ -165,7 +165,7 @@ fn rule_field(policy: &Policy, rule: &Rule, field: Field) -> RangeSet {
 /// part that came closest.
 fn why_not(checked: &Checked, policy: &Policy, parts: &[&Rule], key: &FlowKey) -> String {
     let failing = |rule: &Rule| -> Vec<(Field, RangeSet)> {
-        Field::ALL
+        crate::space::EXPLAIN_ORDER
             .iter()
             .map(|&f| (f, rule_field(policy, rule, f)))
             .filter(|(f, set)| !set.contains(f.of_key(key)))
@@ -182,7 +182,7 @@ fn why_not(checked: &Checked, policy: &Policy, parts: &[&Rule], key: &FlowKey) -
             let value = set_text(checked, *field, &RangeSet::single(field.of_key(key)));
             format!(
                 "{} is {value}, the rule wants {}",
-                field.describe(),
+                crate::space::describe(*field),
                 set_text(checked, *field, set)
             )
         })

@@ -5,87 +5,38 @@ use dataplane::policy::{ipv4_to_flow_addr, FlowKey};
 
 use crate::ranges::RangeSet;
 
-/// One dimension of a [`FlowKey`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Field {
-    /// NIC the packet arrived on.
-    InNic,
-    /// NIC it leaves through, or the appliance itself.
-    Out,
-    /// IP protocol.
-    Protocol,
-    /// Source address.
-    Src,
-    /// Destination address.
-    Dst,
-    /// Source port.
-    SrcPort,
-    /// Destination port.
-    DstPort,
-    /// ICMP type.
-    IcmpType,
-    /// ICMP code.
-    IcmpCode,
-}
+/// One dimension of a [`FlowKey`]: the data plane's own [`Dim`](dataplane::policy::index::Dim),
+/// so the compiler and the matcher agree on what the dimensions are and their domains.
+pub use dataplane::policy::index::Dim as Field;
 
 /// Number of fields in a flow key.
-pub const FIELDS: usize = 9;
+pub const FIELDS: usize = dataplane::policy::index::dim::DIMS;
 
-impl Field {
-    /// Every field, in the order rules are explained.
-    pub const ALL: [Field; FIELDS] = [
-        Field::InNic,
-        Field::Src,
-        Field::Out,
-        Field::Dst,
-        Field::Protocol,
-        Field::SrcPort,
-        Field::DstPort,
-        Field::IcmpType,
-        Field::IcmpCode,
-    ];
+/// Every field, in the order rules are explained (and analysed).
+pub const EXPLAIN_ORDER: [Field; FIELDS] = [
+    Field::InNic,
+    Field::Src,
+    Field::Out,
+    Field::Dst,
+    Field::Protocol,
+    Field::SrcPort,
+    Field::DstPort,
+    Field::IcmpType,
+    Field::IcmpCode,
+];
 
-    /// The largest value of the field's domain.
-    pub fn max(self) -> u128 {
-        match self {
-            Field::Src | Field::Dst => u128::MAX,
-            Field::SrcPort | Field::DstPort => u128::from(u16::MAX),
-            _ => u128::from(u8::MAX),
-        }
-    }
-
-    /// The field's value in `key`.
-    pub fn of_key(self, key: &FlowKey) -> u128 {
-        match self {
-            Field::InNic => key.in_nic.into(),
-            Field::Out => key.out.into(),
-            Field::Protocol => key.protocol.into(),
-            Field::Src => key.src,
-            Field::Dst => key.dst,
-            Field::SrcPort => key.src_port.into(),
-            Field::DstPort => key.dst_port.into(),
-            Field::IcmpType => key.icmp_type.into(),
-            Field::IcmpCode => key.icmp_code.into(),
-        }
-    }
-
-    /// How the field is called in explanations.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Field::InNic => "arrival interface",
-            Field::Out => "egress",
-            Field::Protocol => "protocol",
-            Field::Src => "source address",
-            Field::Dst => "destination address",
-            Field::SrcPort => "source port",
-            Field::DstPort => "destination port",
-            Field::IcmpType => "ICMP type",
-            Field::IcmpCode => "ICMP code",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
+/// How a field is called in explanations.
+pub fn describe(field: Field) -> &'static str {
+    match field {
+        Field::InNic => "arrival interface",
+        Field::Out => "egress",
+        Field::Protocol => "protocol",
+        Field::Src => "source address",
+        Field::Dst => "destination address",
+        Field::SrcPort => "source port",
+        Field::DstPort => "destination port",
+        Field::IcmpType => "ICMP type",
+        Field::IcmpCode => "ICMP code",
     }
 }
 
@@ -100,7 +51,7 @@ impl KeySet {
     /// Every flow key.
     pub fn everything() -> KeySet {
         KeySet {
-            fields: Field::ALL_BY_INDEX.map(|f| RangeSet::range(0, f.max())),
+            fields: Field::ALL.map(|f| RangeSet::range(0, f.max())),
         }
     }
 
@@ -241,21 +192,6 @@ impl KeySet {
             icmp_code: v(Field::IcmpCode)? as u8,
         })
     }
-}
-
-impl Field {
-    /// Every field in declaration (index) order.
-    const ALL_BY_INDEX: [Field; FIELDS] = [
-        Field::InNic,
-        Field::Out,
-        Field::Protocol,
-        Field::Src,
-        Field::Dst,
-        Field::SrcPort,
-        Field::DstPort,
-        Field::IcmpType,
-        Field::IcmpCode,
-    ];
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ fn projection(rule: &NormRule, senders: bool) -> Vec<KeySet> {
     let mut out: Vec<KeySet> = Vec::new();
     for part in &rule.parts {
         let mut p = KeySet::everything();
-        for field in Field::ALL {
+        for field in crate::space::EXPLAIN_ORDER {
             if matches!(field, Field::InNic | Field::Src) == senders {
                 p = p.restrict(field, part.get(field));
             }

@@ -33,6 +33,15 @@ pub(crate) struct Plan {
     mtu: u16,
 }
 
+/// What the sender of a dropped packet is told.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// An ICMP error.
+    Error(IcmpError),
+    /// What `reject` sends: a TCP reset, or ICMP administratively prohibited.
+    Reject,
+}
+
 /// A packet as it arrived, for log lines: protocol, addresses, ports or ICMP type.
 struct Described<'a>(&'a Ipv4Summary);
 
@@ -226,8 +235,8 @@ impl Appliance<'_> {
             }
             Route::Unreachable => {
                 if !link_broadcast {
-                    self.reply_error(
-                        IcmpError::NetUnreachable,
+                    self.answer(
+                        Answer::Error(IcmpError::NetUnreachable),
                         nic,
                         frame,
                         &summary,
@@ -252,18 +261,7 @@ impl Appliance<'_> {
                     .policy
                     .decide(&flow_key(nic, out_nic, &translated, &summary));
                 self.enforce(verdict, nic, frame, &summary, link_broadcast, now, sink)?;
-                if summary.ttl <= 1 {
-                    self.reply_error(
-                        IcmpError::TimeExceeded,
-                        nic,
-                        frame,
-                        &summary,
-                        link_broadcast,
-                        now,
-                        sink,
-                    );
-                    return Err(DropReason::TtlExceeded);
-                }
+                self.check_ttl(nic, frame, &summary, link_broadcast, now, sink)?;
                 if nat::masquerade_rule(&self.policy, nic, translated.src, out_nic).is_some() {
                     let Some(nat_address) =
                         self.configs[out_nic as usize].ipv4.map(|c| c.address())
@@ -485,25 +483,26 @@ impl Appliance<'_> {
             );
         }
         if verdict.action == Action::Reject {
-            let offending = Offending {
-                bytes: &frame[ETHERNET_HEADER..],
+            self.answer(
+                Answer::Reject,
+                nic,
+                frame,
                 summary,
-                ingress: self.configs[nic as usize].ipv4,
                 link_broadcast,
-            };
-            if let Ok(reply) = self.errors.reject(&offending, now) {
-                self.send_originated(&reply, now, sink);
-            }
+                now,
+                sink,
+            );
         }
         Err(DropReason::Policy)
     }
 
-    /// Sends an ICMP error about the packet in `frame` to its sender (rate-limited; never
-    /// about errors, broadcasts, later fragments or martians).
+    /// Tells the sender of the packet in `frame` why it went no further: an ICMP error, or
+    /// what `reject` sends (rate-limited; never about errors, broadcasts, later fragments
+    /// or martians).
     #[allow(clippy::too_many_arguments)]
-    fn reply_error(
+    fn answer(
         &mut self,
-        error: IcmpError,
+        answer: Answer,
         nic: u8,
         frame: &[u8],
         summary: &Ipv4Summary,
@@ -517,9 +516,31 @@ impl Appliance<'_> {
             ingress: self.configs[nic as usize].ipv4,
             link_broadcast,
         };
-        if let Ok(reply) = self.errors.icmp_error(error, &offending, now) {
+        let reply = match answer {
+            Answer::Error(error) => self.errors.icmp_error(error, &offending, now),
+            Answer::Reject => self.errors.reject(&offending, now),
+        };
+        if let Ok(reply) = reply {
             self.send_originated(&reply, now, sink);
         }
+    }
+
+    /// Drops a packet whose TTL runs out here, telling its sender (time exceeded).
+    fn check_ttl(
+        &mut self,
+        nic: u8,
+        frame: &[u8],
+        summary: &Ipv4Summary,
+        link_broadcast: bool,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), DropReason> {
+        if summary.ttl > 1 {
+            return Ok(());
+        }
+        let answer = Answer::Error(IcmpError::TimeExceeded);
+        self.answer(answer, nic, frame, summary, link_broadcast, now, sink);
+        Err(DropReason::TtlExceeded)
     }
 
     /// Sends a packet on its way: TTL and MTU checks (with their ICMP errors), NAT and TTL
@@ -535,22 +556,19 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Result<(), DropReason> {
-        if summary.ttl <= 1 {
-            self.reply_error(
-                IcmpError::TimeExceeded,
-                nic,
-                frame,
-                &summary,
-                link_broadcast,
-                now,
-                sink,
-            );
-            return Err(DropReason::TtlExceeded);
-        }
+        self.check_ttl(nic, frame, &summary, link_broadcast, now, sink)?;
         if summary.total_len > plan.mtu as usize {
             if summary.dont_fragment {
                 let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
-                self.reply_error(error, nic, frame, &summary, link_broadcast, now, sink);
+                self.answer(
+                    Answer::Error(error),
+                    nic,
+                    frame,
+                    &summary,
+                    link_broadcast,
+                    now,
+                    sink,
+                );
             }
             return Err(DropReason::TooBig);
         }

@@ -63,6 +63,32 @@ impl Dim {
         }
     }
 
+    /// The largest value of the dimension's domain (its smallest is 0).
+    pub const fn max(self) -> u128 {
+        match self {
+            Dim::Src | Dim::Dst => u128::MAX,
+            Dim::SrcPort | Dim::DstPort => u16::MAX as u128,
+            Dim::InNic | Dim::Out | Dim::Protocol | Dim::IcmpType | Dim::IcmpCode => {
+                u8::MAX as u128
+            }
+        }
+    }
+
+    /// The key's coordinate in this dimension.
+    pub fn of_key(self, key: &FlowKey) -> u128 {
+        match self {
+            Dim::InNic => key.in_nic.into(),
+            Dim::Out => key.out.into(),
+            Dim::Protocol => key.protocol.into(),
+            Dim::Src => key.src,
+            Dim::Dst => key.dst,
+            Dim::SrcPort => key.src_port.into(),
+            Dim::DstPort => key.dst_port.into(),
+            Dim::IcmpType => key.icmp_type.into(),
+            Dim::IcmpCode => key.icmp_code.into(),
+        }
+    }
+
     /// The rule's field in this dimension (a span of the pool [`Dim::ranges`] reads).
     pub fn field(self, rule: &Rule) -> Span {
         match self {
