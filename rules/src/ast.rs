@@ -65,6 +65,8 @@ pub struct InterfaceDecl {
     pub addressing: Addressing,
     /// Static DNS servers (`dns A, ...`).
     pub dns: Vec<Located<Ipv4Addr>>,
+    /// `mtu N`, if given.
+    pub mtu: Option<Located<u32>>,
 }
 
 /// How an interface is addressed, as written.

@@ -46,6 +46,8 @@ pub struct InterfaceDef {
     pub dns: Vec<Ipv4Addr>,
     /// Whether it carries the default route (it has `dhcp` or a `gateway`).
     pub uplink: bool,
+    /// Largest IPv4 packet sent out of it.
+    pub mtu: u16,
 }
 
 impl InterfaceDef {

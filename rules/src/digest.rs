@@ -30,6 +30,7 @@ pub fn policy_digest(buf: &PolicyBuf) -> String {
         }
         e.span(i.dns_servers);
         e.u8(i.uplink.into());
+        e.u16(i.mtu);
         e.pos(i.pos);
     }
     e.len(buf.clients.len());

@@ -47,6 +47,7 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
             ipv4,
             dns_servers,
             uplink: iface.uplink,
+            mtu: iface.mtu,
             pos: iface.pos,
         });
     }

@@ -650,3 +650,21 @@ fn a_dns_test_must_hold_for_every_resolver_dhcp_may_hand_out() {
     let fixed = text.replace("block from lan to 8.8.8.0/24\n", "");
     assert!(compile("t.rules", &fixed).is_ok());
 }
+
+#[test]
+fn an_mtu_the_nics_cannot_carry_is_refused() {
+    let out = errors_of("interface wan nic0 dhcp mtu 9000\n");
+    assert_has(
+        &out,
+        &[
+            "t.rules:1:29: error: '9000' is not a usable MTU\n",
+            "      = hint: an MTU is 68 ..= 1500 bytes (the NICs carry 1,500-byte packets at most)\n",
+        ],
+    );
+}
+
+#[test]
+fn an_mtu_given_twice_is_refused() {
+    let out = errors_of("interface wan nic0 dhcp mtu 1400 mtu 1300\n");
+    assert_has(&out, &["t.rules:1:34: error: 'mtu' given twice\n"]);
+}

@@ -15,7 +15,8 @@
 //! - [`rewrite`]: in-place field rewrites with incremental checksum updates.
 //! - [`route`], [`antispoof`], [`proxy_arp`], [`fragment`], [`icmp_error`]: forwarding
 //!   building blocks — routing, source checks, proxy ARP for Qubes-style clients, the
-//!   fragment policy, ICMP errors and TCP resets.
+//!   fragment policy, ICMP errors and TCP resets; [`fragmenter`] splits packets too big for
+//!   their egress MTU.
 //! - [`state`], [`nat`]: connection tracking (TCP windows, pseudo-states, bounded table
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
@@ -32,6 +33,7 @@ pub mod checksum;
 pub mod config;
 pub mod drops;
 pub mod fragment;
+pub mod fragmenter;
 pub mod icmp_error;
 pub mod local;
 pub mod nat;

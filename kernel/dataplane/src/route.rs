@@ -609,6 +609,7 @@ mod tests {
         let mut policy = PolicyBuf::default();
         for (nic, uplink) in [(UPLINK, false), (CLIENT_LAN, false), (QUBES_VIF, true)] {
             policy.interfaces.push(Interface {
+                mtu: crate::policy::MAX_MTU,
                 name: Span::EMPTY,
                 nic,
                 ipv4: Ipv4Config::None,

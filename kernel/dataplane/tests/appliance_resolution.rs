@@ -116,15 +116,44 @@ fn packet_too_big_for_the_uplink_with_dont_fragment_gets_fragmentation_needed() 
 }
 
 #[test]
-fn packet_too_big_for_the_uplink_without_dont_fragment_is_dropped() {
+fn packet_too_big_for_the_uplink_without_dont_fragment_leaves_fragmented() {
     let mut lab = unresolved_lab();
     lab.teach(GATEWAY);
     let mut big = packets::udp(CLIENT.ip, 5000, SERVER, 9000, &[0xab; 1600]);
     let mut view = Ipv4Packet::new_unchecked(&mut big[..]);
     view.set_dont_frag(false);
     view.fill_checksum();
-    lab.send(CLIENT, &big).assert_nothing();
-    assert_eq!(lab.dropped(DropReason::TooBig), 1);
+    let fragments = lab.send(CLIENT, &big).each_ipv4_fragment_to(GATEWAY);
+    assert_eq!(fragments.len(), 2);
+    assert!(fragments.iter().all(|f| f.len() <= 1500));
+    // Put back together, it is the client's datagram, masqueraded, checksum valid.
+    let whole = reassembled(&fragments);
+    assert!(packets::checksums_valid(&whole));
+    let seen = udp_of(&whole);
+    assert_eq!(
+        (seen.src, seen.dst),
+        (sock(APPLIANCE_UPLINK, 5000), sock(SERVER, 9000))
+    );
+    assert_eq!(lab.dropped(DropReason::TooBig), 0);
+}
+
+#[test]
+fn an_interface_mtu_from_the_ruleset_bounds_what_leaves_it() {
+    let mut lab = Lab::new(&SMALL_UPLINK_MTU);
+    lab.attach(CLIENT);
+    lab.teach(GATEWAY);
+    let packet = packets::udp(CLIENT.ip, 5000, SERVER, 9000, &[0xab; 1400]);
+    assert!(Ipv4Packet::new_checked(&packet[..]).unwrap().dont_frag());
+    let error = lab.send(CLIENT, &packet).ipv4_to(CLIENT);
+    assert_eq!(
+        (icmp_error_of(&error).icmp_type, icmp_error_of(&error).code),
+        (3, 4)
+    );
+    let next_hop_mtu = u16::from_be_bytes([error[20 + 6], error[20 + 7]]);
+    assert_eq!(next_hop_mtu, 1400);
+    // What fits goes through untouched.
+    let fits = packets::udp(CLIENT.ip, 5000, SERVER, 9000, &[0xab; 1400 - 28]);
+    assert_eq!(lab.send(CLIENT, &fits).ipv4_to(GATEWAY).len(), 1400);
 }
 
 #[test]

@@ -173,6 +173,10 @@ impl Checker<'_> {
             addressing,
             dns: decl.dns.iter().map(|d| d.value).collect(),
             uplink,
+            mtu: decl
+                .mtu
+                .as_ref()
+                .map_or(dataplane::policy::MAX_MTU, |m| m.value as u16),
         });
         Ok(())
     }

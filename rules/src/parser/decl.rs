@@ -36,8 +36,9 @@ impl Parser<'_> {
         let mut addressing = Addressing::None;
         let mut gateway: Option<Located<std::net::Ipv4Addr>> = None;
         let mut dns = Vec::new();
+        let mut mtu: Option<Located<u32>> = None;
         while !self.at_end() {
-            let (word, loc) = self.word("'dhcp', 'address', 'gateway' or 'dns'")?;
+            let (word, loc) = self.word("'dhcp', 'address', 'gateway', 'dns' or 'mtu'")?;
             match word {
                 "dhcp" if addressing == Addressing::None => addressing = Addressing::Dhcp(loc),
                 "address" if addressing == Addressing::None => {
@@ -74,7 +75,21 @@ impl Parser<'_> {
                         })
                     })?;
                 }
-                "gateway" | "dns" => {
+                "mtu" if mtu.is_none() => {
+                    let (text, loc) = self.word("the MTU in bytes")?;
+                    let value = text.parse::<u32>().ok().filter(|v| (68..=1500).contains(v));
+                    let Some(value) = value else {
+                        return Err(Diagnostic::error(
+                            loc,
+                            format!("'{text}' is not a usable MTU"),
+                        )
+                        .with_hint(
+                            "an MTU is 68 ..= 1500 bytes (the NICs carry 1,500-byte packets at most)",
+                        ));
+                    };
+                    mtu = Some(Located { value, loc });
+                }
+                "gateway" | "dns" | "mtu" => {
                     return Err(Diagnostic::error(loc, format!("'{word}' given twice")))
                 }
                 other => {
@@ -84,7 +99,7 @@ impl Parser<'_> {
                     )
                     .with_hint_opt(names::did_you_mean(
                         other,
-                        ["dhcp", "address", "gateway", "dns"],
+                        ["dhcp", "address", "gateway", "dns", "mtu"],
                     )))
                 }
             }
@@ -106,6 +121,7 @@ impl Parser<'_> {
             nic,
             addressing,
             dns,
+            mtu,
         })
     }
 

@@ -10,6 +10,7 @@ use crate::antispoof::Spoofed;
 use crate::arp;
 use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
+use crate::fragmenter;
 use crate::icmp_error::{IcmpError, Offending};
 use crate::nat::{self, Translation};
 use crate::packet::{is_unforwardable_destination, proto, Ipv4Summary, Malformed, Transport};
@@ -557,19 +558,18 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), DropReason> {
         self.check_ttl(nic, frame, &summary, link_broadcast, now, sink)?;
-        if summary.total_len > plan.mtu as usize {
-            if summary.dont_fragment {
-                let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
-                self.answer(
-                    Answer::Error(error),
-                    nic,
-                    frame,
-                    &summary,
-                    link_broadcast,
-                    now,
-                    sink,
-                );
-            }
+        let too_big = summary.total_len > plan.mtu as usize;
+        if too_big && summary.dont_fragment {
+            let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
+            self.answer(
+                Answer::Error(error),
+                nic,
+                frame,
+                &summary,
+                link_broadcast,
+                now,
+                sink,
+            );
             return Err(DropReason::TooBig);
         }
         let arrived = summary;
@@ -580,6 +580,12 @@ impl Appliance<'_> {
         rewrite::decrement_ttl(packet);
         if FragmentKind::of(&arrived) == FragmentKind::First {
             self.fragments.record_first(&arrived, plan, now);
+        }
+        if too_big {
+            let split = fragmenter::split(packet, plan.mtu, |fragment| {
+                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
+            });
+            return split.map(|_| ()).map_err(|_| DropReason::TooBig);
         }
         self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
         Ok(())

@@ -148,7 +148,10 @@ impl<'p> Appliance<'p> {
             .collect();
         let configs = config.nics.clone();
         let topology = Topology::from_policy(&configs, &policy);
-        let routes = RouteTable::new(&topology);
+        let mut routes = RouteTable::new(&topology);
+        for interface in policy.interfaces {
+            routes.set_mtu(interface.nic, interface.mtu);
+        }
         let sources = SourceFilter::new(&topology);
         let mut hash_key = [0u8; 16];
         hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());

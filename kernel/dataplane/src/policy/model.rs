@@ -201,9 +201,15 @@ pub struct Interface {
     pub dns_servers: Span,
     /// `true` for the interface that carries the default route (the uplink).
     pub uplink: bool,
+    /// Largest IPv4 packet sent out of this interface (bytes, 68 ..= [`MAX_MTU`]).
+    pub mtu: u16,
     /// Where the interface was declared.
     pub pos: SourcePos,
 }
+
+/// The default (and largest) interface MTU: the NICs' buffers hold Ethernet frames of
+/// 1,500 bytes of IP.
+pub const MAX_MTU: u16 = 1500;
 
 /// One named client (`client NAME ADDR on IFACE`): a host behind a client interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -233,6 +233,24 @@ impl Sent {
         fragment
     }
 
+    /// Every frame sent, each of which must be an IPv4 fragment to `host` with a valid
+    /// header checksum; the fragments, in order.
+    pub fn each_ipv4_fragment_to(&self, host: Host) -> Vec<Vec<u8>> {
+        self.frames
+            .iter()
+            .map(|frame| {
+                let fragment = checked_payload(frame, host.nic, host.mac, EthernetProtocol::Ipv4);
+                let ip = Ipv4Packet::new_checked(&fragment[..]).expect("an IPv4 packet");
+                assert!(
+                    ip.verify_checksum(),
+                    "header checksum of a fragment to {host:?}"
+                );
+                assert!(ip.more_frags() || ip.frag_offset() != 0, "a fragment");
+                fragment
+            })
+            .collect()
+    }
+
     /// The one frame sent, which must be an ARP message to `host`.
     pub fn arp_to(&self, host: Host) -> ArpMessage {
         let payload = self.only_frame(host.nic, host.mac, EthernetProtocol::Arp);

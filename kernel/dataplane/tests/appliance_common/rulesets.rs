@@ -96,3 +96,12 @@ pub static LIMITED: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// `rules/default.rules` with a 1,400-byte uplink MTU (a PPPoE or VPN uplink).
+pub static SMALL_UPLINK_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "small-mtu.rules",
+        &include_str!("../../../../rules/default.rules")
+            .replace("dns 10.0.2.3", "dns 10.0.2.3 mtu 1400"),
+    )
+});

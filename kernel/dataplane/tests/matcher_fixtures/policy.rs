@@ -28,6 +28,7 @@ pub fn fixture() -> PolicyBuf {
     let pos = |line| SourcePos { line, column: 1 };
     buf.interfaces = vec![
         Interface {
+            mtu: MAX_MTU,
             name: uplink,
             nic: 0,
             ipv4: Ipv4Config::Static {
@@ -40,6 +41,7 @@ pub fn fixture() -> PolicyBuf {
             pos: pos(1),
         },
         Interface {
+            mtu: MAX_MTU,
             name: lan,
             nic: 1,
             ipv4: Ipv4Config::Dhcp,
@@ -48,6 +50,7 @@ pub fn fixture() -> PolicyBuf {
             pos: pos(2),
         },
         Interface {
+            mtu: MAX_MTU,
             name: lan,
             nic: 2,
             ipv4: Ipv4Config::Static {
@@ -60,6 +63,7 @@ pub fn fixture() -> PolicyBuf {
             pos: pos(3),
         },
         Interface {
+            mtu: MAX_MTU,
             name: lan,
             nic: 3,
             ipv4: Ipv4Config::None,

@@ -219,9 +219,10 @@ fn interface(out: &mut dyn Write, i: &Interface) -> fmt::Result {
     }
     write!(
         out,
-        ", dns_servers: {}, uplink: {}, pos: {} }}",
+        ", dns_servers: {}, uplink: {}, mtu: {}, pos: {} }}",
         Sp(i.dns_servers),
         i.uplink,
+        i.mtu,
         Pos(i.pos)
     )
 }
