@@ -118,6 +118,8 @@ pub struct Appliance<'p> {
     drop_log: DropLog,
     /// DNS resolvers learned on the uplink (DHCP) or configured statically.
     upstream_dns: Vec<Ipv4Address>,
+    /// `(nic, address)` of every declared client, sorted (checked for every packet).
+    declared_clients: Vec<(u8, u32)>,
     stats: report::Reporter,
 }
 
@@ -168,7 +170,14 @@ impl<'p> Appliance<'p> {
             .flat_map(|i| i.dns_servers.of(policy.ipv4_addrs))
             .map(|a| Ipv4Address::from_bits(*a))
             .collect();
+        let mut declared_clients: Vec<(u8, u32)> = policy
+            .clients
+            .iter()
+            .filter_map(|c| Some((c.nic, c.ipv4?)))
+            .collect();
+        declared_clients.sort_unstable();
         Appliance {
+            declared_clients,
             policy,
             nics,
             configs,
@@ -337,10 +346,9 @@ impl<'p> Appliance<'p> {
         now: Instant,
     ) -> bool {
         let declared = self
-            .policy
-            .clients
-            .iter()
-            .any(|c| c.nic == nic && c.ipv4 == Some(ip.to_bits()));
+            .declared_clients
+            .binary_search(&(nic, ip.to_bits()))
+            .is_ok();
         declared
             && self
                 .neighbors
