@@ -42,8 +42,12 @@ impl Qmp {
 
     /// Runs `command` (no arguments) and waits for its return, skipping events.
     pub fn execute(&mut self, command: &str) -> Outcome<Value> {
-        let request = serde_json::json!({ "execute": command });
-        writeln!(self.writer, "{request}")
+        // One write: QEMU acts on the command as soon as the JSON object is complete, and a
+        // command such as system_powerdown may end QEMU before a second write (the newline)
+        // would go out.
+        let request = format!("{}\n", serde_json::json!({ "execute": command }));
+        self.writer
+            .write_all(request.as_bytes())
             .map_err(|error| Failure::new(format!("QMP {command}: {error}")))?;
         loop {
             let message = self.read_message()?;

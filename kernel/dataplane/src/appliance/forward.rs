@@ -343,15 +343,10 @@ impl Appliance<'_> {
 
     /// The client record for a source on a NIC, for per-client state limits.
     fn client_ref(&self, nic: u8, src: Ipv4Address) -> Option<ClientRef> {
-        let bits = src.to_bits();
-        self.policy
-            .clients
-            .iter()
-            .position(|c| c.nic == nic && c.ipv4 == Some(bits))
-            .map(|index| ClientRef {
-                index: index as u32,
-                max_states: self.policy.clients[index].max_states,
-            })
+        self.declared_client(nic, src).map(|index| ClientRef {
+            index: index as u32,
+            max_states: self.policy.clients[index].max_states,
+        })
     }
 
     /// A packet for the appliance itself: the policy (`to self`) decides, then the local

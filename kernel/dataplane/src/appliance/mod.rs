@@ -118,8 +118,9 @@ pub struct Appliance<'p> {
     drop_log: DropLog,
     /// DNS resolvers learned on the uplink (DHCP) or configured statically.
     upstream_dns: Vec<Ipv4Address>,
-    /// `(nic, address)` of every declared client, sorted (checked for every packet).
-    declared_clients: Vec<(u8, u32)>,
+    /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
+    /// up for every packet).
+    declared_clients: Vec<(u8, u32, u32)>,
     stats: report::Reporter,
 }
 
@@ -170,10 +171,11 @@ impl<'p> Appliance<'p> {
             .flat_map(|i| i.dns_servers.of(policy.ipv4_addrs))
             .map(|a| Ipv4Address::from_bits(*a))
             .collect();
-        let mut declared_clients: Vec<(u8, u32)> = policy
+        let mut declared_clients: Vec<(u8, u32, u32)> = policy
             .clients
             .iter()
-            .filter_map(|c| Some((c.nic, c.ipv4?)))
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
             .collect();
         declared_clients.sort_unstable();
         Appliance {
@@ -334,6 +336,15 @@ impl<'p> Appliance<'p> {
         Ok(())
     }
 
+    /// The index in `policy.clients` of the client declared with address `ip` on `nic`.
+    pub(super) fn declared_client(&self, nic: u8, ip: Ipv4Address) -> Option<usize> {
+        let key = (nic, ip.to_bits());
+        self.declared_clients
+            .binary_search_by(|&(n, a, _)| (n, a).cmp(&key))
+            .ok()
+            .map(|at| self.declared_clients[at].2 as usize)
+    }
+
     /// Whether `mac` claims the address of a declared client on `nic` whose MAC the
     /// appliance already knows to be another one. Declared clients' MACs are sticky until
     /// their neighbour entry expires, so one client on a shared segment cannot take over
@@ -345,11 +356,7 @@ impl<'p> Appliance<'p> {
         mac: EthernetAddress,
         now: Instant,
     ) -> bool {
-        let declared = self
-            .declared_clients
-            .binary_search(&(nic, ip.to_bits()))
-            .is_ok();
-        declared
+        self.declared_client(nic, ip).is_some()
             && self
                 .neighbors
                 .lookup((nic, ip), now)

@@ -161,19 +161,36 @@ fn bring_up<C: ConfigurationAccess>(
         } else {
             lines_for(df, pin, line)
         };
-        match Nic::new(SomeTransport::from(transport)) {
-            Ok(nic) => found.push(FoundNic {
-                nic,
+        adopt(
+            SomeTransport::from(transport),
+            location,
+            interrupts,
+            found,
+            skipped,
+        );
+    }
+}
+
+/// Brings up the NIC behind `transport`, or records why it was skipped.
+fn adopt(
+    transport: SomeTransport<'static>,
+    location: Location,
+    interrupts: Vec<(u32, Trigger)>,
+    found: &mut Vec<FoundNic>,
+    skipped: &mut Vec<Skipped>,
+) {
+    match Nic::new(transport) {
+        Ok(nic) => found.push(FoundNic {
+            nic,
+            location,
+            interrupts,
+        }),
+        Err(e) => {
+            log::warn!("{location}: {e}");
+            skipped.push(Skipped {
                 location,
-                interrupts,
-            }),
-            Err(e) => {
-                log::warn!("{location}: {e}");
-                skipped.push(Skipped {
-                    location,
-                    reason: "virtio-net initialisation failed",
-                });
-            }
+                reason: "virtio-net initialisation failed",
+            });
         }
     }
 }
@@ -284,19 +301,12 @@ pub fn discover_mmio(
                 active_low: false
             }
         )];
-        match Nic::new(SomeTransport::from(transport)) {
-            Ok(nic) => found.push(FoundNic {
-                nic,
-                location,
-                interrupts,
-            }),
-            Err(e) => {
-                log::warn!("{location}: {e}");
-                skipped.push(Skipped {
-                    location,
-                    reason: "virtio-net initialisation failed",
-                });
-            }
-        }
+        adopt(
+            SomeTransport::from(transport),
+            location,
+            interrupts,
+            found,
+            skipped,
+        );
     }
 }
