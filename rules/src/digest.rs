@@ -24,7 +24,7 @@ pub fn policy_digest(buf: &PolicyBuf) -> String {
                 e.u8(2);
                 e.u32(address);
                 e.u8(prefix_len);
-                e.u32(gateway.map_or(0, |g| g));
+                e.u32(gateway.unwrap_or(0));
                 e.u8(gateway.is_some().into());
             }
         }
