@@ -6,35 +6,13 @@
 
 use std::fmt::Write as _;
 
+use dataplane::rng::SplitMix64;
+
 use crate::{analysis, check, parser, source::SourceFile};
 
-/// SplitMix64: a small, fixed pseudo-random generator, so output never depends on a
+/// The data plane's SplitMix64: a small, fixed generator, so output never depends on a
 /// library's version.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `percent`%.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+type Rng = SplitMix64;
 
 const INTERFACES: &str = "\
 interface wan   nic0 address 192.0.2.2/24 gateway 192.0.2.1 dns 192.0.2.53
@@ -93,7 +71,7 @@ const HEADER_RULES: usize = 3;
 fn public_cidr(rng: &mut Rng, min: u64, max: u64) -> String {
     let prefix = min + rng.below(max - min + 1);
     let first = [23u64, 45, 64, 91, 104, 151, 185, 203][rng.below(8) as usize];
-    let addr = (first << 24) | (rng.next() & 0x00ff_ffff);
+    let addr = (first << 24) | (rng.next_u64() & 0x00ff_ffff);
     let mask = if prefix == 0 {
         0
     } else {
@@ -196,7 +174,7 @@ fn rule(rng: &mut Rng) -> String {
 
 /// A ruleset with `rules` filter rules, all reachable, from `seed`.
 pub fn generate(rules: usize, seed: u64) -> String {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let head = header(&mut rng, rules, seed);
     let head_lines = head.lines().count();
     let wanted = rules.saturating_sub(HEADER_RULES);

@@ -22,6 +22,8 @@
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
 //! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
+//! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
+//!   generators and tests).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -43,6 +45,7 @@ pub mod policy;
 pub mod proxy_arp;
 pub mod ratelimit;
 pub mod rewrite;
+pub mod rng;
 pub mod route;
 pub mod sink;
 pub mod state;

@@ -19,49 +19,17 @@ use dataplane::policy::{
     PortRange, Rule, SourcePos, StateLimits, OUT_SELF,
 };
 
-/// A small deterministic random source (SplitMix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// The project's seeded generator.
+pub use dataplane::rng::SplitMix64 as Rng;
 
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// A value in `lo..=hi`.
-    pub fn between(&mut self, lo: u128, hi: u128) -> u128 {
-        let span = hi.wrapping_sub(lo).wrapping_add(1);
-        let r = ((self.next_u64() as u128) << 64) | self.next_u64() as u128;
-        if span == 0 {
-            r
-        } else {
-            lo + r % span
-        }
-    }
-
-    /// `true` with probability `percent` / 100.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    /// One of `items`.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
+/// A value in `lo..=hi`.
+pub fn between(rng: &mut Rng, lo: u128, hi: u128) -> u128 {
+    let span = hi.wrapping_sub(lo).wrapping_add(1);
+    let r = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+    if span == 0 {
+        r
+    } else {
+        lo + r % span
     }
 }
 
@@ -239,7 +207,7 @@ impl Generator {
     fn client(&mut self, segments: u8) -> (u8, u128, bool) {
         let nic = self.client_nic(segments);
         let client = self.rng.below(CLIENTS_PER_NIC as u64) as u32;
-        let v6 = self.rng.percent(20);
+        let v6 = self.rng.chance(20);
         (
             nic,
             if v6 {
@@ -270,9 +238,9 @@ impl Generator {
 
     /// A global IPv6 CIDR of a realistic length.
     fn internet_v6(&mut self) -> (u128, u128) {
-        let len = self.rng.pick(&[32, 40, 48, 48, 56, 64, 64, 128]);
+        let len = *self.rng.pick(&[32, 40, 48, 48, 56, 64, 64, 128]);
         let addr = (0x2000u128 | self.rng.below(0x1000) as u128) << 112
-            | self.rng.between(0, u128::MAX >> 16);
+            | between(&mut self.rng, 0, u128::MAX >> 16);
         cidr6(addr, len)
     }
 
@@ -288,7 +256,7 @@ impl Generator {
     fn dst_ports(&mut self) -> Vec<(u16, u16)> {
         match self.rng.below(100) {
             0..=49 => {
-                let p = self.rng.pick(&WELL_KNOWN_PORTS);
+                let p = *self.rng.pick(&WELL_KNOWN_PORTS);
                 vec![(p, p)]
             }
             50..=64 => {
@@ -297,13 +265,13 @@ impl Generator {
             }
             65..=84 => {
                 let mut ports: Vec<u16> = (0..2 + self.rng.below(3))
-                    .map(|_| self.rng.pick(&WELL_KNOWN_PORTS))
+                    .map(|_| *self.rng.pick(&WELL_KNOWN_PORTS))
                     .collect();
                 ports.sort_unstable();
                 ports.dedup();
                 ports.into_iter().map(|p| (p, p)).collect()
             }
-            85..=94 => vec![self.rng.pick(&PORT_RANGES)],
+            85..=94 => vec![*self.rng.pick(&PORT_RANGES)],
             _ => vec![(0, 65535)],
         }
     }
@@ -315,7 +283,7 @@ impl Generator {
             _ => vec![(TCP, TCP), (UDP, UDP)],
         };
         spec.dst_port = self.dst_ports();
-        if self.rng.percent(5) {
+        if self.rng.chance(5) {
             spec.src_port = vec![(1024, 65535)];
         }
     }
@@ -326,7 +294,7 @@ impl Generator {
             8 => Action::Block,
             _ => Action::Reject,
         };
-        spec.log = self.rng.percent(20);
+        spec.log = self.rng.chance(20);
     }
 
     /// `pass from <client> to <CIDR | table | !<rfc1918> | any> tcp port ...`
@@ -353,13 +321,13 @@ impl Generator {
         let (nic, src, v6) = self.client(segments);
         spec.in_nic = vec![(nic, nic)];
         spec.src = vec![(src, src)];
-        spec.dst = if self.rng.percent(70) {
+        spec.dst = if self.rng.chance(70) {
             vec![self.internet(v6)]
         } else {
             self.table(v6)
         };
         spec.log = true;
-        if self.rng.percent(30) {
+        if self.rng.chance(30) {
             spec.action = Action::Reject;
         }
         spec
@@ -377,13 +345,13 @@ impl Generator {
         } else {
             vec![(ICMP, ICMP)]
         };
-        spec.dst = if self.rng.percent(30) {
+        spec.dst = if self.rng.chance(30) {
             vec![(0, u128::MAX)]
         } else {
             vec![self.internet(v6)]
         };
         let echo = if v6 { 128 } else { 8 };
-        spec.icmp_type = if self.rng.percent(70) {
+        spec.icmp_type = if self.rng.chance(70) {
             vec![(echo, echo)]
         } else {
             vec![(0, 0), (3, 3), (11, 11)]
@@ -399,7 +367,7 @@ impl Generator {
         spec.in_nic = vec![(nic, nic)];
         spec.src = vec![(src, src)];
         spec.out = vec![(OUT_SELF, OUT_SELF)];
-        let (protocol, ports) = self.rng.pick(&[
+        let (protocol, ports) = *self.rng.pick(&[
             (TCP, (22, 22)),
             (TCP, (8080, 8080)),
             (UDP, (5353, 5353)),
@@ -487,7 +455,7 @@ impl Generator {
     fn segment_egress(&mut self) -> RuleSpec {
         let mut spec = RuleSpec::any(Action::Pass);
         let nic = self.client_nic(CLIENT_NICS);
-        let v6 = self.rng.percent(20);
+        let v6 = self.rng.chance(20);
         spec.in_nic = vec![(nic, nic)];
         spec.src = match self.rng.below(3) {
             0 => vec![(0, u128::MAX)],
@@ -495,7 +463,7 @@ impl Generator {
             _ => vec![cidr4(segment_v4(nic), 24)],
         };
         spec.out = vec![(0, 0)];
-        spec.dst = if self.rng.percent(40) {
+        spec.dst = if self.rng.chance(40) {
             complement(&rfc1918())
         } else {
             vec![self.internet(v6)]
@@ -512,13 +480,13 @@ impl Generator {
         let client = self.rng.below(CLIENTS_PER_NIC as u64) as u32;
         spec.in_nic = vec![(0, 0)];
         spec.out = vec![(nic, nic)];
-        if self.rng.percent(50) {
+        if self.rng.chance(50) {
             spec.src = vec![self.internet_v4()];
         }
         let dst = client_v4(nic, client);
         spec.dst = vec![(dst, dst)];
         spec.protocol = vec![(TCP, TCP)];
-        let port = self.rng.pick(&WELL_KNOWN_PORTS);
+        let port = *self.rng.pick(&WELL_KNOWN_PORTS);
         spec.dst_port = vec![(port, port)];
         spec
     }
@@ -526,7 +494,7 @@ impl Generator {
     /// ICMP echo (and a few error types) to the appliance or through it.
     fn icmp(&mut self) -> RuleSpec {
         let mut spec = RuleSpec::any(Action::Pass);
-        let v6 = self.rng.percent(30);
+        let v6 = self.rng.chance(30);
         let nic = self.client_nic(CLIENT_NICS);
         spec.in_nic = vec![(nic, nic)];
         spec.protocol = if v6 {
@@ -534,12 +502,12 @@ impl Generator {
         } else {
             vec![(ICMP, ICMP)]
         };
-        spec.out = if self.rng.percent(50) {
+        spec.out = if self.rng.chance(50) {
             vec![(OUT_SELF, OUT_SELF)]
         } else {
             vec![(0, 0)]
         };
-        if self.rng.percent(70) {
+        if self.rng.chance(70) {
             let echo = if v6 { 128 } else { 8 };
             spec.icmp_type = vec![(echo, echo)];
         } else {
@@ -548,7 +516,7 @@ impl Generator {
             } else {
                 vec![(0, 0), (3, 3), (11, 11)]
             };
-            if self.rng.percent(50) {
+            if self.rng.chance(50) {
                 spec.icmp_code = vec![(0, 1)];
             }
         }
@@ -563,7 +531,7 @@ impl Generator {
         spec.in_nic = vec![(nic, nic)];
         spec.src = vec![cidr4(segment_v4(nic), 24)];
         spec.out = vec![(OUT_SELF, OUT_SELF)];
-        let (protocol, ports) = self.rng.pick(&[
+        let (protocol, ports) = *self.rng.pick(&[
             (UDP, (53, 53)),
             (TCP, (53, 53)),
             (TCP, (22, 22)),
@@ -579,13 +547,13 @@ impl Generator {
         let mut spec = RuleSpec::any(Action::Block);
         let nic = self.client_nic(CLIENT_NICS);
         spec.in_nic = vec![(nic, nic)];
-        if self.rng.percent(50) {
+        if self.rng.chance(50) {
             let src = client_v4(nic, self.rng.below(CLIENTS_PER_NIC as u64) as u32);
             spec.src = vec![(src, src)];
         }
         spec.dst = rfc1918();
         spec.log = true;
-        if self.rng.percent(30) {
+        if self.rng.chance(30) {
             spec.action = Action::Reject;
         }
         spec
@@ -593,7 +561,7 @@ impl Generator {
 
     /// A broad rule: a whole segment, or a destination blocked for everyone.
     fn broad(&mut self) -> RuleSpec {
-        if self.rng.percent(50) {
+        if self.rng.chance(50) {
             let mut spec = RuleSpec::any(Action::Block);
             spec.dst = vec![self.internet_v4()];
             spec.log = true;
@@ -698,7 +666,7 @@ fn value_in(rng: &mut Rng, ranges: &[(u128, u128)]) -> u128 {
     match rng.below(4) {
         0 => first,
         1 => last,
-        _ => rng.between(first, last),
+        _ => between(rng, first, last),
     }
 }
 
@@ -755,7 +723,7 @@ pub fn key_sets(policy: &Policy, per_set: usize, seed: u64) -> KeySets {
     while (sets.early.len() < per_set || sets.late.len() < per_set) && attempts < 1000 * per_set {
         attempts += 1;
         let from_late =
-            sets.early.len() >= per_set || (sets.late.len() < per_set && rng.percent(50));
+            sets.early.len() >= per_set || (sets.late.len() < per_set && rng.chance(50));
         let rule = if from_late {
             n - 1 - rng.below(tenth as u64) as usize
         } else {
@@ -780,11 +748,11 @@ pub fn key_sets(policy: &Policy, per_set: usize, seed: u64) -> KeySets {
 
 /// A plausible packet no ruleset author had in mind.
 pub fn random_key(rng: &mut Rng) -> FlowKey {
-    let protocol = rng.pick(&[TCP, TCP, UDP, ICMP, 47]);
-    let v6 = rng.percent(20);
+    let protocol = *rng.pick(&[TCP, TCP, UDP, ICMP, 47]);
+    let v6 = rng.chance(20);
     let address = |rng: &mut Rng| {
         if v6 {
-            (0x2000u128 | rng.below(0x1000) as u128) << 112 | rng.between(0, u128::MAX >> 16)
+            (0x2000u128 | rng.below(0x1000) as u128) << 112 | between(rng, 0, u128::MAX >> 16)
         } else {
             ipv4_to_flow_addr(rng.next_u64() as u32)
         }
@@ -792,7 +760,7 @@ pub fn random_key(rng: &mut Rng) -> FlowKey {
     let ports = matches!(protocol, TCP | UDP);
     FlowKey {
         in_nic: rng.below(8) as u8,
-        out: rng.pick(&[0, 0, 1, 2, 3, OUT_SELF]),
+        out: *rng.pick(&[0, 0, 1, 2, 3, OUT_SELF]),
         protocol,
         src: address(rng),
         dst: address(rng),
