@@ -82,7 +82,7 @@ impl DatagramKey {
         DatagramKey(
             (summary.src.to_bits() as u128) << 64
                 | (summary.dst.to_bits() as u128) << 32
-                | (summary.protocol as u128) << 16
+                | (u8::from(summary.protocol) as u128) << 16
                 | summary.ident as u128,
         )
     }

@@ -33,10 +33,10 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{
     Icmpv4DstUnreachable as DstUnreachable, Icmpv4Message, Icmpv4Packet,
     Icmpv4TimeExceeded as TimeExceeded, IpAddress, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet,
-    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, IPV4_HEADER_LEN,
 };
 
-use crate::packet::{is_martian_source, tcp_flags, IcmpSummary, Ipv4Summary, Transport};
+use crate::packet::{is_special_purpose, tcp_flags, IcmpSummary, Ipv4Summary, Transport};
 use crate::ratelimit::TokenBucket;
 
 /// Largest ICMP error, IP header included (RFC 1812 4.3.2.3).
@@ -51,15 +51,24 @@ pub const REPLIES_PER_SECOND: u32 = 100;
 /// Replies that may be sent back to back before [`REPLIES_PER_SECOND`] applies.
 pub const REPLY_BURST: u32 = 50;
 
-/// IPv4 header of the replies (no options).
-const IPV4_HEADER_LEN: usize = 20;
-/// ICMP header of an error: type, code, checksum, 4 bytes of type-specific data.
+/// ICMP header of an error: type, code, checksum, 4 bytes of type-specific data. (What
+/// `Icmpv4Packet::header_len` says once the type is written; the reply's length is needed
+/// before that.)
 const ICMP_ERROR_HEADER_LEN: usize = 8;
-/// Where an ICMP "fragmentation needed" carries the next-hop MTU (RFC 1191).
+/// Where an ICMP "fragmentation needed" carries the next-hop MTU (RFC 1191), a field
+/// `smoltcp::wire` has no accessor for.
 const NEXT_HOP_MTU: core::ops::Range<usize> = 6..8;
-/// ICMP types that are errors (destination unreachable, source quench, redirect, time
-/// exceeded, parameter problem).
-const ICMP_ERROR_TYPES: [u8; 5] = [3, 4, 5, 11, 12];
+/// Source quench (RFC 792, deprecated by RFC 6633), an error type `Icmpv4Message` has no
+/// name for.
+const SOURCE_QUENCH: Icmpv4Message = Icmpv4Message::Unknown(4);
+/// ICMP types that are errors.
+const ICMP_ERROR_TYPES: [Icmpv4Message; 5] = [
+    Icmpv4Message::DstUnreachable,
+    SOURCE_QUENCH,
+    Icmpv4Message::Redirect,
+    Icmpv4Message::TimeExceeded,
+    Icmpv4Message::ParamProblem,
+];
 
 /// An ICMP error the appliance sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +165,7 @@ impl Offending<'_> {
         match self.summary.transport {
             Transport::Icmp(IcmpSummary::Error { .. }) => true,
             Transport::Icmp(IcmpSummary::Other { icmp_type, .. }) => {
-                ICMP_ERROR_TYPES.contains(&icmp_type)
+                ICMP_ERROR_TYPES.contains(&Icmpv4Message::from(icmp_type))
             }
             _ => false,
         }
@@ -176,7 +185,7 @@ impl Offending<'_> {
         {
             return Err(NoReply::BroadcastDestination);
         }
-        if is_martian_source(src) || self.is_ingress_broadcast(src) {
+        if is_special_purpose(src) || self.is_ingress_broadcast(src) {
             return Err(NoReply::InvalidSource);
         }
         if self.summary.fragment_offset != 0 {
@@ -214,14 +223,14 @@ pub fn build_icmp_error(error: IcmpError, offending: &Offending) -> Result<Vec<u
     let mut ip_view = Ipv4Packet::new_unchecked(&mut reply[..]);
     ip.emit(&mut ip_view, &ChecksumCapabilities::default());
     let icmp_bytes = ip_view.payload_mut();
-    let (icmp_type, code) = error.type_code();
     if let IcmpError::FragmentationNeeded { mtu } = error {
         icmp_bytes[NEXT_HOP_MTU].copy_from_slice(&mtu.to_be_bytes());
     }
-    icmp_bytes[ICMP_ERROR_HEADER_LEN..].copy_from_slice(quote);
+    let (icmp_type, code) = error.type_code();
     let mut icmp = Icmpv4Packet::new_unchecked(icmp_bytes);
     icmp.set_msg_type(icmp_type.into());
     icmp.set_msg_code(code);
+    icmp.data_mut().copy_from_slice(quote);
     icmp.fill_checksum();
     Ok(reply)
 }

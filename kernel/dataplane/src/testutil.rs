@@ -157,7 +157,7 @@ pub mod packets {
         quoted: &[u8],
     ) -> Vec<u8> {
         let quote_len = {
-            let header_len = ((quoted[0] & 0x0f) as usize) * 4;
+            let header_len = Ipv4Packet::new_unchecked(quoted).header_len() as usize;
             (header_len + 8).min(quoted.len())
         };
         let icmp_len = 8 + quote_len;
@@ -176,13 +176,15 @@ pub mod packets {
 
     /// Rewrites a TCP segment's flags (and its checksum).
     pub fn set_tcp_flags(bytes: &mut [u8], flags: u8) {
-        let header_len = ((bytes[0] & 0x0f) as usize) * 4;
-        let (src, dst) = {
-            let ip = Ipv4Packet::new_unchecked(&bytes[..]);
-            (ip.src_addr(), ip.dst_addr())
-        };
-        bytes[header_len + 13] = flags;
-        let mut tcp = TcpPacket::new_unchecked(&mut bytes[header_len..]);
+        let mut ip = Ipv4Packet::new_unchecked(bytes);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
+        tcp.set_fin(flags & tcp_flags::FIN != 0);
+        tcp.set_syn(flags & tcp_flags::SYN != 0);
+        tcp.set_rst(flags & tcp_flags::RST != 0);
+        tcp.set_psh(flags & tcp_flags::PSH != 0);
+        tcp.set_ack(flags & tcp_flags::ACK != 0);
+        tcp.set_urg(flags & tcp_flags::URG != 0);
         tcp.fill_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst));
     }
 

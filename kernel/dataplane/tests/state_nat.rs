@@ -7,7 +7,7 @@ mod state_common;
 
 use dataplane::nat::{self, MasqueradeConfig, Masquerader, NatRefused};
 use dataplane::packet::tcp_flags::{ACK, SYN};
-use dataplane::packet::{proto, IcmpSummary, Transport};
+use dataplane::packet::{IcmpSummary, Transport};
 use dataplane::policy::{
     ipv4_to_flow_addr, AddrRange, ByteRange, DnsRedirect, DnsUpstream, Masquerade, PolicyBuf,
     PortForward, PortRange, SourcePos,
@@ -15,6 +15,7 @@ use dataplane::policy::{
 use dataplane::state::{Direction, Lookup, NewFlow, StateDrop, StateTable};
 use dataplane::testutil::packets;
 use smoltcp::time::Instant;
+use smoltcp::wire::IpProtocol;
 use state_common::*;
 
 /// Opens a masqueraded flow for `packet` (translated in place) and returns the flow.
@@ -241,7 +242,7 @@ fn masquerade_rule_matches_ingress_source_and_egress() {
 fn ssh_forward() -> PortForward {
     PortForward {
         in_nic: UPLINK_NIC,
-        protocol: proto::TCP,
+        protocol: IpProtocol::Tcp.into(),
         ports: PortRange {
             first: 8022,
             last: 8022,
@@ -299,7 +300,7 @@ fn port_forward_redirects_to_the_client_and_the_reply_comes_from_the_appliance()
 #[test]
 fn port_forward_range_maps_port_by_port() {
     let forward = PortForward {
-        protocol: proto::UDP,
+        protocol: IpProtocol::Udp.into(),
         ports: PortRange {
             first: 6000,
             last: 6010,
@@ -575,7 +576,7 @@ fn icmp_error_quoting_a_ping_translates_the_identifier_back() {
 #[test]
 fn icmp_error_from_a_port_forwarded_client_shows_the_appliance_not_the_client() {
     let forward = PortForward {
-        protocol: proto::UDP,
+        protocol: IpProtocol::Udp.into(),
         ..ssh_forward()
     };
     let mut table = table(16);

@@ -3,9 +3,12 @@
 use core::fmt;
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{ArpOperation, EthernetFrame, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{
+    ArpOperation, EthernetFrame, IpProtocol, Ipv4Address, Ipv4Cidr, DHCP_CLIENT_PORT,
+    DHCP_SERVER_PORT, ETHERNET_HEADER_LEN,
+};
 
-use super::{Appliance, ETHERNET_HEADER};
+use super::Appliance;
 use crate::antispoof::Spoofed;
 use crate::arp;
 use crate::drops::DropReason;
@@ -13,16 +16,12 @@ use crate::fragment::FragmentKind;
 use crate::fragmenter;
 use crate::icmp_error::{IcmpError, Offending};
 use crate::nat::{self, Translation};
-use crate::packet::{is_unforwardable_destination, proto, Ipv4Summary, Malformed, Transport};
+use crate::packet::{is_special_purpose, Ipv4Summary, Malformed, Transport};
 use crate::policy::{Action, FlowKey, Verdict, OUT_SELF};
 use crate::rewrite;
 use crate::route::Route;
 use crate::sink::FrameSink;
 use crate::state::{ClientRef, FlowTuple, Lookup, NewFlow, Refused, RuleRef};
-
-/// DHCP server and client ports.
-const DHCP_SERVER_PORT: u16 = 67;
-const DHCP_CLIENT_PORT: u16 = 68;
 
 /// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
 /// forwarded first fragment, so the rest of its datagram leaves the same way.
@@ -63,9 +62,15 @@ impl fmt::Display for Described<'_> {
                 write!(f, "icmp {} -> {} type {ty} code {code}", s.src, s.dst)
             }
             Transport::NonFirstFragment => {
-                write!(f, "proto {} {} -> {} fragment", s.protocol, s.src, s.dst)
+                write!(
+                    f,
+                    "proto {} {} -> {} fragment",
+                    u8::from(s.protocol),
+                    s.src,
+                    s.dst
+                )
             }
-            Transport::Other => write!(f, "proto {} {} -> {}", s.protocol, s.src, s.dst),
+            Transport::Other => write!(f, "proto {} {} -> {}", u8::from(s.protocol), s.src, s.dst),
         }
     }
 }
@@ -85,13 +90,13 @@ fn is_dhcp_to_client(summary: &Ipv4Summary) -> bool {
 /// through `out` (a NIC, or [`OUT_SELF`]).
 fn flow_key(in_nic: u8, out: u8, flow: &FlowTuple, summary: &Ipv4Summary) -> FlowKey {
     let (src_port, dst_port) = match flow.protocol {
-        proto::TCP | proto::UDP => (flow.src_port, flow.dst_port),
+        IpProtocol::Tcp | IpProtocol::Udp => (flow.src_port, flow.dst_port),
         _ => (0, 0),
     };
     FlowKey::ipv4(
         in_nic,
         out,
-        flow.protocol,
+        flow.protocol.into(),
         flow.src.to_bits(),
         flow.dst.to_bits(),
         src_port,
@@ -109,7 +114,7 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Result<(), DropReason> {
-        let summary = match Ipv4Summary::parse(&frame[ETHERNET_HEADER..]) {
+        let summary = match Ipv4Summary::parse(&frame[ETHERNET_HEADER_LEN..]) {
             Ok(summary) => summary,
             Err(malformed) => return Err(self.malformed(nic, malformed, now)),
         };
@@ -231,7 +236,7 @@ impl Appliance<'_> {
                 sink,
             ),
             // Loopback, multicast, reserved, "this network": never forwarded, never answered.
-            Route::Unreachable if is_unforwardable_destination(destination) => {
+            Route::Unreachable if is_special_purpose(destination) => {
                 Err(DropReason::MartianDestination)
             }
             Route::Unreachable => {
@@ -507,7 +512,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) {
         let offending = Offending {
-            bytes: &frame[ETHERNET_HEADER..],
+            bytes: &frame[ETHERNET_HEADER_LEN..],
             summary,
             ingress: self.configs[nic as usize].ipv4,
             link_broadcast,
@@ -568,7 +573,7 @@ impl Appliance<'_> {
             return Err(DropReason::TooBig);
         }
         let arrived = summary;
-        let packet = &mut frame[ETHERNET_HEADER..ETHERNET_HEADER + summary.total_len];
+        let packet = &mut frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + summary.total_len];
         if let Some(translation) = &plan.translation {
             nat::apply(packet, &mut summary, translation);
         }

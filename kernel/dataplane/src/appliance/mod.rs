@@ -24,7 +24,10 @@ mod report;
 use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address,
+    ETHERNET_HEADER_LEN,
+};
 
 use crate::antispoof::SourceFilter;
 use crate::arp;
@@ -43,8 +46,6 @@ use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
 pub use report::Stats;
 
-/// Ethernet header length.
-pub(crate) const ETHERNET_HEADER: usize = 14;
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
 /// How often the stats line may be printed (only when counters changed).
@@ -277,7 +278,7 @@ impl<'p> Appliance<'p> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Result<(), DropReason> {
-        let message = arp::parse(&frame[ETHERNET_HEADER..]).ok_or(DropReason::Malformed)?;
+        let message = arp::parse(&frame[ETHERNET_HEADER_LEN..]).ok_or(DropReason::Malformed)?;
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else {
             return Err(DropReason::NicUnconfigured);
@@ -468,7 +469,7 @@ impl<'p> Appliance<'p> {
         sink: &mut dyn FrameSink,
     ) {
         let src = self.configs[nic as usize].mac;
-        let sent = sink.transmit(nic, ETHERNET_HEADER + packet.len(), &mut |out| {
+        let sent = sink.transmit(nic, ETHERNET_HEADER_LEN + packet.len(), &mut |out| {
             let mut frame = EthernetFrame::new_unchecked(out);
             EthernetRepr {
                 src_addr: src,

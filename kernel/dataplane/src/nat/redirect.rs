@@ -2,10 +2,9 @@
 //! addressed to the appliance itself, before routing and the policy (pf's `rdr`
 //! semantics: the rules see the translated flow).
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::{IpProtocol, Ipv4Address};
 
 use super::policy_match::nic_in;
-use crate::packet::proto;
 use crate::policy::{DnsUpstream, Policy, PortForward};
 use crate::state::FlowTuple;
 
@@ -13,7 +12,7 @@ use crate::state::FlowTuple;
 pub const DNS_PORT: u16 = 53;
 
 fn carries_ports(flow: &FlowTuple) -> bool {
-    matches!(flow.protocol, proto::TCP | proto::UDP)
+    matches!(flow.protocol, IpProtocol::Tcp | IpProtocol::Udp)
 }
 
 /// The first port forward for `flow`, which arrived on `in_nic` where the appliance's
@@ -31,7 +30,7 @@ pub fn port_forward(
     let port = flow.dst_port;
     let forward = forwards.iter().find(|f| {
         f.in_nic == in_nic
-            && f.protocol == flow.protocol
+            && f.protocol == u8::from(flow.protocol)
             && f.ports.first <= port
             && port <= f.ports.last
     })?;
