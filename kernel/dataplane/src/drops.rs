@@ -2,8 +2,8 @@
 //! log.
 //!
 //! Every drop is counted. A drop is also *logged* — one console line with the interface,
-//! the reason or deciding rule, and the 5-tuple — when its rule says `log`, or when it is
-//! security-relevant (spoofing, malformed packets, a full state table). Log lines pass a
+//! the reason or deciding rule, and the 5-tuple — when its rule says `log`, or when its
+//! reason is security-relevant ([`DropReason::always_logged`]). Log lines pass a
 //! token bucket ([`LOG_RATE`] per second, bursts of [`LOG_BURST`]) so a flood cannot turn
 //! the console into a denial of service; the number of lines suppressed is reported on the
 //! next line that gets through.
@@ -107,7 +107,11 @@ impl DropReason {
         }
     }
 
-    /// Whether drops for this reason are logged even without a rule saying `log`.
+    /// Whether every drop for this reason is logged: the security-relevant ones (malformed
+    /// packets, martian and spoofed sources, a full state table, state limits reached, NAT
+    /// ports exhausted). Drops by the policy are logged when their rule says `log`; the
+    /// others (unrouteable, TTL, fragments without their first, full rings, ...) are only
+    /// counted. The appliance's one drop path asks this for every drop.
     pub fn always_logged(&self) -> bool {
         matches!(
             self,
@@ -115,6 +119,7 @@ impl DropReason {
                 | DropReason::MartianSource
                 | DropReason::Spoofed
                 | DropReason::StateTableFull
+                | DropReason::StateLimit
                 | DropReason::NatExhausted
         )
     }

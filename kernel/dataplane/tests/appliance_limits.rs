@@ -172,6 +172,13 @@ fn client_state_limit_refuses_its_flows_beyond_the_limit_and_no_one_elses() {
     lab.send(CLIENT, &third).assert_nothing();
     assert_eq!(lab.dropped(DropReason::StateLimit), 1);
     assert_eq!(lab.appliance.state_stats().refused.client_limit, 1);
+    let log = take_log_lines();
+    assert!(
+        log.iter().any(|l| l.starts_with(
+            "drop nic1 state-limit (client-state-limit) tcp 10.137.1.10:40002 -> 93.184.216.34:443"
+        )),
+        "a state limit is security-relevant: the refusal is logged: {log:?}"
+    );
     Connection::open(&mut lab, CLIENT2, 40002, sock(SERVER, 443));
 }
 

@@ -262,7 +262,8 @@ fn open_forwarded(
 ) -> NewFlow {
     let original = tuple(packet);
     let translated = nat::port_forward(forwards, UPLINK_NIC, ip(UPLINK_ADDR), &original)
-        .expect("a forward applies");
+        .expect("a forward applies")
+        .flow;
     let flow = NewFlow {
         translated,
         ..NewFlow::new(UPLINK_NIC, CLIENT_NIC, original)
@@ -385,7 +386,8 @@ fn open_redirected_query(table: &mut StateTable, policy: &PolicyBuf, packet: &mu
         &original,
         &[ip(RESOLVER)],
     )
-    .unwrap();
+    .unwrap()
+    .flow;
     let translated = masquerader()
         .masquerade(table, redirected, ip(UPLINK_ADDR), at(0))
         .unwrap();
@@ -446,7 +448,7 @@ fn dns_redirect_uses_static_resolvers_when_the_policy_names_them() {
         &[ip(RESOLVER)],
     );
     assert_eq!(
-        redirected.map(|t| (t.dst, t.dst_port)),
+        redirected.map(|r| (r.flow.dst, r.flow.dst_port)),
         Some((ip([1, 1, 1, 1]), 53))
     );
 }
