@@ -6,8 +6,8 @@ use dataplane::policy::{flow_addr_to_ipv4, FlowKey, OUT_SELF};
 
 use crate::checked::Checked;
 use crate::names::{self, has_ports, is_icmp};
+use crate::outcome::addr_text;
 use crate::ranges::RangeSet;
-use crate::selftest::addr_text;
 use crate::space::Field;
 
 /// `tcp 10.137.0.10:40000 -> 1.1.1.1:443 on lan (out uplink)`

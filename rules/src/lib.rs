@@ -17,13 +17,16 @@
 
 pub mod analysis;
 pub mod ast;
+pub mod cases;
 pub mod check;
 pub mod checked;
 pub mod cli;
 pub mod compile;
+pub mod concrete;
 pub mod describe;
 pub mod diag;
 pub mod digest;
+pub mod dryrun;
 pub mod emit;
 pub mod explain;
 pub mod generate;
@@ -31,10 +34,9 @@ pub mod kernel_build;
 pub mod lexer;
 pub mod lower;
 pub mod names;
+pub mod outcome;
 pub mod parser;
-pub mod probe;
 pub mod ranges;
-pub mod routing;
 pub mod selftest;
 pub mod source;
 pub mod space;

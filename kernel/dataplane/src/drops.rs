@@ -107,6 +107,37 @@ impl DropReason {
         }
     }
 
+    /// What the reason means, in words (for reports such as `rules test`).
+    pub fn meaning(&self) -> &'static str {
+        match self {
+            DropReason::Malformed => "not a packet the appliance can parse",
+            DropReason::NotForUs => "addressed to another MAC",
+            DropReason::UnsupportedEtherType => {
+                "a protocol the appliance does not forward (IPv6 among them, for now)"
+            }
+            DropReason::NicUnconfigured => "it arrived on an interface without an IPv4 address",
+            DropReason::MartianSource => "its source can never be a host's address",
+            DropReason::MartianDestination => "its destination can never be forwarded to",
+            DropReason::Spoofed => "its source may not send from the interface it arrived on",
+            DropReason::Policy => "refused by a rule or by the default",
+            DropReason::TtlExceeded => "its TTL ran out",
+            DropReason::NoRoute => "there is no route to its destination",
+            DropReason::TooBig => "too big for the egress MTU, and DF is set",
+            DropReason::OrphanFragment => "a fragment whose first fragment was not let through",
+            DropReason::InvalidState => "it belongs to no known flow and cannot open one",
+            DropReason::StateTableFull => "the state table is full",
+            DropReason::StateLimit => "a state limit was reached",
+            DropReason::NatExhausted => "no NAT port was free",
+            DropReason::NeighborUnreachable => "the next hop did not answer ARP",
+            DropReason::TransmitFull => "the NIC's transmit ring was full",
+        }
+    }
+
+    /// The reason called `name` (as [`DropReason::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<DropReason> {
+        DropReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// Whether every drop for this reason is logged: the security-relevant ones (malformed
     /// packets, martian and spoofed sources, a full state table, state limits reached, NAT
     /// ports exhausted). Drops by the policy are logged when their rule says `log`; the

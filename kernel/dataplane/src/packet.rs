@@ -12,8 +12,8 @@
 //! sees the damage).
 
 use smoltcp::wire::{
-    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket,
-    IPV4_HEADER_LEN, UDP_HEADER_LEN,
+    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
+    UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 /// The TCP control flags the data plane tracks, as one byte. Read from a segment with
@@ -430,14 +430,22 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     })
 }
 
-/// Whether `addr` can never be a single host's address (RFC 1812 5.3.7, RFC 6890): "this
-/// network" 0/8, loopback 127/8, multicast 224/4, reserved 240/4 and the limited broadcast.
-/// Such an address is never accepted as a source and never forwarded to.
+/// The blocks of IPv4 addresses that never hold a single host's address (RFC 1812 5.3.7,
+/// RFC 6890): "this network" 0/8, loopback 127/8, multicast 224/4, and the reserved block
+/// 240/4 with the limited broadcast. Such an address is never accepted as a source and
+/// never forwarded to.
+pub const SPECIAL_PURPOSE: [Ipv4Cidr; 4] = [
+    Ipv4Cidr::new(Ipv4Address::new(0, 0, 0, 0), 8),
+    Ipv4Cidr::new(Ipv4Address::new(127, 0, 0, 0), 8),
+    Ipv4Cidr::new(Ipv4Address::new(224, 0, 0, 0), 4),
+    Ipv4Cidr::new(Ipv4Address::new(240, 0, 0, 0), 4),
+];
+
+/// Whether `addr` lies in one of the [`SPECIAL_PURPOSE`] blocks.
 pub fn is_special_purpose(addr: Ipv4Address) -> bool {
-    // `Ipv4Addr` names loopback, multicast and broadcast, but "this network" and the
-    // reserved block only on nightly: their first octets are checked directly.
-    let first = addr.octets()[0];
-    first == 0 || addr.is_loopback() || addr.is_multicast() || first >= 240
+    SPECIAL_PURPOSE
+        .iter()
+        .any(|block| block.contains_addr(&addr))
 }
 
 #[cfg(test)]

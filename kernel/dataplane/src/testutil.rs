@@ -11,8 +11,8 @@ pub mod packets {
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
         EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
-        IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr,
-        TcpSeqNumber, UdpPacket, UdpRepr,
+        IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, Ipv6Address, Ipv6Packet,
+        Ipv6Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
     };
 
     use crate::packet::tcp_flags;
@@ -174,6 +174,56 @@ pub mod packets {
         bytes
     }
 
+    /// An ICMP message of any type: `icmp_type`, `code`, the four type-specific bytes
+    /// `rest`, then `data`.
+    pub fn icmp(
+        src: [u8; 4],
+        dst: [u8; 4],
+        (icmp_type, code): (u8, u8),
+        rest: [u8; 4],
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut message = rest.to_vec();
+        message.extend_from_slice(data);
+        // Type, code and checksum come first; the message is built after them.
+        let mut bytes = ipv4(
+            src,
+            dst,
+            IpProtocol::Icmp.into(),
+            &[&[0; 4], &message[..]].concat(),
+        );
+        let header_len = Ipv4Packet::new_unchecked(&bytes[..]).header_len() as usize;
+        let mut icmp = Icmpv4Packet::new_unchecked(&mut bytes[header_len..]);
+        icmp.set_msg_type(icmp_type.into());
+        icmp.set_msg_code(code);
+        icmp.fill_checksum();
+        bytes
+    }
+
+    /// An IPv4 packet of protocol `protocol` carrying `payload` as it is.
+    pub fn ipv4(src: [u8; 4], dst: [u8; 4], protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let (mut bytes, _) = ipv4_packet(src, dst, protocol.into(), payload.len(), 64);
+        let header_len = bytes.len() - payload.len();
+        bytes[header_len..].copy_from_slice(payload);
+        bytes
+    }
+
+    /// An IPv6 packet with next header `next_header` carrying `payload` as it is.
+    pub fn ipv6(src: [u8; 16], dst: [u8; 16], next_header: u8, payload: &[u8]) -> Vec<u8> {
+        let repr = Ipv6Repr {
+            src_addr: Ipv6Address::from(src),
+            dst_addr: Ipv6Address::from(dst),
+            next_header: next_header.into(),
+            payload_len: payload.len(),
+            hop_limit: 64,
+        };
+        let mut bytes = vec![0u8; repr.buffer_len() + payload.len()];
+        let mut packet = Ipv6Packet::new_unchecked(&mut bytes[..]);
+        repr.emit(&mut packet);
+        packet.payload_mut().copy_from_slice(payload);
+        bytes
+    }
+
     /// Rewrites a TCP segment's flags (and its checksum).
     pub fn set_tcp_flags(bytes: &mut [u8], flags: u8) {
         let mut ip = Ipv4Packet::new_unchecked(bytes);
@@ -209,14 +259,24 @@ pub mod packets {
 
     /// Wraps an IPv4 packet in an Ethernet frame.
     pub fn ethernet(src: EthernetAddress, dst: EthernetAddress, packet: &[u8]) -> Vec<u8> {
-        let mut frame = vec![0u8; 14 + packet.len()];
-        let mut view = EthernetFrame::new_unchecked(&mut frame[..]);
-        EthernetRepr {
+        ethernet_of(EthernetProtocol::Ipv4, src, dst, packet)
+    }
+
+    /// Wraps a packet of `ethertype` in an Ethernet frame.
+    pub fn ethernet_of(
+        ethertype: EthernetProtocol,
+        src: EthernetAddress,
+        dst: EthernetAddress,
+        packet: &[u8],
+    ) -> Vec<u8> {
+        let repr = EthernetRepr {
             src_addr: src,
             dst_addr: dst,
-            ethertype: EthernetProtocol::Ipv4,
-        }
-        .emit(&mut view);
+            ethertype,
+        };
+        let mut frame = vec![0u8; repr.buffer_len() + packet.len()];
+        let mut view = EthernetFrame::new_unchecked(&mut frame[..]);
+        repr.emit(&mut view);
         view.payload_mut().copy_from_slice(packet);
         frame
     }

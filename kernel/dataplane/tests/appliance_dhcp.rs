@@ -180,9 +180,9 @@ fn dns_redirect_uses_the_resolver_the_lease_named() {
     lease(&mut lab);
     lab.teach(RESOLVER);
     let query = packets::udp(CLIENT.ip, 5353, APPLIANCE_CLIENTS, 53, b"query");
-    let relayed = udp_of(&lab.send(CLIENT, &query).ipv4_to(RESOLVER));
+    let redirected = udp_of(&lab.send(CLIENT, &query).ipv4_to(RESOLVER));
     assert_eq!(
-        (relayed.src, relayed.dst),
+        (redirected.src, redirected.dst),
         (sock(APPLIANCE_UPLINK, 5353), sock(RESOLVER.ip, 53))
     );
 }

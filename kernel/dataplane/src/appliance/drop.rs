@@ -53,6 +53,14 @@ impl Dropped {
         }
     }
 
+    /// The detail of its log line, if it has one.
+    fn detail_text(&self) -> Option<&'static str> {
+        match self.why {
+            Why::Detail(detail) => Some(detail),
+            Why::Reason | Why::Rule(_) => None,
+        }
+    }
+
     /// Whether the drop is logged: a rule's own `log`, otherwise the reason's.
     fn logged(&self) -> bool {
         match self.why {
@@ -107,6 +115,7 @@ impl Appliance<'_> {
         let (nic, now) = (pd.nic, pd.now);
         let logged = self.log_refusal(nic, now, &dropped, Some(&described));
         pd.trace.logged = logged;
+        pd.trace.detail = dropped.detail_text();
         pd.trace.fate = Fate::Dropped(dropped.reason);
         self.count_drop(nic, dropped.reason);
     }
@@ -122,6 +131,7 @@ impl Appliance<'_> {
         packet: Option<&dyn fmt::Display>,
     ) {
         trace.logged = self.log_refusal(nic, now, &dropped, packet);
+        trace.detail = dropped.detail_text();
         trace.fate = Fate::Dropped(dropped.reason);
         self.count_drop(nic, dropped.reason);
     }

@@ -188,13 +188,7 @@ impl<'p> Appliance<'p> {
             hash_key,
             timeouts: options.timeouts,
         });
-        let upstream_dns = policy
-            .interfaces
-            .iter()
-            .filter(|i| i.uplink)
-            .flat_map(|i| i.dns_servers.of(policy.ipv4_addrs))
-            .map(|a| Ipv4Address::from_bits(*a))
-            .collect();
+        let upstream_dns = config.upstream_dns.clone();
         let mut declared_clients: Vec<(u8, u32, u32)> = policy
             .clients
             .iter()

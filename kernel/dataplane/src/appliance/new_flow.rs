@@ -123,7 +123,11 @@ impl Appliance<'_> {
     }
 
     /// Masquerade and the state for a first packet that goes on: how it leaves.
-    pub(super) fn open_state(&mut self, pd: &PacketDesc, passed: Passed) -> Result<Plan, Dropped> {
+    pub(super) fn open_state(
+        &mut self,
+        pd: &mut PacketDesc,
+        passed: Passed,
+    ) -> Result<Plan, Dropped> {
         let Passed {
             original,
             redirected,
@@ -133,7 +137,9 @@ impl Appliance<'_> {
             mtu,
         } = passed;
         let mut translated = redirected;
-        if nat::masquerade_rule(&self.policy, pd.nic, translated.src, out_nic).is_some() {
+        let masquerade = nat::masquerade_rule(&self.policy, pd.nic, translated.src, out_nic);
+        if let Some(rule) = masquerade {
+            pd.trace.masquerade = Some(rule);
             let Some(nat_address) = self.configs[out_nic as usize].ipv4.map(|c| c.address()) else {
                 return Err(DropReason::NoRoute.into());
             };

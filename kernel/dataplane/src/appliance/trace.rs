@@ -90,6 +90,10 @@ pub struct Trace {
     pub reply: Option<Reply>,
     /// Whether the drop was written to the drop log (before its rate limit).
     pub logged: bool,
+    /// The drop's detail, as its log line gives it (`spoofed-not-a-client`, ...).
+    pub detail: Option<&'static str>,
+    /// The `nat` rule that masqueraded the packet (index into `Policy::masquerade`).
+    pub masquerade: Option<usize>,
     /// Where the packet went.
     pub fate: Fate,
 }

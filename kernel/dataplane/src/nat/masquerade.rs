@@ -7,19 +7,19 @@ use smoltcp::time::Instant;
 use smoltcp::wire::Ipv4Address;
 
 use super::policy_match::{addr_in, nic_in};
-use crate::policy::{Masquerade, Policy};
+use crate::policy::Policy;
 use crate::rng::SplitMix64;
 use crate::state::{FlowTuple, StateTable};
 
-/// The first `nat` rule of `policy` for a flow from `src` arriving on `in_nic` and leaving
-/// through `out_nic`.
-pub fn masquerade_rule<'p>(
-    policy: &Policy<'p>,
+/// The first `nat` rule of `policy` (its index in `policy.masquerade`) for a flow from
+/// `src` arriving on `in_nic` and leaving through `out_nic`.
+pub fn masquerade_rule(
+    policy: &Policy,
     in_nic: u8,
     src: Ipv4Address,
     out_nic: u8,
-) -> Option<&'p Masquerade> {
-    policy.masquerade.iter().find(|m| {
+) -> Option<usize> {
+    policy.masquerade.iter().position(|m| {
         m.out_nic == out_nic && nic_in(policy, m.in_nic, in_nic) && addr_in(policy, m.src, src)
     })
 }
