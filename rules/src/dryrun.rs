@@ -15,6 +15,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
+use dataplane::drops::DropReason;
+use dataplane::neighbor;
 use dataplane::policy::{DnsUpstream, Policy};
 use dataplane::sink::RecordingSink;
 use dataplane::testutil::packets;
@@ -44,6 +46,10 @@ pub struct Run {
     /// The frames the appliance sent (`(nic, frame)`, ARP requests it had answered left
     /// out): the forwarded packet, or what the sender was told.
     pub sent: Vec<(u8, Vec<u8>)>,
+    /// Whether the appliance gave up on a next hop (its drop counters say
+    /// `neighbor-unreachable` once its ARP retries ran out): the neighbour answered, but not
+    /// as one the appliance learns from on that NIC.
+    pub neighbor_unreachable: bool,
 }
 
 /// The appliance's MAC on NIC `nic` in a dry run.
@@ -171,13 +177,28 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
     let mut sink = RecordingSink::default();
     let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
     let sent = answer_arp(&mut appliance, sink.frames, now);
+    let neighbor_unreachable = wait_for_neighbours(&mut appliance, now);
     Run {
         packet: *packet,
         case,
         dst,
         trace,
         sent,
+        neighbor_unreachable,
     }
+}
+
+/// Lets the appliance's ARP retries run out (its timers, as the kernel polls them); whether
+/// it then gave up on a neighbour and dropped what waited for it.
+fn wait_for_neighbours(appliance: &mut Appliance, now: Instant) -> bool {
+    for retry in 1..=u64::from(neighbor::MAX_REQUESTS) + 1 {
+        let later = now + neighbor::REQUEST_INTERVAL * retry as u32;
+        appliance.poll(later, &mut RecordingSink::default());
+    }
+    appliance
+        .drop_counters()
+        .get(DropReason::NeighborUnreachable)
+        > 0
 }
 
 /// The frame a host sends for `packet` to `dst`: to the appliance's MAC (its gateway), or
@@ -248,8 +269,8 @@ fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8>
     }
 }
 
-/// An ICMP echo's identifier in a dry run.
-const ECHO_IDENT: u16 = 0x6d74;
+/// An ICMP echo's identifier in a dry run (`explain` shows it: `echo-request id 28020`).
+pub const ECHO_IDENT: u16 = 0x6d74;
 /// ICMP source quench (RFC 792), an error type `Icmpv4Message` has no name for.
 const SOURCE_QUENCH: u8 = 4;
 

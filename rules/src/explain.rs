@@ -142,11 +142,14 @@ fn explain_run(
             let _ = writeln!(out, "{line:>7} | {}", file.line_text(line));
         }
     }
-    if let Fate::Forwarded {
-        nic,
-        next_hop,
-        translation,
-    } = run.trace.fate
+    if let (
+        Fate::Forwarded {
+            nic,
+            next_hop,
+            translation,
+        },
+        false,
+    ) = (run.trace.fate, run.neighbor_unreachable)
     {
         let _ = writeln!(out, "nat:     {}", masquerade(checked, policy, run));
         let leaves = translation.map_or_else(String::new, |t| format!(" as {}", t.after));

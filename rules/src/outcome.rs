@@ -33,6 +33,13 @@ impl Observed {
     /// The verdict of `run`.
     pub fn of(run: &Run) -> Observed {
         let decided = run.trace.decision.map(|d| d.verdict);
+        if run.neighbor_unreachable {
+            return Observed {
+                action: Action::Block,
+                log: false,
+                reason: Some(DropReason::NeighborUnreachable),
+            };
+        }
         match run.trace.fate {
             Fate::Forwarded { .. } | Fate::Local => Observed {
                 action: Action::Pass,
@@ -86,7 +93,11 @@ pub fn decider(policy: &Policy, verdict: &Verdict) -> String {
 /// Who decided a run's fate: the deciding rule, or the data plane and why.
 pub fn decided_by(checked: &Checked, policy: &Policy, run: &Run) -> String {
     let verdict = run.trace.decision.map(|d| d.verdict);
-    match (run.trace.fate, verdict) {
+    let fate = match Observed::of(run).reason {
+        Some(reason) => Fate::Dropped(reason),
+        None => run.trace.fate,
+    };
+    match (fate, verdict) {
         (Fate::Dropped(DropReason::Policy), Some(verdict)) => decider(policy, &verdict),
         (Fate::Dropped(reason), verdict) => {
             let after = match verdict {
@@ -139,6 +150,14 @@ pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
             "{dst} is the appliance's own address on another interface, which it answers only there"
         ),
         DropReason::NoRoute => format!("there is no route to {dst}"),
+        DropReason::NeighborUnreachable => match run.trace.fate {
+            Fate::Forwarded { nic, next_hop, .. } => format!(
+                "no answer to ARP for {next_hop} on {} that the appliance accepts (it learns \
+                 neighbours only from senders allowed there), so the packet waited and was dropped",
+                nic_text(checked, nic)
+            ),
+            _ => reason.meaning().to_string(),
+        },
         DropReason::UnsupportedEtherType if dst.is_ipv6() || src.is_ipv6() => {
             "the appliance does not forward IPv6 yet".to_string()
         }
