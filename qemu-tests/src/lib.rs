@@ -5,7 +5,8 @@
 //!   button over QMP, and always kills QEMU and removes its sockets when dropped, printing the
 //!   console for a failing test.
 //! - [`segment_host::SegmentHost`] is a rootless host on one NIC: raw Ethernet frames over a
-//!   unix datagram socket, built and parsed with `smoltcp::wire` ([`frames`]).
+//!   unix datagram socket, built and parsed with `smoltcp::wire` by the project's one test
+//!   packet library, `dataplane::testutil`.
 //! - [`test_host::TestHost`] is a real Linux host: a network namespace with a tap device
 //!   (root only), for `ping` and friends.
 //! - [`addressing`] is the one place the appliance's and the test hosts' addresses live.
@@ -13,8 +14,9 @@
 //! Forwarding, with the test ruleset [`forwarding_ruleset`] (an uplink, two client networks):
 //!
 //! - [`segmented_appliance::SegmentedAppliance`]: every NIC a rootless segment host; exact
-//!   frames in and out ([`ip_frames`]: TCP, UDP and ICMP built and parsed with every checksum
-//!   verified, compared field by field), absence proven with a marker packet;
+//!   frames in and out (`dataplane::testutil::datagram`: TCP, UDP and ICMP built and parsed
+//!   with every checksum verified, compared field by field), absence proven with a marker
+//!   packet;
 //! - [`tap_appliance::TapAppliance`]: every NIC a tap into a namespace (root); the uplink's
 //!   namespace plays the internet ([`uplink_services`]: [`web_server`], [`dns_server`],
 //!   [`iperf`]), clients run `curl`, `dig`, `ping` ([`client_tools`]) and a raw-socket SYN
@@ -35,8 +37,6 @@ pub mod drop_log;
 pub mod expect;
 pub mod failure;
 pub mod forwarding_ruleset;
-pub mod frames;
-pub mod ip_frames;
 pub mod iperf;
 pub mod kernels;
 pub mod leftovers;

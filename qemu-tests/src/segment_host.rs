@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr};
 
-use crate::frames::{arp_reply, arp_request, echo_request, inspect, Echo, Inbound, Station};
-use crate::ip_frames::describe_frame;
 use crate::{Failure, Outcome};
+use dataplane::testutil::datagram::describe_frame;
+use dataplane::testutil::link::{
+    arp_reply, arp_request, echo_request, inspect, Echo, Inbound, Station,
+};
 
 /// Largest frame QEMU delivers on a dgram netdev (jumbo frames are not used).
 const MAX_FRAME: usize = 65_536;

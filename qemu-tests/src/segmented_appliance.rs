@@ -16,11 +16,13 @@ use smoltcp::wire::{EthernetProtocol, EthernetRepr};
 use crate::boot_report::BootReport;
 use crate::expect::{appliance_on, ANSWER_TIMEOUT};
 use crate::forwarding_ruleset::{FORWARDING, NICS};
-use crate::frames::Station;
-use crate::ip_frames::{differences, Ipv4Datagram, Ipv4Frame, Ipv4Header, TcpSegment, Transport};
 use crate::segment_host::SegmentHost;
 use crate::vm::{Vm, VmSpec};
 use crate::{Failure, Outcome};
+use dataplane::testutil::datagram::{
+    differences, Ipv4Datagram, Ipv4Frame, Ipv4Header, TcpSegment, Transport,
+};
+use dataplane::testutil::link::Station;
 
 /// How long to keep watching after a marker, for a copy of a dropped packet that arrives late.
 pub const SETTLE: Duration = Duration::from_secs(1);

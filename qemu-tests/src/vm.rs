@@ -19,12 +19,12 @@ use crate::accel::harness_accel;
 use crate::addressing::{appliance_address, host_address, host_mac};
 use crate::boot_report::{BootReport, NicIpv4, FATAL_PREFIX, READY_LINE};
 use crate::console::Console;
-use crate::frames::Station;
 use crate::kernels::{artifacts, KernelVariant};
 use crate::leftovers::{owned_name, owner_is_dead};
 use crate::qmp::Qmp;
 use crate::segment_host::SegmentHost;
 use crate::{ensure, Failure, Outcome};
+use dataplane::testutil::link::Station;
 
 /// How one NIC is wired on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]

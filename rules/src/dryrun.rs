@@ -304,13 +304,7 @@ fn answer_arp(
         for (nic, frame) in frames {
             match arp_request(&frame) {
                 Some(request) if request.sender_mac == appliance_mac(nic) => {
-                    let reply = ArpMessage {
-                        operation: ArpOperation::Reply,
-                        sender_mac: host_mac(request.target_ip),
-                        sender_ip: request.target_ip,
-                        target_mac: request.sender_mac,
-                        target_ip: request.sender_ip,
-                    };
+                    let reply = arp::reply_to(&request, host_mac(request.target_ip));
                     let mut bytes = vec![0u8; arp::ARP_FRAME_LEN];
                     arp::emit(&mut bytes, request.sender_mac, &reply);
                     let mut sink = RecordingSink::default();

@@ -8,13 +8,12 @@
 use std::fmt::Write as _;
 
 use dataplane::appliance::{Fate, Reply};
-use dataplane::policy::{FlowKey, Policy, Rule};
+use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF};
 
 use crate::checked::Checked;
 use crate::concrete::{concrete, ConcretePacket};
-use crate::describe::{nic_text, packet_text, set_text};
+use crate::describe::{nic_text, packet_text, sent_packet_text, set_text};
 use crate::dryrun::{runs, Run};
-use crate::names::{self, has_ports, is_icmp};
 use crate::outcome::{case_text, decided_by, redirect_text, routing_note, Observed};
 use crate::parser::parse_packet;
 use crate::ranges::RangeSet;
@@ -82,29 +81,18 @@ pub fn explain(
 
 /// The packet as it was sent, when the policy never saw it.
 fn sent_text(checked: &Checked, packet: &ConcretePacket, run: &Run) -> String {
-    let protocol = names::protocol_name(packet.protocol)
-        .map_or_else(|| format!("proto {}", packet.protocol), str::to_string);
-    let endpoint = |addr: std::net::IpAddr, port: u16| {
-        let host = match addr {
-            std::net::IpAddr::V6(_) if has_ports(packet.protocol) => format!("[{addr}]"),
-            _ => addr.to_string(),
-        };
-        if has_ports(packet.protocol) {
-            format!("{host}:{port}")
-        } else {
-            host
-        }
+    let key = FlowKey {
+        in_nic: packet.in_nic,
+        out: OUT_SELF,
+        protocol: packet.protocol,
+        src: flow_addr(packet.src),
+        dst: flow_addr(run.dst),
+        src_port: packet.src_port,
+        dst_port: packet.dst_port,
+        icmp_type: packet.icmp.0,
+        icmp_code: packet.icmp.1,
     };
-    let mut text = format!(
-        "{protocol} {} -> {} on {}",
-        endpoint(packet.src, packet.src_port),
-        endpoint(run.dst, packet.dst_port),
-        nic_text(checked, packet.in_nic)
-    );
-    if is_icmp(packet.protocol) {
-        text.push_str(&format!(" type {} code {}", packet.icmp.0, packet.icmp.1));
-    }
-    text
+    sent_packet_text(checked, &key)
 }
 
 fn explain_run(
@@ -308,5 +296,13 @@ fn why_not(checked: &Checked, policy: &Policy, parts: &[&Rule], key: &FlowKey) -
             .to_string()
     } else {
         reasons.join("; ")
+    }
+}
+
+/// An address in the flow address space.
+fn flow_addr(addr: std::net::IpAddr) -> u128 {
+    match addr {
+        std::net::IpAddr::V4(a) => ipv4_to_flow_addr(a.into()),
+        std::net::IpAddr::V6(a) => a.into(),
     }
 }

@@ -19,7 +19,7 @@
 use std::net::Ipv4Addr;
 
 use dataplane::appliance::ApplianceOptions;
-use dataplane::arp::{self, ArpMessage};
+use dataplane::arp;
 use dataplane::drops::DropReason;
 use dataplane::policy::{flow_addr_to_ipv4, Policy};
 use dataplane::sink::RecordingSink;
@@ -312,13 +312,7 @@ fn observe(policy: &Policy, probe: &Probe) -> Observation {
                     };
                     seen.asked.push((nic, request.target_ip));
                     // The neighbour answers.
-                    let reply = ArpMessage {
-                        operation: ArpOperation::Reply,
-                        sender_mac: mac_of_host(request.target_ip),
-                        sender_ip: request.target_ip,
-                        target_mac: request.sender_mac,
-                        target_ip: request.sender_ip,
-                    };
+                    let reply = arp::reply_to(&request, mac_of_host(request.target_ip));
                     let mut bytes = vec![0u8; arp::ARP_FRAME_LEN];
                     arp::emit(&mut bytes, request.sender_mac, &reply);
                     let mut sink = RecordingSink::default();

@@ -456,7 +456,12 @@ mod tests {
 
     #[test]
     fn fragmentation_needed_carries_the_next_hop_mtu() {
-        let packet = packets::tcp(CLIENT, 40000, SERVER, 443, 1, 1, tcp_flags::ACK, &[0; 1460]);
+        let packet = packets::tcp(
+            (CLIENT, 40000),
+            (SERVER, 443),
+            (1, 1, tcp_flags::ACK),
+            &[0; 1460],
+        );
         let reply = error_about(IcmpError::FragmentationNeeded { mtu: 1400 }, &packet).unwrap();
         assert!(checksums_valid(&reply));
         let (icmp_type, code, quote) = quoted(&reply);
@@ -604,13 +609,9 @@ mod tests {
     #[test]
     fn reject_of_tcp_syn_is_rst_ack() {
         let syn = packets::tcp(
-            CLIENT,
-            40000,
-            SERVER,
-            23,
-            0x1000_0000,
-            0,
-            tcp_flags::SYN,
+            (CLIENT, 40000),
+            (SERVER, 23),
+            (0x1000_0000, 0, tcp_flags::SYN),
             &[],
         );
         let reply = build_tcp_reset(&offending(&syn, &summary(&syn))).unwrap();
@@ -633,13 +634,9 @@ mod tests {
     #[test]
     fn reset_of_an_acking_segment_takes_its_sequence_from_the_ack() {
         let data = packets::tcp(
-            CLIENT,
-            40000,
-            SERVER,
-            443,
-            5000,
-            0xdead_beef,
-            tcp_flags::ACK | tcp_flags::PSH,
+            (CLIENT, 40000),
+            (SERVER, 443),
+            (5000, 0xdead_beef, tcp_flags::ACK | tcp_flags::PSH),
             b"GET /",
         );
         let rst = tcp_of(&build_tcp_reset(&offending(&data, &summary(&data))).unwrap());
@@ -651,13 +648,9 @@ mod tests {
     fn reset_without_ack_acknowledges_syn_and_payload_modulo_2_32() {
         // SEG.LEN counts the payload and the SYN; the sum wraps around the sequence space.
         let syn_data = packets::tcp(
-            CLIENT,
-            40000,
-            SERVER,
-            80,
-            u32::MAX - 1,
-            0,
-            tcp_flags::SYN,
+            (CLIENT, 40000),
+            (SERVER, 80),
+            (u32::MAX - 1, 0, tcp_flags::SYN),
             b"abc",
         );
         let rst = tcp_of(&build_tcp_reset(&offending(&syn_data, &summary(&syn_data))).unwrap());
@@ -666,7 +659,7 @@ mod tests {
 
     #[test]
     fn reset_is_never_sent_about_a_reset() {
-        let rst = packets::tcp(CLIENT, 40000, SERVER, 443, 1, 0, tcp_flags::RST, &[]);
+        let rst = packets::tcp((CLIENT, 40000), (SERVER, 443), (1, 0, tcp_flags::RST), &[]);
         assert_eq!(
             build_tcp_reset(&offending(&rst, &summary(&rst))),
             Err(NoReply::AboutTcpReset)

@@ -371,13 +371,9 @@ mod tests {
     #[test]
     fn tcp_source_nat_rewrites_address_and_port_with_valid_checksums() {
         let mut bytes = packets::tcp(
-            [10, 137, 1, 10],
-            40000,
-            [1, 1, 1, 1],
-            443,
-            7,
-            9,
-            0x18,
+            ([10, 137, 1, 10], 40000),
+            ([1, 1, 1, 1], 443),
+            (7, 9, 0x18),
             b"hello",
         );
         let mut s = parsed(&bytes);

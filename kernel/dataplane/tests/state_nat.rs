@@ -43,7 +43,7 @@ fn echo_ident(packet: &[u8]) -> u16 {
 fn client_syn_leaves_the_uplink_masqueraded_field_by_field() {
     let mut table = table(16);
     let mut masquerader = masquerader();
-    let original = packets::tcp(CLIENT, 40000, SERVER, 443, 1000, 0, SYN, b"");
+    let original = packets::tcp((CLIENT, 40000), (SERVER, 443), (1000, 0, SYN), b"");
     let mut syn = original.clone();
     open_masqueraded(&mut table, &mut masquerader, &mut syn, at(0));
 
@@ -75,8 +75,8 @@ fn client_syn_leaves_the_uplink_masqueraded_field_by_field() {
 fn colliding_source_port_gets_a_random_free_port_and_each_reply_finds_its_client() {
     let mut table = table(16);
     let mut masquerader = masquerader();
-    let mut first = packets::tcp(CLIENT, 40000, SERVER, 443, 1000, 0, SYN, b"");
-    let mut second = packets::tcp(CLIENT2, 40000, SERVER, 443, 7000, 0, SYN, b"");
+    let mut first = packets::tcp((CLIENT, 40000), (SERVER, 443), (1000, 0, SYN), b"");
+    let mut second = packets::tcp((CLIENT2, 40000), (SERVER, 443), (7000, 0, SYN), b"");
     open_masqueraded(&mut table, &mut masquerader, &mut first, at(0));
     open_masqueraded(&mut table, &mut masquerader, &mut second, at(0));
 
@@ -90,7 +90,12 @@ fn colliding_source_port_gets_a_random_free_port_and_each_reply_finds_its_client
     assert_eq!(masquerader.stats().remapped_port, 1);
     assert_eq!(table.stats().nat_ports_in_use, 2);
 
-    let mut to_second = packets::tcp(SERVER, 443, UPLINK_ADDR, port, 9000, 7001, SYN | ACK, b"");
+    let mut to_second = packets::tcp(
+        (SERVER, 443),
+        (UPLINK_ADDR, port),
+        (9000, 7001, SYN | ACK),
+        b"",
+    );
     assert!(forwarded(pass(
         &mut table,
         UPLINK_NIC,
@@ -101,7 +106,12 @@ fn colliding_source_port_gets_a_random_free_port_and_each_reply_finds_its_client
         endpoints(&to_second),
         ((ip(SERVER), 443), (ip(CLIENT2), 40000))
     );
-    let mut to_first = packets::tcp(SERVER, 443, UPLINK_ADDR, 40000, 9000, 1001, SYN | ACK, b"");
+    let mut to_first = packets::tcp(
+        (SERVER, 443),
+        (UPLINK_ADDR, 40000),
+        (9000, 1001, SYN | ACK),
+        b"",
+    );
     assert!(forwarded(pass(
         &mut table,
         UPLINK_NIC,
@@ -275,7 +285,7 @@ fn open_forwarded(
 #[test]
 fn port_forward_redirects_to_the_client_and_the_reply_comes_from_the_appliance() {
     let mut table = table(16);
-    let mut syn = packets::tcp(SERVER, 50000, UPLINK_ADDR, 8022, 1000, 0, SYN, b"");
+    let mut syn = packets::tcp((SERVER, 50000), (UPLINK_ADDR, 8022), (1000, 0, SYN), b"");
     open_forwarded(&mut table, &[ssh_forward()], &mut syn, at(0));
     assert_eq!(endpoints(&syn), ((ip(SERVER), 50000), (ip(CLIENT), 22)));
     assert_eq!(
@@ -284,7 +294,7 @@ fn port_forward_redirects_to_the_client_and_the_reply_comes_from_the_appliance()
         "a forward holds no masquerade port"
     );
 
-    let mut synack = packets::tcp(CLIENT, 22, SERVER, 50000, 5000, 1001, SYN | ACK, b"");
+    let mut synack = packets::tcp((CLIENT, 22), (SERVER, 50000), (5000, 1001, SYN | ACK), b"");
     let Lookup::Hit(hit) = pass(&mut table, CLIENT_NIC, &mut synack, at(0)) else {
         panic!("reply has a state")
     };
@@ -326,13 +336,13 @@ fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address
     };
     assert!(flow(
         UPLINK_NIC,
-        packets::tcp(SERVER, 1, UPLINK_ADDR, 8022, 1, 0, SYN, b"")
+        packets::tcp((SERVER, 1), (UPLINK_ADDR, 8022), (1, 0, SYN), b"")
     )
     .is_some());
     assert!(
         flow(
             CLIENT_NIC,
-            packets::tcp(SERVER, 1, UPLINK_ADDR, 8022, 1, 0, SYN, b"")
+            packets::tcp((SERVER, 1), (UPLINK_ADDR, 8022), (1, 0, SYN), b"")
         )
         .is_none(),
         "other NIC"
@@ -344,7 +354,7 @@ fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address
     assert!(
         flow(
             UPLINK_NIC,
-            packets::tcp(SERVER, 1, UPLINK_ADDR, 8023, 1, 0, SYN, b"")
+            packets::tcp((SERVER, 1), (UPLINK_ADDR, 8023), (1, 0, SYN), b"")
         )
         .is_none(),
         "other port"
@@ -352,7 +362,7 @@ fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address
     assert!(
         flow(
             UPLINK_NIC,
-            packets::tcp(SERVER, 1, RESOLVER, 8022, 1, 0, SYN, b"")
+            packets::tcp((SERVER, 1), (RESOLVER, 8022), (1, 0, SYN), b"")
         )
         .is_none(),
         "not for us"
@@ -421,13 +431,18 @@ fn dns_query_to_the_appliance_goes_upstream_and_the_answer_comes_from_the_applia
 fn dns_over_tcp_is_redirected_too() {
     let policy = dns_policy(|_| DnsUpstream::Learned);
     let mut table = table(16);
-    let mut syn = packets::tcp(CLIENT, 41000, CLIENT_GATEWAY, 53, 1000, 0, SYN, b"");
+    let mut syn = packets::tcp((CLIENT, 41000), (CLIENT_GATEWAY, 53), (1000, 0, SYN), b"");
     open_redirected_query(&mut table, &policy, &mut syn);
     assert_eq!(
         endpoints(&syn),
         ((ip(UPLINK_ADDR), 41000), (ip(RESOLVER), 53))
     );
-    let mut synack = packets::tcp(RESOLVER, 53, UPLINK_ADDR, 41000, 5000, 1001, SYN | ACK, b"");
+    let mut synack = packets::tcp(
+        (RESOLVER, 53),
+        (UPLINK_ADDR, 41000),
+        (5000, 1001, SYN | ACK),
+        b"",
+    );
     assert!(forwarded(pass(&mut table, UPLINK_NIC, &mut synack, at(0))));
     assert_eq!(
         endpoints(&synack),

@@ -230,7 +230,10 @@ mod tests {
     fn tcp_tuple_reverses_into_the_reply_tuple() {
         let syn = tuple(&packets::tcp_syn(CLIENT, 40000, SERVER, 443)).unwrap();
         let synack = tuple(&packets::tcp(
-            SERVER, 443, CLIENT, 40000, 5, 1001, 0x12, b"",
+            (SERVER, 443),
+            (CLIENT, 40000),
+            (5, 1001, 0x12),
+            b"",
         ))
         .unwrap();
         assert_eq!(syn.reversed(), synack);
