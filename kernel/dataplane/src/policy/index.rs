@@ -17,6 +17,9 @@
 //!
 //! # How the tree is built (on the host, see `build`)
 //!
+//! The builder (`MatchIndexBuf`, with `PolicyBuf`) is compiled with the `codegen` feature
+//! only: the kernel embeds an index built by the compiler and carries no builder.
+//!
 //! Breadth first from the whole space. For a region, every axis and several windows are
 //! tried (over all the rule boundaries inside the region, and over each side of the widest
 //! gap between them, e.g. IPv4 against IPv6 addresses); the cut that leaves the least to
@@ -68,12 +71,16 @@
 //! rules cross, which the budget caps (see the wildcard-heavy rows).
 
 pub mod axis;
+#[cfg(any(test, feature = "codegen"))]
 mod build;
+#[cfg(any(test, feature = "codegen"))]
 mod cut;
 pub mod dim;
+#[cfg(any(test, feature = "codegen"))]
 mod fields;
 pub mod layout;
 
+#[cfg(any(test, feature = "codegen"))]
 pub use build::MatchIndexBuf;
 pub use dim::Dim;
 
