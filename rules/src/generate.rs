@@ -1,8 +1,12 @@
 //! A generator of large, realistic rulesets (for benchmarks and the large example):
 //! four interfaces, a few dozen clients and tables, NAT, forwards, a DNS redirect, and N
 //! filter rules over clients, interfaces, CIDRs, tables, single ports, lists, ranges and
-//! ICMP types. The same `(rules, seed)` always gives the same text, and the result always
-//! compiles: rules the shadowing analysis finds unreachable are replaced.
+//! ICMP types. The same `(rules, seed, shape)` always gives the same text, and the result
+//! always compiles: rules the shadowing analysis finds unreachable are replaced.
+//!
+//! Two [`Shape`]s: [`Shape::Realistic`] (rules mostly about one client or network, the way
+//! large rulesets grow) and [`Shape::WildcardHeavy`], a stress case for the matcher where
+//! half the rules have an `any` or interface-wide source.
 
 use std::fmt::Write as _;
 
@@ -85,6 +89,20 @@ fn public_cidr(rng: &mut Rng, min: u64, max: u64) -> String {
     }
 }
 
+/// What the generated rules look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Rules mostly about one client or network.
+    Realistic,
+    /// Half the rules with an `any` or interface-wide source.
+    WildcardHeavy,
+}
+
+/// A wide source: anyone, or a whole interface.
+fn wide_source(rng: &mut Rng) -> String {
+    rng.pick(&["any", "lan", "dmz", "guest", "wan"]).to_string()
+}
+
 fn source(rng: &mut Rng) -> String {
     match rng.below(10) {
         0..=2 => format!("host{}", rng.below(LAN_CLIENTS)),
@@ -152,7 +170,7 @@ fn narrow_rule(rng: &mut Rng) -> String {
     )
 }
 
-fn rule(rng: &mut Rng) -> String {
+fn rule(rng: &mut Rng, shape: Shape) -> String {
     let action = match rng.below(10) {
         0..=6 => "pass",
         7 | 8 => "block",
@@ -164,16 +182,24 @@ fn rule(rng: &mut Rng) -> String {
     } else {
         ""
     };
+    let source = match shape {
+        Shape::WildcardHeavy if rng.chance(50) => wide_source(rng),
+        _ => source(rng),
+    };
     format!(
-        "{action}{log} from {} to {} {}{limits}",
-        source(rng),
+        "{action}{log} from {source} to {} {}{limits}",
         destination(rng),
         protocol(rng)
     )
 }
 
-/// A ruleset with `rules` filter rules, all reachable, from `seed`.
+/// A realistic ruleset with `rules` filter rules, all reachable, from `seed`.
 pub fn generate(rules: usize, seed: u64) -> String {
+    generate_shaped(rules, seed, Shape::Realistic)
+}
+
+/// A ruleset of `shape` with `rules` filter rules, all reachable, from `seed`.
+pub fn generate_shaped(rules: usize, seed: u64, shape: Shape) -> String {
     let mut rng = Rng::new(seed);
     let head = header(&mut rng, rules, seed);
     let head_lines = head.lines().count();
@@ -184,7 +210,7 @@ pub fn generate(rules: usize, seed: u64) -> String {
         while body.len() < wanted {
             // Refills are narrow, so that the rounds converge.
             let rule = if round == 0 {
-                rule(&mut rng)
+                rule(&mut rng, shape)
             } else {
                 narrow_rule(&mut rng)
             };
