@@ -1,5 +1,10 @@
 //! End-to-end harness for Moat: boots images in QEMU and talks to them like their users do.
 //!
+//! **Owns**: the end-to-end suite's hosts, topologies and readers of the console. It imports
+//! `image` (the same QEMU command lines `image run` makes) and the data plane only for its
+//! test packet library (`dataplane::testutil`); what it checks, it checks from the outside:
+//! frames on the wire and lines on the console.
+//!
 //! - [`vm::Vm`] starts an appliance from a [`vm::VmSpec`] (machine, boot path, NICs, kernel
 //!   build), reads its serial console with timeouts ([`console::Console`]), presses its power
 //!   button over QMP, and always kills QEMU and removes its sockets when dropped, printing the

@@ -1,8 +1,20 @@
 //! Moat's data plane: everything that touches packets, as portable `no_std` + `alloc` code.
 //!
-//! Nothing here touches hardware. The kernel hands received Ethernet frames in and takes
-//! frames to transmit out; time comes in as an argument. That is what lets every path be
-//! unit-tested and benchmarked on the host with real packet bytes.
+//! **Owns**: every decision about a packet — parsing and validation, anti-spoofing, ARP,
+//! routing, the state table and NAT, the policy matcher, ICMP errors, the drop log — and
+//! the compiled policy's model (the contract with the `rules` compiler). The kernel hands
+//! received Ethernet frames in and takes frames to transmit out; time comes in as an
+//! argument. That is what lets every path be unit-tested and benchmarked on the host with
+//! real packet bytes, and what lets the compiler run a ruleset's tests through the very
+//! same code ([`Appliance::receive_traced`]).
+//!
+//! **Must not import**: hardware or platform code (no `x86_64`, virtio, ACPI: the kernel
+//! imports this crate, never the reverse), a ruleset parser (`rules` is a dev-dependency
+//! only, for tests that compile real ruleset text), or anything `std`. Its dependencies are
+//! `smoltcp` (wire formats and the local stack), `log` and `siphasher`. Host-only parts are
+//! behind features: `codegen` (emitting a policy as Rust, building the matcher's index),
+//! `reference` (the linear matcher tests compare against), `testutil` (the test packet
+//! library).
 //!
 //! - [`appliance`]: the front door — [`Appliance::receive`] for each frame,
 //!   [`Appliance::poll`] for timers.
