@@ -16,8 +16,8 @@
 //! `reference` (the linear matcher tests compare against), `testutil` (the test packet
 //! library).
 //!
-//! - [`appliance`]: the front door — [`Appliance::receive`] for each frame,
-//!   [`Appliance::poll`] for timers.
+//! - [`appliance`]: the front door — [`Appliance::receive`] for each frame (the path of a
+//!   packet, stage by stage, in its module documentation), [`Appliance::poll`] for timers.
 //! - [`policy`]: the compiled ruleset (pure data, produced at build time by the `rules` crate)
 //!   and the matcher that decides the first packet of each flow.
 //! - [`arp`], [`neighbor`]: ARP and the neighbour table.
@@ -33,9 +33,10 @@
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
-//! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
+//! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests).
+//! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
