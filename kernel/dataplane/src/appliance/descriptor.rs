@@ -24,7 +24,7 @@ use crate::policy::{ipv4_to_flow_addr, FlowKey};
 use crate::state::FlowTuple;
 
 /// One received IPv4 packet and what is known about it. See the module documentation.
-pub(super) struct PacketDesc<'f> {
+pub(super) struct PacketDesc<'f, 't> {
     /// The NIC it arrived on.
     pub nic: u8,
     /// When it arrived.
@@ -41,10 +41,10 @@ pub(super) struct PacketDesc<'f> {
     /// The whole Ethernet frame; forwarding rewrites it in place.
     pub frame: &'f mut [u8],
     /// What the stages decided, for [`super::Appliance::receive_traced`].
-    pub trace: Trace,
+    pub trace: &'t mut Trace,
 }
 
-impl PacketDesc<'_> {
+impl PacketDesc<'_, '_> {
     /// The IPv4 packet's bytes (from its header, without Ethernet padding).
     pub fn packet(&self) -> &[u8] {
         &self.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + self.ip.total_len]

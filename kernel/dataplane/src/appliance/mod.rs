@@ -294,12 +294,12 @@ impl<'p> Appliance<'p> {
                             ingress: config.ipv4,
                             ip,
                             frame,
-                            trace,
+                            trace: &mut trace,
                         };
                         if let Err(dropped) = self.forward_ipv4(&mut pd, sink) {
                             self.refuse_packet(&mut pd, dropped);
                         }
-                        return pd.trace;
+                        return trace;
                     }
                     Err(malformed) => Dropped::detail(DropReason::Malformed, malformed.as_str()),
                 },
