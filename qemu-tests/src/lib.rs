@@ -20,6 +20,7 @@
 //!   [`iperf`]), clients run `curl`, `dig`, `ping` ([`client_tools`]) and a raw-socket SYN
 //!   flood ([`syn_flood`]); in-process servers open their sockets inside namespaces through
 //!   [`netns`];
+//! - rootless floods of exact frames into a NIC ([`frame_flood`]);
 //! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
 //!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
@@ -35,6 +36,7 @@ pub mod drop_log;
 pub mod expect;
 pub mod failure;
 pub mod forwarding_ruleset;
+pub mod frame_flood;
 pub mod frames;
 pub mod ip_frames;
 pub mod iperf;

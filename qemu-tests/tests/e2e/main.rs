@@ -6,10 +6,13 @@
 mod boot_paths;
 mod clients;
 mod clients_load;
+mod command_line;
 mod faults;
 mod forwarding;
 mod forwarding_drops;
 mod images;
+mod interrupts;
 mod kvm;
 mod power;
 mod tap_clients;
+mod watchdog;
