@@ -34,7 +34,7 @@ use crate::fragment::FragmentTable;
 use crate::icmp_error::ErrorReplies;
 use crate::local::{DhcpChange, LocalStack};
 use crate::nat::{MasqueradeConfig, Masquerader};
-use crate::neighbor::{Enqueued, NeighborTable};
+use crate::neighbor::{Enqueued, NeighborTable, Resolution};
 use crate::policy::Policy;
 use crate::proxy_arp::{self, ArpAnswer};
 use crate::route::{Route, RouteTable, Topology};
@@ -430,12 +430,17 @@ impl<'p> Appliance<'p> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        if let Some(mac) = self.neighbors.lookup((nic, next_hop), now) {
-            self.send_ipv4_to(nic, mac, packet, sink);
-            return;
-        }
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
+        match self.neighbors.resolve((nic, next_hop), now) {
+            Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
+            Resolution::Verify(mac) => {
+                self.send_ipv4_to(nic, mac, packet, sink);
+                let probe = arp::request(config.mac, cidr.address(), next_hop);
+                return self.send_arp(nic, mac, &probe, sink);
+            }
+            Resolution::Unknown => {}
+        }
         match self.neighbors.enqueue((nic, next_hop), packet, now) {
             Enqueued::SendRequest => {
                 let request = arp::request(config.mac, cidr.address(), next_hop);
@@ -488,17 +493,21 @@ impl<'p> Appliance<'p> {
     /// Runs timers: ARP retries, state expiry, the local stacks (DHCP), the stats line.
     /// Returns how long until the next call is needed (the kernel sleeps at most that long).
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Duration {
-        let (ask, gave_up) = self.neighbors.poll(now);
-        for &((nic, _), dropped) in &gave_up {
+        let work = self.neighbors.poll(now);
+        for &((nic, _), dropped) in &work.gave_up {
             for _ in 0..dropped {
                 self.count_drop(nic, DropReason::NeighborUnreachable);
             }
         }
-        for (nic, target) in ask {
+        let asks = work
+            .broadcast
+            .iter()
+            .map(|&key| (key, EthernetAddress::BROADCAST));
+        for ((nic, target), to) in asks.chain(work.unicast.iter().copied()) {
             let config = self.configs[nic as usize];
             if let Some(cidr) = config.ipv4 {
                 let request = arp::request(config.mac, cidr.address(), target);
-                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
+                self.send_arp(nic, to, &request, sink);
             }
         }
         self.states.sweep(now, SWEEP_BUDGET);
