@@ -205,6 +205,12 @@ fn a_renewal_that_changes_the_resolver_is_told_and_used() {
     let query = packets::udp(CLIENT.ip, 5353, APPLIANCE_CLIENTS, 53, b"query");
     let relayed = udp_of(&lab.send(CLIENT, &query).ipv4_to(new_resolver));
     assert_eq!(relayed.dst, sock(new_resolver.ip, 53));
+    // The gateway did not change: it is still watched.
+    gratuitous_arp(&mut lab, MOVED_GATEWAY);
+    assert_eq!(
+        dhcp_log_lines(),
+        ["nic0 gateway 10.0.2.2 moved from 02:47:00:00:00:02 to 02:47:00:00:00:99; verifying the dhcp lease"]
+    );
 }
 
 #[test]

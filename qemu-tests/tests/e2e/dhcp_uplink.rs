@@ -11,7 +11,7 @@ use qemu_tests::background::Background;
 use qemu_tests::dhcp_uplink::{DhcpUplinkAppliance, FIRST_UPSTREAM, RESTARTED_UPSTREAM};
 use qemu_tests::notice::{notice, require_root};
 use qemu_tests::packet_capture::Capture;
-use qemu_tests::test_host::TestHost;
+use qemu_tests::test_host::{parse_ping_summary, TestHost};
 use qemu_tests::uplink_services::UplinkServices;
 use qemu_tests::{ensure, Failure, Outcome};
 
@@ -28,15 +28,21 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(40);
 /// How long the old flows keep trying after the change while the uplink is watched.
 const LEAK_WATCH: Duration = Duration::from_secs(4);
 
+/// Fails unless `host` gets replies to all of three pings to `target`. (With a deadline,
+/// ping waits for late replies; without one it gives a reply 2 × the fastest round trip,
+/// which a loaded, emulated host misses.)
 fn pings_all(host: &TestHost, target: smoltcp::wire::Ipv4Address) -> Outcome {
-    let summary = host.ping(target, 3)?;
-    ensure(summary.received == summary.transmitted, || {
-        format!(
-            "ping {target} from {}:\n{}",
-            host.namespace(),
-            summary.output
-        )
-    })
+    let target_text = target.to_string();
+    let output = host.run(
+        "ping",
+        &["-n", "-c", "3", "-i", "0.2", "-w", "15", &target_text],
+    )?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let summary = parse_ping_summary(&text);
+    ensure(
+        summary.is_some_and(|(sent, got)| sent == 3 && got == 3),
+        || format!("ping {target} from {}:\n{text}", host.namespace()),
+    )
 }
 
 /// `ping -i 0.2` from `host` to `target` in the background, for `seconds`.

@@ -117,6 +117,7 @@ impl<T: fmt::Display + PartialEq> fmt::Display for Change<T> {
 }
 
 /// A gateway for console lines.
+#[derive(PartialEq)]
 struct Gateway(Option<Ipv4Address>);
 
 impl fmt::Display for Gateway {
@@ -125,12 +126,6 @@ impl fmt::Display for Gateway {
             Some(gateway) => write!(f, "{gateway}"),
             None => f.write_str("none"),
         }
-    }
-}
-
-impl PartialEq for Gateway {
-    fn eq(&self, other: &Gateway) -> bool {
-        self.0 == other.0
     }
 }
 
@@ -157,17 +152,12 @@ impl fmt::Display for States {
 }
 
 /// DNS servers for console lines: `[a, b]`.
+#[derive(PartialEq)]
 struct Dns(Vec<Ipv4Address>);
 
 impl fmt::Display for Dns {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{:?}", self.0)
-    }
-}
-
-impl PartialEq for Dns {
-    fn eq(&self, other: &Dns) -> bool {
-        self.0 == other.0
     }
 }
 
@@ -431,6 +421,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) {
         let config = &mut self.configs[nic as usize];
+        let old = *config;
         config.ipv4 = lease.map(|l| l.address);
         config.gateway = lease.and_then(|l| l.router);
         let config = *config;
@@ -443,7 +434,9 @@ impl Appliance<'_> {
         self.sources = SourceFilter::new(&Topology::from_policy(&self.configs, &self.policy));
         let state = &mut self.nics[nic as usize];
         state.local.set_address(config.ipv4, config.gateway);
-        state.uplink.forget_gateway(now);
+        if (old.ipv4, old.gateway) != (config.ipv4, config.gateway) {
+            state.uplink.forget_gateway(now);
+        }
         state.uplink.previous = lease.cloned();
         if let Some(cidr) = config.ipv4 {
             let message = arp::gratuitous(config.mac, cidr.address());
