@@ -8,7 +8,7 @@
 //! and the tests measure the client.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
@@ -35,6 +35,7 @@ pub struct DhcpPlan {
 pub struct Dnsmasq {
     process: Option<Background>,
     lease_file: PathBuf,
+    started: Instant,
 }
 
 /// Where dnsmasq is: on the PATH, or in /usr/sbin (not on every user's PATH).
@@ -79,6 +80,7 @@ impl Dnsmasq {
             format!("--dhcp-leasefile={}", lease_file.display()),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = Instant::now();
         let child = host.spawn(&program(), &args).map_err(|failure| {
             Failure::new(format!("{failure} (scripts/setup installs dnsmasq)"))
         })?;
@@ -96,7 +98,13 @@ impl Dnsmasq {
         Ok(Dnsmasq {
             process: Some(process),
             lease_file,
+            started,
         })
+    }
+
+    /// When the server was started (just before its process was spawned).
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Stops the server (SIGTERM); returns its log.
