@@ -20,6 +20,7 @@
 
 mod forward;
 mod report;
+mod uplink;
 
 use alloc::vec::Vec;
 
@@ -32,9 +33,9 @@ use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
 use crate::icmp_error::ErrorReplies;
-use crate::local::{DhcpChange, LocalStack};
+use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
-use crate::neighbor::{Enqueued, NeighborTable};
+use crate::neighbor::{Enqueued, NeighborTable, Resolution};
 use crate::policy::Policy;
 use crate::proxy_arp::{self, ArpAnswer};
 use crate::route::{Route, RouteTable, Topology};
@@ -85,6 +86,7 @@ pub struct NicCounters {
 struct Nic {
     local: LocalStack,
     counters: NicCounters,
+    uplink: uplink::Uplink,
 }
 
 /// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
@@ -142,11 +144,11 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    nic.dhcp,
                     options.seed ^ i as u64,
                     now,
                 ),
                 counters: NicCounters::default(),
+                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
             })
             .collect();
         let configs = config.nics.clone();
@@ -258,6 +260,7 @@ impl<'p> Appliance<'p> {
             let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::Malformed)?;
             EthernetRepr::parse(&eth).map_err(|_| DropReason::Malformed)?
         };
+        self.nics[nic as usize].uplink.heard(repr.src_addr, now);
         let config = self.configs[nic as usize];
         let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();
         if repr.dst_addr != config.mac && !link_broadcast {
@@ -322,6 +325,7 @@ impl<'p> Appliance<'p> {
         for packet in released {
             self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
         }
+        self.gateway_arp(nic, message.sender_ip, now, sink);
         match answer {
             // The local stack answers for the NIC's own address (and learns the asker, so its
             // first reply to them is not held up by a resolution of its own).
@@ -363,50 +367,16 @@ impl<'p> Appliance<'p> {
                 .is_some_and(|known| known != mac)
     }
 
-    /// Hands a frame to NIC `nic`'s local stack and applies any DHCP change it produced.
+    /// Hands a frame to NIC `nic`'s local stack (or, for a DHCP server's message, to its
+    /// DHCP client).
     fn deliver_local(&mut self, nic: u8, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) {
+        if self.take_dhcp(nic, frame, now, sink) {
+            return;
+        }
         let state = &mut self.nics[nic as usize];
         let mut counted = CountingSink { sink, sent: 0 };
-        let change = state.local.deliver(frame, now, &mut counted);
+        state.local.deliver(frame, now, &mut counted);
         state.counters.tx += counted.sent;
-        if let Some(change) = change {
-            self.apply_dhcp(nic, change, sink);
-        }
-    }
-
-    fn apply_dhcp(&mut self, nic: u8, change: DhcpChange, sink: &mut dyn FrameSink) {
-        let config = &mut self.configs[nic as usize];
-        match change {
-            DhcpChange::Configured {
-                address,
-                router,
-                dns_servers,
-            } => {
-                config.ipv4 = Some(address);
-                config.gateway = router;
-                log::info!(
-                    "nic{nic} dhcp: address {address} gateway {} dns {:?}",
-                    router
-                        .map(|r| alloc::format!("{r}"))
-                        .unwrap_or_else(|| alloc::string::String::from("none")),
-                    dns_servers
-                );
-                if !dns_servers.is_empty() {
-                    self.upstream_dns = dns_servers;
-                }
-                let message = arp::gratuitous(config.mac, address.address());
-                self.send_arp(nic, EthernetAddress::BROADCAST, &message, sink);
-            }
-            DhcpChange::Deconfigured => {
-                if let Some(old) = config.ipv4.take() {
-                    log::warn!("nic{nic} dhcp: lease on {old} lost, address removed");
-                }
-                config.gateway = None;
-            }
-        }
-        let config = self.configs[nic as usize];
-        self.routes.set_nic(nic, config);
-        self.sources = SourceFilter::new(&Topology::from_policy(&self.configs, &self.policy));
     }
 
     /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
@@ -430,12 +400,17 @@ impl<'p> Appliance<'p> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        if let Some(mac) = self.neighbors.lookup((nic, next_hop), now) {
-            self.send_ipv4_to(nic, mac, packet, sink);
-            return;
-        }
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
+        match self.neighbors.resolve((nic, next_hop), now) {
+            Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
+            Resolution::Verify(mac) => {
+                self.send_ipv4_to(nic, mac, packet, sink);
+                let probe = arp::request(config.mac, cidr.address(), next_hop);
+                return self.send_arp(nic, mac, &probe, sink);
+            }
+            Resolution::Unknown => {}
+        }
         match self.neighbors.enqueue((nic, next_hop), packet, now) {
             Enqueued::SendRequest => {
                 let request = arp::request(config.mac, cidr.address(), next_hop);
@@ -485,38 +460,43 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    /// Runs timers: ARP retries, state expiry, the local stacks (DHCP), the stats line.
-    /// Returns how long until the next call is needed (the kernel sleeps at most that long).
+    /// Runs timers: ARP retries and probes, state expiry, the local stacks, the uplinks'
+    /// DHCP clients and gateway watch, the stats line. Returns how long until the next call
+    /// is needed (the kernel sleeps at most that long).
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Duration {
-        let (ask, gave_up) = self.neighbors.poll(now);
-        for &((nic, _), dropped) in &gave_up {
+        let work = self.neighbors.poll(now);
+        for &((nic, _), dropped) in &work.gave_up {
             for _ in 0..dropped {
                 self.count_drop(nic, DropReason::NeighborUnreachable);
             }
         }
-        for (nic, target) in ask {
+        let asks = work
+            .broadcast
+            .iter()
+            .map(|&key| (key, EthernetAddress::BROADCAST));
+        for ((nic, target), to) in asks.chain(work.unicast.iter().copied()) {
             let config = self.configs[nic as usize];
             if let Some(cidr) = config.ipv4 {
                 let request = arp::request(config.mac, cidr.address(), target);
-                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
+                self.send_arp(nic, to, &request, sink);
             }
         }
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = STATS_INTERVAL;
-        for nic in 0..self.nics.len() {
-            let state = &mut self.nics[nic];
+        for state in &mut self.nics {
             let mut counted = CountingSink { sink, sent: 0 };
-            let change = state.local.poll(now, &mut counted);
+            state.local.poll(now, &mut counted);
             state.counters.tx += counted.sent;
-            if let Some(change) = change {
-                self.apply_dhcp(nic as u8, change, sink);
-            }
-            if let Some(d) = self.nics[nic].local.poll_delay(now) {
+            if let Some(d) = state.local.poll_delay(now) {
                 delay = delay.min(d);
             }
         }
-        if let Some(at) = self.neighbors.next_deadline() {
+        let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
+        for at in [self.neighbors.next_deadline(), uplinks]
+            .into_iter()
+            .flatten()
+        {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }
         let snapshot = self.stats();
