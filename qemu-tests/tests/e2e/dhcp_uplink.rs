@@ -40,7 +40,8 @@ fn pings_all(host: &TestHost, target: smoltcp::wire::Ipv4Address) -> Outcome {
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let summary = parse_ping_summary(&text);
     ensure(
-        summary.is_some_and(|(sent, got)| sent == 3 && got == 3),
+        // With `-w`, ping may send a fourth request while the third reply is on its way.
+        summary.is_some_and(|(_, got)| got >= 3),
         || format!("ping {target} from {}:\n{text}", host.namespace()),
     )
 }
