@@ -27,7 +27,12 @@
 //!   [`iperf`]), clients run `curl`, `dig`, `ping` ([`client_tools`]) and a raw-socket SYN
 //!   flood ([`syn_flood`]); in-process servers open their sockets inside namespaces through
 //!   [`netns`];
+//! - rootless floods of exact frames into a NIC ([`frame_flood`]);
 //! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
+//!
+//! The uplink addressed by DHCP ([`dhcp_uplink::DhcpUplinkAppliance`]): a real `dnsmasq`
+//! ([`dnsmasq`]) in the uplink's namespace, started late and restarted as another network at
+//! another MAC; `tcpdump` ([`packet_capture`]) watches what leaves the uplink.
 //!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
 
@@ -37,16 +42,20 @@ pub mod background;
 pub mod boot_report;
 pub mod client_tools;
 pub mod console;
+pub mod dhcp_uplink;
 pub mod dns_server;
+pub mod dnsmasq;
 pub mod drop_log;
 pub mod expect;
 pub mod failure;
 pub mod forwarding_ruleset;
+pub mod frame_flood;
 pub mod iperf;
 pub mod kernels;
 pub mod leftovers;
 pub mod netns;
 pub mod notice;
+pub mod packet_capture;
 pub mod qmp;
 pub mod segment_host;
 pub mod segmented_appliance;

@@ -79,6 +79,35 @@ impl SegmentHost {
             })
     }
 
+    /// Sends one frame, waiting at most `timeout` for QEMU to make room for it (QEMU stops
+    /// reading while the appliance's receive ring is full). `false` if it did not.
+    pub fn send_within(&self, frame: &[u8], timeout: Duration) -> Outcome<bool> {
+        self.socket
+            .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .map_err(|error| Failure::new(format!("nic{}: {error}", self.nic)))?;
+        match self.socket.send_to(frame, &self.vm_socket) {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(Failure::new(format!(
+                    "nic{}: QEMU is gone (the VM ended: a watchdog reset under -no-reboot, or a crash)",
+                    self.nic
+                )))
+            }
+            Err(error) => Err(Failure::new(format!(
+                "nic{}: sending a frame to QEMU: {error}",
+                self.nic
+            ))),
+        }
+    }
+
     /// Receives one frame, or `None` once `deadline` has passed.
     pub fn receive(&self, deadline: Instant) -> Outcome<Option<Vec<u8>>> {
         let mut buffer = vec![0u8; MAX_FRAME];

@@ -213,6 +213,13 @@ impl<T: Clone> FragmentTable<T> {
         Some(decision)
     }
 
+    /// Forgets every datagram (their recorded decisions no longer hold: the addressing they
+    /// were made for changed).
+    pub fn clear(&mut self) {
+        self.datagrams.clear();
+        self.order.clear();
+    }
+
     /// Forgets every datagram whose lifetime ended by `now` (also done by the other calls;
     /// call it from a periodic timer so that an idle table empties).
     pub fn expire(&mut self, now: Instant) {

@@ -46,6 +46,7 @@ pub mod appliance;
 pub mod arp;
 pub mod checksum;
 pub mod config;
+pub mod dhcp;
 pub mod drops;
 pub mod fragment;
 pub mod fragmenter;

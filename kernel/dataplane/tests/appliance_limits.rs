@@ -218,6 +218,7 @@ fn udp_reply_passes_within_the_first_timeout_and_not_after_it() {
     let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
     let reply = udp_query_out(&mut lab);
     lab.advance(Duration::from_secs(59)); // pf's udp.first is 60 s
+    lab.attach(CLIENT); // The client's ARP entry is confirmed, as the client would.
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
 
     let mut late = lab_with(&DEFAULT, ApplianceOptions::default());
@@ -233,6 +234,7 @@ fn udp_flow_answered_once_lives_for_the_single_timeout() {
     lab.advance(Duration::from_secs(10));
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
     lab.advance(Duration::from_secs(29)); // pf's udp.single is 30 s
+    lab.attach(CLIENT); // The client's ARP entry is confirmed, as the client would.
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
     lab.advance(Duration::from_secs(31));
     assert_reply_refused(&mut lab, &reply);

@@ -91,6 +91,7 @@ impl Appliance<'_> {
         for packet in released {
             self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
         }
+        self.gateway_arp(nic, message.sender_ip, now, sink);
         match answer {
             // The local stack answers for the NIC's own address (and learns the asker, so its
             // first reply to them is not held up by a resolution of its own).

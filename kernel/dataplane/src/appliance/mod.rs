@@ -31,7 +31,6 @@ mod answer;
 mod arp;
 mod checks;
 mod descriptor;
-mod dhcp;
 mod drop;
 mod established;
 mod forward;
@@ -40,6 +39,7 @@ mod report;
 mod to_self;
 mod trace;
 mod transmit;
+mod uplink;
 
 use alloc::vec::Vec;
 
@@ -109,6 +109,7 @@ pub struct NicCounters {
 struct Nic {
     local: LocalStack,
     counters: NicCounters,
+    uplink: uplink::Uplink,
 }
 
 /// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
@@ -166,11 +167,11 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    nic.dhcp,
                     options.seed ^ i as u64,
                     now,
                 ),
                 counters: NicCounters::default(),
+                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
             })
             .collect();
         let configs = config.nics.clone();
@@ -277,6 +278,7 @@ impl<'p> Appliance<'p> {
                     return trace;
                 }
             };
+        self.nics[nic as usize].uplink.heard(repr.src_addr, now);
         let config = self.configs[nic as usize];
         let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();
         let refused = if repr.dst_addr != config.mac && !link_broadcast {
@@ -317,38 +319,43 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    /// Runs timers: ARP retries, state expiry, the local stacks (DHCP), the stats line.
-    /// Returns how long until the next call is needed (the kernel sleeps at most that long).
+    /// Runs timers: ARP retries and probes, state expiry, the local stacks, the uplinks'
+    /// DHCP clients and gateway watch, the stats line. Returns how long until the next call
+    /// is needed (the kernel sleeps at most that long).
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Duration {
-        let (ask, gave_up) = self.neighbors.poll(now);
-        for &((nic, _), dropped) in &gave_up {
+        let work = self.neighbors.poll(now);
+        for &((nic, _), dropped) in &work.gave_up {
             for _ in 0..dropped {
                 self.count_drop(nic, DropReason::NeighborUnreachable);
             }
         }
-        for (nic, target) in ask {
+        let asks = work
+            .broadcast
+            .iter()
+            .map(|&key| (key, EthernetAddress::BROADCAST));
+        for ((nic, target), to) in asks.chain(work.unicast.iter().copied()) {
             let config = self.configs[nic as usize];
             if let Some(cidr) = config.ipv4 {
                 let request = arp_wire::request(config.mac, cidr.address(), target);
-                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
+                self.send_arp(nic, to, &request, sink);
             }
         }
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = STATS_INTERVAL;
-        for nic in 0..self.nics.len() {
-            let state = &mut self.nics[nic];
+        for state in &mut self.nics {
             let mut counted = CountingSink { sink, sent: 0 };
-            let change = state.local.poll(now, &mut counted);
+            state.local.poll(now, &mut counted);
             state.counters.tx += counted.sent;
-            if let Some(change) = change {
-                self.apply_dhcp(nic as u8, change, sink);
-            }
-            if let Some(d) = self.nics[nic].local.poll_delay(now) {
+            if let Some(d) = state.local.poll_delay(now) {
                 delay = delay.min(d);
             }
         }
-        if let Some(at) = self.neighbors.next_deadline() {
+        let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
+        for at in [self.neighbors.next_deadline(), uplinks]
+            .into_iter()
+            .flatten()
+        {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }
         let snapshot = self.stats();

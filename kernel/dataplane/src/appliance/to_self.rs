@@ -106,7 +106,8 @@ impl Appliance<'_> {
         self.deliver_local(pd.nic, &bytes, pd.now, sink);
     }
 
-    /// Hands a frame to NIC `nic`'s local stack and applies any DHCP change it produced.
+    /// Hands a frame to NIC `nic`'s local stack (or, for a DHCP server's message, to its
+    /// DHCP client).
     pub(super) fn deliver_local(
         &mut self,
         nic: u8,
@@ -114,12 +115,12 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
+        if self.take_dhcp(nic, frame, now, sink) {
+            return;
+        }
         let state = &mut self.nics[nic as usize];
         let mut counted = CountingSink { sink, sent: 0 };
-        let change = state.local.deliver(frame, now, &mut counted);
+        state.local.deliver(frame, now, &mut counted);
         state.counters.tx += counted.sent;
-        if let Some(change) = change {
-            self.apply_dhcp(nic, change, sink);
-        }
     }
 }

@@ -20,7 +20,7 @@ use crate::fragment::FragmentKind;
 use crate::fragmenter;
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
-use crate::neighbor::Enqueued;
+use crate::neighbor::{Enqueued, Resolution};
 use crate::rewrite;
 use crate::route::Route;
 use crate::sink::FrameSink;
@@ -120,12 +120,17 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        if let Some(mac) = self.neighbors.lookup((nic, next_hop), now) {
-            self.send_ipv4_to(nic, mac, packet, sink);
-            return;
-        }
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
+        match self.neighbors.resolve((nic, next_hop), now) {
+            Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
+            Resolution::Verify(mac) => {
+                self.send_ipv4_to(nic, mac, packet, sink);
+                let probe = arp_wire::request(config.mac, cidr.address(), next_hop);
+                return self.send_arp(nic, mac, &probe, sink);
+            }
+            Resolution::Unknown => {}
+        }
         match self.neighbors.enqueue((nic, next_hop), packet, now) {
             Enqueued::SendRequest => {
                 let request = arp_wire::request(config.mac, cidr.address(), next_hop);
