@@ -75,14 +75,19 @@ impl TapAppliance {
 
     /// The client host on `nic<nic>`.
     pub fn client(&self, nic: usize) -> Outcome<&TestHost> {
-        nic.checked_sub(1)
-            .and_then(|index| self.clients.get(index))
-            .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+        client_on(&self.clients, nic)
     }
 }
 
+/// The client host on `nic<nic>` among `clients` (`clients[i - 1]` on `nic<i>`).
+pub fn client_on(clients: &[TestHost], nic: usize) -> Outcome<&TestHost> {
+    nic.checked_sub(1)
+        .and_then(|index| clients.get(index))
+        .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+}
+
 /// Moves `host`'s tap into its namespace with the planned address of `nic<nic>`'s host.
-fn attach(host: &TestHost, nic: usize) -> Outcome {
+pub fn attach(host: &TestHost, nic: usize) -> Outcome {
     let prefix = appliance_address(nic).prefix_len();
     host.attach(Ipv4Cidr::new(host_address(nic), prefix))
 }
