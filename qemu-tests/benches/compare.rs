@@ -83,19 +83,15 @@ enum Row {
 impl Row {
     fn label(self, big_rules: usize) -> String {
         match self {
-            Row::FirstForward => "QEMU start -> first forwarded ping (s, lower better)".into(),
-            Row::FirstForwardBig => format!("  the same, {big_rules} rules (s)"),
-            Row::SmallestMemory => "smallest -m that boots and forwards (MiB, lower better)".into(),
+            Row::FirstForward => "QEMU start -> first forwarded ping (lower better)".into(),
+            Row::FirstForwardBig => format!("  the same, {big_rules} rules"),
+            Row::SmallestMemory => "smallest -m that boots and forwards (lower better)".into(),
             Row::TcpUp => "TCP client -> world (iperf3)".into(),
             Row::TcpDown => "TCP world -> client (iperf3 -R)".into(),
             Row::SmallPackets => "UDP 64-byte frames, unlimited offered load".into(),
             Row::RoundTrip => "ping RTT through (lower better)".into(),
-            Row::CpuPerGbitUp => {
-                "QEMU CPU per Gbit/s, client -> world (cores, lower better)".into()
-            }
-            Row::CpuPerGbitDown => {
-                "QEMU CPU per Gbit/s, world -> client (cores, lower better)".into()
-            }
+            Row::CpuPerGbitUp => "QEMU CPU per Gbit/s, client -> world (lower better)".into(),
+            Row::CpuPerGbitDown => "QEMU CPU per Gbit/s, world -> client (lower better)".into(),
             Row::Connections => format!("new TCP connections/s, {SMALL_RULES} rules"),
             Row::ConnectionsBig => format!("new TCP connections/s, {big_rules} rules"),
             Row::TcpUpOffloadsOff => "TCP client -> world, Linux offloads off".into(),
@@ -103,18 +99,40 @@ impl Row {
         }
     }
 
-    fn format(self, value: f64) -> String {
+    /// A figure of the row, without its unit.
+    fn number(self, value: f64) -> String {
         match self {
-            Row::FirstForward | Row::FirstForwardBig => format!("{value:.2}"),
-            Row::SmallestMemory => format!("{value:.0}"),
-            Row::TcpUp | Row::TcpDown | Row::TcpUpOffloadsOff | Row::TcpDownOffloadsOff => {
-                Measure::TcpThroughput.format(value)
+            Row::FirstForward | Row::FirstForwardBig | Row::CpuPerGbitUp | Row::CpuPerGbitDown => {
+                format!("{value:.2}")
             }
-            Row::SmallPackets => Measure::SmallPacketRate.format(value),
-            Row::RoundTrip => Measure::PingRoundTrip.format(value),
-            Row::CpuPerGbitUp | Row::CpuPerGbitDown => format!("{value:.2}"),
-            Row::Connections | Row::ConnectionsBig => Measure::ConnectionRate.format(value),
+            Row::SmallestMemory | Row::Connections | Row::ConnectionsBig => format!("{value:.0}"),
+            Row::TcpUp | Row::TcpDown | Row::TcpUpOffloadsOff | Row::TcpDownOffloadsOff => {
+                format!("{:.0}", value / 1e6)
+            }
+            Row::SmallPackets => format!("{:.1}", value / 1e3),
+            Row::RoundTrip => format!("{value:.3}"),
         }
+    }
+
+    /// The unit of [`Row::number`].
+    fn unit(self) -> &'static str {
+        match self {
+            Row::FirstForward | Row::FirstForwardBig => "s",
+            Row::SmallestMemory => "MiB",
+            Row::TcpUp | Row::TcpDown | Row::TcpUpOffloadsOff | Row::TcpDownOffloadsOff => "Mbit/s",
+            Row::SmallPackets => "kpps",
+            Row::RoundTrip => "ms",
+            Row::CpuPerGbitUp | Row::CpuPerGbitDown => "cores",
+            Row::Connections | Row::ConnectionsBig => "/s",
+        }
+    }
+
+    /// `samples` as `median (min–max) unit`.
+    fn cell(self, samples: &Samples) -> String {
+        if samples.is_empty() {
+            return "–".into();
+        }
+        format!("{} {}", samples.cell(|v| self.number(v)), self.unit())
     }
 }
 
@@ -331,8 +349,10 @@ fn measure_offloads_off(
     )?;
     bed.firewall.wait_ready(BOOT_TIMEOUT)?;
     for line in bed.firewall.lines() {
-        if line.contains("offloads") || line.contains("cannot be switched off") {
-            table.notes.push(format!("Linux, offloads off: {line}"));
+        let note = format!("Linux, offloads off: {line}");
+        let relevant = line.contains("offloads") || line.contains("cannot be switched off");
+        if relevant && !table.notes.contains(&note) {
+            table.notes.push(note);
         }
     }
     let client = bed.client(ALPHA_NIC)?;
@@ -359,7 +379,6 @@ fn measure_direct(options: &Options, table: &mut Table) -> Outcome {
         (Measure::TcpThroughputReverse, Row::TcpDown),
         (Measure::SmallPacketRate, Row::SmallPackets),
         (Measure::PingRoundTrip, Row::RoundTrip),
-        (Measure::ConnectionRate, Row::Connections),
     ] {
         let figure = measure.run(&direct.client, options.seconds)?;
         table.push(row, Column::Direct, figure.value);
@@ -409,7 +428,7 @@ fn print_table(table: &Table, options: &Options, loads: &[String]) {
         options.runs, options.seconds
     );
     println!(
-        "{:<62} {:>30} {:>30} {:>12} {:>16}",
+        "{:<52} {:>28} {:>28} {:>10} {:>14}",
         "measure", "Moat", "Linux VM", "Moat/Linux", "direct veth"
     );
     let rows = [
@@ -441,22 +460,17 @@ fn print_table(table: &Table, options: &Options, loads: &[String]) {
             (Some(moat), Some(linux)) if linux > 0.0 => format!("{:.2}", moat / linux),
             _ => "–".into(),
         };
+        let direct = match direct.median() {
+            Some(median) => format!("{} {}", row.number(median), row.unit()),
+            None => String::new(),
+        };
         println!(
-            "{:<62} {:>30} {:>30} {:>12} {:>16}",
+            "{:<52} {:>28} {:>28} {:>10} {:>14}",
             row.label(options.big_rules),
-            moat.cell(|v| row.format(v)),
-            linux.cell(|v| row.format(v)),
+            row.cell(&moat),
+            row.cell(&linux),
             ratio,
-            if direct.is_empty() {
-                String::new()
-            } else {
-                direct
-                    .cell(|v| row.format(v))
-                    .split(" (")
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
-            }
+            direct
         );
     }
     println!();

@@ -1,5 +1,5 @@
 //! New TCP connections per second through a firewall: a [`ConnectionSink`] in the server's
-//! namespace accepts connections and resets them; [`measure`] opens them from a client's
+//! namespace accepts and closes connections; [`measure`] opens them from a client's
 //! namespace on several threads, as fast as they complete, for a fixed time. Each
 //! connection is a full handshake (so the firewall's rules are consulted and a state is
 //! created for it) followed by a reset from the client (`SO_LINGER` 0), so that neither the
@@ -41,9 +41,7 @@ impl ConnectionSink {
         service.spawn(move |stop| {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    // Reset too: the server side never waits in TIME_WAIT either, where a
-                    // reused client port would meet it.
-                    Ok((stream, _)) => reset_on_close(&stream),
+                    Ok((stream, _)) => drop(stream),
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                         std::thread::sleep(ACCEPT_POLL)
                     }

@@ -16,7 +16,7 @@ use smoltcp::wire::Ipv4Cidr;
 
 use crate::addressing::{appliance_address, host_address, INTERNET_SERVER};
 use crate::client_tools::parse_round_trip;
-use crate::connection_rate::{self, ConnectionSink};
+use crate::connection_rate;
 use crate::forwarding_ruleset::{ALPHA_NIC, IPERF_PORT};
 use crate::iperf::{IperfLoad, IperfRun, IperfServer};
 use crate::test_host::TestHost;
@@ -182,10 +182,11 @@ impl Measure {
 
 /// The baseline: a client namespace and a server namespace joined by a veth pair, addressed
 /// like the appliance's client network (the server plays the client's gateway and holds the
-/// internet server's address), with an iperf3 server and a connection sink.
+/// internet server's address), with an iperf3 server. (No connection rate: without a
+/// firewall there is no state to create, and the rate is whatever the host's scheduler
+/// gives two processes on a loaded machine.)
 pub struct DirectLink {
     _iperf: IperfServer,
-    _sink: ConnectionSink,
     /// The client end.
     pub client: TestHost,
     _server: TestHost,
@@ -205,13 +206,8 @@ impl DirectLink {
         let gateway = network.address().to_string();
         client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
         let iperf = IperfServer::start(&server, SocketAddrV4::new(INTERNET_SERVER, IPERF_PORT))?;
-        let sink = ConnectionSink::start(
-            server.namespace(),
-            SocketAddrV4::new(INTERNET_SERVER, CONNECTION_PORT),
-        )?;
         Ok(DirectLink {
             _iperf: iperf,
-            _sink: sink,
             client,
             _server: server,
         })

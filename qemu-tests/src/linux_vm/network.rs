@@ -87,7 +87,7 @@ pub fn setup_script(checked: &Checked, nics: u8, offloads_off: bool) -> String {
     if offloads_off {
         let _ = writeln!(
             out,
-            "echo \"moat-linux: offloads on: $(ethtool -k nic0 | grep -E ': on( |$)' | grep -v fixed | cut -d: -f1 | tr -d '\\t' | tr '\\n' ' ')\""
+            "on=$(ethtool -k nic0 | grep -E ': on( |$)' | grep -v fixed | cut -d: -f1 | tr -d '\\t' | tr '\\n' ' '); echo \"moat-linux: offloads still on: ${{on:-none}}\""
         );
     }
     out
