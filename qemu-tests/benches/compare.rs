@@ -4,7 +4,9 @@
 //! each enforcing the same ruleset (the forwarding suite's Qubes-like policy padded to 10
 //! rules, and to 10,000 for the connection-rate row: `qemu_tests::compare::rulesets`), the
 //! Linux VM through the nftables translation of the very ruleset Moat compiles. Each firewall
-//! is checked to enforce the ruleset with real clients before its figures count.
+//! is checked to enforce the ruleset with real clients before its figures count; one that
+//! does not stops the run. Any other failed step (a boot that times out, a transfer that
+//! stalls on the loaded host) is noted under the table, and the run goes on.
 //!
 //! Per repetition, alternating the two so that the host's load touches both alike: QEMU
 //! start to the first forwarded ping, TCP both ways (`iperf3`), the 64-byte UDP packet rate
@@ -148,9 +150,28 @@ enum Column {
 struct Table {
     cells: BTreeMap<(Row, Column), Samples>,
     notes: Vec<String>,
+    /// A firewall that does not enforce the ruleset: the run stops.
+    violation: Option<Failure>,
+    /// The firewalls whose enforcement real clients have checked (on their first boot that
+    /// got that far).
+    checked: Vec<Column>,
 }
 
 impl Table {
+    /// Runs one step of a repetition. A step that fails (a boot that times out, a transfer
+    /// that stalls on the loaded host) is noted under the table and the run goes on; a
+    /// firewall that does not enforce the ruleset stops it.
+    fn attempt(&mut self, what: &str, step: impl FnOnce(&mut Table) -> Outcome) -> Outcome {
+        if let Err(failure) = step(self) {
+            if let Some(violation) = self.violation.take() {
+                return Err(violation);
+            }
+            println!("  {what} failed: {failure}");
+            self.notes.push(format!("{what} failed: {failure}"));
+        }
+        Ok(())
+    }
+
     fn push(&mut self, row: Row, column: Column, value: f64) {
         self.cells.entry((row, column)).or_default().push(value);
     }
@@ -213,47 +234,45 @@ fn run() -> Outcome {
             (Subject::Moat(moat_small), Column::Moat),
             (Subject::Linux(&linux_small), Column::Linux),
         ] {
-            measure_firewall(
-                subject,
-                column,
-                accel,
-                &options,
-                repetition == 1,
-                &mut table,
+            table.attempt(
+                &format!("repetition {repetition}, {}", subject.name()),
+                |table| measure_firewall(subject, column, accel, &options, table),
             )?;
             loads.push(load_average());
         }
-        measure_offloads_off(&linux_small_off, accel, &options, &mut table)?;
+        table.attempt(
+            &format!("repetition {repetition}, Linux with offloads off"),
+            |table| measure_offloads_off(&linux_small_off, accel, &options, table),
+        )?;
         for (subject, column) in [
             (Subject::Moat(moat_big), Column::Moat),
             (Subject::Linux(&linux_big), Column::Linux),
         ] {
-            let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
-            bed.firewall.wait_ready(BOOT_TIMEOUT)?;
-            table.push(
-                Row::FirstForwardBig,
-                column,
-                bed.first_forward.as_secs_f64(),
-            );
-            let figure = Measure::ConnectionRate.run(bed.client(ALPHA_NIC)?, options.seconds)?;
-            println!(
-                "  {}: {} new connections/s",
-                subject.name(),
-                figure.value.round()
-            );
-            table.push(Row::ConnectionsBig, column, figure.value);
+            table.attempt(
+                &format!("repetition {repetition}, {}", subject.name()),
+                |table| measure_big(subject, column, accel, &options, table),
+            )?;
         }
-        measure_direct(&options, &mut table)?;
+        table.attempt(&format!("repetition {repetition}, direct veth"), |table| {
+            measure_direct(&options, table)
+        })?;
         if options.memory_search {
             for (subject, column) in [
                 (Subject::Moat(moat_small), Column::Moat),
                 (Subject::Linux(&linux_small), Column::Linux),
             ] {
-                let boot = table.get(Row::FirstForward, column).max().unwrap_or(60.0);
-                let timeout = Duration::from_secs_f64(boot * 5.0).max(MEMORY_PROBE_MIN_TIMEOUT);
-                let mib = smallest_memory(subject, accel, options.memory_mib, timeout)?;
-                println!("  {}: forwards with -m {mib}", subject.name());
-                table.push(Row::SmallestMemory, column, f64::from(mib));
+                table.attempt(
+                    &format!("repetition {repetition}, {} memory search", subject.name()),
+                    |table| {
+                        let boot = table.get(Row::FirstForward, column).max().unwrap_or(60.0);
+                        let timeout =
+                            Duration::from_secs_f64(boot * 5.0).max(MEMORY_PROBE_MIN_TIMEOUT);
+                        let mib = smallest_memory(subject, accel, options.memory_mib, timeout)?;
+                        println!("  {}: forwards with -m {mib}", subject.name());
+                        table.push(Row::SmallestMemory, column, f64::from(mib));
+                        Ok(())
+                    },
+                )?;
             }
         }
         loads.push(load_average());
@@ -279,7 +298,6 @@ fn measure_firewall(
     column: Column,
     accel: Accel,
     options: &Options,
-    check: bool,
     table: &mut Table,
 ) -> Outcome {
     let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
@@ -290,13 +308,17 @@ fn measure_firewall(
         subject.name(),
         bed.first_forward.as_secs_f64()
     );
-    if check {
-        let checks = check_policy(&bed)
-            .map_err(|failure| Failure::new(format!("{}: {failure}", subject.name())))?;
+    if !table.checked.contains(&column) {
+        let checks = check_policy(&bed).map_err(|failure| {
+            let failure = Failure::new(format!("{}: {failure}", subject.name()));
+            table.violation = Some(Failure::new(failure.message()));
+            failure
+        })?;
         println!(
             "  {}: enforces the ruleset ({checks} checks by real clients)",
             subject.name()
         );
+        table.checked.push(column);
     }
     let client = bed.client(ALPHA_NIC)?;
     for (measure, row, cpu_row) in [
@@ -311,7 +333,15 @@ fn measure_firewall(
         (Measure::ConnectionRate, Row::Connections, None),
     ] {
         let started = (Instant::now(), bed.qemu.cpu_time()?);
-        let figure = measure.run(client, options.seconds)?;
+        let figure = match measure.run(client, options.seconds) {
+            Ok(figure) => figure,
+            Err(failure) => {
+                let note = format!("{}: {} failed: {failure}", subject.name(), measure.name());
+                println!("  {note}");
+                table.notes.push(note);
+                continue;
+            }
+        };
         let cores =
             (bed.qemu.cpu_time()? - started.1).as_secs_f64() / started.0.elapsed().as_secs_f64();
         table.push(row, column, figure.value);
@@ -330,6 +360,34 @@ fn measure_firewall(
                 .unwrap_or_default()
         );
     }
+    Ok(())
+}
+
+/// Boots one firewall with the big ruleset: its time to the first forwarded packet and its
+/// new connections per second.
+fn measure_big(
+    subject: Subject,
+    column: Column,
+    accel: Accel,
+    options: &Options,
+    table: &mut Table,
+) -> Outcome {
+    let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
+    bed.firewall.wait_ready(BOOT_TIMEOUT)?;
+    table.push(
+        Row::FirstForwardBig,
+        column,
+        bed.first_forward.as_secs_f64(),
+    );
+    let figure = Measure::ConnectionRate.run(bed.client(ALPHA_NIC)?, options.seconds)?;
+    println!(
+        "  {}: first forwarded ping {:.2} s, {} new connections/s ({})",
+        subject.name(),
+        bed.first_forward.as_secs_f64(),
+        figure.value.round(),
+        figure.note.unwrap_or_default()
+    );
+    table.push(Row::ConnectionsBig, column, figure.value);
     Ok(())
 }
 
