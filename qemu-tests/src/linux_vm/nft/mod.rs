@@ -69,6 +69,9 @@ pub struct NftPolicy {
 
 /// Translates `checked` for a VM with `nics` NICs.
 pub fn translate(checked: &Checked, nics: u8) -> Result<NftPolicy, String> {
+    if nics == 0 {
+        return Err("a VM without NICs forwards nothing".into());
+    }
     for interface in &checked.interfaces {
         if interface.addressing == Addressing::Dhcp {
             return Err(format!(
