@@ -45,6 +45,8 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const MEMORY_PROBE_MIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// NICs of both VMs.
 const NICS: u8 = 3;
+/// Console lines shown with a failed measure.
+const CONSOLE_TAIL: usize = 12;
 
 struct Options {
     runs: usize,
@@ -248,10 +250,10 @@ fn run() -> Outcome {
             (Subject::Moat(moat_big), Column::Moat),
             (Subject::Linux(&linux_big), Column::Linux),
         ] {
-            table.attempt(
-                &format!("repetition {repetition}, {}", subject.name()),
-                |table| measure_big(subject, column, accel, &options, table),
-            )?;
+            let what = format!("repetition {repetition}, {}", subject.name());
+            table.attempt(&what, |table| {
+                measure_big(subject, column, accel, &options, table)
+            })?;
         }
         table.attempt(&format!("repetition {repetition}, direct veth"), |table| {
             measure_direct(&options, table)
@@ -292,6 +294,22 @@ fn moat_variant(name: &'static str, rules: &std::path::Path) -> KernelVariant {
     }
 }
 
+/// Boots `subject` with its servers, waits until it is ready, and records its time to the
+/// first forwarded packet in `row`.
+fn boot(
+    subject: Subject,
+    column: Column,
+    row: Row,
+    accel: Accel,
+    options: &Options,
+    table: &mut Table,
+) -> Outcome<Bed> {
+    let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
+    bed.firewall.wait_ready(BOOT_TIMEOUT)?;
+    table.push(row, column, bed.first_forward.as_secs_f64());
+    Ok(bed)
+}
+
 /// Boots one firewall with the small ruleset and runs every path measure through it.
 fn measure_firewall(
     subject: Subject,
@@ -300,9 +318,7 @@ fn measure_firewall(
     options: &Options,
     table: &mut Table,
 ) -> Outcome {
-    let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
-    bed.firewall.wait_ready(BOOT_TIMEOUT)?;
-    table.push(Row::FirstForward, column, bed.first_forward.as_secs_f64());
+    let bed = boot(subject, column, Row::FirstForward, accel, options, table)?;
     println!(
         "  {}: first forwarded ping {:.2} s after QEMU started",
         subject.name(),
@@ -336,7 +352,13 @@ fn measure_firewall(
         let figure = match measure.run(client, options.seconds) {
             Ok(figure) => figure,
             Err(failure) => {
-                let note = format!("{}: {} failed: {failure}", subject.name(), measure.name());
+                let lines = bed.firewall.lines();
+                let tail = lines[lines.len().saturating_sub(CONSOLE_TAIL)..].join("\n    | ");
+                let note = format!(
+                    "{}: {} failed: {failure}\n    console, last lines:\n    | {tail}",
+                    subject.name(),
+                    measure.name()
+                );
                 println!("  {note}");
                 table.notes.push(note);
                 continue;
@@ -372,13 +394,7 @@ fn measure_big(
     options: &Options,
     table: &mut Table,
 ) -> Outcome {
-    let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
-    bed.firewall.wait_ready(BOOT_TIMEOUT)?;
-    table.push(
-        Row::FirstForwardBig,
-        column,
-        bed.first_forward.as_secs_f64(),
-    );
+    let bed = boot(subject, column, Row::FirstForwardBig, accel, options, table)?;
     let figure = Measure::ConnectionRate.run(bed.client(ALPHA_NIC)?, options.seconds)?;
     println!(
         "  {}: first forwarded ping {:.2} s, {} new connections/s ({})",

@@ -17,13 +17,13 @@ use image::qemu::{stop, BootPath, MacAddress, Machine};
 
 use crate::addressing::{appliance_address, INTERNET_SERVER};
 use crate::connection_rate::ConnectionSink;
-use crate::forwarding_ruleset::{ALPHA_NIC, NICS, UPLINK_NIC};
+use crate::forwarding_ruleset::{ALPHA_NIC, NICS};
 use crate::kernels::KernelVariant;
 use crate::linux_vm::vm::LinuxVm;
 use crate::linux_vm::LinuxImage;
 use crate::path_measures::CONNECTION_PORT;
 use crate::qemu_process::QemuProcess;
-use crate::tap_appliance::{attach, client_on};
+use crate::tap_appliance::{attach_all, client_on};
 use crate::test_host::TestHost;
 use crate::uplink_services::UplinkServices;
 use crate::vm::{NicWiring, Vm, VmSpec};
@@ -164,13 +164,7 @@ impl Bed {
         let qemu = QemuProcess::find_by_tap(uplink.tap())?;
         let tap_names: Vec<&str> = taps.iter().map(String::as_str).collect();
         qemu.wait_taps_open(&tap_names, TAPS_TIMEOUT)?;
-        attach(&uplink, UPLINK_NIC)?;
-        for (index, client) in clients.iter().enumerate() {
-            let nic = index + 1;
-            attach(client, nic)?;
-            let gateway = appliance_address(nic).address().to_string();
-            client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
-        }
+        attach_all(&uplink, &clients)?;
         let alpha = &clients[ALPHA_NIC - 1];
         // The client knows its gateway's MAC (the firewall's nic1): no ARP while the VM
         // boots, whose failures would end the ping with "host unreachable".
