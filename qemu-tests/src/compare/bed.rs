@@ -166,6 +166,13 @@ impl Bed {
         qemu.wait_taps_open(&tap_names, TAPS_TIMEOUT)?;
         attach_all(&uplink, &clients)?;
         let alpha = &clients[ALPHA_NIC - 1];
+        // The connection-rate measure opens tens of thousands of connections: give the
+        // client every port above 1023, so that it reuses a port (and its tuple) as late
+        // as it can.
+        alpha.run_checked(
+            "sysctl",
+            &["-q", "-w", "net.ipv4.ip_local_port_range=1024 65535"],
+        )?;
         // The client knows its gateway's MAC (the firewall's nic1): no ARP while the VM
         // boots, whose failures would end the ping with "host unreachable".
         alpha.run_checked(
