@@ -56,7 +56,7 @@ impl Subject<'_> {
 /// The running VM.
 pub enum Firewall {
     /// Moat.
-    Moat(Vm),
+    Moat(Box<Vm>),
     /// The Linux comparator.
     Linux(LinuxVm),
 }
@@ -155,7 +155,7 @@ impl Bed {
                 spec.ready_timeout = Some(timeout);
                 spec.report_on_drop = false;
                 spec.nics = taps.iter().cloned().map(NicWiring::Tap).collect();
-                Firewall::Moat(Vm::start(spec)?)
+                Firewall::Moat(Box::new(Vm::start(spec)?))
             }
             Subject::Linux(image) => {
                 Firewall::Linux(LinuxVm::start(image, accel, memory_mib, &taps)?)

@@ -94,7 +94,7 @@ pub fn padded_ruleset(rules: usize) -> Outcome<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use dataplane::policy::{Action, FlowKey};
+    use dataplane::policy::{ipv4_to_flow_addr, Action, FlowKey};
 
     use super::*;
     use crate::addressing::{host_address, INTERNET_SERVER};
@@ -130,16 +130,17 @@ mod tests {
         assert!(last_pass >= 290, "{last_pass}");
         for nic in [ALPHA_NIC, BETA_NIC] {
             for (protocol, port) in [(6, 5201), (6, CONNECTION_PORT), (17, 5201)] {
-                let key = FlowKey::ipv4(
-                    nic as u8,
-                    UPLINK_NIC as u8,
+                let key = FlowKey {
+                    in_nic: nic as u8,
+                    out: UPLINK_NIC as u8,
                     protocol,
-                    host_address(nic).to_bits(),
-                    INTERNET_SERVER.to_bits(),
-                    40000,
-                    port,
-                    (0, 0),
-                );
+                    src: ipv4_to_flow_addr(host_address(nic).to_bits()),
+                    dst: ipv4_to_flow_addr(INTERNET_SERVER.to_bits()),
+                    src_port: 40000,
+                    dst_port: port,
+                    icmp_type: 0,
+                    icmp_code: 0,
+                };
                 let verdict = policy.decide(&key);
                 assert_eq!(verdict.action, Action::Pass);
                 let decided_by = verdict.rule.map(|index| policy.rules[index as usize].pos);
