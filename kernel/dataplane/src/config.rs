@@ -1,10 +1,11 @@
 //! The appliance's runtime configuration: each NIC's MAC (from the hardware) and addressing
-//! (from the compiled policy).
+//! (from the compiled policy), and the offloads its device takes on transmission.
 
 use alloc::vec::Vec;
 
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
+use crate::offload::NicOffloads;
 use crate::policy::{Ipv4Config, Policy};
 
 /// How one NIC is addressed.
@@ -30,6 +31,9 @@ pub struct ApplianceConfig {
     /// `dns ... to upstream` redirect uses until DHCP names others. The first is the one
     /// queries go to.
     pub upstream_dns: Vec<Ipv4Address>,
+    /// What each NIC's device takes on transmission (`offloads[i]` for NIC `i`; none
+    /// unless the kernel says so).
+    pub offloads: Vec<NicOffloads>,
 }
 
 impl ApplianceConfig {
@@ -70,6 +74,10 @@ impl ApplianceConfig {
             .flat_map(|i| i.dns_servers.of(policy.ipv4_addrs))
             .map(|a| Ipv4Address::from_bits(*a))
             .collect();
-        ApplianceConfig { nics, upstream_dns }
+        ApplianceConfig {
+            offloads: alloc::vec![NicOffloads::default(); macs.len()],
+            nics,
+            upstream_dns,
+        }
     }
 }

@@ -34,6 +34,9 @@
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
+//! - [`offload`], [`segmenter`]: checksum and segmentation offload metadata (partial
+//!   checksums, super-frames) as NICs hand it over, checked, kept across NAT, and finished
+//!   in software where the egress NIC cannot take it.
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests).
 //! - `testutil` (feature `testutil`): the project's one test packet library.
@@ -54,6 +57,7 @@ pub mod icmp_error;
 pub mod local;
 pub mod nat;
 pub mod neighbor;
+pub mod offload;
 pub mod packet;
 pub mod policy;
 pub mod proxy_arp;
@@ -61,6 +65,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod segmenter;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

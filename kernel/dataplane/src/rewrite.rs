@@ -11,6 +11,12 @@
 //! smoltcp only recomputes a checksum over the whole packet, which would also hide damage
 //! the packet arrived with (a router must keep a bad transport checksum bad).
 //!
+//! A TCP or UDP checksum may be *partial* ([`TransportChecksum::Partial`]: a NIC with
+//! checksum offload completes it, see [`crate::offload`]): its field then holds the
+//! pseudo-header's sum, not complemented. An address change (in the pseudo-header) moves
+//! that sum; a port change does not (the NIC sums the ports with the rest of the segment),
+//! as Linux's `inet_proto_csum_replace4` with `pseudohdr` does for `CHECKSUM_PARTIAL`.
+//!
 //! The summary must describe the bytes: its lengths were validated when it was parsed, so
 //! the views read within bounds. A summary that does not match the bytes is a caller bug;
 //! the functions then change nothing rather than panicking.
@@ -49,6 +55,21 @@ fn adjusted_udp(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
     }
 }
 
+/// How a packet's TCP or UDP checksum stands. See the module documentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransportChecksum {
+    /// Complete: it covers the pseudo-header, the transport header and the payload.
+    #[default]
+    Complete,
+    /// Partial: the field holds the pseudo-header's sum, for the NIC to complete.
+    Partial,
+}
+
+/// A partial checksum (an uncomplemented sum) adjusted for covered bytes that changed.
+fn adjusted_partial(sum: u16, old: &[u8], new: &[u8]) -> u16 {
+    !update_bytes(!sum, old, new)
+}
+
 /// The bytes of the packet (without Ethernet padding), if `bytes` holds all of it.
 fn packet_of<'a>(bytes: &'a mut [u8], summary: &Ipv4Summary) -> Option<&'a mut [u8]> {
     bytes.get_mut(..summary.total_len)
@@ -56,18 +77,32 @@ fn packet_of<'a>(bytes: &'a mut [u8], summary: &Ipv4Summary) -> Option<&'a mut [
 
 /// Adjusts the transport checksum that covers the pseudo-header — a first (or only)
 /// fragment's TCP or UDP checksum — for pseudo-header bytes that changed `old` → `new`.
-fn adjust_pseudo_header(packet: &mut [u8], summary: &Ipv4Summary, old: &[u8], new: &[u8]) {
+fn adjust_pseudo_header(
+    packet: &mut [u8],
+    summary: &Ipv4Summary,
+    old: &[u8],
+    new: &[u8],
+    checksum: TransportChecksum,
+) {
     let Some(l4) = packet.get_mut(summary.header_len..) else {
         return;
     };
-    match summary.transport {
-        Transport::Tcp(_) => {
+    match (summary.transport, checksum) {
+        (Transport::Tcp(_), TransportChecksum::Complete) => {
             let mut tcp = TcpPacket::new_unchecked(l4);
             tcp.set_checksum(adjusted(tcp.checksum(), old, new));
         }
-        Transport::Udp { .. } => {
+        (Transport::Udp { .. }, TransportChecksum::Complete) => {
             let mut udp = UdpPacket::new_unchecked(l4);
             udp.set_checksum(adjusted_udp(udp.checksum(), old, new));
+        }
+        (Transport::Tcp(_), TransportChecksum::Partial) => {
+            let mut tcp = TcpPacket::new_unchecked(l4);
+            tcp.set_checksum(adjusted_partial(tcp.checksum(), old, new));
+        }
+        (Transport::Udp { .. }, TransportChecksum::Partial) => {
+            let mut udp = UdpPacket::new_unchecked(l4);
+            udp.set_checksum(adjusted_partial(udp.checksum(), old, new));
         }
         _ => {}
     }
@@ -112,12 +147,18 @@ fn set_header_address(header: &mut [u8], end: End, new: Ipv4Address) -> Ipv4Addr
     old
 }
 
-fn set_address(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: Ipv4Address) {
+fn set_address(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    end: End,
+    new: Ipv4Address,
+    checksum: TransportChecksum,
+) {
     let Some(packet) = packet_of(bytes, summary) else {
         return;
     };
     let old = set_header_address(packet, end, new);
-    adjust_pseudo_header(packet, summary, &old.octets(), &new.octets());
+    adjust_pseudo_header(packet, summary, &old.octets(), &new.octets(), checksum);
     match end {
         End::Source => summary.src = new,
         End::Destination => summary.dst = new,
@@ -126,19 +167,46 @@ fn set_address(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: Ipv4A
 
 /// Rewrites the source address (IPv4 header and transport pseudo-header checksums).
 pub fn set_src_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
-    set_address(bytes, summary, End::Source, new);
+    set_src_addr_of(bytes, summary, new, TransportChecksum::Complete);
 }
 
 /// Rewrites the destination address (IPv4 header and transport pseudo-header checksums).
 pub fn set_dst_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
-    set_address(bytes, summary, End::Destination, new);
+    set_dst_addr_of(bytes, summary, new, TransportChecksum::Complete);
+}
+
+/// [`set_src_addr`] of a packet whose transport checksum stands as `checksum` says.
+pub fn set_src_addr_of(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    new: Ipv4Address,
+    checksum: TransportChecksum,
+) {
+    set_address(bytes, summary, End::Source, new, checksum);
+}
+
+/// [`set_dst_addr`] of a packet whose transport checksum stands as `checksum` says.
+pub fn set_dst_addr_of(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    new: Ipv4Address,
+    checksum: TransportChecksum,
+) {
+    set_address(bytes, summary, End::Destination, new, checksum);
 }
 
 /// Sets one port of the TCP or UDP header at the start of `l4` and adjusts its checksum,
-/// if the header reaches as far as the checksum (a quote may end before it); returns the
-/// old port.
-fn set_transport_port(l4: &mut [u8], protocol: IpProtocol, end: End, new: u16) -> Option<u16> {
+/// if the header reaches as far as the checksum (a quote may end before it) and the
+/// checksum is complete (a partial one does not cover the ports yet); returns the old port.
+fn set_transport_port(
+    l4: &mut [u8],
+    protocol: IpProtocol,
+    end: End,
+    new: u16,
+    checksum: TransportChecksum,
+) -> Option<u16> {
     let len = l4.len();
+    let complete = checksum == TransportChecksum::Complete;
     let old = match protocol {
         IpProtocol::Tcp => {
             let mut tcp = TcpPacket::new_unchecked(l4);
@@ -150,7 +218,7 @@ fn set_transport_port(l4: &mut [u8], protocol: IpProtocol, end: End, new: u16) -
                 End::Source => tcp.set_src_port(new),
                 End::Destination => tcp.set_dst_port(new),
             }
-            if len >= TCP_CHECKSUM_END {
+            if complete && len >= TCP_CHECKSUM_END {
                 let checksum = adjusted(tcp.checksum(), &old.to_be_bytes(), &new.to_be_bytes());
                 tcp.set_checksum(checksum);
             }
@@ -166,7 +234,7 @@ fn set_transport_port(l4: &mut [u8], protocol: IpProtocol, end: End, new: u16) -
                 End::Source => udp.set_src_port(new),
                 End::Destination => udp.set_dst_port(new),
             }
-            if len >= UDP_HEADER_LEN {
+            if complete && len >= UDP_HEADER_LEN {
                 let checksum = adjusted_udp(udp.checksum(), &old.to_be_bytes(), &new.to_be_bytes());
                 udp.set_checksum(checksum);
             }
@@ -177,7 +245,13 @@ fn set_transport_port(l4: &mut [u8], protocol: IpProtocol, end: End, new: u16) -
     Some(old)
 }
 
-fn set_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u16) {
+fn set_port(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    end: End,
+    new: u16,
+    checksum: TransportChecksum,
+) {
     let header_len = summary.header_len;
     let Some(l4) = packet_of(bytes, summary).and_then(|p| p.get_mut(header_len..)) else {
         return;
@@ -189,19 +263,39 @@ fn set_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u16) {
         Transport::Udp { dst_port, .. } => dst_port,
         _ => return,
     };
-    if set_transport_port(l4, summary.protocol, end, new).is_some() {
+    if set_transport_port(l4, summary.protocol, end, new, checksum).is_some() {
         *port = new;
     }
 }
 
 /// Rewrites the TCP/UDP source port (no effect for other protocols).
 pub fn set_src_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    set_port(bytes, summary, End::Source, new);
+    set_src_port_of(bytes, summary, new, TransportChecksum::Complete);
 }
 
 /// Rewrites the TCP/UDP destination port (no effect for other protocols).
 pub fn set_dst_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    set_port(bytes, summary, End::Destination, new);
+    set_dst_port_of(bytes, summary, new, TransportChecksum::Complete);
+}
+
+/// [`set_src_port`] of a packet whose transport checksum stands as `checksum` says.
+pub fn set_src_port_of(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    new: u16,
+    checksum: TransportChecksum,
+) {
+    set_port(bytes, summary, End::Source, new, checksum);
+}
+
+/// [`set_dst_port`] of a packet whose transport checksum stands as `checksum` says.
+pub fn set_dst_port_of(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    new: u16,
+    checksum: TransportChecksum,
+) {
+    set_port(bytes, summary, End::Destination, new, checksum);
 }
 
 /// Sets the identifier of the ICMP echo at the start of `l4` and adjusts its checksum.
@@ -323,7 +417,7 @@ fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u
         match quoted.protocol {
             IpProtocol::Icmp if l4.len() >= ICMP_ECHO_HEADER_LEN => set_echo_ident(l4, new),
             protocol => {
-                set_transport_port(l4, protocol, end, new);
+                set_transport_port(l4, protocol, end, new, TransportChecksum::Complete);
             }
         }
     });
@@ -406,6 +500,27 @@ mod tests {
         set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
         assert_eq!(&bytes[l4 + 6..l4 + 8], &[0, 0]);
         assert!(checksums_valid(&bytes));
+    }
+
+    #[test]
+    fn nat_of_a_partial_checksum_leaves_one_that_completes_valid() {
+        use crate::testutil::offload::{completed, partial, super_packet};
+        let datagram = packets::udp([10, 137, 1, 10], 5353, [8, 8, 8, 8], 53, &[3; 999]);
+        for original in [super_packet(20_000, 5, 0x18), partial(&datagram)] {
+            let mut bytes = original.clone();
+            let mut s = parsed(&bytes);
+            let partial = TransportChecksum::Partial;
+            set_src_addr_of(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15), partial);
+            set_src_port_of(&mut bytes, &mut s, 61000, partial);
+            set_dst_addr_of(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 3), partial);
+            set_dst_port_of(&mut bytes, &mut s, 5353, partial);
+            assert!(!checksums_valid(&bytes), "still partial");
+            let done = completed(&bytes);
+            assert!(checksums_valid(&done), "completed after NAT");
+            let again = parsed(&done);
+            assert_eq!(again.src, Ipv4Address::new(10, 0, 2, 15));
+            assert_eq!(again.ports(), (61000, 5353));
+        }
     }
 
     #[test]

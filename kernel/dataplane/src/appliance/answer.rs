@@ -2,13 +2,17 @@
 //! told: a TCP reset or an ICMP error, built by [`ErrorReplies`](crate::icmp_error) within
 //! its rate limit and routed like any packet the appliance originates.
 
+use alloc::vec::Vec;
+
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
 use super::trace::{PolicyDecision, Reply};
 use super::Appliance;
 use crate::icmp_error::{IcmpError, Offending};
-use crate::packet::Transport;
+use crate::offload::GsoKind;
+use crate::packet::{Ipv4Summary, Transport};
 use crate::policy::{Action, FlowKey, Verdict};
+use crate::segmenter::{complete_checksum, Segmenter};
 use crate::sink::FrameSink;
 
 /// What the sender of a dropped packet is told.
@@ -43,10 +47,24 @@ impl Appliance<'_> {
 
     /// Tells the sender of `pd`'s packet why it went no further (rate-limited; never about
     /// errors, broadcasts, later fragments or martians: see [`Offending`]).
+    ///
+    /// An ICMP error about an offloaded packet quotes the packet as it would have been on
+    /// the wire: the first segment of a super-frame, with its own lengths and complete
+    /// checksums (a reset answers the whole super-segment, as its sender sent it).
     pub(super) fn answer(&mut self, pd: &mut PacketDesc, answer: Answer, sink: &mut dyn FrameSink) {
+        let resets =
+            matches!(answer, Answer::Reject) && matches!(pd.ip.transport, Transport::Tcp(_));
+        let on_the_wire = match pd.offload.is_plain() || resets {
+            true => None,
+            false => first_on_the_wire(pd),
+        };
+        let (bytes, summary) = match &on_the_wire {
+            Some((bytes, summary)) => (&bytes[..], summary),
+            None => (pd.packet(), &pd.ip),
+        };
         let offending = Offending {
-            bytes: pd.packet(),
-            summary: &pd.ip,
+            bytes,
+            summary,
             ingress: pd.ingress,
             link_broadcast: pd.link_broadcast,
         };
@@ -73,4 +91,21 @@ impl Appliance<'_> {
             self.send_originated(&reply, pd.now, sink);
         }
     }
+}
+
+/// The first packet an offloaded packet stands for on the wire, and its summary: the
+/// first segment of a TCP super-frame, the packet with its checksum completed otherwise.
+fn first_on_the_wire(pd: &PacketDesc) -> Option<(Vec<u8>, Ipv4Summary)> {
+    let bytes = match pd.offload.segmentation {
+        Some(segmentation) if segmentation.kind == GsoKind::TcpV4 => {
+            Segmenter::new(pd.packet(), segmentation.size).ok()?.first()
+        }
+        _ => {
+            let mut bytes = pd.packet().to_vec();
+            complete_checksum(&mut bytes).ok()?;
+            bytes
+        }
+    };
+    let summary = Ipv4Summary::parse(&bytes).ok()?;
+    Some((bytes, summary))
 }

@@ -7,11 +7,14 @@
 //! stage knew; the summary is kept in step with every rewrite, and the stages record their
 //! decisions in the descriptor's [`Trace`].
 //!
+//! The frame's offload metadata ([`Offload`]: a partial checksum, a super-frame's GSO type
+//! and segment size) travels next to it, checked once at the start of the path; the
+//! transmit stage keeps it, keeps the partial checksum in step with NAT, and hands it to
+//! the egress NIC or finishes the packet in software.
+//!
 //! Room to grow, without changing a stage's signature: IPv6 turns `ip` into a choice of
 //! two summaries (the stages that need addresses and ports already go through
-//! [`FlowTuple`] and [`FlowKey`]), and receive offloads add the frame's `virtio_net_hdr`
-//! (GSO type and size, checksum start and offset) next to `frame`, for the transmit stage
-//! to keep, rewrite or resolve.
+//! [`FlowTuple`] and [`FlowKey`]).
 
 use core::fmt;
 
@@ -19,8 +22,10 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpProtocol, Ipv4Cidr, ETHERNET_HEADER_LEN};
 
 use super::trace::Trace;
+use crate::offload::Offload;
 use crate::packet::{Ipv4Summary, Transport};
 use crate::policy::{ipv4_to_flow_addr, FlowKey};
+use crate::rewrite::TransportChecksum;
 use crate::state::FlowTuple;
 
 /// One received IPv4 packet and what is known about it. See the module documentation.
@@ -38,6 +43,8 @@ pub(super) struct PacketDesc<'f, 't> {
     pub ingress: Option<Ipv4Cidr>,
     /// The IPv4 packet, parsed and validated, kept in step with every rewrite.
     pub ip: Ipv4Summary,
+    /// The frame's offload metadata (plain for most frames).
+    pub offload: Offload,
     /// The whole Ethernet frame; forwarding rewrites it in place.
     pub frame: &'f mut [u8],
     /// What the stages decided, for [`super::Appliance::receive_traced`].
@@ -48,6 +55,14 @@ impl PacketDesc<'_, '_> {
     /// The IPv4 packet's bytes (from its header, without Ethernet padding).
     pub fn packet(&self) -> &[u8] {
         &self.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + self.ip.total_len]
+    }
+
+    /// How the packet's TCP or UDP checksum stands (partial under checksum offload).
+    pub fn transport_checksum(&self) -> TransportChecksum {
+        match self.offload.partial_checksum {
+            Some(_) => TransportChecksum::Partial,
+            None => TransportChecksum::Complete,
+        }
     }
 
     /// The flow the packet opens or belongs to, `None` for packets that cannot be tracked by

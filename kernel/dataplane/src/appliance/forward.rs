@@ -5,6 +5,7 @@ use super::drop::Dropped;
 use super::new_flow::{FirstPacket, Passed};
 use super::transmit::Plan;
 use super::Appliance;
+use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
 use crate::sink::FrameSink;
 use crate::state::Lookup;
@@ -25,6 +26,9 @@ impl Appliance<'_> {
         pd: &mut PacketDesc,
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
+        pd.offload
+            .check(&pd.ip)
+            .map_err(|e| Dropped::detail(DropReason::Malformed, e.as_str()))?;
         if pd.ingress.is_none() {
             return self.before_lease(pd, sink);
         }

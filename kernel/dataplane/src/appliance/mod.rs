@@ -58,6 +58,7 @@ use crate::icmp_error::ErrorReplies;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
+use crate::offload::{NicOffloads, Offload, OffloadError};
 use crate::packet::Ipv4Summary;
 use crate::policy::Policy;
 use crate::route::{RouteTable, Topology};
@@ -132,6 +133,8 @@ pub struct Appliance<'p> {
     policy: Policy<'p>,
     nics: Vec<Nic>,
     configs: Vec<NicConfig>,
+    /// What each NIC's device takes on transmission.
+    offloads: Vec<NicOffloads>,
     routes: RouteTable,
     sources: SourceFilter,
     neighbors: NeighborTable,
@@ -175,6 +178,9 @@ impl<'p> Appliance<'p> {
             })
             .collect();
         let configs = config.nics.clone();
+        let offloads = (0..configs.len())
+            .map(|i| config.offloads.get(i).copied().unwrap_or_default())
+            .collect();
         let topology = Topology::from_policy(&configs, &policy);
         let mut routes = RouteTable::new(&topology);
         for interface in policy.interfaces {
@@ -202,6 +208,7 @@ impl<'p> Appliance<'p> {
             policy,
             nics,
             configs,
+            offloads,
             routes,
             sources,
             neighbors: NeighborTable::new(),
@@ -250,7 +257,24 @@ impl<'p> Appliance<'p> {
     /// Processes one received Ethernet frame from NIC `nic`. The frame is rewritten in
     /// place when it is forwarded (NAT, TTL).
     pub fn receive(&mut self, nic: u8, frame: &mut [u8], now: Instant, sink: &mut dyn FrameSink) {
-        self.receive_traced(nic, frame, now, sink);
+        self.receive_frame(nic, frame, Offload::PLAIN, now, sink);
+    }
+
+    /// [`Appliance::receive`] of a frame that came with offload metadata (a partial
+    /// checksum, a super-frame: see [`crate::offload`]). The metadata is checked against
+    /// the packet, kept (and its checksum kept in step) while the packet is rewritten, and
+    /// handed to the egress NIC with the frame if that NIC takes it, else finished in
+    /// software there. Every check, state, translation and answer applies to the frame as
+    /// to a plain one; the MTU is checked against one segment.
+    pub fn receive_offloaded(
+        &mut self,
+        nic: u8,
+        frame: &mut [u8],
+        offload: Offload,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        self.receive_frame(nic, frame, offload, now, sink);
     }
 
     /// [`Appliance::receive`], returning what the data plane did with the frame: the
@@ -261,6 +285,17 @@ impl<'p> Appliance<'p> {
         &mut self,
         nic: u8,
         frame: &mut [u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Trace {
+        self.receive_frame(nic, frame, Offload::PLAIN, now, sink)
+    }
+
+    fn receive_frame(
+        &mut self,
+        nic: u8,
+        frame: &mut [u8],
+        offload: Offload,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Trace {
@@ -285,6 +320,12 @@ impl<'p> Appliance<'p> {
             Dropped::from(DropReason::NotForUs)
         } else {
             match repr.ethertype {
+                _ if !offload.is_plain() && repr.ethertype != EthernetProtocol::Ipv4 => {
+                    Dropped::detail(
+                        DropReason::Malformed,
+                        OffloadError::ChecksumNotTransport.as_str(),
+                    )
+                }
                 EthernetProtocol::Arp => return self.receive_arp(nic, frame, now, sink),
                 EthernetProtocol::Ipv4 => match Ipv4Summary::parse(&frame[ETHERNET_HEADER_LEN..]) {
                     Ok(ip) => {
@@ -295,6 +336,7 @@ impl<'p> Appliance<'p> {
                             link_broadcast,
                             ingress: config.ipv4,
                             ip,
+                            offload,
                             frame,
                             trace: &mut trace,
                         };

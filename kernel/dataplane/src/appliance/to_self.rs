@@ -2,7 +2,7 @@
 //! of the NIC they arrived on answers (ICMP echo, ARP, the DHCP client).
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{ArpOperation, DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
+use smoltcp::wire::{ArpOperation, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETHERNET_HEADER_LEN};
 
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
@@ -11,6 +11,7 @@ use crate::arp as arp_wire;
 use crate::drops::DropReason;
 use crate::packet::{Ipv4Summary, Transport};
 use crate::policy::{Verdict, OUT_SELF};
+use crate::segmenter::complete_checksum;
 use crate::sink::FrameSink;
 use crate::state::FlowTuple;
 
@@ -34,7 +35,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         if self.configs[pd.nic as usize].dhcp && is_dhcp_to_client(&pd.ip) {
-            self.deliver_local(pd.nic, pd.frame, pd.now, sink);
+            self.deliver_packet(pd, sink);
             return Ok(());
         }
         Err(DropReason::NicUnconfigured.into())
@@ -51,7 +52,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         if self.configs[pd.nic as usize].dhcp && is_dhcp_to_client(&pd.ip) {
-            self.deliver_local(pd.nic, pd.frame, pd.now, sink);
+            self.deliver_packet(pd, sink);
             return Ok(());
         }
         let Some(cidr) = pd.ingress else {
@@ -81,7 +82,7 @@ impl Appliance<'_> {
         if !broadcast {
             self.introduce_sender(pd, sink);
         }
-        self.deliver_local(pd.nic, pd.frame, pd.now, sink);
+        self.deliver_packet(pd, sink);
         Ok(())
     }
 
@@ -104,6 +105,19 @@ impl Appliance<'_> {
         let mut bytes = [0u8; arp_wire::ARP_FRAME_LEN];
         arp_wire::emit(&mut bytes, introduction.target_mac, &introduction);
         self.deliver_local(pd.nic, &bytes, pd.now, sink);
+    }
+
+    /// Hands the descriptor's frame to its NIC's local stack, its partial checksum (if it
+    /// came with one) completed first: the local stack verifies checksums.
+    fn deliver_packet(&mut self, pd: &mut PacketDesc, sink: &mut dyn FrameSink) {
+        if pd.offload.partial_checksum.is_some() {
+            let total_len = pd.ip.total_len;
+            let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + total_len];
+            if complete_checksum(packet).is_err() {
+                return;
+            }
+        }
+        self.deliver_local(pd.nic, pd.frame, pd.now, sink);
     }
 
     /// Hands a frame to NIC `nic`'s local stack (or, for a DHCP server's message, to its

@@ -1,7 +1,9 @@
 //! Sending packets on their way: the TTL check, the egress MTU (fragmentation, or ICMP
-//! fragmentation-needed), NAT and TTL rewritten in place, the next hop resolved by ARP, and
-//! the frames written to the sink — for forwarded packets, and for the ones the appliance
-//! originates itself (ICMP errors, TCP resets, ARP).
+//! fragmentation-needed), NAT and TTL rewritten in place, offloads the egress NIC cannot
+//! take finished in software (segmentation, checksums), the next hop resolved by ARP, and
+//! the frames written to the sink — a forwarded packet in its own frame, rewritten in
+//! place; the ones the appliance originates itself (ICMP errors, TCP resets, ARP), the
+//! fragments and the software segments copied into new ones.
 
 use smoltcp::time::Instant;
 use smoltcp::wire::{
@@ -21,9 +23,38 @@ use crate::fragmenter;
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
 use crate::neighbor::{Enqueued, Resolution};
+use crate::offload::{Egress, GsoKind, Offload};
 use crate::rewrite;
 use crate::route::Route;
+use crate::segmenter::{self, Segmenter};
 use crate::sink::FrameSink;
+
+/// How a neighbour is reached now.
+enum NextHop {
+    /// At this MAC.
+    Known(EthernetAddress),
+    /// At this MAC, which is to be verified.
+    Verify(EthernetAddress),
+    /// Not known: packets wait for ARP.
+    Wait,
+    /// The NIC has no address to ask from.
+    Unaddressed,
+}
+
+/// Completes the descriptor's partial checksum in software; the packet is plain afterwards.
+fn finish_checksum(pd: &mut PacketDesc) -> Result<(), Dropped> {
+    let total_len = pd.ip.total_len;
+    let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + total_len];
+    segmenter::complete_checksum(packet).map_err(malformed_offload)?;
+    pd.offload = Offload::PLAIN;
+    Ok(())
+}
+
+/// An offloaded packet the segmenter refuses (its metadata was checked, so this does not
+/// happen): dropped as malformed.
+fn malformed_offload(_: segmenter::SegmentError) -> Dropped {
+    Dropped::detail(DropReason::Malformed, "offload-unfinishable")
+}
 
 /// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
 /// forwarded first fragment, so the rest of its datagram leaves the same way.
@@ -55,24 +86,26 @@ impl Appliance<'_> {
     }
 
     /// Sends a packet on its way as `plan` says: MTU check (ICMP fragmentation-needed when
-    /// DF forbids fragmenting), NAT and TTL rewritten in place, fragments when it is too
-    /// big, the next hop resolved.
+    /// DF forbids fragmenting; a super-frame is checked one segment at a time), NAT and TTL
+    /// rewritten in place (a partial checksum kept in step), offloads the egress NIC cannot
+    /// take finished in software, fragments when it is too big, the next hop resolved.
     pub(super) fn transmit(
         &mut self,
         pd: &mut PacketDesc,
         plan: Plan,
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
-        let too_big = pd.ip.total_len > plan.mtu as usize;
-        if too_big && pd.ip.dont_fragment {
+        let fits = pd.offload.wire_packet_len(&pd.ip) <= plan.mtu as usize;
+        if !fits && pd.ip.dont_fragment {
             let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
             self.answer(pd, Answer::Error(error), sink);
             return Err(DropReason::TooBig.into());
         }
         let arrived = pd.ip;
+        let checksum = pd.transport_checksum();
         let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + arrived.total_len];
         if let Some(translation) = &plan.translation {
-            nat::apply(packet, &mut pd.ip, translation);
+            nat::apply_offloaded(packet, &mut pd.ip, translation, checksum);
         }
         rewrite::decrement_ttl(packet);
         if FragmentKind::of(&arrived) == FragmentKind::First {
@@ -83,15 +116,110 @@ impl Appliance<'_> {
             next_hop: plan.next_hop,
             translation: plan.translation,
         };
-        let now = pd.now;
-        if too_big {
-            let split = fragmenter::split(packet, plan.mtu, |fragment| {
-                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
-            });
-            return split.map(|_| ()).map_err(|_| DropReason::TooBig.into());
+        match self.offloads[plan.out_nic as usize].egress(&pd.offload, fits) {
+            // Its segments fit (`egress` says so only then): it leaves whole.
+            Egress::AsIs if pd.offload.segmentation.is_some() => {
+                self.forward_frame(pd, plan, sink);
+                return Ok(());
+            }
+            Egress::AsIs => {}
+            Egress::CompleteChecksum => finish_checksum(pd)?,
+            Egress::Segment => return self.send_finished(pd, plan, sink),
         }
-        self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
+        if pd.ip.total_len > plan.mtu as usize {
+            return self.send_fragmented(pd.packet(), plan, pd.now, sink);
+        }
+        self.forward_frame(pd, plan, sink);
         Ok(())
+    }
+
+    /// Sends `packet` (plain, DF clear) out of `plan`'s NIC, in fragments if it is too big.
+    fn send_fragmented(
+        &mut self,
+        packet: &[u8],
+        plan: Plan,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
+        if packet.len() <= plan.mtu as usize {
+            self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
+            return Ok(());
+        }
+        let split = fragmenter::split(packet, plan.mtu, |fragment| {
+            self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
+        });
+        split.map(|_| ()).map_err(|_| DropReason::TooBig.into())
+    }
+
+    /// Sends an offloaded packet as the plain packets it stands for, finished in software:
+    /// a TCP super-frame cut into segments (each fragmented if the MTU is smaller still and
+    /// DF allows), a UDP one (one datagram) with its checksum completed, in fragments.
+    fn send_finished(
+        &mut self,
+        pd: &mut PacketDesc,
+        plan: Plan,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
+        let now = pd.now;
+        match pd.offload.segmentation.map(|s| (s.kind, s.size)) {
+            Some((GsoKind::TcpV4, size)) => {
+                let segmenter = Segmenter::new(pd.packet(), size).map_err(malformed_offload)?;
+                let mut refused = Ok(());
+                segmenter.each(|segment| {
+                    if let Err(e) = self.send_fragmented(segment, plan, now, sink) {
+                        refused = Err(e);
+                    }
+                });
+                refused
+            }
+            _ => {
+                finish_checksum(pd)?;
+                self.send_fragmented(pd.packet(), plan, now, sink)
+            }
+        }
+    }
+
+    /// Sends a forwarded packet in its own frame (rewritten in place: no copy for a sink
+    /// that can send the received buffer itself), with its offload metadata, to `plan`'s
+    /// next hop; a packet that must wait for ARP waits as plain packets.
+    fn forward_frame(&mut self, pd: &mut PacketDesc, plan: Plan, sink: &mut dyn FrameSink) {
+        let (nic, now) = (plan.out_nic, pd.now);
+        match self.next_hop_mac(nic, plan.next_hop, now) {
+            NextHop::Known(mac) => self.send_frame_to(nic, mac, pd, sink),
+            NextHop::Verify(mac) => {
+                self.send_frame_to(nic, mac, pd, sink);
+                self.probe_neighbor(nic, mac, plan.next_hop, sink);
+            }
+            NextHop::Wait if pd.offload.is_plain() => {
+                self.send_to_neighbor(nic, plan.next_hop, pd.packet(), now, sink)
+            }
+            NextHop::Wait => {
+                if let Err(dropped) = self.send_finished(pd, plan, sink) {
+                    self.count_drop(nic, dropped.reason);
+                }
+            }
+            NextHop::Unaddressed => {}
+        }
+    }
+
+    /// Sends the descriptor's own frame to the MAC `dst` out of `nic`: its Ethernet header
+    /// rewritten in place, its offload metadata along.
+    fn send_frame_to(
+        &mut self,
+        nic: u8,
+        dst: EthernetAddress,
+        pd: &mut PacketDesc,
+        sink: &mut dyn FrameSink,
+    ) {
+        let len = ETHERNET_HEADER_LEN + pd.ip.total_len;
+        let mut frame = EthernetFrame::new_unchecked(&mut pd.frame[..len]);
+        frame.set_src_addr(self.configs[nic as usize].mac);
+        frame.set_dst_addr(dst);
+        if sink.transmit_frame(nic, &pd.frame[..len], &pd.offload) {
+            self.nics[nic as usize].counters.tx += 1;
+        } else {
+            self.count_drop(nic, DropReason::TransmitFull);
+        }
     }
 
     /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
@@ -110,6 +238,33 @@ impl Appliance<'_> {
         }
     }
 
+    /// How to reach the neighbour `next_hop` on `nic` now.
+    fn next_hop_mac(&mut self, nic: u8, next_hop: Ipv4Address, now: Instant) -> NextHop {
+        if self.configs[nic as usize].ipv4.is_none() {
+            return NextHop::Unaddressed;
+        }
+        match self.neighbors.resolve((nic, next_hop), now) {
+            Resolution::Known(mac) => NextHop::Known(mac),
+            Resolution::Verify(mac) => NextHop::Verify(mac),
+            Resolution::Unknown => NextHop::Wait,
+        }
+    }
+
+    /// Asks the neighbour `next_hop` at `mac` whether it is still there (unicast ARP).
+    fn probe_neighbor(
+        &mut self,
+        nic: u8,
+        mac: EthernetAddress,
+        next_hop: Ipv4Address,
+        sink: &mut dyn FrameSink,
+    ) {
+        let config = self.configs[nic as usize];
+        if let Some(cidr) = config.ipv4 {
+            let probe = arp_wire::request(config.mac, cidr.address(), next_hop);
+            self.send_arp(nic, mac, &probe, sink);
+        }
+    }
+
     /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
     /// if needed (the packet then waits, boundedly, for the answer).
     pub(super) fn send_to_neighbor(
@@ -120,17 +275,28 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
+        match self.next_hop_mac(nic, next_hop, now) {
+            NextHop::Known(mac) => self.send_ipv4_to(nic, mac, packet, sink),
+            NextHop::Verify(mac) => {
+                self.send_ipv4_to(nic, mac, packet, sink);
+                self.probe_neighbor(nic, mac, next_hop, sink);
+            }
+            NextHop::Wait => self.wait_for_neighbor(nic, next_hop, packet, now, sink),
+            NextHop::Unaddressed => {}
+        }
+    }
+
+    /// Queues `packet` until the neighbour `next_hop` on `nic` answers ARP (asking it).
+    fn wait_for_neighbor(
+        &mut self,
+        nic: u8,
+        next_hop: Ipv4Address,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
-        match self.neighbors.resolve((nic, next_hop), now) {
-            Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
-            Resolution::Verify(mac) => {
-                self.send_ipv4_to(nic, mac, packet, sink);
-                let probe = arp_wire::request(config.mac, cidr.address(), next_hop);
-                return self.send_arp(nic, mac, &probe, sink);
-            }
-            Resolution::Unknown => {}
-        }
         match self.neighbors.enqueue((nic, next_hop), packet, now) {
             Enqueued::SendRequest => {
                 let request = arp_wire::request(config.mac, cidr.address(), next_hop);

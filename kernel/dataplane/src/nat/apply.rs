@@ -5,7 +5,7 @@ use smoltcp::wire::Ipv4Address;
 
 use super::Translation;
 use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
-use crate::rewrite;
+use crate::rewrite::{self, TransportChecksum};
 use crate::state::FlowTuple;
 
 /// Rewrites the packet in `bytes` (summarised by `summary`, which is kept in step) so that
@@ -22,34 +22,57 @@ use crate::state::FlowTuple;
 /// and inside the quote) is updated incrementally, so a packet with good checksums leaves
 /// with good checksums.
 pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+    apply_offloaded(bytes, summary, translation, TransportChecksum::Complete);
+}
+
+/// [`apply`] to a packet whose TCP or UDP checksum stands as `checksum` says: a partial
+/// one (left for the NIC to complete, see [`crate::offload`]) follows the addresses but
+/// not the ports.
+pub fn apply_offloaded(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    translation: &Translation,
+    checksum: TransportChecksum,
+) {
     if translation.is_identity() {
         return;
     }
     match summary.transport {
         Transport::Icmp(IcmpSummary::Error { .. }) => apply_to_error(bytes, summary, translation),
-        _ => apply_to_packet(bytes, summary, &translation.after),
+        _ => apply_to_packet(bytes, summary, &translation.after, checksum),
     }
 }
 
-fn set_addresses(bytes: &mut [u8], summary: &mut Ipv4Summary, src: Ipv4Address, dst: Ipv4Address) {
+fn set_addresses(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    checksum: TransportChecksum,
+) {
     if summary.src != src {
-        rewrite::set_src_addr(bytes, summary, src);
+        rewrite::set_src_addr_of(bytes, summary, src, checksum);
     }
     if summary.dst != dst {
-        rewrite::set_dst_addr(bytes, summary, dst);
+        rewrite::set_dst_addr_of(bytes, summary, dst, checksum);
     }
 }
 
-fn apply_to_packet(bytes: &mut [u8], summary: &mut Ipv4Summary, after: &FlowTuple) {
-    set_addresses(bytes, summary, after.src, after.dst);
+fn apply_to_packet(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    after: &FlowTuple,
+    checksum: TransportChecksum,
+) {
+    set_addresses(bytes, summary, after.src, after.dst, checksum);
     match summary.transport {
         Transport::Tcp(_) | Transport::Udp { .. } => {
             let (src_port, dst_port) = summary.ports();
             if src_port != after.src_port {
-                rewrite::set_src_port(bytes, summary, after.src_port);
+                rewrite::set_src_port_of(bytes, summary, after.src_port, checksum);
             }
             if dst_port != after.dst_port {
-                rewrite::set_dst_port(bytes, summary, after.dst_port);
+                rewrite::set_dst_port_of(bytes, summary, after.dst_port, checksum);
             }
         }
         Transport::Icmp(IcmpSummary::Echo { ident, .. })
@@ -75,7 +98,8 @@ fn apply_to_error(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Tra
     } else {
         summary.src
     };
-    set_addresses(bytes, summary, src, after.dst);
+    // An ICMP error's checksum is never offloaded.
+    set_addresses(bytes, summary, src, after.dst, TransportChecksum::Complete);
 
     // The quote is a packet of the opposite direction, as the error's receiver knows it.
     let target = after.reversed();

@@ -8,10 +8,13 @@
 //! - [`link`]: a test host's link layer — its [`Station`](link::Station), the ARP and echo
 //!   frames it sends, what it makes of a frame it receives;
 //! - [`packets`]: short builders of the packets tests use most (a SYN, a datagram, an ICMP
-//!   error...) on top of [`datagram`], and small edits (TTL, fragments, TCP flags).
+//!   error...) on top of [`datagram`], and small edits (TTL, fragments, TCP flags);
+//! - [`offload`]: packets as a NIC with checksum and segmentation offloads hands them over
+//!   (partial checksums, TCP super-packets) and the metadata that comes with them.
 //!
 //! Compiled for the crate's own tests and with the `testutil` feature.
 
 pub mod datagram;
 pub mod link;
+pub mod offload;
 pub mod packets;

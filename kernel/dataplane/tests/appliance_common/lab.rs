@@ -4,6 +4,7 @@
 use dataplane::appliance::ApplianceOptions;
 use dataplane::arp::{self, ArpMessage};
 use dataplane::drops::DropReason;
+use dataplane::offload::{NicOffloads, Offload};
 use dataplane::policy::PolicyBuf;
 use dataplane::sink::RecordingSink;
 use dataplane::testutil::packets::{self, checksums_valid};
@@ -17,6 +18,22 @@ use super::{appliance_ip, appliance_mac, capture_logs, ip, take_log_lines, Host}
 #[derive(Debug, Default)]
 pub struct Sent {
     pub frames: Vec<(u8, Vec<u8>)>,
+}
+
+impl From<RecordingSink> for Sent {
+    fn from(sink: RecordingSink) -> Sent {
+        Sent {
+            frames: sink.frames,
+        }
+    }
+}
+
+/// What the appliance sent in answer to an offloaded frame, and the offload metadata each
+/// frame went with (`offloads[i]` for `sent.frames[i]`; plain for most).
+#[derive(Debug, Default)]
+pub struct SentOffloaded {
+    pub sent: Sent,
+    pub offloads: Vec<Offload>,
 }
 
 /// An appliance, its fake clock, and a way to talk to it.
@@ -33,6 +50,16 @@ impl Lab {
 
     /// An appliance running `policy` with `options`.
     pub fn with_options(policy: &'static PolicyBuf, options: ApplianceOptions) -> Lab {
+        Lab::with_nic_offloads(policy, options, NicOffloads::default())
+    }
+
+    /// An appliance running `policy` with `options` whose every NIC takes `offloads` on
+    /// transmission.
+    pub fn with_nic_offloads(
+        policy: &'static PolicyBuf,
+        options: ApplianceOptions,
+        offloads: NicOffloads,
+    ) -> Lab {
         capture_logs();
         take_log_lines();
         let policy = policy.as_policy();
@@ -43,7 +70,8 @@ impl Lab {
             .max()
             .unwrap_or(0);
         let macs: Vec<EthernetAddress> = (0..nic_count as u8).map(appliance_mac).collect();
-        let config = ApplianceConfig::from_policy(&policy, &macs);
+        let mut config = ApplianceConfig::from_policy(&policy, &macs);
+        config.offloads.fill(offloads);
         let now = Instant::from_secs(1_000);
         Lab {
             appliance: Appliance::new(policy, &config, options, now),
@@ -65,27 +93,44 @@ impl Lab {
     pub fn poll(&mut self) -> Sent {
         let mut sink = RecordingSink::default();
         self.appliance.poll(self.now, &mut sink);
-        Sent {
-            frames: sink.frames,
-        }
+        sink.into()
     }
 
     /// The appliance announces its addresses (as at boot).
     pub fn announce(&mut self) -> Sent {
         let mut sink = RecordingSink::default();
         self.appliance.announce(&mut sink);
-        Sent {
-            frames: sink.frames,
-        }
+        sink.into()
     }
 
     /// Hands the appliance a raw frame on `nic`.
     pub fn receive(&mut self, nic: u8, mut frame: Vec<u8>) -> Sent {
         let mut sink = RecordingSink::default();
         self.appliance.receive(nic, &mut frame, self.now, &mut sink);
-        Sent {
-            frames: sink.frames,
+        sink.into()
+    }
+
+    /// Hands the appliance a raw frame on `nic` with offload metadata.
+    pub fn receive_offloaded(
+        &mut self,
+        nic: u8,
+        mut frame: Vec<u8>,
+        offload: Offload,
+    ) -> SentOffloaded {
+        let mut sink = RecordingSink::default();
+        self.appliance
+            .receive_offloaded(nic, &mut frame, offload, self.now, &mut sink);
+        let offloads = std::mem::take(&mut sink.offloads);
+        SentOffloaded {
+            sent: sink.into(),
+            offloads,
         }
+    }
+
+    /// `from` sends the IPv4 `packet` to the appliance's MAC with offload metadata.
+    pub fn send_offloaded(&mut self, from: Host, packet: &[u8], offload: Offload) -> SentOffloaded {
+        let frame = packets::ethernet(from.mac, appliance_mac(from.nic), packet);
+        self.receive_offloaded(from.nic, frame, offload)
     }
 
     /// `from` sends the IPv4 `packet` to the appliance's MAC (its next hop).
