@@ -4,13 +4,15 @@ use alloc::vec::Vec;
 
 use dataplane::appliance::ApplianceOptions;
 use dataplane::state::StateTable;
-use dataplane::{Appliance, ApplianceConfig, FrameSink};
+use dataplane::{Appliance, ApplianceConfig};
 use smoltcp::wire::EthernetAddress;
 
 use crate::acpi::{self, power};
 use crate::boot::BootInfo;
 use crate::cmdline::{Options, WatchdogSetting};
 use crate::devices::pci::PciBus;
+use crate::devices::virtio::net::features::{self, Offloads};
+use crate::devices::virtio::net::set::{self as nic_set, NicSink};
 use crate::devices::virtio::{self, FoundNic};
 use crate::devices::watchdog::{self, Watchdog};
 use crate::devices::{ioapic, lapic, pic};
@@ -20,20 +22,6 @@ use crate::{console, entropy, fatal, fault, interrupts, memory, println, time, V
 /// The compiled ruleset embedded in this image.
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/policy.rs"));
-}
-
-/// Transmits on the kernel's NICs.
-struct NicSink<'a> {
-    nics: &'a mut [FoundNic],
-}
-
-impl FrameSink for NicSink<'_> {
-    fn transmit(&mut self, nic: u8, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
-        match self.nics.get_mut(nic as usize) {
-            Some(found) => found.nic.transmit_with(len, fill),
-            None => false,
-        }
-    }
 }
 
 /// Boots the platform, brings up the NICs and runs the appliance forever.
@@ -81,11 +69,13 @@ pub fn run(boot: &BootInfo) -> ! {
     }
 
     log::debug!("command line: {}", boot.cmdline());
-    let mut nics: Vec<FoundNic> = Vec::new();
+    let mut devices = Vec::new();
     let mut skipped = Vec::new();
     let mut pci = PciBus::scan(&firmware);
-    virtio::discover_pci(&mut pci, &firmware, &mut nics, &mut skipped);
-    virtio::discover_mmio(boot.cmdline(), &firmware, &mut nics, &mut skipped);
+    virtio::discover_pci(&mut pci, &firmware, &mut devices, &mut skipped);
+    virtio::discover_mmio(boot.cmdline(), &firmware, &mut devices, &mut skipped);
+    let mut nics: Vec<FoundNic> = Vec::new();
+    virtio::bring_up(devices, memory::heap::free_bytes(), &mut nics, &mut skipped);
     for s in &skipped {
         log::warn!("{} skipped: {}", s.location, s.reason);
     }
@@ -95,7 +85,10 @@ pub fn run(boot: &BootInfo) -> ! {
 
     log::debug!("{} µs: NICs up", time::since_entry_micros());
     let macs: Vec<EthernetAddress> = nics.iter().map(|n| EthernetAddress(n.nic.mac())).collect();
-    let config = ApplianceConfig::from_policy(&embedded::POLICY, &macs);
+    let mut config = ApplianceConfig::from_policy(&embedded::POLICY, &macs);
+    for (offloads, found) in config.offloads.iter_mut().zip(&nics) {
+        *offloads = features::transmit_offloads(found.nic.accepted());
+    }
     for (i, found) in nics.iter().enumerate() {
         let addressing = match (config.nics[i].ipv4, config.nics[i].dhcp) {
             (Some(cidr), _) => alloc::format!("{cidr}"),
@@ -104,10 +97,23 @@ pub fn run(boot: &BootInfo) -> ! {
         };
         let m = macs[i].0;
         println!(
-            "moat: nic{i} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} {} ipv4 {addressing}",
-            m[0], m[1], m[2], m[3], m[4], m[5], found.location, found.interrupt
+            "moat: nic{i} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} {} ipv4 {addressing} offloads {}",
+            m[0], m[1], m[2], m[3], m[4], m[5], found.location, found.interrupt,
+            Offloads(found.nic.accepted())
         );
+        let plan = found.nic.plan();
         log::debug!("nic{i} interrupt: {:?}", found.interrupt);
+        log::debug!("nic{i} features offered: {}", found.nic.offered());
+        log::debug!("nic{i} features accepted: {}", found.nic.accepted());
+        log::debug!(
+            "nic{i} buffers: {:?}, {} posted of {} x {} bytes, {} transmit copies ({} KiB)",
+            plan.buffers,
+            plan.posted,
+            plan.total,
+            plan.buffer_size(),
+            plan.copies,
+            plan.bytes() / 1024
+        );
     }
 
     let options = ApplianceOptions {
@@ -123,7 +129,8 @@ pub fn run(boot: &BootInfo) -> ! {
         options.state_capacity,
         StateTable::memory_bytes(options.state_capacity) / 1024
     );
-    appliance.announce(&mut NicSink { nics: &mut nics });
+    appliance.announce(&mut NicSink::new(&mut nics));
+    nic_set::service(&mut nics);
     let watchdog = start_watchdog(&mut pci, boot_options.watchdog);
     println!(
         "moat: booted in {} µs (kernel entry to ready)",
@@ -189,11 +196,14 @@ const RX_BUDGET: usize = 32;
 
 /// The appliance's one loop. Each round services what fired (the power button; the ISR of
 /// each NIC whose interrupt line fired), receives from every NIC in turn (at most
-/// [`RX_BUDGET`] frames each, so a flood on one NIC cannot starve the others), runs the
-/// data plane's timers when due, unmasks the lines it serviced and pets the watchdog. A
-/// round that received anything is followed by another at once, so under a flood the
-/// button and the watchdog are still served every round; an idle round sleeps until an
-/// interrupt or the next deadline, never longer than the watchdog's pet interval.
+/// [`RX_BUDGET`] frames each, so a flood on one NIC cannot starve the others; a forwarded
+/// frame leaves from its own receive buffer), runs the data plane's timers when due, then
+/// services the NICs once (completed transmissions taken back, receive rings refilled,
+/// each device notified at most once per queue), unmasks the lines it serviced and pets
+/// the watchdog. A round that received anything is followed by another at once (the NICs
+/// are polled while busy), so under a flood the button and the watchdog are still served
+/// every round; an idle round sleeps until an interrupt or the next deadline, never longer
+/// than the watchdog's pet interval.
 fn main_loop(
     appliance: &mut Appliance<'static>,
     nics: &mut [FoundNic],
@@ -223,15 +233,25 @@ fn main_loop(
                 let Some(mut frame) = nics[index].nic.receive() else {
                     break;
                 };
-                appliance.receive(index as u8, frame.bytes_mut(), now, &mut NicSink { nics });
-                nics[index].nic.recycle(frame);
+                let mut sink = NicSink::receiving(nics, &frame);
+                let offload = frame.offload();
+                appliance.receive_offloaded(
+                    index as u8,
+                    frame.bytes_mut(),
+                    offload,
+                    now,
+                    &mut sink,
+                );
+                let lend = sink.lend();
+                nic_set::finish(nics, frame, lend);
                 fault::per_frame();
                 received = true;
             }
         }
         if now >= next_poll {
-            next_poll = now + appliance.poll(now, &mut NicSink { nics });
+            next_poll = now + appliance.poll(now, &mut NicSink::new(nics));
         }
+        nic_set::service(nics);
         lines::unmask_serviced(&fired);
         if let Some(watchdog) = watchdog.as_mut() {
             watchdog.keep_alive();

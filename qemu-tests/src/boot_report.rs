@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! moat <version>: ruleset <file name> sha256:<hex>                    banner, first moat line
-//! moat: nic<i> <mac> <transport> <location> <interrupt> ipv4 <a.b.c.d/len|dhcp|none>
-//!                                       one per NIC; <interrupt>: msi-x | intx gsi N | gsi N
+//! moat: nic<i> <mac> <transport> <location> <interrupt> ipv4 <a.b.c.d/len|dhcp|none> offloads <o>
+//!                                       one per NIC; <interrupt>: msi-x | intx gsi N | gsi N;
+//!                                       <o>: tx=csum,tso4,ecn,ufo rx=csum,tso4,ecn,ufo | none
 //! moat: watchdog i6300esb <pci address> timeout <n> s | ... off (...) | none
 //! moat: ready                                                        once, all NICs up
 //! moat: shutdown                                                     after ACPI power button
@@ -63,6 +64,21 @@ pub struct NicReport {
     pub interrupt: String,
     /// Its IPv4 configuration.
     pub ipv4: NicIpv4,
+    /// The offloads negotiated with its device, as printed (`tx=csum,tso4 rx=csum`,
+    /// `none`).
+    pub offloads: String,
+}
+
+impl NicReport {
+    /// Whether the device takes `offload` (`csum`, `tso4`, `ecn`, `ufo`) in `direction`
+    /// (`tx` or `rx`).
+    pub fn offloads(&self, direction: &str, offload: &str) -> bool {
+        self.offloads.split_whitespace().any(|word| {
+            word.strip_prefix(direction)
+                .and_then(|rest| rest.strip_prefix('='))
+                .is_some_and(|list| list.split(',').any(|o| o == offload))
+        })
+    }
 }
 
 /// What the kernel said about the hardware watchdog.
@@ -151,15 +167,16 @@ fn parse_banner(line: &str) -> Option<Banner> {
     })
 }
 
-/// Parses `<i> <mac> <transport> <location> <interrupt...> ipv4 <config>` (after
-/// `moat: nic`).
+/// Parses `<i> <mac> <transport> <location> <interrupt...> ipv4 <config> offloads
+/// <offloads...>` (after `moat: nic`).
 fn parse_nic(rest: &str) -> Option<NicReport> {
+    let (rest, offloads) = rest.split_once(" offloads ")?;
     let words: Vec<&str> = rest.split_whitespace().collect();
     let [index, mac, transport, location, interrupt @ .., ipv4_word, ipv4] = words.as_slice()
     else {
         return None;
     };
-    if *ipv4_word != "ipv4" || interrupt.is_empty() {
+    if *ipv4_word != "ipv4" || interrupt.is_empty() || offloads.trim().is_empty() {
         return None;
     }
     Some(NicReport {
@@ -169,6 +186,7 @@ fn parse_nic(rest: &str) -> Option<NicReport> {
         location: location.to_string(),
         interrupt: interrupt.join(" "),
         ipv4: parse_ipv4(ipv4)?,
+        offloads: offloads.trim().to_string(),
     })
 }
 
@@ -214,10 +232,10 @@ mod tests {
     fn banner_and_nic_lines_are_parsed_up_to_ready() {
         let console = lines(&format!(
             "Welcome to GRUB!\nmoat 0.1.0: ruleset default.rules sha256:{HASH}\nmoat: memory 64 MiB\n\
-             moat: nic0 52:54:00:12:34:00 virtio-pci 0000:00:10.0 msi-x ipv4 10.0.2.15/24\n\
-             moat: nic1 52:54:00:12:34:01 virtio-mmio 0xfeb00e00 gsi 12 ipv4 dhcp\n\
+             moat: nic0 52:54:00:12:34:00 virtio-pci 0000:00:10.0 msi-x ipv4 10.0.2.15/24 offloads tx=csum,tso4,ecn,ufo rx=csum,tso4\n\
+             moat: nic1 52:54:00:12:34:01 virtio-mmio 0xfeb00e00 gsi 12 ipv4 dhcp offloads none\n\
              moat: watchdog i6300esb 0000:00:01.0 timeout 5 s\n\
-             moat: ready\nmoat: nic9 52:54:00:12:34:09 virtio-pci 0000:00:19.0 msi-x ipv4 none\n"
+             moat: ready\nmoat: nic9 52:54:00:12:34:09 virtio-pci 0000:00:19.0 msi-x ipv4 none offloads none\n"
         ));
         let report = BootReport::parse(&console).unwrap();
         assert_eq!(report.banner.version, "0.1.0");
@@ -233,6 +251,10 @@ mod tests {
         assert_eq!(report.nics[1].location, "0xfeb00e00");
         assert_eq!(report.nics[1].interrupt, "gsi 12");
         assert_eq!(report.nics[1].ipv4, NicIpv4::Dhcp);
+        assert!(report.nics[0].offloads("tx", "tso4") && report.nics[0].offloads("rx", "csum"));
+        assert!(!report.nics[0].offloads("rx", "ufo") && !report.nics[0].offloads("tx", "tso"));
+        assert_eq!(report.nics[1].offloads, "none");
+        assert!(!report.nics[1].offloads("tx", "csum"));
         assert_eq!(
             report.watchdog,
             Some(WatchdogReport::Running {
@@ -244,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_kernel_that_does_not_start_with_its_banner_is_reported() {
-        let console = lines(&format!("moat: nic0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none\nmoat 0.1.0: ruleset r sha256:{HASH}"));
+        let console = lines(&format!("moat: nic0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none offloads none\nmoat 0.1.0: ruleset r sha256:{HASH}"));
         let error = BootReport::parse(&console).unwrap_err();
         assert!(error.message().contains("not the banner"), "{error}");
     }
@@ -256,26 +278,37 @@ mod tests {
             parse_banner(&format!("moat : ruleset r sha256:{HASH}")),
             None
         );
-        assert_eq!(parse_nic("0 52:54:00:12:34:00 virtio-pci ipv4 none"), None); // no location
         assert_eq!(
-            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 none"), // no interrupt
+            parse_nic("0 52:54:00:12:34:00 virtio-pci ipv4 none offloads none"), // no location
             None
         );
         assert_eq!(
-            parse_nic("0 52:54:00:12:34 virtio-pci 00:10.0 msi-x ipv4 none"),
+            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 none offloads none"), // no interrupt
             None
         );
         assert_eq!(
-            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 10.0.0.1/33"),
+            parse_nic("0 52:54:00:12:34 virtio-pci 00:10.0 msi-x ipv4 none offloads none"),
             None
         );
         assert_eq!(
-            parse_nic("x 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none"),
+            parse_nic(
+                "0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 10.0.0.1/33 offloads none"
+            ),
             None
         );
         assert_eq!(
-            parse_nic("0 52:54:00:12:34:00 virtio-pci 0000:00:10.0 intx gsi 20 ipv4 none")
-                .map(|nic| nic.interrupt),
+            parse_nic("x 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none offloads none"),
+            None
+        );
+        assert_eq!(
+            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none"), // no offloads
+            None
+        );
+        assert_eq!(
+            parse_nic(
+                "0 52:54:00:12:34:00 virtio-pci 0000:00:10.0 intx gsi 20 ipv4 none offloads none"
+            )
+            .map(|nic| nic.interrupt),
             Some("intx gsi 20".to_string())
         );
         assert_eq!(parse_watchdog("none"), Some(WatchdogReport::Absent));

@@ -8,7 +8,7 @@ use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
 use super::transport::NicTransport;
-use super::{adopt, FoundNic, LineKind, Location, Skipped, Wiring, MAX_NICS};
+use super::{FoundDevice, LineKind, Location, Skipped, Wiring, MAX_NICS};
 use crate::acpi::Firmware;
 use crate::devices::ioapic::Trigger;
 use crate::memory::paging;
@@ -55,7 +55,7 @@ pub fn mmio_devices(cmdline: &str) -> impl Iterator<Item = MmioDevice> + '_ {
     })
 }
 
-/// Finds virtio-mmio network devices and brings them up: those named on the command line
+/// Finds virtio-mmio network devices: those named on the command line
 /// (`virtio_mmio.device=`, as Firecracker and QEMU without ACPI pass them) in command-line
 /// order, else those the ACPI DSDT declares (QEMU `microvm` with ACPI). QEMU plugs the
 /// first `-device` into the highest transport, so DSDT devices are taken from the highest
@@ -63,7 +63,7 @@ pub fn mmio_devices(cmdline: &str) -> impl Iterator<Item = MmioDevice> + '_ {
 pub fn discover_mmio(
     cmdline: &str,
     firmware: &Firmware,
-    found: &mut Vec<FoundNic>,
+    found: &mut Vec<FoundDevice>,
     skipped: &mut Vec<Skipped>,
 ) {
     let mut devices: Vec<MmioDevice> = mmio_devices(cmdline).collect();
@@ -125,12 +125,10 @@ pub fn discover_mmio(
                 active_low: false,
             },
         };
-        adopt(
-            NicTransport::Mmio(transport),
+        found.push(FoundDevice {
+            transport: NicTransport::Mmio(transport),
             location,
             wiring,
-            found,
-            skipped,
-        );
+        });
     }
 }

@@ -1,12 +1,14 @@
 //! virtio-net NICs: discovery over PCI (`q35`, `pc`) and MMIO (`microvm`, [`mmio`]), the
-//! transports ([`pci`], [`transport`]) and the NICs themselves ([`nic`]).
+//! transports ([`pci`], [`transport`]) and the NICs themselves ([`net`]).
 //!
 //! NICs are named `nic0`..`nic7` in discovery order: PCI bus/slot/function order, or the
-//! order of the `virtio_mmio.device=` entries on the kernel command line.
+//! order of the `virtio_mmio.device=` entries on the kernel command line. Every device is
+//! found first ([`discover_pci`], [`discover_mmio`]) and then brought up ([`bring_up`]),
+//! so that each NIC's buffers can be sized from the memory there is for all of them.
 
 pub mod hal;
 pub mod mmio;
-pub mod nic;
+pub mod net;
 pub mod pci;
 pub mod transport;
 
@@ -21,7 +23,7 @@ use super::ioapic::Trigger;
 use super::pci::PciBus;
 use crate::acpi::Firmware;
 use crate::interrupts::{lines, Fired, Vector};
-use nic::Nic;
+use net::Nic;
 use pci::{QueueInterrupts, VirtioPciTransport};
 use transport::NicTransport;
 
@@ -64,12 +66,10 @@ pub enum LineKind {
 /// How a NIC interrupts, once routed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NicInterrupt {
-    /// MSI-X: a vector per queue (the same one if the device has a single table entry).
+    /// MSI-X: the receive queue's vector (transmit completions do not interrupt).
     Msix {
         /// The receive queue's vector.
         receive: Vector,
-        /// The transmit queue's vector.
-        transmit: Vector,
     },
     /// A line through the I/O APIC; the device's ISR must be read to deassert it.
     Line {
@@ -89,9 +89,7 @@ impl NicInterrupt {
     /// Whether the NIC interrupted in `fired`.
     pub fn fired(&self, fired: &Fired) -> bool {
         match *self {
-            NicInterrupt::Msix { receive, transmit } => {
-                fired.contains(receive) || fired.contains(transmit)
-            }
+            NicInterrupt::Msix { receive } => fired.contains(receive),
             NicInterrupt::Line { vector, .. } => fired.contains(vector),
             NicInterrupt::Polled => false,
         }
@@ -136,6 +134,13 @@ enum Wiring {
     Ready(NicInterrupt),
 }
 
+/// A device found, not yet brought up.
+pub struct FoundDevice {
+    transport: NicTransport,
+    location: Location,
+    wiring: Wiring,
+}
+
 /// A NIC and how it interrupts.
 pub struct FoundNic {
     /// The device.
@@ -155,11 +160,11 @@ pub struct Skipped {
     pub reason: alloc::string::String,
 }
 
-/// Brings up the virtio-net functions among `bus`'s, in enumeration order.
+/// Finds the virtio-net functions among `bus`'s, in enumeration order.
 pub fn discover_pci(
     bus: &mut PciBus,
     firmware: &Firmware,
-    found: &mut Vec<FoundNic>,
+    found: &mut Vec<FoundDevice>,
     skipped: &mut Vec<Skipped>,
 ) {
     let functions: Vec<_> = bus
@@ -176,7 +181,8 @@ pub fn discover_pci(
             });
             continue;
         }
-        let transport = match VirtioPciTransport::new(bus, df, &info, nic::QUEUES) {
+        let interrupting = net::INTERRUPTING_QUEUES;
+        let transport = match VirtioPciTransport::new(bus, df, &info, interrupting) {
             Ok(t) => t,
             Err(e) => {
                 skipped.push(Skipped {
@@ -188,12 +194,9 @@ pub fn discover_pci(
         };
         let wiring = match transport.interrupts() {
             QueueInterrupts::Msix(_) => Wiring::Ready(
-                match (
-                    transport.interrupts().vector_for(nic::RECEIVE_QUEUE),
-                    transport.interrupts().vector_for(nic::TRANSMIT_QUEUE),
-                ) {
-                    (Some(receive), Some(transmit)) => NicInterrupt::Msix { receive, transmit },
-                    _ => NicInterrupt::Polled,
+                match transport.interrupts().vector_for(net::RECEIVE_QUEUE) {
+                    Some(receive) => NicInterrupt::Msix { receive },
+                    None => NicInterrupt::Polled,
                 },
             ),
             QueueInterrupts::Intx => match bus.intx(firmware, df) {
@@ -205,26 +208,45 @@ pub fn discover_pci(
                 None => Wiring::Ready(NicInterrupt::Polled),
             },
         };
-        adopt(
-            NicTransport::Pci(transport),
+        found.push(FoundDevice {
+            transport: NicTransport::Pci(transport),
             location,
             wiring,
-            found,
-            skipped,
-        );
+        });
     }
 }
 
-/// Brings up the NIC behind `transport` and routes its line if it has one, or records why
-/// it was skipped.
-fn adopt(
-    transport: NicTransport,
-    location: Location,
-    wiring: Wiring,
+/// Share of the free heap the NICs' buffers may take, all together.
+const BUFFER_SHARE: usize = 2;
+
+/// Brings up every device found, in order, each NIC's buffers sized from its share of
+/// `free_heap`, and routes their lines; records why any was skipped.
+pub fn bring_up(
+    devices: Vec<FoundDevice>,
+    free_heap: usize,
     found: &mut Vec<FoundNic>,
     skipped: &mut Vec<Skipped>,
 ) {
-    let nic = match Nic::new(transport) {
+    let budget = free_heap / BUFFER_SHARE / devices.len().max(1);
+    for device in devices {
+        adopt(device, budget, found, skipped);
+    }
+}
+
+/// Brings up the NIC behind `device` with `budget` bytes for its buffers, and routes its
+/// line if it has one, or records why it was skipped.
+fn adopt(
+    device: FoundDevice,
+    budget: usize,
+    found: &mut Vec<FoundNic>,
+    skipped: &mut Vec<Skipped>,
+) {
+    let FoundDevice {
+        transport,
+        location,
+        wiring,
+    } = device;
+    let nic = match Nic::new(transport, found.len() as u8, budget) {
         Ok(nic) => nic,
         Err(e) => {
             skipped.push(Skipped {

@@ -1,0 +1,197 @@
+//! The buffers of one NIC: how many, how big ([`Plan`], from the memory it may take), and
+//! the receive pool they come from and go back to ([`Pool`]).
+//!
+//! Receive buffers hold the virtio-net header and one frame: a whole 64 KiB super-frame
+//! when the NIC takes them (big buffers), one Ethernet frame otherwise. A received buffer
+//! may be lent to another NIC's transmit queue (the forwarded frame leaves without a
+//! copy); it comes back to its own NIC's pool when that transmission completes. A NIC
+//! lends at most [`Plan::lend_limit`] buffers at a time, so a stuck egress cannot take
+//! more than half of its receive ring.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use dataplane::offload::VIRTIO_NET_HDR_LEN;
+
+use super::features::ReceiveBuffers;
+
+/// The largest frame a device writes into a big buffer: a 65,535-byte IPv4 packet, its
+/// Ethernet header and a VLAN tag (virtio 1.2, 5.1.6.3.1: 65,562 bytes with the header).
+const MAX_SUPER_FRAME: usize = 14 + 4 + 65_535;
+/// Bytes of a big receive buffer: the header and a whole super-frame.
+pub const BIG_BUFFER: usize = VIRTIO_NET_HDR_LEN + MAX_SUPER_FRAME;
+/// Bytes of a small buffer: the header and the largest Ethernet frame (1,522 bytes with a
+/// VLAN tag), rounded up.
+pub const SMALL_BUFFER: usize = 1600;
+/// Receive buffers posted at most (QEMU's rings hold 256).
+const MOST_POSTED: usize = 256;
+/// Big buffers posted at most: 64 super-frames (4 MiB) in flight per NIC are plenty.
+const MOST_BIG_POSTED: usize = 64;
+/// Fewest big buffers worth posting: below this, small buffers (the host segments).
+const FEWEST_BIG_POSTED: usize = 16;
+/// Fewest receive buffers posted in any case.
+const FEWEST_POSTED: usize = 16;
+/// Receive buffers a pool starts with, at most.
+pub const INITIAL_BUFFERS: usize = 16;
+/// Buffers a pool adds at most per round of the main loop.
+const GROWTH_PER_ROUND: usize = 4;
+
+/// Transmit buffers for frames that are copied (those the appliance builds, software
+/// segments, fragments): at most, and at least.
+const MOST_COPY_BUFFERS: usize = 128;
+const FEWEST_COPY_BUFFERS: usize = 16;
+
+/// How a NIC's buffers are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Big or small receive buffers.
+    pub buffers: ReceiveBuffers,
+    /// Receive buffers kept posted to the device.
+    pub posted: usize,
+    /// Receive buffers in all (posted, spare, lent, being forwarded).
+    pub total: usize,
+    /// Transmit buffers for copied frames.
+    pub copies: usize,
+}
+
+impl Plan {
+    /// The plan for a NIC that may take `budget` bytes of memory, and could receive
+    /// super-frames (`super_frames`) if its buffers can hold them.
+    pub fn for_budget(budget: usize, super_frames: bool) -> Plan {
+        let copies = (budget / 8 / SMALL_BUFFER).clamp(FEWEST_COPY_BUFFERS, MOST_COPY_BUFFERS);
+        let left = budget.saturating_sub(copies * SMALL_BUFFER);
+        // Half again as many buffers as are posted: the rest are being forwarded or lent.
+        let big = left / BIG_BUFFER;
+        if super_frames && big * 2 / 3 >= FEWEST_BIG_POSTED {
+            let posted = (big * 2 / 3).min(MOST_BIG_POSTED);
+            return Plan {
+                buffers: ReceiveBuffers::Big,
+                posted,
+                total: posted + posted / 2,
+                copies,
+            };
+        }
+        let small = left / SMALL_BUFFER;
+        let posted = (small * 2 / 3).clamp(FEWEST_POSTED, MOST_POSTED);
+        Plan {
+            buffers: ReceiveBuffers::Small,
+            posted,
+            total: posted + posted / 2,
+            copies,
+        }
+    }
+
+    /// Bytes of one receive buffer.
+    pub fn buffer_size(&self) -> usize {
+        match self.buffers {
+            ReceiveBuffers::Big => BIG_BUFFER,
+            ReceiveBuffers::Small => SMALL_BUFFER,
+        }
+    }
+
+    /// Receive buffers that may be lent to other NICs at once: half the ring stays posted
+    /// whatever the egress NICs do with the rest.
+    pub fn lend_limit(&self) -> usize {
+        self.total - self.posted / 2
+    }
+
+    /// Bytes the plan takes.
+    pub fn bytes(&self) -> usize {
+        self.total * self.buffer_size() + self.copies * SMALL_BUFFER
+    }
+}
+
+/// A buffer of `size` zeroed bytes.
+pub fn buffer(size: usize) -> Box<[u8]> {
+    vec![0u8; size].into_boxed_slice()
+}
+
+/// A buffer of `size` zeroed bytes, or `None` if the heap cannot spare it.
+fn try_buffer(size: usize) -> Option<Box<[u8]>> {
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(size).ok()?;
+    bytes.resize(size, 0);
+    Some(bytes.into_boxed_slice())
+}
+
+/// A NIC's receive buffers that are not posted: spares, and the count of those lent.
+pub struct Pool {
+    spare: Vec<Box<[u8]>>,
+    size: usize,
+    /// Buffers allocated so far, and at most.
+    allocated: usize,
+    most: usize,
+    /// Buffers that may still be allocated this round.
+    growth: usize,
+    lent: usize,
+    lend_limit: usize,
+}
+
+impl Pool {
+    /// A pool of up to `most` buffers of `size` bytes, the first [`INITIAL_BUFFERS`]
+    /// allocated now, at most `lend_limit` lent at once.
+    pub fn new(most: usize, size: usize, lend_limit: usize) -> Pool {
+        let initial = most.min(INITIAL_BUFFERS);
+        let mut spare = Vec::with_capacity(most);
+        spare.extend((0..initial).map(|_| buffer(size)));
+        Pool {
+            spare,
+            size,
+            allocated: initial,
+            most,
+            growth: 0,
+            lent: 0,
+            lend_limit,
+        }
+    }
+
+    /// A spare buffer, if there is one (a new one while the pool may still grow this
+    /// round).
+    pub fn take(&mut self) -> Option<Box<[u8]>> {
+        if let Some(buffer) = self.spare.pop() {
+            return Some(buffer);
+        }
+        if self.growth == 0 || self.allocated >= self.most {
+            return None;
+        }
+        self.growth -= 1;
+        let Some(buffer) = try_buffer(self.size) else {
+            log::warn!(
+                "out of memory for receive buffers: the pool stays at {} of {}",
+                self.allocated,
+                self.most
+            );
+            self.most = self.allocated;
+            return None;
+        };
+        self.allocated += 1;
+        Some(buffer)
+    }
+
+    /// A new round: the pool may grow by a few buffers again.
+    pub fn next_round(&mut self) {
+        self.growth = GROWTH_PER_ROUND;
+    }
+
+    /// Puts a buffer back.
+    pub fn put(&mut self, buffer: Box<[u8]>) {
+        self.spare.push(buffer);
+    }
+
+    /// Whether one more buffer may be lent.
+    pub fn may_lend(&self) -> bool {
+        self.lent < self.lend_limit
+    }
+
+    /// Counts a buffer lent.
+    pub fn lend(&mut self) {
+        self.lent += 1;
+    }
+
+    /// A lent buffer comes back.
+    pub fn returned(&mut self, buffer: Box<[u8]>) {
+        self.lent = self.lent.saturating_sub(1);
+        self.spare.push(buffer);
+    }
+}

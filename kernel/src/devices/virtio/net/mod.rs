@@ -1,0 +1,531 @@
+//! One virtio-net NIC: our own driver over `virtio-drivers`' split virtqueues
+//! ([`VirtQueue`]) and its HAL, on either transport.
+//!
+//! Why not `virtio_drivers::device::net::VirtIONetRaw`: it negotiates a fixed set of
+//! features, without the checksum and segmentation offloads, so every forwarded 64 KiB TCP
+//! super-frame of the host would be cut into 1,500-byte packets and checksummed in the
+//! guest. This driver decides every feature bit in [`features::accept`] and moves frames
+//! with their `virtio_net_hdr` (read into and written from [`Offload`]).
+//!
+//! - Receive buffers come from the NIC's [`Pool`], sized by [`Plan`] from the memory the
+//!   NIC may take: big ones (a whole super-frame) when the device offers super-frames and
+//!   memory allows, one-frame ones otherwise. A received frame is handed out as an
+//!   [`RxFrame`] that owns its buffer; it goes back to the pool, or is lent to another
+//!   NIC's transmit queue ([`Nic::transmit_lent`]) to leave without a copy and comes back
+//!   when that transmission completes.
+//! - Frames the appliance builds (and software segments, fragments) are copied into one of
+//!   the NIC's transmit buffers ([`Nic::transmit_copy`]).
+//! - Notifications are batched: buffers and frames are queued during a round of the main
+//!   loop and the device is notified once at its end ([`Nic::notify`]), and only if it
+//!   asked to be (`RING_EVENT_IDX`). Only the receive queue interrupts; completed
+//!   transmissions are reclaimed lazily ([`Nic::reclaim`]).
+//!
+//! The device owns every posted buffer until it hands the buffer's token back. A token the
+//! NIC has no buffer for, or a buffer it cannot record, means the driver and the device
+//! disagree about who owns which memory: that is a device protocol violation, and the
+//! kernel stops (fail closed) rather than free or reuse memory the device may still read
+//! or write.
+
+pub mod buffers;
+pub mod features;
+pub mod set;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
+use virtio_drivers::queue::VirtQueue;
+use virtio_drivers::transport::{DeviceStatus, Transport};
+use virtio_drivers::PAGE_SIZE;
+
+use super::hal::KernelHal;
+use super::transport::NicTransport;
+use buffers::{Plan, Pool, SMALL_BUFFER};
+use features::{FeatureError, Features};
+
+/// Index of the receive queue (virtio 1.2, 5.1.2: receiveq1; transmitq1 follows).
+pub const RECEIVE_QUEUE: u16 = 0;
+/// Index of the transmit queue.
+pub const TRANSMIT_QUEUE: u16 = 1;
+/// Queues that interrupt: the receive queue only (`0..INTERRUPTING_QUEUES`).
+pub const INTERRUPTING_QUEUES: u16 = 1;
+/// Descriptors per virtqueue (receive and transmit each): QEMU's default ring size.
+pub const QUEUE_SIZE: usize = 256;
+/// Polls of the used ring made while waiting for a free transmit buffer before a copied
+/// frame is dropped. The device (QEMU's I/O thread) drains the ring concurrently, so a
+/// full ring during a burst usually frees up within microseconds; waiting briefly turns
+/// what would be loss into backpressure on the receive side.
+const TX_FULL_POLLS: u32 = 20_000;
+
+/// Counters of one NIC.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NicCounters {
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Frames queued for transmission (copied or lent).
+    pub tx_frames: u64,
+    /// Of those, frames sent from another NIC's receive buffer, without a copy.
+    pub tx_lent: u64,
+    /// Frames not transmitted because the transmit ring was full.
+    pub tx_ring_full: u64,
+    /// Frames not transmitted because they do not fit a transmit buffer.
+    pub tx_too_big: u64,
+}
+
+/// A received frame and the buffer that holds it (its virtio-net header first).
+pub struct RxFrame {
+    buffer: Box<[u8]>,
+    len: usize,
+    offload: Offload,
+    origin: u8,
+}
+
+/// Where a received frame lies, to recognise it when the data plane transmits it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Address of its first byte.
+    pub start: usize,
+    /// Its length.
+    pub len: usize,
+    /// The NIC whose pool its buffer belongs to.
+    pub origin: u8,
+}
+
+impl RxFrame {
+    /// The Ethernet frame, writable (for in-place rewriting).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer[VIRTIO_NET_HDR_LEN..VIRTIO_NET_HDR_LEN + self.len]
+    }
+
+    /// What the device said about the frame.
+    pub fn offload(&self) -> Offload {
+        self.offload
+    }
+
+    /// Where the frame lies.
+    pub fn received(&self) -> Received {
+        Received {
+            start: self.buffer.as_ptr() as usize + VIRTIO_NET_HDR_LEN,
+            len: self.len,
+            origin: self.origin,
+        }
+    }
+
+    /// The NIC whose pool its buffer belongs to.
+    pub fn origin(&self) -> u8 {
+        self.origin
+    }
+}
+
+/// Why a NIC could not be brought up.
+#[derive(Debug)]
+pub enum NicError {
+    /// The virtio queues could not be set up.
+    Virtio(virtio_drivers::Error),
+    /// The device is not one this driver can drive.
+    Features(FeatureError),
+    /// The device refused the features the driver accepted.
+    FeaturesRefused,
+    /// The device has no MAC address.
+    NoMac,
+}
+
+impl core::fmt::Display for NicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            NicError::Virtio(e) => write!(f, "virtio-net initialisation failed: {e}"),
+            NicError::Features(FeatureError::NotVersion1) => {
+                f.write_str("not a modern virtio-net device (no VERSION_1)")
+            }
+            NicError::FeaturesRefused => f.write_str("the device refused the features accepted"),
+            NicError::NoMac => f.write_str("the device has no MAC address"),
+        }
+    }
+}
+
+/// What a transmit descriptor holds.
+enum InFlight {
+    /// Transmit buffer `index`, `len` bytes of it.
+    Copy { index: u16, len: usize },
+    /// A receive buffer of NIC `origin`, `len` bytes of it.
+    Lent {
+        buffer: Box<[u8]>,
+        origin: u8,
+        len: usize,
+    },
+}
+
+/// A virtio-net device ready to move frames.
+pub struct Nic {
+    transport: NicTransport,
+    receive: VirtQueue<KernelHal, QUEUE_SIZE>,
+    transmit: VirtQueue<KernelHal, QUEUE_SIZE>,
+    index: u8,
+    mac: [u8; 6],
+    offered: Features,
+    accepted: Features,
+    plan: Plan,
+    pool: Pool,
+    /// Receive buffers posted to the device, by descriptor token.
+    posted: Vec<Option<Box<[u8]>>>,
+    posted_count: usize,
+    /// What each transmit descriptor holds, by token.
+    in_flight: Vec<Option<InFlight>>,
+    copies: Vec<Box<[u8]>>,
+    free_copies: Vec<u16>,
+    /// Transmit descriptors promised to a lent frame not yet queued.
+    reserved: usize,
+    /// Receive buffers of other NICs whose transmission here completed, for their pools
+    /// (handed back by [`set::service`]).
+    returned: Vec<(u8, Box<[u8]>)>,
+    notify_receive: bool,
+    notify_transmit: bool,
+    /// Traffic counters.
+    pub counters: NicCounters,
+}
+
+impl Nic {
+    /// Negotiates features with the device behind `transport` (NIC `index`), sets up its
+    /// queues and buffers within `budget` bytes, and posts every receive buffer.
+    pub fn new(mut transport: NicTransport, index: u8, budget: usize) -> Result<Nic, NicError> {
+        transport.set_status(DeviceStatus::empty());
+        transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
+        let offered = Features(transport.read_device_features());
+        let plan = Plan::for_budget(budget, features::offers_super_frames(offered));
+        let accepted = features::accept(offered, plan.buffers).map_err(NicError::Features)?;
+        transport.write_driver_features(accepted.0);
+        let features_ok =
+            DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK;
+        transport.set_status(features_ok);
+        if !transport.get_status().contains(DeviceStatus::FEATURES_OK) {
+            return Err(NicError::FeaturesRefused);
+        }
+        transport.set_guest_page_size(PAGE_SIZE as u32);
+        let event_idx = accepted.has(features::RING_EVENT_IDX);
+        let receive = VirtQueue::new(&mut transport, RECEIVE_QUEUE, false, event_idx)
+            .map_err(NicError::Virtio)?;
+        let transmit = VirtQueue::new(&mut transport, TRANSMIT_QUEUE, false, event_idx)
+            .map_err(NicError::Virtio)?;
+        if !accepted.has(features::MAC) {
+            return Err(NicError::NoMac);
+        }
+        let mac = transport
+            .read_consistent(|| transport.read_config_space::<[u8; 6]>(0))
+            .map_err(NicError::Virtio)?;
+        let mut nic = Nic {
+            receive,
+            transmit,
+            index,
+            mac,
+            offered,
+            accepted,
+            plan,
+            pool: Pool::new(plan.total, plan.buffer_size(), plan.lend_limit()),
+            posted: (0..QUEUE_SIZE).map(|_| None).collect(),
+            posted_count: 0,
+            in_flight: (0..QUEUE_SIZE).map(|_| None).collect(),
+            copies: (0..plan.copies)
+                .map(|_| buffers::buffer(SMALL_BUFFER))
+                .collect(),
+            free_copies: (0..plan.copies as u16).rev().collect(),
+            reserved: 0,
+            returned: Vec::with_capacity(QUEUE_SIZE),
+            notify_receive: false,
+            notify_transmit: false,
+            counters: NicCounters::default(),
+            transport,
+        };
+        nic.refill();
+        nic.transport.finish_init();
+        nic.notify();
+        Ok(nic)
+    }
+
+    /// The NIC's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The feature bits the device offered.
+    pub fn offered(&self) -> Features {
+        self.offered
+    }
+
+    /// The feature bits accepted.
+    pub fn accepted(&self) -> Features {
+        self.accepted
+    }
+
+    /// How the NIC's buffers are laid out.
+    pub fn plan(&self) -> Plan {
+        self.plan
+    }
+
+    /// Acknowledges the device's interrupt (call before draining the queues).
+    pub fn ack_interrupt(&mut self) {
+        let _ = self.transport.ack_interrupt();
+    }
+
+    /// Posts spare receive buffers until the ring holds what the plan says (or the pool
+    /// is empty: its buffers are being forwarded, or it has grown all it may this round).
+    pub fn refill(&mut self) {
+        self.pool.next_round();
+        while self.posted_count < self.plan.posted {
+            let Some(mut buffer) = self.pool.take() else {
+                return;
+            };
+            // SAFETY: right after this call the buffer is moved into `posted[token]` (or
+            // the kernel stops), where nothing reads or writes it until the device returns
+            // the token through `receive`; moving the `Box` does not move its heap
+            // allocation, which is what the device was given.
+            let added = unsafe { self.receive.add(&[], &mut [&mut buffer[..]]) };
+            let token = match added {
+                Ok(token) => token,
+                Err(_) => {
+                    // The ring holds as many buffers as it can.
+                    self.pool.put(buffer);
+                    return;
+                }
+            };
+            match self.posted.get_mut(token as usize) {
+                Some(slot @ None) => *slot = Some(buffer),
+                _ => device_violation(format_args!(
+                    "receive descriptor {token} is outside the ring or already holds a buffer"
+                )),
+            }
+            self.posted_count += 1;
+            self.notify_receive |= self.receive.should_notify();
+        }
+    }
+
+    /// Takes the next received frame, if any. Frames the device reports shorter than their
+    /// virtio-net header are dropped (their buffer goes back to the pool).
+    pub fn receive(&mut self) -> Option<RxFrame> {
+        loop {
+            let token = self.receive.peek_used()?;
+            let Some(mut buffer) = self.posted.get_mut(token as usize).and_then(Option::take)
+            else {
+                device_violation(format_args!(
+                    "the device returned receive descriptor {token}, which holds no buffer"
+                ));
+            };
+            self.posted_count -= 1;
+            // SAFETY: `buffer` is the one posted with this token (looked up by token), and
+            // the device has handed it back (its token is next in the used ring).
+            let used = unsafe { self.receive.pop_used(token, &[], &mut [&mut buffer[..]]) };
+            let written = match used {
+                Ok(written) => written as usize,
+                Err(e) => device_violation(format_args!(
+                    "completing receive descriptor {token} failed: {e}"
+                )),
+            };
+            if written > buffer.len() {
+                device_violation(format_args!(
+                    "the device reported {written} bytes received into a {}-byte buffer",
+                    buffer.len()
+                ));
+            }
+            let Some(len) = written.checked_sub(VIRTIO_NET_HDR_LEN) else {
+                self.pool.put(buffer);
+                continue;
+            };
+            let mut header = [0u8; VIRTIO_NET_HDR_LEN];
+            header.copy_from_slice(&buffer[..VIRTIO_NET_HDR_LEN]);
+            self.counters.rx_frames += 1;
+            return Some(RxFrame {
+                buffer,
+                len,
+                offload: Offload::from_virtio_net_hdr(&header),
+                origin: self.index,
+            });
+        }
+    }
+
+    /// Gives a received frame's buffer back to the pool (it was this NIC's).
+    pub fn recycle(&mut self, frame: RxFrame) {
+        self.pool.put(frame.buffer);
+    }
+
+    /// Whether this NIC may lend one more of its receive buffers.
+    pub fn may_lend(&self) -> bool {
+        self.pool.may_lend()
+    }
+
+    /// Promises a transmit descriptor to a frame [`Nic::transmit_lent`] will queue later
+    /// in this round; `false` if none is free.
+    pub fn reserve(&mut self) -> bool {
+        if self.transmit.available_desc() > self.reserved {
+            self.reserved += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Counts one of this NIC's buffers lent (until [`Nic::take_back`]).
+    pub fn lent_one(&mut self) {
+        self.pool.lend();
+    }
+
+    /// A buffer this NIC lent has come back.
+    pub fn take_back(&mut self, buffer: Box<[u8]>) {
+        self.pool.returned(buffer);
+    }
+
+    /// Queues `frame` (received on another NIC, or this one) for transmission as it is,
+    /// its first `len` bytes with `header`, on the descriptor [`Nic::reserve`] promised.
+    /// Gives the frame back if it cannot be queued.
+    pub fn transmit_lent(
+        &mut self,
+        mut frame: RxFrame,
+        len: usize,
+        header: [u8; VIRTIO_NET_HDR_LEN],
+    ) -> Result<(), RxFrame> {
+        self.reserved = self.reserved.saturating_sub(1);
+        let total = VIRTIO_NET_HDR_LEN + len;
+        if len > frame.len {
+            return Err(frame);
+        }
+        frame.buffer[..VIRTIO_NET_HDR_LEN].copy_from_slice(&header);
+        // SAFETY: the buffer is moved, right below, into `in_flight[token]` (or the kernel
+        // stops), where nothing touches it until `reclaim` completes that token; moving
+        // the `Box` does not move the memory the device was given.
+        let added = unsafe { self.transmit.add(&[&frame.buffer[..total]], &mut []) };
+        let Ok(token) = added else {
+            self.counters.tx_ring_full += 1;
+            return Err(frame);
+        };
+        let entry = InFlight::Lent {
+            buffer: frame.buffer,
+            origin: frame.origin,
+            len: total,
+        };
+        self.record(token, entry);
+        self.counters.tx_lent += 1;
+        Ok(())
+    }
+
+    /// Queues a frame of `len` bytes, built in place by `fill`, with `header`, in one of
+    /// the NIC's transmit buffers. Returns `false` (and counts it) if it was dropped.
+    pub fn transmit_copy(
+        &mut self,
+        header: [u8; VIRTIO_NET_HDR_LEN],
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let total = VIRTIO_NET_HDR_LEN + len;
+        if total > SMALL_BUFFER {
+            self.counters.tx_too_big += 1;
+            return false;
+        }
+        let mut polls = 0;
+        while !self.copy_slot_free() && polls < TX_FULL_POLLS {
+            if polls == 0 {
+                // The device may be waiting for a notification to drain the ring.
+                self.notify();
+            }
+            core::hint::spin_loop();
+            self.reclaim();
+            polls += 1;
+        }
+        let index = match self.free_copies.pop() {
+            Some(index) if self.copy_slot_free_now() => index,
+            taken => {
+                self.free_copies.extend(taken);
+                self.counters.tx_ring_full += 1;
+                return false;
+            }
+        };
+        let buffer = &mut self.copies[index as usize];
+        buffer[..VIRTIO_NET_HDR_LEN].copy_from_slice(&header);
+        fill(&mut buffer[VIRTIO_NET_HDR_LEN..total]);
+        // SAFETY: the buffer is off the free list and, right below, recorded in
+        // `in_flight` under its token (or the kernel stops); nothing touches it until
+        // `reclaim` completes that token.
+        match unsafe { self.transmit.add(&[&buffer[..total]], &mut []) } {
+            Ok(token) => {
+                self.record(token, InFlight::Copy { index, len: total });
+                true
+            }
+            Err(_) => {
+                self.free_copies.push(index);
+                self.counters.tx_ring_full += 1;
+                false
+            }
+        }
+    }
+
+    /// Whether a transmit buffer and a descriptor (beyond those reserved) are free.
+    fn copy_slot_free(&mut self) -> bool {
+        if self.free_copies.is_empty() || !self.copy_slot_free_now() {
+            self.reclaim();
+        }
+        !self.free_copies.is_empty() && self.copy_slot_free_now()
+    }
+
+    fn copy_slot_free_now(&self) -> bool {
+        self.transmit.available_desc() > self.reserved
+    }
+
+    fn record(&mut self, token: u16, entry: InFlight) {
+        match self.in_flight.get_mut(token as usize) {
+            Some(slot @ None) => *slot = Some(entry),
+            _ => device_violation(format_args!(
+                "transmit descriptor {token} is outside the ring or already in flight"
+            )),
+        }
+        self.counters.tx_frames += 1;
+        self.notify_transmit |= self.transmit.should_notify();
+    }
+
+    /// Takes back every transmission the device has completed: transmit buffers return to
+    /// the free list, lent receive buffers to their NIC (this one's at once, others' by
+    /// [`set::service`]).
+    pub fn reclaim(&mut self) {
+        while let Some(token) = self.transmit.peek_used() {
+            let Some(entry) = self
+                .in_flight
+                .get_mut(token as usize)
+                .and_then(Option::take)
+            else {
+                device_violation(format_args!(
+                    "the device returned transmit descriptor {token}, which holds no frame"
+                ));
+            };
+            let bytes = match &entry {
+                InFlight::Copy { index, len } => &self.copies[*index as usize][..*len],
+                InFlight::Lent { buffer, len, .. } => &buffer[..*len],
+            };
+            // SAFETY: `bytes` is exactly the slice queued for this token (recorded in
+            // `in_flight` under it), and the device has handed it back.
+            if let Err(e) = unsafe { self.transmit.pop_used(token, &[bytes], &mut []) } {
+                device_violation(format_args!(
+                    "completing transmit descriptor {token} failed: {e}"
+                ));
+            }
+            match entry {
+                InFlight::Copy { index, .. } => self.free_copies.push(index),
+                InFlight::Lent { buffer, origin, .. } if origin == self.index => {
+                    self.pool.returned(buffer)
+                }
+                InFlight::Lent { buffer, origin, .. } => self.returned.push((origin, buffer)),
+            }
+        }
+    }
+
+    /// Notifies the device of the buffers and frames queued since the last call, if it
+    /// asked to be: once per queue per round of the main loop.
+    pub fn notify(&mut self) {
+        if core::mem::take(&mut self.notify_receive) {
+            self.transport.notify(RECEIVE_QUEUE);
+        }
+        if core::mem::take(&mut self.notify_transmit) {
+            self.transport.notify(TRANSMIT_QUEUE);
+        }
+    }
+}
+
+/// Stops the kernel: the device and the driver disagree about who owns a buffer.
+fn device_violation(what: core::fmt::Arguments) -> ! {
+    crate::fatal::stop(format_args!("virtio-net device protocol violation: {what}"))
+}

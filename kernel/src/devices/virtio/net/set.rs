@@ -1,0 +1,130 @@
+//! The NICs together: the sink the data plane transmits through ([`NicSink`]), receive
+//! buffers lent from one NIC to another's transmit queue ([`finish`]), and the service
+//! that ends each round of the main loop ([`service`]: completed transmissions taken
+//! back, lent buffers returned, receive rings refilled, devices notified once).
+
+use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
+use dataplane::FrameSink;
+
+use super::{Received, RxFrame};
+use crate::devices::virtio::FoundNic;
+
+/// A received frame the data plane transmits as it is: queued on `egress` from its own
+/// buffer once the data plane is done with it.
+#[derive(Clone, Copy, Debug)]
+pub struct Lend {
+    egress: u8,
+    len: usize,
+    header: [u8; VIRTIO_NET_HDR_LEN],
+}
+
+/// Transmits on the kernel's NICs. While the data plane handles a received frame, the
+/// sink knows where that frame lies: when the data plane sends that very frame on (a
+/// forwarded packet, rewritten in place), its buffer is lent to the egress NIC instead of
+/// being copied — if the receiving NIC may lend another buffer and the egress has a
+/// descriptor for it.
+pub struct NicSink<'a> {
+    nics: &'a mut [FoundNic],
+    receiving: Option<Received>,
+    lend: Option<Lend>,
+}
+
+impl<'a> NicSink<'a> {
+    /// A sink for frames the appliance sends on its own (timers, announcements).
+    pub fn new(nics: &'a mut [FoundNic]) -> NicSink<'a> {
+        NicSink {
+            nics,
+            receiving: None,
+            lend: None,
+        }
+    }
+
+    /// A sink for the frames sent while the data plane handles `frame`.
+    pub fn receiving(nics: &'a mut [FoundNic], frame: &RxFrame) -> NicSink<'a> {
+        NicSink {
+            nics,
+            receiving: Some(frame.received()),
+            lend: None,
+        }
+    }
+
+    /// Where the received frame goes without a copy, if it does.
+    pub fn lend(&self) -> Option<Lend> {
+        self.lend
+    }
+
+    /// Whether `frame` is (the start of) the frame being received.
+    fn is_received(&self, frame: &[u8]) -> Option<Received> {
+        self.receiving
+            .filter(|r| r.start == frame.as_ptr() as usize && frame.len() <= r.len)
+    }
+}
+
+impl FrameSink for NicSink<'_> {
+    fn transmit(&mut self, nic: u8, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> bool {
+        match self.nics.get_mut(nic as usize) {
+            Some(found) => found.nic.transmit_copy([0; VIRTIO_NET_HDR_LEN], len, fill),
+            None => false,
+        }
+    }
+
+    fn transmit_frame(&mut self, nic: u8, frame: &[u8], offload: &Offload) -> bool {
+        if nic as usize >= self.nics.len() {
+            return false;
+        }
+        let header = offload.to_virtio_net_hdr(frame);
+        if let Some(received) = self.is_received(frame).filter(|_| self.lend.is_none()) {
+            let origin = received.origin as usize;
+            if self.nics[origin].nic.may_lend() && self.nics[nic as usize].nic.reserve() {
+                self.lend = Some(Lend {
+                    egress: nic,
+                    len: frame.len(),
+                    header,
+                });
+                return true;
+            }
+        }
+        self.nics[nic as usize]
+            .nic
+            .transmit_copy(header, frame.len(), |out| out.copy_from_slice(frame))
+    }
+}
+
+/// Done with a received frame: its buffer is queued on the egress NIC if the data plane
+/// sent it on ([`NicSink::lend`]), else it goes back to its NIC's pool.
+pub fn finish(nics: &mut [FoundNic], frame: RxFrame, lend: Option<Lend>) {
+    let origin = frame.origin() as usize;
+    let Some(lend) = lend else {
+        nics[origin].nic.recycle(frame);
+        return;
+    };
+    match nics[lend.egress as usize]
+        .nic
+        .transmit_lent(frame, lend.len, lend.header)
+    {
+        Ok(()) => nics[origin].nic.lent_one(),
+        Err(frame) => nics[origin].nic.recycle(frame),
+    }
+}
+
+/// The end of a round: every NIC's completed transmissions taken back, lent buffers
+/// returned to their NICs, receive rings refilled, and each device notified at most once
+/// per queue.
+pub fn service(nics: &mut [FoundNic]) {
+    for found in nics.iter_mut() {
+        found.nic.reclaim();
+    }
+    for index in 0..nics.len() {
+        let mut returned = core::mem::take(&mut nics[index].nic.returned);
+        for (origin, buffer) in returned.drain(..) {
+            if let Some(owner) = nics.get_mut(origin as usize) {
+                owner.nic.take_back(buffer);
+            }
+        }
+        nics[index].nic.returned = returned;
+    }
+    for found in nics.iter_mut() {
+        found.nic.refill();
+        found.nic.notify();
+    }
+}
