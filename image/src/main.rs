@@ -72,9 +72,10 @@ struct RunArgs {
     /// Guest RAM in MiB [default: 64, 128 for uefi].
     #[arg(long, short = 'm', value_name = "MIB")]
     memory: Option<u32>,
-    /// A NIC, in order nic0, nic1, ...: `user` (QEMU user networking), `tap:IFNAME` or
-    /// `dgram:LOCAL_SOCKET:REMOTE_SOCKET` (unix datagram sockets) [default: nic0 user, nic1 a
-    /// dgram socket pair under <target>/moat/run for a client VM].
+    /// A NIC, in order nic0, nic1, ...: `user` (QEMU user networking), `tap:IFNAME`,
+    /// `plain-tap:IFNAME` (a tap without offloads) or `dgram:LOCAL_SOCKET:REMOTE_SOCKET`
+    /// (unix datagram sockets) [default: nic0 user, nic1 a dgram socket pair under
+    /// <target>/moat/run for a client VM].
     #[arg(long = "nic", value_name = "SPEC")]
     nics: Vec<NicBackend>,
     /// Kernel command line (direct kernel boot only), e.g. `moat.fault=page`.
@@ -233,6 +234,9 @@ fn describe_nics(nics: &[Nic]) {
         let wiring = match &nic.backend {
             NicBackend::User => "QEMU user networking (10.0.2.0/24, gateway 10.0.2.2)".to_string(),
             NicBackend::Tap { ifname } => format!("tap device {ifname}"),
+            NicBackend::PlainTap { ifname } => {
+                format!("tap device {ifname}, without the virtio-net header (no offloads)")
+            }
             NicBackend::UnixDgram { local, remote } => format!(
                 "unix datagram socket {}; attach a client VM with -netdev dgram,id=n,local.type=unix,local.path={},remote.type=unix,remote.path={}",
                 local.display(),

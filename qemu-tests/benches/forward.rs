@@ -4,7 +4,7 @@
 //! two namespaces joined by a direct veth pair, in the same run, so the ratio between the two
 //! is what the emulated appliance adds on this machine today:
 //!
-//! - TCP throughput (`iperf3`, one stream);
+//! - TCP throughput (`iperf3`, one stream), client to server and server to client;
 //! - UDP throughput (`iperf3 --udp`, 1400-byte datagrams, unlimited rate: what arrives);
 //! - 64-byte-frame UDP packet rate (18-byte payloads; received packets per second);
 //! - ping round-trip time (mean).

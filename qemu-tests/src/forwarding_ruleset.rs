@@ -25,6 +25,9 @@ pub const UPLINK_NIC: usize = 0;
 pub const ALPHA_NIC: usize = 1;
 /// `nic2`: client `beta`'s network.
 pub const BETA_NIC: usize = 2;
+/// The MTU of `beta`'s network: smaller than the others', so that super-frames to it are
+/// checked (and refused, until the sender learns the path MTU) on their segment size.
+pub const BETA_MTU: u16 = 1400;
 /// NICs of the appliance: the uplink and the two client networks.
 pub const NICS: usize = 3;
 

@@ -61,8 +61,9 @@ pub struct Figure {
 
 impl Measure {
     /// The measures of `scripts/bench forward`.
-    pub const FORWARD: [Measure; 4] = [
+    pub const FORWARD: [Measure; 5] = [
         Measure::TcpThroughput,
+        Measure::TcpThroughputReverse,
         Measure::UdpThroughput,
         Measure::SmallPacketRate,
         Measure::PingRoundTrip,

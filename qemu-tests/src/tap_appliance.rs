@@ -9,6 +9,7 @@ use smoltcp::wire::Ipv4Cidr;
 use image::qemu::{BootPath, Machine};
 
 use crate::addressing::{appliance_address, host_address};
+use crate::boot_report::BootReport;
 use crate::forwarding_ruleset::{FORWARDING, NICS, UPLINK_NIC};
 use crate::test_host::TestHost;
 use crate::uplink_services::UplinkServices;
@@ -20,6 +21,8 @@ use crate::{Failure, Outcome};
 pub struct TapAppliance {
     /// The VM (its console carries the drop log).
     pub vm: Vm,
+    /// What the kernel said at boot (its NICs and their offloads).
+    pub report: BootReport,
     /// The internet's servers, in the uplink's namespace.
     pub services: UplinkServices,
     /// The uplink's host: the gateway `10.0.2.2`, holding the internet's addresses.
@@ -33,15 +36,25 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true)
+        TapAppliance::boot_reporting(kernel_cmdline, true, None)
     }
 
     /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks).
     pub fn boot_quietly(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, false)
+        TapAppliance::boot_reporting(kernel_cmdline, false, None)
     }
 
-    fn boot_reporting(kernel_cmdline: &str, report_on_drop: bool) -> Outcome<TapAppliance> {
+    /// [`TapAppliance::boot`] with `nic<plain>`'s tap opened without the virtio-net header:
+    /// that NIC gets no offloads (what a socket NIC or an old host offers).
+    pub fn boot_with_plain_nic(kernel_cmdline: &str, plain: usize) -> Outcome<TapAppliance> {
+        TapAppliance::boot_reporting(kernel_cmdline, true, Some(plain))
+    }
+
+    fn boot_reporting(
+        kernel_cmdline: &str,
+        report_on_drop: bool,
+        plain: Option<usize>,
+    ) -> Outcome<TapAppliance> {
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
             .map(|_| TestHost::create())
@@ -52,15 +65,20 @@ impl TapAppliance {
         spec.report_on_drop = report_on_drop;
         spec.nics = std::iter::once(&uplink)
             .chain(&clients)
-            .map(|host| NicWiring::Tap(host.tap().to_string()))
+            .enumerate()
+            .map(|(nic, host)| match plain == Some(nic) {
+                true => NicWiring::PlainTap(host.tap().to_string()),
+                false => NicWiring::Tap(host.tap().to_string()),
+            })
             .collect();
         let vm = Vm::start(spec)?;
         // QEMU has opened the taps once the guest runs; only then may they move.
-        vm.wait_ready()?;
+        let report = vm.wait_ready()?;
         attach_all(&uplink, &clients)?;
         let services = UplinkServices::start(&uplink)?;
         Ok(TapAppliance {
             vm,
+            report,
             services,
             uplink,
             clients,

@@ -33,6 +33,9 @@ pub enum NicWiring {
     Dgram,
     /// An existing tap device (root).
     Tap(String),
+    /// An existing tap device opened without the virtio-net header (root): the NIC gets no
+    /// offloads.
+    PlainTap(String),
 }
 
 /// What to boot, and how.
@@ -174,6 +177,12 @@ impl Vm {
                 }
                 NicWiring::Tap(ifname) => (
                     NicBackend::Tap {
+                        ifname: ifname.clone(),
+                    },
+                    None,
+                ),
+                NicWiring::PlainTap(ifname) => (
+                    NicBackend::PlainTap {
                         ifname: ifname.clone(),
                     },
                     None,

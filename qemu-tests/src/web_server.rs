@@ -5,10 +5,14 @@
 //! - `GET /` answers `server <name> peer <address>:<port>\n` (see [`Greeting`]);
 //! - `GET /bytes/<n>` answers `n` bytes (at most [`MAX_BODY`]), for transfers that take a
 //!   while;
+//! - `GET /pattern/<n>` answers the first `n` bytes of [`pattern`] (at most [`MAX_BODY`]),
+//!   a pseudo-random stream in which a byte lost, repeated or out of place shows;
 //! - anything else gets `404` or `400`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+
+use dataplane::rng::SplitMix64;
 
 use crate::netns::in_namespace;
 use crate::service::Service;
@@ -16,6 +20,41 @@ use crate::{Failure, Outcome};
 
 /// Largest body `/bytes/<n>` serves.
 pub const MAX_BODY: u64 = 1 << 30;
+/// Seed of [`pattern`]'s stream.
+const PATTERN_SEED: u64 = 0x6d6f_6174_0000_0010;
+
+/// The pattern stream `/pattern/<n>` serves: 8 bytes of a seeded SplitMix64 at a time.
+pub struct Pattern(SplitMix64);
+
+impl Pattern {
+    /// The stream from its start.
+    pub fn new() -> Pattern {
+        Pattern(SplitMix64::new(PATTERN_SEED))
+    }
+
+    /// Fills `out` with the next bytes of the stream (`out`'s length a multiple of 8 but
+    /// for the stream's last piece).
+    pub fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let word = self.0.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+}
+
+impl Default for Pattern {
+    fn default() -> Pattern {
+        Pattern::new()
+    }
+}
+
+/// The first `len` bytes of the pattern stream.
+pub fn pattern(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    Pattern::new().fill(&mut bytes);
+    bytes
+}
+
 /// Longest request head read.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
@@ -84,6 +123,7 @@ impl Greeting {
 enum Response {
     Greeting(String),
     Bytes(u64),
+    Pattern(u64),
     NotFound,
     BadRequest,
 }
@@ -104,6 +144,12 @@ fn route(request_line: &str, name: &str, peer: SocketAddr) -> Response {
             }
             .render(),
         );
+    }
+    if let Some(length) = path.strip_prefix("/pattern/") {
+        return match length.parse::<u64>() {
+            Ok(length) if length <= MAX_BODY => Response::Pattern(length),
+            _ => Response::BadRequest,
+        };
     }
     match path.strip_prefix("/bytes/").map(str::parse::<u64>) {
         Some(Ok(length)) if length <= MAX_BODY => Response::Bytes(length),
@@ -127,22 +173,39 @@ fn serve(stream: TcpStream, peer: SocketAddr, name: &str) -> io::Result<()> {
     match route(&request_line, name, peer) {
         Response::Greeting(body) => respond(&mut writer, "200 OK", body.as_bytes()),
         Response::Bytes(length) => {
-            write!(
-                writer,
-                "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
-            )?;
             let chunk = [b'm'; 64 * 1024];
-            let mut left = length;
-            while left > 0 {
-                let now = left.min(chunk.len() as u64) as usize;
-                writer.write_all(&chunk[..now])?;
-                left -= now as u64;
-            }
-            writer.flush()
+            respond_with_stream(&mut writer, length, |out| {
+                out.copy_from_slice(&chunk[..out.len()])
+            })
+        }
+        Response::Pattern(length) => {
+            let mut stream = Pattern::new();
+            respond_with_stream(&mut writer, length, |out| stream.fill(out))
         }
         Response::NotFound => respond(&mut writer, "404 Not Found", b"not found\n"),
         Response::BadRequest => respond(&mut writer, "400 Bad Request", b"bad request\n"),
     }
+}
+
+/// Answers `length` bytes, written in 64 KiB chunks that `next` fills in turn.
+fn respond_with_stream(
+    writer: &mut TcpStream,
+    length: u64,
+    mut next: impl FnMut(&mut [u8]),
+) -> io::Result<()> {
+    write!(
+        writer,
+        "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut left = length;
+    while left > 0 {
+        let now = left.min(chunk.len() as u64) as usize;
+        next(&mut chunk[..now]);
+        writer.write_all(&chunk[..now])?;
+        left -= now as u64;
+    }
+    writer.flush()
 }
 
 fn respond(writer: &mut TcpStream, status: &str, body: &[u8]) -> io::Result<()> {
@@ -177,6 +240,26 @@ mod tests {
             })
         );
         assert_eq!(Greeting::parse("hello"), None);
+    }
+
+    #[test]
+    fn the_pattern_is_the_same_stream_however_it_is_cut() {
+        let whole = pattern(100_000);
+        let mut pieces = Pattern::new();
+        let mut again = vec![0u8; 100_000];
+        for chunk in again.chunks_mut(64 * 1024) {
+            pieces.fill(chunk);
+        }
+        assert_eq!(whole, again);
+        assert_ne!(whole[..8], whole[8..16], "not a repeating pattern");
+        assert_eq!(
+            route("GET /pattern/5000 HTTP/1.0", "x", peer()),
+            Response::Pattern(5000)
+        );
+        assert_eq!(
+            route("GET /pattern/x HTTP/1.0", "x", peer()),
+            Response::BadRequest
+        );
     }
 
     #[test]

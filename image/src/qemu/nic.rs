@@ -63,6 +63,13 @@ pub enum NicBackend {
         /// Interface name of the tap device.
         ifname: String,
     },
+    /// An existing tap device opened without the virtio-net header (`vnet_hdr=off`): the
+    /// NIC then gets no checksum or segmentation offloads, like a socket NIC, and the host
+    /// checksums and segments everything it sends through the tap.
+    PlainTap {
+        /// Interface name of the tap device.
+        ifname: String,
+    },
     /// A unix datagram socket pair: QEMU binds `local` and sends every frame to `remote`.
     /// The peer (a test, or another VM with the two paths swapped) binds `remote`.
     UnixDgram {
@@ -84,6 +91,12 @@ impl NicBackend {
                     escape_option(ifname)
                 )
             }
+            NicBackend::PlainTap { ifname } => {
+                format!(
+                    "tap,id={id},ifname={},script=no,downscript=no,vnet_hdr=off",
+                    escape_option(ifname)
+                )
+            }
             NicBackend::UnixDgram { local, remote } => format!(
                 "dgram,id={id},local.type=unix,local.path={},remote.type=unix,remote.path={}",
                 escape_option(&local.to_string_lossy()),
@@ -96,17 +109,20 @@ impl NicBackend {
 impl FromStr for NicBackend {
     type Err = Error;
 
-    /// Parses `user`, `tap:IFNAME` or `dgram:LOCAL_SOCKET:REMOTE_SOCKET`.
+    /// Parses `user`, `tap:IFNAME`, `plain-tap:IFNAME` or `dgram:LOCAL_SOCKET:REMOTE_SOCKET`.
     fn from_str(text: &str) -> Result<NicBackend, Error> {
         let invalid = || {
             Error::InvalidRequest(format!(
-                "invalid NIC {text:?}: use `user`, `tap:IFNAME` or `dgram:LOCAL_SOCKET:REMOTE_SOCKET`"
+                "invalid NIC {text:?}: use `user`, `tap:IFNAME`, `plain-tap:IFNAME` or `dgram:LOCAL_SOCKET:REMOTE_SOCKET`"
             ))
         };
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
         match kind {
             "user" if rest.is_empty() => Ok(NicBackend::User),
             "tap" if !rest.is_empty() && !rest.contains(':') => Ok(NicBackend::Tap {
+                ifname: rest.to_string(),
+            }),
+            "plain-tap" if !rest.is_empty() && !rest.contains(':') => Ok(NicBackend::PlainTap {
                 ifname: rest.to_string(),
             }),
             "dgram" => match rest.split_once(':') {
@@ -185,6 +201,17 @@ mod tests {
                 ifname: "moat0".into()
             }
         );
+        assert_eq!(
+            "plain-tap:moat0".parse::<NicBackend>().unwrap(),
+            NicBackend::PlainTap {
+                ifname: "moat0".into()
+            }
+        );
+        assert!(NicBackend::PlainTap {
+            ifname: "moat0".into()
+        }
+        .netdev("nic1")
+        .ends_with(",vnet_hdr=off"));
         assert_eq!(
             "dgram:/tmp/a.sock:/tmp/b.sock"
                 .parse::<NicBackend>()

@@ -14,6 +14,7 @@ mod forwarding_drops;
 mod images;
 mod interrupts;
 mod kvm;
+mod offloads;
 mod power;
 mod tap_clients;
 mod watchdog;

@@ -1,0 +1,135 @@
+//! Checksum and segmentation offloads with real Linux hosts (root): NICs on taps negotiate
+//! them (the console says so), and large downloads through NAT arrive byte for byte —
+//! forwarded as 64 KiB super-frames where both NICs take them, over a link with a smaller
+//! MTU (path MTU discovery on the segment size), and to a NIC without offloads (segmented
+//! and checksummed in software by the appliance).
+
+use std::time::Duration;
+
+use qemu_tests::addressing::INTERNET_SERVER;
+use qemu_tests::boot_report::NicReport;
+use qemu_tests::forwarding_ruleset::{ALPHA_NIC, BETA_MTU, BETA_NIC, UPLINK_NIC, WEB_PORT};
+use qemu_tests::notice::require_root;
+use qemu_tests::tap_appliance::TapAppliance;
+use qemu_tests::test_host::TestHost;
+use qemu_tests::web_server::pattern;
+use qemu_tests::{ensure, Failure, Outcome};
+
+use crate::clients::url;
+
+/// Bytes of each download: enough for thousands of super-frames.
+const DOWNLOAD: usize = 48 << 20;
+/// How long a download may take on a loaded host, without offloads.
+const DOWNLOAD_TIME: Duration = Duration::from_secs(180);
+
+/// Fails unless `nic` took checksum and TCP segmentation offloads both ways.
+fn offloads_both_ways(nic: &NicReport) -> Outcome {
+    let every = ["csum", "tso4"]
+        .iter()
+        .all(|offload| nic.offloads("tx", offload) && nic.offloads("rx", offload));
+    ensure(every, || {
+        format!(
+            "nic{} on a tap negotiated `offloads {}`: expected checksum and TSO both ways",
+            nic.index, nic.offloads
+        )
+    })
+}
+
+/// Downloads [`DOWNLOAD`] bytes of the pattern from the internet's web server to `host`
+/// and fails unless every byte arrived as sent.
+fn download_is_byte_identical(host: &TestHost, what: &str) -> Outcome {
+    let file = std::env::temp_dir().join(format!(
+        "moat-download-{}-{}",
+        std::process::id(),
+        host.namespace()
+    ));
+    let path = file.to_string_lossy().to_string();
+    let url = url(INTERNET_SERVER, WEB_PORT, &format!("/pattern/{DOWNLOAD}"));
+    let time = format!("{}", DOWNLOAD_TIME.as_secs());
+    let output = host.run(
+        "curl",
+        &[
+            "--silent",
+            "--show-error",
+            "--fail",
+            "--max-time",
+            &time,
+            "--output",
+            &path,
+            &url,
+        ],
+    );
+    let received = std::fs::read(&file);
+    let _ = std::fs::remove_file(&file);
+    let output = output?;
+    if !output.status.success() {
+        return Err(Failure::new(format!(
+            "{what}: curl {url} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let received = received.map_err(|e| Failure::new(format!("{what}: reading {path}: {e}")))?;
+    let expected = pattern(DOWNLOAD);
+    let first_difference = received.iter().zip(&expected).position(|(a, b)| a != b);
+    ensure(
+        received.len() == expected.len() && first_difference.is_none(),
+        || {
+            format!(
+                "{what}: {} bytes arrived of {}, first difference at {first_difference:?}",
+                received.len(),
+                expected.len()
+            )
+        },
+    )
+}
+
+#[test]
+fn tap_nics_take_offloads_and_a_large_download_through_nat_is_byte_identical() -> Outcome {
+    let test = "tap_nics_take_offloads_and_a_large_download_through_nat_is_byte_identical";
+    if !require_root(test)? {
+        return Ok(());
+    }
+    let appliance = TapAppliance::boot("")?;
+    for nic in &appliance.report.nics {
+        offloads_both_ways(nic)?;
+    }
+    download_is_byte_identical(
+        appliance.client(ALPHA_NIC)?,
+        "alpha's download, super-frames both ways",
+    )
+}
+
+#[test]
+fn a_large_download_over_a_link_with_a_smaller_mtu_is_byte_identical() -> Outcome {
+    let test = "a_large_download_over_a_link_with_a_smaller_mtu_is_byte_identical";
+    if !require_root(test)? {
+        return Ok(());
+    }
+    let appliance = TapAppliance::boot("")?;
+    download_is_byte_identical(
+        appliance.client(BETA_NIC)?,
+        &format!("beta's download over its {BETA_MTU}-byte link"),
+    )
+}
+
+#[test]
+fn a_large_download_to_a_nic_without_offloads_is_segmented_byte_identical() -> Outcome {
+    let test = "a_large_download_to_a_nic_without_offloads_is_segmented_byte_identical";
+    if !require_root(test)? {
+        return Ok(());
+    }
+    let appliance = TapAppliance::boot_with_plain_nic("", ALPHA_NIC)?;
+    let nics = &appliance.report.nics;
+    offloads_both_ways(&nics[UPLINK_NIC])?;
+    ensure(nics[ALPHA_NIC].offloads == "none", || {
+        format!(
+            "nic{ALPHA_NIC} on a tap without the virtio-net header negotiated `offloads {}`: expected none",
+            nics[ALPHA_NIC].offloads
+        )
+    })?;
+    download_is_byte_identical(
+        appliance.client(ALPHA_NIC)?,
+        "alpha's download, super-frames from the uplink segmented for a NIC without offloads",
+    )
+}
