@@ -197,13 +197,14 @@ const RX_BUDGET: usize = 32;
 /// The appliance's one loop. Each round services what fired (the power button; the ISR of
 /// each NIC whose interrupt line fired), receives from every NIC in turn (at most
 /// [`RX_BUDGET`] frames each, so a flood on one NIC cannot starve the others; a forwarded
-/// frame leaves from its own receive buffer), runs the data plane's timers when due, then
-/// services the NICs once (completed transmissions taken back, receive rings refilled,
-/// each device notified at most once per queue), unmasks the lines it serviced and pets
-/// the watchdog. A round that received anything is followed by another at once (the NICs
-/// are polled while busy), so under a flood the button and the watchdog are still served
-/// every round; an idle round sleeps until an interrupt or the next deadline, never longer
-/// than the watchdog's pet interval.
+/// frame leaves from its own receive buffer), services the NICs (completed transmissions
+/// taken back, receive rings refilled, each device notified at most once per queue), runs
+/// the data plane's timers when due (and services the NICs again if it did), unmasks the
+/// lines it serviced and pets the watchdog. A round that received anything (or finds a
+/// frame waiting as it is about to halt) is followed by another at once: the NICs are
+/// polled while busy, and under a flood the button and the watchdog are still served every
+/// round. An idle round sleeps until an interrupt or the next deadline, never longer than
+/// the watchdog's pet interval.
 fn main_loop(
     appliance: &mut Appliance<'static>,
     nics: &mut [FoundNic],
@@ -248,15 +249,17 @@ fn main_loop(
                 received = true;
             }
         }
+        // The round's frames leave before the timers run.
+        nic_set::service(nics);
         if now >= next_poll {
             next_poll = now + appliance.poll(now, &mut NicSink::new(nics));
+            nic_set::service(nics);
         }
-        nic_set::service(nics);
         lines::unmask_serviced(&fired);
         if let Some(watchdog) = watchdog.as_mut() {
             watchdog.keep_alive();
         }
-        if received {
+        if received || nic_set::any_received(nics) {
             continue;
         }
         let now = time::now();

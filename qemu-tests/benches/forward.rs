@@ -10,12 +10,14 @@
 //! - ping round-trip time (mean).
 //!
 //! Next to the appliance's figures: the QEMU process's CPU time over the measure divided by
-//! its wall time (the appliance's guest CPU, plus QEMU's own work for the NICs).
+//! its wall time (the appliance's guest CPU, plus QEMU's own work for the NICs); and first,
+//! that share over `--seconds` of no traffic at all (an idle appliance halts: ~0).
 //!
-//! Needs root (namespaces, taps). Options: `--seconds N` per throughput measure (default 10).
+//! Needs root (namespaces, taps). Options: `--seconds N` per throughput measure (default
+//! 10), `--memory MIB` of guest RAM (default: the harness's).
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use qemu_tests::forwarding_ruleset::{ALPHA_NIC, RULESET};
 use qemu_tests::notice::is_root;
@@ -34,14 +36,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// What the command line asks for.
+struct Options {
+    seconds: u32,
+    memory_mib: Option<u32>,
+}
+
 fn run() -> Outcome {
-    let seconds = parse_options()?;
+    let Options {
+        seconds,
+        memory_mib,
+    } = parse_options()?;
     if !is_root() {
         return Err(Failure::new(
             "needs root (network namespaces, tap devices): run it as root",
         ));
     }
-    let appliance = TapAppliance::boot_quietly("")?;
+    let appliance = TapAppliance::boot_quietly("", memory_mib)?;
     let qemu = QemuProcess::find_by_tap(appliance.uplink.tap())?;
     let direct = DirectLink::start()?;
     let through = appliance.client(ALPHA_NIC)?;
@@ -56,6 +67,17 @@ fn run() -> Outcome {
     println!(
         "{:<30} {:>16} {:>16} {:>18} {:>9}",
         "measure", "appliance", "direct veth", "appliance/direct", "QEMU CPU"
+    );
+    let idle = (Instant::now(), qemu.cpu_time()?);
+    std::thread::sleep(Duration::from_secs(u64::from(seconds)));
+    let idle_cpu = (qemu.cpu_time()? - idle.1).as_secs_f64() / idle.0.elapsed().as_secs_f64();
+    println!(
+        "{:<30} {:>16} {:>16} {:>18} {:>8.1}%",
+        "idle (no traffic)",
+        "-",
+        "-",
+        "-",
+        idle_cpu * 100.0
     );
     let mut notes = Vec::new();
     for measure in Measure::FORWARD {
@@ -86,8 +108,9 @@ fn run() -> Outcome {
     Ok(())
 }
 
-fn parse_options() -> Outcome<u32> {
+fn parse_options() -> Outcome<Options> {
     let mut seconds = 10;
+    let mut memory_mib = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -99,12 +122,23 @@ fn parse_options() -> Outcome<u32> {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| Failure::new("--seconds needs a positive number"))?
             }
+            "--memory" => {
+                memory_mib = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| Failure::new("--memory needs a positive number of MiB"))?,
+                )
+            }
             other => {
                 return Err(Failure::new(format!(
-                    "unknown option {other:?} (use --seconds N)"
+                    "unknown option {other:?} (use --seconds N, --memory MIB)"
                 )))
             }
         }
     }
-    Ok(seconds)
+    Ok(Options {
+        seconds,
+        memory_mib,
+    })
 }

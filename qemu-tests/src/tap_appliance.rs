@@ -36,24 +36,26 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true, None)
+        TapAppliance::boot_reporting(kernel_cmdline, true, None, None)
     }
 
-    /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks).
-    pub fn boot_quietly(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, false, None)
+    /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks),
+    /// with `memory_mib` of guest RAM (`None`: the default).
+    pub fn boot_quietly(kernel_cmdline: &str, memory_mib: Option<u32>) -> Outcome<TapAppliance> {
+        TapAppliance::boot_reporting(kernel_cmdline, false, None, memory_mib)
     }
 
     /// [`TapAppliance::boot`] with `nic<plain>`'s tap opened without the virtio-net header:
     /// that NIC gets no offloads (what a socket NIC or an old host offers).
     pub fn boot_with_plain_nic(kernel_cmdline: &str, plain: usize) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true, Some(plain))
+        TapAppliance::boot_reporting(kernel_cmdline, true, Some(plain), None)
     }
 
     fn boot_reporting(
         kernel_cmdline: &str,
         report_on_drop: bool,
         plain: Option<usize>,
+        memory_mib: Option<u32>,
     ) -> Outcome<TapAppliance> {
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
@@ -63,6 +65,7 @@ impl TapAppliance {
         spec.variant = FORWARDING;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
+        spec.memory_mib = memory_mib;
         spec.nics = std::iter::once(&uplink)
             .chain(&clients)
             .enumerate()

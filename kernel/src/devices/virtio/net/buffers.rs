@@ -5,8 +5,9 @@
 //! when the NIC takes them (big buffers), one Ethernet frame otherwise. A received buffer
 //! may be lent to another NIC's transmit queue (the forwarded frame leaves without a
 //! copy); it comes back to its own NIC's pool when that transmission completes. A NIC
-//! lends at most [`Plan::lend_limit`] buffers at a time, so a stuck egress cannot take
-//! more than half of its receive ring.
+//! never lends the buffers that keep half its receive ring posted ([`Pool::may_lend`]), so
+//! neither a stuck egress nor transmissions not yet taken back can starve its ring: the
+//! next frame still arrives, and wakes the main loop.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -29,7 +30,7 @@ const MOST_POSTED: usize = 256;
 /// Big buffers posted at most: 64 super-frames (4 MiB) in flight per NIC are plenty.
 const MOST_BIG_POSTED: usize = 64;
 /// Fewest big buffers worth posting: below this, small buffers (the host segments).
-const FEWEST_BIG_POSTED: usize = 16;
+const FEWEST_BIG_POSTED: usize = 8;
 /// Fewest receive buffers posted in any case.
 const FEWEST_POSTED: usize = 16;
 /// Receive buffers a pool starts with, at most.
@@ -59,7 +60,7 @@ impl Plan {
     /// The plan for a NIC that may take `budget` bytes of memory, and could receive
     /// super-frames (`super_frames`) if its buffers can hold them.
     pub fn for_budget(budget: usize, super_frames: bool) -> Plan {
-        let copies = (budget / 8 / SMALL_BUFFER).clamp(FEWEST_COPY_BUFFERS, MOST_COPY_BUFFERS);
+        let copies = (budget / 16 / SMALL_BUFFER).clamp(FEWEST_COPY_BUFFERS, MOST_COPY_BUFFERS);
         let left = budget.saturating_sub(copies * SMALL_BUFFER);
         // Half again as many buffers as are posted: the rest are being forwarded or lent.
         let big = left / BIG_BUFFER;
@@ -88,12 +89,6 @@ impl Plan {
             ReceiveBuffers::Big => BIG_BUFFER,
             ReceiveBuffers::Small => SMALL_BUFFER,
         }
-    }
-
-    /// Receive buffers that may be lent to other NICs at once: half the ring stays posted
-    /// whatever the egress NICs do with the rest.
-    pub fn lend_limit(&self) -> usize {
-        self.total - self.posted / 2
     }
 
     /// Bytes the plan takes.
@@ -125,13 +120,14 @@ pub struct Pool {
     /// Buffers that may still be allocated this round.
     growth: usize,
     lent: usize,
-    lend_limit: usize,
+    /// Buffers never lent: half the ring the NIC keeps posted.
+    kept: usize,
 }
 
 impl Pool {
-    /// A pool of up to `most` buffers of `size` bytes, the first [`INITIAL_BUFFERS`]
-    /// allocated now, at most `lend_limit` lent at once.
-    pub fn new(most: usize, size: usize, lend_limit: usize) -> Pool {
+    /// A pool of up to `most` buffers of `size` bytes for a ring of `posted`, the first
+    /// [`INITIAL_BUFFERS`] allocated now.
+    pub fn new(most: usize, size: usize, posted: usize) -> Pool {
         let initial = most.min(INITIAL_BUFFERS);
         let mut spare = Vec::with_capacity(most);
         spare.extend((0..initial).map(|_| buffer(size)));
@@ -142,7 +138,7 @@ impl Pool {
             most,
             growth: 0,
             lent: 0,
-            lend_limit,
+            kept: posted / 2,
         }
     }
 
@@ -179,9 +175,11 @@ impl Pool {
         self.spare.push(buffer);
     }
 
-    /// Whether one more buffer may be lent.
+    /// Whether one more buffer may be lent: the buffers not lent must still fill half the
+    /// ring (half of those allocated, while the pool has not grown to the ring's size).
     pub fn may_lend(&self) -> bool {
-        self.lent < self.lend_limit
+        let kept = self.kept.min(self.allocated / 2).max(1);
+        self.allocated - self.lent > kept
     }
 
     /// Counts a buffer lent.

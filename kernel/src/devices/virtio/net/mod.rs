@@ -32,6 +32,7 @@ pub mod set;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::sync::atomic::{fence, Ordering};
 
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use virtio_drivers::queue::VirtQueue;
@@ -220,7 +221,7 @@ impl Nic {
             offered,
             accepted,
             plan,
-            pool: Pool::new(plan.total, plan.buffer_size(), plan.lend_limit()),
+            pool: Pool::new(plan.total, plan.buffer_size(), plan.posted),
             posted: (0..QUEUE_SIZE).map(|_| None).collect(),
             posted_count: 0,
             in_flight: (0..QUEUE_SIZE).map(|_| None).collect(),
@@ -294,8 +295,17 @@ impl Nic {
                 )),
             }
             self.posted_count += 1;
-            self.notify_receive |= self.receive.should_notify();
+            self.notify_receive |= needs_notification(&self.receive);
         }
+    }
+
+    /// Whether the device has handed back a received frame not taken yet. Call before
+    /// halting: it orders the driver's last `used_event` update before the look at the
+    /// used ring, so that either the device sees the update (and interrupts) or the driver
+    /// sees the frame.
+    pub fn has_received(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.receive.can_pop()
     }
 
     /// Takes the next received frame, if any. Frames the device reports shorter than their
@@ -475,7 +485,7 @@ impl Nic {
             )),
         }
         self.counters.tx_frames += 1;
-        self.notify_transmit |= self.transmit.should_notify();
+        self.notify_transmit |= needs_notification(&self.transmit);
     }
 
     /// Takes back every transmission the device has completed: transmit buffers return to
@@ -523,6 +533,20 @@ impl Nic {
             self.transport.notify(TRANSMIT_QUEUE);
         }
     }
+}
+
+/// Whether the device asked to be notified of the entry just added to `queue`.
+///
+/// A full fence first: the new available index must be visible to the device before the
+/// driver reads `avail_event` (a store, then a load of another location: x86 may reorder
+/// them), or both sides could miss each other — the device going idle on the old index,
+/// the driver reading the old event — and the queue stall until the next notification.
+/// `VirtQueue::add` fences only before its store. And the question is asked after every
+/// entry, not once per batch: `VirtQueue::should_notify` compares the indices without
+/// wrap-around, which is right for the entry that crosses the event and only for it.
+fn needs_notification(queue: &VirtQueue<KernelHal, QUEUE_SIZE>) -> bool {
+    fence(Ordering::SeqCst);
+    queue.should_notify()
 }
 
 /// Stops the kernel: the device and the driver disagree about who owns a buffer.

@@ -75,6 +75,10 @@ impl FrameSink for NicSink<'_> {
         let header = offload.to_virtio_net_hdr(frame);
         if let Some(received) = self.is_received(frame).filter(|_| self.lend.is_none()) {
             let origin = received.origin as usize;
+            if !self.nics[origin].nic.may_lend() {
+                // Its buffers may be back from transmissions completed since the round began.
+                take_back_transmitted(self.nics);
+            }
             if self.nics[origin].nic.may_lend() && self.nics[nic as usize].nic.reserve() {
                 self.lend = Some(Lend {
                     egress: nic,
@@ -111,6 +115,15 @@ pub fn finish(nics: &mut [FoundNic], frame: RxFrame, lend: Option<Lend>) {
 /// returned to their NICs, receive rings refilled, and each device notified at most once
 /// per queue.
 pub fn service(nics: &mut [FoundNic]) {
+    take_back_transmitted(nics);
+    for found in nics.iter_mut() {
+        found.nic.refill();
+        found.nic.notify();
+    }
+}
+
+/// Every NIC's completed transmissions taken back, and lent buffers returned to their NICs.
+fn take_back_transmitted(nics: &mut [FoundNic]) {
     for found in nics.iter_mut() {
         found.nic.reclaim();
     }
@@ -123,8 +136,10 @@ pub fn service(nics: &mut [FoundNic]) {
         }
         nics[index].nic.returned = returned;
     }
-    for found in nics.iter_mut() {
-        found.nic.refill();
-        found.nic.notify();
-    }
+}
+
+/// Whether any NIC has a received frame waiting (see [`super::Nic::has_received`]): the
+/// main loop looks before it halts.
+pub fn any_received(nics: &[FoundNic]) -> bool {
+    nics.iter().any(|found| found.nic.has_received())
 }
