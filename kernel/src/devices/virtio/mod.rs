@@ -66,10 +66,12 @@ pub enum LineKind {
 /// How a NIC interrupts, once routed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NicInterrupt {
-    /// MSI-X: the receive queue's vector (transmit completions do not interrupt).
+    /// MSI-X: a vector per queue (the same one if the device has a single table entry).
     Msix {
         /// The receive queue's vector.
         receive: Vector,
+        /// The transmit queue's vector.
+        transmit: Vector,
     },
     /// A line through the I/O APIC; the device's ISR must be read to deassert it.
     Line {
@@ -89,7 +91,9 @@ impl NicInterrupt {
     /// Whether the NIC interrupted in `fired`.
     pub fn fired(&self, fired: &Fired) -> bool {
         match *self {
-            NicInterrupt::Msix { receive } => fired.contains(receive),
+            NicInterrupt::Msix { receive, transmit } => {
+                fired.contains(receive) || fired.contains(transmit)
+            }
             NicInterrupt::Line { vector, .. } => fired.contains(vector),
             NicInterrupt::Polled => false,
         }
@@ -181,8 +185,7 @@ pub fn discover_pci(
             });
             continue;
         }
-        let interrupting = net::INTERRUPTING_QUEUES;
-        let transport = match VirtioPciTransport::new(bus, df, &info, interrupting) {
+        let transport = match VirtioPciTransport::new(bus, df, &info, net::QUEUES) {
             Ok(t) => t,
             Err(e) => {
                 skipped.push(Skipped {
@@ -194,9 +197,12 @@ pub fn discover_pci(
         };
         let wiring = match transport.interrupts() {
             QueueInterrupts::Msix(_) => Wiring::Ready(
-                match transport.interrupts().vector_for(net::RECEIVE_QUEUE) {
-                    Some(receive) => NicInterrupt::Msix { receive },
-                    None => NicInterrupt::Polled,
+                match (
+                    transport.interrupts().vector_for(net::RECEIVE_QUEUE),
+                    transport.interrupts().vector_for(net::TRANSMIT_QUEUE),
+                ) {
+                    (Some(receive), Some(transmit)) => NicInterrupt::Msix { receive, transmit },
+                    _ => NicInterrupt::Polled,
                 },
             ),
             QueueInterrupts::Intx => match bus.intx(firmware, df) {

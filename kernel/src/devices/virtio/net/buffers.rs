@@ -120,8 +120,8 @@ pub struct Pool {
     /// Buffers that may still be allocated this round.
     growth: usize,
     lent: usize,
-    /// Buffers never lent: half the ring the NIC keeps posted.
-    kept: usize,
+    /// Buffers the NIC keeps posted.
+    posted: usize,
 }
 
 impl Pool {
@@ -138,7 +138,7 @@ impl Pool {
             most,
             growth: 0,
             lent: 0,
-            kept: posted / 2,
+            posted,
         }
     }
 
@@ -178,8 +178,14 @@ impl Pool {
     /// Whether one more buffer may be lent: the buffers not lent must still fill half the
     /// ring (half of those allocated, while the pool has not grown to the ring's size).
     pub fn may_lend(&self) -> bool {
-        let kept = self.kept.min(self.allocated / 2).max(1);
+        let kept = (self.posted / 2).min(self.allocated / 2).max(1);
         self.allocated - self.lent > kept
+    }
+
+    /// Whether one more buffer may be lent without the ring going short: the buffers not
+    /// lent still fill all of it. (A frame that could be copied instead is lent only then.)
+    pub fn may_lend_freely(&self) -> bool {
+        self.allocated - self.lent > self.posted
     }
 
     /// Counts a buffer lent.

@@ -17,8 +17,10 @@
 //!   the NIC's transmit buffers ([`Nic::transmit_copy`]).
 //! - Notifications are batched: buffers and frames are queued during a round of the main
 //!   loop and the device is notified once at its end ([`Nic::notify`]), and only if it
-//!   asked to be (`RING_EVENT_IDX`). Only the receive queue interrupts; completed
-//!   transmissions are reclaimed lazily ([`Nic::reclaim`]).
+//!   asked to be (`RING_EVENT_IDX`). The device interrupts once per batch: after the first
+//!   frame the driver has not taken yet (receive), after the first transmission completed
+//!   since the driver last took them back ([`Nic::reclaim`], once per round: a lent buffer
+//!   must come back to its ring even when nothing else wakes the main loop).
 //!
 //! The device owns every posted buffer until it hands the buffer's token back. A token the
 //! NIC has no buffer for, or a buffer it cannot record, means the driver and the device
@@ -48,8 +50,8 @@ use features::{FeatureError, Features};
 pub const RECEIVE_QUEUE: u16 = 0;
 /// Index of the transmit queue.
 pub const TRANSMIT_QUEUE: u16 = 1;
-/// Queues that interrupt: the receive queue only (`0..INTERRUPTING_QUEUES`).
-pub const INTERRUPTING_QUEUES: u16 = 1;
+/// Virtqueues a NIC uses: the receive and the transmit queue.
+pub const QUEUES: u16 = 2;
 /// Descriptors per virtqueue (receive and transmit each): QEMU's default ring size.
 pub const QUEUE_SIZE: usize = 256;
 /// Polls of the used ring made while waiting for a free transmit buffer before a copied
@@ -356,9 +358,14 @@ impl Nic {
         self.pool.put(frame.buffer);
     }
 
-    /// Whether this NIC may lend one more of its receive buffers.
-    pub fn may_lend(&self) -> bool {
-        self.pool.may_lend()
+    /// Whether this NIC may lend one more of its receive buffers for a frame of `len`
+    /// bytes: freely (its ring stays full) for one that could be copied instead, down to
+    /// half its ring for one that could not.
+    pub fn may_lend(&self, len: usize) -> bool {
+        match VIRTIO_NET_HDR_LEN + len > SMALL_BUFFER {
+            true => self.pool.may_lend(),
+            false => self.pool.may_lend_freely(),
+        }
     }
 
     /// Promises a transmit descriptor to a frame [`Nic::transmit_lent`] will queue later

@@ -9,6 +9,11 @@ use dataplane::FrameSink;
 use super::{Received, RxFrame};
 use crate::devices::virtio::FoundNic;
 
+/// Frames up to this long are copied rather than lent: a copy of a few dozen bytes costs
+/// less than holding a receive buffer until the egress device is done with it (a big
+/// receive buffer holds a 64 KiB super-frame; a small packet would pin one).
+const COPY_BREAK: usize = 256;
+
 /// A received frame the data plane transmits as it is: queued on `egress` from its own
 /// buffer once the data plane is done with it.
 #[derive(Clone, Copy, Debug)]
@@ -21,8 +26,8 @@ pub struct Lend {
 /// Transmits on the kernel's NICs. While the data plane handles a received frame, the
 /// sink knows where that frame lies: when the data plane sends that very frame on (a
 /// forwarded packet, rewritten in place), its buffer is lent to the egress NIC instead of
-/// being copied — if the receiving NIC may lend another buffer and the egress has a
-/// descriptor for it.
+/// being copied — if the frame is longer than [`COPY_BREAK`], the receiving NIC may lend
+/// another buffer and the egress has a descriptor for it.
 pub struct NicSink<'a> {
     nics: &'a mut [FoundNic],
     receiving: Option<Received>,
@@ -73,13 +78,15 @@ impl FrameSink for NicSink<'_> {
             return false;
         }
         let header = offload.to_virtio_net_hdr(frame);
-        if let Some(received) = self.is_received(frame).filter(|_| self.lend.is_none()) {
+        let lendable = self.lend.is_none() && frame.len() > COPY_BREAK;
+        if let Some(received) = self.is_received(frame).filter(|_| lendable) {
             let origin = received.origin as usize;
-            if !self.nics[origin].nic.may_lend() {
+            let len = frame.len();
+            if !self.nics[origin].nic.may_lend(len) {
                 // Its buffers may be back from transmissions completed since the round began.
                 take_back_transmitted(self.nics);
             }
-            if self.nics[origin].nic.may_lend() && self.nics[nic as usize].nic.reserve() {
+            if self.nics[origin].nic.may_lend(len) && self.nics[nic as usize].nic.reserve() {
                 self.lend = Some(Lend {
                     egress: nic,
                     len: frame.len(),

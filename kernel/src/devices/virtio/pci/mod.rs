@@ -5,9 +5,7 @@
 //! configuration private, so a driver cannot give queues MSI-X vectors. This one finds the
 //! structures ([`capabilities`]), drives the common configuration ([`common_cfg`]), sets up
 //! MSI-X or falls back to INTx ([`interrupts`]), and programs each queue's MSI-X entry in
-//! [`Transport::queue_set`], before the queue is enabled — only for the queues the driver
-//! wants interrupts from (the first `interrupting` ones; the others get none, e.g. a
-//! transmit queue whose completions are reclaimed lazily). It negotiates whatever feature
+//! [`Transport::queue_set`], before the queue is enabled. It negotiates whatever feature
 //! bits the driver on top asks for: nothing here is specific to one device type.
 
 mod capabilities;
@@ -75,21 +73,18 @@ pub struct VirtioPciTransport {
     isr: MmioRegion,
     device_config: Option<MmioRegion>,
     interrupts: QueueInterrupts,
-    /// Queues `0..interrupting` interrupt; the others never do.
-    interrupting: u16,
     /// Byte offset in `notify` of each queue set up so far, by queue index.
     notify_offsets: Vec<Option<u64>>,
 }
 
 impl VirtioPciTransport {
     /// Takes over the virtio function `df` (`info` from enumeration): maps its structures,
-    /// resets it and sets up interrupts for its first `interrupting` queues (MSI-X if it
-    /// can); its other queues never interrupt.
+    /// resets it and sets up its interrupts for `queues` queues (MSI-X if it can).
     pub fn new(
         bus: &mut PciBus,
         df: DeviceFunction,
         info: &DeviceFunctionInfo,
-        interrupting: u16,
+        queues: u16,
     ) -> Result<VirtioPciTransport, TransportError> {
         let device_type = virtio_device_type(info).ok_or(TransportError::NotVirtio)?;
         bus.enable_memory_and_bus_master(df);
@@ -99,7 +94,7 @@ impl VirtioPciTransport {
         if !(0..RESET_POLLS).any(|_| common.status() == 0) {
             return Err(TransportError::ResetTimeout);
         }
-        let interrupts = QueueInterrupts::set_up(bus, df, &common, interrupting);
+        let interrupts = QueueInterrupts::set_up(bus, df, &common, queues);
         let (notify, notify_off_multiplier) = mapped.notify;
         Ok(VirtioPciTransport {
             device_type,
@@ -109,7 +104,6 @@ impl VirtioPciTransport {
             isr: mapped.isr,
             device_config: mapped.device,
             interrupts,
-            interrupting,
             notify_offsets: Vec::new(),
         })
     }
@@ -199,9 +193,7 @@ impl Transport for VirtioPciTransport {
         self.common
             .set_queue_areas(descriptors, driver_area, device_area);
         self.common.set_config_vector(NO_VECTOR);
-        if queue >= self.interrupting {
-            self.common.set_queue_vector(NO_VECTOR);
-        } else if let Some(entry) = self.interrupts.entry_for(queue) {
+        if let Some(entry) = self.interrupts.entry_for(queue) {
             let accepted = self.common.set_queue_vector(entry);
             if accepted != entry {
                 // It accepted this very entry when the transport was set up: a device that
