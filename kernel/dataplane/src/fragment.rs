@@ -29,10 +29,15 @@
 //! first fragment with the key of a remembered datagram (the sender's identification
 //! wrapped around) replaces it.
 //!
-//! Overlapping fragments are not detected: Moat does not reassemble, so the end host
-//! resolves overlaps; since every later fragment follows an allowed first fragment between
-//! the same endpoints, and the parser refuses the overlaps that could rewrite a TCP header,
-//! overlaps cannot change the decision Moat took.
+//! **Overlaps** (RFC 1858, RFC 3128): the decision rests on the bytes the first fragment
+//! carried — the transport header and whatever followed it. A later fragment that starts
+//! inside them could rewrite them at the end host (a TCP fragment at offset 8 or 16
+//! reaching the flags or options), so it is refused ([`Refused::Overlap`]) and its whole
+//! datagram forgotten: the rest of it is dropped too (Linux likewise discards a datagram
+//! with overlapping fragments). Overlaps among later fragments only concern payload, which
+//! the end host resolves (or discards); they cannot change the decision Moat took. The
+//! parser refuses the other malformed fragments before they get here: one reaching past
+//! byte 65,535 of its datagram, one with more to come not ending on an 8-byte boundary.
 
 use alloc::collections::{BTreeMap, VecDeque};
 
@@ -94,6 +99,8 @@ struct Datagram<T> {
     /// Tells this datagram's record in `order` from stale records of the same key.
     generation: u64,
     expires: Instant,
+    /// Payload bytes the first fragment carried: later fragments must start past them.
+    first_len: u32,
     /// Payload bytes forwarded so far (first fragment included).
     forwarded: u32,
     /// The datagram's payload length, once its last fragment has been seen.
@@ -107,8 +114,20 @@ pub struct FragmentCounters {
     pub followed: u64,
     /// Later fragments dropped: first fragment not seen, not forwarded, or forgotten.
     pub orphans_dropped: u64,
+    /// Later fragments dropped for overlapping their first fragment (their datagram is
+    /// forgotten with them).
+    pub overlaps_dropped: u64,
     /// Datagrams forgotten to make room for a new one.
     pub evicted: u64,
+}
+
+/// Why a later fragment may not follow its first fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Its first fragment was not seen, not forwarded, or was forgotten.
+    Orphan,
+    /// It starts inside the bytes its first fragment carried (its datagram is forgotten).
+    Overlap,
 }
 
 /// The datagrams whose first fragment was forwarded. See the module documentation.
@@ -177,6 +196,7 @@ impl<T: Clone> FragmentTable<T> {
             decision,
             generation,
             expires: now + LIFETIME,
+            first_len: payload_len(summary),
             forwarded: payload_len(summary),
             length: None,
         };
@@ -185,19 +205,24 @@ impl<T: Clone> FragmentTable<T> {
         self.compact_order();
     }
 
-    /// The decision recorded for the later fragment `summary`'s first fragment, or `None` if
-    /// the fragment must be dropped (see the module documentation). Not meant for whole
-    /// packets or first fragments, which get `None`.
-    pub fn follow(&mut self, summary: &Ipv4Summary, now: Instant) -> Option<T> {
+    /// The decision recorded for the later fragment `summary`'s first fragment, or why the
+    /// fragment must be dropped (see the module documentation). Not meant for whole packets
+    /// or first fragments, which are refused as orphans.
+    pub fn follow(&mut self, summary: &Ipv4Summary, now: Instant) -> Result<T, Refused> {
         if FragmentKind::of(summary) != FragmentKind::Later {
-            return None;
+            return Err(Refused::Orphan);
         }
         self.expire(now);
         let key = DatagramKey::of(summary);
         let Some(datagram) = self.datagrams.get_mut(&key) else {
             self.counters.orphans_dropped += 1;
-            return None;
+            return Err(Refused::Orphan);
         };
+        if u32::from(summary.fragment_offset) < datagram.first_len {
+            self.datagrams.remove(&key);
+            self.counters.overlaps_dropped += 1;
+            return Err(Refused::Overlap);
+        }
         let decision = datagram.decision.clone();
         datagram.forwarded = datagram.forwarded.saturating_add(payload_len(summary));
         if !summary.more_fragments {
@@ -210,7 +235,7 @@ impl<T: Clone> FragmentTable<T> {
             self.datagrams.remove(&key);
         }
         self.counters.followed += 1;
-        Some(decision)
+        Ok(decision)
     }
 
     /// Forgets every datagram (their recorded decisions no longer hold: the addressing they
@@ -320,11 +345,11 @@ mod tests {
         let mut table = FragmentTable::new();
         table.record_first(&parsed(&first), "nic0 via 10.0.2.2, src 10.0.2.15", at(0));
         assert_eq!(
-            table.follow(&parsed(&middle), at(1)),
+            table.follow(&parsed(&middle), at(1)).ok(),
             Some("nic0 via 10.0.2.2, src 10.0.2.15")
         );
         assert_eq!(
-            table.follow(&parsed(&last), at(2)),
+            table.follow(&parsed(&last), at(2)).ok(),
             Some("nic0 via 10.0.2.2, src 10.0.2.15")
         );
         assert_eq!(table.counters().followed, 2);
@@ -334,7 +359,7 @@ mod tests {
     fn non_first_fragment_without_first_is_dropped() {
         let [_, middle, _] = udp_fragments(7);
         let mut table: FragmentTable<u8> = FragmentTable::new();
-        assert_eq!(table.follow(&parsed(&middle), at(0)), None);
+        assert_eq!(table.follow(&parsed(&middle), at(0)).ok(), None);
         assert_eq!(table.counters().orphans_dropped, 1);
     }
 
@@ -343,12 +368,12 @@ mod tests {
         let [first, middle, last] = udp_fragments(7);
         let mut table = FragmentTable::new();
         assert_eq!(
-            table.follow(&parsed(&last), at(0)),
+            table.follow(&parsed(&last), at(0)).ok(),
             None,
             "arrived before the first"
         );
         table.record_first(&parsed(&first), 1u8, at(1));
-        assert_eq!(table.follow(&parsed(&middle), at(2)), Some(1));
+        assert_eq!(table.follow(&parsed(&middle), at(2)).ok(), Some(1));
     }
 
     #[test]
@@ -357,12 +382,12 @@ mod tests {
         let [_, other_middle, _] = udp_fragments(8);
         let mut table = FragmentTable::new();
         table.record_first(&parsed(&first), 1u8, at(0));
-        assert_eq!(table.follow(&parsed(&other_middle), at(1)), None);
+        assert_eq!(table.follow(&parsed(&other_middle), at(1)).ok(), None);
         // Same identification, other protocol: another datagram too.
         let mut tcp_like = udp_fragments(7)[1].clone();
         Ipv4Packet::new_unchecked(&mut tcp_like[..]).set_next_header(IpProtocol::Tcp);
         packets::set_fragment(&mut tcp_like, true, 1480);
-        assert_eq!(table.follow(&parsed(&tcp_like), at(1)), None);
+        assert_eq!(table.follow(&parsed(&tcp_like), at(1)).ok(), None);
     }
 
     #[test]
@@ -371,8 +396,11 @@ mod tests {
         let mut table = FragmentTable::new();
         table.record_first(&parsed(&first), 1u8, at(0));
         let lifetime_ms = LIFETIME.total_millis() as i64;
-        assert_eq!(table.follow(&parsed(&middle), at(lifetime_ms - 1)), Some(1));
-        assert_eq!(table.follow(&parsed(&middle), at(lifetime_ms)), None);
+        assert_eq!(
+            table.follow(&parsed(&middle), at(lifetime_ms - 1)).ok(),
+            Some(1)
+        );
+        assert_eq!(table.follow(&parsed(&middle), at(lifetime_ms)).ok(), None);
         assert!(table.is_empty());
     }
 
@@ -394,12 +422,12 @@ mod tests {
         let mut table = FragmentTable::new();
         table.record_first(&parsed(&first), 1u8, at(0));
         // Last before middle: length known, not yet covered.
-        table.follow(&parsed(&last), at(1));
+        table.follow(&parsed(&last), at(1)).ok();
         assert_eq!(table.len(), 1);
-        table.follow(&parsed(&middle), at(2));
+        table.follow(&parsed(&middle), at(2)).ok();
         assert!(table.is_empty(), "every byte forwarded");
         assert_eq!(
-            table.follow(&parsed(&middle), at(3)),
+            table.follow(&parsed(&middle), at(3)).ok(),
             None,
             "a late duplicate is dropped"
         );
@@ -418,13 +446,15 @@ mod tests {
         assert_eq!(table.counters().evicted, 1);
         let middle_of = |ident: u16| parsed(&udp_fragments(ident)[1]);
         assert_eq!(
-            table.follow(&middle_of(0), at(2000)),
+            table.follow(&middle_of(0), at(2000)).ok(),
             None,
             "the oldest was evicted"
         );
-        assert_eq!(table.follow(&middle_of(1), at(2000)), Some(1));
+        assert_eq!(table.follow(&middle_of(1), at(2000)).ok(), Some(1));
         assert_eq!(
-            table.follow(&middle_of(MAX_DATAGRAMS as u16), at(2000)),
+            table
+                .follow(&middle_of(MAX_DATAGRAMS as u16), at(2000))
+                .ok(),
             Some(MAX_DATAGRAMS)
         );
     }
@@ -435,8 +465,8 @@ mod tests {
         for ident in 0..(10 * MAX_DATAGRAMS) as u16 {
             let [first, middle, last] = udp_fragments(ident);
             table.record_first(&parsed(&first), (), at(0));
-            table.follow(&parsed(&middle), at(0));
-            table.follow(&parsed(&last), at(0));
+            table.follow(&parsed(&middle), at(0)).ok();
+            table.follow(&parsed(&last), at(0)).ok();
         }
         assert!(table.is_empty());
         assert!(
@@ -455,7 +485,23 @@ mod tests {
         table.record_first(&parsed(&first), "new", at(10_000));
         assert_eq!(table.len(), 1);
         // The old record's expiry must not forget the new datagram.
-        assert_eq!(table.follow(&parsed(&middle), at(35_000)), Some("new"));
+        assert_eq!(table.follow(&parsed(&middle), at(35_000)).ok(), Some("new"));
+    }
+
+    #[test]
+    fn later_fragment_starting_inside_the_first_is_refused_and_its_datagram_forgotten() {
+        let [first, middle, last] = udp_fragments(7);
+        let mut table = FragmentTable::new();
+        table.record_first(&parsed(&first), 1u8, at(0));
+        let mut overlapping = middle.clone();
+        packets::set_fragment(&mut overlapping, true, 1472);
+        assert_eq!(
+            table.follow(&parsed(&overlapping), at(1)),
+            Err(Refused::Overlap)
+        );
+        assert!(table.is_empty());
+        assert_eq!(table.follow(&parsed(&last), at(2)), Err(Refused::Orphan));
+        assert_eq!(table.counters().overlaps_dropped, 1);
     }
 
     #[test]
@@ -465,6 +511,6 @@ mod tests {
         let mut table = FragmentTable::new();
         table.record_first(&whole, 1u8, at(0));
         assert!(table.is_empty());
-        assert_eq!(table.follow(&parsed(&first), at(0)), None);
+        assert_eq!(table.follow(&parsed(&first), at(0)).ok(), None);
     }
 }

@@ -3,7 +3,7 @@
 //! ICMP errors that forwarding sends back — on real packet bytes.
 
 use dataplane::antispoof::{SourceFilter, Spoofed};
-use dataplane::fragment::{FragmentKind, FragmentTable};
+use dataplane::fragment::{FragmentKind, FragmentTable, Refused};
 use dataplane::icmp_error::{ErrorReplies, IcmpError, NoReply, Offending};
 use dataplane::packet::{tcp_flags, IcmpSummary, Ipv4Summary, Transport};
 use dataplane::policy::{Client, SourcePos, Span};
@@ -159,7 +159,7 @@ fn later_fragment_of_a_blocked_datagram_never_leaves() {
     for later in &fragments[1..] {
         assert_eq!(
             fragments_seen.follow(&parsed(later), Instant::from_secs(1)),
-            None
+            Err(Refused::Orphan)
         );
     }
     assert_eq!(fragments_seen.counters().orphans_dropped, 2);

@@ -6,15 +6,24 @@ use super::drop::Dropped;
 use super::transmit::Plan;
 use super::Appliance;
 use crate::drops::DropReason;
+use crate::fragment::Refused;
+use crate::packet::Malformed;
 use crate::route::Route;
 use crate::state::Hit;
 
 impl Appliance<'_> {
-    /// A fragment after the first goes the way its first fragment went, or nowhere.
+    /// A fragment after the first goes the way its first fragment went, or nowhere; one
+    /// that would overlap its first fragment is malformed.
     pub(super) fn follow_first_fragment(&mut self, pd: &PacketDesc) -> Result<Plan, Dropped> {
         self.fragments
             .follow(&pd.ip, pd.now)
-            .ok_or(DropReason::OrphanFragment.into())
+            .map_err(|refused| match refused {
+                Refused::Orphan => DropReason::OrphanFragment.into(),
+                Refused::Overlap => Dropped::detail(
+                    DropReason::Malformed,
+                    Malformed::FragmentOverlapsTransport.as_str(),
+                ),
+            })
     }
 
     /// A packet of a state: the state's translation, towards its translated destination.

@@ -17,10 +17,11 @@ use super::Appliance;
 use crate::arp as arp_wire;
 use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
-use crate::fragmenter;
+use crate::fragmenter::{self, SplitError};
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
 use crate::neighbor::{Enqueued, Resolution};
+use crate::packet::Malformed;
 use crate::rewrite;
 use crate::route::Route;
 use crate::sink::FrameSink;
@@ -88,7 +89,12 @@ impl Appliance<'_> {
             let split = fragmenter::split(packet, plan.mtu, |fragment| {
                 self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
             });
-            return split.map(|_| ()).map_err(|_| DropReason::TooBig.into());
+            return split.map(|_| ()).map_err(|error| match error {
+                SplitError::BeyondLargestDatagram => {
+                    Dropped::detail(DropReason::Malformed, Malformed::DatagramTooLong.as_str())
+                }
+                SplitError::Malformed | SplitError::MtuTooSmall => DropReason::TooBig.into(),
+            });
         }
         self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
         Ok(())
