@@ -1,13 +1,14 @@
 //! Fragments as hostile senders cut them: datagrams reaching past 64 KiB (whose pieces would
 //! wrap into a forged first fragment when cut again), fragments overlapping their first
-//! fragment, misaligned fragments.
+//! fragment, misaligned fragments, and fragmented ICMP errors, every fragment translated
+//! alike.
 
 mod appliance_common;
 
 use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::packet::tcp_flags::SYN;
-use dataplane::testutil::packets;
+use dataplane::testutil::packets::{self, checksums_valid};
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
 /// `policy`'s network with the client attached and the gateway known.
@@ -134,4 +135,49 @@ fn fragment_with_more_to_come_that_is_not_a_multiple_of_eight_bytes_is_malformed
     // The last fragment may end anywhere.
     lab.send(CLIENT, &later_fragment(9, false, 32, &[1; 100]))
         .ipv4_fragment_to(GATEWAY);
+}
+
+#[test]
+fn fragmented_icmp_error_from_a_router_reaches_the_client_with_every_fragment_alike() {
+    let mut lab = lab(&DEFAULT);
+    let probe = packets::udp(CLIENT.ip, 5000, SERVER, 33434, &[0x42; 1000]);
+    let left = lab.send(CLIENT, &probe).ipv4_to(GATEWAY);
+
+    // A router quotes the whole datagram in its time-exceeded, and the error comes in
+    // fragments: the first holds the quoted headers, the later ones the rest of the quote.
+    let error = packets::icmp(
+        ROUTER,
+        APPLIANCE_UPLINK,
+        (11, 0),
+        [0; 4],
+        &with_ttl(left, 1),
+    );
+    let pieces = fragments(&error, 512);
+    assert_eq!(pieces.len(), 3);
+    let arrived: Vec<Vec<u8>> = pieces
+        .iter()
+        .map(|piece| lab.send(GATEWAY, piece).ipv4_fragment_to(CLIENT))
+        .collect();
+    for fragment in &arrived {
+        let header = ipv4_of(fragment);
+        assert_eq!(
+            (header.src, header.dst, header.ttl),
+            (ip(ROUTER), ip(CLIENT.ip), 63),
+            "every fragment from the router to the client"
+        );
+    }
+    let whole = reassembled(&arrived);
+    assert!(checksums_valid(&whole), "the reassembled error's checksums");
+    assert_eq!(
+        icmp_error_of(&whole),
+        IcmpErrorSeen {
+            src: ip(ROUTER),
+            dst: ip(CLIENT.ip),
+            icmp_type: 11,
+            code: 0,
+            quoted_src: sock(CLIENT.ip, 5000),
+            quoted_dst: sock(SERVER, 33434),
+            quoted_protocol: IpProtocol::Udp,
+        }
+    );
 }

@@ -3,7 +3,7 @@
 
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
-use super::transmit::Plan;
+use super::transmit::{Plan, Rewrite};
 use super::Appliance;
 use crate::drops::DropReason;
 use crate::fragment::Refused;
@@ -33,7 +33,7 @@ impl Appliance<'_> {
         }
         match self.routes.lookup(hit.translation.after.dst) {
             Route::Forward { nic, next_hop, mtu } => Ok(Plan {
-                translation: Some(hit.translation),
+                rewrite: Rewrite::Translate(hit.translation),
                 out_nic: nic,
                 next_hop,
                 mtu,

@@ -26,12 +26,28 @@ use crate::rewrite;
 use crate::route::Route;
 use crate::sink::FrameSink;
 
-/// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
-/// forwarded first fragment, so the rest of its datagram leaves the same way.
+/// How a forwarded packet's addresses (and ports) are rewritten.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rewrite {
+    /// A packet of a flow, or an ICMP error about one: the flow's translation (which, for
+    /// an error, treats its outer addresses and its quote differently).
+    Translate(Translation),
+    /// A fragment after the first: the very addresses its first fragment left with, so
+    /// that every fragment of a datagram is translated alike and the datagram reassembles.
+    Addresses {
+        /// The source the first fragment left with.
+        src: Ipv4Address,
+        /// The destination the first fragment left with.
+        dst: Ipv4Address,
+    },
+}
+
+/// How a forwarded packet leaves: its rewrite and its next hop. A forwarded first fragment
+/// records the plan of the rest of its datagram: the addresses it left with, the same way.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
-    /// The translation to apply (`None`: leave the addresses alone).
-    pub translation: Option<Translation>,
+    /// How the packet is rewritten.
+    pub rewrite: Rewrite,
     /// The egress NIC.
     pub out_nic: u8,
     /// The neighbour the frame goes to.
@@ -72,17 +88,31 @@ impl Appliance<'_> {
         }
         let arrived = pd.ip;
         let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + arrived.total_len];
-        if let Some(translation) = &plan.translation {
-            nat::apply(packet, &mut pd.ip, translation);
-        }
+        let translation = match plan.rewrite {
+            Rewrite::Translate(translation) => {
+                nat::apply(packet, &mut pd.ip, &translation);
+                Some(translation)
+            }
+            Rewrite::Addresses { src, dst } => {
+                nat::set_addresses(packet, &mut pd.ip, src, dst);
+                None
+            }
+        };
         rewrite::decrement_ttl(packet);
         if FragmentKind::of(&arrived) == FragmentKind::First {
-            self.fragments.record_first(&arrived, plan, pd.now);
+            let rest = Plan {
+                rewrite: Rewrite::Addresses {
+                    src: pd.ip.src,
+                    dst: pd.ip.dst,
+                },
+                ..plan
+            };
+            self.fragments.record_first(&arrived, rest, pd.now);
         }
         pd.trace.fate = Fate::Forwarded {
             nic: plan.out_nic,
             next_hop: plan.next_hop,
-            translation: plan.translation,
+            translation,
         };
         let now = pd.now;
         if too_big {
