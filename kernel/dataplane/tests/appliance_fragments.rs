@@ -1,12 +1,13 @@
 //! Fragments as hostile senders cut them: datagrams reaching past 64 KiB (whose pieces would
 //! wrap into a forged first fragment when cut again), fragments overlapping their first
-//! fragment, misaligned fragments, and fragmented ICMP errors, every fragment translated
-//! alike.
+//! fragment, misaligned fragments, one client's flood of first fragments against another
+//! client's datagrams, and fragmented ICMP errors, every fragment translated alike.
 
 mod appliance_common;
 
 use appliance_common::*;
 use dataplane::drops::DropReason;
+use dataplane::fragment::MAX_DATAGRAMS;
 use dataplane::packet::tcp_flags::SYN;
 use dataplane::testutil::packets::{self, checksums_valid};
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
@@ -134,6 +135,46 @@ fn fragment_with_more_to_come_that_is_not_a_multiple_of_eight_bytes_is_malformed
     );
     // The last fragment may end anywhere.
     lab.send(CLIENT, &later_fragment(9, false, 32, &[1; 100]))
+        .ipv4_fragment_to(GATEWAY);
+}
+
+/// `packet` with identification `ident`, cut into fragments of `chunk` bytes.
+fn datagram_fragments(mut packet: Vec<u8>, ident: u16, chunk: usize) -> Vec<Vec<u8>> {
+    Ipv4Packet::new_unchecked(&mut packet[..]).set_ident(ident);
+    packets::fragments(&packet, chunk)
+}
+
+#[test]
+fn one_clients_flood_of_first_fragments_does_not_evict_another_clients_datagram() {
+    let mut lab = lab(&DEFAULT);
+    let quiet = datagram_fragments(
+        packets::udp(CLIENT2.ip, 6000, SERVER, 9000, &[0x11; 1600]),
+        77,
+        800,
+    );
+    lab.send(CLIENT2, &quiet[0]).ipv4_fragment_to(GATEWAY);
+
+    // CLIENT starts more datagrams than the table holds, and finishes none.
+    let noisy = |ident: u16| {
+        datagram_fragments(
+            packets::udp(CLIENT.ip, 7000, SERVER, 9000, &[0x22; 1600]),
+            ident,
+            800,
+        )
+    };
+    let flood = MAX_DATAGRAMS as u16 + 10;
+    for ident in 0..flood {
+        lab.send(CLIENT, &noisy(ident)[0]).ipv4_fragment_to(GATEWAY);
+    }
+
+    // CLIENT2's datagram is still in flight: its rest follows.
+    for piece in &quiet[1..] {
+        lab.send(CLIENT2, piece).ipv4_fragment_to(GATEWAY);
+    }
+    // The flooder paid with its own oldest datagrams, and keeps its newest.
+    lab.send(CLIENT, &noisy(0)[1]).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::OrphanFragment), 1);
+    lab.send(CLIENT, &noisy(flood - 1)[1])
         .ipv4_fragment_to(GATEWAY);
 }
 

@@ -16,7 +16,7 @@ impl Appliance<'_> {
     /// that would overlap its first fragment is malformed.
     pub(super) fn follow_first_fragment(&mut self, pd: &PacketDesc) -> Result<Plan, Dropped> {
         self.fragments
-            .follow(&pd.ip, pd.now)
+            .follow(pd.nic, &pd.ip, pd.now)
             .map_err(|refused| match refused {
                 Refused::Orphan => DropReason::OrphanFragment.into(),
                 Refused::Overlap => Dropped::detail(

@@ -107,7 +107,7 @@ impl Appliance<'_> {
                 },
                 ..plan
             };
-            self.fragments.record_first(&arrived, rest, pd.now);
+            self.fragments.record_first(pd.nic, &arrived, rest, pd.now);
         }
         pd.trace.fate = Fate::Forwarded {
             nic: plan.out_nic,

@@ -19,10 +19,13 @@
 //!   (its first fragment was not seen yet). Senders that emit fragments last-first lose those
 //!   datagrams through Moat; Linux, the BSDs and Windows send them in order.
 //!
-//! Datagrams are identified as they arrive — before any NAT — by (source, destination,
-//! protocol, identification), RFC 791's reassembly key. The table is bounded:
-//! [`MAX_DATAGRAMS`] datagrams, each remembered for at most [`LIFETIME`]; when full, the
-//! oldest datagram is forgotten (its remaining fragments are then dropped). A datagram is
+//! Datagrams are identified as they arrive — before any NAT — by the NIC they arrive on and
+//! (source, destination, protocol, identification), RFC 791's reassembly key. The table is
+//! bounded: [`MAX_DATAGRAMS`] datagrams, each remembered for at most [`LIFETIME`]. When it
+//! is full, each NIC and source has its share: room is made by forgetting the oldest
+//! datagram of the biggest consumer — on the NIC holding the most, the source holding the
+//! most (see `shares.rs`) — so one client's flood of first fragments costs its own datagrams,
+//! never another client's (a forgotten datagram's remaining fragments are dropped). A datagram is
 //! forgotten early once fragments adding up to its whole length have been forwarded (a
 //! duplicated fragment counts too, so its datagram may be forgotten one fragment early: that
 //! fragment is then dropped — the table errs towards dropping, never towards passing). A new
@@ -44,6 +47,10 @@ use alloc::collections::{BTreeMap, VecDeque};
 use smoltcp::time::{Duration, Instant};
 
 use crate::packet::Ipv4Summary;
+
+mod shares;
+
+use shares::{Consumer, Record, Shares};
 
 /// Most datagrams remembered at once.
 pub const MAX_DATAGRAMS: usize = 1024;
@@ -75,28 +82,38 @@ impl FragmentKind {
     }
 }
 
-/// A datagram's identity: RFC 791's reassembly key (source, destination, protocol,
-/// identification) as the datagram arrived, packed into one integer so that the table
-/// compares keys in one instruction.
+/// A datagram's identity: the NIC it arrived on and RFC 791's reassembly key (source,
+/// destination, protocol, identification) as the datagram arrived, packed into one integer
+/// so that the table compares keys in one instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct DatagramKey(u128);
 
 impl DatagramKey {
-    /// The key of the datagram `summary` is (a fragment of).
-    fn of(summary: &Ipv4Summary) -> DatagramKey {
+    /// The key of the datagram `summary` is (a fragment of), arrived on `nic`.
+    fn of(nic: u8, summary: &Ipv4Summary) -> DatagramKey {
         DatagramKey(
-            (summary.src.to_bits() as u128) << 64
+            (nic as u128) << 96
+                | (summary.src.to_bits() as u128) << 64
                 | (summary.dst.to_bits() as u128) << 32
                 | (u8::from(summary.protocol) as u128) << 16
                 | summary.ident as u128,
         )
+    }
+
+    /// Whom the datagram is charged to.
+    fn consumer(self) -> Consumer {
+        Consumer {
+            nic: (self.0 >> 96) as u8,
+            src: (self.0 >> 64) as u32,
+        }
     }
 }
 
 #[derive(Debug)]
 struct Datagram<T> {
     decision: T,
-    /// Tells this datagram's record in `order` from stale records of the same key.
+    /// Tells this datagram's records (in `order` and its consumer's share) from stale
+    /// records of the same key.
     generation: u64,
     expires: Instant,
     /// Payload bytes the first fragment carried: later fragments must start past them.
@@ -137,8 +154,10 @@ pub enum Refused {
 #[derive(Debug)]
 pub struct FragmentTable<T> {
     datagrams: BTreeMap<DatagramKey, Datagram<T>>,
-    /// Keys in insertion (hence expiry) order, with the generation they were inserted as.
-    order: VecDeque<(u64, DatagramKey)>,
+    /// Records in insertion (hence expiry) order, stale ones included.
+    order: VecDeque<Record>,
+    /// What each consumer holds, for eviction.
+    shares: Shares,
     next_generation: u64,
     counters: FragmentCounters,
 }
@@ -148,6 +167,7 @@ impl<T> Default for FragmentTable<T> {
         FragmentTable {
             datagrams: BTreeMap::new(),
             order: VecDeque::new(),
+            shares: Shares::default(),
             next_generation: 0,
             counters: FragmentCounters::default(),
         }
@@ -179,16 +199,18 @@ impl<T: Clone> FragmentTable<T> {
         self.counters
     }
 
-    /// Records that the first fragment `summary` was forwarded with `decision`, so that the
-    /// rest of its datagram follows. Ignored unless `summary` is a first fragment.
-    pub fn record_first(&mut self, summary: &Ipv4Summary, decision: T, now: Instant) {
+    /// Records that the first fragment `summary`, which arrived on `nic`, was forwarded
+    /// with `decision`, so that the rest of its datagram follows. Ignored unless `summary`
+    /// is a first fragment. When the table is full, the biggest consumer's oldest datagram
+    /// makes room.
+    pub fn record_first(&mut self, nic: u8, summary: &Ipv4Summary, decision: T, now: Instant) {
         if FragmentKind::of(summary) != FragmentKind::First {
             return;
         }
         self.expire(now);
-        let key = DatagramKey::of(summary);
-        if !self.datagrams.contains_key(&key) && self.datagrams.len() >= MAX_DATAGRAMS {
-            self.evict_oldest();
+        let key = DatagramKey::of(nic, summary);
+        if !self.forget(key) && self.datagrams.len() >= MAX_DATAGRAMS {
+            self.evict_for(key.consumer());
         }
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -202,24 +224,26 @@ impl<T: Clone> FragmentTable<T> {
         };
         self.datagrams.insert(key, datagram);
         self.order.push_back((generation, key));
+        self.shares.charge(key.consumer(), (generation, key));
         self.compact_order();
     }
 
-    /// The decision recorded for the later fragment `summary`'s first fragment, or why the
-    /// fragment must be dropped (see the module documentation). Not meant for whole packets
-    /// or first fragments, which are refused as orphans.
-    pub fn follow(&mut self, summary: &Ipv4Summary, now: Instant) -> Result<T, Refused> {
+    /// The decision recorded for the first fragment of the later fragment `summary`, which
+    /// arrived on `nic`, or why the fragment must be dropped (see the module
+    /// documentation). Not meant for whole packets or first fragments, which are refused
+    /// as orphans.
+    pub fn follow(&mut self, nic: u8, summary: &Ipv4Summary, now: Instant) -> Result<T, Refused> {
         if FragmentKind::of(summary) != FragmentKind::Later {
             return Err(Refused::Orphan);
         }
         self.expire(now);
-        let key = DatagramKey::of(summary);
+        let key = DatagramKey::of(nic, summary);
         let Some(datagram) = self.datagrams.get_mut(&key) else {
             self.counters.orphans_dropped += 1;
             return Err(Refused::Orphan);
         };
         if u32::from(summary.fragment_offset) < datagram.first_len {
-            self.datagrams.remove(&key);
+            self.forget(key);
             self.counters.overlaps_dropped += 1;
             return Err(Refused::Overlap);
         }
@@ -232,7 +256,7 @@ impl<T: Clone> FragmentTable<T> {
             .length
             .is_some_and(|length| datagram.forwarded >= length)
         {
-            self.datagrams.remove(&key);
+            self.forget(key);
         }
         self.counters.followed += 1;
         Ok(decision)
@@ -243,6 +267,7 @@ impl<T: Clone> FragmentTable<T> {
     pub fn clear(&mut self) {
         self.datagrams.clear();
         self.order.clear();
+        self.shares.clear();
     }
 
     /// Forgets every datagram whose lifetime ended by `now` (also done by the other calls;
@@ -254,7 +279,7 @@ impl<T: Clone> FragmentTable<T> {
                     if d.expires > now {
                         break;
                     }
-                    self.datagrams.remove(&key);
+                    self.forget(key);
                 }
                 _ => {} // A stale record: the datagram completed or was replaced.
             }
@@ -262,16 +287,27 @@ impl<T: Clone> FragmentTable<T> {
         }
     }
 
-    fn evict_oldest(&mut self) {
-        while let Some((generation, key)) = self.order.pop_front() {
-            if self
-                .datagrams
+    /// Forgets the datagram `key`, releasing its consumer's share; returns whether it was
+    /// remembered.
+    fn forget(&mut self, key: DatagramKey) -> bool {
+        if self.datagrams.remove(&key).is_none() {
+            return false;
+        }
+        let datagrams = &self.datagrams;
+        self.shares.release(key.consumer(), |&(generation, key)| {
+            datagrams
                 .get(&key)
                 .is_some_and(|d| d.generation == generation)
-            {
-                self.datagrams.remove(&key);
+        });
+        true
+    }
+
+    /// Makes room for a datagram of `arriving`: forgets the oldest datagram of the biggest
+    /// consumer (see `shares.rs`).
+    fn evict_for(&mut self, arriving: Consumer) {
+        if let Some((_, (_, key))) = self.shares.victim(arriving) {
+            if self.forget(key) {
                 self.counters.evicted += 1;
-                return;
             }
         }
     }
@@ -325,6 +361,9 @@ mod tests {
         Ipv4Summary::parse(bytes).expect("valid fragment")
     }
 
+    /// The NIC the fragments arrive on.
+    const NIC: u8 = 1;
+
     fn at(ms: i64) -> Instant {
         Instant::from_millis(ms)
     }
@@ -343,13 +382,18 @@ mod tests {
     fn later_fragments_follow_a_forwarded_first_fragment() {
         let [first, middle, last] = udp_fragments(7);
         let mut table = FragmentTable::new();
-        table.record_first(&parsed(&first), "nic0 via 10.0.2.2, src 10.0.2.15", at(0));
+        table.record_first(
+            NIC,
+            &parsed(&first),
+            "nic0 via 10.0.2.2, src 10.0.2.15",
+            at(0),
+        );
         assert_eq!(
-            table.follow(&parsed(&middle), at(1)).ok(),
+            table.follow(NIC, &parsed(&middle), at(1)).ok(),
             Some("nic0 via 10.0.2.2, src 10.0.2.15")
         );
         assert_eq!(
-            table.follow(&parsed(&last), at(2)).ok(),
+            table.follow(NIC, &parsed(&last), at(2)).ok(),
             Some("nic0 via 10.0.2.2, src 10.0.2.15")
         );
         assert_eq!(table.counters().followed, 2);
@@ -359,7 +403,7 @@ mod tests {
     fn non_first_fragment_without_first_is_dropped() {
         let [_, middle, _] = udp_fragments(7);
         let mut table: FragmentTable<u8> = FragmentTable::new();
-        assert_eq!(table.follow(&parsed(&middle), at(0)).ok(), None);
+        assert_eq!(table.follow(NIC, &parsed(&middle), at(0)).ok(), None);
         assert_eq!(table.counters().orphans_dropped, 1);
     }
 
@@ -368,12 +412,12 @@ mod tests {
         let [first, middle, last] = udp_fragments(7);
         let mut table = FragmentTable::new();
         assert_eq!(
-            table.follow(&parsed(&last), at(0)).ok(),
+            table.follow(NIC, &parsed(&last), at(0)).ok(),
             None,
             "arrived before the first"
         );
-        table.record_first(&parsed(&first), 1u8, at(1));
-        assert_eq!(table.follow(&parsed(&middle), at(2)).ok(), Some(1));
+        table.record_first(NIC, &parsed(&first), 1u8, at(1));
+        assert_eq!(table.follow(NIC, &parsed(&middle), at(2)).ok(), Some(1));
     }
 
     #[test]
@@ -381,26 +425,31 @@ mod tests {
         let [first, _, _] = udp_fragments(7);
         let [_, other_middle, _] = udp_fragments(8);
         let mut table = FragmentTable::new();
-        table.record_first(&parsed(&first), 1u8, at(0));
-        assert_eq!(table.follow(&parsed(&other_middle), at(1)).ok(), None);
+        table.record_first(NIC, &parsed(&first), 1u8, at(0));
+        assert_eq!(table.follow(NIC, &parsed(&other_middle), at(1)).ok(), None);
         // Same identification, other protocol: another datagram too.
         let mut tcp_like = udp_fragments(7)[1].clone();
         Ipv4Packet::new_unchecked(&mut tcp_like[..]).set_next_header(IpProtocol::Tcp);
         packets::set_fragment(&mut tcp_like, true, 1480);
-        assert_eq!(table.follow(&parsed(&tcp_like), at(1)).ok(), None);
+        assert_eq!(table.follow(NIC, &parsed(&tcp_like), at(1)).ok(), None);
     }
 
     #[test]
     fn datagram_is_forgotten_after_its_lifetime() {
         let [first, middle, _] = udp_fragments(7);
         let mut table = FragmentTable::new();
-        table.record_first(&parsed(&first), 1u8, at(0));
+        table.record_first(NIC, &parsed(&first), 1u8, at(0));
         let lifetime_ms = LIFETIME.total_millis() as i64;
         assert_eq!(
-            table.follow(&parsed(&middle), at(lifetime_ms - 1)).ok(),
+            table
+                .follow(NIC, &parsed(&middle), at(lifetime_ms - 1))
+                .ok(),
             Some(1)
         );
-        assert_eq!(table.follow(&parsed(&middle), at(lifetime_ms)).ok(), None);
+        assert_eq!(
+            table.follow(NIC, &parsed(&middle), at(lifetime_ms)).ok(),
+            None
+        );
         assert!(table.is_empty());
     }
 
@@ -408,7 +457,12 @@ mod tests {
     fn periodic_expiry_empties_an_idle_table() {
         let mut table = FragmentTable::new();
         for ident in 0..10 {
-            table.record_first(&parsed(&udp_fragments(ident)[0]), ident, at(ident as i64));
+            table.record_first(
+                NIC,
+                &parsed(&udp_fragments(ident)[0]),
+                ident,
+                at(ident as i64),
+            );
         }
         table.expire(at(LIFETIME.total_millis() as i64 + 4));
         assert_eq!(table.len(), 5);
@@ -420,14 +474,14 @@ mod tests {
     fn completed_datagram_is_forgotten_at_once() {
         let [first, middle, last] = udp_fragments(7);
         let mut table = FragmentTable::new();
-        table.record_first(&parsed(&first), 1u8, at(0));
+        table.record_first(NIC, &parsed(&first), 1u8, at(0));
         // Last before middle: length known, not yet covered.
-        table.follow(&parsed(&last), at(1)).ok();
+        table.follow(NIC, &parsed(&last), at(1)).ok();
         assert_eq!(table.len(), 1);
-        table.follow(&parsed(&middle), at(2)).ok();
+        table.follow(NIC, &parsed(&middle), at(2)).ok();
         assert!(table.is_empty(), "every byte forwarded");
         assert_eq!(
-            table.follow(&parsed(&middle), at(3)).ok(),
+            table.follow(NIC, &parsed(&middle), at(3)).ok(),
             None,
             "a late duplicate is dropped"
         );
@@ -440,23 +494,159 @@ mod tests {
             .map(|ident| parsed(&udp_fragments(ident)[0]))
             .collect();
         for (i, first) in firsts.iter().enumerate() {
-            table.record_first(first, i, at(i as i64));
+            table.record_first(NIC, first, i, at(i as i64));
         }
         assert_eq!(table.len(), MAX_DATAGRAMS);
         assert_eq!(table.counters().evicted, 1);
         let middle_of = |ident: u16| parsed(&udp_fragments(ident)[1]);
         assert_eq!(
-            table.follow(&middle_of(0), at(2000)).ok(),
+            table.follow(NIC, &middle_of(0), at(2000)).ok(),
             None,
             "the oldest was evicted"
         );
-        assert_eq!(table.follow(&middle_of(1), at(2000)).ok(), Some(1));
+        assert_eq!(table.follow(NIC, &middle_of(1), at(2000)).ok(), Some(1));
         assert_eq!(
             table
-                .follow(&middle_of(MAX_DATAGRAMS as u16), at(2000))
+                .follow(NIC, &middle_of(MAX_DATAGRAMS as u16), at(2000))
                 .ok(),
             Some(MAX_DATAGRAMS)
         );
+    }
+
+    /// Summaries of the first and middle fragments of datagrams from any source.
+    struct Datagrams {
+        first: Ipv4Summary,
+        middle: Ipv4Summary,
+    }
+
+    impl Datagrams {
+        fn new() -> Datagrams {
+            let [first, middle, _] = udp_fragments(0);
+            Datagrams {
+                first: parsed(&first),
+                middle: parsed(&middle),
+            }
+        }
+
+        /// The first and middle fragments of datagram `ident` from `src` (the table reads
+        /// nothing but their headers).
+        fn from(&self, src: [u8; 4], ident: u16) -> (Ipv4Summary, Ipv4Summary) {
+            let moved = |summary: Ipv4Summary| Ipv4Summary {
+                src: src.into(),
+                ident,
+                ..summary
+            };
+            (moved(self.first), moved(self.middle))
+        }
+    }
+
+    #[test]
+    fn full_table_takes_from_the_biggest_consumer_never_a_quiet_one() {
+        let datagrams = Datagrams::new();
+        let mut table = FragmentTable::new();
+        let (quiet_first, quiet_middle) = datagrams.from([10, 137, 1, 11], 1);
+        table.record_first(NIC, &quiet_first, "quiet", at(0));
+        let noisy: alloc::vec::Vec<_> = (0..=MAX_DATAGRAMS as u16)
+            .map(|ident| datagrams.from([10, 137, 1, 10], ident))
+            .collect();
+        for (ident, (first, _)) in noisy.iter().enumerate() {
+            table.record_first(NIC, first, "noisy", at(1 + ident as i64));
+        }
+        assert_eq!(table.len(), MAX_DATAGRAMS);
+        assert_eq!(table.counters().evicted, 2);
+        assert_eq!(table.follow(NIC, &quiet_middle, at(5000)), Ok("quiet"));
+        assert_eq!(
+            table.follow(NIC, &noisy[0].1, at(5000)),
+            Err(Refused::Orphan)
+        );
+        assert_eq!(
+            table.follow(NIC, &noisy[1].1, at(5000)),
+            Err(Refused::Orphan)
+        );
+        assert_eq!(table.follow(NIC, &noisy[2].1, at(5000)), Ok("noisy"));
+    }
+
+    #[test]
+    fn among_consumers_equally_big_the_oldest_datagram_goes() {
+        let datagrams = Datagrams::new();
+        let mut table = FragmentTable::new();
+        let sources: alloc::vec::Vec<_> = (0..=MAX_DATAGRAMS as u32)
+            .map(|i| datagrams.from((0x0a00_0000 + i).to_be_bytes(), 1))
+            .collect();
+        for (i, (first, _)) in sources.iter().enumerate() {
+            table.record_first(NIC, first, i, at(i as i64));
+        }
+        assert_eq!(
+            table.follow(NIC, &sources[0].1, at(5000)),
+            Err(Refused::Orphan)
+        );
+        assert_eq!(table.follow(NIC, &sources[1].1, at(5000)), Ok(1));
+    }
+
+    #[test]
+    fn a_flood_on_one_nic_never_evicts_another_nics_datagrams() {
+        const UPLINK: u8 = 0;
+        let datagrams = Datagrams::new();
+        let mut table = FragmentTable::new();
+        let (client_first, client_middle) = datagrams.from([10, 137, 1, 10], 1);
+        table.record_first(NIC, &client_first, "client", at(0));
+        // Random sources on the uplink, each with one datagram: individually as small as
+        // the client, together the biggest consumer of the table.
+        let mut rng = crate::rng::SplitMix64::new(7);
+        for i in 0..2 * MAX_DATAGRAMS {
+            let src = (rng.next_u64() as u32).to_be_bytes();
+            table.record_first(UPLINK, &datagrams.from(src, 1).0, "flood", at(1 + i as i64));
+        }
+        assert_eq!(table.follow(NIC, &client_middle, at(5000)), Ok("client"));
+        // The same datagram key arriving on another NIC is another datagram.
+        assert_eq!(
+            table.follow(UPLINK, &client_middle, at(5000)),
+            Err(Refused::Orphan)
+        );
+    }
+
+    #[test]
+    fn bookkeeping_stays_bounded_under_a_random_source_flood() {
+        let datagrams = Datagrams::new();
+        let mut table = FragmentTable::new();
+        let mut rng = crate::rng::SplitMix64::new(11);
+        for i in 0..10 * MAX_DATAGRAMS {
+            let src = (rng.next_u64() as u32).to_be_bytes();
+            let (first, middle) = datagrams.from(src, i as u16);
+            table.record_first(NIC, &first, (), at(i as i64));
+            if i % 3 == 0 {
+                // Some datagrams complete, leaving stale records behind.
+                let _ = table.follow(NIC, &middle, at(i as i64));
+            }
+        }
+        assert!(table.len() <= MAX_DATAGRAMS);
+        assert!(table.shares.consumers() <= table.len());
+        assert!(
+            table.shares.records() <= 3 * table.len(),
+            "{} records for {} datagrams",
+            table.shares.records(),
+            table.len()
+        );
+        assert!(table.order.len() <= 2 * MAX_DATAGRAMS + 1);
+    }
+
+    #[test]
+    fn a_consumers_share_is_released_with_its_datagrams() {
+        let mut table = FragmentTable::new();
+        let client = Consumer {
+            nic: NIC,
+            src: u32::from_be_bytes([10, 137, 1, 10]),
+        };
+        let [first, middle, last] = udp_fragments(7);
+        table.record_first(NIC, &parsed(&first), (), at(0));
+        assert_eq!(table.shares.live(client), 1);
+        let _ = table.follow(NIC, &parsed(&middle), at(1));
+        let _ = table.follow(NIC, &parsed(&last), at(2));
+        assert_eq!(table.shares.live(client), 0, "completed");
+        table.record_first(NIC, &parsed(&first), (), at(3));
+        table.expire(at(3) + LIFETIME);
+        assert_eq!(table.shares.live(client), 0, "expired");
+        assert_eq!(table.shares.consumers(), 0);
     }
 
     #[test]
@@ -464,9 +654,9 @@ mod tests {
         let mut table = FragmentTable::new();
         for ident in 0..(10 * MAX_DATAGRAMS) as u16 {
             let [first, middle, last] = udp_fragments(ident);
-            table.record_first(&parsed(&first), (), at(0));
-            table.follow(&parsed(&middle), at(0)).ok();
-            table.follow(&parsed(&last), at(0)).ok();
+            table.record_first(NIC, &parsed(&first), (), at(0));
+            table.follow(NIC, &parsed(&middle), at(0)).ok();
+            table.follow(NIC, &parsed(&last), at(0)).ok();
         }
         assert!(table.is_empty());
         assert!(
@@ -481,26 +671,32 @@ mod tests {
     fn reused_identification_replaces_the_old_datagram() {
         let [first, middle, _] = udp_fragments(7);
         let mut table = FragmentTable::new();
-        table.record_first(&parsed(&first), "old", at(0));
-        table.record_first(&parsed(&first), "new", at(10_000));
+        table.record_first(NIC, &parsed(&first), "old", at(0));
+        table.record_first(NIC, &parsed(&first), "new", at(10_000));
         assert_eq!(table.len(), 1);
         // The old record's expiry must not forget the new datagram.
-        assert_eq!(table.follow(&parsed(&middle), at(35_000)).ok(), Some("new"));
+        assert_eq!(
+            table.follow(NIC, &parsed(&middle), at(35_000)).ok(),
+            Some("new")
+        );
     }
 
     #[test]
     fn later_fragment_starting_inside_the_first_is_refused_and_its_datagram_forgotten() {
         let [first, middle, last] = udp_fragments(7);
         let mut table = FragmentTable::new();
-        table.record_first(&parsed(&first), 1u8, at(0));
+        table.record_first(NIC, &parsed(&first), 1u8, at(0));
         let mut overlapping = middle.clone();
         packets::set_fragment(&mut overlapping, true, 1472);
         assert_eq!(
-            table.follow(&parsed(&overlapping), at(1)),
+            table.follow(NIC, &parsed(&overlapping), at(1)),
             Err(Refused::Overlap)
         );
         assert!(table.is_empty());
-        assert_eq!(table.follow(&parsed(&last), at(2)), Err(Refused::Orphan));
+        assert_eq!(
+            table.follow(NIC, &parsed(&last), at(2)),
+            Err(Refused::Orphan)
+        );
         assert_eq!(table.counters().overlaps_dropped, 1);
     }
 
@@ -509,8 +705,8 @@ mod tests {
         let whole = parsed(&packets::udp([10, 137, 1, 10], 1, [1, 1, 1, 1], 2, b"x"));
         let [first, _, _] = udp_fragments(7);
         let mut table = FragmentTable::new();
-        table.record_first(&whole, 1u8, at(0));
+        table.record_first(NIC, &whole, 1u8, at(0));
         assert!(table.is_empty());
-        assert_eq!(table.follow(&parsed(&first), at(0)).ok(), None);
+        assert_eq!(table.follow(NIC, &parsed(&first), at(0)).ok(), None);
     }
 }
