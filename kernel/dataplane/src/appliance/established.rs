@@ -26,12 +26,17 @@ impl Appliance<'_> {
             })
     }
 
-    /// A packet of a state: the state's translation, towards its translated destination.
+    /// A packet of a state: the state's translation, out of the NIC the state records for
+    /// its direction (never where address routing alone would send it), to its translated
+    /// destination on that NIC or that NIC's gateway.
     pub(super) fn established(&self, hit: Hit) -> Result<Plan, Dropped> {
         if let Err(refused) = hit.verdict {
             return Err(Dropped::detail(DropReason::InvalidState, refused.as_str()));
         }
-        match self.routes.lookup(hit.translation.after.dst) {
+        match self
+            .routes
+            .toward(hit.egress_nic, hit.translation.after.dst)
+        {
             Route::Forward { nic, next_hop, mtu } => Ok(Plan {
                 rewrite: Rewrite::Translate(hit.translation),
                 out_nic: nic,

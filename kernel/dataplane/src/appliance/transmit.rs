@@ -130,18 +130,27 @@ impl Appliance<'_> {
         Ok(())
     }
 
-    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
-    /// its destination.
+    /// Sends an IPv4 packet the appliance originates towards its destination: out of
+    /// `back_through` when it answers a packet that arrived there (an ICMP error, a TCP
+    /// reset: they go back the way the packet came, see [`RouteTable::toward`]), else
+    /// where address routing says (a DHCP message).
+    ///
+    /// [`RouteTable::toward`]: crate::route::RouteTable::toward
     pub(super) fn send_originated(
         &mut self,
         packet: &[u8],
+        back_through: Option<u8>,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
         let Ok(view) = Ipv4Packet::new_checked(packet) else {
             return;
         };
-        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(view.dst_addr()) {
+        let route = match back_through {
+            Some(nic) => self.routes.toward(nic, view.dst_addr()),
+            None => self.routes.lookup(view.dst_addr()),
+        };
+        if let Route::Forward { nic, next_hop, .. } = route {
             self.send_to_neighbor(nic, next_hop, packet, now, sink);
         }
     }
