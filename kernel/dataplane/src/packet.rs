@@ -124,6 +124,8 @@ pub struct QuotedPacket {
     pub src_port: Option<u16>,
     /// Quoted destination port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
     pub dst_port: Option<u16>,
+    /// Quoted TCP sequence number, if quoted (it ends the 8 bytes RFC 792 promises).
+    pub tcp_seq: Option<u32>,
 }
 
 /// What kind of ICMP message a packet carries.
@@ -411,13 +413,15 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
 /// 20 bytes) and on length fields that the truncated quote does not satisfy, while RFC 792
 /// only promises the quoted IP header and the first 8 bytes of its payload. So the quote's
 /// length is checked here, against exactly what is read — the two ports that start a TCP or
-/// UDP header, or an ICMP echo's type and identifier, all within those 8 bytes — and the
-/// fields are then read through unchecked views.
+/// UDP header and a TCP sequence number, or an ICMP echo's type and identifier, all within
+/// those 8 bytes — and the fields are then read through unchecked views.
 fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     /// The two ports at the start of a TCP or UDP header.
     const PORTS_LEN: usize = 4;
     /// An ICMP echo's type, code, checksum, identifier and sequence number.
     const ECHO_HEADER_LEN: usize = 8;
+    /// A TCP header's ports and sequence number.
+    const TCP_SEQ_END: usize = 8;
     if bytes.len() < IPV4_HEADER_LEN {
         return None;
     }
@@ -429,6 +433,8 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     let protocol = ip.next_header();
     let rest = &bytes[header_len..];
     let first_fragment = ip.frag_offset() == 0;
+    let tcp_seq = (protocol == IpProtocol::Tcp && first_fragment && rest.len() >= TCP_SEQ_END)
+        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
     let (src_port, dst_port) = match protocol {
         IpProtocol::Tcp | IpProtocol::Udp if first_fragment && rest.len() >= PORTS_LEN => {
             // TCP and UDP both start with the two ports.
@@ -454,6 +460,7 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
         protocol,
         src_port,
         dst_port,
+        tcp_seq,
     })
 }
 
