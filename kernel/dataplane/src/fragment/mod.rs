@@ -303,11 +303,23 @@ impl<T: Clone> FragmentTable<T> {
     }
 
     /// Makes room for a datagram of `arriving`: forgets the oldest datagram of the biggest
-    /// consumer (see `shares.rs`).
+    /// consumer (see `shares.rs`) — or, should the shares not name a datagram the table
+    /// holds, the oldest datagram of all, so that the bound holds whatever happens.
     fn evict_for(&mut self, arriving: Consumer) {
-        if let Some((_, (_, key))) = self.shares.victim(arriving) {
-            if self.forget(key) {
+        let chosen = self.shares.victim(arriving).map(|(_, (_, key))| key);
+        if chosen.is_some_and(|key| self.forget(key)) {
+            self.counters.evicted += 1;
+            return;
+        }
+        while let Some((generation, key)) = self.order.pop_front() {
+            if self
+                .datagrams
+                .get(&key)
+                .is_some_and(|d| d.generation == generation)
+            {
+                self.forget(key);
                 self.counters.evicted += 1;
+                return;
             }
         }
     }
