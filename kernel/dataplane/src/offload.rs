@@ -460,7 +460,8 @@ mod tests {
             ([10, 137, 1, 10], 40000),
             ([198, 51, 100, 80], 5201),
             (1, 1, 0x18),
-            &[7; 3000],
+            // 20 bytes of TCP header and 3004 of data: a fragment payload a multiple of 8.
+            &[7; 3004],
         );
         packets::set_fragment(&mut fragment, true, 0);
         let fragment = Ipv4Summary::parse(&fragment).unwrap();

@@ -13,7 +13,8 @@
 //! checks       the NIC has an address (else only its DHCP client is served);
 //!              the source may arrive on this NIC (anti-spoofing, sticky client MACs)
 //! established  a later fragment follows its first fragment's way, or is dropped;
-//!              a packet of a state (or an ICMP error about one) takes the state's NAT
+//!              a packet of a state (or an ICMP error about one, from the flow's peer
+//!              or a router on its path) takes the state's NAT, out of the state's NIC
 //! new_flow     a first packet: port forward / DNS redirect -> route -> policy
 //!                 addressed to the appliance -> to_self: policy (`to self`), local stack
 //! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL

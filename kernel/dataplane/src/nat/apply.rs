@@ -12,7 +12,8 @@ use crate::state::FlowTuple;
 /// it leaves as `translation.after`:
 ///
 /// - an ordinary packet gets the addresses and ports (or ICMP echo identifier) of `after`;
-///   a fragment after the first gets the addresses only (it has no transport header);
+///   a fragment after the first gets the addresses only (it has no transport header; the
+///   forward path gives it the addresses its first fragment left with, [`set_addresses`]);
 /// - an ICMP error related to a state gets its quoted packet rewritten to the reverse of
 ///   `after` (what the error's receiver sent), its destination set to `after`'s, and its
 ///   source too when the error came from the translated endpoint itself (a port-forwarded
@@ -43,7 +44,19 @@ pub fn apply_offloaded(
     }
 }
 
-fn set_addresses(
+/// Sets the packet's source and destination addresses (the checksums that cover them
+/// follow); for a fragment after the first, that is all of its translation.
+pub fn set_addresses(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+) {
+    set_addresses_of(bytes, summary, src, dst, TransportChecksum::Complete);
+}
+
+/// [`set_addresses`] of a packet whose transport checksum stands as `checksum` says.
+fn set_addresses_of(
     bytes: &mut [u8],
     summary: &mut Ipv4Summary,
     src: Ipv4Address,
@@ -64,7 +77,7 @@ fn apply_to_packet(
     after: &FlowTuple,
     checksum: TransportChecksum,
 ) {
-    set_addresses(bytes, summary, after.src, after.dst, checksum);
+    set_addresses_of(bytes, summary, after.src, after.dst, checksum);
     match summary.transport {
         Transport::Tcp(_) | Transport::Udp { .. } => {
             let (src_port, dst_port) = summary.ports();
@@ -99,7 +112,7 @@ fn apply_to_error(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Tra
         summary.src
     };
     // An ICMP error's checksum is never offloaded.
-    set_addresses(bytes, summary, src, after.dst, TransportChecksum::Complete);
+    set_addresses(bytes, summary, src, after.dst);
 
     // The quote is a packet of the opposite direction, as the error's receiver knows it.
     let target = after.reversed();

@@ -19,7 +19,7 @@ mod policy_match;
 mod redirect;
 mod translation;
 
-pub use apply::{apply, apply_offloaded};
+pub use apply::{apply, apply_offloaded, set_addresses};
 pub use masquerade::{masquerade_rule, MasqueradeConfig, Masquerader, NatRefused, NatStats};
 pub use redirect::{dns_redirect, port_forward, Redirected, DNS_PORT};
 pub use translation::Translation;
