@@ -1,0 +1,276 @@
+//! A download that lasts as long as the test wants: an HTTP/1.1 server, run by the test
+//! process in a test host's namespace, that answers `GET /stream` with a chunked body of
+//! [`Pattern`] bytes until it is told to finish, and then ends the body properly (the last,
+//! empty chunk), so the client sees a complete download whose length the server knows.
+//!
+//! The content at every offset is known ([`Pattern`]): a client verifies each
+//! byte it receives, which catches lost, repeated, reordered or corrupted data as a checksum
+//! of the whole would, and says where.
+
+use std::io::{self, Write};
+use std::net::{SocketAddrV4, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::netns::in_namespace;
+use crate::service::Service;
+use crate::web_server::read_request_line;
+use crate::{Failure, Outcome};
+
+/// Bytes per chunk of the body.
+const CHUNK: usize = 64 * 1024;
+/// The path that streams.
+pub const STREAM_PATH: &str = "/stream";
+
+/// The content of the stream: 8-byte words, word `k` a fixed scramble of `k`, so that every
+/// aligned word differs from its neighbours and a misplaced one shows.
+fn word(index: u64) -> [u8; 8] {
+    (index.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x6d6f_6174_2d73_6f6b).to_le_bytes()
+}
+
+/// The stream's content, read or checked from a running offset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pattern {
+    /// Bytes produced or checked so far.
+    pub offset: u64,
+}
+
+impl Pattern {
+    /// Fills `buffer` with the next bytes of the stream.
+    pub fn fill(&mut self, buffer: &mut [u8]) {
+        self.walk(buffer.len(), |at, expected| {
+            buffer[at..at + expected.len()].copy_from_slice(expected);
+            true
+        });
+    }
+
+    /// Checks that `bytes` are the next bytes of the stream; on a mismatch, returns the
+    /// offset of the first wrong byte. The offset advances past `bytes` either way.
+    pub fn check(&mut self, bytes: &[u8]) -> Result<(), u64> {
+        let start = self.offset;
+        let mut wrong = None;
+        self.walk(bytes.len(), |at, expected| {
+            let got = &bytes[at..at + expected.len()];
+            if got == expected {
+                return true;
+            }
+            let first = got.iter().zip(expected).position(|(a, b)| a != b);
+            wrong = Some(start + (at + first.unwrap_or_default()) as u64);
+            false
+        });
+        match wrong {
+            None => Ok(()),
+            Some(offset) => Err(offset),
+        }
+    }
+
+    /// Advances over `length` bytes, handing `visit` each piece of the stream with its
+    /// position in the caller's buffer: whole words where the offset is aligned (fast), single
+    /// bytes elsewhere. Stops visiting (but still advances) once `visit` returns false.
+    fn walk(&mut self, length: usize, mut visit: impl FnMut(usize, &[u8]) -> bool) {
+        let mut at = 0;
+        let mut going = true;
+        while at < length && going {
+            let offset = self.offset + at as u64;
+            let within = (offset % 8) as usize;
+            let word = word(offset / 8);
+            let take = (8 - within).min(length - at);
+            going = visit(at, &word[within..within + take]);
+            at += take;
+        }
+        self.offset += length as u64;
+    }
+}
+
+/// What the server did for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRecord {
+    /// Body bytes sent.
+    pub sent: u64,
+    /// Whether the body was ended properly (the last chunk went out).
+    pub completed: bool,
+    /// Why sending stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// The server, serving until dropped.
+pub struct StreamServer {
+    address: SocketAddrV4,
+    finish: Arc<AtomicBool>,
+    records: Arc<Mutex<Vec<StreamRecord>>>,
+    _service: Service,
+}
+
+impl StreamServer {
+    /// Starts a server on `address` inside network namespace `namespace`.
+    pub fn start(namespace: &str, address: SocketAddrV4) -> Outcome<StreamServer> {
+        let listener = in_namespace(namespace, || TcpListener::bind(address))
+            .map_err(|failure| Failure::new(format!("stream server on {address}: {failure}")))?;
+        let finish = Arc::new(AtomicBool::new(false));
+        let records = Arc::new(Mutex::new(Vec::new()));
+        let mut service = Service::new();
+        let (finishing, recording) = (Arc::clone(&finish), Arc::clone(&records));
+        service
+            .accept(listener, move |stream, _peer| {
+                let record = serve(stream, &finishing);
+                recording
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(record);
+            })
+            .map_err(|error| Failure::new(format!("stream server on {address}: {error}")))?;
+        Ok(StreamServer {
+            address,
+            finish,
+            records,
+            _service: service,
+        })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddrV4 {
+        self.address
+    }
+
+    /// The URL of the stream.
+    pub fn url(&self) -> String {
+        format!("http://{}{STREAM_PATH}", self.address)
+    }
+
+    /// Ends every body being streamed (and every body requested from now on) after the chunk
+    /// in flight. [`StreamServer::reopen`] undoes it for the next download.
+    pub fn finish(&self) {
+        self.finish.store(true, Ordering::Relaxed);
+    }
+
+    /// Streams without end again, for the next download.
+    pub fn reopen(&self) {
+        self.finish.store(false, Ordering::Relaxed);
+    }
+
+    /// The records of the requests served since the last call, waiting up to `timeout` for
+    /// the first (a handler records its request just after the body's last chunk went out,
+    /// which the client may see first).
+    pub fn take_records(&self, timeout: Duration) -> Vec<StreamRecord> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut records = self
+                .records
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !records.is_empty() || Instant::now() >= deadline {
+                return std::mem::take(&mut *records);
+            }
+            drop(records);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve(stream: TcpStream, finish: &AtomicBool) -> StreamRecord {
+    let mut record = StreamRecord {
+        sent: 0,
+        completed: false,
+        error: None,
+    };
+    if let Err(error) = stream_body(stream, finish, &mut record) {
+        record.error = Some(error.to_string());
+    }
+    record
+}
+
+fn stream_body(
+    stream: TcpStream,
+    finish: &AtomicBool,
+    record: &mut StreamRecord,
+) -> io::Result<()> {
+    let request_line = read_request_line(&stream)?;
+    let mut writer = stream;
+    let words: Vec<&str> = request_line.split_whitespace().collect();
+    if words.as_slice() != ["GET", STREAM_PATH, "HTTP/1.1"] {
+        writer.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )?;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a stream request: {:?}", request_line.trim()),
+        ));
+    }
+    writer.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )?;
+    let mut pattern = Pattern::default();
+    let mut chunk = vec![0u8; CHUNK];
+    let head = format!("{CHUNK:x}\r\n");
+    while !finish.load(Ordering::Relaxed) {
+        pattern.fill(&mut chunk);
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&chunk)?;
+        writer.write_all(b"\r\n")?;
+        record.sent += CHUNK as u64;
+    }
+    writer.write_all(b"0\r\n\r\n")?;
+    writer.flush()?;
+    record.completed = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn the_pattern_checks_what_it_filled_and_finds_a_wrong_byte() {
+        let mut source = Pattern::default();
+        let mut bytes = vec![0; 1000];
+        source.fill(&mut bytes);
+        let mut checker = Pattern::default();
+        assert_eq!(checker.check(&bytes[..300]), Ok(()));
+        assert_eq!(checker.check(&bytes[300..]), Ok(()));
+        bytes[517] ^= 1;
+        assert_eq!(Pattern::default().check(&bytes), Err(517));
+        // A repeated or skipped word is a mismatch too.
+        let mut shifted = bytes[8..].to_vec();
+        shifted.truncate(64);
+        assert!(Pattern::default().check(&shifted).is_err());
+    }
+
+    #[test]
+    fn a_stream_over_loopback_ends_properly_when_finished() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let finish = Arc::new(AtomicBool::new(false));
+        let (finishing, record) = (Arc::clone(&finish), Arc::new(Mutex::new(None)));
+        let recorded = Arc::clone(&record);
+        let mut service = Service::new();
+        service
+            .accept(listener, move |stream, _| {
+                *recorded.lock().unwrap() = Some(serve(stream, &finishing));
+            })
+            .unwrap();
+        let mut client = TcpStream::connect(address).unwrap();
+        client
+            .write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 512];
+        let read = client.read(&mut head).unwrap();
+        assert!(head[..read].starts_with(b"HTTP/1.1 200 OK\r\n"));
+        finish.store(true, Ordering::Relaxed);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        assert!(rest.ends_with(b"0\r\n\r\n"));
+        // The handler records what it did just after the last chunk went out.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while record.lock().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(service);
+        let record = record.lock().unwrap().clone().unwrap();
+        assert!(record.completed, "{record:?}");
+        assert_eq!(record.sent % CHUNK as u64, 0);
+    }
+}
