@@ -1,0 +1,222 @@
+//! What a hung appliance is doing, gathered from outside without stopping it: the end of its
+//! console, how busy its QEMU process is, where its CPU is (a few samples of `info
+//! registers`, named with the kernel's symbols) and which code addresses sit on its stack.
+//!
+//! A spin deadlock shows as a busy QEMU, interrupts off, and the same function in every
+//! sample; a halted CPU as an idle QEMU and `HLT=1`.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::kernel_symbols::KernelSymbols;
+use crate::vm::Vm;
+
+/// Console lines shown.
+const CONSOLE_TAIL: usize = 15;
+/// CPU samples taken, and the time between them.
+const SAMPLES: usize = 5;
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
+/// Stack words scanned for code addresses.
+const STACK_WORDS: usize = 96;
+
+/// One look at the guest CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuSample {
+    /// Instruction pointer.
+    pub rip: u64,
+    /// Stack pointer.
+    pub rsp: u64,
+    /// Flags register.
+    pub rflags: u64,
+    /// Whether the CPU is halted (`hlt`).
+    pub halted: bool,
+}
+
+impl CpuSample {
+    /// Reads the `RIP=`, `RSP=`, `RFL=` and `HLT=` fields of `info registers` output.
+    pub fn parse(registers: &str) -> Option<CpuSample> {
+        let field = |name: &str| {
+            registers
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix(name))
+                .and_then(|value| u64::from_str_radix(value, 16).ok())
+        };
+        Some(CpuSample {
+            rip: field("RIP=")?,
+            rsp: field("RSP=")?,
+            rflags: field("RFL=")?,
+            halted: field("HLT=")? != 0,
+        })
+    }
+
+    /// Whether maskable interrupts are enabled (RFLAGS.IF).
+    pub fn interrupts_enabled(&self) -> bool {
+        self.rflags & (1 << 9) != 0
+    }
+}
+
+/// Everything gathered about a hang.
+#[derive(Debug, Clone, Default)]
+pub struct HangReport {
+    /// The last console lines.
+    pub console_tail: Vec<String>,
+    /// QEMU's CPU use over one sampling period (1.0 = one core), if it could be read.
+    pub qemu_cpu: Option<f64>,
+    /// The CPU samples, each with the function its RIP is in.
+    pub samples: Vec<(CpuSample, Option<String>)>,
+    /// Functions that stack words of the last sample point into, innermost first.
+    pub stack: Vec<String>,
+    /// What could not be gathered.
+    pub problems: Vec<String>,
+}
+
+impl HangReport {
+    /// Gathers the report; what fails to be read is noted, never fatal.
+    pub fn gather(vm: &Vm) -> HangReport {
+        let mut report = HangReport::default();
+        let lines = vm.console().lines();
+        report.console_tail = lines[lines.len().saturating_sub(CONSOLE_TAIL)..].to_vec();
+        let symbols = match vm.kernel_elf().and_then(|elf| KernelSymbols::read(&elf)) {
+            Ok(symbols) => symbols,
+            Err(problem) => {
+                report
+                    .problems
+                    .push(format!("no kernel symbols: {problem}"));
+                KernelSymbols::default()
+            }
+        };
+        let cpu_before = (Instant::now(), process_cpu_seconds(vm.pid()));
+        for _ in 0..SAMPLES {
+            match vm.monitor("info registers") {
+                Ok(registers) => match CpuSample::parse(&registers) {
+                    Some(sample) => report.samples.push((sample, symbols.name(sample.rip))),
+                    None => report
+                        .problems
+                        .push(format!("unreadable `info registers`: {registers:.300}")),
+                },
+                Err(problem) => report.problems.push(format!("info registers: {problem}")),
+            }
+            std::thread::sleep(SAMPLE_INTERVAL);
+        }
+        if let (Some(before), Some(after)) = (cpu_before.1, process_cpu_seconds(vm.pid())) {
+            report.qemu_cpu = Some((after - before) / cpu_before.0.elapsed().as_secs_f64());
+        }
+        if let Some((last, _)) = report.samples.last() {
+            match vm.monitor(&format!("x/{STACK_WORDS}gx {:#x}", last.rsp)) {
+                Ok(dump) => report.stack = code_addresses(&dump, &symbols),
+                Err(problem) => report.problems.push(format!("stack dump: {problem}")),
+            }
+        }
+        report
+    }
+}
+
+/// The functions named by the 64-bit words of a monitor memory dump
+/// (`addr: 0x... 0x...` lines), in order, consecutive repeats folded.
+fn code_addresses(dump: &str, symbols: &KernelSymbols) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in dump.lines() {
+        let Some((_, words)) = line.split_once(':') else {
+            continue;
+        };
+        for word in words.split_whitespace() {
+            let value = word
+                .strip_prefix("0x")
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            if let Some(name) = value.and_then(|value| symbols.name(value)) {
+                if names.last() != Some(&name) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    names
+}
+
+/// User plus system CPU seconds of process `pid` so far.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name (which may hold spaces): the state is field 3; utime and stime
+    // are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf(3) takes no pointers and has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(
+        ticks as f64
+            / if per_second > 0 {
+                per_second as f64
+            } else {
+                100.0
+            },
+    )
+}
+
+impl fmt::Display for HangReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(cpu) = self.qemu_cpu {
+            writeln!(f, "  QEMU CPU while hung: {:.0}% of a core", cpu * 100.0)?;
+        }
+        for (sample, name) in &self.samples {
+            writeln!(
+                f,
+                "  CPU at {:#x} ({}), interrupts {}, {}",
+                sample.rip,
+                name.as_deref().unwrap_or("outside the kernel's functions"),
+                if sample.interrupts_enabled() {
+                    "on"
+                } else {
+                    "off"
+                },
+                if sample.halted { "halted" } else { "running" }
+            )?;
+        }
+        if !self.stack.is_empty() {
+            writeln!(
+                f,
+                "  code addresses on its stack: {}",
+                self.stack.join(" <- ")
+            )?;
+        }
+        for problem in &self.problems {
+            writeln!(f, "  ({problem})")?;
+        }
+        writeln!(f, "  console tail:")?;
+        for line in &self.console_tail {
+            writeln!(f, "    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_registers_gives_the_instruction_pointer_flags_and_halt_state() {
+        let registers = "RAX=0000000000000001 RBX=0000000000000000 RCX=0000000000000000 RDX=0000000000000000\r\n\
+            RSI=0000000000000000 RDI=0000000000000000 RBP=0000000000000000 RSP=0000000000187f28\r\n\
+            RIP=0000000000105f3a RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0\r\n";
+        let sample = CpuSample::parse(registers).unwrap();
+        assert_eq!(sample.rip, 0x105f3a);
+        assert_eq!(sample.rsp, 0x187f28);
+        assert!(!sample.interrupts_enabled());
+        assert!(!sample.halted);
+        assert_eq!(CpuSample::parse("QEMU 7.2 monitor"), None);
+    }
+
+    #[test]
+    fn stack_words_that_point_into_code_are_named_in_order() {
+        let symbols = KernelSymbols::parse(
+            "0000000000100000 0000000000000100 T spin_lock\n\
+             0000000000100100 0000000000000100 T interrupt_dispatch\n",
+        );
+        let dump = "0000000000187f28: 0x0000000000100010 0x0000000000000007\r\n\
+                    0000000000187f38: 0x0000000000100010 0x0000000000100180\r\n";
+        assert_eq!(
+            code_addresses(dump, &symbols),
+            ["spin_lock+0x10", "interrupt_dispatch+0x80"]
+        );
+    }
+}
