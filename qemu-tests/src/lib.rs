@@ -22,6 +22,11 @@
 //!   [`netns`];
 //! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
 //!
+//! The soak ([`soak`]) floods a [`tap_appliance::TapAppliance`] ([`flood`] frames put on a
+//! tap by [`packet_sender`], counted by [`link_stats`]) while a client's `curl` download of
+//! an endless, verifiable stream ([`stream_server`], [`download`]) goes on; a hung appliance
+//! is described from outside ([`hang_report`], with [`kernel_symbols`]).
+//!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
 
 pub mod accel;
@@ -52,6 +57,7 @@ pub mod qmp;
 pub mod segment_host;
 pub mod segmented_appliance;
 pub mod service;
+pub mod soak;
 pub mod stats_line;
 pub mod stream_server;
 pub mod syn_flood;

@@ -4,7 +4,7 @@
 //! sendmmsg(2) each. The tap queues what QEMU has not read yet and drops what does not fit,
 //! as a real wire would (see [`crate::link_stats`] for what got through).
 //!
-//! It sends for a set time, or until told to stop, as fast as it can or paced to a rate (a
+//! It sends for a set time, as fast as it can or paced to a rate (a
 //! moderate flood gives the appliance time to go idle between frames, which exercises
 //! other paths than saturation does), and says how many frames it put on the link: the
 //! offered rate.
@@ -12,7 +12,6 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::flood::MAX_FLOOD_FRAME;
@@ -26,7 +25,7 @@ pub const BATCH: usize = 64;
 const PACING_SLEEP: Duration = Duration::from_micros(50);
 
 /// What a sender did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SendReport {
     /// Frames the link took.
     pub sent: u64,
@@ -60,17 +59,14 @@ pub struct Blast<'a> {
     pub interface: &'a str,
     /// The index of the first frame; frame `first + n` is the `n`th sent.
     pub first: u64,
-    /// The longest it sends.
+    /// How long it sends.
     pub duration: Duration,
-    /// Set to stop early.
-    pub stop: &'a AtomicBool,
     /// Frames per second to offer; `None` for as many as this host can.
     pub rate: Option<u64>,
 }
 
 impl Blast<'_> {
-    /// Sends the frames `frame(index, buffer) -> length` writes, until the time is up or the
-    /// stop flag is set.
+    /// Sends the frames `frame(index, buffer) -> length` writes until the time is up.
     pub fn send(
         &self,
         frame: impl Fn(u64, &mut [u8; MAX_FLOOD_FRAME]) -> usize + Send + Sync,
@@ -104,7 +100,7 @@ impl Blast<'_> {
             .collect();
         let started = Instant::now();
         let (mut sent, mut refused, mut index) = (0u64, 0u64, self.first);
-        while started.elapsed() < self.duration && !self.stop.load(Ordering::Relaxed) {
+        while started.elapsed() < self.duration {
             let count = match self.rate {
                 None => BATCH,
                 Some(rate) => {

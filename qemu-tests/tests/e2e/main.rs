@@ -12,4 +12,5 @@ mod forwarding_drops;
 mod images;
 mod kvm;
 mod power;
+mod soak;
 mod tap_clients;
