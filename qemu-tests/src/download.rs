@@ -274,3 +274,44 @@ impl Drop for Download {
         stop(&mut self.child);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn report(received: u64, sent: u64, completed: bool) -> DownloadReport {
+        DownloadReport {
+            received,
+            served: vec![StreamRecord {
+                sent,
+                completed,
+                error: None,
+            }],
+            first_wrong: None,
+            curl: (ExitStatus::from_raw(0), String::new()),
+            elapsed: Duration::from_secs(3),
+        }
+    }
+
+    #[test]
+    fn a_download_is_intact_only_if_complete_and_every_byte_is_right() {
+        assert!(report(1000, 1000, true).check_intact().is_ok());
+        let short = report(900, 1000, true).check_intact().unwrap_err();
+        assert!(short.message().contains("sent 1000"), "{short}");
+        assert!(report(1000, 1000, false).check_intact().is_err());
+        let mut wrong = report(1000, 1000, true);
+        wrong.first_wrong = Some(517);
+        let message = wrong.check_intact().unwrap_err();
+        assert!(message.message().contains("byte 517"), "{message}");
+        let mut failed = report(1000, 1000, true);
+        // Exit status 18 (curl: partial file), as wait(2) encodes it.
+        failed.curl = (ExitStatus::from_raw(18 << 8), "transfer closed".into());
+        let message = failed.check_intact().unwrap_err();
+        assert!(message.message().contains("curl failed"), "{message}");
+        let mut twice = report(1000, 1000, true);
+        twice.served.push(twice.served[0].clone());
+        assert!(twice.check_intact().is_err());
+    }
+}
