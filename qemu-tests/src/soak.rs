@@ -42,6 +42,10 @@ pub const STREAM_PORT: u16 = 8000;
 const DOWNLOAD_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time for TCP to reach its pace before the quiet window.
 const DOWNLOAD_WARM_UP: Duration = Duration::from_millis(500);
+/// How long the download may take to move again after a flood: a flood on the link it
+/// shares (the uplink's tap) drops most of its segments before the appliance sees them, and
+/// TCP's retransmissions back off (up to two minutes apart) until one gets through.
+const DOWNLOAD_RESUME_TIMEOUT: Duration = Duration::from_secs(150);
 /// How long curl may take to end after the server ends the body.
 const DOWNLOAD_END_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the download is looked at during a flood (for its longest stall).
@@ -93,6 +97,8 @@ pub struct FloodOutcome {
     pub flood_rate: f64,
     /// The longest time no download bytes arrived during the flood.
     pub longest_stall: Duration,
+    /// How soon after the flood the download moved again (if it did).
+    pub resumed_after: Option<Duration>,
     /// Whether the appliance came through.
     pub survival: Survival,
     /// What else went wrong: a broken download, a stats line that stopped.
@@ -153,7 +159,15 @@ impl fmt::Display for FloodOutcome {
         )?;
         match &self.survival {
             Survival::Survived(after) => {
-                write!(f, "survived (answered {:.1} s after)", after.as_secs_f64())?
+                write!(f, "survived (answered {:.1} s after", after.as_secs_f64())?;
+                if let Some(resumed) = self.resumed_after {
+                    write!(
+                        f,
+                        ", download moving again within {:.1} s",
+                        resumed.as_secs_f64()
+                    )?;
+                }
+                write!(f, ")")?;
             }
             Survival::Crashed(how) => write!(f, "CRASHED: {how}")?,
             Survival::Hung(report) => write!(f, "HUNG:\n{report}")?,
@@ -237,6 +251,7 @@ impl SoakAppliance {
                 quiet_rate: 0.0,
                 flood_rate: 0.0,
                 longest_stall: Duration::ZERO,
+                resumed_after: None,
                 survival,
                 problems: vec![format!("before the flood: {failure}")],
             });
@@ -274,9 +289,16 @@ impl SoakAppliance {
         self.next_frame = offered.next;
 
         let survival = self.survival(plan.recovery);
+        let mut resumed_after = None;
         if let Survival::Survived(_) = survival {
             if let Err(problem) = self.stats_line_since(stats_mark) {
                 problems.push(problem.to_string());
+            }
+            match download.wait_for(flood_end.bytes + 1, DOWNLOAD_RESUME_TIMEOUT) {
+                Ok(()) => resumed_after = Some(flood_end.at.elapsed()),
+                Err(problem) => problems.push(format!(
+                    "the download did not resume after the flood: {problem}"
+                )),
             }
             match download.finish(&self.stream, DOWNLOAD_END_TIMEOUT) {
                 Ok(report) => {
@@ -294,6 +316,7 @@ impl SoakAppliance {
             quiet_rate: quiet_end.rate_since(&quiet_start),
             flood_rate: flood_end.rate_since(&flood_start),
             longest_stall,
+            resumed_after,
             survival,
             problems,
         })

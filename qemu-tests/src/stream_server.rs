@@ -20,6 +20,9 @@ use crate::{Failure, Outcome};
 
 /// Bytes per chunk of the body.
 const CHUNK: usize = 64 * 1024;
+/// How long one write may block: longer than TCP takes to resume after a minute-long flood
+/// has saturated the link (its retransmissions back off up to two minutes apart).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The path that streams.
 pub const STREAM_PATH: &str = "/stream";
 
@@ -174,7 +177,10 @@ fn serve(stream: TcpStream, finish: &AtomicBool) -> StreamRecord {
         completed: false,
         error: None,
     };
-    if let Err(error) = stream_body(stream, finish, &mut record) {
+    let streamed = stream
+        .set_write_timeout(Some(WRITE_TIMEOUT))
+        .and_then(|()| stream_body(stream, finish, &mut record));
+    if let Err(error) = streamed {
         record.error = Some(error.to_string());
     }
     record
