@@ -60,6 +60,7 @@ struct Received {
 
 /// A download in progress; curl is killed if it is dropped unfinished.
 pub struct Download {
+    stream: u64,
     child: Child,
     started: Instant,
     bytes: Arc<AtomicU64>,
@@ -125,7 +126,8 @@ impl DownloadReport {
 impl Download {
     /// Starts curl in `client`'s namespace on `server`'s stream.
     pub fn start(client: &TestHost, server: &StreamServer) -> Outcome<Download> {
-        let url = server.url();
+        let stream = server.open();
+        let url = server.url(stream);
         let mut child = client.spawn(
             "curl",
             &[
@@ -173,6 +175,7 @@ impl Download {
             text
         });
         Ok(Download {
+            stream,
             child,
             started: Instant::now(),
             bytes,
@@ -224,11 +227,9 @@ impl Download {
     }
 
     /// Tells `server` to end the body, waits up to `timeout` for curl to exit, and reports.
-    /// The server is reopened for the next download.
     pub fn finish(mut self, server: &StreamServer, timeout: Duration) -> Outcome<DownloadReport> {
-        server.finish();
+        server.finish(self.stream);
         let waited = wait_until(&mut self.child, Instant::now() + timeout);
-        server.reopen();
         let status = match waited {
             Ok(Some(status)) => status,
             Ok(None) => {
@@ -256,7 +257,7 @@ impl Download {
             .first_wrong;
         Ok(DownloadReport {
             received: self.bytes.load(Ordering::Acquire),
-            served: server.take_records(RECORD_TIMEOUT),
+            served: server.take_records(self.stream, RECORD_TIMEOUT),
             first_wrong,
             curl: (status, stderr),
             elapsed: self.started.elapsed(),

@@ -1,5 +1,5 @@
 //! A download that lasts as long as the test wants: an HTTP/1.1 server, run by the test
-//! process in a test host's namespace, that answers `GET /stream` with a chunked body of
+//! process in a test host's namespace, that answers `GET /stream/<id>` with a chunked body of
 //! [`Pattern`] bytes until it is told to finish, and then ends the body properly (the last,
 //! empty chunk), so the client sees a complete download whose length the server knows.
 //!
@@ -9,7 +9,7 @@
 
 use std::io::{self, Write};
 use std::net::{SocketAddrV4, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,11 +97,22 @@ pub struct StreamRecord {
     pub error: Option<String>,
 }
 
-/// The server, serving until dropped.
+/// Which streams are to end, and what the ended ones did; shared with the serving threads.
+#[derive(Default)]
+struct Streams {
+    /// Streams with an id up to this one end after the chunk in flight (ids start at 1).
+    finished_through: AtomicU64,
+    /// The record of every request served, by stream id.
+    records: Mutex<Vec<(u64, StreamRecord)>>,
+}
+
+/// The server, serving until dropped. Each download asks for a stream of its own
+/// ([`StreamServer::open`]), so that a stream still ending from an earlier download (its
+/// client killed while the path was down) never mixes with the next one.
 pub struct StreamServer {
     address: SocketAddrV4,
-    finish: Arc<AtomicBool>,
-    records: Arc<Mutex<Vec<StreamRecord>>>,
+    next_id: AtomicU64,
+    streams: Arc<Streams>,
     _service: Service,
 }
 
@@ -110,23 +121,28 @@ impl StreamServer {
     pub fn start(namespace: &str, address: SocketAddrV4) -> Outcome<StreamServer> {
         let listener = in_namespace(namespace, || TcpListener::bind(address))
             .map_err(|failure| Failure::new(format!("stream server on {address}: {failure}")))?;
-        let finish = Arc::new(AtomicBool::new(false));
-        let records = Arc::new(Mutex::new(Vec::new()));
+        StreamServer::serve(listener, address)
+    }
+
+    /// Serves on `listener`, which listens on `address`.
+    fn serve(listener: TcpListener, address: SocketAddrV4) -> Outcome<StreamServer> {
+        let streams = Arc::new(Streams::default());
         let mut service = Service::new();
-        let (finishing, recording) = (Arc::clone(&finish), Arc::clone(&records));
+        let serving = Arc::clone(&streams);
         service
             .accept(listener, move |stream, _peer| {
-                let record = serve(stream, &finishing);
-                recording
+                let (id, record) = serve(stream, &serving.finished_through);
+                serving
+                    .records
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .push(record);
+                    .push((id, record));
             })
             .map_err(|error| Failure::new(format!("stream server on {address}: {error}")))?;
         Ok(StreamServer {
             address,
-            finish,
-            records,
+            next_id: AtomicU64::new(1),
+            streams,
             _service: service,
         })
     }
@@ -136,34 +152,41 @@ impl StreamServer {
         self.address
     }
 
-    /// The URL of the stream.
-    pub fn url(&self) -> String {
-        format!("http://{}{STREAM_PATH}", self.address)
+    /// A new stream: its id, for [`StreamServer::url`], [`StreamServer::finish`] and
+    /// [`StreamServer::take_records`].
+    pub fn open(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Ends every body being streamed (and every body requested from now on) after the chunk
-    /// in flight. [`StreamServer::reopen`] undoes it for the next download.
-    pub fn finish(&self) {
-        self.finish.store(true, Ordering::Relaxed);
+    /// The URL of stream `id`.
+    pub fn url(&self, id: u64) -> String {
+        format!("http://{}{STREAM_PATH}/{id}", self.address)
     }
 
-    /// Streams without end again, for the next download.
-    pub fn reopen(&self) {
-        self.finish.store(false, Ordering::Relaxed);
+    /// Ends stream `id` (and every earlier one) after the chunk in flight.
+    pub fn finish(&self, id: u64) {
+        self.streams
+            .finished_through
+            .fetch_max(id, Ordering::Relaxed);
     }
 
-    /// The records of the requests served since the last call, waiting up to `timeout` for
-    /// the first (a handler records its request just after the body's last chunk went out,
-    /// which the client may see first).
-    pub fn take_records(&self, timeout: Duration) -> Vec<StreamRecord> {
+    /// The records of the requests for stream `id`, waiting up to `timeout` for the first (a
+    /// handler records its request just after the body's last chunk went out, which the
+    /// client may see first).
+    pub fn take_records(&self, id: u64, timeout: Duration) -> Vec<StreamRecord> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut records = self
+                .streams
                 .records
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !records.is_empty() || Instant::now() >= deadline {
-                return std::mem::take(&mut *records);
+            let (mine, others) = std::mem::take(&mut *records)
+                .into_iter()
+                .partition::<Vec<_>, _>(|(stream, _)| *stream == id);
+            *records = others;
+            if !mine.is_empty() || Instant::now() >= deadline {
+                return mine.into_iter().map(|(_, record)| record).collect();
             }
             drop(records);
             std::thread::sleep(Duration::from_millis(10));
@@ -171,30 +194,41 @@ impl StreamServer {
     }
 }
 
-fn serve(stream: TcpStream, finish: &AtomicBool) -> StreamRecord {
+/// Serves one request; returns the stream id it asked for (0 if none) and what was sent.
+fn serve(stream: TcpStream, finished_through: &AtomicU64) -> (u64, StreamRecord) {
     let mut record = StreamRecord {
         sent: 0,
         completed: false,
         error: None,
     };
+    let mut id = 0;
     let streamed = stream
         .set_write_timeout(Some(WRITE_TIMEOUT))
-        .and_then(|()| stream_body(stream, finish, &mut record));
+        .and_then(|()| stream_body(stream, finished_through, &mut id, &mut record));
     if let Err(error) = streamed {
         record.error = Some(error.to_string());
     }
-    record
+    (id, record)
 }
 
 fn stream_body(
     stream: TcpStream,
-    finish: &AtomicBool,
+    finished_through: &AtomicU64,
+    id: &mut u64,
     record: &mut StreamRecord,
 ) -> io::Result<()> {
     let request_line = read_request_line(&stream)?;
     let mut writer = stream;
     let words: Vec<&str> = request_line.split_whitespace().collect();
-    if words.as_slice() != ["GET", STREAM_PATH, "HTTP/1.1"] {
+    let requested = match words.as_slice() {
+        ["GET", path, "HTTP/1.1"] => path
+            .strip_prefix(STREAM_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|number| number.parse::<u64>().ok())
+            .filter(|number| *number > 0),
+        _ => None,
+    };
+    let Some(requested) = requested else {
         writer.write_all(
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         )?;
@@ -202,7 +236,8 @@ fn stream_body(
             io::ErrorKind::InvalidInput,
             format!("not a stream request: {:?}", request_line.trim()),
         ));
-    }
+    };
+    *id = requested;
     writer.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
           Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
@@ -210,7 +245,7 @@ fn stream_body(
     let mut pattern = Pattern::default();
     let mut chunk = vec![0u8; CHUNK];
     let head = format!("{CHUNK:x}\r\n");
-    while !finish.load(Ordering::Relaxed) {
+    while finished_through.load(Ordering::Relaxed) < requested {
         pattern.fill(&mut chunk);
         writer.write_all(head.as_bytes())?;
         writer.write_all(&chunk)?;
@@ -245,38 +280,44 @@ mod tests {
         assert!(Pattern::default().check(&shifted).is_err());
     }
 
-    #[test]
-    fn a_stream_over_loopback_ends_properly_when_finished() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let finish = Arc::new(AtomicBool::new(false));
-        let (finishing, record) = (Arc::clone(&finish), Arc::new(Mutex::new(None)));
-        let recorded = Arc::clone(&record);
-        let mut service = Service::new();
-        service
-            .accept(listener, move |stream, _| {
-                *recorded.lock().unwrap() = Some(serve(stream, &finishing));
-            })
-            .unwrap();
-        let mut client = TcpStream::connect(address).unwrap();
-        client
-            .write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+    /// Requests stream `id` and reads the response head.
+    fn request(server: &StreamServer, id: u64) -> TcpStream {
+        let mut client = TcpStream::connect(server.address()).unwrap();
+        write!(client, "GET {STREAM_PATH}/{id} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut head = [0u8; 512];
         let read = client.read(&mut head).unwrap();
         assert!(head[..read].starts_with(b"HTTP/1.1 200 OK\r\n"));
-        finish.store(true, Ordering::Relaxed);
+        client
+    }
+
+    #[test]
+    fn each_stream_ends_properly_when_finished_and_is_recorded_apart() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let std::net::SocketAddr::V4(address) = listener.local_addr().unwrap() else {
+            panic!("not an IPv4 address")
+        };
+        let server = StreamServer::serve(listener, address).unwrap();
+        let (first, second) = (server.open(), server.open());
+        let mut first_client = request(&server, first);
+        let mut second_client = request(&server, second);
+        server.finish(first);
         let mut rest = Vec::new();
-        client.read_to_end(&mut rest).unwrap();
+        first_client.read_to_end(&mut rest).unwrap();
         assert!(rest.ends_with(b"0\r\n\r\n"));
-        // The handler records what it did just after the last chunk went out.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while record.lock().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        drop(service);
-        let record = record.lock().unwrap().clone().unwrap();
-        assert!(record.completed, "{record:?}");
-        assert_eq!(record.sent % CHUNK as u64, 0);
+        let records = server.take_records(first, Duration::from_secs(10));
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert!(records[0].completed, "{records:?}");
+        assert_eq!(records[0].sent % CHUNK as u64, 0);
+        // The second stream is still going, and nothing of it was taken with the first.
+        let mut more = [0u8; 4096];
+        assert!(second_client.read(&mut more).unwrap() > 0);
+        server.finish(second);
+        let mut rest = Vec::new();
+        second_client.read_to_end(&mut rest).unwrap();
+        assert!(rest.ends_with(b"0\r\n\r\n"));
+        assert_eq!(
+            server.take_records(second, Duration::from_secs(10)).len(),
+            1
+        );
     }
 }
