@@ -1,9 +1,13 @@
 //! What a hung appliance is doing, gathered from outside without stopping it: the end of its
 //! console, how busy its QEMU process is, where its CPU is (a few samples of `info
-//! registers`, named with the kernel's symbols) and which code addresses sit on its stack.
+//! registers`, named with the kernel's symbols), which code addresses sit on its stack, and
+//! the state of its interrupt controllers and virtio queues (`info lapic`, `info pic`,
+//! `info virtio-queue-status`).
 //!
 //! A spin deadlock shows as a busy QEMU, interrupts off, and the same function in every
-//! sample; a halted CPU as an idle QEMU and `HLT=1`.
+//! sample; a CPU waiting for an interrupt that never comes as an idle QEMU and `HLT=1`, and
+//! then the controllers say whether a line is masked, a vector stuck in service, or a queue
+//! stopped notifying.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -66,6 +70,8 @@ pub struct HangReport {
     pub samples: Vec<(CpuSample, Option<String>)>,
     /// Functions that stack words of the last sample point into, innermost first.
     pub stack: Vec<String>,
+    /// The interrupt controllers' and virtio queues' state, the lines that matter.
+    pub devices: Vec<String>,
     /// What could not be gathered.
     pub problems: Vec<String>,
 }
@@ -107,8 +113,88 @@ impl HangReport {
                 Err(problem) => report.problems.push(format!("stack dump: {problem}")),
             }
         }
+        report.gather_devices(vm);
         report
     }
+
+    /// The LAPIC's timer and in-service/requested vectors, the I/O APIC's routed pins and
+    /// pending state, and each virtio device's first two queues (receive and transmit).
+    fn gather_devices(&mut self, vm: &Vm) {
+        let mut ask = |command: &str| match vm.monitor(command) {
+            Ok(printed) => Some(printed),
+            Err(problem) => {
+                self.problems.push(format!("{command}: {problem}"));
+                None
+            }
+        };
+        let lapic = ask("info lapic").unwrap_or_default();
+        let pic = ask("info pic").unwrap_or_default();
+        let virtio = ask("info virtio").unwrap_or_default();
+        let mut devices = vec![format!("info lapic: {}", lapic_summary(&lapic))];
+        devices.extend(
+            ioapic_summary(&pic)
+                .into_iter()
+                .map(|line| format!("info pic: {line}")),
+        );
+        for path in virtio_paths(&virtio) {
+            for queue in [0, 1] {
+                let command = format!("info virtio-queue-status {path} {queue}");
+                if let Some(status) = ask(&command) {
+                    devices.push(format!("{path} queue {queue}: {}", queue_summary(&status)));
+                }
+            }
+        }
+        self.devices = devices;
+    }
+}
+
+/// The LAPIC timer's mode and count, and the in-service and requested vectors.
+fn lapic_summary(printed: &str) -> String {
+    printed
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            ["LVTT", "Timer", "ISR", "IRR", "APR"]
+                .iter()
+                .any(|prefix| line.starts_with(prefix))
+        })
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The first I/O APIC's routed pins (vector set) and its IRR and Remote IRR lines.
+fn ioapic_summary(printed: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for line in printed.lines().map(str::trim) {
+        if line.starts_with("pic") || (line.starts_with("ioapic") && !lines.is_empty()) {
+            break;
+        }
+        let routed = line.starts_with("pin") && !line.contains(" vec=0 ");
+        if routed || line.starts_with("IRR") || line.starts_with("Remote IRR") {
+            lines.push(line.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    lines
+}
+
+/// The QOM paths of the virtio devices `info virtio` lists (`PATH [virtio-net]`).
+fn virtio_paths(printed: &str) -> Vec<String> {
+    printed
+        .lines()
+        .filter_map(|line| line.trim().split_once(" [virtio-"))
+        .map(|(path, _)| path.to_string())
+        .collect()
+}
+
+/// `info virtio-queue-status` folded onto one line.
+fn queue_summary(printed: &str) -> String {
+    printed
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The functions named by the 64-bit words of a monitor memory dump
@@ -204,6 +290,38 @@ mod tests {
         assert!(!sample.interrupts_enabled());
         assert!(!sample.halted);
         assert_eq!(CpuSample::parse("QEMU 7.2 monitor"), None);
+    }
+
+    #[test]
+    fn the_controllers_state_is_cut_to_the_lines_that_matter() {
+        let lapic = "dumping local APIC state for CPU 0 \r\n\r\n\
+            LVT0\t 0x00010000 active-hi edge  masked                      Fixed  (vec 0)\r\n\
+            LVTT\t 0x00000020 active-hi edge                 one-shot     Fixed  (vec 32)\r\n\
+            Timer\t DCR=0x3 (divide by 16) initial_count = 62501552 current_count = 20214065\r\n\
+            ISR\t (none)\r\nIRR\t (none)\r\n\r\nAPR 0x00 TPR 0x00 DFR 0x0f LDR 0x00 PPR 0x00\r\n";
+        assert_eq!(
+            lapic_summary(lapic),
+            "LVTT 0x00000020 active-hi edge one-shot Fixed (vec 32); \
+             Timer DCR=0x3 (divide by 16) initial_count = 62501552 current_count = 20214065; \
+             ISR (none); IRR (none); APR 0x00 TPR 0x00 DFR 0x0f LDR 0x00 PPR 0x00"
+        );
+        let pic = "ioapic0: ver=0x20 id=0x00 sel=0x3e (redir[23])\r\n\
+            pin 0  0x0000000000010000 dest=0 vec=0   active-hi edge  masked fixed  physical\r\n\
+            pin 23 0x000000000000805f dest=0 vec=95  active-hi level        fixed  physical\r\n\
+            IRR      (none)\r\n  Remote IRR (none)\r\n\
+            pic1: irr=00 imr=ff isr=00\r\nioapic0: ver=0x20\r\n  pin 1 0x1 dest=0 vec=33\r\n";
+        assert_eq!(
+            ioapic_summary(pic),
+            [
+                "pin 23 0x000000000000805f dest=0 vec=95 active-hi level fixed physical",
+                "IRR (none)",
+                "Remote IRR (none)"
+            ]
+        );
+        assert_eq!(
+            virtio_paths("/machine/peripheral-anon/device[0] [virtio-net]\r\n"),
+            ["/machine/peripheral-anon/device[0]"]
+        );
     }
 
     #[test]
