@@ -1,5 +1,9 @@
 //! Moat's host tooling: build the boot artifacts and run them under QEMU.
 //!
+//! **Owns**: building the kernel with a ruleset (through cargo), the artifacts, QEMU command
+//! lines and accelerator choice. **Must not import** the kernel or the data plane: it drives
+//! them as programs (a kernel build, a VM), never as libraries.
+//!
 //! - [`artifacts::build`] builds the kernel for `x86_64-unknown-none` with a ruleset and
 //!   writes `moat.elf` (direct boot), `moat.img` (BIOS + UEFI through GRUB) and `moat.qcow2`,
 //!   reproducibly.

@@ -8,14 +8,17 @@
 use core::fmt::{self, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use spin::Mutex;
 use uart_16550::{backend::PioBackend, Config, Uart16550Tty};
 use x86_64::instructions::port::Port;
+
+use crate::interrupts::{without_interrupts, MainLock};
 
 /// I/O port base of COM1.
 const COM1: u16 = 0x3f8;
 
-static CONSOLE: Mutex<Option<Uart16550Tty<PioBackend>>> = Mutex::new(None);
+/// The UART. Taken only outside interrupt context (a [`MainLock`]): exceptions and panics
+/// print through [`EmergencyWriter`] instead, which takes no lock.
+static CONSOLE: MainLock<Option<Uart16550Tty<PioBackend>>> = MainLock::new("the console", None);
 static LOGGER: ConsoleLogger = ConsoleLogger;
 
 /// Initialises COM1 and installs the logger. Safe to call once, first thing at boot.
@@ -44,7 +47,8 @@ pub fn set_verbose(verbose: bool) {
 
 /// Writes formatted text to the console (no prefix). Lines should start with `moat: `.
 pub fn print(args: fmt::Arguments) {
-    x86_64::instructions::interrupts::without_interrupts(|| {
+    // With interrupts off, so that a line is written in one piece.
+    without_interrupts(|_| {
         if let Some(uart) = CONSOLE.lock().as_mut() {
             let _ = uart.write_fmt(args);
         } else {

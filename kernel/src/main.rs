@@ -14,6 +14,7 @@ mod console;
 mod devices;
 mod entropy;
 mod fatal;
+mod fault;
 mod interrupts;
 mod memory;
 mod platform;
@@ -36,7 +37,5 @@ pub extern "C" fn kernel_start(protocol: u32, info: u32) -> ! {
         Ok(boot) => boot,
         Err(e) => fatal::stop(format_args!("cannot read boot information: {e}")),
     };
-    let options = cmdline::Options::parse(boot.cmdline());
-    console::set_verbose(options.verbose);
-    platform::run(&boot, &options)
+    platform::run(&boot)
 }

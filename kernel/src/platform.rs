@@ -9,12 +9,13 @@ use smoltcp::wire::EthernetAddress;
 
 use crate::acpi::{self, power};
 use crate::boot::BootInfo;
-#[cfg(feature = "fault-injection")]
-use crate::cmdline::InjectedFault;
-use crate::cmdline::Options;
+use crate::cmdline::{Options, WatchdogSetting};
+use crate::devices::pci::PciBus;
 use crate::devices::virtio::{self, FoundNic};
+use crate::devices::watchdog::{self, Watchdog};
 use crate::devices::{ioapic, lapic, pic};
-use crate::{entropy, fatal, interrupts, memory, println, time, VERSION};
+use crate::interrupts::{lines, without_interrupts};
+use crate::{console, entropy, fatal, fault, interrupts, memory, println, time, VERSION};
 
 /// The compiled ruleset embedded in this image.
 mod embedded {
@@ -36,12 +37,15 @@ impl FrameSink for NicSink<'_> {
 }
 
 /// Boots the platform, brings up the NICs and runs the appliance forever.
-pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
+pub fn run(boot: &BootInfo) -> ! {
     println!(
         "moat {VERSION}: ruleset {} sha256:{}",
         embedded::RULESET_NAME,
         embedded::RULESET_DIGEST
     );
+    // After the banner, so that the banner stays the first line and each report follows it.
+    let boot_options = &Options::parse(boot.cmdline(), |problem| log::warn!("{problem}"));
+    console::set_verbose(boot_options.verbose);
     interrupts::init();
     let memory = memory::init(boot).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
     let firmware = acpi::discover(boot.rsdp).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
@@ -50,13 +54,10 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
     if let Err(e) = lapic::init(firmware.lapic_address) {
         fatal::stop(format_args!("cannot map the local APIC: {e}"));
     }
-    for io in firmware.ioapics() {
-        if let Err(e) = ioapic::add(io.address, io.gsi_base) {
-            fatal::stop(format_args!(
-                "cannot map the I/O APIC at {:#x}: {e}",
-                io.address
-            ));
-        }
+    if let Err((address, e)) =
+        without_interrupts(|off| ioapic::init(off, firmware.ioapics().copied()))
+    {
+        fatal::stop(format_args!("cannot map the I/O APIC at {address:#x}: {e}"));
     }
     log::debug!("memory, ACPI and interrupt controllers up (TSC not yet calibrated)");
     let clock = time::calibrate();
@@ -82,7 +83,8 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
     log::debug!("command line: {}", boot.cmdline());
     let mut nics: Vec<FoundNic> = Vec::new();
     let mut skipped = Vec::new();
-    virtio::discover_pci(&firmware, &mut nics, &mut skipped);
+    let mut pci = PciBus::scan(&firmware);
+    virtio::discover_pci(&mut pci, &firmware, &mut nics, &mut skipped);
     virtio::discover_mmio(boot.cmdline(), &firmware, &mut nics, &mut skipped);
     for s in &skipped {
         log::warn!("{} skipped: {}", s.location, s.reason);
@@ -102,13 +104,10 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
         };
         let m = macs[i].0;
         println!(
-            "moat: nic{i} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} ipv4 {addressing}",
-            m[0], m[1], m[2], m[3], m[4], m[5], found.location
+            "moat: nic{i} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} {} ipv4 {addressing}",
+            m[0], m[1], m[2], m[3], m[4], m[5], found.location, found.interrupt
         );
-        for &(gsi, trigger) in &found.interrupts {
-            log::debug!("nic{i} interrupt: gsi {gsi} {trigger:?}");
-            route_nic_interrupt(gsi, trigger);
-        }
+        log::debug!("nic{i} interrupt: {:?}", found.interrupt);
     }
 
     let options = ApplianceOptions {
@@ -125,13 +124,47 @@ pub fn run(boot: &BootInfo, boot_options: &Options) -> ! {
         StateTable::memory_bytes(options.state_capacity) / 1024
     );
     appliance.announce(&mut NicSink { nics: &mut nics });
+    let watchdog = start_watchdog(&mut pci, boot_options.watchdog);
     println!(
         "moat: booted in {} µs (kernel entry to ready)",
         time::since_entry_micros()
     );
     println!("moat: ready");
-    inject_fault(boot_options);
-    main_loop(&mut appliance, &mut nics)
+    fault::inject(boot_options);
+    main_loop(&mut appliance, &mut nics, watchdog)
+}
+
+/// Starts the hardware watchdog if the machine has one and the command line does not turn
+/// it off, and says so on the console.
+fn start_watchdog(pci: &mut PciBus, setting: WatchdogSetting) -> Option<Watchdog> {
+    let Some(df) = watchdog::find(pci) else {
+        println!("moat: watchdog none");
+        return None;
+    };
+    let seconds = match setting {
+        WatchdogSetting::Seconds(seconds) => seconds,
+        WatchdogSetting::Off => {
+            println!("moat: watchdog i6300esb 0000:{df} off (moat.watchdog=off)");
+            return None;
+        }
+    };
+    match Watchdog::start(pci, df, seconds) {
+        Ok(watchdog) => {
+            println!(
+                "moat: watchdog i6300esb 0000:{} timeout {} s",
+                watchdog.location(),
+                watchdog.timeout_seconds()
+            );
+            if watchdog.previous_reset_was_ours() {
+                log::warn!("the watchdog reset this VM: the previous boot's main loop had stopped");
+            }
+            Some(watchdog)
+        }
+        Err(e) => {
+            log::warn!("watchdog i6300esb 0000:{df} not started: {e}");
+            None
+        }
+    }
 }
 
 /// Share of the free heap the state table may take, and its bounds.
@@ -147,39 +180,6 @@ fn state_capacity(options: &Options, free_heap: usize) -> usize {
     }
 }
 
-fn route_nic_interrupt(gsi: u32, trigger: ioapic::Trigger) {
-    let Some(vector) = interrupts::vector_for_gsi(gsi) else {
-        return;
-    };
-    if trigger.level {
-        interrupts::set_level_triggered(gsi);
-    }
-    if !ioapic::route(gsi, vector, trigger, lapic::id()) {
-        log::warn!("no I/O APIC serves GSI {gsi}: that NIC is polled on timer ticks only");
-    }
-}
-
-#[cfg(feature = "fault-injection")]
-fn inject_fault(options: &Options) {
-    match options.fault {
-        Some(InjectedFault::PageFault) => {
-            // SAFETY: deliberately unsound — reading the unmapped page 0 must fault; this is
-            // how the tests prove a page fault is reported and fails closed.
-            let value = unsafe { core::ptr::read_volatile(0x10 as *const u64) };
-            println!("moat: fault injection did not fault ({value})");
-        }
-        Some(InjectedFault::Panic) => panic!("fault injection requested on the command line"),
-        None => {}
-    }
-}
-
-#[cfg(not(feature = "fault-injection"))]
-fn inject_fault(options: &Options) {
-    if options.fault.is_some() {
-        log::warn!("moat.fault ignored: this image was built without fault injection");
-    }
-}
-
 /// Longest the appliance sleeps without being asked to.
 const MAX_SLEEP_MICROS: u64 = 1_000_000;
 
@@ -187,47 +187,65 @@ const MAX_SLEEP_MICROS: u64 = 1_000_000;
 /// cannot starve the rest.
 const RX_BUDGET: usize = 32;
 
-/// Receives from every NIC in turn (at most [`RX_BUDGET`] frames each per round) until all
-/// are drained, runs the data plane's timers when due, then sleeps until an interrupt or the
-/// next deadline.
-fn main_loop(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
+/// The appliance's one loop. Each round services what fired (the power button; the ISR of
+/// each NIC whose interrupt line fired), receives from every NIC in turn (at most
+/// [`RX_BUDGET`] frames each, so a flood on one NIC cannot starve the others), runs the
+/// data plane's timers when due, unmasks the lines it serviced and pets the watchdog. A
+/// round that received anything is followed by another at once, so under a flood the
+/// button and the watchdog are still served every round; an idle round sleeps until an
+/// interrupt or the next deadline, never longer than the watchdog's pet interval.
+fn main_loop(
+    appliance: &mut Appliance<'static>,
+    nics: &mut [FoundNic],
+    mut watchdog: Option<Watchdog>,
+) -> ! {
+    let max_sleep = watchdog.as_ref().map_or(MAX_SLEEP_MICROS, |w| {
+        w.pet_interval_micros().min(MAX_SLEEP_MICROS)
+    });
     let mut next_poll = time::now();
     loop {
-        let (lines, _timer) = interrupts::take_pending();
-        if lines & power::button_line_mask() != 0 && power::take_button_press() {
+        let fired = interrupts::take();
+        if power::button_vector().is_some_and(|button| fired.contains(button))
+            && power::take_button_press()
+        {
             shutdown(appliance, nics);
         }
+        // Reading the ISR deasserts a NIC's level-triggered line; MSI-X needs nothing.
         for found in nics.iter_mut() {
-            found.nic.ack_interrupt();
-        }
-        loop {
-            let now = time::now();
-            let mut received = false;
-            for index in 0..nics.len() {
-                for _ in 0..RX_BUDGET {
-                    let Some(mut frame) = nics[index].nic.receive() else {
-                        break;
-                    };
-                    appliance.receive(index as u8, frame.bytes_mut(), now, &mut NicSink { nics });
-                    nics[index].nic.recycle(frame);
-                    received = true;
-                }
-            }
-            if now >= next_poll {
-                next_poll = now + appliance.poll(now, &mut NicSink { nics });
-            }
-            if !received {
-                break;
+            if found.interrupt.needs_ack(&fired) {
+                found.nic.ack_interrupt();
             }
         }
-        interrupts::unmask_lines(lines);
+        let now = time::now();
+        let mut received = false;
+        for index in 0..nics.len() {
+            for _ in 0..RX_BUDGET {
+                let Some(mut frame) = nics[index].nic.receive() else {
+                    break;
+                };
+                appliance.receive(index as u8, frame.bytes_mut(), now, &mut NicSink { nics });
+                nics[index].nic.recycle(frame);
+                fault::per_frame();
+                received = true;
+            }
+        }
+        if now >= next_poll {
+            next_poll = now + appliance.poll(now, &mut NicSink { nics });
+        }
+        lines::unmask_serviced(&fired);
+        if let Some(watchdog) = watchdog.as_mut() {
+            watchdog.keep_alive();
+        }
+        if received {
+            continue;
+        }
         let now = time::now();
         let sleep = if next_poll > now {
             (next_poll - now).total_micros()
         } else {
             0
         };
-        time::arm_wakeup(sleep.clamp(100, MAX_SLEEP_MICROS));
+        time::arm_wakeup(sleep.clamp(100, max_sleep));
         interrupts::wait();
     }
 }

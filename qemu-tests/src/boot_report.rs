@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! moat <version>: ruleset <file name> sha256:<hex>                    banner, first moat line
-//! moat: nic<i> <mac> <transport> <location> ipv4 <a.b.c.d/len|dhcp|none>   one per NIC
+//! moat: nic<i> <mac> <transport> <location> <interrupt> ipv4 <a.b.c.d/len|dhcp|none>
+//!                                       one per NIC; <interrupt>: msi-x | intx gsi N | gsi N
+//! moat: watchdog i6300esb <pci address> timeout <n> s | ... off (...) | none
 //! moat: ready                                                        once, all NICs up
 //! moat: shutdown                                                     after ACPI power button
 //! moat: FATAL ...                                                    exception or panic report
@@ -56,17 +58,38 @@ pub struct NicReport {
     pub transport: String,
     /// Where the device sits (PCI address, MMIO base).
     pub location: String,
+    /// How it interrupts: `msi-x`, `intx gsi N` (PCI INTx), `gsi N` (virtio-mmio line) or
+    /// `polled`.
+    pub interrupt: String,
     /// Its IPv4 configuration.
     pub ipv4: NicIpv4,
 }
 
-/// Banner and NICs of one boot.
+/// What the kernel said about the hardware watchdog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchdogReport {
+    /// Running: where the device is, and the timeout in seconds.
+    Running {
+        /// PCI address.
+        location: String,
+        /// Seconds without a pet before the hypervisor acts.
+        timeout_seconds: u32,
+    },
+    /// Present but left stopped (`moat.watchdog=off`).
+    Off,
+    /// No watchdog device.
+    Absent,
+}
+
+/// Banner, NICs and watchdog of one boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootReport {
     /// The banner.
     pub banner: Banner,
     /// NIC lines, in console order.
     pub nics: Vec<NicReport>,
+    /// The watchdog line, if the kernel printed one before `moat: ready`.
+    pub watchdog: Option<WatchdogReport>,
 }
 
 impl BootReport {
@@ -86,6 +109,7 @@ impl BootReport {
             ))
         })?;
         let mut nics = Vec::new();
+        let mut watchdog = None;
         for line in kernel_lines
             .iter()
             .take_while(|line| line.as_str() != READY_LINE)
@@ -95,9 +119,18 @@ impl BootReport {
                     parse_nic(rest)
                         .ok_or_else(|| Failure::new(format!("malformed NIC line: {line:?}")))?,
                 );
+            } else if let Some(rest) = line.strip_prefix("moat: watchdog ") {
+                watchdog =
+                    Some(parse_watchdog(rest).ok_or_else(|| {
+                        Failure::new(format!("malformed watchdog line: {line:?}"))
+                    })?);
             }
         }
-        Ok(BootReport { banner, nics })
+        Ok(BootReport {
+            banner,
+            nics,
+            watchdog,
+        })
     }
 }
 
@@ -118,22 +151,40 @@ fn parse_banner(line: &str) -> Option<Banner> {
     })
 }
 
-/// Parses `<i> <mac> <transport> <location...> ipv4 <config>` (after `moat: nic`).
+/// Parses `<i> <mac> <transport> <location> <interrupt...> ipv4 <config>` (after
+/// `moat: nic`).
 fn parse_nic(rest: &str) -> Option<NicReport> {
     let words: Vec<&str> = rest.split_whitespace().collect();
-    let [index, mac, transport, location @ .., ipv4_word, ipv4] = words.as_slice() else {
+    let [index, mac, transport, location, interrupt @ .., ipv4_word, ipv4] = words.as_slice()
+    else {
         return None;
     };
-    if *ipv4_word != "ipv4" || location.is_empty() {
+    if *ipv4_word != "ipv4" || interrupt.is_empty() {
         return None;
     }
     Some(NicReport {
         index: index.parse().ok()?,
         mac: mac.parse().ok()?,
         transport: transport.to_string(),
-        location: location.join(" "),
+        location: location.to_string(),
+        interrupt: interrupt.join(" "),
         ipv4: parse_ipv4(ipv4)?,
     })
+}
+
+/// Parses `i6300esb <location> timeout <n> s`, `i6300esb <location> off (...)` or `none`
+/// (after `moat: watchdog `).
+fn parse_watchdog(rest: &str) -> Option<WatchdogReport> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    match words.as_slice() {
+        ["none"] => Some(WatchdogReport::Absent),
+        ["i6300esb", _, "off", ..] => Some(WatchdogReport::Off),
+        ["i6300esb", location, "timeout", seconds, "s"] => Some(WatchdogReport::Running {
+            location: location.to_string(),
+            timeout_seconds: seconds.parse().ok()?,
+        }),
+        _ => None,
+    }
 }
 
 fn parse_ipv4(text: &str) -> Option<NicIpv4> {
@@ -163,9 +214,10 @@ mod tests {
     fn banner_and_nic_lines_are_parsed_up_to_ready() {
         let console = lines(&format!(
             "Welcome to GRUB!\nmoat 0.1.0: ruleset default.rules sha256:{HASH}\nmoat: memory 64 MiB\n\
-             moat: nic0 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 10.0.2.15/24\n\
-             moat: nic1 52:54:00:12:34:01 virtio-mmio 0xfeb00e00 irq 12 ipv4 dhcp\n\
-             moat: ready\nmoat: nic9 52:54:00:12:34:09 virtio-pci 00:19.0 ipv4 none\n"
+             moat: nic0 52:54:00:12:34:00 virtio-pci 0000:00:10.0 msi-x ipv4 10.0.2.15/24\n\
+             moat: nic1 52:54:00:12:34:01 virtio-mmio 0xfeb00e00 gsi 12 ipv4 dhcp\n\
+             moat: watchdog i6300esb 0000:00:01.0 timeout 5 s\n\
+             moat: ready\nmoat: nic9 52:54:00:12:34:09 virtio-pci 0000:00:19.0 msi-x ipv4 none\n"
         ));
         let report = BootReport::parse(&console).unwrap();
         assert_eq!(report.banner.version, "0.1.0");
@@ -176,14 +228,23 @@ mod tests {
             report.nics[0].ipv4,
             NicIpv4::Static(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24))
         );
+        assert_eq!(report.nics[0].interrupt, "msi-x");
         assert_eq!(report.nics[1].transport, "virtio-mmio");
-        assert_eq!(report.nics[1].location, "0xfeb00e00 irq 12");
+        assert_eq!(report.nics[1].location, "0xfeb00e00");
+        assert_eq!(report.nics[1].interrupt, "gsi 12");
         assert_eq!(report.nics[1].ipv4, NicIpv4::Dhcp);
+        assert_eq!(
+            report.watchdog,
+            Some(WatchdogReport::Running {
+                location: "0000:00:01.0".into(),
+                timeout_seconds: 5
+            })
+        );
     }
 
     #[test]
     fn a_kernel_that_does_not_start_with_its_banner_is_reported() {
-        let console = lines(&format!("moat: nic0 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 none\nmoat 0.1.0: ruleset r sha256:{HASH}"));
+        let console = lines(&format!("moat: nic0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none\nmoat 0.1.0: ruleset r sha256:{HASH}"));
         let error = BootReport::parse(&console).unwrap_err();
         assert!(error.message().contains("not the banner"), "{error}");
     }
@@ -197,16 +258,32 @@ mod tests {
         );
         assert_eq!(parse_nic("0 52:54:00:12:34:00 virtio-pci ipv4 none"), None); // no location
         assert_eq!(
-            parse_nic("0 52:54:00:12:34 virtio-pci 00:10.0 ipv4 none"),
+            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 none"), // no interrupt
             None
         );
         assert_eq!(
-            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 10.0.0.1/33"),
+            parse_nic("0 52:54:00:12:34 virtio-pci 00:10.0 msi-x ipv4 none"),
             None
         );
         assert_eq!(
-            parse_nic("x 52:54:00:12:34:00 virtio-pci 00:10.0 ipv4 none"),
+            parse_nic("0 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 10.0.0.1/33"),
             None
         );
+        assert_eq!(
+            parse_nic("x 52:54:00:12:34:00 virtio-pci 00:10.0 msi-x ipv4 none"),
+            None
+        );
+        assert_eq!(
+            parse_nic("0 52:54:00:12:34:00 virtio-pci 0000:00:10.0 intx gsi 20 ipv4 none")
+                .map(|nic| nic.interrupt),
+            Some("intx gsi 20".to_string())
+        );
+        assert_eq!(parse_watchdog("none"), Some(WatchdogReport::Absent));
+        assert_eq!(
+            parse_watchdog("i6300esb 0000:00:01.0 off (moat.watchdog=off)"),
+            Some(WatchdogReport::Off)
+        );
+        assert_eq!(parse_watchdog("i6300esb 0000:00:01.0 timeout x s"), None);
+        assert_eq!(parse_watchdog("sometimes"), None);
     }
 }

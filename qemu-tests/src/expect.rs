@@ -6,10 +6,10 @@ use smoltcp::wire::{ArpOperation, ArpRepr};
 
 use crate::addressing::appliance_address;
 use crate::boot_report::BootReport;
-use crate::frames::{Echo, Station};
 use crate::segment_host::{appliance_station, SegmentHost};
 use crate::vm::Vm;
 use crate::{ensure, Failure, Outcome};
+use dataplane::testutil::link::{Echo, Station};
 
 /// How long the appliance may take to answer one ARP request or echo request.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);

@@ -13,7 +13,9 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::kernel_symbols::KernelSymbols;
+use crate::qemu_process::QemuProcess;
 use crate::vm::Vm;
+use crate::Outcome;
 
 /// Console lines shown.
 const CONSOLE_TAIL: usize = 15;
@@ -77,8 +79,9 @@ pub struct HangReport {
 }
 
 impl HangReport {
-    /// Gathers the report; what fails to be read is noted, never fatal.
-    pub fn gather(vm: &Vm) -> HangReport {
+    /// Gathers the report on `vm`, whose process is `qemu`; what fails to be read is
+    /// noted, never fatal.
+    pub fn gather(vm: &Vm, qemu: Outcome<QemuProcess>) -> HangReport {
         let mut report = HangReport::default();
         let lines = vm.console().lines();
         report.console_tail = lines[lines.len().saturating_sub(CONSOLE_TAIL)..].to_vec();
@@ -91,7 +94,11 @@ impl HangReport {
                 KernelSymbols::default()
             }
         };
-        let cpu_before = (Instant::now(), process_cpu_seconds(vm.pid()));
+        let qemu = qemu
+            .map_err(|problem| report.problems.push(format!("no QEMU CPU time: {problem}")))
+            .ok();
+        let cpu_time = || qemu.as_ref().and_then(|qemu| qemu.cpu_time().ok());
+        let cpu_before = (Instant::now(), cpu_time());
         for _ in 0..SAMPLES {
             match vm.monitor("info registers") {
                 Ok(registers) => match CpuSample::parse(&registers) {
@@ -104,8 +111,9 @@ impl HangReport {
             }
             std::thread::sleep(SAMPLE_INTERVAL);
         }
-        if let (Some(before), Some(after)) = (cpu_before.1, process_cpu_seconds(vm.pid())) {
-            report.qemu_cpu = Some((after - before) / cpu_before.0.elapsed().as_secs_f64());
+        if let (Some(before), Some(after)) = (cpu_before.1, cpu_time()) {
+            report.qemu_cpu =
+                Some((after - before).as_secs_f64() / cpu_before.0.elapsed().as_secs_f64());
         }
         if let Some((last, _)) = report.samples.last() {
             match vm.monitor(&format!("x/{STACK_WORDS}gx {:#x}", last.rsp)) {
@@ -217,25 +225,6 @@ fn code_addresses(dump: &str, symbols: &KernelSymbols) -> Vec<String> {
         }
     }
     names
-}
-
-/// User plus system CPU seconds of process `pid` so far.
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name (which may hold spaces): the state is field 3; utime and stime
-    // are fields 14 and 15.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf(3) takes no pointers and has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    Some(
-        ticks as f64
-            / if per_second > 0 {
-                per_second as f64
-            } else {
-                100.0
-            },
-    )
 }
 
 impl fmt::Display for HangReport {

@@ -1,11 +1,17 @@
 //! End-to-end harness for Moat: boots images in QEMU and talks to them like their users do.
 //!
+//! **Owns**: the end-to-end suite's hosts, topologies and readers of the console. It imports
+//! `image` (the same QEMU command lines `image run` makes) and the data plane only for its
+//! test packet library (`dataplane::testutil`); what it checks, it checks from the outside:
+//! frames on the wire and lines on the console.
+//!
 //! - [`vm::Vm`] starts an appliance from a [`vm::VmSpec`] (machine, boot path, NICs, kernel
 //!   build), reads its serial console with timeouts ([`console::Console`]), presses its power
 //!   button over QMP, and always kills QEMU and removes its sockets when dropped, printing the
 //!   console for a failing test.
 //! - [`segment_host::SegmentHost`] is a rootless host on one NIC: raw Ethernet frames over a
-//!   unix datagram socket, built and parsed with `smoltcp::wire` ([`frames`]).
+//!   unix datagram socket, built and parsed with `smoltcp::wire` by the project's one test
+//!   packet library, `dataplane::testutil`.
 //! - [`test_host::TestHost`] is a real Linux host: a network namespace with a tap device
 //!   (root only), for `ping` and friends.
 //! - [`addressing`] is the one place the appliance's and the test hosts' addresses live.
@@ -13,14 +19,20 @@
 //! Forwarding, with the test ruleset [`forwarding_ruleset`] (an uplink, two client networks):
 //!
 //! - [`segmented_appliance::SegmentedAppliance`]: every NIC a rootless segment host; exact
-//!   frames in and out ([`ip_frames`]: TCP, UDP and ICMP built and parsed with every checksum
-//!   verified, compared field by field), absence proven with a marker packet;
+//!   frames in and out (`dataplane::testutil::datagram`: TCP, UDP and ICMP built and parsed
+//!   with every checksum verified, compared field by field), absence proven with a marker
+//!   packet;
 //! - [`tap_appliance::TapAppliance`]: every NIC a tap into a namespace (root); the uplink's
 //!   namespace plays the internet ([`uplink_services`]: [`web_server`], [`dns_server`],
 //!   [`iperf`]), clients run `curl`, `dig`, `ping` ([`client_tools`]) and a raw-socket SYN
 //!   flood ([`syn_flood`]); in-process servers open their sockets inside namespaces through
 //!   [`netns`];
+//! - rootless floods of exact frames into a NIC ([`frame_flood`]);
 //! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
+//!
+//! The uplink addressed by DHCP ([`dhcp_uplink::DhcpUplinkAppliance`]): a real `dnsmasq`
+//! ([`dnsmasq`]) in the uplink's namespace, started late and restarted as another network at
+//! another MAC; `tcpdump` ([`packet_capture`]) watches what leaves the uplink.
 //!
 //! The soak ([`soak`]) floods a [`tap_appliance::TapAppliance`] ([`flood`] frames put on a
 //! tap by [`packet_sender`], counted by [`link_stats`]) while a client's `curl` download of
@@ -34,25 +46,32 @@ pub mod addressing;
 pub mod background;
 pub mod boot_report;
 pub mod client_tools;
+pub mod compare;
+pub mod connection_rate;
 pub mod console;
+pub mod dhcp_uplink;
 pub mod dns_server;
+pub mod dnsmasq;
 pub mod download;
 pub mod drop_log;
 pub mod expect;
 pub mod failure;
 pub mod flood;
 pub mod forwarding_ruleset;
-pub mod frames;
+pub mod frame_flood;
 pub mod hang_report;
-pub mod ip_frames;
 pub mod iperf;
 pub mod kernel_symbols;
 pub mod kernels;
 pub mod leftovers;
 pub mod link_stats;
+pub mod linux_vm;
 pub mod netns;
 pub mod notice;
+pub mod packet_capture;
 pub mod packet_sender;
+pub mod path_measures;
+pub mod qemu_process;
 pub mod qmp;
 pub mod segment_host;
 pub mod segmented_appliance;

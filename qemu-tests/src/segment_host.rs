@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, EthernetRepr, Ipv4Address, Ipv4Repr};
 
-use crate::frames::{arp_reply, arp_request, echo_request, inspect, Echo, Inbound, Station};
-use crate::ip_frames::describe_frame;
 use crate::{Failure, Outcome};
+use dataplane::testutil::datagram::describe_frame;
+use dataplane::testutil::link::{
+    arp_reply, arp_request, echo_request, inspect, Echo, Inbound, Station,
+};
 
 /// Largest frame QEMU delivers on a dgram netdev (jumbo frames are not used).
 const MAX_FRAME: usize = 65_536;
@@ -75,6 +77,35 @@ impl SegmentHost {
             .map_err(|error| {
                 Failure::new(format!("nic{}: sending a frame to QEMU: {error}", self.nic))
             })
+    }
+
+    /// Sends one frame, waiting at most `timeout` for QEMU to make room for it (QEMU stops
+    /// reading while the appliance's receive ring is full). `false` if it did not.
+    pub fn send_within(&self, frame: &[u8], timeout: Duration) -> Outcome<bool> {
+        self.socket
+            .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
+            .map_err(|error| Failure::new(format!("nic{}: {error}", self.nic)))?;
+        match self.socket.send_to(frame, &self.vm_socket) {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err(Failure::new(format!(
+                    "nic{}: QEMU is gone (the VM ended: a watchdog reset under -no-reboot, or a crash)",
+                    self.nic
+                )))
+            }
+            Err(error) => Err(Failure::new(format!(
+                "nic{}: sending a frame to QEMU: {error}",
+                self.nic
+            ))),
+        }
     }
 
     /// Receives one frame, or `None` once `deadline` has passed.

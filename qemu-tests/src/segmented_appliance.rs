@@ -16,11 +16,13 @@ use smoltcp::wire::{EthernetProtocol, EthernetRepr};
 use crate::boot_report::BootReport;
 use crate::expect::{appliance_on, ANSWER_TIMEOUT};
 use crate::forwarding_ruleset::{FORWARDING, NICS};
-use crate::frames::Station;
-use crate::ip_frames::{differences, Ipv4Datagram, Ipv4Frame, Ipv4Header, TcpSegment, Transport};
 use crate::segment_host::SegmentHost;
 use crate::vm::{Vm, VmSpec};
 use crate::{Failure, Outcome};
+use dataplane::testutil::datagram::{
+    differences, Ipv4Datagram, Ipv4Frame, Ipv4Header, TcpSegment, Transport,
+};
+use dataplane::testutil::link::Station;
 
 /// How long to keep watching after a marker, for a copy of a dropped packet that arrives late.
 pub const SETTLE: Duration = Duration::from_secs(1);
@@ -38,9 +40,20 @@ pub struct SegmentedAppliance {
 impl SegmentedAppliance {
     /// Boots the forwarding kernel with `kernel_cmdline` and waits until it is ready.
     pub fn boot(kernel_cmdline: &str) -> Outcome<SegmentedAppliance> {
-        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
-        spec.variant = FORWARDING;
+        let mut spec = SegmentedAppliance::spec(Machine::Q35);
         spec.kernel_cmdline = kernel_cmdline.to_string();
+        SegmentedAppliance::boot_spec(spec)
+    }
+
+    /// The spec [`SegmentedAppliance::boot`] uses, on `machine`, for tests that change more.
+    pub fn spec(machine: Machine) -> VmSpec {
+        let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
+        spec.variant = FORWARDING;
+        spec
+    }
+
+    /// Boots `spec` (made from [`SegmentedAppliance::spec`]) and waits until it is ready.
+    pub fn boot_spec(spec: VmSpec) -> Outcome<SegmentedAppliance> {
         let vm = Vm::start(spec)?;
         let report = vm.wait_ready()?;
         Ok(SegmentedAppliance { vm, report })

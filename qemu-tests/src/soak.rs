@@ -30,6 +30,7 @@ use crate::forwarding_ruleset::{ALPHA_NIC, BETA_FORWARD_PORT, BETA_NIC, UPLINK_N
 use crate::hang_report::HangReport;
 use crate::link_stats::{LinkState, TransmitCounters};
 use crate::packet_sender::{Blast, SendReport};
+use crate::qemu_process::QemuProcess;
 use crate::stats_line::STATS_PREFIX;
 use crate::stream_server::StreamServer;
 use crate::tap_appliance::TapAppliance;
@@ -52,6 +53,8 @@ const DOWNLOAD_END_TIMEOUT: Duration = Duration::from_secs(30);
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// The stats line comes at most every 5 s when counters change: generous on a busy host.
 const STATS_TIMEOUT: Duration = Duration::from_secs(20);
+/// Console lines shown with a crash.
+const CRASH_CONSOLE_TAIL: usize = 15;
 /// Between two rounds of probes.
 const PROBE_PAUSE: Duration = Duration::from_millis(200);
 /// Connecting and fetching the greeting, per attempt.
@@ -339,7 +342,8 @@ impl SoakAppliance {
                 if let Some(crash) = self.crash() {
                     return Survival::Crashed(crash);
                 }
-                return Survival::Hung(Box::new(HangReport::gather(&self.appliance.vm)));
+                let qemu = QemuProcess::find_by_tap(self.appliance.uplink.tap());
+                return Survival::Hung(Box::new(HangReport::gather(&self.appliance.vm, qemu)));
             }
             std::thread::sleep(PROBE_PAUSE);
         }
@@ -349,13 +353,17 @@ impl SoakAppliance {
     fn crash(&self) -> Option<String> {
         let console = self.appliance.vm.console();
         let lines = console.lines();
-        if let Some(fatal) = lines.iter().find(|line| line.starts_with(FATAL_PREFIX)) {
-            return Some(fatal.clone());
-        }
         let closed = console
             .wait_until("", Duration::ZERO, |snapshot| Some(Ok(snapshot.closed)))
             .unwrap_or(false);
-        closed.then(|| "QEMU exited".to_string())
+        let how = match lines.iter().find(|line| line.starts_with(FATAL_PREFIX)) {
+            Some(fatal) => fatal.clone(),
+            // With -no-reboot, a watchdog reset of a stopped main loop ends QEMU too.
+            None if closed => "QEMU exited (a fatal error, or the watchdog's reset)".to_string(),
+            None => return None,
+        };
+        let tail = &lines[lines.len().saturating_sub(CRASH_CONSOLE_TAIL)..];
+        Some(format!("{how}; console tail:\n    {}", tail.join("\n    ")))
     }
 
     /// One round of probes: the appliance answers ping on both client networks, and beta's

@@ -12,9 +12,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::ip_frames::{Ipv4Datagram, Ipv4Header, TcpSegment, Transport};
 use crate::netns::in_namespace;
 use crate::Outcome;
+use dataplane::testutil::datagram::{Ipv4Datagram, Ipv4Header, TcpSegment, Transport};
 
 /// The first source port used; ports then count up, wrapping within the dynamic range.
 const FIRST_PORT: u16 = 20_000;

@@ -17,14 +17,14 @@ use image::qemu::{
 
 use crate::accel::harness_accel;
 use crate::addressing::{appliance_address, host_address, host_mac};
-use crate::boot_report::{BootReport, NicIpv4, FATAL_PREFIX, READY_LINE};
+use crate::boot_report::{BootReport, NicIpv4, WatchdogReport, FATAL_PREFIX, READY_LINE};
 use crate::console::Console;
-use crate::frames::Station;
 use crate::kernels::{artifacts, KernelVariant};
 use crate::leftovers::{owned_name, owner_is_dead};
 use crate::qmp::Qmp;
 use crate::segment_host::SegmentHost;
 use crate::{ensure, Failure, Outcome};
+use dataplane::testutil::link::Station;
 
 /// How one NIC is wired on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,12 @@ pub struct VmSpec {
     pub qcow2: bool,
     /// Add `isa-debug-exit`, so that a fatal error ends QEMU with status 3.
     pub debug_exit: bool,
+    /// Add the i6300ESB watchdog (default: where the machine offers it, as `image run` does).
+    pub watchdog: bool,
+    /// Pass `-no-reboot` (default): a reset ends QEMU instead of rebooting the appliance.
+    pub no_reboot: bool,
+    /// QEMU arguments appended verbatim (e.g. `-global virtio-net-pci.vectors=0`).
+    pub extra_qemu_args: Vec<String>,
     /// Print the command line and serial console when the VM is dropped (libtest shows it
     /// for failing tests only; benches turn it off).
     pub report_on_drop: bool,
@@ -77,7 +83,25 @@ impl VmSpec {
             ready_timeout: None,
             qcow2: false,
             debug_exit: true,
+            watchdog: machine.offers_watchdog(),
+            no_reboot: true,
+            extra_qemu_args: Vec::new(),
             report_on_drop: true,
+        }
+    }
+
+    /// How each NIC should say it interrupts (a prefix of its interrupt words): `msi-x` on
+    /// PCI machines, `intx gsi` when the spec turns MSI-X off (`virtio-net-pci.vectors=0`),
+    /// `gsi` (its own line) for virtio-mmio.
+    pub fn expected_nic_interrupt(&self) -> &'static str {
+        let msix_off = self
+            .extra_qemu_args
+            .iter()
+            .any(|arg| arg.contains("virtio-net-pci.vectors=0"));
+        match self.machine {
+            Machine::Microvm => "gsi",
+            Machine::Q35 | Machine::Pc if msix_off => "intx gsi",
+            Machine::Q35 | Machine::Pc => "msi-x",
         }
     }
 
@@ -178,6 +202,9 @@ impl Vm {
         config.nics = nics;
         config.qmp_socket = Some(qmp_socket.clone());
         config.debug_exit = spec.debug_exit;
+        config.watchdog = spec.watchdog;
+        config.no_reboot = spec.no_reboot;
+        config.extra_args = spec.extra_qemu_args.iter().map(Into::into).collect();
         let line = config.command_line()?;
 
         let mut child = line.spawn_piped()?;
@@ -256,31 +283,24 @@ impl Vm {
             .ready_timeout
             .unwrap_or_else(|| VmSpec::default_ready_timeout(self.spec.boot));
         self.console
-            .wait_until(
-                &format!("`{READY_LINE}` ({})", self.describe()),
-                timeout,
-                |snapshot| {
-                    if let Some(fatal) = snapshot
-                        .lines
-                        .iter()
-                        .find(|line| line.starts_with(FATAL_PREFIX))
-                    {
-                        return Some(Err(Failure::new(format!(
-                            "the kernel failed before `{READY_LINE}`: {fatal}"
-                        ))));
-                    }
-                    snapshot
-                        .lines
-                        .iter()
-                        .any(|line| line == READY_LINE)
-                        .then_some(Ok(()))
-                },
-            )
+            .wait_for_ready(&self.describe(), READY_LINE, timeout, |line| {
+                line.starts_with(FATAL_PREFIX)
+            })
             .map_err(|failure| self.with_qemu_errors(failure))?;
         let report = BootReport::parse(&self.console.lines())?;
         self.check_nics(&report)?;
         self.check_ready_once()?;
         Ok(report)
+    }
+
+    /// Fails if the kernel printed a fatal report or booted more than once (a reset, e.g.
+    /// by the watchdog, with `-no-reboot` off).
+    pub fn check_still_the_first_boot(&self) -> Outcome {
+        let fatal = self.console.count(|line| line.starts_with(FATAL_PREFIX));
+        ensure(fatal == 0, || {
+            "the appliance printed a fatal report".to_string()
+        })?;
+        self.check_ready_once()
     }
 
     /// Fails unless `moat: ready` has appeared exactly once so far.
@@ -317,6 +337,13 @@ impl Vm {
                     self.spec.machine.nic_transport()
                 )
             })?;
+            let expected_interrupt = self.spec.expected_nic_interrupt();
+            ensure(nic.interrupt.starts_with(expected_interrupt), || {
+                format!(
+                    "nic{position} interrupts by `{}`, expected `{expected_interrupt}`",
+                    nic.interrupt
+                )
+            })?;
             let expected_ipv4 = NicIpv4::Static(appliance_address(position));
             ensure(nic.ipv4 == expected_ipv4, || {
                 format!(
@@ -325,7 +352,29 @@ impl Vm {
                 )
             })?;
         }
-        Ok(())
+        self.check_watchdog(report)
+    }
+
+    fn check_watchdog(&self, report: &BootReport) -> Outcome {
+        let turned_off = self.spec.kernel_cmdline.contains("moat.watchdog=off");
+        let as_expected = match &report.watchdog {
+            Some(WatchdogReport::Running { .. }) => self.spec.watchdog && !turned_off,
+            Some(WatchdogReport::Off) => self.spec.watchdog && turned_off,
+            Some(WatchdogReport::Absent) => !self.spec.watchdog,
+            None => false,
+        };
+        ensure(as_expected, || {
+            format!(
+                "the kernel reported the watchdog as {:?}, but QEMU {} one{}",
+                report.watchdog,
+                if self.spec.watchdog { "has" } else { "has no" },
+                if turned_off {
+                    " (moat.watchdog=off)"
+                } else {
+                    ""
+                }
+            )
+        })
     }
 
     /// Presses the ACPI power button (what `virsh shutdown` does).
@@ -350,11 +399,6 @@ impl Vm {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| Failure::new(format!("QMP human-monitor-command returned {printed}")))
-    }
-
-    /// The QEMU process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// The kernel ELF this VM boots (for symbolising addresses).

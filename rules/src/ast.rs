@@ -5,6 +5,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use dataplane::drops::DropReason;
+
 use dataplane::policy::Action;
 use ipnetwork::IpNetwork;
 
@@ -309,6 +311,9 @@ pub struct TestDecl {
     pub expect: Located<Action>,
     /// `log`: the packet must also be logged.
     pub log: bool,
+    /// `because REASON` (only with `block`): the data plane must drop the packet for this
+    /// reason (`policy` for a `block` rule or the default).
+    pub because: Option<Located<DropReason>>,
     /// The packet.
     pub packet: PacketSpec,
 }

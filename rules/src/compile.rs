@@ -109,10 +109,13 @@ pub fn compile_untested(file: SourceFile) -> Result<Compiled, CompileError> {
             tests: Vec::new(),
         });
     }
-    diags.extend(analysis::translations_without_pass(&checked));
     let mut policy = lower::lower(&file, &checked);
     policy.digest = digest::policy_digest(&policy);
     policy.build_index();
+    diags.extend(analysis::translations_without_pass(
+        &checked,
+        &policy.as_policy(),
+    ));
     Ok(Compiled {
         file,
         checked,

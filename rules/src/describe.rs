@@ -6,12 +6,22 @@ use dataplane::policy::{flow_addr_to_ipv4, FlowKey, OUT_SELF};
 
 use crate::checked::Checked;
 use crate::names::{self, has_ports, is_icmp};
+use crate::outcome::addr_text;
 use crate::ranges::RangeSet;
-use crate::selftest::addr_text;
 use crate::space::Field;
 
 /// `tcp 10.137.0.10:40000 -> 1.1.1.1:443 on lan (out uplink)`
 pub fn packet_text(checked: &Checked, key: &FlowKey) -> String {
+    packet_words(checked, key, true)
+}
+
+/// `tcp 10.137.0.10:40000 -> 1.1.1.1:443 on lan`, the egress left out (a packet as it was
+/// sent, before any routing decided one).
+pub fn sent_packet_text(checked: &Checked, key: &FlowKey) -> String {
+    packet_words(checked, key, false)
+}
+
+fn packet_words(checked: &Checked, key: &FlowKey, with_egress: bool) -> String {
     let protocol = names::protocol_name(key.protocol)
         .map_or_else(|| format!("proto {}", key.protocol), str::to_string);
     let endpoint = |addr: u128, port: u16| {
@@ -28,12 +38,14 @@ pub fn packet_text(checked: &Checked, key: &FlowKey) -> String {
         }
     };
     let mut text = format!(
-        "{protocol} {} -> {} on {} (out {})",
+        "{protocol} {} -> {} on {}",
         endpoint(key.src, key.src_port),
         endpoint(key.dst, key.dst_port),
         nic_text(checked, key.in_nic),
-        nic_text(checked, key.out)
     );
+    if with_egress {
+        text.push_str(&format!(" (out {})", nic_text(checked, key.out)));
+    }
     if is_icmp(key.protocol) {
         text.push_str(&format!(" type {} code {}", key.icmp_type, key.icmp_code));
     }

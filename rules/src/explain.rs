@@ -1,28 +1,32 @@
-//! `explain`: how the policy decides one packet — the deciding rule, the verdict, the
-//! address translation, and for every earlier rule the fields that kept it from matching.
-//!
-//! Everything is read from the compiled [`Policy`] and decided by [`Policy::decide`], so
-//! the explanation is about what the kernel will do, not about the source.
+//! `explain`: what the appliance does with one packet, and why — the packet run through
+//! the data plane itself ([`crate::dryrun`]), reported in the ruleset's own terms: the
+//! packet as the rules saw it (after destination NAT and routing), the verdict and who
+//! decided it (a rule and its line, the default, or the data plane and its reason), the
+//! source NAT and the way out, what the sender was told, and for every earlier rule the
+//! fields that kept it from matching.
 
 use std::fmt::Write as _;
 
-use dataplane::policy::{Action, FlowKey, Policy, Rule};
+use dataplane::appliance::{Fate, Reply};
+use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF};
 
 use crate::checked::Checked;
-use crate::describe::{packet_text, set_text};
+use crate::concrete::{concrete, ConcretePacket};
+use crate::describe::{nic_text, packet_text, sent_packet_text, set_text};
+use crate::dryrun::{runs, Run};
+use crate::outcome::{case_text, decided_by, redirect_text, routing_note, Observed};
 use crate::parser::parse_packet;
-use crate::probe::{probe, Probe};
 use crate::ranges::RangeSet;
-use crate::selftest::{action_word, decider, describe_translation};
 use crate::source::{pos_str, SourceFile};
 use crate::space::Field;
 
-/// Most cases of one probe that are explained (a DNS redirect to learned resolvers can
+/// Most distinct outcomes explained (a packet whose fate depends on what DHCP learns can
 /// have many).
-const MAX_CASES: usize = 3;
+const MAX_OUTCOMES: usize = 3;
 
 /// Explains `packet` (e.g. `tcp 10.137.0.10:40000 -> 1.1.1.1:443 on lan`) against a
 /// compiled ruleset. The `Err` is the rendered diagnostic for a bad packet description.
+/// The text ends with a newline.
 pub fn explain(
     ruleset: &SourceFile,
     checked: &Checked,
@@ -31,57 +35,167 @@ pub fn explain(
 ) -> Result<String, String> {
     let packet_file = SourceFile::new("<packet>", packet);
     let spec = parse_packet(&packet_file).map_err(|d| d.render(&packet_file))?;
-    let probe = probe(checked, policy, ruleset, &spec).map_err(|d| d.render(&packet_file))?;
+    let packet = concrete(checked, &spec).map_err(|d| d.render(&packet_file))?;
+    let runs = runs(checked, policy, &packet);
+    // Cases with the same outcome are explained once.
+    let mut groups: Vec<(String, Vec<&Run>)> = Vec::new();
+    for run in &runs {
+        let redirect = run.trace.redirect.map(|r| (r.kind, r.rule));
+        let outcome = format!(
+            "{} {} {redirect:?}",
+            Observed::of(run).words(),
+            decided_by(checked, policy, run),
+        );
+        match groups.iter_mut().find(|(o, _)| *o == outcome) {
+            Some((_, members)) => members.push(run),
+            None => groups.push((outcome, vec![run])),
+        }
+    }
     let mut out = String::new();
-    for (n, key) in probe.keys.iter().enumerate().take(MAX_CASES) {
+    for (n, (_, members)) in groups.iter().enumerate().take(MAX_OUTCOMES) {
         if n > 0 {
             out.push('\n');
         }
-        explain_key(&mut out, ruleset, checked, policy, &probe, key);
+        let every_case = members.len() == runs.len();
+        explain_run(
+            &mut out, ruleset, checked, policy, &runs, members[0], every_case,
+        );
+        if members.len() > 1 {
+            let _ = writeln!(
+                out,
+                "(the same in {} of the {} cases of what DHCP may give)",
+                members.len(),
+                runs.len()
+            );
+        }
     }
-    if probe.keys.len() > MAX_CASES {
+    if groups.len() > MAX_OUTCOMES {
         let _ = writeln!(
             out,
-            "\n({} more cases for other resolver addresses)",
-            probe.keys.len() - MAX_CASES
+            "\n({} more outcomes for other addresses DHCP may give)",
+            groups.len() - MAX_OUTCOMES
         );
     }
     Ok(out)
 }
 
-fn explain_key(
+/// The packet as it was sent, when the policy never saw it.
+fn sent_text(checked: &Checked, packet: &ConcretePacket, run: &Run) -> String {
+    let key = FlowKey {
+        in_nic: packet.in_nic,
+        out: OUT_SELF,
+        protocol: packet.protocol,
+        src: flow_addr(packet.src),
+        dst: flow_addr(run.dst),
+        src_port: packet.src_port,
+        dst_port: packet.dst_port,
+        icmp_type: packet.icmp.0,
+        icmp_code: packet.icmp.1,
+    };
+    sent_packet_text(checked, &key)
+}
+
+fn explain_run(
     out: &mut String,
     file: &SourceFile,
     checked: &Checked,
     policy: &Policy,
-    probe: &Probe,
-    key: &FlowKey,
+    runs: &[Run],
+    run: &Run,
+    every_case: bool,
 ) {
-    let verdict = policy.decide(key);
-    let _ = writeln!(
-        out,
-        "packet:  {}{}",
-        packet_text(checked, key),
-        describe_translation(&probe.translation)
-    );
-    let log = if verdict.log { " log" } else { "" };
-    let _ = writeln!(
-        out,
-        "verdict: {}{log}, by {}",
-        action_word(verdict.action),
-        decider(policy, &verdict)
-    );
-    let line = match verdict.rule.and_then(|i| policy.rules.get(i as usize)) {
-        Some(rule) => rule.pos.line,
-        None => policy.default.pos.line,
+    let decision = run.trace.decision;
+    let packet = match decision {
+        Some(d) => packet_text(checked, &d.key),
+        None => sent_text(checked, &run.packet, run),
     };
-    if line > 0 {
-        let _ = writeln!(out, "{line:>7} | {}", file.line_text(line));
+    let _ = writeln!(out, "packet:  {packet}{}", redirect_text(policy, run));
+    let case = case_text(checked, runs, run);
+    if !every_case && !case.is_empty() {
+        let _ = writeln!(out, "case:   {case}");
     }
-    if verdict.action == Action::Pass {
-        let _ = writeln!(out, "nat:     {}", masquerade(checked, policy, key));
+    let _ = writeln!(
+        out,
+        "verdict: {}, by {}{}",
+        Observed::of(run).words(),
+        decided_by(checked, policy, run),
+        routing_note(checked, run)
+    );
+    if let Some(d) = decision {
+        let line = match d.verdict.rule.and_then(|i| policy.rules.get(i as usize)) {
+            Some(rule) => rule.pos.line,
+            None => policy.default.pos.line,
+        };
+        if line > 0 {
+            let _ = writeln!(out, "{line:>7} | {}", file.line_text(line));
+        }
     }
-    let decided = verdict.rule.map_or(policy.rules.len(), |i| i as usize);
+    if let (
+        Fate::Forwarded {
+            nic,
+            next_hop,
+            translation,
+        },
+        false,
+    ) = (run.trace.fate, run.neighbor_unreachable)
+    {
+        let _ = writeln!(out, "nat:     {}", masquerade(checked, policy, run));
+        let leaves = translation.map_or_else(String::new, |t| format!(" as {}", t.after));
+        let _ = writeln!(
+            out,
+            "out:     {} to {next_hop}{leaves}",
+            nic_text(checked, nic)
+        );
+        if let Some(lease) = run.case.lease.filter(|l| l.nic == nic) {
+            let _ = writeln!(
+                out,
+                "dhcp:    {}'s lease is learned at run time; {}/{} via {} stands in for it",
+                nic_text(checked, nic),
+                lease.address,
+                crate::cases::LEASE_PREFIX_LEN,
+                lease.gateway
+            );
+        }
+    }
+    match run.trace.reply {
+        Some(Reply::TcpReset) => {
+            let _ = writeln!(out, "answer:  a TCP reset to the sender");
+        }
+        Some(Reply::Icmp { icmp_type, code }) => {
+            let _ = writeln!(
+                out,
+                "answer:  ICMP type {icmp_type} code {code} to the sender"
+            );
+        }
+        None => {}
+    }
+    if let Some(d) = decision {
+        earlier_rules(out, file, checked, policy, &d.key, d.verdict.rule);
+    }
+}
+
+/// The source NAT a forwarded packet got.
+fn masquerade(checked: &Checked, policy: &Policy, run: &Run) -> String {
+    match run.trace.masquerade.and_then(|i| policy.masquerade.get(i)) {
+        Some(m) => format!(
+            "source becomes {}'s address (masquerade at {})",
+            nic_text(checked, m.out_nic),
+            pos_str(m.pos)
+        ),
+        None => "none (the source address is kept)".to_string(),
+    }
+}
+
+/// For every rule before the deciding one, the fields that kept it from matching `key`.
+fn earlier_rules(
+    out: &mut String,
+    file: &SourceFile,
+    checked: &Checked,
+    policy: &Policy,
+    key: &FlowKey,
+    decided_by: Option<u32>,
+) {
+    let decided = decided_by.map_or(policy.rules.len(), |i| i as usize);
     let mut earlier: Vec<(u32, u32)> = Vec::new();
     for rule in &policy.rules[..decided] {
         if earlier.last() != Some(&(rule.pos.line, rule.pos.column)) {
@@ -99,29 +213,6 @@ fn explain_key(
             .collect();
         let _ = writeln!(out, "{line:>7} | {}", file.line_text(line).trim());
         let _ = writeln!(out, "        = {}", why_not(checked, policy, &parts, key));
-    }
-}
-
-/// The source NAT a passed packet gets.
-fn masquerade(checked: &Checked, policy: &Policy, key: &FlowKey) -> String {
-    let hit = policy.masquerade.iter().find(|m| {
-        m.out_nic == key.out
-            && m.in_nic
-                .of(policy.byte_ranges)
-                .iter()
-                .any(|r| r.first <= key.in_nic && key.in_nic <= r.last)
-            && m.src
-                .of(policy.addr_ranges)
-                .iter()
-                .any(|r| r.first <= key.src && key.src <= r.last)
-    });
-    match hit {
-        Some(m) => format!(
-            "source becomes {}'s address (masquerade at {})",
-            crate::describe::nic_text(checked, m.out_nic),
-            pos_str(m.pos)
-        ),
-        None => "none (the source address is kept)".to_string(),
     }
 }
 
@@ -165,10 +256,23 @@ fn rule_field(policy: &Policy, rule: &Rule, field: Field) -> RangeSet {
 /// part that came closest.
 fn why_not(checked: &Checked, policy: &Policy, parts: &[&Rule], key: &FlowKey) -> String {
     let failing = |rule: &Rule| -> Vec<(Field, RangeSet)> {
-        crate::space::EXPLAIN_ORDER
+        let failing: Vec<(Field, RangeSet)> = crate::space::EXPLAIN_ORDER
             .iter()
             .map(|&f| (f, rule_field(policy, rule, f)))
             .filter(|(f, set)| !set.contains(f.of_key(key)))
+            .collect();
+        // A rule for another protocol differs in the protocol; its ports or ICMP types say
+        // nothing about a packet that has none (a TCP packet's ICMP type is no such thing).
+        let other_protocol = failing.iter().any(|(f, _)| *f == Field::Protocol);
+        failing
+            .into_iter()
+            .filter(|(f, _)| {
+                !other_protocol
+                    || !matches!(
+                        f,
+                        Field::SrcPort | Field::DstPort | Field::IcmpType | Field::IcmpCode
+                    )
+            })
             .collect()
     };
     let closest = parts
@@ -192,5 +296,13 @@ fn why_not(checked: &Checked, policy: &Policy, parts: &[&Rule], key: &FlowKey) -
             .to_string()
     } else {
         reasons.join("; ")
+    }
+}
+
+/// An address in the flow address space.
+fn flow_addr(addr: std::net::IpAddr) -> u128 {
+    match addr {
+        std::net::IpAddr::V4(a) => ipv4_to_flow_addr(a.into()),
+        std::net::IpAddr::V6(a) => a.into(),
     }
 }

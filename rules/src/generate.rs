@@ -1,40 +1,22 @@
 //! A generator of large, realistic rulesets (for benchmarks and the large example):
 //! four interfaces, a few dozen clients and tables, NAT, forwards, a DNS redirect, and N
 //! filter rules over clients, interfaces, CIDRs, tables, single ports, lists, ranges and
-//! ICMP types. The same `(rules, seed)` always gives the same text, and the result always
-//! compiles: rules the shadowing analysis finds unreachable are replaced.
+//! ICMP types. The same `(rules, seed, shape)` always gives the same text, and the result
+//! always compiles: rules the shadowing analysis finds unreachable are replaced.
+//!
+//! Two [`Shape`]s: [`Shape::Realistic`] (rules mostly about one client or network, the way
+//! large rulesets grow) and [`Shape::WildcardHeavy`], a stress case for the matcher where
+//! half the rules have an `any` or interface-wide source.
 
 use std::fmt::Write as _;
 
+use dataplane::rng::SplitMix64;
+
 use crate::{analysis, check, parser, source::SourceFile};
 
-/// SplitMix64: a small, fixed pseudo-random generator, so output never depends on a
+/// The data plane's SplitMix64: a small, fixed generator, so output never depends on a
 /// library's version.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// True with probability `percent`%.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+type Rng = SplitMix64;
 
 const INTERFACES: &str = "\
 interface wan   nic0 address 192.0.2.2/24 gateway 192.0.2.1 dns 192.0.2.53
@@ -93,7 +75,7 @@ const HEADER_RULES: usize = 3;
 fn public_cidr(rng: &mut Rng, min: u64, max: u64) -> String {
     let prefix = min + rng.below(max - min + 1);
     let first = [23u64, 45, 64, 91, 104, 151, 185, 203][rng.below(8) as usize];
-    let addr = (first << 24) | (rng.next() & 0x00ff_ffff);
+    let addr = (first << 24) | (rng.next_u64() & 0x00ff_ffff);
     let mask = if prefix == 0 {
         0
     } else {
@@ -105,6 +87,20 @@ fn public_cidr(rng: &mut Rng, min: u64, max: u64) -> String {
     } else {
         format!("{net}/{prefix}")
     }
+}
+
+/// What the generated rules look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Rules mostly about one client or network.
+    Realistic,
+    /// Half the rules with an `any` or interface-wide source.
+    WildcardHeavy,
+}
+
+/// A wide source: anyone, or a whole interface.
+fn wide_source(rng: &mut Rng) -> String {
+    rng.pick(&["any", "lan", "dmz", "guest", "wan"]).to_string()
 }
 
 fn source(rng: &mut Rng) -> String {
@@ -174,7 +170,7 @@ fn narrow_rule(rng: &mut Rng) -> String {
     )
 }
 
-fn rule(rng: &mut Rng) -> String {
+fn rule(rng: &mut Rng, shape: Shape) -> String {
     let action = match rng.below(10) {
         0..=6 => "pass",
         7 | 8 => "block",
@@ -186,17 +182,25 @@ fn rule(rng: &mut Rng) -> String {
     } else {
         ""
     };
+    let source = match shape {
+        Shape::WildcardHeavy if rng.chance(50) => wide_source(rng),
+        _ => source(rng),
+    };
     format!(
-        "{action}{log} from {} to {} {}{limits}",
-        source(rng),
+        "{action}{log} from {source} to {} {}{limits}",
         destination(rng),
         protocol(rng)
     )
 }
 
-/// A ruleset with `rules` filter rules, all reachable, from `seed`.
+/// A realistic ruleset with `rules` filter rules, all reachable, from `seed`.
 pub fn generate(rules: usize, seed: u64) -> String {
-    let mut rng = Rng(seed);
+    generate_shaped(rules, seed, Shape::Realistic)
+}
+
+/// A ruleset of `shape` with `rules` filter rules, all reachable, from `seed`.
+pub fn generate_shaped(rules: usize, seed: u64, shape: Shape) -> String {
+    let mut rng = Rng::new(seed);
     let head = header(&mut rng, rules, seed);
     let head_lines = head.lines().count();
     let wanted = rules.saturating_sub(HEADER_RULES);
@@ -206,7 +210,7 @@ pub fn generate(rules: usize, seed: u64) -> String {
         while body.len() < wanted {
             // Refills are narrow, so that the rounds converge.
             let rule = if round == 0 {
-                rule(&mut rng)
+                rule(&mut rng, shape)
             } else {
                 narrow_rule(&mut rng)
             };

@@ -1,6 +1,14 @@
 //! Moat's ruleset language: parser, checker, shadowing analysis, self-tests and compiler
 //! to the data plane's [`Policy`](dataplane::policy::Policy).
 //!
+//! **Owns**: the language (its syntax, names, checks and diagnostics), the lowering to the
+//! data plane's policy model, the digest, and the command line. **Must not import** kernel
+//! platform code (it runs on the host and in the kernel's build script), and must not
+//! decide anything the data plane decides: to know what the appliance does with a packet
+//! (a `test` line, `explain`), it runs the data plane itself ([`dryrun`]: `dataplane`'s
+//! `Appliance`, with the `testutil` feature to build the packets). It depends on
+//! `dataplane` (with `codegen`), `smoltcp` for frames, `ipnetwork` and `sha2`.
+//!
 //! The pipeline ([`compile`]):
 //!
 //! 1. [`lexer`] and [`parser`]: text to a syntax tree ([`ast`]) with exact locations;
@@ -9,7 +17,8 @@
 //! 3. [`analysis`]: rules that can never match are errors, conflicting overlaps warnings;
 //! 4. [`lower`]: the [`PolicyBuf`](dataplane::policy::PolicyBuf) the kernel embeds, with
 //!    its [`digest`];
-//! 5. [`selftest`]: every `test` line decided by the data plane's own matcher.
+//! 5. [`selftest`]: every `test` line run through the data plane itself ([`dryrun`],
+//!    [`cases`] for what DHCP learns at run time, [`outcome`] for the verdict in words).
 //!
 //! [`kernel_build::compile_for_kernel`] is what the kernel's build script calls; the
 //! `rules` binary is the command-line front end ([`cli`]). The language itself is
@@ -17,13 +26,16 @@
 
 pub mod analysis;
 pub mod ast;
+pub mod cases;
 pub mod check;
 pub mod checked;
 pub mod cli;
 pub mod compile;
+pub mod concrete;
 pub mod describe;
 pub mod diag;
 pub mod digest;
+pub mod dryrun;
 pub mod emit;
 pub mod explain;
 pub mod generate;
@@ -31,10 +43,9 @@ pub mod kernel_build;
 pub mod lexer;
 pub mod lower;
 pub mod names;
+pub mod outcome;
 pub mod parser;
-pub mod probe;
 pub mod ranges;
-pub mod routing;
 pub mod selftest;
 pub mod source;
 pub mod space;

@@ -1,13 +1,25 @@
-//! The ruleset's own `test` lines, run through the data plane's matcher
-//! ([`Policy::decide`]) — the very code the kernel runs.
+//! The ruleset's own `test` lines, each run through the data plane itself
+//! ([`crate::dryrun`]): an appliance built from the compiled policy receives the packet,
+//! and what it does — the verdict of the rule that decided, or a drop by the data plane for
+//! a reason of its own — is what the test is judged on.
+//!
+//! `test pass` holds when the packet goes on (forwarded, or to the appliance's own stack);
+//! `test reject` when a `reject` rule (or `default reject`) drops it; `test block` when it
+//! is dropped any other way — by a `block` rule or the default, or by the data plane
+//! (martian, spoofed, no route, ...); `test block because REASON` when the drop's reason is
+//! REASON (`policy` for a rule or the default). `log` also requires the drop (or, for
+//! `pass`, the rule) to be logged. When what DHCP learns matters, the test must hold in
+//! every case ([`crate::cases`]).
 
-use dataplane::policy::{flow_addr_to_ipv4, Action, Policy, Verdict};
+use dataplane::policy::Policy;
 
 use crate::ast::TestDecl;
 use crate::checked::Checked;
+use crate::concrete::concrete;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::probe::{probe, Translation};
-use crate::source::{pos_str, Loc, SourceFile};
+use crate::dryrun::runs;
+use crate::outcome::{action_word, case_text, decided_by, redirect_text, routing_note, Observed};
+use crate::source::{Loc, SourceFile};
 
 /// The result of one `test` line.
 #[derive(Clone, Debug)]
@@ -18,32 +30,12 @@ pub struct TestOutcome {
     pub text: String,
     /// Whether the verdict was the expected one (for every case).
     pub passed: bool,
-    /// What happened, in words (the deciding rule, the verdict, translation).
+    /// What happened, in words (the deciding rule or drop reason, the verdict, the
+    /// translation).
     pub detail: String,
 }
 
-/// The word for an action.
-pub fn action_word(action: Action) -> &'static str {
-    match action {
-        Action::Pass => "pass",
-        Action::Block => "block",
-        Action::Reject => "reject",
-    }
-}
-
-/// Which rule decided a verdict: `the rule at L:C`, `the default at L:C` or `the built-in
-/// default`.
-pub fn decider(policy: &Policy, verdict: &Verdict) -> String {
-    match verdict.rule.and_then(|i| policy.rules.get(i as usize)) {
-        Some(rule) => format!("the rule at {}", pos_str(rule.pos)),
-        None if policy.default.pos.line > 0 => {
-            format!("the default at {}", pos_str(policy.default.pos))
-        }
-        None => "the built-in default (block)".to_string(),
-    }
-}
-
-/// Runs every test; a failing one is an error naming the deciding rule.
+/// Runs every test; a failing one is an error naming what decided.
 pub fn run_tests(
     file: &SourceFile,
     checked: &Checked,
@@ -68,90 +60,62 @@ pub fn run_tests(
     (outcomes, diags)
 }
 
+/// Whether `observed` is what `test` expects.
+fn meets(test: &TestDecl, observed: &Observed) -> bool {
+    observed.action == test.expect.value
+        && (!test.log || observed.log)
+        && test
+            .because
+            .as_ref()
+            .is_none_or(|because| observed.reason == Some(because.value))
+}
+
+/// What `test` expects, in words: `pass`, `block log`, `block (martian-destination)`.
+fn expected_words(test: &TestDecl) -> String {
+    let log = if test.log { " log" } else { "" };
+    match &test.because {
+        Some(because) => format!(
+            "{}{log} ({})",
+            action_word(test.expect.value),
+            because.value
+        ),
+        None => format!("{}{log}", action_word(test.expect.value)),
+    }
+}
+
 fn run_test(
     file: &SourceFile,
     checked: &Checked,
     policy: &Policy,
     test: &TestDecl,
 ) -> Result<TestOutcome, Diagnostic> {
-    let probe = probe(checked, policy, file, &test.packet)?;
-    let expected = test.expect.value;
-    let want = format!(
-        "{}{}",
-        action_word(expected),
-        if test.log { " log" } else { "" }
-    );
-    let failure = probe.keys.iter().find_map(|key| {
-        let verdict = policy.decide(key);
-        let ok = verdict.action == expected && (!test.log || verdict.log);
-        (!ok).then_some((key, verdict))
-    });
-    let text = file.slice(test.loc).to_string();
-    let translation = describe_translation(&probe.translation);
+    let packet = concrete(checked, &test.packet)?;
+    let runs = runs(checked, policy, &packet);
+    let failure = runs.iter().find(|run| !meets(test, &Observed::of(run)));
+    let want = expected_words(test);
     let detail = match failure {
-        Some((key, verdict)) => {
-            let got = format!(
-                "{}{}",
-                action_word(verdict.action),
-                if verdict.log { " log" } else { "" }
-            );
-            let case = if probe.keys.len() > 1 {
-                format!(" when the destination is {}", addr_text(key.dst))
-            } else {
-                String::new()
-            };
-            format!(
-                "expected {want}, got {got}{case}, decided by {}{translation}",
-                decider(policy, &verdict)
-            )
-        }
-        None => {
-            let verdict = probe.keys.first().map(|k| policy.decide(k));
-            let by = verdict.map_or_else(|| "no case".to_string(), |v| decider(policy, &v));
-            format!("{want} by {by}{translation}")
-        }
+        Some(run) => format!(
+            "expected {want}, got {}{}, decided by {}{}{}",
+            Observed::of(run).words(),
+            case_text(checked, &runs, run),
+            decided_by(checked, policy, run),
+            routing_note(checked, run),
+            redirect_text(policy, run)
+        ),
+        None => match runs.first() {
+            Some(run) => format!(
+                "{} by {}{}",
+                Observed::of(run).words(),
+                decided_by(checked, policy, run),
+                redirect_text(policy, run)
+            ),
+            None => format!("{want}: no case to run"),
+        },
     };
     Ok(TestOutcome {
         loc: test.loc,
-        text,
-        passed: failure.is_none(),
+        text: file.slice(test.loc).to_string(),
+        passed: failure.is_none() && !runs.is_empty(),
         detail,
     })
-}
-
-/// `" (after ...)"` for a translated packet, else empty.
-pub fn describe_translation(translation: &Translation) -> String {
-    match translation {
-        Translation::None => String::new(),
-        Translation::Forward { to, pos, .. } => {
-            format!(
-                " (after the forward at {} to {}:{})",
-                pos_str(*pos),
-                to.0,
-                to.1
-            )
-        }
-        Translation::Dns { pos, resolvers, .. } => match resolvers {
-            Some(list) => {
-                let list: Vec<String> = list.iter().map(|a| a.to_string()).collect();
-                format!(
-                    " (after the DNS redirect at {} to {})",
-                    pos_str(*pos),
-                    list.join(", ")
-                )
-            }
-            None => format!(
-                " (after the DNS redirect at {} to the resolvers learned on the uplink)",
-                pos_str(*pos)
-            ),
-        },
-    }
-}
-
-/// A flow address as text (IPv4 when mapped).
-pub fn addr_text(addr: u128) -> String {
-    match flow_addr_to_ipv4(addr) {
-        Some(v4) => std::net::Ipv4Addr::from(v4).to_string(),
-        None => std::net::Ipv6Addr::from(addr).to_string(),
-    }
 }

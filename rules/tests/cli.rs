@@ -171,3 +171,37 @@ fn unknown_commands_print_the_usage() {
     assert_eq!(status, 2);
     assert!(err.contains("usage: rules check FILE"));
 }
+
+#[test]
+fn explain_of_a_tcp_packet_ends_with_a_newline_and_says_nothing_of_icmp_types() {
+    let (status, out, err) = run(&[
+        "explain",
+        &shipped("default.rules"),
+        "tcp 10.137.1.10:40000 -> 10.137.1.1:22 on clients",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert!(out.ends_with('\n') && !out.ends_with("\n\n"), "{out:?}");
+    assert!(
+        out.contains("= protocol is tcp, the rule wants icmp\n"),
+        "the ICMP rule differs in the protocol, and only that is said: {out}"
+    );
+    assert!(!out.contains("ICMP type"), "{out}");
+}
+
+#[test]
+fn explain_reports_a_drop_by_the_data_plane_with_its_reason() {
+    let (status, out, err) = run(&[
+        "explain",
+        &shipped("default.rules"),
+        "udp 10.137.1.10:4000 -> 127.0.0.1:53 on clients",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert!(
+        out.contains("packet:  udp 10.137.1.10:4000 -> 127.0.0.1:53 on clients\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("verdict: block (martian-destination), by the data plane: 127.0.0.1 is in 127.0.0.0/8, which the appliance never forwards to\n"),
+        "{out}"
+    );
+}

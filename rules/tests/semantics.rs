@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use dataplane::policy::{ipv4_to_flow_addr, Action, FlowKey, Policy, OUT_SELF};
+use dataplane::rng::SplitMix64;
 use ipnetwork::IpNetwork;
 use proptest::prelude::*;
 use rules::ast::*;
@@ -252,13 +253,8 @@ fn agree(text: &str, cases: usize, seed: u64) {
     let decls = Decls::of(&ruleset);
     let policy = compiled.policy.as_policy();
     let (addrs, ports, bytes) = edges(&policy);
-    let mut state = seed;
-    let mut next = |n: usize| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as usize % n
-    };
+    let mut rng = SplitMix64::new(seed);
+    let mut next = |n: usize| rng.below(n as u64) as usize;
     for _ in 0..cases {
         let nic = |r: usize| {
             if r % 5 == 4 {

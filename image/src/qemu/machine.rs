@@ -37,6 +37,11 @@ impl Machine {
         }
     }
 
+    /// Whether the machine can carry the i6300ESB watchdog (a PCI device: not `microvm`).
+    pub fn offers_watchdog(self) -> bool {
+        !matches!(self, Machine::Microvm)
+    }
+
     /// Whether firmware can boot a disk on this machine (microvm has none that can).
     pub fn boots_disks(self) -> bool {
         !matches!(self, Machine::Microvm)

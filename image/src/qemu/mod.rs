@@ -27,6 +27,9 @@ use crate::shell;
 pub const DEBUG_EXIT_DEVICE: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
 /// QEMU's exit status when the kernel reports a fatal error through `isa-debug-exit`.
 pub const FATAL_EXIT_STATUS: i32 = 3;
+/// The hardware watchdog on `q35` and `pc`, and what QEMU does when it expires: reset the
+/// VM (which, under `-no-reboot`, stops it instead). Moat pets it from its main loop.
+pub const WATCHDOG_ARGS: [&str; 4] = ["-device", "i6300esb", "-action", "watchdog=reset"];
 /// First PCI slot used for NICs: `nic<i>` sits in slot `0x10 + i`, clear of the slots the
 /// machines use themselves, so PCI order (and so NIC naming) is fixed.
 pub const FIRST_NIC_PCI_SLOT: usize = 0x10;
@@ -60,6 +63,12 @@ pub struct QemuConfig {
     pub qmp_socket: Option<PathBuf>,
     /// Add the `isa-debug-exit` device so a fatal kernel error ends QEMU with status 3.
     pub debug_exit: bool,
+    /// Add the i6300ESB watchdog ([`WATCHDOG_ARGS`]); on by default where the machine
+    /// offers it (`q35`, `pc`).
+    pub watchdog: bool,
+    /// Pass `-no-reboot`: a reset (the watchdog's, or the guest's) ends QEMU instead of
+    /// rebooting the VM. On by default.
+    pub no_reboot: bool,
     /// CPU model (`-cpu`); `None` keeps QEMU's default.
     pub cpu: Option<String>,
     /// Arguments appended verbatim.
@@ -68,7 +77,7 @@ pub struct QemuConfig {
 
 impl QemuConfig {
     /// A VM with the defaults of `boot`'s path: no NICs, console on stdout, no QMP, no exit
-    /// device.
+    /// device, the watchdog where the machine offers it, `-no-reboot`.
     pub fn new(machine: Machine, accel: Accel, boot: Boot) -> QemuConfig {
         QemuConfig {
             machine,
@@ -79,6 +88,8 @@ impl QemuConfig {
             console: Console::Stdout,
             qmp_socket: None,
             debug_exit: false,
+            watchdog: machine.offers_watchdog(),
+            no_reboot: true,
             cpu: None,
             extra_args: Vec::new(),
         }
@@ -97,13 +108,10 @@ impl QemuConfig {
     pub fn args(&self) -> Result<Vec<OsString>> {
         self.check()?;
         let mut args = Args::default();
-        args.push_all([
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-no-reboot",
-        ]);
+        args.push_all(["-nodefaults", "-no-user-config", "-display", "none"]);
+        if self.no_reboot {
+            args.push_all(["-no-reboot"]);
+        }
         args.push_pair("-machine", self.machine.qemu_name());
         args.push_pair("-accel", self.accel.qemu_name());
         if let Some(cpu) = &self.cpu {
@@ -122,6 +130,9 @@ impl QemuConfig {
         if self.debug_exit {
             args.push_pair("-device", DEBUG_EXIT_DEVICE);
         }
+        if self.watchdog {
+            args.push_all(WATCHDOG_ARGS);
+        }
         if let Some(socket) = &self.qmp_socket {
             args.push_pair(
                 "-qmp",
@@ -136,6 +147,12 @@ impl QemuConfig {
     }
 
     fn check(&self) -> Result<()> {
+        if self.watchdog && !self.machine.offers_watchdog() {
+            return Err(Error::UnsupportedConfiguration(format!(
+                "machine {} has no PCI bus for the i6300esb watchdog",
+                self.machine
+            )));
+        }
         if self.nics.len() > MAX_NICS {
             return Err(Error::UnsupportedConfiguration(format!(
                 "{} NICs: Moat drives at most {MAX_NICS}",
@@ -296,6 +313,33 @@ mod tests {
         assert!(line.contains("netdev=nic1,mac=52:54:00:12:34:01,addr=0x11"));
         assert!(line.contains("-nodefaults -no-user-config -display none"));
         assert!(!line.contains("force-legacy"));
+    }
+
+    #[test]
+    fn pci_machines_get_the_watchdog_with_the_reset_action_by_default() {
+        for machine in [Machine::Q35, Machine::Pc] {
+            let line = rendered(&kernel_config(machine, 1));
+            assert!(
+                line.contains("-device i6300esb -action watchdog=reset"),
+                "{machine}: {line}"
+            );
+            assert!(line.contains("-no-reboot"), "{machine}: {line}");
+        }
+        let mut config = kernel_config(Machine::Q35, 1);
+        config.watchdog = false;
+        config.no_reboot = false;
+        let line = rendered(&config);
+        assert!(!line.contains("i6300esb"), "{line}");
+        assert!(!line.contains("-no-reboot"), "{line}");
+    }
+
+    #[test]
+    fn microvm_has_no_watchdog_and_refuses_one() {
+        let mut config = kernel_config(Machine::Microvm, 1);
+        assert!(!rendered(&config).contains("i6300esb"));
+        config.watchdog = true;
+        let error = config.args().unwrap_err();
+        assert!(error.to_string().contains("watchdog"), "{error}");
     }
 
     #[test]

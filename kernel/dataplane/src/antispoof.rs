@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-use crate::packet::is_martian_source;
+use crate::packet::is_special_purpose;
 use crate::route::Topology;
 
 /// Why a source address is refused on a NIC.
@@ -150,7 +150,7 @@ impl SourceFilter {
 
     /// Whether a packet from `src` may arrive on NIC `nic`.
     pub fn check(&self, nic: u8, src: Ipv4Address) -> Result<(), Spoofed> {
-        if is_martian_source(src) {
+        if is_special_purpose(src) {
             return Err(Spoofed::MartianSource);
         }
         let bits = src.to_bits();

@@ -4,11 +4,15 @@
 
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Ipv4Address,
+    EthernetRepr, Ipv4Address, ETHERNET_HEADER_LEN,
 };
 
+/// Length of an Ethernet/IPv4 ARP packet (`ArpRepr::EthernetIpv4`'s `buffer_len`, which is
+/// not a `const fn`; a test keeps the two equal).
+const ARP_PACKET_LEN: usize = 28;
+
 /// Length of an Ethernet + ARP (IPv4) frame.
-pub const ARP_FRAME_LEN: usize = 14 + 28;
+pub const ARP_FRAME_LEN: usize = ETHERNET_HEADER_LEN + ARP_PACKET_LEN;
 
 /// What an ARP packet asks of us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +100,18 @@ pub fn gratuitous(mac: EthernetAddress, ip: Ipv4Address) -> ArpMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arp_frame_length_is_smoltcps() {
+        let repr = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            source_protocol_addr: Ipv4Address::new(10, 0, 0, 1),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: Ipv4Address::new(10, 0, 0, 2),
+        };
+        assert_eq!(ARP_PACKET_LEN, repr.buffer_len());
+    }
 
     /// A real ARP request from a Linux host: who has 10.137.1.1? tell 10.137.1.10.
     const REQUEST: [u8; 42] = [

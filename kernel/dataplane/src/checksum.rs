@@ -1,46 +1,32 @@
-//! Internet checksum arithmetic (RFC 1071) and incremental updates (RFC 1624).
+//! Incremental updates of Internet checksums (RFC 1624).
 //!
 //! When the data plane rewrites a field (TTL, an address under NAT, a port), it does not
 //! recompute the checksum over the whole packet: it adjusts the stored checksum by the
 //! difference between the old and the new field, `HC' = ~(~HC + ~m + m')` (RFC 1624, eqn. 3),
 //! which is exact (it never produces the `0x0000` / `0xffff` ambiguity of eqn. 2).
+//! `smoltcp::wire::checksum` computes checksums from scratch (RFC 1071); this incremental
+//! form is what it lacks, and what keeps a damaged transport checksum damaged on its way
+//! through, as a router must.
 //!
 //! All values are in host order as read from the wire with big-endian accessors (which is what
 //! `smoltcp::wire` accessors return).
 //!
 //! ```
 //! use dataplane::checksum;
-//! // A header whose checksum covers the 16-bit word 0x4001 (TTL 64, protocol 1)...
-//! let before = checksum::fold(0x4001 + 0x1234);
-//! let stored = !before;
+//! use smoltcp::wire::checksum::data;
+//! // A header whose checksum covers the 16-bit words 0x4001 (TTL 64, protocol 1) and 0x1234...
+//! let stored = !data(&[0x40, 0x01, 0x12, 0x34]);
 //! // ...becomes TTL 63: adjust instead of recomputing.
 //! let adjusted = checksum::update_u16(stored, 0x4001, 0x3f01);
-//! assert_eq!(adjusted, !checksum::fold(0x3f01 + 0x1234));
+//! assert_eq!(adjusted, !data(&[0x3f, 0x01, 0x12, 0x34]));
 //! ```
 
 /// Folds a 32-bit one's-complement accumulator into 16 bits (end-around carry).
-pub const fn fold(mut sum: u32) -> u16 {
+const fn fold(mut sum: u32) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     sum as u16
-}
-
-/// One's-complement sum of `data` as big-endian 16-bit words (an odd final byte is padded
-/// with zero), added to `initial`. Not complemented: `!fold(sum(..))` is the checksum field.
-pub fn sum(initial: u32, data: &[u8]) -> u32 {
-    let mut acc = initial as u64;
-    let mut words = data.chunks_exact(2);
-    for word in &mut words {
-        acc += u16::from_be_bytes([word[0], word[1]]) as u64;
-    }
-    if let [last] = words.remainder() {
-        acc += (*last as u64) << 8;
-    }
-    while acc > 0xffff_ffff {
-        acc = (acc & 0xffff_ffff) + (acc >> 32);
-    }
-    acc as u32
 }
 
 /// Adjusts a stored checksum field after one 16-bit word covered by it changed from `old`
@@ -49,14 +35,9 @@ pub const fn update_u16(checksum: u16, old: u16, new: u16) -> u16 {
     !fold((!checksum) as u32 + (!old) as u32 + new as u32)
 }
 
-/// Adjusts a stored checksum after a 32-bit value (an IPv4 address) changed.
-pub const fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
-    let c = update_u16(checksum, (old >> 16) as u16, (new >> 16) as u16);
-    update_u16(c, old as u16, new as u16)
-}
-
-/// Adjusts a stored checksum after an even-length byte string covered by it (an IPv6
-/// address) changed from `old` to `new`.
+/// Adjusts a stored checksum after an even-length byte string covered by it (a port, an
+/// address, a stretch of header), starting at an even offset of the covered data, changed
+/// from `old` to `new`.
 ///
 /// # Panics
 /// Never for equal-length, even-length inputs; unequal or odd lengths are a caller bug and
@@ -83,7 +64,7 @@ mod tests {
     ];
 
     fn header_checksum(header: &[u8]) -> u16 {
-        !fold(sum(0, header))
+        !smoltcp::wire::checksum::data(header)
     }
 
     #[test]
@@ -111,10 +92,12 @@ mod tests {
     fn address_rewrite_matches_full_recompute() {
         let mut header = IPV4_HEADER;
         let stored = header_checksum(&header);
-        let old = u32::from_be_bytes([header[12], header[13], header[14], header[15]]);
-        let new = u32::from_be_bytes([192, 168, 1, 77]);
-        header[12..16].copy_from_slice(&new.to_be_bytes());
-        assert_eq!(update_u32(stored, old, new), header_checksum(&header));
+        let old = [header[12], header[13], header[14], header[15]];
+        header[12..16].copy_from_slice(&[192, 168, 1, 77]);
+        assert_eq!(
+            update_bytes(stored, &old, &header[12..16]),
+            header_checksum(&header)
+        );
         let stored = header_checksum(&header);
         let old_bytes = [192, 168, 1, 77];
         header[12..16].copy_from_slice(&[10, 0, 0, 1]);
@@ -122,11 +105,6 @@ mod tests {
             update_bytes(stored, &old_bytes, &header[12..16]),
             header_checksum(&header)
         );
-    }
-
-    #[test]
-    fn odd_length_sum_pads_with_zero() {
-        assert_eq!(sum(0, &[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
     }
 
     #[test]

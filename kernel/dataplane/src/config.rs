@@ -21,17 +21,21 @@ pub struct NicConfig {
     pub dhcp: bool,
 }
 
-/// Configuration of every NIC, indexed by NIC number.
+/// Configuration of every NIC, indexed by NIC number, and the resolvers known at start.
 #[derive(Clone, Debug, Default)]
 pub struct ApplianceConfig {
     /// NIC `i` is `nics[i]`.
     pub nics: Vec<NicConfig>,
+    /// The uplink's DNS resolvers as known at start (its static `dns` list), which a
+    /// `dns ... to upstream` redirect uses until DHCP names others. The first is the one
+    /// queries go to.
+    pub upstream_dns: Vec<Ipv4Address>,
 }
 
 impl ApplianceConfig {
     /// Builds the configuration for NICs with MACs `macs` (in NIC order) from `policy`'s
     /// interface declarations. NICs the policy does not declare get no address: they carry
-    /// no traffic.
+    /// no traffic. The upstream resolvers are the uplink's static `dns` list.
     pub fn from_policy(policy: &Policy, macs: &[EthernetAddress]) -> ApplianceConfig {
         let nics = macs
             .iter()
@@ -59,6 +63,13 @@ impl ApplianceConfig {
                 }
             })
             .collect();
-        ApplianceConfig { nics }
+        let upstream_dns = policy
+            .interfaces
+            .iter()
+            .filter(|i| i.uplink)
+            .flat_map(|i| i.dns_servers.of(policy.ipv4_addrs))
+            .map(|a| Ipv4Address::from_bits(*a))
+            .collect();
+        ApplianceConfig { nics, upstream_dns }
     }
 }

@@ -2,8 +2,8 @@
 //! log.
 //!
 //! Every drop is counted. A drop is also *logged* — one console line with the interface,
-//! the reason or deciding rule, and the 5-tuple — when its rule says `log`, or when it is
-//! security-relevant (spoofing, malformed packets, a full state table). Log lines pass a
+//! the reason or deciding rule, and the 5-tuple — when its rule says `log`, or when its
+//! reason is security-relevant ([`DropReason::always_logged`]). Log lines pass a
 //! token bucket ([`LOG_RATE`] per second, bursts of [`LOG_BURST`]) so a flood cannot turn
 //! the console into a denial of service; the number of lines suppressed is reported on the
 //! next line that gets through.
@@ -107,7 +107,42 @@ impl DropReason {
         }
     }
 
-    /// Whether drops for this reason are logged even without a rule saying `log`.
+    /// What the reason means, in words (for reports such as `rules test`).
+    pub fn meaning(&self) -> &'static str {
+        match self {
+            DropReason::Malformed => "not a packet the appliance can parse",
+            DropReason::NotForUs => "addressed to another MAC",
+            DropReason::UnsupportedEtherType => {
+                "a protocol the appliance does not forward (IPv6 among them, for now)"
+            }
+            DropReason::NicUnconfigured => "it arrived on an interface without an IPv4 address",
+            DropReason::MartianSource => "its source can never be a host's address",
+            DropReason::MartianDestination => "its destination can never be forwarded to",
+            DropReason::Spoofed => "its source may not send from the interface it arrived on",
+            DropReason::Policy => "refused by a rule or by the default",
+            DropReason::TtlExceeded => "its TTL ran out",
+            DropReason::NoRoute => "there is no route to its destination",
+            DropReason::TooBig => "too big for the egress MTU, and DF is set",
+            DropReason::OrphanFragment => "a fragment whose first fragment was not let through",
+            DropReason::InvalidState => "it belongs to no known flow and cannot open one",
+            DropReason::StateTableFull => "the state table is full",
+            DropReason::StateLimit => "a state limit was reached",
+            DropReason::NatExhausted => "no NAT port was free",
+            DropReason::NeighborUnreachable => "the next hop did not answer ARP",
+            DropReason::TransmitFull => "the NIC's transmit ring was full",
+        }
+    }
+
+    /// The reason called `name` (as [`DropReason::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<DropReason> {
+        DropReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Whether every drop for this reason is logged: the security-relevant ones (malformed
+    /// packets, martian and spoofed sources, a full state table, state limits reached, NAT
+    /// ports exhausted). Drops by the policy are logged when their rule says `log`; the
+    /// others (unrouteable, TTL, fragments without their first, full rings, ...) are only
+    /// counted. The appliance's one drop path asks this for every drop.
     pub fn always_logged(&self) -> bool {
         matches!(
             self,
@@ -115,6 +150,7 @@ impl DropReason {
                 | DropReason::MartianSource
                 | DropReason::Spoofed
                 | DropReason::StateTableFull
+                | DropReason::StateLimit
                 | DropReason::NatExhausted
         )
     }

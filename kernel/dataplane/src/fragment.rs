@@ -82,7 +82,7 @@ impl DatagramKey {
         DatagramKey(
             (summary.src.to_bits() as u128) << 64
                 | (summary.dst.to_bits() as u128) << 32
-                | (summary.protocol as u128) << 16
+                | (u8::from(summary.protocol) as u128) << 16
                 | summary.ident as u128,
         )
     }
@@ -211,6 +211,13 @@ impl<T: Clone> FragmentTable<T> {
         }
         self.counters.followed += 1;
         Some(decision)
+    }
+
+    /// Forgets every datagram (their recorded decisions no longer hold: the addressing they
+    /// were made for changed).
+    pub fn clear(&mut self) {
+        self.datagrams.clear();
+        self.order.clear();
     }
 
     /// Forgets every datagram whose lifetime ended by `now` (also done by the other calls;

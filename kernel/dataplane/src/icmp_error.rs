@@ -33,10 +33,10 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{
     Icmpv4DstUnreachable as DstUnreachable, Icmpv4Message, Icmpv4Packet,
     Icmpv4TimeExceeded as TimeExceeded, IpAddress, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet,
-    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, IPV4_HEADER_LEN,
 };
 
-use crate::packet::{is_martian_source, tcp_flags, IcmpSummary, Ipv4Summary, Transport};
+use crate::packet::{is_special_purpose, tcp_flags, IcmpSummary, Ipv4Summary, Transport};
 use crate::ratelimit::TokenBucket;
 
 /// Largest ICMP error, IP header included (RFC 1812 4.3.2.3).
@@ -51,15 +51,24 @@ pub const REPLIES_PER_SECOND: u32 = 100;
 /// Replies that may be sent back to back before [`REPLIES_PER_SECOND`] applies.
 pub const REPLY_BURST: u32 = 50;
 
-/// IPv4 header of the replies (no options).
-const IPV4_HEADER_LEN: usize = 20;
-/// ICMP header of an error: type, code, checksum, 4 bytes of type-specific data.
+/// ICMP header of an error: type, code, checksum, 4 bytes of type-specific data. (What
+/// `Icmpv4Packet::header_len` says once the type is written; the reply's length is needed
+/// before that.)
 const ICMP_ERROR_HEADER_LEN: usize = 8;
-/// Where an ICMP "fragmentation needed" carries the next-hop MTU (RFC 1191).
+/// Where an ICMP "fragmentation needed" carries the next-hop MTU (RFC 1191), a field
+/// `smoltcp::wire` has no accessor for.
 const NEXT_HOP_MTU: core::ops::Range<usize> = 6..8;
-/// ICMP types that are errors (destination unreachable, source quench, redirect, time
-/// exceeded, parameter problem).
-const ICMP_ERROR_TYPES: [u8; 5] = [3, 4, 5, 11, 12];
+/// Source quench (RFC 792, deprecated by RFC 6633), an error type `Icmpv4Message` has no
+/// name for.
+const SOURCE_QUENCH: Icmpv4Message = Icmpv4Message::Unknown(4);
+/// ICMP types that are errors.
+const ICMP_ERROR_TYPES: [Icmpv4Message; 5] = [
+    Icmpv4Message::DstUnreachable,
+    SOURCE_QUENCH,
+    Icmpv4Message::Redirect,
+    Icmpv4Message::TimeExceeded,
+    Icmpv4Message::ParamProblem,
+];
 
 /// An ICMP error the appliance sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +165,7 @@ impl Offending<'_> {
         match self.summary.transport {
             Transport::Icmp(IcmpSummary::Error { .. }) => true,
             Transport::Icmp(IcmpSummary::Other { icmp_type, .. }) => {
-                ICMP_ERROR_TYPES.contains(&icmp_type)
+                ICMP_ERROR_TYPES.contains(&Icmpv4Message::from(icmp_type))
             }
             _ => false,
         }
@@ -176,7 +185,7 @@ impl Offending<'_> {
         {
             return Err(NoReply::BroadcastDestination);
         }
-        if is_martian_source(src) || self.is_ingress_broadcast(src) {
+        if is_special_purpose(src) || self.is_ingress_broadcast(src) {
             return Err(NoReply::InvalidSource);
         }
         if self.summary.fragment_offset != 0 {
@@ -214,14 +223,14 @@ pub fn build_icmp_error(error: IcmpError, offending: &Offending) -> Result<Vec<u
     let mut ip_view = Ipv4Packet::new_unchecked(&mut reply[..]);
     ip.emit(&mut ip_view, &ChecksumCapabilities::default());
     let icmp_bytes = ip_view.payload_mut();
-    let (icmp_type, code) = error.type_code();
     if let IcmpError::FragmentationNeeded { mtu } = error {
         icmp_bytes[NEXT_HOP_MTU].copy_from_slice(&mtu.to_be_bytes());
     }
-    icmp_bytes[ICMP_ERROR_HEADER_LEN..].copy_from_slice(quote);
+    let (icmp_type, code) = error.type_code();
     let mut icmp = Icmpv4Packet::new_unchecked(icmp_bytes);
     icmp.set_msg_type(icmp_type.into());
     icmp.set_msg_code(code);
+    icmp.data_mut().copy_from_slice(quote);
     icmp.fill_checksum();
     Ok(reply)
 }
@@ -447,7 +456,12 @@ mod tests {
 
     #[test]
     fn fragmentation_needed_carries_the_next_hop_mtu() {
-        let packet = packets::tcp(CLIENT, 40000, SERVER, 443, 1, 1, tcp_flags::ACK, &[0; 1460]);
+        let packet = packets::tcp(
+            (CLIENT, 40000),
+            (SERVER, 443),
+            (1, 1, tcp_flags::ACK),
+            &[0; 1460],
+        );
         let reply = error_about(IcmpError::FragmentationNeeded { mtu: 1400 }, &packet).unwrap();
         assert!(checksums_valid(&reply));
         let (icmp_type, code, quote) = quoted(&reply);
@@ -595,13 +609,9 @@ mod tests {
     #[test]
     fn reject_of_tcp_syn_is_rst_ack() {
         let syn = packets::tcp(
-            CLIENT,
-            40000,
-            SERVER,
-            23,
-            0x1000_0000,
-            0,
-            tcp_flags::SYN,
+            (CLIENT, 40000),
+            (SERVER, 23),
+            (0x1000_0000, 0, tcp_flags::SYN),
             &[],
         );
         let reply = build_tcp_reset(&offending(&syn, &summary(&syn))).unwrap();
@@ -624,13 +634,9 @@ mod tests {
     #[test]
     fn reset_of_an_acking_segment_takes_its_sequence_from_the_ack() {
         let data = packets::tcp(
-            CLIENT,
-            40000,
-            SERVER,
-            443,
-            5000,
-            0xdead_beef,
-            tcp_flags::ACK | tcp_flags::PSH,
+            (CLIENT, 40000),
+            (SERVER, 443),
+            (5000, 0xdead_beef, tcp_flags::ACK | tcp_flags::PSH),
             b"GET /",
         );
         let rst = tcp_of(&build_tcp_reset(&offending(&data, &summary(&data))).unwrap());
@@ -642,13 +648,9 @@ mod tests {
     fn reset_without_ack_acknowledges_syn_and_payload_modulo_2_32() {
         // SEG.LEN counts the payload and the SYN; the sum wraps around the sequence space.
         let syn_data = packets::tcp(
-            CLIENT,
-            40000,
-            SERVER,
-            80,
-            u32::MAX - 1,
-            0,
-            tcp_flags::SYN,
+            (CLIENT, 40000),
+            (SERVER, 80),
+            (u32::MAX - 1, 0, tcp_flags::SYN),
             b"abc",
         );
         let rst = tcp_of(&build_tcp_reset(&offending(&syn_data, &summary(&syn_data))).unwrap());
@@ -657,7 +659,7 @@ mod tests {
 
     #[test]
     fn reset_is_never_sent_about_a_reset() {
-        let rst = packets::tcp(CLIENT, 40000, SERVER, 443, 1, 0, tcp_flags::RST, &[]);
+        let rst = packets::tcp((CLIENT, 40000), (SERVER, 443), (1, 0, tcp_flags::RST), &[]);
         assert_eq!(
             build_tcp_reset(&offending(&rst, &summary(&rst))),
             Err(NoReply::AboutTcpReset)

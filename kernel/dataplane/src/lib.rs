@@ -1,11 +1,23 @@
 //! Moat's data plane: everything that touches packets, as portable `no_std` + `alloc` code.
 //!
-//! Nothing here touches hardware. The kernel hands received Ethernet frames in and takes
-//! frames to transmit out; time comes in as an argument. That is what lets every path be
-//! unit-tested and benchmarked on the host with real packet bytes.
+//! **Owns**: every decision about a packet — parsing and validation, anti-spoofing, ARP,
+//! routing, the state table and NAT, the policy matcher, ICMP errors, the drop log — and
+//! the compiled policy's model (the contract with the `rules` compiler). The kernel hands
+//! received Ethernet frames in and takes frames to transmit out; time comes in as an
+//! argument. That is what lets every path be unit-tested and benchmarked on the host with
+//! real packet bytes, and what lets the compiler run a ruleset's tests through the very
+//! same code ([`Appliance::receive_traced`]).
 //!
-//! - [`appliance`]: the front door — [`Appliance::receive`] for each frame,
-//!   [`Appliance::poll`] for timers.
+//! **Must not import**: hardware or platform code (no `x86_64`, virtio, ACPI: the kernel
+//! imports this crate, never the reverse), a ruleset parser (`rules` is a dev-dependency
+//! only, for tests that compile real ruleset text), or anything `std`. Its dependencies are
+//! `smoltcp` (wire formats and the local stack), `log` and `siphasher`. Host-only parts are
+//! behind features: `codegen` (emitting a policy as Rust, building the matcher's index),
+//! `reference` (the linear matcher tests compare against), `testutil` (the test packet
+//! library).
+//!
+//! - [`appliance`]: the front door — [`Appliance::receive`] for each frame (the path of a
+//!   packet, stage by stage, in its module documentation), [`Appliance::poll`] for timers.
 //! - [`policy`]: the compiled ruleset (pure data, produced at build time by the `rules` crate)
 //!   and the matcher that decides the first packet of each flow.
 //! - [`arp`], [`neighbor`]: ARP and the neighbour table.
@@ -21,7 +33,10 @@
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
-//! - [`checksum`]: RFC 1071/1624 Internet checksums, incrementally updated.
+//! - [`checksum`]: incremental checksum updates (RFC 1624).
+//! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
+//!   generators and tests).
+//! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -31,6 +46,7 @@ pub mod appliance;
 pub mod arp;
 pub mod checksum;
 pub mod config;
+pub mod dhcp;
 pub mod drops;
 pub mod fragment;
 pub mod fragmenter;
@@ -43,6 +59,7 @@ pub mod policy;
 pub mod proxy_arp;
 pub mod ratelimit;
 pub mod rewrite;
+pub mod rng;
 pub mod route;
 pub mod sink;
 pub mod state;

@@ -1,6 +1,6 @@
 //! The appliance's own IP stack: one smoltcp `Interface` per NIC, for traffic addressed to
-//! the appliance itself — ICMP echo and ARP for its own address, and the DHCP client on an
-//! interface the ruleset configures with `dhcp`.
+//! the appliance itself — ICMP echo and ARP for its own address. (The DHCP client of an
+//! interface the ruleset configures with `dhcp` is [`crate::dhcp`], run by the appliance.)
 //!
 //! The data plane decides what reaches it (the policy governs `to self`); smoltcp sees
 //! whole Ethernet frames and writes its answers straight into the [`FrameSink`], with no
@@ -9,9 +9,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
-use smoltcp::socket::dhcpv4;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
@@ -105,39 +104,21 @@ impl<'a> Device for SinkDevice<'a> {
     }
 }
 
-/// A change of the NIC's addressing learned by DHCP.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DhcpChange {
-    /// A lease was obtained or its parameters changed.
-    Configured {
-        /// Address and network.
-        address: Ipv4Cidr,
-        /// Default gateway, if the server named one.
-        router: Option<Ipv4Address>,
-        /// DNS servers the server named.
-        dns_servers: Vec<Ipv4Address>,
-    },
-    /// The lease was lost.
-    Deconfigured,
-}
-
 /// The local stack of one NIC.
 pub struct LocalStack {
     nic: u8,
     iface: Interface,
     sockets: SocketSet<'static>,
-    dhcp: Option<SocketHandle>,
 }
 
 impl LocalStack {
-    /// A stack for NIC `nic` with MAC `mac`, static `address` (if any) and a default route
-    /// via `gateway` (if any), or a DHCP client when `dhcp` is set.
+    /// A stack for NIC `nic` with MAC `mac`, `address` (if any) and a default route via
+    /// `gateway` (if any).
     pub fn new(
         nic: u8,
         mac: EthernetAddress,
         address: Option<Ipv4Cidr>,
         gateway: Option<Ipv4Address>,
-        dhcp: bool,
         seed: u64,
         now: Instant,
     ) -> LocalStack {
@@ -154,16 +135,12 @@ impl LocalStack {
             nic,
             iface,
             sockets: SocketSet::new(Vec::new()),
-            dhcp: None,
         };
         stack.set_address(address, gateway);
-        if dhcp {
-            stack.dhcp = Some(stack.sockets.add(dhcpv4::Socket::new()));
-        }
         stack
     }
 
-    /// Replaces the stack's address and default route.
+    /// Replaces the stack's address and default route (this also empties its ARP cache).
     pub fn set_address(&mut self, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
@@ -178,59 +155,27 @@ impl LocalStack {
     }
 
     /// Hands the stack one Ethernet frame addressed to the appliance and lets it answer.
-    /// Returns a DHCP change if the frame completed one.
-    pub fn deliver(
-        &mut self,
-        frame: &[u8],
-        now: Instant,
-        sink: &mut dyn FrameSink,
-    ) -> Option<DhcpChange> {
+    pub fn deliver(&mut self, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) {
         let mut device = SinkDevice {
             nic: self.nic,
             inbound: Some(frame),
             sink,
         };
         self.iface.poll(now, &mut device, &mut self.sockets);
-        self.dhcp_event()
     }
 
-    /// Runs timers (ARP and DHCP retransmissions, lease renewal) without input.
-    pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Option<DhcpChange> {
+    /// Runs timers (ARP retransmissions) without input.
+    pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) {
         let mut device = SinkDevice {
             nic: self.nic,
             inbound: None,
             sink,
         };
         self.iface.poll(now, &mut device, &mut self.sockets);
-        self.dhcp_event()
     }
 
     /// How long until the stack next needs [`LocalStack::poll`].
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
         self.iface.poll_delay(now, &self.sockets)
-    }
-
-    /// Whether this stack runs a DHCP client.
-    pub fn runs_dhcp(&self) -> bool {
-        self.dhcp.is_some()
-    }
-
-    fn dhcp_event(&mut self) -> Option<DhcpChange> {
-        let handle = self.dhcp?;
-        let change = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll()? {
-            dhcpv4::Event::Configured(config) => DhcpChange::Configured {
-                address: config.address,
-                router: config.router,
-                dns_servers: config.dns_servers.iter().copied().collect(),
-            },
-            dhcpv4::Event::Deconfigured => DhcpChange::Deconfigured,
-        };
-        match &change {
-            DhcpChange::Configured {
-                address, router, ..
-            } => self.set_address(Some(*address), *router),
-            DhcpChange::Deconfigured => self.set_address(None, None),
-        }
-        Some(change)
     }
 }

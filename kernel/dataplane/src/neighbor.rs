@@ -1,12 +1,25 @@
 //! The neighbour table: IPv4 → MAC per NIC, learned by ARP, with a bounded queue of packets
 //! waiting for a neighbour to answer.
 //!
-//! Bounds (a flood of packets to unresolvable addresses must not eat memory): at most
+//! # Reachability (Linux's NUD states, simplified)
+//! An entry learned or confirmed by ARP is **reachable** for [`REACHABLE_TIME`]: packets go
+//! to its MAC without question. After that it is **stale** until [`LIFETIME`]: packets still
+//! go to its MAC, but the first one sent ([`NeighborTable::resolve`]) starts a **probe** —
+//! [`UNICAST_PROBES`] ARP requests sent to the known MAC, [`REQUEST_INTERVAL`] apart, packets
+//! still flowing meanwhile. A neighbour that answers is reachable again (at whatever MAC it
+//! answers from); one that does not is asked by broadcast ([`MAX_REQUESTS`] times, packets
+//! now queued), in case it moved to another MAC, and then given up: its queue is dropped.
+//! An entry past its [`LIFETIME`] is resolved again by broadcast on its next use. The caller
+//! can also start a probe itself ([`NeighborTable::probe`]), e.g. for a gateway that has
+//! gone silent. An ARP message from the neighbour (a reply, a request, a gratuitous ARP)
+//! confirms it at once, with the MAC it carries.
+//!
+//! # Bounds
+//! A flood of packets to unresolvable addresses must not eat memory: at most
 //! [`MAX_PENDING_PER_NEIGHBOR`] packets wait for one neighbour and [`MAX_PENDING_TOTAL`]
-//! for all of them; an unanswered neighbour is asked [`MAX_REQUESTS`] times,
-//! [`REQUEST_INTERVAL`] apart, then its queue is dropped. Resolved entries expire after
-//! [`REACHABLE_TIME`] and are then resolved again on next use. At most [`MAX_ENTRIES`]
-//! entries exist; when full, the stalest resolved entry makes room.
+//! for all of them. At most [`MAX_ENTRIES`] entries exist; when full, the stalest resolved
+//! entry makes room. Entries unused for twice their lifetime are removed by
+//! [`NeighborTable::poll`].
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -14,11 +27,16 @@ use alloc::vec::Vec;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address};
 
-/// How long a learned MAC is trusted.
-pub const REACHABLE_TIME: Duration = Duration::from_secs(60);
-/// Time between ARP requests for an unanswered neighbour.
+/// How long a confirmed MAC is used without question.
+pub const REACHABLE_TIME: Duration = Duration::from_secs(30);
+/// How long a MAC is trusted at all after its last confirmation (stale entries are verified
+/// on use until then; afterwards they are resolved again).
+pub const LIFETIME: Duration = Duration::from_secs(60);
+/// Time between ARP requests (unicast probes and broadcasts alike).
 pub const REQUEST_INTERVAL: Duration = Duration::from_millis(1000);
-/// ARP requests sent before giving up on a neighbour.
+/// ARP requests sent to a stale entry's MAC before asking by broadcast.
+pub const UNICAST_PROBES: u8 = 3;
+/// Broadcast ARP requests sent before giving up on a neighbour.
 pub const MAX_REQUESTS: u8 = 3;
 /// Packets queued for one unresolved neighbour.
 pub const MAX_PENDING_PER_NEIGHBOR: usize = 4;
@@ -34,7 +52,12 @@ pub type NeighborKey = (u8, Ipv4Address);
 enum Entry {
     Resolved {
         mac: EthernetAddress,
-        expires: Instant,
+        /// When an ARP message from the neighbour last confirmed `mac`.
+        confirmed: Instant,
+        /// When a packet was last sent to it.
+        used: Instant,
+        /// Unicast probes sent so far and when the next one is due, while verifying.
+        probe: Option<(u8, Instant)>,
     },
     Incomplete {
         queue: VecDeque<Vec<u8>>,
@@ -54,6 +77,28 @@ pub enum Enqueued {
     Dropped,
 }
 
+/// Where to send a packet for a neighbour ([`NeighborTable::resolve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// To this MAC.
+    Known(EthernetAddress),
+    /// To this MAC, which is stale: also send it an ARP request (unicast) to verify it.
+    Verify(EthernetAddress),
+    /// Unknown: queue the packet ([`NeighborTable::enqueue`]) and ask.
+    Unknown,
+}
+
+/// The ARP requests [`NeighborTable::poll`] wants sent, and the neighbours it gave up on.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct NeighborWork {
+    /// Neighbours to ask for by broadcast.
+    pub broadcast: Vec<NeighborKey>,
+    /// Neighbours to ask at the MAC they had (probes).
+    pub unicast: Vec<(NeighborKey, EthernetAddress)>,
+    /// Neighbours that never answered, with how many packets were waiting for them.
+    pub gave_up: Vec<(NeighborKey, usize)>,
+}
+
 /// The table. See the module documentation.
 #[derive(Debug, Default)]
 pub struct NeighborTable {
@@ -67,23 +112,88 @@ impl NeighborTable {
         NeighborTable::default()
     }
 
-    /// The MAC of a resolved, unexpired neighbour.
+    /// The MAC of a resolved neighbour confirmed within its [`LIFETIME`] (reachable or
+    /// stale). Changes nothing: what the appliance believes, without asking.
     pub fn lookup(&self, key: NeighborKey, now: Instant) -> Option<EthernetAddress> {
         match self.entries.get(&key) {
-            Some(Entry::Resolved { mac, expires }) if *expires > now => Some(*mac),
+            Some(Entry::Resolved { mac, confirmed, .. }) if now < *confirmed + LIFETIME => {
+                Some(*mac)
+            }
             _ => None,
         }
     }
 
-    /// Records `mac` for `key`; returns the packets that were waiting for it, in order.
-    pub fn learn(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
-        let resolved = Entry::Resolved {
+    /// The MAC last learned for `key`, however old.
+    pub fn mac_of(&self, key: NeighborKey) -> Option<EthernetAddress> {
+        match self.entries.get(&key) {
+            Some(Entry::Resolved { mac, .. }) => Some(*mac),
+            _ => None,
+        }
+    }
+
+    /// Where to send a packet for `key` now (see [`Resolution`]); records the use. The first
+    /// use of a stale entry starts its probe.
+    pub fn resolve(&mut self, key: NeighborKey, now: Instant) -> Resolution {
+        let Some(Entry::Resolved {
             mac,
-            expires: now + REACHABLE_TIME,
+            confirmed,
+            used,
+            probe,
+        }) = self.entries.get_mut(&key)
+        else {
+            return Resolution::Unknown;
         };
+        if probe.is_some() || now < *confirmed + REACHABLE_TIME {
+            *used = now;
+            Resolution::Known(*mac)
+        } else if now < *confirmed + LIFETIME {
+            *used = now;
+            *probe = Some((1, now + REQUEST_INTERVAL));
+            Resolution::Verify(*mac)
+        } else {
+            Resolution::Unknown
+        }
+    }
+
+    /// Starts verifying `key` now, whatever its age: returns the MAC to send a unicast ARP
+    /// request to, or `None` if the entry is not resolved, past its lifetime, or already
+    /// being verified. Packets keep going to the MAC meanwhile.
+    pub fn probe(&mut self, key: NeighborKey, now: Instant) -> Option<EthernetAddress> {
+        match self.entries.get_mut(&key) {
+            Some(Entry::Resolved {
+                mac,
+                confirmed,
+                probe: probe @ None,
+                ..
+            }) if now < *confirmed + LIFETIME => {
+                *probe = Some((1, now + REQUEST_INTERVAL));
+                Some(*mac)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a packet was sent to `key` after `since`.
+    pub fn used_since(&self, key: NeighborKey, since: Instant) -> bool {
+        matches!(self.entries.get(&key), Some(Entry::Resolved { used, .. }) if *used > since)
+    }
+
+    /// Records `mac` for `key` (confirmed now); returns the packets that were waiting for
+    /// it, in order.
+    pub fn learn(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }
+        let used = match self.entries.get(&key) {
+            Some(Entry::Resolved { used, .. }) => *used,
+            _ => now,
+        };
+        let resolved = Entry::Resolved {
+            mac,
+            confirmed: now,
+            used,
+            probe: None,
+        };
         match self.entries.insert(key, resolved) {
             Some(Entry::Incomplete { queue, .. }) => {
                 self.pending_total -= queue.len();
@@ -124,8 +234,8 @@ impl NeighborTable {
                 requests_sent: 0,
                 next_request: now,
             });
-        if let Entry::Resolved { expires, .. } = entry {
-            if *expires > now {
+        if let Entry::Resolved { confirmed, .. } = entry {
+            if now < *confirmed + LIFETIME {
                 // Caller raced a resolution: it should have sent directly; let it retry.
                 return Enqueued::Dropped;
             }
@@ -157,40 +267,61 @@ impl NeighborTable {
         }
     }
 
-    /// Housekeeping: returns the neighbours to send another ARP request to, and drops the
-    /// queues of those that never answered (returning each one with how many packets it had
-    /// waiting).
-    pub fn poll(&mut self, now: Instant) -> (Vec<NeighborKey>, Vec<(NeighborKey, usize)>) {
-        let mut ask = Vec::new();
+    /// Housekeeping: the ARP requests to send now (probes of stale entries, broadcasts for
+    /// unresolved ones), the neighbours given up on (their queues dropped), and old entries
+    /// removed.
+    pub fn poll(&mut self, now: Instant) -> NeighborWork {
+        let mut work = NeighborWork::default();
         let mut gave_up = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
-            if let Entry::Incomplete {
-                requests_sent,
-                next_request,
-                ..
-            } = entry
-            {
-                if *next_request <= now {
+            match entry {
+                Entry::Resolved {
+                    mac,
+                    probe: Some((sent, next)),
+                    ..
+                } if *next <= now => {
+                    if *sent < UNICAST_PROBES {
+                        *sent += 1;
+                        *next = now + REQUEST_INTERVAL;
+                        work.unicast.push((*key, *mac));
+                    } else {
+                        // Silent at its MAC: ask everyone, in case it moved.
+                        *entry = Entry::Incomplete {
+                            queue: VecDeque::new(),
+                            requests_sent: 1,
+                            next_request: now + REQUEST_INTERVAL,
+                        };
+                        work.broadcast.push(*key);
+                    }
+                }
+                Entry::Incomplete {
+                    requests_sent,
+                    next_request,
+                    ..
+                } if *next_request <= now => {
                     if *requests_sent >= MAX_REQUESTS {
                         gave_up.push(*key);
                     } else {
                         *requests_sent += 1;
                         *next_request = now + REQUEST_INTERVAL;
-                        ask.push(*key);
+                        work.broadcast.push(*key);
                     }
                 }
+                _ => {}
             }
         }
-        let mut dropped = Vec::new();
         for key in gave_up {
             if let Some(Entry::Incomplete { queue, .. }) = self.entries.remove(&key) {
-                dropped.push((key, queue.len()));
+                work.gave_up.push((key, queue.len()));
                 self.pending_total -= queue.len();
             }
         }
-        // Expired resolved entries are removed lazily here, to keep the table small.
-        self.entries.retain(|_, e| !matches!(e, Entry::Resolved { expires, .. } if *expires + REACHABLE_TIME <= now));
-        (ask, dropped)
+        // Entries unconfirmed for twice their lifetime go, to keep the table small.
+        self.entries.retain(|_, e| {
+            !matches!(e, Entry::Resolved { confirmed, probe: None, .. }
+                if *confirmed + LIFETIME * 2 <= now)
+        });
+        work
     }
 
     /// The earliest time [`NeighborTable::poll`] has work to do.
@@ -199,9 +330,26 @@ impl NeighborTable {
             .values()
             .filter_map(|e| match e {
                 Entry::Incomplete { next_request, .. } => Some(*next_request),
-                Entry::Resolved { .. } => None,
+                Entry::Resolved { probe, .. } => probe.map(|(_, next)| next),
             })
             .min()
+    }
+
+    /// Forgets every neighbour on `nic` (its network changed); returns how many queued
+    /// packets were dropped with them.
+    pub fn flush_nic(&mut self, nic: u8) -> usize {
+        let mut dropped = 0;
+        self.entries.retain(|(on, _), entry| {
+            if *on != nic {
+                return true;
+            }
+            if let Entry::Incomplete { queue, .. } = entry {
+                dropped += queue.len();
+            }
+            false
+        });
+        self.pending_total -= dropped;
+        dropped
     }
 
     /// Packets currently waiting for resolution.
@@ -224,7 +372,7 @@ impl NeighborTable {
             .entries
             .iter()
             .filter_map(|(k, e)| match e {
-                Entry::Resolved { expires, .. } => Some((*expires, *k)),
+                Entry::Resolved { confirmed, .. } => Some((*confirmed, *k)),
                 Entry::Incomplete { .. } => None,
             })
             .min();
@@ -295,12 +443,106 @@ mod tests {
     fn unanswered_neighbor_is_asked_again_then_dropped() {
         let mut table = NeighborTable::new();
         table.enqueue((1, HOST), b"p", t(0));
-        assert_eq!(table.poll(t(500)), (vec![], vec![]));
-        assert_eq!(table.poll(t(1000)), (vec![(1, HOST)], vec![]));
-        assert_eq!(table.poll(t(2000)), (vec![(1, HOST)], vec![]));
-        assert_eq!(table.poll(t(3000)), (vec![], vec![((1, HOST), 1)]));
+        assert_eq!(table.poll(t(500)), NeighborWork::default());
+        assert_eq!(table.poll(t(1000)), broadcast(&[(1, HOST)]));
+        assert_eq!(table.poll(t(2000)), broadcast(&[(1, HOST)]));
+        let work = table.poll(t(3000));
+        assert_eq!(work.gave_up, [((1, HOST), 1)]);
         assert_eq!(table.pending(), 0);
         assert!(table.is_empty());
+    }
+
+    fn broadcast(keys: &[NeighborKey]) -> NeighborWork {
+        NeighborWork {
+            broadcast: keys.to_vec(),
+            ..NeighborWork::default()
+        }
+    }
+
+    const NEW_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x99]);
+
+    #[test]
+    fn a_reachable_entry_is_used_without_question() {
+        let mut table = NeighborTable::new();
+        table.learn((1, HOST), MAC, t(0));
+        assert_eq!(table.resolve((1, HOST), t(29_999)), Resolution::Known(MAC));
+        assert_eq!(table.poll(t(29_999)), NeighborWork::default());
+        assert_eq!(table.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_stale_entry_in_use_is_probed_at_its_mac_then_by_broadcast_then_given_up() {
+        let mut table = NeighborTable::new();
+        table.learn((1, HOST), MAC, t(0));
+        assert_eq!(table.resolve((1, HOST), t(30_000)), Resolution::Verify(MAC));
+        // Packets keep going to the MAC while it is probed.
+        assert_eq!(table.resolve((1, HOST), t(30_100)), Resolution::Known(MAC));
+        assert_eq!(table.next_deadline(), Some(t(31_000)));
+        for at in [31_000, 32_000] {
+            let work = table.poll(t(at));
+            assert_eq!(work.unicast, [((1, HOST), MAC)], "at {at} ms");
+        }
+        assert_eq!(table.poll(t(33_000)), broadcast(&[(1, HOST)]));
+        // Now unresolved: packets wait for an answer.
+        assert_eq!(table.resolve((1, HOST), t(33_100)), Resolution::Unknown);
+        assert_eq!(table.enqueue((1, HOST), b"p", t(33_100)), Enqueued::Queued);
+        assert_eq!(table.poll(t(34_000)), broadcast(&[(1, HOST)]));
+        assert_eq!(table.poll(t(35_000)), broadcast(&[(1, HOST)]));
+        assert_eq!(table.poll(t(36_000)).gave_up, [((1, HOST), 1)]);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_probed_neighbor_that_answers_from_a_new_mac_is_used_there() {
+        let mut table = NeighborTable::new();
+        table.learn((1, HOST), MAC, t(0));
+        assert_eq!(table.probe((1, HOST), t(5_000)), Some(MAC));
+        assert_eq!(
+            table.probe((1, HOST), t(5_100)),
+            None,
+            "one probe at a time"
+        );
+        table.refresh((1, HOST), NEW_MAC, t(5_200));
+        assert_eq!(
+            table.resolve((1, HOST), t(5_300)),
+            Resolution::Known(NEW_MAC)
+        );
+        assert_eq!(table.next_deadline(), None);
+    }
+
+    #[test]
+    fn an_entry_past_its_lifetime_is_resolved_again() {
+        let mut table = NeighborTable::new();
+        table.learn((1, HOST), MAC, t(0));
+        assert_eq!(table.resolve((1, HOST), t(60_000)), Resolution::Unknown);
+        assert_eq!(table.probe((1, HOST), t(60_000)), None);
+        assert_eq!(
+            table.enqueue((1, HOST), b"p", t(60_000)),
+            Enqueued::SendRequest
+        );
+    }
+
+    #[test]
+    fn uses_are_recorded_but_probes_are_not_uses() {
+        let mut table = NeighborTable::new();
+        table.learn((1, HOST), MAC, t(0));
+        assert!(!table.used_since((1, HOST), t(0)));
+        table.probe((1, HOST), t(1_000));
+        assert!(!table.used_since((1, HOST), t(0)));
+        table.resolve((1, HOST), t(2_000));
+        assert!(table.used_since((1, HOST), t(1_999)));
+        assert!(!table.used_since((1, HOST), t(2_000)));
+    }
+
+    #[test]
+    fn flushing_a_nic_forgets_its_neighbors_and_drops_their_queues() {
+        let mut table = NeighborTable::new();
+        table.learn((0, HOST), MAC, t(0));
+        table.enqueue((0, Ipv4Address::new(10, 0, 2, 9)), b"p", t(0));
+        table.learn((1, HOST), MAC, t(0));
+        assert_eq!(table.flush_nic(0), 1);
+        assert_eq!((table.len(), table.pending()), (1, 0));
+        assert_eq!(table.mac_of((1, HOST)), Some(MAC));
     }
 
     #[test]

@@ -12,20 +12,13 @@
 //! sees the damage).
 
 use smoltcp::wire::{
-    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket,
+    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
+    UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
 };
 
-/// IP protocol numbers used throughout the data plane.
-pub mod proto {
-    /// ICMP.
-    pub const ICMP: u8 = 1;
-    /// TCP.
-    pub const TCP: u8 = 6;
-    /// UDP.
-    pub const UDP: u8 = 17;
-}
-
-/// TCP flag bits, as in the header's flags byte.
+/// The TCP control flags the data plane tracks, as one byte. Read from a segment with
+/// smoltcp's accessors ([`TcpSummary::flags`] is built from `TcpPacket::syn()` and its
+/// siblings, never from raw header bytes); the bits are those of the header's flags field.
 pub mod tcp_flags {
     /// FIN.
     pub const FIN: u8 = 0x01;
@@ -88,7 +81,7 @@ pub struct TcpSummary {
     pub seq: u32,
     /// Acknowledgement number.
     pub ack: u32,
-    /// Flags byte (see [`tcp_flags`]).
+    /// Control flags (see [`tcp_flags`]).
     pub flags: u8,
     /// Window field (unscaled).
     pub window: u16,
@@ -117,7 +110,7 @@ pub struct QuotedPacket {
     /// Quoted destination address.
     pub dst: Ipv4Address,
     /// Quoted protocol.
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     /// Quoted source port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
     pub src_port: Option<u16>,
     /// Quoted destination port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
@@ -184,8 +177,8 @@ pub struct Ipv4Summary {
     pub src: Ipv4Address,
     /// Destination address.
     pub dst: Ipv4Address,
-    /// Protocol number.
-    pub protocol: u8,
+    /// Protocol.
+    pub protocol: IpProtocol,
     /// Time to live.
     pub ttl: u8,
     /// Identification.
@@ -220,8 +213,12 @@ impl Ipv4Summary {
     /// ICMP type and code (zeros for other protocols).
     pub fn icmp_type_code(&self) -> (u8, u8) {
         match self.transport {
-            Transport::Icmp(IcmpSummary::Echo { request: true, .. }) => (8, 0),
-            Transport::Icmp(IcmpSummary::Echo { request: false, .. }) => (0, 0),
+            Transport::Icmp(IcmpSummary::Echo { request: true, .. }) => {
+                (Icmpv4Message::EchoRequest.into(), 0)
+            }
+            Transport::Icmp(IcmpSummary::Echo { request: false, .. }) => {
+                (Icmpv4Message::EchoReply.into(), 0)
+            }
             Transport::Icmp(IcmpSummary::Error {
                 icmp_type, code, ..
             }) => (icmp_type, code),
@@ -232,7 +229,7 @@ impl Ipv4Summary {
 
     /// Parses and validates `bytes` (which may be longer than the packet: Ethernet padding).
     pub fn parse(bytes: &[u8]) -> Result<Ipv4Summary, Malformed> {
-        if bytes.len() < 20 {
+        if bytes.len() < IPV4_HEADER_LEN {
             return Err(Malformed::Truncated);
         }
         let unchecked = Ipv4Packet::new_unchecked(bytes);
@@ -241,7 +238,7 @@ impl Ipv4Summary {
         }
         let header_len = unchecked.header_len() as usize;
         let total_len = unchecked.total_len() as usize;
-        if header_len < 20 || header_len > total_len {
+        if header_len < IPV4_HEADER_LEN || header_len > total_len {
             return Err(Malformed::BadHeaderLength);
         }
         if total_len > bytes.len() {
@@ -254,10 +251,10 @@ impl Ipv4Summary {
         }
         let fragment_offset = packet.frag_offset();
         let more_fragments = packet.more_frags();
-        let protocol: u8 = packet.next_header().into();
-        let payload = &bytes[header_len..total_len];
+        let protocol = packet.next_header();
+        let payload = packet.payload();
         let transport = if fragment_offset != 0 {
-            if fragment_offset == 8 && matches!(protocol, proto::TCP) {
+            if fragment_offset == 8 && protocol == IpProtocol::Tcp {
                 return Err(Malformed::FragmentOverlapsTransport);
             }
             Transport::NonFirstFragment
@@ -281,14 +278,14 @@ impl Ipv4Summary {
 }
 
 fn parse_transport(
-    protocol: u8,
+    protocol: IpProtocol,
     payload: &[u8],
     header_len: usize,
 ) -> Result<Transport, Malformed> {
     match protocol {
-        proto::TCP => {
+        IpProtocol::Tcp => {
             let tcp = TcpPacket::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
-            let flags = payload[13] & 0x3f;
+            let flags = flags_of(&tcp);
             check_tcp_flags(flags)?;
             let window_scale = if flags & tcp_flags::SYN != 0 {
                 tcp.options_summary().ok().and_then(|o| o.window_scale)
@@ -303,12 +300,14 @@ fn parse_transport(
                 flags,
                 window: tcp.window_len(),
                 window_scale,
-                payload_len: (payload.len() - tcp.header_len() as usize) as u32,
+                payload_len: tcp.payload().len() as u32,
             }))
         }
-        proto::UDP => {
-            // Only the ports are needed; a first fragment carries the full 8-byte header.
-            if payload.len() < 8 {
+        IpProtocol::Udp => {
+            // Only the ports are needed; a first fragment carries the full 8-byte header but
+            // not the whole datagram its length field counts, so `new_checked` (which checks
+            // that length) cannot be used.
+            if payload.len() < UDP_HEADER_LEN {
                 return Err(Malformed::TruncatedTransport);
             }
             let udp = UdpPacket::new_unchecked(payload);
@@ -317,9 +316,25 @@ fn parse_transport(
                 dst_port: udp.dst_port(),
             })
         }
-        proto::ICMP => parse_icmp(payload, header_len).map(Transport::Icmp),
+        IpProtocol::Icmp => parse_icmp(payload, header_len).map(Transport::Icmp),
         _ => Ok(Transport::Other),
     }
+}
+
+/// The control flags of a segment, read with smoltcp's accessors.
+fn flags_of(tcp: &TcpPacket<&[u8]>) -> u8 {
+    use tcp_flags::*;
+    [
+        (tcp.fin(), FIN),
+        (tcp.syn(), SYN),
+        (tcp.rst(), RST),
+        (tcp.psh(), PSH),
+        (tcp.ack(), ACK),
+        (tcp.urg(), URG),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |flags, (_, bit)| flags | bit)
 }
 
 fn check_tcp_flags(flags: u8) -> Result<(), Malformed> {
@@ -350,9 +365,8 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
         | Icmpv4Message::ParamProblem
         | Icmpv4Message::Redirect => {
             // The quoted packet: an IPv4 header plus at least 8 bytes of its payload.
-            let quoted_bytes = &payload[8..];
-            let quoted =
-                parse_quoted(quoted_bytes, header_len + 8).ok_or(Malformed::TruncatedTransport)?;
+            let quoted = parse_quoted(icmp.data(), header_len + icmp.header_len())
+                .ok_or(Malformed::TruncatedTransport)?;
             Ok(IcmpSummary::Error {
                 icmp_type,
                 code,
@@ -363,28 +377,45 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
     }
 }
 
-/// Parses the packet quoted in an ICMP error (header checksum and total length are not
-/// checked: the quote is usually truncated, and routers may have changed the TTL).
+/// Parses the packet quoted in an ICMP error. Header checksum and total length are not
+/// checked: the quote is usually truncated, and routers may have changed the TTL.
+///
+/// `smoltcp::wire` cannot parse this: its checked views insist on whole headers (TCP's is
+/// 20 bytes) and on length fields that the truncated quote does not satisfy, while RFC 792
+/// only promises the quoted IP header and the first 8 bytes of its payload. So the quote's
+/// length is checked here, against exactly what is read — the two ports that start a TCP or
+/// UDP header, or an ICMP echo's type and identifier, all within those 8 bytes — and the
+/// fields are then read through unchecked views.
 fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
-    if bytes.len() < 20 {
+    /// The two ports at the start of a TCP or UDP header.
+    const PORTS_LEN: usize = 4;
+    /// An ICMP echo's type, code, checksum, identifier and sequence number.
+    const ECHO_HEADER_LEN: usize = 8;
+    if bytes.len() < IPV4_HEADER_LEN {
         return None;
     }
     let ip = Ipv4Packet::new_unchecked(bytes);
     let header_len = ip.header_len() as usize;
-    if ip.version() != 4 || header_len < 20 || bytes.len() < header_len {
+    if ip.version() != 4 || header_len < IPV4_HEADER_LEN || bytes.len() < header_len {
         return None;
     }
-    let protocol: u8 = ip.next_header().into();
+    let protocol = ip.next_header();
     let rest = &bytes[header_len..];
     let first_fragment = ip.frag_offset() == 0;
     let (src_port, dst_port) = match protocol {
-        proto::TCP | proto::UDP if first_fragment && rest.len() >= 4 => (
-            Some(u16::from_be_bytes([rest[0], rest[1]])),
-            Some(u16::from_be_bytes([rest[2], rest[3]])),
-        ),
-        proto::ICMP if first_fragment && rest.len() >= 8 && matches!(rest[0], 0 | 8) => {
-            let ident = u16::from_be_bytes([rest[4], rest[5]]);
-            (Some(ident), Some(ident))
+        IpProtocol::Tcp | IpProtocol::Udp if first_fragment && rest.len() >= PORTS_LEN => {
+            // TCP and UDP both start with the two ports.
+            let udp = UdpPacket::new_unchecked(rest);
+            (Some(udp.src_port()), Some(udp.dst_port()))
+        }
+        IpProtocol::Icmp if first_fragment && rest.len() >= ECHO_HEADER_LEN => {
+            let icmp = Icmpv4Packet::new_unchecked(rest);
+            match icmp.msg_type() {
+                Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply => {
+                    (Some(icmp.echo_ident()), Some(icmp.echo_ident()))
+                }
+                _ => (None, None),
+            }
         }
         _ => (None, None),
     };
@@ -399,22 +430,22 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     })
 }
 
-/// Whether `addr` may never appear as a packet's source (RFC 1812 5.3.7, RFC 6890):
-/// "this network" 0/8, loopback 127/8, multicast 224/4, reserved 240/4, limited broadcast.
-pub fn is_martian_source(addr: Ipv4Address) -> bool {
-    let o = addr.octets();
-    o[0] == 0 || o[0] == 127 || o[0] >= 224
-}
+/// The blocks of IPv4 addresses that never hold a single host's address (RFC 1812 5.3.7,
+/// RFC 6890): "this network" 0/8, loopback 127/8, multicast 224/4, and the reserved block
+/// 240/4 with the limited broadcast. Such an address is never accepted as a source and
+/// never forwarded to.
+pub const SPECIAL_PURPOSE: [Ipv4Cidr; 4] = [
+    Ipv4Cidr::new(Ipv4Address::new(0, 0, 0, 0), 8),
+    Ipv4Cidr::new(Ipv4Address::new(127, 0, 0, 0), 8),
+    Ipv4Cidr::new(Ipv4Address::new(224, 0, 0, 0), 4),
+    Ipv4Cidr::new(Ipv4Address::new(240, 0, 0, 0), 4),
+];
 
-/// Whether `addr` may never be forwarded to: 0/8, loopback, multicast, reserved, broadcast.
-pub fn is_unforwardable_destination(addr: Ipv4Address) -> bool {
-    let o = addr.octets();
-    o[0] == 0 || o[0] == 127 || o[0] >= 224
-}
-
-/// The IP protocol as smoltcp names it (for building packets).
-pub fn ip_protocol(number: u8) -> IpProtocol {
-    IpProtocol::from(number)
+/// Whether `addr` lies in one of the [`SPECIAL_PURPOSE`] blocks.
+pub fn is_special_purpose(addr: Ipv4Address) -> bool {
+    SPECIAL_PURPOSE
+        .iter()
+        .any(|block| block.contains_addr(&addr))
 }
 
 #[cfg(test)]
@@ -426,7 +457,7 @@ mod tests {
     fn tcp_syn_is_summarised() {
         let bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
         let s = Ipv4Summary::parse(&bytes).unwrap();
-        assert_eq!(s.protocol, proto::TCP);
+        assert_eq!(s.protocol, IpProtocol::Tcp);
         assert_eq!(s.src, Ipv4Address::new(10, 137, 1, 10));
         assert_eq!(s.ports(), (40000, 443));
         let Transport::Tcp(tcp) = s.transport else {
@@ -542,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn martian_sources() {
+    fn special_purpose_addresses_are_never_hosts() {
         for a in [
             [0, 1, 2, 3],
             [127, 0, 0, 1],
@@ -550,8 +581,8 @@ mod tests {
             [240, 0, 0, 1],
             [255, 255, 255, 255],
         ] {
-            assert!(is_martian_source(Ipv4Address::from(a)), "{a:?}");
+            assert!(is_special_purpose(Ipv4Address::from(a)), "{a:?}");
         }
-        assert!(!is_martian_source(Ipv4Address::new(10, 137, 1, 10)));
+        assert!(!is_special_purpose(Ipv4Address::new(10, 137, 1, 10)));
     }
 }

@@ -21,7 +21,7 @@
 use smoltcp::wire::ArpOperation;
 
 use crate::arp::ArpMessage;
-use crate::packet::is_unforwardable_destination;
+use crate::packet::is_special_purpose;
 use crate::route::Topology;
 
 /// Whether and why to answer an ARP request with the appliance's MAC.
@@ -55,7 +55,7 @@ pub fn decide(topology: &Topology, nic: u8, message: &ArpMessage) -> ArpAnswer {
     }
     if topology.is_uplink(nic)
         || message.target_ip == message.sender_ip
-        || is_unforwardable_destination(message.target_ip)
+        || is_special_purpose(message.target_ip)
     {
         return ArpAnswer::Ignore;
     }

@@ -1,216 +1,235 @@
 //! In-place rewriting of IPv4 packets with incremental checksum updates (RFC 1624).
 //!
 //! Every function takes the packet bytes (starting at the IPv4 header) and the
-//! [`Ipv4Summary`] that [`Ipv4Summary::parse`] produced for them, changes one field, and
-//! adjusts every checksum that covers it — the IPv4 header checksum, the TCP/UDP checksum
-//! (whose pseudo-header covers the addresses), the ICMP checksum — without recomputing any
-//! of them over the packet. A UDP checksum of zero ("none") stays zero.
+//! [`Ipv4Summary`] that [`Ipv4Summary::parse`] produced for them, changes one field through
+//! a `smoltcp::wire` view, and adjusts every checksum that covers it — the IPv4 header
+//! checksum, the TCP/UDP checksum (whose pseudo-header covers the addresses), the ICMP
+//! checksum — without recomputing any of them over the packet. A UDP checksum of zero
+//! ("none") stays zero.
 //!
-//! The summary must describe the bytes: offsets come from it and were validated when it
-//! was parsed, so these functions index within bounds. A summary that does not match the
-//! bytes is a caller bug; out-of-range offsets are then ignored rather than panicking.
+//! The views give the fields; the adjustment is ours ([`update_bytes`], RFC 1624 eqn. 3):
+//! smoltcp only recomputes a checksum over the whole packet, which would also hide damage
+//! the packet arrived with (a router must keep a bad transport checksum bad).
+//!
+//! The summary must describe the bytes: its lengths were validated when it was parsed, so
+//! the views read within bounds. A summary that does not match the bytes is a caller bug;
+//! the functions then change nothing rather than panicking.
 
-use crate::checksum::update_u16;
-use crate::packet::{proto, IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::{
+    Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket, TCP_HEADER_LEN,
+    UDP_HEADER_LEN,
+};
 
-const IP_CHECKSUM: usize = 10;
-const IP_TTL: usize = 8;
-const IP_SRC: usize = 12;
-const IP_DST: usize = 16;
-const TCP_CHECKSUM: usize = 16;
-const UDP_CHECKSUM: usize = 6;
-const ICMP_CHECKSUM: usize = 2;
-const ICMP_ECHO_IDENT: usize = 4;
+use crate::checksum::update_bytes;
+use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
 
-fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
+/// Longest IPv4 header (with options).
+const MAX_IPV4_HEADER_LEN: usize = 60;
+/// Bytes of an ICMP echo header (type, code, checksum, identifier, sequence number): the
+/// part of a quoted echo the checksum and identifier live in.
+const ICMP_ECHO_HEADER_LEN: usize = 8;
+/// The bytes of a TCP header up to and including its checksum (TCP's checksum field ends
+/// at byte 18: only a quote at least that long carries it).
+const TCP_CHECKSUM_END: usize = 18;
+
+/// `checksum` adjusted for bytes it covers that changed from `old` to `new`.
+fn adjusted(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
+    update_bytes(checksum, old, new)
 }
 
-fn write_u16(bytes: &mut [u8], at: usize, value: u16) -> Option<u16> {
-    let old = read_u16(bytes, at)?;
-    bytes[at..at + 2].copy_from_slice(&value.to_be_bytes());
-    Some(old)
-}
-
-/// Adjusts the checksum stored at `checksum_at` for a word that changed `old` → `new`.
-fn adjust(bytes: &mut [u8], checksum_at: usize, old: u16, new: u16) {
-    if let Some(checksum) = read_u16(bytes, checksum_at) {
-        write_u16(bytes, checksum_at, update_u16(checksum, old, new));
+/// A UDP checksum adjusted likewise: zero means "no checksum" and stays zero; a computed
+/// zero is sent as `0xffff` (RFC 768).
+fn adjusted_udp(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
+    match checksum {
+        0 => 0,
+        _ => match adjusted(checksum, old, new) {
+            0 => 0xffff,
+            updated => updated,
+        },
     }
 }
 
-/// Adjusts a UDP checksum: zero means "no checksum" and stays zero; a computed zero is sent
-/// as `0xffff` (RFC 768).
-fn adjust_udp(bytes: &mut [u8], checksum_at: usize, old: u16, new: u16) {
-    if let Some(checksum) = read_u16(bytes, checksum_at) {
-        if checksum != 0 {
-            let updated = update_u16(checksum, old, new);
-            write_u16(
-                bytes,
-                checksum_at,
-                if updated == 0 { 0xffff } else { updated },
-            );
-        }
-    }
+/// The bytes of the packet (without Ethernet padding), if `bytes` holds all of it.
+fn packet_of<'a>(bytes: &'a mut [u8], summary: &Ipv4Summary) -> Option<&'a mut [u8]> {
+    bytes.get_mut(..summary.total_len)
 }
 
-/// Replaces a 16-bit word and adjusts the checksums at `checksums` (offset, is-UDP).
-fn replace_word(bytes: &mut [u8], at: usize, new: u16, checksums: &[(usize, bool)]) -> Option<u16> {
-    let old = write_u16(bytes, at, new)?;
-    for &(checksum_at, udp) in checksums {
-        if udp {
-            adjust_udp(bytes, checksum_at, old, new);
-        } else {
-            adjust(bytes, checksum_at, old, new);
-        }
-    }
-    Some(old)
-}
-
-/// The transport checksum covering the pseudo-header, if this packet carries one: the
-/// first (or only) fragment of a TCP or UDP packet.
-fn pseudo_header_checksum(summary: &Ipv4Summary) -> Option<(usize, bool)> {
-    let l4 = summary.header_len;
+/// Adjusts the transport checksum that covers the pseudo-header — a first (or only)
+/// fragment's TCP or UDP checksum — for pseudo-header bytes that changed `old` → `new`.
+fn adjust_pseudo_header(packet: &mut [u8], summary: &Ipv4Summary, old: &[u8], new: &[u8]) {
+    let Some(l4) = packet.get_mut(summary.header_len..) else {
+        return;
+    };
     match summary.transport {
-        Transport::Tcp(_) => Some((l4 + TCP_CHECKSUM, false)),
-        Transport::Udp { .. } => Some((l4 + UDP_CHECKSUM, true)),
-        _ => None,
+        Transport::Tcp(_) => {
+            let mut tcp = TcpPacket::new_unchecked(l4);
+            tcp.set_checksum(adjusted(tcp.checksum(), old, new));
+        }
+        Transport::Udp { .. } => {
+            let mut udp = UdpPacket::new_unchecked(l4);
+            udp.set_checksum(adjusted_udp(udp.checksum(), old, new));
+        }
+        _ => {}
     }
 }
 
-/// Decrements the TTL; returns the new TTL. The caller checks for expiry first.
+/// Decrements the TTL (the header checksum follows); returns the new TTL. The caller
+/// checks for expiry first.
 pub fn decrement_ttl(bytes: &mut [u8]) -> u8 {
-    let Some(word) = read_u16(bytes, IP_TTL) else {
+    let Ok(mut ip) = Ipv4Packet::new_checked(bytes) else {
         return 0;
     };
-    let ttl = (word >> 8) as u8;
+    // The TTL shares its 16-bit word of the header with the protocol.
+    let protocol = u8::from(ip.next_header());
+    let ttl = ip.hop_limit();
     let new_ttl = ttl.saturating_sub(1);
-    replace_word(
-        bytes,
-        IP_TTL,
-        ((new_ttl as u16) << 8) | (word & 0xff),
-        &[(IP_CHECKSUM, false)],
-    );
+    ip.set_hop_limit(new_ttl);
+    let checksum = adjusted(ip.checksum(), &[ttl, protocol], &[new_ttl, protocol]);
+    ip.set_checksum(checksum);
     new_ttl
 }
 
-fn set_address(bytes: &mut [u8], summary: &Ipv4Summary, at: usize, new: Ipv4Address) {
-    let new = new.octets();
-    let l4 = pseudo_header_checksum(summary);
-    for half in 0..2 {
-        let word = u16::from_be_bytes([new[2 * half], new[2 * half + 1]]);
-        match l4 {
-            Some(c) => replace_word(bytes, at + 2 * half, word, &[(IP_CHECKSUM, false), c]),
-            None => replace_word(bytes, at + 2 * half, word, &[(IP_CHECKSUM, false)]),
-        };
+/// Which address of a header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Source,
+    Destination,
+}
+
+/// Sets one address of the IPv4 header at the start of `header` and adjusts its checksum;
+/// returns the old address.
+fn set_header_address(header: &mut [u8], end: End, new: Ipv4Address) -> Ipv4Address {
+    let mut ip = Ipv4Packet::new_unchecked(header);
+    let old = match end {
+        End::Source => ip.src_addr(),
+        End::Destination => ip.dst_addr(),
+    };
+    match end {
+        End::Source => ip.set_src_addr(new),
+        End::Destination => ip.set_dst_addr(new),
+    }
+    ip.set_checksum(adjusted(ip.checksum(), &old.octets(), &new.octets()));
+    old
+}
+
+fn set_address(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: Ipv4Address) {
+    let Some(packet) = packet_of(bytes, summary) else {
+        return;
+    };
+    let old = set_header_address(packet, end, new);
+    adjust_pseudo_header(packet, summary, &old.octets(), &new.octets());
+    match end {
+        End::Source => summary.src = new,
+        End::Destination => summary.dst = new,
     }
 }
 
 /// Rewrites the source address (IPv4 header and transport pseudo-header checksums).
 pub fn set_src_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
-    set_address(bytes, summary, IP_SRC, new);
-    summary.src = new;
+    set_address(bytes, summary, End::Source, new);
 }
 
 /// Rewrites the destination address (IPv4 header and transport pseudo-header checksums).
 pub fn set_dst_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
-    set_address(bytes, summary, IP_DST, new);
-    summary.dst = new;
+    set_address(bytes, summary, End::Destination, new);
+}
+
+/// Sets one port of the TCP or UDP header at the start of `l4` and adjusts its checksum,
+/// if the header reaches as far as the checksum (a quote may end before it); returns the
+/// old port.
+fn set_transport_port(l4: &mut [u8], protocol: IpProtocol, end: End, new: u16) -> Option<u16> {
+    let len = l4.len();
+    let old = match protocol {
+        IpProtocol::Tcp => {
+            let mut tcp = TcpPacket::new_unchecked(l4);
+            let old = match end {
+                End::Source => tcp.src_port(),
+                End::Destination => tcp.dst_port(),
+            };
+            match end {
+                End::Source => tcp.set_src_port(new),
+                End::Destination => tcp.set_dst_port(new),
+            }
+            if len >= TCP_CHECKSUM_END {
+                let checksum = adjusted(tcp.checksum(), &old.to_be_bytes(), &new.to_be_bytes());
+                tcp.set_checksum(checksum);
+            }
+            old
+        }
+        IpProtocol::Udp => {
+            let mut udp = UdpPacket::new_unchecked(l4);
+            let old = match end {
+                End::Source => udp.src_port(),
+                End::Destination => udp.dst_port(),
+            };
+            match end {
+                End::Source => udp.set_src_port(new),
+                End::Destination => udp.set_dst_port(new),
+            }
+            if len >= UDP_HEADER_LEN {
+                let checksum = adjusted_udp(udp.checksum(), &old.to_be_bytes(), &new.to_be_bytes());
+                udp.set_checksum(checksum);
+            }
+            old
+        }
+        _ => return None,
+    };
+    Some(old)
+}
+
+fn set_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u16) {
+    let header_len = summary.header_len;
+    let Some(l4) = packet_of(bytes, summary).and_then(|p| p.get_mut(header_len..)) else {
+        return;
+    };
+    let port = match &mut summary.transport {
+        Transport::Tcp(t) if end == End::Source => &mut t.src_port,
+        Transport::Tcp(t) => &mut t.dst_port,
+        Transport::Udp { src_port, .. } if end == End::Source => src_port,
+        Transport::Udp { dst_port, .. } => dst_port,
+        _ => return,
+    };
+    if set_transport_port(l4, summary.protocol, end, new).is_some() {
+        *port = new;
+    }
 }
 
 /// Rewrites the TCP/UDP source port (no effect for other protocols).
 pub fn set_src_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    if let Some(c) = pseudo_header_checksum(summary) {
-        replace_word(bytes, summary.header_len, new, &[c]);
-        match &mut summary.transport {
-            Transport::Tcp(t) => t.src_port = new,
-            Transport::Udp { src_port, .. } => *src_port = new,
-            _ => {}
-        }
-    }
+    set_port(bytes, summary, End::Source, new);
 }
 
 /// Rewrites the TCP/UDP destination port (no effect for other protocols).
 pub fn set_dst_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    if let Some(c) = pseudo_header_checksum(summary) {
-        replace_word(bytes, summary.header_len + 2, new, &[c]);
-        match &mut summary.transport {
-            Transport::Tcp(t) => t.dst_port = new,
-            Transport::Udp { dst_port, .. } => *dst_port = new,
-            _ => {}
-        }
-    }
+    set_port(bytes, summary, End::Destination, new);
+}
+
+/// Sets the identifier of the ICMP echo at the start of `l4` and adjusts its checksum.
+fn set_echo_ident(l4: &mut [u8], new: u16) {
+    let mut icmp = Icmpv4Packet::new_unchecked(l4);
+    let old = icmp.echo_ident();
+    icmp.set_echo_ident(new);
+    icmp.set_checksum(adjusted(
+        icmp.checksum(),
+        &old.to_be_bytes(),
+        &new.to_be_bytes(),
+    ));
 }
 
 /// Rewrites the identifier of an ICMP echo request/reply (no effect otherwise).
 pub fn set_icmp_echo_ident(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    if let Transport::Icmp(IcmpSummary::Echo { ident, .. }) = &mut summary.transport {
-        let l4 = summary.header_len;
-        replace_word(
-            bytes,
-            l4 + ICMP_ECHO_IDENT,
-            new,
-            &[(l4 + ICMP_CHECKSUM, false)],
-        );
-        *ident = new;
-    }
-}
-
-/// Offsets of the checksums that cover the quoted packet's words: the outer ICMP checksum
-/// (covers every quoted byte), and for address words the quoted IPv4 header checksum and
-/// the quoted transport checksum when it lies inside the quote.
-struct QuoteChecksums {
-    icmp: usize,
-    quoted_ip: usize,
-    quoted_l4: Option<(usize, bool)>,
-}
-
-fn quote_checksums(bytes: &[u8], summary: &Ipv4Summary, quoted: &QuotedPacket) -> QuoteChecksums {
-    let l4 = quoted.offset + quoted.header_len;
-    let quoted_l4 = match quoted.protocol {
-        proto::UDP if bytes.len().min(summary.total_len) >= l4 + UDP_CHECKSUM + 2 => {
-            Some((l4 + UDP_CHECKSUM, true))
-        }
-        proto::TCP if bytes.len().min(summary.total_len) >= l4 + TCP_CHECKSUM + 2 => {
-            Some((l4 + TCP_CHECKSUM, false))
-        }
-        _ => None,
-    };
-    QuoteChecksums {
-        icmp: summary.header_len + ICMP_CHECKSUM,
-        quoted_ip: quoted.offset + IP_CHECKSUM,
-        quoted_l4,
-    }
-}
-
-/// Replaces a word inside the quote, keeping the quote's own checksum `inner` (if any) and
-/// the outer ICMP checksum correct. The inner checksum's change is itself covered by the
-/// ICMP checksum, so it is propagated too.
-fn replace_quoted_word(
-    bytes: &mut [u8],
-    at: usize,
-    new: u16,
-    icmp: usize,
-    inner: &[(usize, bool)],
-) {
-    let Some(old) = write_u16(bytes, at, new) else {
+    let header_len = summary.header_len;
+    let Transport::Icmp(IcmpSummary::Echo { ident, .. }) = &mut summary.transport else {
         return;
     };
-    adjust(bytes, icmp, old, new);
-    for &(checksum_at, udp) in inner {
-        let Some(before) = read_u16(bytes, checksum_at) else {
-            continue;
-        };
-        if udp {
-            adjust_udp(bytes, checksum_at, old, new);
-        } else {
-            adjust(bytes, checksum_at, old, new);
-        }
-        if let Some(after) = read_u16(bytes, checksum_at) {
-            adjust(bytes, icmp, before, after);
-        }
-    }
+    let Some(l4) = bytes
+        .get_mut(..summary.total_len)
+        .and_then(|p| p.get_mut(header_len..))
+    else {
+        return;
+    };
+    set_echo_ident(l4, new);
+    *ident = new;
 }
 
 fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
@@ -220,78 +239,100 @@ fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
     }
 }
 
-fn set_quoted_address(bytes: &mut [u8], summary: &mut Ipv4Summary, field: usize, new: Ipv4Address) {
+/// Applies `edit` to the quote of the ICMP error in `bytes` (the quoted packet, as far as
+/// the error carries it) and adjusts the error's own ICMP checksum, which covers every
+/// quoted byte: the edited fields and whatever checksums inside the quote they moved.
+fn edit_quote(
+    bytes: &mut [u8],
+    summary: &Ipv4Summary,
+    edit: impl FnOnce(&mut [u8], &QuotedPacket),
+) {
     let Some(quoted) = quoted_of(summary) else {
         return;
     };
-    let sums = quote_checksums(bytes, summary, &quoted);
-    let mut inner: heapless_pair::Pair = heapless_pair::Pair::new((sums.quoted_ip, false));
-    if let Some(l4) = sums.quoted_l4 {
-        inner.push(l4);
-    }
-    let new_octets = new.octets();
-    for half in 0..2 {
-        let word = u16::from_be_bytes([new_octets[2 * half], new_octets[2 * half + 1]]);
-        replace_quoted_word(
-            bytes,
-            quoted.offset + field + 2 * half,
-            word,
-            sums.icmp,
-            inner.as_slice(),
-        );
-    }
+    let Some(packet) = packet_of(bytes, summary) else {
+        return;
+    };
+    let Some(quote_len) = packet.len().checked_sub(quoted.offset) else {
+        return;
+    };
+    // Everything an edit may touch: the quoted IP header and the transport header up to its
+    // checksum. An even length, starting at an even offset of the ICMP message, so that
+    // the adjustment works on the same 16-bit words as the checksum.
+    let touched = quote_len.min(quoted.header_len + TCP_HEADER_LEN) & !1;
+    let mut before = [0u8; MAX_IPV4_HEADER_LEN + TCP_HEADER_LEN];
+    let region = quoted.offset..quoted.offset + touched;
+    before[..touched].copy_from_slice(&packet[region.clone()]);
+    edit(&mut packet[quoted.offset..], &quoted);
+    let mut after = [0u8; MAX_IPV4_HEADER_LEN + TCP_HEADER_LEN];
+    after[..touched].copy_from_slice(&packet[region]);
+    let mut icmp = Icmpv4Packet::new_unchecked(&mut packet[summary.header_len..]);
+    icmp.set_checksum(adjusted(
+        icmp.checksum(),
+        &before[..touched],
+        &after[..touched],
+    ));
+}
+
+fn set_quoted_address(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: Ipv4Address) {
+    edit_quote(bytes, summary, |quote, quoted| {
+        let old = set_header_address(quote, end, new);
+        // The quoted transport checksum covers the quoted addresses (pseudo-header), when
+        // the quote reaches it.
+        let l4 = &mut quote[quoted.header_len..];
+        match quoted.protocol {
+            IpProtocol::Udp if l4.len() >= UDP_HEADER_LEN => {
+                let mut udp = UdpPacket::new_unchecked(l4);
+                udp.set_checksum(adjusted_udp(udp.checksum(), &old.octets(), &new.octets()));
+            }
+            IpProtocol::Tcp if l4.len() >= TCP_CHECKSUM_END => {
+                let mut tcp = TcpPacket::new_unchecked(l4);
+                tcp.set_checksum(adjusted(tcp.checksum(), &old.octets(), &new.octets()));
+            }
+            _ => {}
+        }
+    });
     if let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = &mut summary.transport {
-        if field == IP_SRC {
-            quoted.src = new;
-        } else {
-            quoted.dst = new;
+        match end {
+            End::Source => quoted.src = new,
+            End::Destination => quoted.dst = new,
         }
     }
 }
 
 /// Rewrites the quoted packet's source address inside an ICMP error.
 pub fn set_quoted_src_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
-    set_quoted_address(bytes, summary, IP_SRC, new);
+    set_quoted_address(bytes, summary, End::Source, new);
 }
 
 /// Rewrites the quoted packet's destination address inside an ICMP error.
 pub fn set_quoted_dst_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
-    set_quoted_address(bytes, summary, IP_DST, new);
+    set_quoted_address(bytes, summary, End::Destination, new);
 }
 
-fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, source: bool, new: u16) {
+fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u16) {
     let Some(quoted) = quoted_of(summary) else {
         return;
     };
-    let sums = quote_checksums(bytes, summary, &quoted);
-    let l4 = quoted.offset + quoted.header_len;
-    match quoted.protocol {
-        proto::TCP | proto::UDP if quoted.src_port.is_some() => {
-            let at = if source { l4 } else { l4 + 2 };
-            let inner: &[(usize, bool)] = match &sums.quoted_l4 {
-                Some(c) => core::slice::from_ref(c),
-                None => &[],
-            };
-            replace_quoted_word(bytes, at, new, sums.icmp, inner);
-        }
-        proto::ICMP if quoted.src_port.is_some() => {
-            // A quoted echo: its identifier, covered by the quoted ICMP checksum if present.
-            let inner_checksum = l4 + ICMP_CHECKSUM;
-            let inner: &[(usize, bool)] =
-                if bytes.len().min(summary.total_len) >= inner_checksum + 2 {
-                    &[(inner_checksum, false)]
-                } else {
-                    &[]
-                };
-            replace_quoted_word(bytes, l4 + ICMP_ECHO_IDENT, new, sums.icmp, inner);
-        }
-        _ => return,
+    // The parser found the ports (or the echo identifier) only where the quote holds them.
+    if quoted.src_port.is_none() {
+        return;
     }
+    edit_quote(bytes, summary, |quote, quoted| {
+        let l4 = &mut quote[quoted.header_len..];
+        match quoted.protocol {
+            IpProtocol::Icmp if l4.len() >= ICMP_ECHO_HEADER_LEN => set_echo_ident(l4, new),
+            protocol => {
+                set_transport_port(l4, protocol, end, new);
+            }
+        }
+    });
     if let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = &mut summary.transport {
-        if quoted.protocol == proto::ICMP {
+        if quoted.protocol == IpProtocol::Icmp {
+            // An echo's identifier is both "ports".
             quoted.src_port = Some(new);
             quoted.dst_port = Some(new);
-        } else if source {
+        } else if end == End::Source {
             quoted.src_port = Some(new);
         } else {
             quoted.dst_port = Some(new);
@@ -301,40 +342,12 @@ fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, source: bool, ne
 
 /// Rewrites the quoted packet's source port (or echo identifier) inside an ICMP error.
 pub fn set_quoted_src_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    set_quoted_port(bytes, summary, true, new);
+    set_quoted_port(bytes, summary, End::Source, new);
 }
 
 /// Rewrites the quoted packet's destination port (or echo identifier) inside an ICMP error.
 pub fn set_quoted_dst_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
-    set_quoted_port(bytes, summary, false, new);
-}
-
-/// A list of at most two checksum locations, without allocating.
-mod heapless_pair {
-    pub struct Pair {
-        items: [(usize, bool); 2],
-        len: usize,
-    }
-
-    impl Pair {
-        pub fn new(first: (usize, bool)) -> Pair {
-            Pair {
-                items: [first, (0, false)],
-                len: 1,
-            }
-        }
-
-        pub fn push(&mut self, item: (usize, bool)) {
-            if self.len < 2 {
-                self.items[self.len] = item;
-                self.len += 1;
-            }
-        }
-
-        pub fn as_slice(&self) -> &[(usize, bool)] {
-            &self.items[..self.len]
-        }
-    }
+    set_quoted_port(bytes, summary, End::Destination, new);
 }
 
 #[cfg(test)]
@@ -358,13 +371,9 @@ mod tests {
     #[test]
     fn tcp_source_nat_rewrites_address_and_port_with_valid_checksums() {
         let mut bytes = packets::tcp(
-            [10, 137, 1, 10],
-            40000,
-            [1, 1, 1, 1],
-            443,
-            7,
-            9,
-            0x18,
+            ([10, 137, 1, 10], 40000),
+            ([1, 1, 1, 1], 443),
+            (7, 9, 0x18),
             b"hello",
         );
         let mut s = parsed(&bytes);

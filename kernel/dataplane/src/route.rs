@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::config::NicConfig;
-use crate::packet::is_unforwardable_destination;
+use crate::packet::is_special_purpose;
 use crate::policy::{Client, Policy};
 
 /// The Ethernet MTU every NIC has unless told otherwise.
@@ -268,7 +268,7 @@ impl RouteTable {
 
     /// Where a packet for `dst` goes.
     pub fn lookup(&self, dst: Ipv4Address) -> Route {
-        if is_unforwardable_destination(dst) {
+        if is_special_purpose(dst) {
             return Route::Unreachable;
         }
         let bits = dst.to_bits();

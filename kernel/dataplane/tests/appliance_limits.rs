@@ -172,6 +172,13 @@ fn client_state_limit_refuses_its_flows_beyond_the_limit_and_no_one_elses() {
     lab.send(CLIENT, &third).assert_nothing();
     assert_eq!(lab.dropped(DropReason::StateLimit), 1);
     assert_eq!(lab.appliance.state_stats().refused.client_limit, 1);
+    let log = take_log_lines();
+    assert!(
+        log.iter().any(|l| l.starts_with(
+            "drop nic1 state-limit (client-state-limit) tcp 10.137.1.10:40002 -> 93.184.216.34:443"
+        )),
+        "a state limit is security-relevant: the refusal is logged: {log:?}"
+    );
     Connection::open(&mut lab, CLIENT2, 40002, sock(SERVER, 443));
 }
 
@@ -211,6 +218,7 @@ fn udp_reply_passes_within_the_first_timeout_and_not_after_it() {
     let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
     let reply = udp_query_out(&mut lab);
     lab.advance(Duration::from_secs(59)); // pf's udp.first is 60 s
+    lab.attach(CLIENT); // The client's ARP entry is confirmed, as the client would.
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
 
     let mut late = lab_with(&DEFAULT, ApplianceOptions::default());
@@ -226,6 +234,7 @@ fn udp_flow_answered_once_lives_for_the_single_timeout() {
     lab.advance(Duration::from_secs(10));
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
     lab.advance(Duration::from_secs(29)); // pf's udp.single is 30 s
+    lab.attach(CLIENT); // The client's ARP entry is confirmed, as the client would.
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
     lab.advance(Duration::from_secs(31));
     assert_reply_refused(&mut lab, &reply);

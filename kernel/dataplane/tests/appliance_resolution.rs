@@ -6,7 +6,7 @@ mod appliance_common;
 use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::neighbor::{
-    MAX_PENDING_PER_NEIGHBOR, MAX_REQUESTS, REACHABLE_TIME, REQUEST_INTERVAL,
+    LIFETIME, MAX_PENDING_PER_NEIGHBOR, MAX_REQUESTS, REACHABLE_TIME, REQUEST_INTERVAL,
 };
 use dataplane::testutil::packets;
 use smoltcp::wire::Ipv4Packet;
@@ -70,11 +70,37 @@ fn unanswered_neighbour_is_asked_again_then_given_up_and_its_queue_dropped() {
 }
 
 #[test]
-fn neighbour_is_resolved_again_once_its_entry_is_stale() {
+fn stale_neighbour_is_verified_at_its_mac_while_packets_keep_flowing() {
     let mut lab = unresolved_lab();
     lab.teach(GATEWAY);
     lab.send(CLIENT, &syn_from(40000)).ipv4_to(GATEWAY);
     lab.advance(REACHABLE_TIME);
+    lab.attach(CLIENT);
+    let sent = lab.send(CLIENT, &syn_from(40001));
+    let [packet, probe] = &sent.frames[..] else {
+        panic!("the packet and a probe: {sent:?}")
+    };
+    let to_gateway = Sent {
+        frames: vec![packet.clone()],
+    };
+    assert_eq!(tcp_of(&to_gateway.ipv4_to(GATEWAY)).src.port(), 40001);
+    let probe = Sent {
+        frames: vec![probe.clone()],
+    };
+    let request = probe.arp_to(GATEWAY);
+    assert_eq!(
+        (request.operation, request.target_ip),
+        (smoltcp::wire::ArpOperation::Request, ip(GATEWAY.ip)),
+        "a unicast ARP request to the MAC it had"
+    );
+}
+
+#[test]
+fn neighbour_is_resolved_again_once_its_entry_outlived_its_lifetime() {
+    let mut lab = unresolved_lab();
+    lab.teach(GATEWAY);
+    lab.send(CLIENT, &syn_from(40000)).ipv4_to(GATEWAY);
+    lab.advance(LIFETIME);
     lab.attach(CLIENT);
     lab.send(CLIENT, &syn_from(40001))
         .assert_arp_request(UPLINK, GATEWAY.ip);

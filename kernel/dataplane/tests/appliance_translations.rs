@@ -1,4 +1,4 @@
-//! Destination NAT and the link layer: clients' DNS relayed to the uplink's resolver, a
+//! Destination NAT and the link layer: clients' DNS redirected to the uplink's resolver, a
 //! port forward from the uplink to a client, and proxy ARP for declared clients.
 
 mod appliance_common;
@@ -17,10 +17,10 @@ fn dns_query_to_the_appliance_leaves_for_the_uplink_resolver_and_the_answer_come
     lab.teach(RESOLVER);
 
     let query = packets::udp(CLIENT.ip, 5353, APPLIANCE_CLIENTS, 53, b"query example.org");
-    let relayed = lab.send(CLIENT, &query).ipv4_to(RESOLVER);
-    assert_eq!(ipv4_of(&relayed).ttl, 63);
+    let redirected = lab.send(CLIENT, &query).ipv4_to(RESOLVER);
+    assert_eq!(ipv4_of(&redirected).ttl, 63);
     assert_eq!(
-        udp_of(&relayed),
+        udp_of(&redirected),
         UdpSeen {
             src: sock(APPLIANCE_UPLINK, 5353),
             dst: sock(RESOLVER.ip, 53),
@@ -48,20 +48,20 @@ fn dns_query_to_the_appliance_leaves_for_the_uplink_resolver_and_the_answer_come
 }
 
 #[test]
-fn dns_over_tcp_to_the_appliance_is_relayed_too() {
+fn dns_over_tcp_to_the_appliance_is_redirected_too() {
     let mut lab = Lab::new(&DEFAULT);
     lab.attach(CLIENT);
     lab.teach(RESOLVER);
     let syn = packets::tcp_syn(CLIENT.ip, 40000, APPLIANCE_CLIENTS, 53);
-    let relayed = tcp_of(&lab.send(CLIENT, &syn).ipv4_to(RESOLVER));
+    let redirected = tcp_of(&lab.send(CLIENT, &syn).ipv4_to(RESOLVER));
     assert_eq!(
-        (relayed.src, relayed.dst),
+        (redirected.src, redirected.dst),
         (sock(APPLIANCE_UPLINK, 40000), sock(RESOLVER.ip, 53))
     );
 
     let syn_ack = segment(
         sock(RESOLVER.ip, 53),
-        relayed.src,
+        redirected.src,
         9000,
         1001,
         SYN | ACK,
@@ -80,9 +80,9 @@ fn icmp_error_from_the_resolver_reaches_the_client_as_if_from_the_appliance() {
     lab.attach(CLIENT);
     lab.teach(RESOLVER);
     let query = packets::udp(CLIENT.ip, 5353, APPLIANCE_CLIENTS, 53, b"query");
-    let relayed = lab.send(CLIENT, &query).ipv4_to(RESOLVER);
+    let redirected = lab.send(CLIENT, &query).ipv4_to(RESOLVER);
 
-    let refused = packets::icmp_error(RESOLVER.ip, APPLIANCE_UPLINK, 3, 3, &relayed);
+    let refused = packets::icmp_error(RESOLVER.ip, APPLIANCE_UPLINK, 3, 3, &redirected);
     let arrived = lab.send(RESOLVER, &refused).ipv4_to(CLIENT);
     assert_eq!(
         icmp_error_of(&arrived),

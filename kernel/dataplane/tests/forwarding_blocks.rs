@@ -80,41 +80,6 @@ fn parsed(bytes: &[u8]) -> Ipv4Summary {
     Ipv4Summary::parse(bytes).expect("a valid packet")
 }
 
-/// Cuts an IPv4 packet into fragments carrying `chunk` payload bytes each (a multiple of 8).
-fn fragment(packet: &[u8], chunk: usize) -> Vec<Vec<u8>> {
-    let header_len = parsed(packet).header_len;
-    let payload = &packet[header_len..];
-    payload
-        .chunks(chunk)
-        .enumerate()
-        .map(|(i, piece)| {
-            let mut fragment = packet[..header_len].to_vec();
-            fragment.extend_from_slice(piece);
-            let more = (i + 1) * chunk < payload.len();
-            packets::set_fragment(&mut fragment, more, (i * chunk) as u16);
-            fragment
-        })
-        .collect()
-}
-
-/// Puts fragments back together (in offset order), as the receiving host does.
-fn reassemble(fragments: &[Vec<u8>]) -> Vec<u8> {
-    let header_len = parsed(&fragments[0]).header_len;
-    let mut datagram = fragments[0][..header_len].to_vec();
-    let mut sorted: Vec<_> = fragments.iter().collect();
-    sorted.sort_by_key(|f| parsed(f).fragment_offset);
-    for fragment in sorted {
-        datagram.extend_from_slice(&fragment[header_len..]);
-    }
-    let len = datagram.len() as u16;
-    let mut ip = Ipv4Packet::new_unchecked(&mut datagram[..]);
-    ip.set_total_len(len);
-    ip.set_more_frags(false);
-    ip.set_frag_offset(0);
-    ip.fill_checksum();
-    datagram
-}
-
 /// What a forwarded first fragment leaves behind for the rest of its datagram.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Forwarded {
@@ -133,7 +98,7 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
 
     let datagram = packets::udp(CLIENT, 40000, SERVER, 9000, &[0xa5; 4000]);
     let mut sent = Vec::new();
-    for mut bytes in fragment(&datagram, 1480) {
+    for mut bytes in packets::fragments(&datagram, 1480) {
         let mut summary = parsed(&bytes);
         assert_eq!(spoofing.check(CLIENTS, summary.src), Ok(()));
         let decision = match FragmentKind::of(&summary) {
@@ -173,7 +138,7 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
 
     // The server reassembles: every byte arrived, the UDP checksum (in the first fragment,
     // updated for the new source) verifies over the whole datagram.
-    let received = reassemble(&sent);
+    let received = packets::reassembled(&sent);
     assert!(checksums_valid(&received));
     let summary = parsed(&received);
     assert_eq!(summary.src, UPLINK_ADDRESS);
@@ -185,7 +150,7 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
 fn later_fragment_of_a_blocked_datagram_never_leaves() {
     let mut fragments_seen: FragmentTable<Forwarded> = FragmentTable::new();
     let datagram = packets::udp(CLIENT, 40000, SERVER, 23, &[1; 3000]);
-    let fragments = fragment(&datagram, 1480);
+    let fragments = packets::fragments(&datagram, 1480);
     // The first fragment was blocked by the policy: nothing recorded.
     assert_eq!(
         FragmentKind::of(&parsed(&fragments[0])),
@@ -250,7 +215,12 @@ fn packet_bigger_than_the_egress_mtu_with_df_yields_fragmentation_needed() {
     let mut routes = RouteTable::new(&topology);
     routes.set_mtu(UPLINK, 1400);
 
-    let segment = packets::tcp(CLIENT, 40000, SERVER, 443, 1, 1, tcp_flags::ACK, &[0; 1460]);
+    let segment = packets::tcp(
+        (CLIENT, 40000),
+        (SERVER, 443),
+        (1, 1, tcp_flags::ACK),
+        &[0; 1460],
+    );
     let summary = parsed(&segment);
     assert!(summary.dont_fragment);
     let Route::Forward { mtu, .. } = routes.lookup(summary.dst) else {

@@ -114,7 +114,10 @@ fn address_block(pick: u16) -> (u128, u128) {
     match blocks.get(pick as usize % 32) {
         Some(&block) => block,
         None if pick % 2 == 0 => cidr4(rng.next_u64() as u32, rng.below(33) as u32),
-        None => cidr6(rng.between(0, u128::MAX), rng.below(129) as u32),
+        None => cidr6(
+            support::between(&mut rng, 0, u128::MAX),
+            rng.below(129) as u32,
+        ),
     }
 }
 
@@ -221,12 +224,12 @@ fn probing_keys(policy: &Policy, seed: u64, count: usize) -> Vec<FlowKey> {
     let mut rng = Rng::new(seed);
     let mut pick = |d: usize| {
         let (values, max) = (&values[d].0, values[d].1);
-        if rng.percent(85) {
+        if rng.chance(85) {
             values[rng.below(values.len() as u64) as usize]
-        } else if max == u128::MAX && rng.percent(50) {
+        } else if max == u128::MAX && rng.chance(50) {
             ipv4_to_flow_addr(rng.next_u64() as u32)
         } else {
-            rng.between(0, max)
+            support::between(&mut rng, 0, max)
         }
     };
     (0..count)

@@ -12,7 +12,7 @@ use state_common::*;
 
 /// A SYN from `src`:`port` to the server, opened as an unmasqueraded flow.
 fn open_syn(table: &mut StateTable, src: [u8; 4], port: u16, now: Instant) -> Result<(), Refused> {
-    let mut syn = packets::tcp(src, port, SERVER, 443, 1000, 0, SYN, b"");
+    let mut syn = packets::tcp((src, port), (SERVER, 443), (1000, 0, SYN), b"");
     open_outbound(table, &mut syn, now).map(|_| ())
 }
 
@@ -46,9 +46,9 @@ fn limited_rule(index: u32, max_states: u32, max_states_per_source: u32) -> Rule
 
 /// Completes the handshake of the flow `open_syn(CLIENT, port)` started.
 fn establish(table: &mut StateTable, port: u16) {
-    let mut synack = packets::tcp(SERVER, 443, CLIENT, port, 5000, 1001, SYN | ACK, b"");
+    let mut synack = packets::tcp((SERVER, 443), (CLIENT, port), (5000, 1001, SYN | ACK), b"");
     assert!(forwarded(pass(table, UPLINK_NIC, &mut synack, at(1))));
-    let mut ack = packets::tcp(CLIENT, port, SERVER, 443, 1001, 5001, ACK, b"");
+    let mut ack = packets::tcp((CLIENT, port), (SERVER, 443), (1001, 5001, ACK), b"");
     assert!(forwarded(pass(table, CLIENT_NIC, &mut ack, at(1))));
 }
 
@@ -72,29 +72,30 @@ fn syn_flood_cannot_displace_an_established_flow_and_a_new_flow_still_gets_in() 
 
     // The established flow never moved.
     let mut data = packets::tcp(
-        CLIENT,
-        40000,
-        SERVER,
-        443,
-        1001,
-        5001,
-        PSH | ACK,
+        (CLIENT, 40000),
+        (SERVER, 443),
+        (1001, 5001, PSH | ACK),
         b"still here",
     );
     assert!(forwarded(pass(&mut table, CLIENT_NIC, &mut data, at(4))));
-    let mut answer = packets::tcp(SERVER, 443, CLIENT, 40000, 5001, 1011, PSH | ACK, b"yes");
+    let mut answer = packets::tcp(
+        (SERVER, 443),
+        (CLIENT, 40000),
+        (5001, 1011, PSH | ACK),
+        b"yes",
+    );
     assert!(forwarded(pass(&mut table, UPLINK_NIC, &mut answer, at(4))));
 
     // A legitimate new connection gets in by evicting the oldest half-open one.
     // The table holds the last 63 flood SYNs: 20937..=20999.
-    let oldest_flood_syn = packets::tcp(CLIENT2, 20937, SERVER, 443, 1000, 0, SYN, b"");
+    let oldest_flood_syn = packets::tcp((CLIENT2, 20937), (SERVER, 443), (1000, 0, SYN), b"");
     assert!(table.is_taken(&tuple(&oldest_flood_syn), at(4)));
     open_syn(&mut table, CLIENT, 40001, at(4)).expect("room is made for a new flow");
     assert!(
         !table.is_taken(&tuple(&oldest_flood_syn), at(4)),
         "the oldest half-open flow was dropped"
     );
-    let next_oldest = packets::tcp(CLIENT2, 20938, SERVER, 443, 1000, 0, SYN, b"");
+    let next_oldest = packets::tcp((CLIENT2, 20938), (SERVER, 443), (1000, 0, SYN), b"");
     assert!(
         table.is_taken(&tuple(&next_oldest), at(4)),
         "and only that one"

@@ -7,7 +7,7 @@ mod state_common;
 
 use dataplane::nat::{self, MasqueradeConfig, Masquerader, NatRefused};
 use dataplane::packet::tcp_flags::{ACK, SYN};
-use dataplane::packet::{proto, IcmpSummary, Transport};
+use dataplane::packet::{IcmpSummary, Transport};
 use dataplane::policy::{
     ipv4_to_flow_addr, AddrRange, ByteRange, DnsRedirect, DnsUpstream, Masquerade, PolicyBuf,
     PortForward, PortRange, SourcePos,
@@ -15,6 +15,7 @@ use dataplane::policy::{
 use dataplane::state::{Direction, Lookup, NewFlow, StateDrop, StateTable};
 use dataplane::testutil::packets;
 use smoltcp::time::Instant;
+use smoltcp::wire::IpProtocol;
 use state_common::*;
 
 /// Opens a masqueraded flow for `packet` (translated in place) and returns the flow.
@@ -42,7 +43,7 @@ fn echo_ident(packet: &[u8]) -> u16 {
 fn client_syn_leaves_the_uplink_masqueraded_field_by_field() {
     let mut table = table(16);
     let mut masquerader = masquerader();
-    let original = packets::tcp(CLIENT, 40000, SERVER, 443, 1000, 0, SYN, b"");
+    let original = packets::tcp((CLIENT, 40000), (SERVER, 443), (1000, 0, SYN), b"");
     let mut syn = original.clone();
     open_masqueraded(&mut table, &mut masquerader, &mut syn, at(0));
 
@@ -74,8 +75,8 @@ fn client_syn_leaves_the_uplink_masqueraded_field_by_field() {
 fn colliding_source_port_gets_a_random_free_port_and_each_reply_finds_its_client() {
     let mut table = table(16);
     let mut masquerader = masquerader();
-    let mut first = packets::tcp(CLIENT, 40000, SERVER, 443, 1000, 0, SYN, b"");
-    let mut second = packets::tcp(CLIENT2, 40000, SERVER, 443, 7000, 0, SYN, b"");
+    let mut first = packets::tcp((CLIENT, 40000), (SERVER, 443), (1000, 0, SYN), b"");
+    let mut second = packets::tcp((CLIENT2, 40000), (SERVER, 443), (7000, 0, SYN), b"");
     open_masqueraded(&mut table, &mut masquerader, &mut first, at(0));
     open_masqueraded(&mut table, &mut masquerader, &mut second, at(0));
 
@@ -89,7 +90,12 @@ fn colliding_source_port_gets_a_random_free_port_and_each_reply_finds_its_client
     assert_eq!(masquerader.stats().remapped_port, 1);
     assert_eq!(table.stats().nat_ports_in_use, 2);
 
-    let mut to_second = packets::tcp(SERVER, 443, UPLINK_ADDR, port, 9000, 7001, SYN | ACK, b"");
+    let mut to_second = packets::tcp(
+        (SERVER, 443),
+        (UPLINK_ADDR, port),
+        (9000, 7001, SYN | ACK),
+        b"",
+    );
     assert!(forwarded(pass(
         &mut table,
         UPLINK_NIC,
@@ -100,7 +106,12 @@ fn colliding_source_port_gets_a_random_free_port_and_each_reply_finds_its_client
         endpoints(&to_second),
         ((ip(SERVER), 443), (ip(CLIENT2), 40000))
     );
-    let mut to_first = packets::tcp(SERVER, 443, UPLINK_ADDR, 40000, 9000, 1001, SYN | ACK, b"");
+    let mut to_first = packets::tcp(
+        (SERVER, 443),
+        (UPLINK_ADDR, 40000),
+        (9000, 1001, SYN | ACK),
+        b"",
+    );
     assert!(forwarded(pass(
         &mut table,
         UPLINK_NIC,
@@ -241,7 +252,7 @@ fn masquerade_rule_matches_ingress_source_and_egress() {
 fn ssh_forward() -> PortForward {
     PortForward {
         in_nic: UPLINK_NIC,
-        protocol: proto::TCP,
+        protocol: IpProtocol::Tcp.into(),
         ports: PortRange {
             first: 8022,
             last: 8022,
@@ -261,7 +272,8 @@ fn open_forwarded(
 ) -> NewFlow {
     let original = tuple(packet);
     let translated = nat::port_forward(forwards, UPLINK_NIC, ip(UPLINK_ADDR), &original)
-        .expect("a forward applies");
+        .expect("a forward applies")
+        .flow;
     let flow = NewFlow {
         translated,
         ..NewFlow::new(UPLINK_NIC, CLIENT_NIC, original)
@@ -273,7 +285,7 @@ fn open_forwarded(
 #[test]
 fn port_forward_redirects_to_the_client_and_the_reply_comes_from_the_appliance() {
     let mut table = table(16);
-    let mut syn = packets::tcp(SERVER, 50000, UPLINK_ADDR, 8022, 1000, 0, SYN, b"");
+    let mut syn = packets::tcp((SERVER, 50000), (UPLINK_ADDR, 8022), (1000, 0, SYN), b"");
     open_forwarded(&mut table, &[ssh_forward()], &mut syn, at(0));
     assert_eq!(endpoints(&syn), ((ip(SERVER), 50000), (ip(CLIENT), 22)));
     assert_eq!(
@@ -282,7 +294,7 @@ fn port_forward_redirects_to_the_client_and_the_reply_comes_from_the_appliance()
         "a forward holds no masquerade port"
     );
 
-    let mut synack = packets::tcp(CLIENT, 22, SERVER, 50000, 5000, 1001, SYN | ACK, b"");
+    let mut synack = packets::tcp((CLIENT, 22), (SERVER, 50000), (5000, 1001, SYN | ACK), b"");
     let Lookup::Hit(hit) = pass(&mut table, CLIENT_NIC, &mut synack, at(0)) else {
         panic!("reply has a state")
     };
@@ -299,7 +311,7 @@ fn port_forward_redirects_to_the_client_and_the_reply_comes_from_the_appliance()
 #[test]
 fn port_forward_range_maps_port_by_port() {
     let forward = PortForward {
-        protocol: proto::UDP,
+        protocol: IpProtocol::Udp.into(),
         ports: PortRange {
             first: 6000,
             last: 6010,
@@ -324,13 +336,13 @@ fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address
     };
     assert!(flow(
         UPLINK_NIC,
-        packets::tcp(SERVER, 1, UPLINK_ADDR, 8022, 1, 0, SYN, b"")
+        packets::tcp((SERVER, 1), (UPLINK_ADDR, 8022), (1, 0, SYN), b"")
     )
     .is_some());
     assert!(
         flow(
             CLIENT_NIC,
-            packets::tcp(SERVER, 1, UPLINK_ADDR, 8022, 1, 0, SYN, b"")
+            packets::tcp((SERVER, 1), (UPLINK_ADDR, 8022), (1, 0, SYN), b"")
         )
         .is_none(),
         "other NIC"
@@ -342,7 +354,7 @@ fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address
     assert!(
         flow(
             UPLINK_NIC,
-            packets::tcp(SERVER, 1, UPLINK_ADDR, 8023, 1, 0, SYN, b"")
+            packets::tcp((SERVER, 1), (UPLINK_ADDR, 8023), (1, 0, SYN), b"")
         )
         .is_none(),
         "other port"
@@ -350,7 +362,7 @@ fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address
     assert!(
         flow(
             UPLINK_NIC,
-            packets::tcp(SERVER, 1, RESOLVER, 8022, 1, 0, SYN, b"")
+            packets::tcp((SERVER, 1), (RESOLVER, 8022), (1, 0, SYN), b"")
         )
         .is_none(),
         "not for us"
@@ -384,7 +396,8 @@ fn open_redirected_query(table: &mut StateTable, policy: &PolicyBuf, packet: &mu
         &original,
         &[ip(RESOLVER)],
     )
-    .unwrap();
+    .unwrap()
+    .flow;
     let translated = masquerader()
         .masquerade(table, redirected, ip(UPLINK_ADDR), at(0))
         .unwrap();
@@ -418,13 +431,18 @@ fn dns_query_to_the_appliance_goes_upstream_and_the_answer_comes_from_the_applia
 fn dns_over_tcp_is_redirected_too() {
     let policy = dns_policy(|_| DnsUpstream::Learned);
     let mut table = table(16);
-    let mut syn = packets::tcp(CLIENT, 41000, CLIENT_GATEWAY, 53, 1000, 0, SYN, b"");
+    let mut syn = packets::tcp((CLIENT, 41000), (CLIENT_GATEWAY, 53), (1000, 0, SYN), b"");
     open_redirected_query(&mut table, &policy, &mut syn);
     assert_eq!(
         endpoints(&syn),
         ((ip(UPLINK_ADDR), 41000), (ip(RESOLVER), 53))
     );
-    let mut synack = packets::tcp(RESOLVER, 53, UPLINK_ADDR, 41000, 5000, 1001, SYN | ACK, b"");
+    let mut synack = packets::tcp(
+        (RESOLVER, 53),
+        (UPLINK_ADDR, 41000),
+        (5000, 1001, SYN | ACK),
+        b"",
+    );
     assert!(forwarded(pass(&mut table, UPLINK_NIC, &mut synack, at(0))));
     assert_eq!(
         endpoints(&synack),
@@ -445,7 +463,7 @@ fn dns_redirect_uses_static_resolvers_when_the_policy_names_them() {
         &[ip(RESOLVER)],
     );
     assert_eq!(
-        redirected.map(|t| (t.dst, t.dst_port)),
+        redirected.map(|r| (r.flow.dst, r.flow.dst_port)),
         Some((ip([1, 1, 1, 1]), 53))
     );
 }
@@ -575,7 +593,7 @@ fn icmp_error_quoting_a_ping_translates_the_identifier_back() {
 #[test]
 fn icmp_error_from_a_port_forwarded_client_shows_the_appliance_not_the_client() {
     let forward = PortForward {
-        protocol: proto::UDP,
+        protocol: IpProtocol::Udp.into(),
         ..ssh_forward()
     };
     let mut table = table(16);

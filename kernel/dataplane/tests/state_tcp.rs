@@ -15,12 +15,17 @@ const CLIENT_ISN: u32 = 1000;
 const SERVER_ISN: u32 = 5000;
 
 fn from_client(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    packets::tcp(CLIENT, 40000, SERVER, 443, seq, ack, flags, payload)
+    packets::tcp((CLIENT, 40000), (SERVER, 443), (seq, ack, flags), payload)
 }
 
 /// The server's segments as they arrive on the uplink: addressed to the appliance's port.
 fn from_server(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    packets::tcp(SERVER, 443, UPLINK_ADDR, 40000, seq, ack, flags, payload)
+    packets::tcp(
+        (SERVER, 443),
+        (UPLINK_ADDR, 40000),
+        (seq, ack, flags),
+        payload,
+    )
 }
 
 fn tcp_state(table: &StateTable, id: StateId) -> ProtocolState {

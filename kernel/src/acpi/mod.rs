@@ -16,11 +16,10 @@ use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
-use crate::devices::ioapic::Trigger;
+use crate::devices::ioapic::{Trigger, MAX_IOAPICS};
 use crate::memory::paging;
 
-/// Most I/O APICs and interrupt overrides kept.
-const MAX_IOAPICS: usize = 4;
+/// Most interrupt overrides kept.
 const MAX_OVERRIDES: usize = 16;
 
 /// Identity-maps firmware tables read-only on demand.
@@ -28,18 +27,28 @@ const MAX_OVERRIDES: usize = 16;
 pub struct IdentityMapper;
 
 impl AcpiHandler for IdentityMapper {
+    /// Maps a firmware table. The `acpi` crate gives this no way to fail, and a table the
+    /// kernel cannot read means it cannot find its interrupt controllers or NICs: a mapping
+    /// failure, or a table at address 0, stops the boot with a report naming the table's
+    /// address (fail closed) instead of handing out a pointer that does not work.
     unsafe fn map_physical_region<T>(
         &self,
         physical_address: usize,
         size: usize,
     ) -> PhysicalMapping<Self, T> {
-        // A table we cannot map is reported by the caller through the null check below: a
-        // mapping failure leaves the page unmapped and the read faults, which is fatal and
-        // reported — better than reading garbage.
-        let _ = paging::map_firmware(physical_address as u64, size as u64);
-        let virt = NonNull::new(physical_address as *mut T).unwrap_or(NonNull::dangling());
-        // SAFETY: identity mapping: the region is mapped at its physical address for `size`
-        // bytes; the caller (the acpi crate) guarantees a `T` lives there.
+        let Some(virt) = NonNull::new(physical_address as *mut T) else {
+            crate::fatal::stop(format_args!(
+                "the ACPI tables point at address 0 (for {size} bytes): malformed firmware tables"
+            ));
+        };
+        if let Err(e) = paging::map_firmware(physical_address as u64, size as u64) {
+            crate::fatal::stop(format_args!(
+                "cannot map the ACPI table at {physical_address:#x} ({size} bytes): {e}"
+            ));
+        }
+        // SAFETY: identity mapping: `[physical_address, +size)` was just mapped (read-only)
+        // at its physical address, so `virt` is valid for `size` bytes; the caller (the acpi
+        // crate) guarantees a `T` lives there. Nothing is unmapped later.
         unsafe { PhysicalMapping::new(physical_address, virt, size, size, *self) }
     }
 
@@ -276,15 +285,25 @@ pub fn discover(rsdp: Option<u64>) -> Result<Firmware, FirmwareError> {
     }
 
     if let Ok(dsdt) = tables.dsdt() {
-        // SAFETY: the DSDT's AML stream is `length` bytes at `address` (from its header);
-        // it is firmware memory that nobody writes.
-        let aml_bytes = unsafe {
-            let _ = paging::map_firmware(dsdt.address as u64, dsdt.length as u64);
-            core::slice::from_raw_parts(dsdt.address as *const u8, dsdt.length as usize)
-        };
-        firmware.s5 = aml::sleep_type_s5(aml_bytes);
-        firmware.ged = aml::generic_event_device(aml_bytes);
-        firmware.virtio_mmio = aml::virtio_mmio_devices(aml_bytes).0;
+        match paging::map_firmware(dsdt.address as u64, dsdt.length as u64) {
+            Ok(()) if dsdt.address != 0 => {
+                // SAFETY: the DSDT's AML stream is `length` bytes at `address` (from its
+                // header), mapped read-only just above at its physical address (non-zero,
+                // checked); it is firmware memory that nobody writes.
+                let aml_bytes = unsafe {
+                    core::slice::from_raw_parts(dsdt.address as *const u8, dsdt.length as usize)
+                };
+                firmware.s5 = aml::sleep_type_s5(aml_bytes);
+                firmware.ged = aml::generic_event_device(aml_bytes);
+                firmware.virtio_mmio = aml::virtio_mmio_devices(aml_bytes).0;
+            }
+            Ok(()) => log::warn!("the DSDT is at address 0: no ACPI power-off"),
+            Err(e) => log::warn!(
+                "cannot map the DSDT at {:#x} ({} bytes): {e}: no ACPI power-off",
+                dsdt.address,
+                dsdt.length
+            ),
+        }
     }
     Ok(firmware)
 }

@@ -7,14 +7,12 @@
 //! Hardware-reduced machines (`microvm`): the Generic Event Device interrupts and its event
 //! register says "power down"; soft-off writes the sleep control register.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 use spin::Once;
 use x86_64::instructions::port::Port;
 
 use super::Firmware;
-use crate::devices::{ioapic, lapic};
-use crate::interrupts;
+use crate::devices::ioapic;
+use crate::interrupts::{lines, Vector};
 use crate::memory::paging;
 
 /// PM1 status/enable bit of the power button.
@@ -39,8 +37,8 @@ impl core::fmt::Display for ButtonWiring {
 }
 
 static FIRMWARE: Once<Firmware> = Once::new();
-/// The GSI the power button interrupts on (u64::MAX = none).
-static BUTTON_GSI: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The vector the power button interrupts on, once routed.
+static BUTTON_VECTOR: Once<Vector> = Once::new();
 
 fn read16(port: u16) -> u16 {
     // SAFETY: reading a PM1 register named by the FADT has no side effect.
@@ -112,22 +110,17 @@ pub fn init(firmware: &Firmware) -> ButtonWiring {
 }
 
 fn route(gsi: u32, trigger: ioapic::Trigger) {
-    if let Some(vector) = interrupts::vector_for_gsi(gsi) {
-        if trigger.level {
-            interrupts::set_level_triggered(gsi);
+    match lines::route(gsi, trigger) {
+        Ok(vector) => {
+            BUTTON_VECTOR.call_once(|| vector);
         }
-        if ioapic::route(gsi, vector, trigger, lapic::id()) {
-            BUTTON_GSI.store(gsi as u64, Ordering::Relaxed);
-        }
+        Err(e) => log::warn!("power button: {e}: `virsh shutdown` will not reach the appliance"),
     }
 }
 
-/// The GSI the power button interrupts on, as a bit in a pending-lines mask.
-pub fn button_line_mask() -> u64 {
-    match BUTTON_GSI.load(Ordering::Relaxed) {
-        u64::MAX => 0,
-        gsi => 1 << gsi,
-    }
+/// The vector the power button interrupts on, if it is routed.
+pub fn button_vector() -> Option<Vector> {
+    BUTTON_VECTOR.get().copied()
 }
 
 /// Whether the power button was pressed since the last call (clears the event).

@@ -2,12 +2,16 @@
 //!
 //! - [`lapic`], [`ioapic`], [`pic`]: interrupt controllers.
 //! - [`pit`]: the legacy timer, used once to calibrate the TSC and the LAPIC timer.
-//! - [`pci`]: PCI configuration access (ECAM or port I/O) and enumeration.
-//! - [`virtio`]: virtio-net NICs over PCI or MMIO, via the `virtio-drivers` crate.
+//! - [`mmio`]: bounds-checked windows of device registers.
+//! - [`pci`]: PCI configuration access (ECAM or port I/O), enumeration, INTx and MSI-X.
+//! - [`virtio`]: virtio-net NICs over PCI (our transport) or MMIO, via `virtio-drivers`.
+//! - [`watchdog`]: the i6300ESB hardware watchdog.
 
 pub mod ioapic;
 pub mod lapic;
+pub mod mmio;
 pub mod pci;
 pub mod pic;
 pub mod pit;
 pub mod virtio;
+pub mod watchdog;

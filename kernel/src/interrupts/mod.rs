@@ -1,31 +1,51 @@
 //! CPU exceptions and device interrupts.
 //!
-//! Every vector has an entry stub ([`stubs`]); [`interrupt_dispatch`] decides:
-//! - vectors 0-31 are CPU exceptions: all fatal — a report is printed and the appliance
-//!   stops (fail closed), see [`exceptions`];
-//! - the LAPIC timer and IOAPIC lines only record that they fired and acknowledge the
-//!   interrupt. Level-triggered lines are masked until the main loop has serviced the
-//!   device ([`unmask_line`]), so a device that keeps its line asserted cannot starve it.
+//! # The rule
 //!
-//! Interrupt handlers never touch packets or take locks the main loop holds: the main loop
-//! does all the work, and [`wait`] halts the CPU until the next interrupt when it is idle.
+//! 1. **A handler only records and acknowledges.** It sets the bit of its vector in
+//!    [`pending`] (atomics), masks its I/O APIC line if the line is level-triggered, and
+//!    writes the LAPIC's end-of-interrupt register. Everything else — reading a device's
+//!    status, draining its queues, unmasking its line — is the main loop's work.
+//! 2. **Nothing taken in interrupt context is taken elsewhere with interrupts enabled.**
+//!    Handlers take no lock at all: the kernel's only lock type, [`MainLock`], and the heap
+//!    stop the kernel with a report if a handler reaches them. The state handlers read is
+//!    written once at boot and read-only afterwards (the I/O APIC list, the level-line mask).
+//! 3. **Register pairs shared with a handler are used with interrupts off.** The I/O APIC's
+//!    IOREGSEL/IOWIN pair is reachable only through an [`InterruptsOff`] proof, which
+//!    [`without_interrupts`] and the dispatcher alone can make.
+//! 4. **Prefer messages to lines.** virtio-pci NICs interrupt through MSI-X: edge-triggered,
+//!    one vector per queue, nothing to mask, nothing to read. INTx through the I/O APIC is
+//!    the fallback for devices without MSI-X; `microvm`'s virtio-mmio devices keep their
+//!    lines.
+//!
+//! Audit of what else could share state with a handler (none does):
+//! - LAPIC: handlers write only EOI, a single register; the main loop programs the timer
+//!   through single registers too (no index/data pair).
+//! - PIT and PCI configuration ports (index/data pairs): used only by the main flow, at boot
+//!   and for the watchdog's set-up, never by a handler.
+//! - Console: its lock is a [`MainLock`]; exceptions and panics print through the lock-free
+//!   emergency writer, so a fault while the console is held still gets reported.
+//! - Power button (ACPI SCI, GED): the handler only masks the level-triggered line; the main
+//!   loop reads and clears the event registers, then unmasks.
+//! - Time: the TSC and atomics written once at calibration.
+//!
+//! Every vector has an entry stub ([`stubs`]) that calls [`dispatch`]; vectors 0-31 are CPU
+//! exceptions, all fatal: a report is printed and the appliance stops (fail closed), see
+//! [`exceptions`]. The vector layout is in [`vectors`]. [`wait`] halts the CPU until the
+//! next interrupt when the main loop is idle.
 
+mod context;
 mod descriptors;
+mod dispatch;
 mod exceptions;
+pub mod lines;
+mod pending;
 mod stubs;
+mod vectors;
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use crate::devices::{ioapic, lapic};
-
-/// Vector of the LAPIC timer.
-pub const VECTOR_TIMER: u8 = 0x20;
-/// Vector of IOAPIC line (GSI) `n` is `VECTOR_GSI_BASE + n`.
-pub const VECTOR_GSI_BASE: u8 = 0x30;
-/// Highest GSI the kernel routes.
-pub const MAX_GSI: u32 = 63;
-/// The LAPIC's spurious-interrupt vector.
-pub const VECTOR_SPURIOUS: u8 = 0xff;
+pub use context::{forbid_in_handler, without_interrupts, InterruptsOff, MainLock};
+pub use pending::{take, Fired};
+pub use vectors::Vector;
 
 /// The general-purpose registers saved by the stubs, then the vector, the error code and the
 /// frame the CPU pushed.
@@ -57,77 +77,20 @@ pub struct TrapFrame {
     pub ss: u64,
 }
 
-static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
-static PENDING_LINES: AtomicU64 = AtomicU64::new(0);
-static LEVEL_LINES: AtomicU64 = AtomicU64::new(0);
-
-/// Loads the GDT, TSS and IDT.
+/// Loads the GDT, TSS and IDT. Interrupts stay disabled until the first [`wait`].
 pub fn init() {
     descriptors::init();
 }
 
-/// Called by the stubs with interrupts disabled.
-extern "C" fn interrupt_dispatch(frame: &mut TrapFrame) {
-    let vector = frame.vector as u8;
-    match vector {
-        0..=31 => exceptions::fatal(frame),
-        VECTOR_TIMER => {
-            TIMER_FIRED.store(true, Ordering::Release);
-            lapic::end_of_interrupt();
-        }
-        VECTOR_SPURIOUS => {}
-        v if v >= VECTOR_GSI_BASE && (v - VECTOR_GSI_BASE) as u32 <= MAX_GSI => {
-            let gsi = (v - VECTOR_GSI_BASE) as u32;
-            if LEVEL_LINES.load(Ordering::Relaxed) & (1 << gsi) != 0 {
-                ioapic::set_masked(gsi, true);
-            }
-            PENDING_LINES.fetch_or(1 << gsi, Ordering::AcqRel);
-            lapic::end_of_interrupt();
-        }
-        // A vector nobody routed (a stray MSI, a mis-set device): acknowledge and go on.
-        _ => lapic::end_of_interrupt(),
-    }
-}
-
-/// The vector that IOAPIC line `gsi` is routed to.
-pub fn vector_for_gsi(gsi: u32) -> Option<u8> {
-    (gsi <= MAX_GSI).then(|| VECTOR_GSI_BASE + gsi as u8)
-}
-
-/// Notes that line `gsi` is level-triggered (masked while pending).
-pub fn set_level_triggered(gsi: u32) {
-    if gsi <= MAX_GSI {
-        LEVEL_LINES.fetch_or(1 << gsi, Ordering::Relaxed);
-    }
-}
-
-/// Takes the set of lines that fired since the last call (bit `n` = GSI `n`), and whether
-/// the timer fired.
-pub fn take_pending() -> (u64, bool) {
-    (
-        PENDING_LINES.swap(0, Ordering::AcqRel),
-        TIMER_FIRED.swap(false, Ordering::AcqRel),
-    )
-}
-
-/// Re-enables level-triggered lines in `lines` after their devices were serviced.
-pub fn unmask_lines(lines: u64) {
-    let level = lines & LEVEL_LINES.load(Ordering::Relaxed);
-    for gsi in 0..=MAX_GSI {
-        if level & (1 << gsi) != 0 {
-            ioapic::set_masked(gsi, false);
-        }
-    }
-}
-
-/// Halts until the next interrupt unless one is already pending. Enables interrupts.
+/// Halts until the next interrupt unless one fired already. Enables interrupts: only the
+/// main loop calls it, holding no lock and no [`InterruptsOff`].
 pub fn wait() {
     x86_64::instructions::interrupts::disable();
-    if PENDING_LINES.load(Ordering::Acquire) == 0 && !TIMER_FIRED.load(Ordering::Acquire) {
+    if pending::any() {
+        x86_64::instructions::interrupts::enable();
+    } else {
         // `sti; hlt` is atomic: an interrupt arriving between the check and the halt is
         // delivered after `hlt` starts, so it wakes the CPU instead of being lost.
         x86_64::instructions::interrupts::enable_and_hlt();
-    } else {
-        x86_64::instructions::interrupts::enable();
     }
 }

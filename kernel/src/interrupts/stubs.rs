@@ -3,7 +3,7 @@
 //! There is one 16-byte stub per vector at `interrupt_stubs + 16 * vector`. Each pushes a
 //! zero error code (unless the CPU pushes one for that vector), then the vector number,
 //! and jumps to `interrupt_common`, which saves the general-purpose registers, calls
-//! [`super::interrupt_dispatch`] with a pointer to the resulting [`super::TrapFrame`], and
+//! [`super::dispatch`] with a pointer to the resulting [`super::TrapFrame`], and
 //! restores everything with `iretq`.
 
 use core::arch::global_asm;
@@ -66,7 +66,7 @@ interrupt_common:
     add $16, %rsp
     iretq
     "#,
-    dispatch = sym super::interrupt_dispatch,
+    dispatch = sym super::dispatch::interrupt_dispatch,
     options(att_syntax)
 );
 

@@ -1,11 +1,11 @@
 //! Physical page frames: the free regions of the memory map and the frame pool that page
 //! tables are allocated from.
 
-use spin::Mutex;
 use x86_64::structures::paging::{FrameAllocator, PhysFrame, Size4KiB};
 use x86_64::PhysAddr;
 
 use super::PAGE_SIZE;
+use crate::interrupts::MainLock;
 
 /// At most this many disjoint free regions are tracked.
 const MAX_FREE: usize = 64;
@@ -73,7 +73,7 @@ struct FramePool {
     end: u64,
 }
 
-static POOL: Mutex<FramePool> = Mutex::new(FramePool { next: 0, end: 0 });
+static POOL: MainLock<FramePool> = MainLock::new("the frame pool", FramePool { next: 0, end: 0 });
 
 /// Hands `[start, end)` to the frame pool.
 pub fn init(start: u64, end: u64) {

@@ -11,7 +11,6 @@
 //! Device memory (LAPIC, IOAPIC, PCI ECAM and BARs, virtio-mmio) and firmware tables are
 //! mapped later, on demand, with [`map_device`] and [`map_firmware`].
 
-use spin::Mutex;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::mapper::{MapToError, TranslateResult};
 use x86_64::structures::paging::{
@@ -23,6 +22,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use super::frames::PoolAllocator;
 use super::{KernelLayout, PAGE_SIZE};
 use crate::boot::{BootInfo, RegionKind};
+use crate::interrupts::MainLock;
 
 const HUGE: u64 = 2 * 1024 * 1024;
 
@@ -60,7 +60,7 @@ impl core::fmt::Display for PagingError {
     }
 }
 
-static TABLES: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
+static TABLES: MainLock<Option<OffsetPageTable<'static>>> = MainLock::new("the page tables", None);
 
 const RW_NX: Flags = Flags::PRESENT
     .union(Flags::WRITABLE)

@@ -180,7 +180,7 @@ fn dns_asked_of_the_appliance_is_answered_by_the_upstream_resolver_over_udp_and_
             },
         )?;
     }
-    // A name only the upstream resolver can say does not exist: the answer is relayed.
+    // A name only the upstream resolver can say does not exist: the query is redirected there, and its answer comes back.
     let missing = dig(alpha, resolver, "nowhere.moat.test", DigTransport::Udp)?;
     ensure(missing.status == "NXDOMAIN", || {
         format!("dig nowhere.moat.test: {missing:?}, expected NXDOMAIN")

@@ -8,11 +8,11 @@
 
 use std::net::SocketAddrV4;
 
+use dataplane::testutil::datagram::{Ipv4Frame, TcpFlags, TcpSegment};
 use qemu_tests::addressing::{appliance_address, host_address, INTERNET_SERVER};
 use qemu_tests::forwarding_ruleset::{
     ALPHA_FORWARD_PORT, ALPHA_NIC, BETA_FORWARD_PORT, BETA_NIC, UPLINK_NIC, WEB_PORT,
 };
-use qemu_tests::ip_frames::{Ipv4Frame, TcpFlags, TcpSegment};
 use qemu_tests::segmented_appliance::{same_fields, SegmentedAppliance};
 use qemu_tests::{Failure, Outcome};
 

@@ -7,6 +7,8 @@
 
 use std::net::SocketAddrV4;
 
+use dataplane::testutil::datagram::{describe_frame, Ipv4Frame, TcpFlags, IPV4_HEADER_LEN};
+use dataplane::testutil::link::{echo_request, Echo};
 use qemu_tests::addressing::{appliance_address, host_address, INTERNET_SERVER};
 use qemu_tests::drop_log::{wait_for_drop, DropCause, DropEndpoint, DropLine};
 use qemu_tests::expect::{answers_arp, answers_ping, ANSWER_TIMEOUT};
@@ -14,8 +16,6 @@ use qemu_tests::forwarding_ruleset::{
     default_rule_position, position_of, ALPHA_FORWARD_PORT, ALPHA_NIC, BETA_NIC, BLOCKED_PORT,
     BLOCK_RULE, REJECTED_PORT, REJECT_RULE, UPLINK_NIC, WEB_PORT,
 };
-use qemu_tests::frames::{echo_request, Echo};
-use qemu_tests::ip_frames::{describe_frame, Ipv4Frame, TcpFlags, IPV4_HEADER_LEN};
 use qemu_tests::segmented_appliance::{SegmentedAppliance, SETTLE};
 use qemu_tests::{ensure, Failure, Outcome};
 use smoltcp::wire::{Icmpv4Message, IpProtocol};

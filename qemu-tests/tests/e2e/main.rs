@@ -6,11 +6,15 @@
 mod boot_paths;
 mod clients;
 mod clients_load;
+mod command_line;
+mod dhcp_uplink;
 mod faults;
 mod forwarding;
 mod forwarding_drops;
 mod images;
+mod interrupts;
 mod kvm;
 mod power;
 mod soak;
 mod tap_clients;
+mod watchdog;

@@ -4,17 +4,19 @@
 //! also needs a `pass` rule for the translated packet. Forgetting it is easy, and the
 //! forward then silently does nothing: that deserves a warning.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
-use dataplane::policy::{ipv4_to_flow_addr, Action};
+use dataplane::policy::{ipv4_to_flow_addr, Action, Policy, OUT_SELF};
+use dataplane::route::{Route, RouteTable, Topology};
 
 use super::Remainder;
+use crate::cases::{self, Case};
 use crate::checked::{Checked, DnsTarget};
 use crate::describe::nic_text;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::dryrun;
 use crate::names::{TCP, UDP};
 use crate::ranges::RangeSet;
-use crate::routing::route;
 use crate::space::{Field, KeySet};
 
 /// Most pieces the analysis follows before it assumes some packet can pass.
@@ -48,12 +50,39 @@ fn flow_v4(a: Ipv4Addr) -> u128 {
     ipv4_to_flow_addr(a.into())
 }
 
+/// The data plane's routing table for `policy` (with a stand-in lease on an interface
+/// addressed by DHCP): where a translated packet leaves is the kernel's decision.
+fn routes(checked: &Checked, policy: &Policy) -> RouteTable {
+    let nics = policy
+        .interfaces
+        .iter()
+        .map(|i| i.nic + 1)
+        .max()
+        .unwrap_or(0);
+    let case = Case {
+        lease: cases::dhcp_nic(checked).map(|nic| cases::stand_in_lease(checked, nic, &[])),
+        resolver: None,
+    };
+    let config = dryrun::config(policy, nics, &case);
+    RouteTable::new(&Topology::from_policy(&config.nics, policy))
+}
+
+/// The egress of a packet to `dst` (a NIC, or [`OUT_SELF`]), if it has a route.
+fn egress(routes: &RouteTable, dst: Ipv4Addr) -> Option<u8> {
+    match routes.lookup(dst) {
+        Route::Forward { nic, .. } => Some(nic),
+        Route::Local { .. } => Some(OUT_SELF),
+        Route::Unreachable => None,
+    }
+}
+
 /// Warns about each forward and DNS redirect that no rule lets through.
-pub fn translations_without_pass(checked: &Checked) -> Diagnostics {
+pub fn translations_without_pass(checked: &Checked, policy: &Policy) -> Diagnostics {
     let mut diags = Diagnostics::new();
     let not_icmp = single(0);
+    let routes = routes(checked, policy);
     for f in &checked.forwards {
-        let Ok(out) = route(checked, IpAddr::V4(f.target)) else {
+        let Some(out) = egress(&routes, f.target) else {
             continue;
         };
         let last = f.translate_port(f.ports.1);
@@ -90,16 +119,12 @@ pub fn translations_without_pass(checked: &Checked) -> Diagnostics {
         }
     }
     for d in &checked.dns {
+        // Queries go to the first resolver only (see `nat::dns_redirect`).
         let (resolvers, out) = match &d.target {
-            DnsTarget::Static(list) | DnsTarget::Learned(Some(list)) => {
-                let out = list
-                    .first()
-                    .and_then(|&r| route(checked, IpAddr::V4(r)).ok());
-                (
-                    RangeSet::from_ranges(list.iter().map(|&r| (flow_v4(r), flow_v4(r)))),
-                    out,
-                )
-            }
+            DnsTarget::Static(list) | DnsTarget::Learned(Some(list)) => match list.first() {
+                Some(&first) => (single(flow_v4(first)), egress(&routes, first)),
+                None => continue,
+            },
             DnsTarget::Learned(None) => (
                 RangeSet::range(0, u128::MAX),
                 checked.uplink().map(|u| u.nic),

@@ -7,7 +7,7 @@ use super::Remainder;
 use crate::checked::{Checked, NormRule};
 use crate::describe::packet_text;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::selftest::action_word;
+use crate::outcome::action_word;
 use crate::source::pos_str;
 use crate::space::{Field, KeySet, FIELDS};
 

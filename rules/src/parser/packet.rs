@@ -1,6 +1,9 @@
 //! Packet descriptions, used by `test` lines and by `explain`:
 //! `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`.
 
+use dataplane::drops::DropReason;
+use dataplane::policy::Action;
+
 use super::{words, PResult, Parser};
 use crate::ast::*;
 use crate::diag::Diagnostic;
@@ -9,7 +12,7 @@ use crate::names::{self, PROTOCOLS};
 use crate::source::Loc;
 
 impl Parser<'_> {
-    /// `test pass | block | reject [log] PACKET`
+    /// `test pass | block | reject [log] [because REASON] PACKET`
     pub(super) fn test(&mut self, start: Loc) -> PResult<TestDecl> {
         let (word, loc) = self.word("the expected verdict ('pass', 'block' or 'reject')")?;
         if !matches!(word, "pass" | "block" | "reject") {
@@ -24,13 +27,38 @@ impl Parser<'_> {
             loc,
         };
         let log = self.eat_word("log").is_some();
+        let because = match self.eat_word("because") {
+            Some(because) => Some(self.drop_reason(because, expect.value)?),
+            None => None,
+        };
         let packet = self.packet()?;
         Ok(TestDecl {
             loc: self.since(start),
             expect,
             log,
+            because,
             packet,
         })
+    }
+
+    /// The reason after `because` (a data plane drop reason), which only a `block` test
+    /// may give.
+    fn drop_reason(&mut self, because: Loc, expect: Action) -> PResult<Located<DropReason>> {
+        if expect != Action::Block {
+            return Err(
+                Diagnostic::error(because, "'because' goes with 'block' only")
+                    .with_hint("a pass is a pass; a reject is always the policy's"),
+            );
+        }
+        let reasons = || DropReason::ALL.iter().map(|r| r.as_str());
+        let (word, loc) = self.word("a drop reason, e.g. 'policy' or 'martian-destination'")?;
+        match DropReason::from_name(word) {
+            Some(reason) => Ok(Located { value: reason, loc }),
+            None => Err(
+                Diagnostic::error(loc, format!("unknown drop reason '{word}'"))
+                    .with_hint_opt(names::did_you_mean(word, reasons())),
+            ),
+        }
     }
 
     /// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`

@@ -1,14 +1,13 @@
-//! Generated, realistic rulesets (and keys to look up in them) for the matcher's benchmark
-//! and tests.
+//! Rulesets and keys for the matcher's benchmark and tests.
 //!
-//! The shape follows what the `rules` compiler makes of a Qubes-style ruleset on an
-//! appliance with seven client segments: per-client egress rules to CIDRs of mixed lengths
-//! and tables, segment-wide rules, `!<rfc1918>` compiled to complemented ranges, port
-//! forwards from the uplink, ICMP and services on the appliance itself, blocks of private
-//! ranges, and a few broad rules at the end; IPv4 and IPv6; single ports, lists and ranges;
-//! `any` fields. The compiler's guarantees hold: a rule with ports constrains the protocol
-//! to TCP/UDP, an ICMP rule has full port ranges and a non-ICMP rule full ICMP ranges.
-//! Everything comes from a seeded generator, so a size and a seed always give the same set.
+//! - Realistic and wildcard-heavy rulesets are ruleset *text* from `rules::generate`,
+//!   compiled by the `rules` crate: what the kernel would embed, not an imitation of it.
+//! - [`RuleSpec`] and [`policy_of`] build policies the compiler never would (inverted,
+//!   empty and arbitrary ranges of both families), for the tests that hold the matcher to
+//!   the linear reference on adversarial input.
+//! - [`key_sets`] and [`random_key`] draw keys: first matched early, late, or by the default.
+//!
+//! Everything comes from seeded generators, so a size and a seed always give the same set.
 
 // Each user of this module (the benchmark, several tests) uses a different part of it.
 #![allow(dead_code)]
@@ -18,50 +17,19 @@ use dataplane::policy::{
     ipv4_to_flow_addr, reference, Action, AddrRange, ByteRange, FlowKey, Policy, PolicyBuf,
     PortRange, Rule, SourcePos, StateLimits, OUT_SELF,
 };
+use rules::generate::Shape;
 
-/// A small deterministic random source (SplitMix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// The project's seeded generator.
+pub use dataplane::rng::SplitMix64 as Rng;
 
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// A value in `lo..=hi`.
-    pub fn between(&mut self, lo: u128, hi: u128) -> u128 {
-        let span = hi.wrapping_sub(lo).wrapping_add(1);
-        let r = ((self.next_u64() as u128) << 64) | self.next_u64() as u128;
-        if span == 0 {
-            r
-        } else {
-            lo + r % span
-        }
-    }
-
-    /// `true` with probability `percent` / 100.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    /// One of `items`.
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
+/// A value in `lo..=hi`.
+pub fn between(rng: &mut Rng, lo: u128, hi: u128) -> u128 {
+    let span = hi.wrapping_sub(lo).wrapping_add(1);
+    let r = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+    if span == 0 {
+        r
+    } else {
+        lo + r % span
     }
 }
 
@@ -69,22 +37,6 @@ const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
-/// Client-facing NICs (`nic0` is the uplink).
-const CLIENT_NICS: u8 = 7;
-const CLIENTS_PER_NIC: u32 = 200;
-/// Rules of one segment's skeleton (see `Generator::skeleton`).
-const SKELETON_RULES: usize = 10;
-const WELL_KNOWN_PORTS: [u16; 18] = [
-    22, 25, 53, 80, 110, 123, 143, 443, 465, 587, 993, 995, 1194, 3306, 5432, 6379, 8080, 8443,
-];
-const PORT_RANGES: [(u16, u16); 5] = [
-    (1024, 65535),
-    (6000, 6063),
-    (60000, 61000),
-    (8000, 8999),
-    (49152, 65535),
-];
-
 /// One rule before it goes into the pools: every field a list of inclusive ranges.
 #[derive(Clone, Debug)]
 pub struct RuleSpec {
@@ -210,476 +162,26 @@ pub fn rfc1918() -> Vec<(u128, u128)> {
     ]
 }
 
-fn segment_v4(nic: u8) -> u32 {
-    0x0a89_0000 | (nic as u32) << 8
-}
-
-fn segment_v6(nic: u8) -> u128 {
-    0xfd00_0000_0000_0000u128 << 64 | (nic as u128) << 64
-}
-
-fn client_v4(nic: u8, i: u32) -> u128 {
-    ipv4_to_flow_addr(segment_v4(nic) | (10 + i))
-}
-
-fn client_v6(nic: u8, i: u32) -> u128 {
-    segment_v6(nic) | (0x10 + i as u128)
-}
-
-struct Generator {
-    rng: Rng,
-}
-
-impl Generator {
-    fn client_nic(&mut self, segments: u8) -> u8 {
-        1 + self.rng.below(segments as u64) as u8
-    }
-
-    /// A client address (IPv6 one time in five) behind one of the first `segments` NICs.
-    fn client(&mut self, segments: u8) -> (u8, u128, bool) {
-        let nic = self.client_nic(segments);
-        let client = self.rng.below(CLIENTS_PER_NIC as u64) as u32;
-        let v6 = self.rng.percent(20);
-        (
-            nic,
-            if v6 {
-                client_v6(nic, client)
-            } else {
-                client_v4(nic, client)
-            },
-            v6,
-        )
-    }
-
-    /// A public IPv4 CIDR of a realistic length.
-    fn internet_v4(&mut self) -> (u128, u128) {
-        let len = match self.rng.below(100) {
-            0..=1 => 8,
-            2..=11 => 12 + self.rng.below(5) as u32,
-            12..=51 => 20 + self.rng.below(5) as u32,
-            _ => 28 + self.rng.below(5) as u32,
-        };
-        let addr = loop {
-            let a = self.rng.next_u64() as u32;
-            if !matches!(a >> 24, 0 | 10 | 127 | 172 | 192 | 224..=255) {
-                break a;
-            }
-        };
-        cidr4(addr, len)
-    }
-
-    /// A global IPv6 CIDR of a realistic length.
-    fn internet_v6(&mut self) -> (u128, u128) {
-        let len = self.rng.pick(&[32, 40, 48, 48, 56, 64, 64, 128]);
-        let addr = (0x2000u128 | self.rng.below(0x1000) as u128) << 112
-            | self.rng.between(0, u128::MAX >> 16);
-        cidr6(addr, len)
-    }
-
-    fn internet(&mut self, v6: bool) -> (u128, u128) {
-        if v6 {
-            self.internet_v6()
-        } else {
-            self.internet_v4()
-        }
-    }
-
-    /// Destination ports: single, list, range or any (TCP/UDP rules).
-    fn dst_ports(&mut self) -> Vec<(u16, u16)> {
-        match self.rng.below(100) {
-            0..=49 => {
-                let p = self.rng.pick(&WELL_KNOWN_PORTS);
-                vec![(p, p)]
-            }
-            50..=64 => {
-                let p = 1024 + self.rng.below(64000) as u16;
-                vec![(p, p)]
-            }
-            65..=84 => {
-                let mut ports: Vec<u16> = (0..2 + self.rng.below(3))
-                    .map(|_| self.rng.pick(&WELL_KNOWN_PORTS))
-                    .collect();
-                ports.sort_unstable();
-                ports.dedup();
-                ports.into_iter().map(|p| (p, p)).collect()
-            }
-            85..=94 => vec![self.rng.pick(&PORT_RANGES)],
-            _ => vec![(0, 65535)],
-        }
-    }
-
-    fn transport(&mut self, spec: &mut RuleSpec) {
-        spec.protocol = match self.rng.below(10) {
-            0..=5 => vec![(TCP, TCP)],
-            6..=8 => vec![(UDP, UDP)],
-            _ => vec![(TCP, TCP), (UDP, UDP)],
-        };
-        spec.dst_port = self.dst_ports();
-        if self.rng.percent(5) {
-            spec.src_port = vec![(1024, 65535)];
-        }
-    }
-
-    fn verdict(&mut self, spec: &mut RuleSpec) {
-        spec.action = match self.rng.below(10) {
-            0..=7 => Action::Pass,
-            8 => Action::Block,
-            _ => Action::Reject,
-        };
-        spec.log = self.rng.percent(20);
-    }
-
-    /// `pass from <client> to <CIDR | table | !<rfc1918> | any> tcp port ...`
-    fn client_egress(&mut self, segments: u8) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let (nic, src, v6) = self.client(segments);
-        spec.in_nic = vec![(nic, nic)];
-        spec.src = vec![(src, src)];
-        spec.out = vec![(0, 0)];
-        spec.dst = match self.rng.below(10) {
-            0 => vec![(0, u128::MAX)],
-            1 => complement(&rfc1918()),
-            2..=7 => vec![self.internet(v6)],
-            _ => self.table(v6),
-        };
-        self.transport(&mut spec);
-        self.verdict(&mut spec);
-        spec
-    }
-
-    /// `block log from <client> to <CIDR | table>` (any protocol).
-    fn client_block(&mut self, segments: u8) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Block);
-        let (nic, src, v6) = self.client(segments);
-        spec.in_nic = vec![(nic, nic)];
-        spec.src = vec![(src, src)];
-        spec.dst = if self.rng.percent(70) {
-            vec![self.internet(v6)]
-        } else {
-            self.table(v6)
-        };
-        spec.log = true;
-        if self.rng.percent(30) {
-            spec.action = Action::Reject;
-        }
-        spec
-    }
-
-    /// ICMP from a client to some destinations.
-    fn client_icmp(&mut self, segments: u8) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let (nic, src, v6) = self.client(segments);
-        spec.in_nic = vec![(nic, nic)];
-        spec.src = vec![(src, src)];
-        spec.out = vec![(0, 0)];
-        spec.protocol = if v6 {
-            vec![(ICMPV6, ICMPV6)]
-        } else {
-            vec![(ICMP, ICMP)]
-        };
-        spec.dst = if self.rng.percent(30) {
-            vec![(0, u128::MAX)]
-        } else {
-            vec![self.internet(v6)]
-        };
-        let echo = if v6 { 128 } else { 8 };
-        spec.icmp_type = if self.rng.percent(70) {
-            vec![(echo, echo)]
-        } else {
-            vec![(0, 0), (3, 3), (11, 11)]
-        };
-        self.verdict(&mut spec);
-        spec
-    }
-
-    /// A service on the appliance for one client (`pass from <client> to self tcp port 22`).
-    fn client_service(&mut self, segments: u8) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let (nic, src, _) = self.client(segments);
-        spec.in_nic = vec![(nic, nic)];
-        spec.src = vec![(src, src)];
-        spec.out = vec![(OUT_SELF, OUT_SELF)];
-        let (protocol, ports) = self.rng.pick(&[
-            (TCP, (22, 22)),
-            (TCP, (8080, 8080)),
-            (UDP, (5353, 5353)),
-            (UDP, (67, 68)),
-        ]);
-        spec.protocol = vec![(protocol, protocol)];
-        spec.dst_port = vec![ports];
-        spec
-    }
-
-    /// A segment's share of the segment-wide policy: isolation and services on the
-    /// appliance go before the per-client rules (`top`), default egress and the final
-    /// block after them (`bottom`).
-    fn skeleton(&mut self, nic: u8, top: &mut Vec<RuleSpec>, bottom: &mut Vec<RuleSpec>) {
-        let v4 = vec![cidr4(segment_v4(nic), 24)];
-        let v6 = vec![cidr6(segment_v6(nic), 64)];
-        let segment = |action: Action, src: &[(u128, u128)]| {
-            let mut spec = RuleSpec::any(action);
-            spec.in_nic = vec![(nic, nic)];
-            spec.src = src.to_vec();
-            spec
-        };
-        // Clients never reach each other's networks.
-        let mut isolate = segment(Action::Block, &v4);
-        isolate.dst = rfc1918();
-        isolate.out = vec![(0, CLIENT_NICS)];
-        isolate.log = true;
-        top.push(isolate);
-        // DNS and ping to the appliance.
-        for (protocol, port) in [(UDP, 53), (TCP, 53)] {
-            let mut dns = segment(Action::Pass, &v4);
-            dns.out = vec![(OUT_SELF, OUT_SELF)];
-            dns.protocol = vec![(protocol, protocol)];
-            dns.dst_port = vec![(port, port)];
-            top.push(dns);
-        }
-        for (src, protocol, echo) in [(&v4, ICMP, 8), (&v6, ICMPV6, 128)] {
-            let mut ping = segment(Action::Pass, src);
-            ping.out = vec![(OUT_SELF, OUT_SELF)];
-            ping.protocol = vec![(protocol, protocol)];
-            ping.icmp_type = vec![(echo, echo)];
-            top.push(ping);
-        }
-        // Default egress: web, NTP and ping to the internet, then nothing else.
-        for src in [&v4, &v6] {
-            let mut web = segment(Action::Pass, src);
-            web.out = vec![(0, 0)];
-            web.dst = complement(&rfc1918());
-            web.protocol = vec![(TCP, TCP)];
-            web.dst_port = vec![(80, 80), (443, 443)];
-            bottom.push(web);
-        }
-        let mut ntp = segment(Action::Pass, &v4);
-        ntp.out = vec![(0, 0)];
-        ntp.protocol = vec![(UDP, UDP)];
-        ntp.dst_port = vec![(123, 123)];
-        bottom.push(ntp);
-        let mut ping = segment(Action::Pass, &v4);
-        ping.out = vec![(0, 0)];
-        ping.protocol = vec![(ICMP, ICMP)];
-        ping.icmp_type = vec![(8, 8)];
-        bottom.push(ping);
-        let mut rest = segment(Action::Block, &[(0, u128::MAX)]);
-        rest.log = true;
-        bottom.push(rest);
-    }
-
-    /// A table of 2–5 CIDRs, sorted and merged.
-    fn table(&mut self, v6: bool) -> Vec<(u128, u128)> {
-        let mut ranges: Vec<(u128, u128)> = (0..2 + self.rng.below(4))
-            .map(|_| self.internet(v6))
-            .collect();
-        ranges.sort_unstable();
-        let mut merged: Vec<(u128, u128)> = Vec::new();
-        for (first, last) in ranges {
-            match merged.last_mut() {
-                Some(prev) if first <= prev.1 => prev.1 = prev.1.max(last),
-                _ => merged.push((first, last)),
-            }
-        }
-        merged
-    }
-
-    /// `pass from <segment> to <CIDR | !<rfc1918>> ...`
-    fn segment_egress(&mut self) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let nic = self.client_nic(CLIENT_NICS);
-        let v6 = self.rng.percent(20);
-        spec.in_nic = vec![(nic, nic)];
-        spec.src = match self.rng.below(3) {
-            0 => vec![(0, u128::MAX)],
-            _ if v6 => vec![cidr6(segment_v6(nic), 64)],
-            _ => vec![cidr4(segment_v4(nic), 24)],
-        };
-        spec.out = vec![(0, 0)];
-        spec.dst = if self.rng.percent(40) {
-            complement(&rfc1918())
-        } else {
-            vec![self.internet(v6)]
-        };
-        self.transport(&mut spec);
-        self.verdict(&mut spec);
-        spec
-    }
-
-    /// A port forward's filter rule: `pass in on uplink from <any | CIDR> to <client> tcp port P`.
-    fn inbound_forward(&mut self, segments: u8) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let nic = self.client_nic(segments);
-        let client = self.rng.below(CLIENTS_PER_NIC as u64) as u32;
-        spec.in_nic = vec![(0, 0)];
-        spec.out = vec![(nic, nic)];
-        if self.rng.percent(50) {
-            spec.src = vec![self.internet_v4()];
-        }
-        let dst = client_v4(nic, client);
-        spec.dst = vec![(dst, dst)];
-        spec.protocol = vec![(TCP, TCP)];
-        let port = self.rng.pick(&WELL_KNOWN_PORTS);
-        spec.dst_port = vec![(port, port)];
-        spec
-    }
-
-    /// ICMP echo (and a few error types) to the appliance or through it.
-    fn icmp(&mut self) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let v6 = self.rng.percent(30);
-        let nic = self.client_nic(CLIENT_NICS);
-        spec.in_nic = vec![(nic, nic)];
-        spec.protocol = if v6 {
-            vec![(ICMPV6, ICMPV6)]
-        } else {
-            vec![(ICMP, ICMP)]
-        };
-        spec.out = if self.rng.percent(50) {
-            vec![(OUT_SELF, OUT_SELF)]
-        } else {
-            vec![(0, 0)]
-        };
-        if self.rng.percent(70) {
-            let echo = if v6 { 128 } else { 8 };
-            spec.icmp_type = vec![(echo, echo)];
-        } else {
-            spec.icmp_type = if v6 {
-                vec![(1, 4)]
-            } else {
-                vec![(0, 0), (3, 3), (11, 11)]
-            };
-            if self.rng.percent(50) {
-                spec.icmp_code = vec![(0, 1)];
-            }
-        }
-        self.verdict(&mut spec);
-        spec
-    }
-
-    /// DNS, SSH or DHCP to the appliance from a segment.
-    fn segment_service(&mut self) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Pass);
-        let nic = self.client_nic(CLIENT_NICS);
-        spec.in_nic = vec![(nic, nic)];
-        spec.src = vec![cidr4(segment_v4(nic), 24)];
-        spec.out = vec![(OUT_SELF, OUT_SELF)];
-        let (protocol, ports) = self.rng.pick(&[
-            (UDP, (53, 53)),
-            (TCP, (53, 53)),
-            (TCP, (22, 22)),
-            (UDP, (67, 68)),
-        ]);
-        spec.protocol = vec![(protocol, protocol)];
-        spec.dst_port = vec![ports];
-        spec
-    }
-
-    /// `block log from <segment | client> to <rfc1918>`
-    fn private_block(&mut self) -> RuleSpec {
-        let mut spec = RuleSpec::any(Action::Block);
-        let nic = self.client_nic(CLIENT_NICS);
-        spec.in_nic = vec![(nic, nic)];
-        if self.rng.percent(50) {
-            let src = client_v4(nic, self.rng.below(CLIENTS_PER_NIC as u64) as u32);
-            spec.src = vec![(src, src)];
-        }
-        spec.dst = rfc1918();
-        spec.log = true;
-        if self.rng.percent(30) {
-            spec.action = Action::Reject;
-        }
-        spec
-    }
-
-    /// A broad rule: a whole segment, or a destination blocked for everyone.
-    fn broad(&mut self) -> RuleSpec {
-        if self.rng.percent(50) {
-            let mut spec = RuleSpec::any(Action::Block);
-            spec.dst = vec![self.internet_v4()];
-            spec.log = true;
-            spec
-        } else {
-            let mut spec = RuleSpec::any(Action::Pass);
-            let nic = self.client_nic(CLIENT_NICS);
-            spec.in_nic = vec![(nic, nic)];
-            spec.out = vec![(0, 0)];
-            spec.protocol = vec![(TCP, TCP)];
-            spec.dst_port = vec![(443, 443)];
-            spec
-        }
+/// A compiled ruleset of `rule_count` rules of `shape`, generated from `seed`.
+fn generated(rule_count: usize, seed: u64, shape: Shape) -> PolicyBuf {
+    let text = rules::generate::generate_shaped(rule_count, seed, shape);
+    match rules::compile(&format!("generated-{rule_count}-{seed}.rules"), &text) {
+        Ok(compiled) => compiled.policy,
+        Err(error) => panic!("a generated ruleset does not compile:\n{}", error.render()),
     }
 }
 
-/// A realistic policy of `rule_count` rules (index built): a fixed segment-wide skeleton
-/// per client segment (isolation, services on the appliance, default egress, a final
-/// block), and per-client rules for the rest — which is how large rulesets grow: by
-/// clients and destinations, not by segment-wide policy.
+/// A realistic ruleset of `rule_count` rules (`rules generate`): rules mostly about one
+/// client or network, over clients, tables, CIDRs, port lists and ranges, ICMP types.
 pub fn realistic_policy(rule_count: usize, seed: u64) -> PolicyBuf {
-    let mut generator = Generator {
-        rng: Rng::new(seed),
-    };
-    let segments = (rule_count / 100).clamp(1, CLIENT_NICS as usize) as u8;
-    let mut top = Vec::new();
-    let mut bottom = Vec::new();
-    for nic in 1..=segments {
-        if top.len() + bottom.len() + SKELETON_RULES > rule_count {
-            break;
-        }
-        generator.skeleton(nic, &mut top, &mut bottom);
-    }
-    let specific = rule_count - top.len() - bottom.len();
-    let mut specs = top;
-    for _ in 0..specific {
-        let spec = match generator.rng.below(100) {
-            0..=64 => generator.client_egress(segments),
-            65..=74 => generator.inbound_forward(segments),
-            75..=84 => generator.client_block(segments),
-            85..=94 => generator.client_icmp(segments),
-            _ => generator.client_service(segments),
-        };
-        specs.push(spec);
-    }
-    specs.extend(bottom);
-    named(
-        policy_of(&specs),
-        format!("realistic-{rule_count}-{seed}.rules"),
-    )
+    generated(rule_count, seed, Shape::Realistic)
 }
 
-/// A wildcard-heavy policy of `rule_count` rules (index built): about half the rules are
-/// segment-wide (any source), spread through the whole ruleset. A stress case, not a
-/// model of real rulesets: every region of the rule space is crossed by many wide rules.
+/// A wildcard-heavy ruleset of `rule_count` rules: half the rules with an `any` or
+/// interface-wide source. A stress case, not a model of real rulesets: every region of the
+/// rule space is crossed by many wide rules.
 pub fn wildcard_heavy_policy(rule_count: usize, seed: u64) -> PolicyBuf {
-    let mut generator = Generator {
-        rng: Rng::new(seed),
-    };
-    let broad_from = rule_count - rule_count / 20;
-    let specs: Vec<RuleSpec> = (0..rule_count)
-        .map(|i| {
-            if i >= broad_from {
-                return generator.broad();
-            }
-            match generator.rng.below(100) {
-                0..=39 => generator.client_egress(CLIENT_NICS),
-                40..=54 => generator.segment_egress(),
-                55..=64 => generator.inbound_forward(CLIENT_NICS),
-                65..=74 => generator.icmp(),
-                75..=84 => generator.segment_service(),
-                _ => generator.private_block(),
-            }
-        })
-        .collect();
-    named(
-        policy_of(&specs),
-        format!("wildcard-heavy-{rule_count}-{seed}.rules"),
-    )
-}
-
-/// `buf` with a source name and a logged default.
-fn named(mut buf: PolicyBuf, source_name: String) -> PolicyBuf {
-    buf.source_name = source_name;
-    buf.default.log = true;
-    buf
+    generated(rule_count, seed, Shape::WildcardHeavy)
 }
 
 /// A policy of these rules (written at lines 1, 2, ...), index built.
@@ -698,7 +200,7 @@ fn value_in(rng: &mut Rng, ranges: &[(u128, u128)]) -> u128 {
     match rng.below(4) {
         0 => first,
         1 => last,
-        _ => rng.between(first, last),
+        _ => between(rng, first, last),
     }
 }
 
@@ -755,7 +257,7 @@ pub fn key_sets(policy: &Policy, per_set: usize, seed: u64) -> KeySets {
     while (sets.early.len() < per_set || sets.late.len() < per_set) && attempts < 1000 * per_set {
         attempts += 1;
         let from_late =
-            sets.early.len() >= per_set || (sets.late.len() < per_set && rng.percent(50));
+            sets.early.len() >= per_set || (sets.late.len() < per_set && rng.chance(50));
         let rule = if from_late {
             n - 1 - rng.below(tenth as u64) as usize
         } else {
@@ -780,11 +282,11 @@ pub fn key_sets(policy: &Policy, per_set: usize, seed: u64) -> KeySets {
 
 /// A plausible packet no ruleset author had in mind.
 pub fn random_key(rng: &mut Rng) -> FlowKey {
-    let protocol = rng.pick(&[TCP, TCP, UDP, ICMP, 47]);
-    let v6 = rng.percent(20);
+    let protocol = *rng.pick(&[TCP, TCP, UDP, ICMP, 47]);
+    let v6 = rng.chance(20);
     let address = |rng: &mut Rng| {
         if v6 {
-            (0x2000u128 | rng.below(0x1000) as u128) << 112 | rng.between(0, u128::MAX >> 16)
+            (0x2000u128 | rng.below(0x1000) as u128) << 112 | between(rng, 0, u128::MAX >> 16)
         } else {
             ipv4_to_flow_addr(rng.next_u64() as u32)
         }
@@ -792,7 +294,7 @@ pub fn random_key(rng: &mut Rng) -> FlowKey {
     let ports = matches!(protocol, TCP | UDP);
     FlowKey {
         in_nic: rng.below(8) as u8,
-        out: rng.pick(&[0, 0, 1, 2, 3, OUT_SELF]),
+        out: *rng.pick(&[0, 0, 1, 2, 3, OUT_SELF]),
         protocol,
         src: address(rng),
         dst: address(rng),

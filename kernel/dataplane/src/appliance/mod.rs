@@ -3,48 +3,72 @@
 //! through a [`FrameSink`].
 //!
 //! # The path of a packet
+//! A frame is Ethernet, then ARP ([`arp`]: proxy ARP for clients, learning, the local
+//! stack's own address) or IPv4. An IPv4 packet is parsed and validated once, into a
+//! [`PacketDesc`] (OpenBSD pf's `pf_pdesc`), and that one descriptor goes down every stage.
+//! `Appliance::forward_ipv4` in [`forward`] is the whole path, one call per stage, in
+//! this order:
+//!
 //! ```text
-//! Ethernet -> ARP: proxy ARP for clients, learning; own address -> local stack
-//!          -> IPv4: parse + validate (packet) -> anti-spoofing (antispoof)
-//!             later fragment: follow its first fragment's decision (fragment), or drop
-//!             state table hit / related ICMP error: apply its NAT -> forward
-//!             miss: port forward / DNS redirect (nat) -> route (route)
-//!                   to the appliance: policy (`to self`) -> local stack (ICMP, DHCP)
-//!                   onwards: policy -> pass: masquerade, create state (state) -> forward
-//!                                      block: drop; reject: TCP RST / ICMP unreachable
-//! forward: TTL (time exceeded), MTU (fragmentation needed), NAT and TTL rewritten in
-//!          place with incremental checksums, next hop resolved (neighbor), out the NIC
+//! checks       the NIC has an address (else only its DHCP client is served);
+//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs)
+//! established  a later fragment follows its first fragment's way, or is dropped;
+//!              a packet of a state (or an ICMP error about one) takes the state's NAT
+//! new_flow     a first packet: port forward / DNS redirect -> route -> policy
+//!                 addressed to the appliance -> to_self: policy (`to self`), local stack
+//! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL
+//!              rewritten in place (RFC 1624 checksums) -> next hop resolved -> out
 //! ```
-//! Every drop is counted by reason and, when its rule says `log` or it is
-//! security-relevant, logged through a rate limiter ([`crate::drops`]).
+//!
+//! Along the way, [`answer`] applies `block` and `reject` and tells senders why their
+//! packet went no further (TCP reset, ICMP errors); every drop takes one path ([`drop`]):
+//! counted by reason, logged when its rule says `log` or its reason is security-relevant
+//! ([`DropReason::always_logged`]). Each stage records what it decided in the
+//! descriptor's [`Trace`], which [`Appliance::receive_traced`] returns: that is how
+//! `rules test` and `explain` report what the kernel does with a packet.
 
+mod answer;
+mod arp;
+mod checks;
+mod descriptor;
+mod drop;
+mod established;
 mod forward;
+mod new_flow;
 mod report;
+mod to_self;
+mod trace;
+mod transmit;
+mod uplink;
 
 use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address,
+    ETHERNET_HEADER_LEN,
+};
 
 use crate::antispoof::SourceFilter;
-use crate::arp;
+use crate::arp as arp_wire;
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
 use crate::icmp_error::ErrorReplies;
-use crate::local::{DhcpChange, LocalStack};
+use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
-use crate::neighbor::{Enqueued, NeighborTable};
+use crate::neighbor::NeighborTable;
+use crate::packet::Ipv4Summary;
 use crate::policy::Policy;
-use crate::proxy_arp::{self, ArpAnswer};
-use crate::route::{Route, RouteTable, Topology};
+use crate::route::{RouteTable, Topology};
 use crate::sink::FrameSink;
 use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
+use descriptor::PacketDesc;
+use drop::Dropped;
 pub use report::Stats;
+pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 
-/// Ethernet header length.
-pub(crate) const ETHERNET_HEADER: usize = 14;
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
 /// How often the stats line may be printed (only when counters changed).
@@ -85,6 +109,7 @@ pub struct NicCounters {
 struct Nic {
     local: LocalStack,
     counters: NicCounters,
+    uplink: uplink::Uplink,
 }
 
 /// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
@@ -112,7 +137,7 @@ pub struct Appliance<'p> {
     neighbors: NeighborTable,
     states: StateTable,
     masquerader: Masquerader,
-    fragments: FragmentTable<forward::Plan>,
+    fragments: FragmentTable<transmit::Plan>,
     errors: ErrorReplies,
     drops: DropCounters,
     drop_log: DropLog,
@@ -142,11 +167,11 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    nic.dhcp,
                     options.seed ^ i as u64,
                     now,
                 ),
                 counters: NicCounters::default(),
+                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
             })
             .collect();
         let configs = config.nics.clone();
@@ -164,13 +189,7 @@ impl<'p> Appliance<'p> {
             hash_key,
             timeouts: options.timeouts,
         });
-        let upstream_dns = policy
-            .interfaces
-            .iter()
-            .filter(|i| i.uplink)
-            .flat_map(|i| i.dns_servers.of(policy.ipv4_addrs))
-            .map(|a| Ipv4Address::from_bits(*a))
-            .collect();
+        let upstream_dns = config.upstream_dns.clone();
         let mut declared_clients: Vec<(u8, u32, u32)> = policy
             .clients
             .iter()
@@ -222,7 +241,7 @@ impl<'p> Appliance<'p> {
         for index in 0..self.configs.len() {
             let config = self.configs[index];
             if let Some(cidr) = config.ipv4 {
-                let message = arp::gratuitous(config.mac, cidr.address());
+                let message = arp_wire::gratuitous(config.mac, cidr.address());
                 self.send_arp(index as u8, EthernetAddress::BROADCAST, &message, sink);
             }
         }
@@ -231,13 +250,66 @@ impl<'p> Appliance<'p> {
     /// Processes one received Ethernet frame from NIC `nic`. The frame is rewritten in
     /// place when it is forwarded (NAT, TTL).
     pub fn receive(&mut self, nic: u8, frame: &mut [u8], now: Instant, sink: &mut dyn FrameSink) {
+        self.receive_traced(nic, frame, now, sink);
+    }
+
+    /// [`Appliance::receive`], returning what the data plane did with the frame: the
+    /// destination NAT and the policy's decision on the way, and where the packet went or
+    /// why it was dropped. `rules test` and `explain` report this; the kernel calls
+    /// `receive`, which is the same path.
+    pub fn receive_traced(
+        &mut self,
+        nic: u8,
+        frame: &mut [u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Trace {
+        let mut trace = Trace::default();
         let Some(state) = self.nics.get_mut(nic as usize) else {
-            return;
+            trace.fate = Fate::Dropped(DropReason::NicUnconfigured);
+            return trace;
         };
         state.counters.rx += 1;
-        if let Err(reason) = self.dispatch(nic, frame, now, sink) {
-            self.count_drop(nic, reason);
-        }
+        let repr =
+            match EthernetFrame::new_checked(&frame[..]).and_then(|f| EthernetRepr::parse(&f)) {
+                Ok(repr) => repr,
+                Err(_) => {
+                    self.refuse(nic, now, &mut trace, DropReason::Malformed.into(), None);
+                    return trace;
+                }
+            };
+        self.nics[nic as usize].uplink.heard(repr.src_addr, now);
+        let config = self.configs[nic as usize];
+        let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();
+        let refused = if repr.dst_addr != config.mac && !link_broadcast {
+            Dropped::from(DropReason::NotForUs)
+        } else {
+            match repr.ethertype {
+                EthernetProtocol::Arp => return self.receive_arp(nic, frame, now, sink),
+                EthernetProtocol::Ipv4 => match Ipv4Summary::parse(&frame[ETHERNET_HEADER_LEN..]) {
+                    Ok(ip) => {
+                        let mut pd = PacketDesc {
+                            nic,
+                            now,
+                            sender_mac: repr.src_addr,
+                            link_broadcast,
+                            ingress: config.ipv4,
+                            ip,
+                            frame,
+                            trace: &mut trace,
+                        };
+                        if let Err(dropped) = self.forward_ipv4(&mut pd, sink) {
+                            self.refuse_packet(&mut pd, dropped);
+                        }
+                        return trace;
+                    }
+                    Err(malformed) => Dropped::detail(DropReason::Malformed, malformed.as_str()),
+                },
+                _ => DropReason::UnsupportedEtherType.into(),
+            }
+        };
+        self.refuse(nic, now, &mut trace, refused, None);
+        trace
     }
 
     fn count_drop(&mut self, nic: u8, reason: DropReason) {
@@ -247,276 +319,43 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    fn dispatch(
-        &mut self,
-        nic: u8,
-        frame: &mut [u8],
-        now: Instant,
-        sink: &mut dyn FrameSink,
-    ) -> Result<(), DropReason> {
-        let repr = {
-            let eth = EthernetFrame::new_checked(&frame[..]).map_err(|_| DropReason::Malformed)?;
-            EthernetRepr::parse(&eth).map_err(|_| DropReason::Malformed)?
-        };
-        let config = self.configs[nic as usize];
-        let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();
-        if repr.dst_addr != config.mac && !link_broadcast {
-            return Err(DropReason::NotForUs);
-        }
-        match repr.ethertype {
-            EthernetProtocol::Arp => self.receive_arp(nic, frame, now, sink),
-            EthernetProtocol::Ipv4 => self.receive_ipv4(nic, frame, link_broadcast, now, sink),
-            _ => Err(DropReason::UnsupportedEtherType),
-        }
-    }
-
-    fn receive_arp(
-        &mut self,
-        nic: u8,
-        frame: &[u8],
-        now: Instant,
-        sink: &mut dyn FrameSink,
-    ) -> Result<(), DropReason> {
-        let message = arp::parse(&frame[ETHERNET_HEADER..]).ok_or(DropReason::Malformed)?;
-        let config = self.configs[nic as usize];
-        let Some(cidr) = config.ipv4 else {
-            return Err(DropReason::NicUnconfigured);
-        };
-        if message.sender_ip == Ipv4Address::UNSPECIFIED {
-            // An address probe (RFC 5227): nothing to learn; the local stack defends its own
-            // address.
-            if message.target_ip == cidr.address() {
-                self.deliver_local(nic, frame, now, sink);
-            }
-            return Ok(());
-        }
-        if self.sources.check(nic, message.sender_ip).is_err() {
-            // An ARP sender the NIC may not have (a spoofed client, a client network on the
-            // uplink) teaches the appliance nothing.
-            return Err(DropReason::Spoofed);
-        }
-        if self.impersonates_client(nic, message.sender_ip, message.sender_mac, now) {
-            self.log_drop(
-                now,
-                format_args!(
-                    "nic{nic} spoofed (client-mac-changed) arp {} is-at {}",
-                    message.sender_ip, message.sender_mac
-                ),
-            );
-            return Err(DropReason::Spoofed);
-        }
-        let answer = {
-            let topology = Topology::from_policy(&self.configs, &self.policy);
-            proxy_arp::decide(&topology, nic, &message)
-        };
-        // RFC 826: update an existing entry from any ARP; create one only when we are asked
-        // (for our address, or as a proxy) or answered.
-        let asked_us = answer != ArpAnswer::Ignore || message.target_ip == cidr.address();
-        let released = if asked_us {
-            self.neighbors
-                .learn((nic, message.sender_ip), message.sender_mac, now)
-        } else {
-            self.neighbors
-                .refresh((nic, message.sender_ip), message.sender_mac, now)
-        };
-        for packet in released {
-            self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
-        }
-        match answer {
-            // The local stack answers for the NIC's own address (and learns the asker, so its
-            // first reply to them is not held up by a resolution of its own).
-            ArpAnswer::OwnAddress => self.deliver_local(nic, frame, now, sink),
-            ArpAnswer::Proxy if message.operation == smoltcp::wire::ArpOperation::Request => {
-                let reply = arp::reply_to(&message, config.mac);
-                self.send_arp(nic, message.sender_mac, &reply, sink);
-            }
-            _ if message.target_ip == cidr.address() => self.deliver_local(nic, frame, now, sink),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// The index in `policy.clients` of the client declared with address `ip` on `nic`.
-    pub(super) fn declared_client(&self, nic: u8, ip: Ipv4Address) -> Option<usize> {
-        let key = (nic, ip.to_bits());
-        self.declared_clients
-            .binary_search_by(|&(n, a, _)| (n, a).cmp(&key))
-            .ok()
-            .map(|at| self.declared_clients[at].2 as usize)
-    }
-
-    /// Whether `mac` claims the address of a declared client on `nic` whose MAC the
-    /// appliance already knows to be another one. Declared clients' MACs are sticky until
-    /// their neighbour entry expires, so one client on a shared segment cannot take over
-    /// another's address (ARP poisoning) or send as it.
-    pub(super) fn impersonates_client(
-        &self,
-        nic: u8,
-        ip: Ipv4Address,
-        mac: EthernetAddress,
-        now: Instant,
-    ) -> bool {
-        self.declared_client(nic, ip).is_some()
-            && self
-                .neighbors
-                .lookup((nic, ip), now)
-                .is_some_and(|known| known != mac)
-    }
-
-    /// Hands a frame to NIC `nic`'s local stack and applies any DHCP change it produced.
-    fn deliver_local(&mut self, nic: u8, frame: &[u8], now: Instant, sink: &mut dyn FrameSink) {
-        let state = &mut self.nics[nic as usize];
-        let mut counted = CountingSink { sink, sent: 0 };
-        let change = state.local.deliver(frame, now, &mut counted);
-        state.counters.tx += counted.sent;
-        if let Some(change) = change {
-            self.apply_dhcp(nic, change, sink);
-        }
-    }
-
-    fn apply_dhcp(&mut self, nic: u8, change: DhcpChange, sink: &mut dyn FrameSink) {
-        let config = &mut self.configs[nic as usize];
-        match change {
-            DhcpChange::Configured {
-                address,
-                router,
-                dns_servers,
-            } => {
-                config.ipv4 = Some(address);
-                config.gateway = router;
-                log::info!(
-                    "nic{nic} dhcp: address {address} gateway {} dns {:?}",
-                    router
-                        .map(|r| alloc::format!("{r}"))
-                        .unwrap_or_else(|| alloc::string::String::from("none")),
-                    dns_servers
-                );
-                if !dns_servers.is_empty() {
-                    self.upstream_dns = dns_servers;
-                }
-                let message = arp::gratuitous(config.mac, address.address());
-                self.send_arp(nic, EthernetAddress::BROADCAST, &message, sink);
-            }
-            DhcpChange::Deconfigured => {
-                if let Some(old) = config.ipv4.take() {
-                    log::warn!("nic{nic} dhcp: lease on {old} lost, address removed");
-                }
-                config.gateway = None;
-            }
-        }
-        let config = self.configs[nic as usize];
-        self.routes.set_nic(nic, config);
-        self.sources = SourceFilter::new(&Topology::from_policy(&self.configs, &self.policy));
-    }
-
-    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
-    /// its destination.
-    fn send_originated(&mut self, packet: &[u8], now: Instant, sink: &mut dyn FrameSink) {
-        let Ok(view) = smoltcp::wire::Ipv4Packet::new_checked(packet) else {
-            return;
-        };
-        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(view.dst_addr()) {
-            self.send_to_neighbor(nic, next_hop, packet, now, sink);
-        }
-    }
-
-    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
-    /// if needed (the packet then waits, boundedly, for the answer).
-    fn send_to_neighbor(
-        &mut self,
-        nic: u8,
-        next_hop: Ipv4Address,
-        packet: &[u8],
-        now: Instant,
-        sink: &mut dyn FrameSink,
-    ) {
-        if let Some(mac) = self.neighbors.lookup((nic, next_hop), now) {
-            self.send_ipv4_to(nic, mac, packet, sink);
-            return;
-        }
-        let config = self.configs[nic as usize];
-        let Some(cidr) = config.ipv4 else { return };
-        match self.neighbors.enqueue((nic, next_hop), packet, now) {
-            Enqueued::SendRequest => {
-                let request = arp::request(config.mac, cidr.address(), next_hop);
-                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
-            }
-            Enqueued::Queued => {}
-            Enqueued::Dropped => self.count_drop(nic, DropReason::NeighborUnreachable),
-        }
-    }
-
-    fn send_arp(
-        &mut self,
-        nic: u8,
-        dst: EthernetAddress,
-        message: &arp::ArpMessage,
-        sink: &mut dyn FrameSink,
-    ) {
-        if sink.transmit(nic, arp::ARP_FRAME_LEN, &mut |out| {
-            arp::emit(out, dst, message)
-        }) {
-            self.nics[nic as usize].counters.tx += 1;
-        }
-    }
-
-    fn send_ipv4_to(
-        &mut self,
-        nic: u8,
-        dst: EthernetAddress,
-        packet: &[u8],
-        sink: &mut dyn FrameSink,
-    ) {
-        let src = self.configs[nic as usize].mac;
-        let sent = sink.transmit(nic, ETHERNET_HEADER + packet.len(), &mut |out| {
-            let mut frame = EthernetFrame::new_unchecked(out);
-            EthernetRepr {
-                src_addr: src,
-                dst_addr: dst,
-                ethertype: EthernetProtocol::Ipv4,
-            }
-            .emit(&mut frame);
-            frame.payload_mut().copy_from_slice(packet);
-        });
-        if sent {
-            self.nics[nic as usize].counters.tx += 1;
-        } else {
-            self.count_drop(nic, DropReason::TransmitFull);
-        }
-    }
-
-    /// Runs timers: ARP retries, state expiry, the local stacks (DHCP), the stats line.
-    /// Returns how long until the next call is needed (the kernel sleeps at most that long).
+    /// Runs timers: ARP retries and probes, state expiry, the local stacks, the uplinks'
+    /// DHCP clients and gateway watch, the stats line. Returns how long until the next call
+    /// is needed (the kernel sleeps at most that long).
     pub fn poll(&mut self, now: Instant, sink: &mut dyn FrameSink) -> Duration {
-        let (ask, gave_up) = self.neighbors.poll(now);
-        for &((nic, _), dropped) in &gave_up {
+        let work = self.neighbors.poll(now);
+        for &((nic, _), dropped) in &work.gave_up {
             for _ in 0..dropped {
                 self.count_drop(nic, DropReason::NeighborUnreachable);
             }
         }
-        for (nic, target) in ask {
+        let asks = work
+            .broadcast
+            .iter()
+            .map(|&key| (key, EthernetAddress::BROADCAST));
+        for ((nic, target), to) in asks.chain(work.unicast.iter().copied()) {
             let config = self.configs[nic as usize];
             if let Some(cidr) = config.ipv4 {
-                let request = arp::request(config.mac, cidr.address(), target);
-                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
+                let request = arp_wire::request(config.mac, cidr.address(), target);
+                self.send_arp(nic, to, &request, sink);
             }
         }
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = STATS_INTERVAL;
-        for nic in 0..self.nics.len() {
-            let state = &mut self.nics[nic];
+        for state in &mut self.nics {
             let mut counted = CountingSink { sink, sent: 0 };
-            let change = state.local.poll(now, &mut counted);
+            state.local.poll(now, &mut counted);
             state.counters.tx += counted.sent;
-            if let Some(change) = change {
-                self.apply_dhcp(nic as u8, change, sink);
-            }
-            if let Some(d) = self.nics[nic].local.poll_delay(now) {
+            if let Some(d) = state.local.poll_delay(now) {
                 delay = delay.min(d);
             }
         }
-        if let Some(at) = self.neighbors.next_deadline() {
+        let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
+        for at in [self.neighbors.next_deadline(), uplinks]
+            .into_iter()
+            .flatten()
+        {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }
         let snapshot = self.stats();

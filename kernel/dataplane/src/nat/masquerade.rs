@@ -7,18 +7,19 @@ use smoltcp::time::Instant;
 use smoltcp::wire::Ipv4Address;
 
 use super::policy_match::{addr_in, nic_in};
-use crate::policy::{Masquerade, Policy};
+use crate::policy::Policy;
+use crate::rng::SplitMix64;
 use crate::state::{FlowTuple, StateTable};
 
-/// The first `nat` rule of `policy` for a flow from `src` arriving on `in_nic` and leaving
-/// through `out_nic`.
-pub fn masquerade_rule<'p>(
-    policy: &Policy<'p>,
+/// The first `nat` rule of `policy` (its index in `policy.masquerade`) for a flow from
+/// `src` arriving on `in_nic` and leaving through `out_nic`.
+pub fn masquerade_rule(
+    policy: &Policy,
     in_nic: u8,
     src: Ipv4Address,
     out_nic: u8,
-) -> Option<&'p Masquerade> {
-    policy.masquerade.iter().find(|m| {
+) -> Option<usize> {
+    policy.masquerade.iter().position(|m| {
         m.out_nic == out_nic && nic_in(policy, m.in_nic, in_nic) && addr_in(policy, m.src, src)
     })
 }
@@ -84,31 +85,17 @@ pub struct NatStats {
     pub exhausted: u64,
 }
 
-/// A small seeded generator (SplitMix64): unpredictable enough that ports do not follow a
-/// visible sequence, not a cryptographic generator.
-#[derive(Clone, Debug)]
-struct PortRng(u64);
-
-impl PortRng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (`n > 0`).
-    fn below(&mut self, n: u32) -> u32 {
-        (((self.next() >> 32) * n as u64) >> 32) as u32
-    }
+/// A port offset in `0..n` (`n > 0`) from `rng`, by multiplication rather than remainder
+/// (no bias towards low ports).
+fn port_offset(rng: &mut SplitMix64, n: u32) -> u32 {
+    (((rng.next_u64() >> 32) * n as u64) >> 32) as u32
 }
 
 /// Chooses masqueraded source ports. See [`Masquerader::masquerade`].
 #[derive(Clone, Debug)]
 pub struct Masquerader {
     config: MasqueradeConfig,
-    rng: PortRng,
+    rng: SplitMix64,
     stats: NatStats,
 }
 
@@ -122,7 +109,7 @@ impl Masquerader {
         };
         Masquerader {
             config,
-            rng: PortRng(config.seed),
+            rng: SplitMix64::new(config.seed),
             stats: NatStats::default(),
         }
     }
@@ -156,11 +143,11 @@ impl Masquerader {
             let first = self.config.first_port as u32;
             let size = self.config.last_port as u32 - first + 1;
             let found = if size <= self.config.attempts {
-                let start = self.rng.below(size);
+                let start = port_offset(&mut self.rng, size);
                 (0..size).find_map(|i| is_free((first + (start + i) % size) as u16))
             } else {
                 (0..self.config.attempts)
-                    .find_map(|_| is_free((first + self.rng.below(size)) as u16))
+                    .find_map(|_| is_free((first + port_offset(&mut self.rng, size)) as u16))
             };
             if let Some(remapped) = found {
                 self.stats.remapped_port += 1;

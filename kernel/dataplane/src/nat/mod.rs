@@ -21,5 +21,5 @@ mod translation;
 
 pub use apply::apply;
 pub use masquerade::{masquerade_rule, MasqueradeConfig, Masquerader, NatRefused, NatStats};
-pub use redirect::{dns_redirect, port_forward, DNS_PORT};
+pub use redirect::{dns_redirect, port_forward, Redirected, DNS_PORT};
 pub use translation::Translation;

@@ -17,6 +17,9 @@
 //!
 //! # How the tree is built (on the host, see `build`)
 //!
+//! The builder (`MatchIndexBuf`, with `PolicyBuf`) is compiled with the `codegen` feature
+//! only: the kernel embeds an index built by the compiler and carries no builder.
+//!
 //! Breadth first from the whole space. For a region, every axis and several windows are
 //! tried (over all the rule boundaries inside the region, and over each side of the widest
 //! gap between them, e.g. IPv4 against IPv6 addresses); the cut that leaves the least to
@@ -36,25 +39,27 @@
 //! - **Memory**: at most [`MatchIndexBuf::max_size_bytes`]: 4 × (1,024 + 64 × rules) bytes
 //!   for the tree, plus a 1,285-byte class table (none when no rule can match).
 //!
-//! Measured with `cargo bench -p dataplane --bench matcher` on its generated rulesets
-//! (`realistic`: a segment-wide skeleton plus per-client rules; `wildcard-heavy`: a stress
-//! case where half the rules have an `any` source), one run on a shared 2-core VM.
-//! Lookups are ns for keys first matched by an early rule / a late rule / the default; the
-//! linear scan is the reference interpreter in the same run; depth and scan are the mean
-//! nodes visited and leaf entries checked.
+//! Measured with `cargo bench -p dataplane --bench matcher` on rulesets compiled from
+//! `rules generate` text (`realistic`: rules mostly about one client or network;
+//! `wildcard-heavy`: half the sources `any` or interface-wide), one run on a shared 2-core
+//! VM (noisy: compare within a row). Lookups are ns for keys first matched by an early rule
+//! / a late rule / the default; the linear scan is the reference interpreter in the same
+//! run.
 //!
-//! | ruleset        |  rules |   index |   build | lookup (ns)   | linear scan (ns)    | depth | scan    |
-//! |----------------|-------:|--------:|--------:|---------------|---------------------|------:|--------:|
-//! | realistic      |     10 |  1.5 KB |   25 µs | 32 / 29 / 17  | 15 / 49 / 31        |   1.0 | 1.0–2.3 |
-//! | realistic      |  1,000 |   35 KB |   11 ms | 45 / 55 / 16  | 171 / 3,520 / 2,883 | 1.2–2.3 | 1.5–3.5 |
-//! | realistic      | 10,000 |  321 KB |  137 ms | 60 / 69 / 16  | 2,190 / 70,106 / 33,743 | 1.2–2.6 | 1.7–3.3 |
-//! | wildcard-heavy |  1,000 |  217 KB |  101 ms | 91 / 74 / 68  | 184 / 3,479 / 3,704 | 5.7–7.5 | 1.2–3.3 |
-//! | wildcard-heavy | 10,000 | 2.42 MB |  1.34 s | 109 / 45 / 115 | 1,512 / 35,755 / 69,483 | 2.9–8.0 | 1.4–9.3 |
+//! | ruleset        |  rules |   index |   build | lookup (ns)        | linear scan (ns)            |
+//! |----------------|-------:|--------:|--------:|--------------------|-----------------------------|
+//! | realistic      |     10 |  1.4 KB |   57 µs | 72 / 431 / 80      | 61 / 180 / 108              |
+//! | realistic      |  1,000 |  262 KB |  393 ms | 858 / 428 / 303    | 1,062 / 54,312 / 22,052     |
+//! | realistic      | 10,000 | 2.57 MB |  3.43 s | 507 / 2,929 / 1,437 | 15,069 / 216,060 / 224,370 |
+//! | wildcard-heavy |     10 |  1.6 KB |   65 µs | 51 / 112 / 21      | 27 / 39 / 36                |
+//! | wildcard-heavy |  1,000 |  261 KB |  244 ms | 76 / 308 / 346     | 212 / 24,574 / 10,128       |
+//! | wildcard-heavy | 10,000 | 2.57 MB |  3.37 s | 195 / 611 / 1,386  | 4,332 / 100,480 / 415,050   |
 //!
-//! At 10,000 realistic rules a lookup costs 1.9× / 2.4× / 0.9× the 10-rule one and 37× to
-//! 2,000× less than the linear scan. The wildcard-heavy set at 10,000 rules fills its memory
-//! budget: some leaves then hold hundreds of rules, and the slowest keys cost a scan of
-//! those.
+//! At 10,000 rules a lookup costs 30× to 300× less than the linear scan, but several times
+//! more than at 10 rules: compiled generated rulesets cross a lot (tables, `!<table>`,
+//! interface-wide rules), and from 1,000 rules on the index fills its memory budget, so some
+//! leaves hold long lists. (Before these rulesets were compiled from text, an imitation of
+//! the compiler's output gave 60 / 69 / 16 ns at 10,000 rules in 321 KB: it crossed less.)
 //!
 //! # Why a tree and not per-dimension bit vectors
 //!
@@ -68,12 +73,16 @@
 //! rules cross, which the budget caps (see the wildcard-heavy rows).
 
 pub mod axis;
+#[cfg(any(test, feature = "codegen"))]
 mod build;
+#[cfg(any(test, feature = "codegen"))]
 mod cut;
 pub mod dim;
+#[cfg(any(test, feature = "codegen"))]
 mod fields;
 pub mod layout;
 
+#[cfg(any(test, feature = "codegen"))]
 pub use build::MatchIndexBuf;
 pub use dim::Dim;
 

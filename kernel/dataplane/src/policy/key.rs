@@ -1,6 +1,6 @@
 //! The flow key: the fields of a packet that the policy decides on.
 
-use super::model::{ipv4_to_flow_addr, OUT_SELF};
+use super::model::OUT_SELF;
 
 /// What the policy sees of the first packet of a flow, after routing (so the egress is
 /// known) and after destination NAT (so port forwards are already translated).
@@ -32,31 +32,6 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
-    /// A key for an IPv4 packet (addresses as big-endian `u32`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn ipv4(
-        in_nic: u8,
-        out: u8,
-        protocol: u8,
-        src: u32,
-        dst: u32,
-        src_port: u16,
-        dst_port: u16,
-        icmp: (u8, u8),
-    ) -> FlowKey {
-        FlowKey {
-            in_nic,
-            out,
-            protocol,
-            src: ipv4_to_flow_addr(src),
-            dst: ipv4_to_flow_addr(dst),
-            src_port,
-            dst_port,
-            icmp_type: icmp.0,
-            icmp_code: icmp.1,
-        }
-    }
-
     /// Whether the packet is addressed to the appliance itself.
     pub fn is_to_self(&self) -> bool {
         self.out == OUT_SELF

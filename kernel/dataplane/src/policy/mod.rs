@@ -2,7 +2,8 @@
 //!
 //! - [`model`]: the policy's data types (the contract with the `rules` compiler).
 //! - [`key`]: [`FlowKey`], what the matcher decides on.
-//! - [`buf`]: [`PolicyBuf`], the owned (heap) form the host compiler builds and borrows.
+//! - `buf` (feature `codegen`): `PolicyBuf`, the owned (heap) form the host compiler builds
+//!   and borrows, with the index builder.
 //! - [`index`]: [`MatchIndex`], the precomputed lookup structure of the fast matcher.
 //! - [`codegen`]: the compiled policy as Rust `static` data (emission behind the `codegen`
 //!   feature; the `const fn`s the emitted code calls are always there).
@@ -12,6 +13,7 @@
 //! [`Policy::decide`] is the one entry point the data plane and the compiler's self-tests
 //! both use.
 
+#[cfg(any(test, feature = "codegen"))]
 pub mod buf;
 pub mod codegen;
 pub mod index;
@@ -20,6 +22,7 @@ pub mod model;
 #[cfg(any(test, feature = "reference"))]
 pub mod reference;
 
+#[cfg(any(test, feature = "codegen"))]
 pub use buf::PolicyBuf;
 pub use index::MatchIndex;
 pub use key::FlowKey;

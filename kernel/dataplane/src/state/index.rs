@@ -189,7 +189,7 @@ mod tests {
 
     fn tuple(n: u32) -> FlowTuple {
         FlowTuple {
-            protocol: 17,
+            protocol: smoltcp::wire::IpProtocol::Udp,
             src: Ipv4Address::from_bits(0x0a00_0000 | (n >> 8)),
             dst: Ipv4Address::new(1, 1, 1, 1),
             src_port: n as u16,

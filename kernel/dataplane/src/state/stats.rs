@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use smoltcp::wire::IpProtocol;
+
 /// Why [`StateTable::insert`](super::StateTable::insert) did not create a state. The
 /// packet that asked for it should be dropped (and counted under this reason).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,11 +114,11 @@ pub struct ByProtocol {
 }
 
 impl ByProtocol {
-    pub(crate) fn slot(&mut self, protocol: u8) -> &mut u32 {
+    pub(crate) fn slot(&mut self, protocol: IpProtocol) -> &mut u32 {
         match protocol {
-            crate::packet::proto::TCP => &mut self.tcp,
-            crate::packet::proto::UDP => &mut self.udp,
-            crate::packet::proto::ICMP => &mut self.icmp,
+            IpProtocol::Tcp => &mut self.tcp,
+            IpProtocol::Udp => &mut self.udp,
+            IpProtocol::Icmp => &mut self.icmp,
             _ => &mut self.other,
         }
     }

@@ -1,6 +1,7 @@
 //! [`StateTable`]: lookup, creation, expiry and early drop of states.
 
 use smoltcp::time::Instant;
+use smoltcp::wire::Ipv4Address;
 
 use super::entry::{State, StateInfo};
 use super::index::{FlowIndex, IndexKey};
@@ -421,6 +422,26 @@ impl StateTable {
         }
         self.kill(id.slot, Death::Removed);
         true
+    }
+
+    /// Removes every state of a flow that crosses `nic` and has `address` at either end of
+    /// either tuple — the flows bound to an address the appliance no longer has there (its
+    /// uplink's lease changed or was lost): masqueraded flows translated to it, port
+    /// forwards addressed to it. Their NAT ports are free again. Examines every slot once;
+    /// returns how many states it removed.
+    pub fn remove_bound_to(&mut self, nic: u8, address: Ipv4Address) -> usize {
+        let touches = |t: &FlowTuple| t.src == address || t.dst == address;
+        let mut removed = 0;
+        for slot in 0..self.slab.used_slots() as u32 {
+            let bound = self.slab.get(slot).is_some_and(|s| {
+                (s.in_nic == nic || s.out_nic == nic) && (touches(&s.original) || touches(&s.reply))
+            });
+            if bound {
+                self.kill(slot, Death::Removed);
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Removes states that have expired at `now`, examining at most `budget` slots, resuming

@@ -5,7 +5,9 @@ use smoltcp::time::Duration;
 
 use super::tcp::{TcpState, TcpTimeout, TcpTracker, Tracked};
 use super::timeouts::Timeouts;
-use crate::packet::{proto, Ipv4Summary, Transport};
+use smoltcp::wire::IpProtocol;
+
+use crate::packet::{Ipv4Summary, Transport};
 
 /// How far a state has come, for logs and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,8 +65,8 @@ impl Tracking {
                 return TcpTracker::opens(&syn)
                     .then(|| (Tracking::Tcp(TcpTracker::new(&syn)), timeouts.tcp_first));
             }
-            _ if summary.protocol == proto::UDP => Connectionless::Udp,
-            _ if summary.protocol == proto::ICMP => Connectionless::Icmp,
+            _ if summary.protocol == IpProtocol::Udp => Connectionless::Udp,
+            _ if summary.protocol == IpProtocol::Icmp => Connectionless::Icmp,
             _ => Connectionless::Other,
         };
         let first = match kind {

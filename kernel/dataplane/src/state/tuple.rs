@@ -1,6 +1,6 @@
 //! [`FlowTuple`]: what identifies a flow in one direction, and [`Direction`].
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::{IpProtocol, Ipv4Address};
 
 use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
 
@@ -35,8 +35,8 @@ impl Echo {
 /// one flow is found from either side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowTuple {
-    /// IP protocol number.
-    pub protocol: u8,
+    /// IP protocol.
+    pub protocol: IpProtocol,
     /// Source address.
     pub src: Ipv4Address,
     /// Destination address.
@@ -82,7 +82,7 @@ impl FlowTuple {
     /// about requests in practice, and the quote summary does not say which it was.
     pub fn quoted_flow(quoted: &QuotedPacket) -> Option<FlowTuple> {
         let (src_port, dst_port) = (quoted.src_port?, quoted.dst_port?);
-        let echo = (quoted.protocol == crate::packet::proto::ICMP).then_some(Echo::Request);
+        let echo = (quoted.protocol == IpProtocol::Icmp).then_some(Echo::Request);
         Some(FlowTuple {
             protocol: quoted.protocol,
             src: quoted.src,
@@ -135,16 +135,13 @@ impl FlowTuple {
     /// Whether the flow's transport has ports (TCP, UDP) or an echo identifier that NAT can
     /// translate.
     pub fn has_ports(&self) -> bool {
-        matches!(
-            self.protocol,
-            crate::packet::proto::TCP | crate::packet::proto::UDP
-        ) || self.echo.is_some()
+        matches!(self.protocol, IpProtocol::Tcp | IpProtocol::Udp) || self.echo.is_some()
     }
 
     /// The tuple as 14 bytes, for hashing.
     pub(crate) fn to_bytes(self) -> [u8; 14] {
         let mut b = [0u8; 14];
-        b[0] = self.protocol;
+        b[0] = self.protocol.into();
         b[1] = match self.echo {
             None => 0,
             Some(Echo::Request) => 1,
@@ -173,21 +170,27 @@ impl core::fmt::Display for FlowTuple {
                     self.src, self.dst, self.src_port
                 )
             }
-            (crate::packet::proto::TCP, None) => {
+            (IpProtocol::Tcp, None) => {
                 write!(
                     f,
                     "tcp {}:{} -> {}:{}",
                     self.src, self.src_port, self.dst, self.dst_port
                 )
             }
-            (crate::packet::proto::UDP, None) => {
+            (IpProtocol::Udp, None) => {
                 write!(
                     f,
                     "udp {}:{} -> {}:{}",
                     self.src, self.src_port, self.dst, self.dst_port
                 )
             }
-            (protocol, None) => write!(f, "proto {protocol} {} -> {}", self.src, self.dst),
+            (protocol, None) => write!(
+                f,
+                "proto {} {} -> {}",
+                u8::from(protocol),
+                self.src,
+                self.dst
+            ),
         }
     }
 }
@@ -227,7 +230,10 @@ mod tests {
     fn tcp_tuple_reverses_into_the_reply_tuple() {
         let syn = tuple(&packets::tcp_syn(CLIENT, 40000, SERVER, 443)).unwrap();
         let synack = tuple(&packets::tcp(
-            SERVER, 443, CLIENT, 40000, 5, 1001, 0x12, b"",
+            (SERVER, 443),
+            (CLIENT, 40000),
+            (5, 1001, 0x12),
+            b"",
         ))
         .unwrap();
         assert_eq!(syn.reversed(), synack);

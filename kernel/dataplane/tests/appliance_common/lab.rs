@@ -51,6 +51,11 @@ impl Lab {
         }
     }
 
+    /// The fake clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
     /// Moves the fake clock on.
     pub fn advance(&mut self, by: Duration) {
         self.now += by;

@@ -34,3 +34,12 @@ pub fn capture_logs() {
 pub fn take_log_lines() -> Vec<String> {
     LOG_LINES.with(|lines| std::mem::take(&mut *lines.borrow_mut()))
 }
+
+/// The lines about the uplink (its DHCP lease, its gateway) logged since the last call
+/// (other lines are dropped).
+pub fn dhcp_log_lines() -> Vec<String> {
+    take_log_lines()
+        .into_iter()
+        .filter(|line| line.contains(" dhcp: ") || line.contains(" gateway "))
+        .collect()
+}

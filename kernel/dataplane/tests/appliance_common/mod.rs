@@ -19,6 +19,7 @@
 
 mod connection;
 mod crafting;
+mod dhcp_server;
 mod lab;
 mod logs;
 mod rulesets;
@@ -26,6 +27,7 @@ mod seen;
 
 pub use connection::*;
 pub use crafting::*;
+pub use dhcp_server::*;
 pub use lab::*;
 pub use logs::*;
 pub use rulesets::*;

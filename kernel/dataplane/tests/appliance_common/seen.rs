@@ -1,12 +1,11 @@
-//! Reading packets the appliance sent, field by field, with smoltcp's views (not the data
-//! plane's own parser).
+//! Reading packets the appliance sent, field by field, with the test packet library's
+//! parser (`dataplane::testutil::datagram`, every checksum verified), not the data plane's
+//! own.
 
 use std::net::SocketAddrV4;
 
-use dataplane::packet::tcp_flags;
-use smoltcp::wire::{
-    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket,
-};
+use dataplane::testutil::datagram::{IcmpMessage, Ipv4Datagram, Transport};
+use smoltcp::wire::{Icmpv4Message, IpProtocol, Ipv4Address, Ipv4Packet, UdpPacket};
 
 /// The IPv4 header fields forwarding may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,7 +16,12 @@ pub struct Ipv4Seen {
     pub ident: u16,
 }
 
-/// The header fields of an IPv4 packet.
+/// The packet, parsed and verified.
+fn datagram(packet: &[u8]) -> Ipv4Datagram {
+    Ipv4Datagram::parse(packet).unwrap_or_else(|e| panic!("not a valid packet: {e}"))
+}
+
+/// The header fields of an IPv4 packet (or fragment).
 pub fn ipv4_of(packet: &[u8]) -> Ipv4Seen {
     let ip = Ipv4Packet::new_checked(packet).expect("an IPv4 packet");
     Ipv4Seen {
@@ -26,14 +30,6 @@ pub fn ipv4_of(packet: &[u8]) -> Ipv4Seen {
         ttl: ip.hop_limit(),
         ident: ip.ident(),
     }
-}
-
-/// The payload of an IPv4 packet of `protocol`, without Ethernet padding.
-fn payload_of(packet: &[u8], protocol: IpProtocol) -> &[u8] {
-    let ip = Ipv4Packet::new_checked(packet).expect("an IPv4 packet");
-    assert_eq!(ip.next_header(), protocol, "IP protocol");
-    let (start, end) = (ip.header_len() as usize, ip.total_len() as usize);
-    &packet[start..end]
 }
 
 /// A TCP segment as a receiver sees it.
@@ -49,20 +45,16 @@ pub struct TcpSeen {
 
 /// The TCP segment an IPv4 packet carries.
 pub fn tcp_of(packet: &[u8]) -> TcpSeen {
-    let header = ipv4_of(packet);
-    let tcp = TcpPacket::new_checked(payload_of(packet, IpProtocol::Tcp)).expect("a TCP segment");
-    let flag = |set: bool, bit: u8| if set { bit } else { 0 };
+    let datagram = datagram(packet);
+    let (src, dst) = datagram.endpoints().expect("TCP or UDP");
+    let tcp = datagram.tcp().expect("a TCP segment");
     TcpSeen {
-        src: SocketAddrV4::new(header.src, tcp.src_port()),
-        dst: SocketAddrV4::new(header.dst, tcp.dst_port()),
-        seq: tcp.seq_number().0 as u32,
-        ack: tcp.ack_number().0 as u32,
-        flags: flag(tcp.syn(), tcp_flags::SYN)
-            | flag(tcp.ack(), tcp_flags::ACK)
-            | flag(tcp.fin(), tcp_flags::FIN)
-            | flag(tcp.rst(), tcp_flags::RST)
-            | flag(tcp.psh(), tcp_flags::PSH),
-        payload: tcp.payload().to_vec(),
+        src,
+        dst,
+        seq: tcp.seq,
+        ack: tcp.ack,
+        flags: tcp.flags.bits(),
+        payload: tcp.payload.clone(),
     }
 }
 
@@ -76,12 +68,15 @@ pub struct UdpSeen {
 
 /// The UDP datagram an IPv4 packet carries.
 pub fn udp_of(packet: &[u8]) -> UdpSeen {
-    let header = ipv4_of(packet);
-    let udp = UdpPacket::new_checked(payload_of(packet, IpProtocol::Udp)).expect("a UDP datagram");
+    let datagram = datagram(packet);
+    let (src, dst) = datagram.endpoints().expect("TCP or UDP");
+    let Transport::Udp(udp) = datagram.transport else {
+        panic!("not a UDP datagram")
+    };
     UdpSeen {
-        src: SocketAddrV4::new(header.src, udp.src_port()),
-        dst: SocketAddrV4::new(header.dst, udp.dst_port()),
-        payload: udp.payload().to_vec(),
+        src,
+        dst,
+        payload: udp.payload,
     }
 }
 
@@ -96,23 +91,31 @@ pub struct EchoSeen {
     pub data: Vec<u8>,
 }
 
+/// The ICMP message an IPv4 packet carries, and its header.
+fn icmp_of(packet: &[u8]) -> (Ipv4Address, Ipv4Address, IcmpMessage) {
+    let datagram = datagram(packet);
+    let (src, dst) = (datagram.header.src, datagram.header.dst);
+    let Transport::Icmp(icmp) = datagram.transport else {
+        panic!("not an ICMP message")
+    };
+    (src, dst, icmp)
+}
+
 /// The ICMP echo an IPv4 packet carries.
 pub fn echo_of(packet: &[u8]) -> EchoSeen {
-    let header = ipv4_of(packet);
-    let icmp =
-        Icmpv4Packet::new_checked(payload_of(packet, IpProtocol::Icmp)).expect("an ICMP message");
-    let request = match icmp.msg_type() {
+    let (src, dst, icmp) = icmp_of(packet);
+    let request = match icmp.kind {
         Icmpv4Message::EchoRequest => true,
         Icmpv4Message::EchoReply => false,
         other => panic!("not an echo: {other}"),
     };
     EchoSeen {
-        src: header.src,
-        dst: header.dst,
+        src,
+        dst,
         request,
-        ident: icmp.echo_ident(),
-        seq_no: icmp.echo_seq_no(),
-        data: icmp.data().to_vec(),
+        ident: icmp.ident,
+        seq_no: icmp.seq_no,
+        data: icmp.body,
     }
 }
 
@@ -132,42 +135,41 @@ pub struct IcmpErrorSeen {
 
 /// The bytes an ICMP error quotes.
 pub fn quote_of(packet: &[u8]) -> Vec<u8> {
-    payload_of(packet, IpProtocol::Icmp)[8..].to_vec()
+    icmp_of(packet).2.body
 }
 
-/// The ICMP error an IPv4 packet carries.
+/// The ICMP error an IPv4 packet carries (its quoted IPv4 header's checksum verified).
 pub fn icmp_error_of(packet: &[u8]) -> IcmpErrorSeen {
-    let header = ipv4_of(packet);
-    let icmp =
-        Icmpv4Packet::new_checked(payload_of(packet, IpProtocol::Icmp)).expect("an ICMP message");
-    let quote = quote_of(packet);
-    let quoted = Ipv4Packet::new_unchecked(&quote[..]);
-    let rest = &quote[quoted.header_len() as usize..];
-    let (src_port, dst_port) = match quoted.next_header() {
+    let (src, dst, icmp) = icmp_of(packet);
+    let quoted = icmp
+        .quoted()
+        .unwrap_or_else(|e| panic!("not a valid quote: {e}"));
+    // The first 8 quoted bytes: TCP and UDP start with the ports, an echo has its
+    // identifier at bytes 4..6 (the only part of a quoted transport header RFC 792 promises).
+    let l4 = &quoted.transport;
+    let (src_port, dst_port) = match quoted.protocol {
         IpProtocol::Icmp => {
-            let ident = u16::from_be_bytes([rest[4], rest[5]]);
+            let ident = smoltcp::wire::Icmpv4Packet::new_unchecked(&l4[..]).echo_ident();
             (ident, ident)
         }
-        _ => (
-            u16::from_be_bytes([rest[0], rest[1]]),
-            u16::from_be_bytes([rest[2], rest[3]]),
-        ),
+        _ => {
+            let ports = UdpPacket::new_unchecked(&l4[..]);
+            (ports.src_port(), ports.dst_port())
+        }
     };
     IcmpErrorSeen {
-        src: header.src,
-        dst: header.dst,
-        icmp_type: icmp.msg_type().into(),
-        code: icmp.msg_code(),
-        quoted_src: SocketAddrV4::new(quoted.src_addr(), src_port),
-        quoted_dst: SocketAddrV4::new(quoted.dst_addr(), dst_port),
-        quoted_protocol: quoted.next_header(),
+        src,
+        dst,
+        icmp_type: icmp.kind.into(),
+        code: icmp.code,
+        quoted_src: SocketAddrV4::new(quoted.header.src, src_port),
+        quoted_dst: SocketAddrV4::new(quoted.header.dst, dst_port),
+        quoted_protocol: quoted.protocol,
     }
 }
 
 /// Whether the IPv4 header an ICMP error quotes has a valid checksum (NAT must update it
 /// when it rewrites the quote).
 pub fn quoted_header_checksum_valid(packet: &[u8]) -> bool {
-    let quote = quote_of(packet);
-    let header_len = Ipv4Packet::new_unchecked(&quote[..]).header_len() as usize;
-    smoltcp::wire::checksum::data(&quote[..header_len]) == !0
+    icmp_of(packet).2.quoted().is_ok()
 }

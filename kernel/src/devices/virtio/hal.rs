@@ -46,12 +46,15 @@ unsafe impl Hal for KernelHal {
     }
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
+        let Some(virt) = NonNull::new(paddr as *mut u8) else {
+            crate::fatal::stop(format_args!("a virtio device named registers at address 0"));
+        };
         if let Err(e) = paging::map_device(paddr, size as u64) {
             crate::fatal::stop(format_args!(
-                "cannot map device registers at {paddr:#x}: {e:?}"
+                "cannot map device registers at {paddr:#x}: {e}"
             ));
         }
-        NonNull::new(paddr as *mut u8).unwrap_or(NonNull::dangling())
+        virt
     }
 
     unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {

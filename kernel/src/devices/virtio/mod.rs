@@ -1,27 +1,31 @@
-//! virtio-net NICs: discovery over PCI (`q35`, `pc`) and MMIO (`microvm`), and the NICs
-//! themselves ([`nic`]).
+//! virtio-net NICs: discovery over PCI (`q35`, `pc`) and MMIO (`microvm`, [`mmio`]), the
+//! transports ([`pci`], [`transport`]) and the NICs themselves ([`nic`]).
 //!
 //! NICs are named `nic0`..`nic7` in discovery order: PCI bus/slot/function order, or the
 //! order of the `virtio_mmio.device=` entries on the kernel command line.
 
 pub mod hal;
+pub mod mmio;
 pub mod nic;
+pub mod pci;
+pub mod transport;
 
 use alloc::vec::Vec;
 use core::fmt;
-use core::ptr::NonNull;
 
-use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
-use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
-use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
+use virtio_drivers::transport::pci::bus::DeviceFunction;
+use virtio_drivers::transport::pci::virtio_device_type;
+use virtio_drivers::transport::DeviceType;
 
 use super::ioapic::Trigger;
-use super::pci;
+use super::pci::PciBus;
 use crate::acpi::Firmware;
-use crate::memory::paging;
-use hal::KernelHal;
+use crate::interrupts::{lines, Fired, Vector};
 use nic::Nic;
+use pci::{QueueInterrupts, VirtioPciTransport};
+use transport::NicTransport;
+
+pub use mmio::discover_mmio;
 
 /// Most NICs driven.
 pub const MAX_NICS: usize = dataplane::policy::MAX_NICS;
@@ -48,14 +52,98 @@ impl fmt::Display for Location {
     }
 }
 
+/// What kind of interrupt line a NIC has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// A PCI INTx pin, routed by the chipset to a GSI.
+    Intx,
+    /// A virtio-mmio device's own GSI.
+    Mmio,
+}
+
+/// How a NIC interrupts, once routed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NicInterrupt {
+    /// MSI-X: a vector per queue (the same one if the device has a single table entry).
+    Msix {
+        /// The receive queue's vector.
+        receive: Vector,
+        /// The transmit queue's vector.
+        transmit: Vector,
+    },
+    /// A line through the I/O APIC; the device's ISR must be read to deassert it.
+    Line {
+        /// Which kind.
+        kind: LineKind,
+        /// Its GSI.
+        gsi: u32,
+        /// The vector it arrives on.
+        vector: Vector,
+    },
+    /// Nothing routed: the NIC is serviced whenever the main loop wakes for another reason
+    /// (at least once a second).
+    Polled,
+}
+
+impl NicInterrupt {
+    /// Whether the NIC interrupted in `fired`.
+    pub fn fired(&self, fired: &Fired) -> bool {
+        match *self {
+            NicInterrupt::Msix { receive, transmit } => {
+                fired.contains(receive) || fired.contains(transmit)
+            }
+            NicInterrupt::Line { vector, .. } => fired.contains(vector),
+            NicInterrupt::Polled => false,
+        }
+    }
+
+    /// Whether the NIC's line fired in `fired`, so its ISR must be read before the line is
+    /// unmasked (MSI-X needs no acknowledgement).
+    pub fn needs_ack(&self, fired: &Fired) -> bool {
+        matches!(self, NicInterrupt::Line { .. }) && self.fired(fired)
+    }
+}
+
+impl fmt::Display for NicInterrupt {
+    /// `msi-x`, `intx gsi 20`, `gsi 5` (virtio-mmio) or `polled`, as the console shows it.
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            NicInterrupt::Msix { .. } => f.write_str("msi-x"),
+            NicInterrupt::Line {
+                kind: LineKind::Intx,
+                gsi,
+                ..
+            } => write!(f, "intx gsi {gsi}"),
+            NicInterrupt::Line {
+                kind: LineKind::Mmio,
+                gsi,
+                ..
+            } => write!(f, "gsi {gsi}"),
+            NicInterrupt::Polled => f.write_str("polled"),
+        }
+    }
+}
+
+/// How a device found at discovery will interrupt: a line still to be routed once the NIC
+/// is up, or an interrupt that needs no routing (MSI-X, or none).
+#[derive(Clone, Copy, Debug)]
+enum Wiring {
+    Line {
+        kind: LineKind,
+        gsi: u32,
+        trigger: Trigger,
+    },
+    Ready(NicInterrupt),
+}
+
 /// A NIC and how it interrupts.
 pub struct FoundNic {
     /// The device.
     pub nic: Nic,
     /// Where it is.
     pub location: Location,
-    /// The GSIs it may interrupt on, and how they signal.
-    pub interrupts: Vec<(u32, Trigger)>,
+    /// How it interrupts.
+    pub interrupt: NicInterrupt,
 }
 
 /// A device that was found but could not be used (reported, not fatal).
@@ -64,249 +152,101 @@ pub struct Skipped {
     /// Where it is.
     pub location: Location,
     /// Why it was skipped.
-    pub reason: &'static str,
+    pub reason: alloc::string::String,
 }
 
-/// Finds virtio-net functions on PCI and brings them up.
-pub fn discover_pci(firmware: &Firmware, found: &mut Vec<FoundNic>, skipped: &mut Vec<Skipped>) {
-    match firmware.ecam {
-        Some((base, first, last)) => {
-            let ecam = pci::Ecam::new(base, first, last);
-            let mut root = PciRoot::new(ecam);
-            let (functions, topology) =
-                list_virtio_net(&root, &ecam, |bus| ecam.map_bus(bus).is_ok());
-            // q35 (ICH9): in APIC mode, INTx of the device in slot S, pin P (0 = INTA) on bus 0
-            // reaches PIRQ E-H = GSI 20 + (S + P) mod 4, level-triggered, active-high (QEMU's
-            // default chipset routing, matching its ACPI _PRT); deeper devices are swizzled
-            // through their bridges first.
-            let ich9_line = |df: DeviceFunction, pin: u8, _line: u8| {
-                let (slot, intx) = topology.route_to_root(df, pin);
-                alloc::vec![(
-                    20 + ((slot + intx) % 4) as u32,
-                    Trigger {
-                        level: true,
-                        active_low: false
-                    }
-                )]
-            };
-            bring_up(&mut root, &ecam, functions, ich9_line, found, skipped);
-        }
-        None => {
-            let mut root = PciRoot::new(pci::PortIo);
-            let (functions, _) = list_virtio_net(&root, &pci::PortIo, |_| true);
-            // Legacy PCI (pc): the line register holds the ISA IRQ firmware routed INTx to.
-            let isa_line = |_df: DeviceFunction, _pin: u8, line: u8| {
-                let (gsi, trigger) = firmware.isa_irq(line);
-                let trigger = if firmware.overrides_irq(line) {
-                    trigger
-                } else {
-                    Trigger {
-                        level: true,
-                        active_low: true,
-                    }
-                };
-                alloc::vec![(gsi, trigger)]
-            };
-            bring_up(&mut root, &pci::PortIo, functions, isa_line, found, skipped);
-        }
-    }
-}
-
-fn list_virtio_net<C: ConfigurationAccess>(
-    root: &PciRoot<C>,
-    access: &C,
-    map_bus: impl FnMut(u8) -> bool,
-) -> (Vec<DeviceFunction>, pci::BusTopology) {
-    let mut functions = Vec::new();
-    let topology = pci::enumerate(root, access, map_bus, |df, info| {
-        if virtio_device_type(info) == Some(DeviceType::Network) {
-            functions.push(df);
-        }
-    });
-    (functions, topology)
-}
-
-fn bring_up<C: ConfigurationAccess>(
-    root: &mut PciRoot<C>,
-    access: &C,
-    functions: Vec<DeviceFunction>,
-    lines_for: impl Fn(DeviceFunction, u8, u8) -> Vec<(u32, Trigger)>,
-    found: &mut Vec<FoundNic>,
-    skipped: &mut Vec<Skipped>,
-) {
-    for df in functions {
-        let location = Location::Pci(df);
-        if found.len() >= MAX_NICS {
-            skipped.push(Skipped {
-                location,
-                reason: "more than 8 NICs",
-            });
-            continue;
-        }
-        let (_, command) = root.get_status_command(df);
-        root.set_command(df, command | Command::MEMORY_SPACE | Command::BUS_MASTER);
-        let transport = match PciTransport::new::<KernelHal, C>(root, df) {
-            Ok(t) => t,
-            Err(_) => {
-                skipped.push(Skipped {
-                    location,
-                    reason: "not a modern virtio device (use disable-legacy=on)",
-                });
-                continue;
-            }
-        };
-        let (pin, line) = pci::interrupt_pin_line(access, df);
-        let interrupts = if pin == 0 {
-            Vec::new()
-        } else {
-            lines_for(df, pin, line)
-        };
-        adopt(
-            SomeTransport::from(transport),
-            location,
-            interrupts,
-            found,
-            skipped,
-        );
-    }
-}
-
-/// Brings up the NIC behind `transport`, or records why it was skipped.
-fn adopt(
-    transport: SomeTransport<'static>,
-    location: Location,
-    interrupts: Vec<(u32, Trigger)>,
-    found: &mut Vec<FoundNic>,
-    skipped: &mut Vec<Skipped>,
-) {
-    match Nic::new(transport) {
-        Ok(nic) => found.push(FoundNic {
-            nic,
-            location,
-            interrupts,
-        }),
-        Err(e) => {
-            log::warn!("{location}: {e}");
-            skipped.push(Skipped {
-                location,
-                reason: "virtio-net initialisation failed",
-            });
-        }
-    }
-}
-
-/// One `virtio_mmio.device=SIZE@BASE:IRQ` entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MmioDevice {
-    /// Size of the register window.
-    pub size: u64,
-    /// Physical base address.
-    pub base: u64,
-    /// Interrupt (GSI).
-    pub irq: u32,
-}
-
-fn parse_number(text: &str) -> Option<u64> {
-    let (digits, scale) = match text.as_bytes().last()? {
-        b'K' | b'k' => (&text[..text.len() - 1], 1024),
-        b'M' | b'm' => (&text[..text.len() - 1], 1024 * 1024),
-        _ => (text, 1),
-    };
-    let value = match digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-        None => digits.parse().ok()?,
-    };
-    value.checked_mul(scale)
-}
-
-/// Parses the `virtio_mmio.device=` entries of a command line, in order.
-pub fn mmio_devices(cmdline: &str) -> impl Iterator<Item = MmioDevice> + '_ {
-    cmdline.split_whitespace().filter_map(|word| {
-        let spec = word.strip_prefix("virtio_mmio.device=")?;
-        let (size, rest) = spec.split_once('@')?;
-        let (base, irq) = rest.split_once(':')?;
-        let irq = irq.split(':').next()?;
-        Some(MmioDevice {
-            size: parse_number(size)?,
-            base: parse_number(base)?,
-            irq: parse_number(irq)? as u32,
-        })
-    })
-}
-
-/// Finds virtio-mmio network devices and brings them up: those named on the command line
-/// (`virtio_mmio.device=`, as Firecracker and QEMU without ACPI pass them) in command-line
-/// order, else those the ACPI DSDT declares (QEMU `microvm` with ACPI). QEMU plugs the
-/// first `-device` into the highest transport, so DSDT devices are taken from the highest
-/// address down, which keeps `nic0` = the first `-device`.
-pub fn discover_mmio(
-    cmdline: &str,
+/// Brings up the virtio-net functions among `bus`'s, in enumeration order.
+pub fn discover_pci(
+    bus: &mut PciBus,
     firmware: &Firmware,
     found: &mut Vec<FoundNic>,
     skipped: &mut Vec<Skipped>,
 ) {
-    let mut devices: Vec<MmioDevice> = mmio_devices(cmdline).collect();
-    if devices.is_empty() {
-        devices = firmware
-            .virtio_mmio()
-            .map(|d| MmioDevice {
-                size: d.size,
-                base: d.base,
-                irq: d.gsi,
-            })
-            .collect();
-        devices.sort_by_key(|d| core::cmp::Reverse(d.base));
-    }
-    for device in devices {
-        let location = Location::Mmio(device.base);
-        if device.size < 0x100 || paging::map_device(device.base, device.size).is_err() {
+    let functions: Vec<_> = bus
+        .functions()
+        .filter(|(_, info)| virtio_device_type(info) == Some(DeviceType::Network))
+        .map(|(df, info)| (df, info.clone()))
+        .collect();
+    for (df, info) in functions {
+        let location = Location::Pci(df);
+        if found.len() >= MAX_NICS {
             skipped.push(Skipped {
                 location,
-                reason: "unusable virtio-mmio window",
+                reason: "more than 8 NICs".into(),
             });
             continue;
         }
-        let Some(header) = NonNull::new(device.base as *mut VirtIOHeader) else {
-            continue;
-        };
-        // SAFETY: the window is a virtio-mmio register block named by the hypervisor on the
-        // command line, mapped just above as device memory, and used only by this transport.
-        let transport = match unsafe { MmioTransport::new(header, device.size as usize) } {
+        let transport = match VirtioPciTransport::new(bus, df, &info, nic::QUEUES) {
             Ok(t) => t,
-            Err(_) => {
+            Err(e) => {
                 skipped.push(Skipped {
                     location,
-                    reason: "not a virtio-mmio device",
+                    reason: alloc::format!("{e}"),
                 });
                 continue;
             }
         };
-        if transport.device_type() != DeviceType::Network {
-            continue;
-        }
-        if found.len() >= MAX_NICS {
-            skipped.push(Skipped {
-                location,
-                reason: "more than 8 NICs",
-            });
-            continue;
-        }
-        let interrupts = alloc::vec![(
-            device.irq,
-            Trigger {
-                level: true,
-                active_low: false
-            }
-        )];
+        let wiring = match transport.interrupts() {
+            QueueInterrupts::Msix(_) => Wiring::Ready(
+                match (
+                    transport.interrupts().vector_for(nic::RECEIVE_QUEUE),
+                    transport.interrupts().vector_for(nic::TRANSMIT_QUEUE),
+                ) {
+                    (Some(receive), Some(transmit)) => NicInterrupt::Msix { receive, transmit },
+                    _ => NicInterrupt::Polled,
+                },
+            ),
+            QueueInterrupts::Intx => match bus.intx(firmware, df) {
+                Some((gsi, trigger)) => Wiring::Line {
+                    kind: LineKind::Intx,
+                    gsi,
+                    trigger,
+                },
+                None => Wiring::Ready(NicInterrupt::Polled),
+            },
+        };
         adopt(
-            SomeTransport::from(transport),
+            NicTransport::Pci(transport),
             location,
-            interrupts,
+            wiring,
             found,
             skipped,
         );
     }
+}
+
+/// Brings up the NIC behind `transport` and routes its line if it has one, or records why
+/// it was skipped.
+fn adopt(
+    transport: NicTransport,
+    location: Location,
+    wiring: Wiring,
+    found: &mut Vec<FoundNic>,
+    skipped: &mut Vec<Skipped>,
+) {
+    let nic = match Nic::new(transport) {
+        Ok(nic) => nic,
+        Err(e) => {
+            skipped.push(Skipped {
+                location,
+                reason: alloc::format!("{e}"),
+            });
+            return;
+        }
+    };
+    let interrupt = match wiring {
+        Wiring::Line { kind, gsi, trigger } => match lines::route(gsi, trigger) {
+            Ok(vector) => NicInterrupt::Line { kind, gsi, vector },
+            Err(e) => {
+                log::warn!("{location}: {e}: the NIC is polled");
+                NicInterrupt::Polled
+            }
+        },
+        Wiring::Ready(interrupt) => interrupt,
+    };
+    found.push(FoundNic {
+        nic,
+        location,
+        interrupt,
+    });
 }

@@ -6,16 +6,27 @@
 //! copies the outgoing frame into one of `QUEUE_SIZE` transmit buffers; completed transmit
 //! descriptors are reclaimed lazily, before each new transmission, and when the ring is
 //! full the NIC waits a bounded time for the device to complete some before dropping.
+//!
+//! The device owns every posted buffer until it hands the buffer's token back. A token the
+//! NIC has no buffer for, or a buffer it cannot record, means the driver and the device
+//! disagree about who owns which memory: that is a device protocol violation, and the
+//! kernel stops (fail closed) rather than free or reuse memory the device may still write.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use virtio_drivers::device::net::VirtIONetRaw;
-use virtio_drivers::transport::SomeTransport;
 
 use super::hal::KernelHal;
+use super::transport::NicTransport;
 
+/// Virtqueues a NIC uses: receiveq1 and transmitq1 (virtio 1.2, 5.1.2).
+pub const QUEUES: u16 = 2;
+/// Index of the receive queue.
+pub const RECEIVE_QUEUE: u16 = 0;
+/// Index of the transmit queue.
+pub const TRANSMIT_QUEUE: u16 = 1;
 /// Descriptors per virtqueue (receive and transmit each): QEMU's default ring size.
 pub const QUEUE_SIZE: usize = 256;
 /// Polls of the used ring made while waiting for a free transmit descriptor before a frame
@@ -73,7 +84,7 @@ impl core::fmt::Display for NicError {
 
 /// A virtio-net device ready to move frames.
 pub struct Nic {
-    device: VirtIONetRaw<KernelHal, SomeTransport<'static>, QUEUE_SIZE>,
+    device: VirtIONetRaw<KernelHal, NicTransport, QUEUE_SIZE>,
     /// Receive buffers posted to the device, by descriptor token.
     rx_posted: Vec<Option<Box<[u8]>>>,
     rx_spare: Vec<Box<[u8]>>,
@@ -92,7 +103,7 @@ fn buffer() -> Box<[u8]> {
 
 impl Nic {
     /// Initialises the device and posts every receive buffer.
-    pub fn new(transport: SomeTransport<'static>) -> Result<Nic, NicError> {
+    pub fn new(transport: NicTransport) -> Result<Nic, NicError> {
         let device = VirtIONetRaw::new(transport).map_err(NicError::Virtio)?;
         let mut header = [0u8; 32];
         let header_len = device
@@ -117,11 +128,16 @@ impl Nic {
     }
 
     fn post_receive(&mut self, mut buf: Box<[u8]>) -> Result<(), NicError> {
-        // SAFETY: the buffer is owned by `rx_posted` until the device returns its token, and
-        // nothing reads or writes it in between.
+        // SAFETY: right after this call the buffer is moved into `rx_posted[token]` (or the
+        // kernel stops), where nothing reads or writes it until the device returns the token
+        // through `receive`; moving the `Box` does not move its heap allocation, which is
+        // what the device was given.
         let token = unsafe { self.device.receive_begin(&mut buf) }.map_err(NicError::Virtio)?;
-        if let Some(slot) = self.rx_posted.get_mut(token as usize) {
-            *slot = Some(buf);
+        match self.rx_posted.get_mut(token as usize) {
+            Some(slot @ None) => *slot = Some(buf),
+            _ => device_violation(format_args!(
+                "receive descriptor {token} is outside the ring or already holds a buffer"
+            )),
         }
         Ok(())
     }
@@ -136,29 +152,47 @@ impl Nic {
         let _ = self.device.ack_interrupt();
     }
 
-    /// Takes the next received frame, if any, and refills its ring slot.
+    /// Takes the next received frame, if any, and refills its ring slot. Frames the device
+    /// reports shorter than their virtio-net header are dropped.
     pub fn receive(&mut self) -> Option<RxFrame> {
-        let token = self.device.poll_receive()?;
-        let mut buf = self.rx_posted.get_mut(token as usize)?.take()?;
-        // SAFETY: `buf` is the buffer posted with this token (looked up by token).
-        let completed = unsafe { self.device.receive_complete(token, &mut buf) };
-        let spare = self.rx_spare.pop().unwrap_or_else(buffer);
-        if self.post_receive(spare).is_err() {
-            // The slot was just freed, so posting cannot run out of descriptors.
-            log::warn!("virtio-net: could not re-post a receive buffer");
-        }
-        match completed {
-            Ok((header_len, len)) if header_len + len <= buf.len() => {
-                self.counters.rx_frames += 1;
-                Some(RxFrame {
-                    buffer: buf,
-                    start: header_len,
-                    len,
-                })
+        loop {
+            let token = self.device.poll_receive()?;
+            let Some(mut buf) = self
+                .rx_posted
+                .get_mut(token as usize)
+                .and_then(Option::take)
+            else {
+                device_violation(format_args!(
+                    "the device returned receive descriptor {token}, which holds no buffer"
+                ));
+            };
+            // SAFETY: `buf` is the buffer posted with this token (looked up by token), and
+            // the device has handed it back (its token is in the used ring).
+            let completed = unsafe { self.device.receive_complete(token, &mut buf) };
+            let spare = self.rx_spare.pop().unwrap_or_else(buffer);
+            if let Err(e) = self.post_receive(spare) {
+                // The slot was just freed, so this cannot run out of descriptors.
+                log::warn!("virtio-net: could not re-post a receive buffer: {e}");
             }
-            _ => {
-                self.rx_spare.push(buf);
-                None
+            match completed {
+                Ok((header_len, len)) if header_len + len <= buf.len() => {
+                    self.counters.rx_frames += 1;
+                    return Some(RxFrame {
+                        buffer: buf,
+                        start: header_len,
+                        len,
+                    });
+                }
+                Ok((header_len, len)) => device_violation(format_args!(
+                    "the device reported {} bytes received into a {}-byte buffer",
+                    header_len + len,
+                    buf.len()
+                )),
+                // Shorter than the virtio-net header: nothing to deliver, the buffer is ours.
+                Err(virtio_drivers::Error::IoError) => self.rx_spare.push(buf),
+                Err(e) => device_violation(format_args!(
+                    "completing receive descriptor {token} failed: {e}"
+                )),
             }
         }
     }
@@ -175,13 +209,20 @@ impl Nic {
             let Some((index, len)) = self
                 .tx_in_flight
                 .get_mut(token as usize)
-                .and_then(|s| s.take())
+                .and_then(Option::take)
             else {
-                break;
+                device_violation(format_args!(
+                    "the device returned transmit descriptor {token}, which holds no frame"
+                ));
             };
             let buf = &self.tx_buffers[index as usize][..len as usize];
-            // SAFETY: `buf` is exactly the slice passed to `transmit_begin` for this token.
-            let _ = unsafe { self.device.transmit_complete(token, buf) };
+            // SAFETY: `buf` is exactly the slice passed to `transmit_begin` for this token
+            // (recorded in `tx_in_flight` under it), and the device has handed it back.
+            if let Err(e) = unsafe { self.device.transmit_complete(token, buf) } {
+                device_violation(format_args!(
+                    "completing transmit descriptor {token} failed: {e}"
+                ));
+            }
             self.tx_free.push(index);
         }
     }
@@ -211,12 +252,16 @@ impl Nic {
             return false;
         }
         fill(&mut buf[self.header_len..total]);
-        // SAFETY: the buffer stays untouched until `reclaim_transmitted` completes its token
-        // (it is off the free list and recorded in `tx_in_flight`).
+        // SAFETY: the buffer is off the free list and, right below, recorded in
+        // `tx_in_flight` under its token (or the kernel stops); nothing touches it until
+        // `reclaim_transmitted` completes that token.
         match unsafe { self.device.transmit_begin(&buf[..total]) } {
             Ok(token) => {
-                if let Some(slot) = self.tx_in_flight.get_mut(token as usize) {
-                    *slot = Some((index, total as u16));
+                match self.tx_in_flight.get_mut(token as usize) {
+                    Some(slot @ None) => *slot = Some((index, total as u16)),
+                    _ => device_violation(format_args!(
+                        "transmit descriptor {token} is outside the ring or already in flight"
+                    )),
                 }
                 self.counters.tx_frames += 1;
                 true
@@ -228,4 +273,9 @@ impl Nic {
             }
         }
     }
+}
+
+/// Stops the kernel: the device and the driver disagree about who owns a buffer.
+fn device_violation(what: core::fmt::Arguments) -> ! {
+    crate::fatal::stop(format_args!("virtio-net device protocol violation: {what}"))
 }

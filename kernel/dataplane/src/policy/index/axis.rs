@@ -133,7 +133,9 @@ pub fn coordinates(key: &FlowKey, classes: &[u8]) -> Option<[u128; AXES]> {
 }
 
 /// The class of every one-byte value and the bit field of each packed dimension in the
-/// `Flow` coordinate (see the module doc). Built from the boundaries of the rules' fields.
+/// `Flow` coordinate (see the module doc). Built from the boundaries of the rules' fields
+/// (by the host's index builder: feature `codegen`).
+#[cfg(any(test, feature = "codegen"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowClasses {
     /// `classes[d][v]`: the class of value `v` of `FLOW_DIMS[d]`.
@@ -144,6 +146,7 @@ pub struct FlowClasses {
     pub offsets: [u32; 5],
 }
 
+#[cfg(any(test, feature = "codegen"))]
 impl FlowClasses {
     /// Classes that tell apart every value at which one of `fields` (each a `(dimension
     /// position in FLOW_DIMS, first, last)` range) starts or ends.

@@ -1,4 +1,4 @@
-//! IPv4 frames carrying TCP, UDP or ICMP, as owned values: built field by field and emitted
+//! IPv4 packets carrying TCP, UDP or ICMP, as owned values: built field by field and emitted
 //! with correct checksums for sending, and parsed (every checksum verified) from what the
 //! appliance sends back, so that a test can compare what came out with what went in, field
 //! by field.
@@ -8,22 +8,25 @@
 //! says which one, so a bad incremental checksum update in the appliance fails the test that
 //! saw it, with the reason.
 
-use std::fmt;
-use std::net::SocketAddrV4;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddrV4;
 
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Message, Icmpv4Packet, IpAddress,
-    IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, TcpSeqNumber, UdpPacket,
+    IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpPacket, TcpSeqNumber, UdpPacket,
+    TCP_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 /// Length of an IPv4 header without options (the only kind built or accepted here).
-pub const IPV4_HEADER_LEN: usize = 20;
-/// Length of a TCP header without options.
-const TCP_HEADER_LEN: usize = 20;
-/// Length of a UDP header.
-const UDP_HEADER_LEN: usize = 8;
-/// Length of an ICMP header (type, code, checksum, four type-specific bytes).
-const ICMP_HEADER_LEN: usize = 8;
+pub use smoltcp::wire::IPV4_HEADER_LEN;
+/// Length of an ICMP header: type, code, checksum, four type-specific bytes
+/// (`Icmpv4Packet::header_len` says so only of a message already written).
+pub const ICMP_HEADER_LEN: usize = 8;
 
 /// The IPv4 header fields a forwarding test looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +41,39 @@ pub struct Ipv4Header {
     pub ident: u16,
     /// The don't-fragment flag.
     pub dont_fragment: bool,
+}
+
+impl Ipv4Header {
+    /// The header most packets have: TTL 64, identification 0, don't-fragment set (what
+    /// `Ipv4Repr` writes).
+    pub fn new(src: Ipv4Address, dst: Ipv4Address) -> Ipv4Header {
+        Ipv4Header {
+            src,
+            dst,
+            ttl: 64,
+            ident: 0,
+            dont_fragment: true,
+        }
+    }
+
+    /// A packet with this header, of `protocol`, with room for `payload_len` bytes of
+    /// payload (zeros), its header checksum computed.
+    pub fn emit(&self, protocol: IpProtocol, payload_len: usize) -> Vec<u8> {
+        let repr = Ipv4Repr {
+            src_addr: self.src,
+            dst_addr: self.dst,
+            next_header: protocol,
+            payload_len,
+            hop_limit: self.ttl,
+        };
+        let mut bytes = vec![0u8; repr.buffer_len() + payload_len];
+        let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        repr.emit(&mut packet, &ChecksumCapabilities::default());
+        packet.set_ident(self.ident);
+        packet.set_dont_frag(self.dont_fragment);
+        packet.fill_checksum();
+        bytes
+    }
 }
 
 /// TCP header flags.
@@ -80,6 +116,35 @@ impl TcpFlags {
         fin: false,
         psh: false,
     };
+}
+
+impl TcpFlags {
+    /// The flags set in `bits` (see [`crate::packet::tcp_flags`]).
+    pub fn from_bits(bits: u8) -> TcpFlags {
+        use crate::packet::tcp_flags::*;
+        TcpFlags {
+            syn: bits & SYN != 0,
+            ack: bits & ACK != 0,
+            rst: bits & RST != 0,
+            fin: bits & FIN != 0,
+            psh: bits & PSH != 0,
+        }
+    }
+
+    /// The flags as bits (see [`crate::packet::tcp_flags`]).
+    pub fn bits(&self) -> u8 {
+        use crate::packet::tcp_flags::*;
+        [
+            (self.syn, SYN),
+            (self.ack, ACK),
+            (self.rst, RST),
+            (self.fin, FIN),
+            (self.psh, PSH),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(0, |bits, (_, bit)| bits | bit)
+    }
 }
 
 impl fmt::Display for TcpFlags {
@@ -255,20 +320,10 @@ pub struct Ipv4Datagram {
 impl Ipv4Datagram {
     /// The packet's bytes, every checksum computed.
     pub fn emit(&self) -> Vec<u8> {
-        let length = IPV4_HEADER_LEN + self.transport.len();
-        let mut bytes = vec![0u8; length];
+        let mut bytes = self
+            .header
+            .emit(self.transport.protocol(), self.transport.len());
         let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
-        packet.set_version(4);
-        packet.set_header_len(IPV4_HEADER_LEN as u8);
-        packet.set_total_len(length as u16);
-        packet.set_ident(self.header.ident);
-        packet.clear_flags();
-        packet.set_dont_frag(self.header.dont_fragment);
-        packet.set_hop_limit(self.header.ttl);
-        packet.set_next_header(self.transport.protocol());
-        packet.set_src_addr(self.header.src);
-        packet.set_dst_addr(self.header.dst);
-        packet.fill_checksum();
         let (src, dst) = (
             IpAddress::Ipv4(self.header.src),
             IpAddress::Ipv4(self.header.dst),
@@ -747,8 +802,8 @@ mod tests {
         let mut bytes = frame(Transport::Tcp(TcpSegment::syn(1, 2, 3))).emit();
         bytes.truncate(14 + 30);
         assert!(Ipv4Frame::parse(&bytes).is_err());
-        let arp = crate::frames::arp_request(
-            crate::frames::Station {
+        let arp = super::super::link::arp_request(
+            super::super::link::Station {
                 mac: EthernetAddress([2, 0, 0, 0, 0, 2]),
                 ip: Ipv4Address::new(10, 137, 1, 2),
             },

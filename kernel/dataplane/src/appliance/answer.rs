@@ -1,0 +1,76 @@
+//! The policy's `block` and `reject` applied, and what the sender of a dropped packet is
+//! told: a TCP reset or an ICMP error, built by [`ErrorReplies`](crate::icmp_error) within
+//! its rate limit and routed like any packet the appliance originates.
+
+use super::descriptor::PacketDesc;
+use super::drop::Dropped;
+use super::trace::{PolicyDecision, Reply};
+use super::Appliance;
+use crate::icmp_error::{IcmpError, Offending};
+use crate::packet::Transport;
+use crate::policy::{Action, FlowKey, Verdict};
+use crate::sink::FrameSink;
+
+/// What the sender of a dropped packet is told.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Answer {
+    /// An ICMP error.
+    Error(IcmpError),
+    /// What `reject` sends: a TCP reset, or ICMP administratively prohibited.
+    Reject,
+}
+
+impl Appliance<'_> {
+    /// Applies the policy's `verdict` on `key` (recorded in the trace): `Ok` to go on;
+    /// otherwise the packet is dropped and, for `reject`, its sender told.
+    pub(super) fn enforce(
+        &mut self,
+        pd: &mut PacketDesc,
+        key: FlowKey,
+        verdict: Verdict,
+        sink: &mut dyn FrameSink,
+    ) -> Result<Verdict, Dropped> {
+        pd.trace.decision = Some(PolicyDecision { key, verdict });
+        match verdict.action {
+            Action::Pass => Ok(verdict),
+            Action::Block => Err(Dropped::rule(verdict)),
+            Action::Reject => {
+                self.answer(pd, Answer::Reject, sink);
+                Err(Dropped::rule(verdict))
+            }
+        }
+    }
+
+    /// Tells the sender of `pd`'s packet why it went no further (rate-limited; never about
+    /// errors, broadcasts, later fragments or martians: see [`Offending`]).
+    pub(super) fn answer(&mut self, pd: &mut PacketDesc, answer: Answer, sink: &mut dyn FrameSink) {
+        let offending = Offending {
+            bytes: pd.packet(),
+            summary: &pd.ip,
+            ingress: pd.ingress,
+            link_broadcast: pd.link_broadcast,
+        };
+        let (reply, sent) = match answer {
+            Answer::Error(error) => {
+                let (icmp_type, code) = error.type_code();
+                let reply = self.errors.icmp_error(error, &offending, pd.now);
+                (reply, Reply::Icmp { icmp_type, code })
+            }
+            Answer::Reject => {
+                let reply = self.errors.reject(&offending, pd.now);
+                let sent = match pd.ip.transport {
+                    Transport::Tcp(_) => Reply::TcpReset,
+                    _ => {
+                        let (icmp_type, code) = IcmpError::AdminProhibited.type_code();
+                        Reply::Icmp { icmp_type, code }
+                    }
+                };
+                (reply, sent)
+            }
+        };
+        if let Ok(reply) = reply {
+            pd.trace.reply = Some(sent);
+            self.send_originated(&reply, pd.now, sink);
+        }
+    }
+}

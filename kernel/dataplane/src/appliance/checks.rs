@@ -1,0 +1,69 @@
+//! Whether a packet's source may arrive where it did: anti-spoofing
+//! ([`SourceFilter`](crate::antispoof::SourceFilter)) and the sticky MACs of declared
+//! clients.
+
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, Ipv4Address};
+
+use super::descriptor::PacketDesc;
+use super::drop::Dropped;
+use super::Appliance;
+use crate::antispoof::Spoofed;
+use crate::drops::DropReason;
+use crate::state::ClientRef;
+
+/// The detail of a drop line for a declared client's address sent from another MAC.
+pub(super) const CLIENT_MAC_CHANGED: &str = "client-mac-changed";
+
+impl Appliance<'_> {
+    /// Refuses a source the ingress NIC may not have, or a declared client's address sent
+    /// from a MAC other than the client's.
+    pub(super) fn check_source(&self, pd: &PacketDesc) -> Result<(), Dropped> {
+        if let Err(spoofed) = self.sources.check(pd.nic, pd.ip.src) {
+            let reason = match spoofed {
+                Spoofed::MartianSource => DropReason::MartianSource,
+                _ => DropReason::Spoofed,
+            };
+            return Err(Dropped::detail(reason, spoofed.as_str()));
+        }
+        if self.impersonates_client(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
+            return Err(Dropped::detail(DropReason::Spoofed, CLIENT_MAC_CHANGED));
+        }
+        Ok(())
+    }
+
+    /// The index in `policy.clients` of the client declared with address `ip` on `nic`.
+    pub(super) fn declared_client(&self, nic: u8, ip: Ipv4Address) -> Option<usize> {
+        let key = (nic, ip.to_bits());
+        self.declared_clients
+            .binary_search_by(|&(n, a, _)| (n, a).cmp(&key))
+            .ok()
+            .map(|at| self.declared_clients[at].2 as usize)
+    }
+
+    /// The client record for a source on a NIC, for per-client state limits.
+    pub(super) fn client_ref(&self, nic: u8, src: Ipv4Address) -> Option<ClientRef> {
+        self.declared_client(nic, src).map(|index| ClientRef {
+            index: index as u32,
+            max_states: self.policy.clients[index].max_states,
+        })
+    }
+
+    /// Whether `mac` claims the address of a declared client on `nic` whose MAC the
+    /// appliance already knows to be another one. Declared clients' MACs are sticky until
+    /// their neighbour entry expires, so one client on a shared segment cannot take over
+    /// another's address (ARP poisoning) or send as it.
+    pub(super) fn impersonates_client(
+        &self,
+        nic: u8,
+        ip: Ipv4Address,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> bool {
+        self.declared_client(nic, ip).is_some()
+            && self
+                .neighbors
+                .lookup((nic, ip), now)
+                .is_some_and(|known| known != mac)
+    }
+}

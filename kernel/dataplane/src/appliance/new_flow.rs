@@ -1,0 +1,186 @@
+//! The first packet of a flow: destination NAT, routing and the policy decide where it
+//! goes ([`Appliance::first_packet`]); once its TTL is checked, masquerade and the state
+//! table take it on ([`Appliance::open_state`]).
+
+use smoltcp::wire::Ipv4Address;
+
+use super::answer::Answer;
+use super::descriptor::PacketDesc;
+use super::drop::Dropped;
+use super::trace::{Redirect, RedirectKind};
+use super::transmit::Plan;
+use super::Appliance;
+use crate::drops::DropReason;
+use crate::icmp_error::IcmpError;
+use crate::nat::{self, Redirected};
+use crate::packet::is_special_purpose;
+use crate::policy::Verdict;
+use crate::route::Route;
+use crate::sink::FrameSink;
+use crate::state::{FlowTuple, NewFlow, Refused, RuleRef};
+
+/// Where a first packet goes.
+pub(super) enum FirstPacket {
+    /// To the appliance itself: its address on NIC `owner` (or a broadcast).
+    ToSelf {
+        /// The NIC that owns the destination address.
+        owner: u8,
+    },
+    /// On, as the policy passed it.
+    Onwards(Passed),
+}
+
+/// A first packet the policy passed, whose state is not created yet.
+pub(super) struct Passed {
+    /// Its flow as it arrived.
+    original: FlowTuple,
+    /// Its flow after destination NAT.
+    redirected: FlowTuple,
+    /// The verdict that passed it.
+    verdict: Verdict,
+    /// Where routing sends it.
+    out_nic: u8,
+    next_hop: Ipv4Address,
+    mtu: u16,
+}
+
+impl Appliance<'_> {
+    /// Destination NAT, routing and the policy for the first packet of a flow.
+    pub(super) fn first_packet(
+        &mut self,
+        pd: &mut PacketDesc,
+        sink: &mut dyn FrameSink,
+    ) -> Result<FirstPacket, Dropped> {
+        let original = pd.flow();
+        let redirected = original.and_then(|flow| self.redirect(pd, &flow));
+        let destination = redirected.map_or(pd.ip.dst, |flow| flow.dst);
+        let route = if destination.is_broadcast() {
+            Route::Local { nic: pd.nic }
+        } else {
+            self.routes.lookup(destination)
+        };
+        match route {
+            Route::Local { nic: owner } => Ok(FirstPacket::ToSelf { owner }),
+            // Loopback, multicast, reserved, "this network": never forwarded, never answered.
+            Route::Unreachable if is_special_purpose(destination) => {
+                Err(DropReason::MartianDestination.into())
+            }
+            Route::Unreachable => {
+                if !pd.link_broadcast {
+                    self.answer(pd, Answer::Error(IcmpError::NetUnreachable), sink);
+                }
+                Err(DropReason::NoRoute.into())
+            }
+            Route::Forward { nic, next_hop, mtu } => {
+                // An ICMP error about no known flow, and the like, opens nothing.
+                let original = original.ok_or(DropReason::InvalidState)?;
+                let redirected = redirected.unwrap_or(original);
+                let verdict = self.decide(pd, nic, &redirected, sink)?;
+                Ok(FirstPacket::Onwards(Passed {
+                    original,
+                    redirected,
+                    verdict,
+                    out_nic: nic,
+                    next_hop,
+                    mtu,
+                }))
+            }
+        }
+    }
+
+    /// The port forward or DNS redirect for a first packet's `flow`, recorded in the trace.
+    fn redirect(&self, pd: &mut PacketDesc, flow: &FlowTuple) -> Option<FlowTuple> {
+        let appliance = pd.ingress?.address();
+        let forwards = self.policy.forwards;
+        let (kind, Redirected { rule, flow }) =
+            nat::port_forward(forwards, pd.nic, appliance, flow)
+                .map(|r| (RedirectKind::PortForward, r))
+                .or_else(|| {
+                    nat::dns_redirect(&self.policy, pd.nic, appliance, flow, &self.upstream_dns)
+                        .map(|r| (RedirectKind::Dns, r))
+                })?;
+        pd.trace.redirect = Some(Redirect {
+            kind,
+            rule,
+            to: flow.dst,
+            to_port: flow.dst_port,
+        });
+        Some(flow)
+    }
+
+    /// The policy's verdict on `flow` leaving through `out`, recorded in the trace and
+    /// enforced: `Ok` if it passes.
+    pub(super) fn decide(
+        &mut self,
+        pd: &mut PacketDesc,
+        out: u8,
+        flow: &FlowTuple,
+        sink: &mut dyn FrameSink,
+    ) -> Result<Verdict, Dropped> {
+        let key = pd.flow_key(out, flow);
+        let verdict = self.policy.decide(&key);
+        self.enforce(pd, key, verdict, sink)
+    }
+
+    /// Masquerade and the state for a first packet that goes on: how it leaves.
+    pub(super) fn open_state(
+        &mut self,
+        pd: &mut PacketDesc,
+        passed: Passed,
+    ) -> Result<Plan, Dropped> {
+        let Passed {
+            original,
+            redirected,
+            verdict,
+            out_nic,
+            next_hop,
+            mtu,
+        } = passed;
+        let mut translated = redirected;
+        let masquerade = nat::masquerade_rule(&self.policy, pd.nic, translated.src, out_nic);
+        if let Some(rule) = masquerade {
+            pd.trace.masquerade = Some(rule);
+            let Some(nat_address) = self.configs[out_nic as usize].ipv4.map(|c| c.address()) else {
+                return Err(DropReason::NoRoute.into());
+            };
+            translated = self
+                .masquerader
+                .masquerade(&self.states, translated, nat_address, pd.now)
+                .map_err(|refused| Dropped::detail(DropReason::NatExhausted, refused.as_str()))?;
+        }
+        let flow = NewFlow {
+            in_nic: pd.nic,
+            out_nic,
+            original,
+            translated,
+            rule: verdict.rule.and_then(|index| {
+                let rule = self.policy.rules.get(index as usize)?;
+                Some(RuleRef {
+                    index,
+                    limits: rule.limits,
+                })
+            }),
+            client: self.client_ref(pd.nic, pd.ip.src),
+        };
+        self.states
+            .insert(&flow, &pd.ip, pd.now)
+            .map_err(refused_state)?;
+        Ok(Plan {
+            translation: Some(flow.translation()),
+            out_nic,
+            next_hop,
+            mtu,
+        })
+    }
+}
+
+/// Why the state table refused a flow, as a drop.
+fn refused_state(refused: Refused) -> Dropped {
+    let reason = match refused {
+        Refused::TableFull => return DropReason::StateTableFull.into(),
+        Refused::RuleLimit | Refused::SourceLimit | Refused::ClientLimit => DropReason::StateLimit,
+        Refused::TupleInUse => DropReason::NatExhausted,
+        Refused::Untrackable | Refused::TcpWithoutSyn => DropReason::InvalidState,
+    };
+    Dropped::detail(reason, refused.as_str())
+}

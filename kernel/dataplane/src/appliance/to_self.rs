@@ -1,0 +1,126 @@
+//! Packets for the appliance itself: the policy decides (`to self`), then the local stack
+//! of the NIC they arrived on answers (ICMP echo, ARP, the DHCP client).
+
+use smoltcp::time::Instant;
+use smoltcp::wire::{ArpOperation, DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
+
+use super::descriptor::PacketDesc;
+use super::drop::Dropped;
+use super::{Appliance, CountingSink};
+use crate::arp as arp_wire;
+use crate::drops::DropReason;
+use crate::packet::{Ipv4Summary, Transport};
+use crate::policy::{Verdict, OUT_SELF};
+use crate::sink::FrameSink;
+use crate::state::FlowTuple;
+
+/// Whether a packet is a DHCP server's answer to the appliance's DHCP client.
+fn is_dhcp_to_client(ip: &Ipv4Summary) -> bool {
+    matches!(
+        ip.transport,
+        Transport::Udp {
+            src_port: DHCP_SERVER_PORT,
+            dst_port: DHCP_CLIENT_PORT
+        }
+    )
+}
+
+impl Appliance<'_> {
+    /// A packet on a NIC without an address: until DHCP has configured it, only the DHCP
+    /// client can use it.
+    pub(super) fn before_lease(
+        &mut self,
+        pd: &mut PacketDesc,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
+        if self.configs[pd.nic as usize].dhcp && is_dhcp_to_client(&pd.ip) {
+            self.deliver_local(pd.nic, pd.frame, pd.now, sink);
+            return Ok(());
+        }
+        Err(DropReason::NicUnconfigured.into())
+    }
+
+    /// A first packet addressed to the appliance (its address on NIC `owner`, or a
+    /// broadcast): the policy (`to self`) decides, then the local stack of the NIC it
+    /// arrived on answers. Only that NIC's own address (and broadcasts on it) are served
+    /// there; DHCP answers to the appliance's own client skip the policy.
+    pub(super) fn for_appliance(
+        &mut self,
+        pd: &mut PacketDesc,
+        owner: u8,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
+        if self.configs[pd.nic as usize].dhcp && is_dhcp_to_client(&pd.ip) {
+            self.deliver_local(pd.nic, pd.frame, pd.now, sink);
+            return Ok(());
+        }
+        let Some(cidr) = pd.ingress else {
+            return Err(DropReason::NicUnconfigured.into());
+        };
+        let broadcast = pd.ip.dst.is_broadcast() || Some(pd.ip.dst) == cidr.broadcast();
+        let flow = pd.flow().unwrap_or(FlowTuple {
+            protocol: pd.ip.protocol,
+            src: pd.ip.src,
+            dst: pd.ip.dst,
+            src_port: 0,
+            dst_port: 0,
+            echo: None,
+        });
+        let key = pd.flow_key(OUT_SELF, &flow);
+        let verdict = self.policy.decide(&key);
+        // Broadcast chatter (DHCP discovers, NetBIOS, ...) is counted, never logged.
+        let verdict = Verdict {
+            log: verdict.log && !broadcast,
+            ..verdict
+        };
+        self.enforce(pd, key, verdict, sink)?;
+        if owner != pd.nic || (pd.ip.dst != cidr.address() && !broadcast) {
+            // The appliance's address on another NIC is not served from here.
+            return Err(DropReason::NoRoute.into());
+        }
+        if !broadcast {
+            self.introduce_sender(pd, sink);
+        }
+        self.deliver_local(pd.nic, pd.frame, pd.now, sink);
+        Ok(())
+    }
+
+    /// Tells the local stack the sender's MAC (as an ARP reply would) before it answers a
+    /// packet, so its first answer is not lost to an ARP resolution of its own: smoltcp drops
+    /// a packet whose next hop it has not resolved yet. Only for on-link senders, whose
+    /// address anti-spoofing already accepted on this NIC.
+    fn introduce_sender(&mut self, pd: &PacketDesc, sink: &mut dyn FrameSink) {
+        let Some(cidr) = pd.ingress else { return };
+        if !cidr.contains_addr(&pd.ip.src) || !pd.sender_mac.is_unicast() {
+            return;
+        }
+        let introduction = arp_wire::ArpMessage {
+            operation: ArpOperation::Reply,
+            sender_mac: pd.sender_mac,
+            sender_ip: pd.ip.src,
+            target_mac: self.configs[pd.nic as usize].mac,
+            target_ip: cidr.address(),
+        };
+        let mut bytes = [0u8; arp_wire::ARP_FRAME_LEN];
+        arp_wire::emit(&mut bytes, introduction.target_mac, &introduction);
+        self.deliver_local(pd.nic, &bytes, pd.now, sink);
+    }
+
+    /// Hands a frame to NIC `nic`'s local stack (or, for a DHCP server's message, to its
+    /// DHCP client).
+    pub(super) fn deliver_local(
+        &mut self,
+        nic: u8,
+        frame: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        if self.take_dhcp(nic, frame, now, sink) {
+            return;
+        }
+        let state = &mut self.nics[nic as usize];
+        let mut counted = CountingSink { sink, sent: 0 };
+        state.local.deliver(frame, now, &mut counted);
+        state.counters.tx += counted.sent;
+    }
+}

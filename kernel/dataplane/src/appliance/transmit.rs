@@ -1,0 +1,184 @@
+//! Sending packets on their way: the TTL check, the egress MTU (fragmentation, or ICMP
+//! fragmentation-needed), NAT and TTL rewritten in place, the next hop resolved by ARP, and
+//! the frames written to the sink — for forwarded packets, and for the ones the appliance
+//! originates itself (ICMP errors, TCP resets, ARP).
+
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
+    ETHERNET_HEADER_LEN,
+};
+
+use super::answer::Answer;
+use super::descriptor::PacketDesc;
+use super::drop::Dropped;
+use super::trace::Fate;
+use super::Appliance;
+use crate::arp as arp_wire;
+use crate::drops::DropReason;
+use crate::fragment::FragmentKind;
+use crate::fragmenter;
+use crate::icmp_error::IcmpError;
+use crate::nat::{self, Translation};
+use crate::neighbor::{Enqueued, Resolution};
+use crate::rewrite;
+use crate::route::Route;
+use crate::sink::FrameSink;
+
+/// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
+/// forwarded first fragment, so the rest of its datagram leaves the same way.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// The translation to apply (`None`: leave the addresses alone).
+    pub translation: Option<Translation>,
+    /// The egress NIC.
+    pub out_nic: u8,
+    /// The neighbour the frame goes to.
+    pub next_hop: Ipv4Address,
+    /// The egress NIC's MTU.
+    pub mtu: u16,
+}
+
+impl Appliance<'_> {
+    /// Drops a packet whose TTL runs out here, telling its sender (time exceeded). The one
+    /// TTL check of the forwarding path, before any state is created for the packet.
+    pub(super) fn check_ttl(
+        &mut self,
+        pd: &mut PacketDesc,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
+        if pd.ip.ttl > 1 {
+            return Ok(());
+        }
+        self.answer(pd, Answer::Error(IcmpError::TimeExceeded), sink);
+        Err(DropReason::TtlExceeded.into())
+    }
+
+    /// Sends a packet on its way as `plan` says: MTU check (ICMP fragmentation-needed when
+    /// DF forbids fragmenting), NAT and TTL rewritten in place, fragments when it is too
+    /// big, the next hop resolved.
+    pub(super) fn transmit(
+        &mut self,
+        pd: &mut PacketDesc,
+        plan: Plan,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
+        let too_big = pd.ip.total_len > plan.mtu as usize;
+        if too_big && pd.ip.dont_fragment {
+            let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
+            self.answer(pd, Answer::Error(error), sink);
+            return Err(DropReason::TooBig.into());
+        }
+        let arrived = pd.ip;
+        let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + arrived.total_len];
+        if let Some(translation) = &plan.translation {
+            nat::apply(packet, &mut pd.ip, translation);
+        }
+        rewrite::decrement_ttl(packet);
+        if FragmentKind::of(&arrived) == FragmentKind::First {
+            self.fragments.record_first(&arrived, plan, pd.now);
+        }
+        pd.trace.fate = Fate::Forwarded {
+            nic: plan.out_nic,
+            next_hop: plan.next_hop,
+            translation: plan.translation,
+        };
+        let now = pd.now;
+        if too_big {
+            let split = fragmenter::split(packet, plan.mtu, |fragment| {
+                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
+            });
+            return split.map(|_| ()).map_err(|_| DropReason::TooBig.into());
+        }
+        self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
+        Ok(())
+    }
+
+    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
+    /// its destination.
+    pub(super) fn send_originated(
+        &mut self,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        let Ok(view) = Ipv4Packet::new_checked(packet) else {
+            return;
+        };
+        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(view.dst_addr()) {
+            self.send_to_neighbor(nic, next_hop, packet, now, sink);
+        }
+    }
+
+    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
+    /// if needed (the packet then waits, boundedly, for the answer).
+    pub(super) fn send_to_neighbor(
+        &mut self,
+        nic: u8,
+        next_hop: Ipv4Address,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        let config = self.configs[nic as usize];
+        let Some(cidr) = config.ipv4 else { return };
+        match self.neighbors.resolve((nic, next_hop), now) {
+            Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
+            Resolution::Verify(mac) => {
+                self.send_ipv4_to(nic, mac, packet, sink);
+                let probe = arp_wire::request(config.mac, cidr.address(), next_hop);
+                return self.send_arp(nic, mac, &probe, sink);
+            }
+            Resolution::Unknown => {}
+        }
+        match self.neighbors.enqueue((nic, next_hop), packet, now) {
+            Enqueued::SendRequest => {
+                let request = arp_wire::request(config.mac, cidr.address(), next_hop);
+                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
+            }
+            Enqueued::Queued => {}
+            Enqueued::Dropped => self.count_drop(nic, DropReason::NeighborUnreachable),
+        }
+    }
+
+    /// Sends an ARP message out of `nic` to `dst`.
+    pub(super) fn send_arp(
+        &mut self,
+        nic: u8,
+        dst: EthernetAddress,
+        message: &arp_wire::ArpMessage,
+        sink: &mut dyn FrameSink,
+    ) {
+        if sink.transmit(nic, arp_wire::ARP_FRAME_LEN, &mut |out| {
+            arp_wire::emit(out, dst, message)
+        }) {
+            self.nics[nic as usize].counters.tx += 1;
+        }
+    }
+
+    /// Sends an IPv4 packet out of `nic` to the MAC `dst`.
+    pub(super) fn send_ipv4_to(
+        &mut self,
+        nic: u8,
+        dst: EthernetAddress,
+        packet: &[u8],
+        sink: &mut dyn FrameSink,
+    ) {
+        let src = self.configs[nic as usize].mac;
+        let sent = sink.transmit(nic, ETHERNET_HEADER_LEN + packet.len(), &mut |out| {
+            let mut frame = EthernetFrame::new_unchecked(out);
+            EthernetRepr {
+                src_addr: src,
+                dst_addr: dst,
+                ethertype: EthernetProtocol::Ipv4,
+            }
+            .emit(&mut frame);
+            frame.payload_mut().copy_from_slice(packet);
+        });
+        if sent {
+            self.nics[nic as usize].counters.tx += 1;
+        } else {
+            self.count_drop(nic, DropReason::TransmitFull);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The project's one test packet library: real packet bytes for the data plane's tests and
+//! benchmarks, the end-to-end harness (`qemu-tests`) and the ruleset compiler's dry runs,
+//! built and parsed with `smoltcp::wire` (never by hand).
+//!
+//! - [`datagram`]: IPv4 packets (and frames) carrying TCP, UDP or ICMP as owned values,
+//!   emitted with correct checksums and parsed back with every checksum verified, and their
+//!   field-by-field [`differences`](datagram::differences);
+//! - [`link`]: a test host's link layer — its [`Station`](link::Station), the ARP and echo
+//!   frames it sends, what it makes of a frame it receives;
+//! - [`packets`]: short builders of the packets tests use most (a SYN, a datagram, an ICMP
+//!   error...) on top of [`datagram`], and small edits (TTL, fragments, TCP flags).
+//!
+//! Compiled for the crate's own tests and with the `testutil` feature.
+
+pub mod datagram;
+pub mod link;
+pub mod packets;

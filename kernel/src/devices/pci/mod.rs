@@ -1,0 +1,181 @@
+//! PCI: configuration space access ([`config`]), enumeration and INTx routing (here), and
+//! MSI-X ([`msix`]).
+//!
+//! Enumeration walks bus 0 and every bus behind a PCI-to-PCI bridge, in bus/slot/function
+//! order, which is what names NICs.
+
+pub mod config;
+pub mod msix;
+
+use alloc::vec::Vec;
+
+use virtio_drivers::transport::pci::bus::{
+    Command, ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, HeaderType, PciRoot,
+};
+
+pub use config::ConfigSpace;
+
+use super::ioapic::Trigger;
+use crate::acpi::Firmware;
+
+/// Most buses scanned.
+const MAX_BUSES: usize = 32;
+
+/// The PCI-to-PCI bridges between bus 0 and the buses behind them: for each secondary bus,
+/// the parent bus and the bridge's device number (for INTx swizzling).
+#[derive(Clone, Copy, Debug, Default)]
+struct BusTopology {
+    parents: [Option<(u8, u8, u8)>; MAX_BUSES],
+}
+
+impl BusTopology {
+    fn add(&mut self, secondary: u8, parent_bus: u8, bridge_device: u8) {
+        if let Some(slot) = self.parents.iter_mut().find(|p| p.is_none()) {
+            *slot = Some((secondary, parent_bus, bridge_device));
+        }
+    }
+
+    fn parent_of(&self, bus: u8) -> Option<(u8, u8)> {
+        self.parents
+            .iter()
+            .flatten()
+            .find(|(b, _, _)| *b == bus)
+            .map(|&(_, parent, device)| (parent, device))
+    }
+
+    /// The device number on bus 0 and the INTx pin (0 = INTA) that `df`'s `pin` (1-based)
+    /// arrives as, after the standard swizzle through each bridge
+    /// (PCI-to-PCI Bridge Architecture 1.2, 9.1).
+    fn route_to_root(&self, df: DeviceFunction, pin: u8) -> (u8, u8) {
+        let mut device = df.device;
+        let mut intx = pin.saturating_sub(1) % 4;
+        let mut bus = df.bus;
+        for _ in 0..MAX_BUSES {
+            let Some((parent, bridge)) = self.parent_of(bus) else {
+                break;
+            };
+            intx = (intx + device) % 4;
+            device = bridge;
+            bus = parent;
+        }
+        (device, intx)
+    }
+}
+
+/// The machine's PCI functions, enumerated once at boot, and the means to configure them.
+pub struct PciBus {
+    root: PciRoot<ConfigSpace>,
+    config: ConfigSpace,
+    topology: BusTopology,
+    functions: Vec<(DeviceFunction, DeviceFunctionInfo)>,
+}
+
+impl PciBus {
+    /// Lists every function on bus 0 and the buses behind bridges, in bus/slot/function
+    /// order, mapping each bus before it is read. A machine without PCI (`microvm`) has an
+    /// empty list.
+    pub fn scan(firmware: &Firmware) -> PciBus {
+        let config = ConfigSpace::of(firmware);
+        let root = PciRoot::new(config);
+        let mut topology = BusTopology::default();
+        let mut functions = Vec::new();
+        let mut buses = [0u8; MAX_BUSES];
+        let mut count = 1;
+        let mut next = 0;
+        while next < count {
+            let bus = buses[next];
+            next += 1;
+            if !config.map_bus(bus) {
+                continue;
+            }
+            for (df, info) in root.enumerate_bus(bus) {
+                if info.header_type == HeaderType::PciPciBridge && count < MAX_BUSES {
+                    let secondary = (config.read_word(df, 0x18) >> 8) as u8;
+                    if secondary != 0 && !buses[..count].contains(&secondary) {
+                        buses[count] = secondary;
+                        count += 1;
+                        topology.add(secondary, bus, df.device);
+                    }
+                }
+                functions.push((df, info));
+            }
+        }
+        PciBus {
+            root,
+            config,
+            topology,
+            functions,
+        }
+    }
+
+    /// The functions found, in enumeration order.
+    pub fn functions(&self) -> impl Iterator<Item = (DeviceFunction, &DeviceFunctionInfo)> {
+        self.functions.iter().map(|(df, info)| (*df, info))
+    }
+
+    /// The root, for the `virtio-drivers` helpers (capabilities, BARs, command register).
+    pub fn root(&mut self) -> &mut PciRoot<ConfigSpace> {
+        &mut self.root
+    }
+
+    /// Direct configuration space access (registers `PciRoot` does not expose).
+    pub fn config(&self) -> &ConfigSpace {
+        &self.config
+    }
+
+    /// Lets `df` decode its memory BARs and master the bus (DMA, MSI-X messages).
+    pub fn enable_memory_and_bus_master(&mut self, df: DeviceFunction) {
+        let (_, command) = self.root.get_status_command(df);
+        self.root
+            .set_command(df, command | Command::MEMORY_SPACE | Command::BUS_MASTER);
+    }
+
+    /// The address and size of `df`'s memory BAR `bar`, if the firmware assigned it one.
+    pub fn memory_bar(&mut self, df: DeviceFunction, bar: u8) -> Option<(u64, u64)> {
+        self.root
+            .bar_info(df, bar)
+            .ok()
+            .flatten()
+            .and_then(|info| info.memory_address_size())
+            .filter(|&(address, size)| address != 0 && size != 0)
+    }
+
+    /// The GSI and signalling of `df`'s INTx line, if it has one.
+    pub fn intx(&self, firmware: &Firmware, df: DeviceFunction) -> Option<(u32, Trigger)> {
+        let value = self.config.read_word(df, 0x3c);
+        let (pin, line) = ((value >> 8) as u8, value as u8);
+        if pin == 0 {
+            return None;
+        }
+        Some(match self.config {
+            // q35 (ICH9): in APIC mode, INTx of the device in slot S, pin P (0 = INTA) on
+            // bus 0 reaches PIRQ E-H = GSI 20 + (S + P) mod 4, level-triggered, active-high
+            // (QEMU's default chipset routing, matching its ACPI _PRT); deeper devices are
+            // swizzled through their bridges first.
+            ConfigSpace::Ecam { .. } => {
+                let (slot, intx) = self.topology.route_to_root(df, pin);
+                (
+                    20 + ((slot + intx) % 4) as u32,
+                    Trigger {
+                        level: true,
+                        active_low: false,
+                    },
+                )
+            }
+            // Legacy PCI (pc): the line register holds the ISA IRQ firmware routed INTx to;
+            // PCI interrupts are level-triggered, active-low unless the MADT says otherwise.
+            ConfigSpace::PortIo => {
+                let (gsi, trigger) = firmware.isa_irq(line);
+                let trigger = if firmware.overrides_irq(line) {
+                    trigger
+                } else {
+                    Trigger {
+                        level: true,
+                        active_low: true,
+                    }
+                };
+                (gsi, trigger)
+            }
+        })
+    }
+}

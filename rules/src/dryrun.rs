@@ -1,0 +1,330 @@
+//! A described packet run through the data plane itself.
+//!
+//! An [`Appliance`] — the very code the kernel runs — is built from the compiled policy
+//! (with a stand-in lease for an interface addressed by DHCP, see [`crate::cases`]); the
+//! packet is built as a host would send it (a TCP SYN, a UDP datagram, an ICMP message...)
+//! and handed to it as an Ethernet frame on its arrival NIC. The appliance's
+//! [`Trace`] says what it decided — the destination NAT, the policy's verdict, where the
+//! packet went or why it was dropped — and the frames it sent are kept; neighbours answer
+//! the appliance's ARP requests, so a forwarded packet really comes out.
+//!
+//! This module decides nothing itself: what `rules test` and `explain` report is what the
+//! data plane did.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
+use dataplane::arp::{self, ArpMessage};
+use dataplane::drops::DropReason;
+use dataplane::neighbor;
+use dataplane::policy::{DnsUpstream, Policy};
+use dataplane::sink::RecordingSink;
+use dataplane::testutil::packets;
+use dataplane::{Appliance, ApplianceConfig};
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Ipv4Cidr,
+    ETHERNET_HEADER_LEN,
+};
+
+use crate::cases::{self, Case, Lease, LEASE_PREFIX_LEN};
+use crate::checked::Checked;
+use crate::concrete::{ConcretePacket, Destination};
+use crate::names::{ICMP, SCTP, TCP, UDP};
+
+/// What the data plane did with one packet in one case.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The packet.
+    pub packet: ConcretePacket,
+    /// The values the unknowns took.
+    pub case: Case,
+    /// The packet's destination address in this case.
+    pub dst: IpAddr,
+    /// The data plane's own account.
+    pub trace: Trace,
+    /// The frames the appliance sent (`(nic, frame)`, ARP requests it had answered left
+    /// out): the forwarded packet, or what the sender was told.
+    pub sent: Vec<(u8, Vec<u8>)>,
+    /// Whether the appliance gave up on a next hop (its drop counters say
+    /// `neighbor-unreachable` once its ARP retries ran out): the neighbour answered, but not
+    /// as one the appliance learns from on that NIC.
+    pub neighbor_unreachable: bool,
+}
+
+/// The appliance's MAC on NIC `nic` in a dry run.
+pub fn appliance_mac(nic: u8) -> EthernetAddress {
+    EthernetAddress([0x52, 0x54, 0x00, 0x6d, 0x00, nic])
+}
+
+/// The MAC of the host with address `ip` in a dry run (locally administered, unicast).
+pub fn host_mac(ip: Ipv4Addr) -> EthernetAddress {
+    let [a, b, c, d] = ip.octets();
+    EthernetAddress([0x02, 0x00, a, b, c, d])
+}
+
+/// The configuration the kernel would derive from `policy` on NICs `0..nics`, with `case`'s
+/// values for what DHCP would learn.
+pub fn config(policy: &Policy, nics: u8, case: &Case) -> ApplianceConfig {
+    let macs: Vec<EthernetAddress> = (0..nics).map(appliance_mac).collect();
+    let mut config = ApplianceConfig::from_policy(policy, &macs);
+    if let Some(lease) = case.lease {
+        if let Some(nic) = config.nics.get_mut(lease.nic as usize) {
+            nic.ipv4 = Some(Ipv4Cidr::new(lease.address, LEASE_PREFIX_LEN));
+            nic.gateway = Some(lease.gateway);
+        }
+    }
+    if let Some(resolver) = case.resolver {
+        config.upstream_dns = vec![resolver];
+    }
+    config
+}
+
+/// Runs `packet` through an appliance running `policy` in every case its fate may depend
+/// on (see [`crate::cases`]): usually one.
+pub fn runs(checked: &Checked, policy: &Policy, packet: &ConcretePacket) -> Vec<Run> {
+    let known_dst = match packet.dst {
+        Destination::Addr(addr) => Some(addr),
+        Destination::LearnedSelf => None,
+    };
+    let avoid: Vec<IpAddr> = [Some(packet.src), known_dst]
+        .into_iter()
+        .flatten()
+        .collect();
+    let leases: Vec<Option<Lease>> = match (cases::dhcp_nic(checked), packet.dst) {
+        (Some(nic), Destination::LearnedSelf) => {
+            cases::representatives(&cases::learnable_space(checked), policy)
+                .into_iter()
+                .map(|address| Some(Lease::of(nic, address)))
+                .collect()
+        }
+        (Some(nic), Destination::Addr(_)) => {
+            vec![Some(cases::stand_in_lease(checked, nic, &avoid))]
+        }
+        (None, _) => vec![None],
+    };
+    let resolvers = if cases::resolvers_learned(checked) {
+        cases::representatives(&cases::learnable_space(checked), policy)
+    } else {
+        Vec::new()
+    };
+    let mut runs = Vec::new();
+    for lease in leases {
+        let taken = |r: &Ipv4Addr| {
+            lease.is_some_and(|l| l.address == *r) || avoid.contains(&IpAddr::V4(*r))
+        };
+        let stand_in = resolvers.iter().copied().find(|r| !taken(r));
+        let first = run(
+            policy,
+            packet,
+            Case {
+                lease,
+                resolver: stand_in,
+            },
+        );
+        // A DNS query sent to the resolver DHCP will name: try every resolver the policy
+        // can tell apart.
+        let to_learned_resolver = stand_in.is_some()
+            && first.trace.redirect.is_some_and(|r| {
+                r.kind == RedirectKind::Dns
+                    && policy
+                        .dns
+                        .get(r.rule)
+                        .is_some_and(|d| d.upstream == DnsUpstream::Learned)
+            });
+        if to_learned_resolver {
+            runs.extend(resolvers.iter().filter(|r| !taken(r)).map(|&resolver| {
+                run(
+                    policy,
+                    packet,
+                    Case {
+                        lease,
+                        resolver: Some(resolver),
+                    },
+                )
+            }));
+        } else {
+            runs.push(first);
+        }
+    }
+    runs
+}
+
+/// Runs `packet` through an appliance running `policy`, in `case`.
+pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
+    let nics = policy
+        .interfaces
+        .iter()
+        .map(|i| i.nic)
+        .chain([packet.in_nic])
+        .max()
+        .map_or(1, |n| n + 1);
+    let config = config(policy, nics, &case);
+    let now = Instant::from_secs(1);
+    let options = ApplianceOptions {
+        state_capacity: 16,
+        ..ApplianceOptions::default()
+    };
+    let mut appliance = Appliance::new(*policy, &config, options, now);
+    let dst = match packet.dst {
+        Destination::Addr(addr) => addr,
+        Destination::LearnedSelf => {
+            IpAddr::V4(case.lease.map_or(Ipv4Addr::UNSPECIFIED, |l| l.address))
+        }
+    };
+    let ingress = config.nics.get(packet.in_nic as usize).and_then(|n| n.ipv4);
+    let mut frame = frame_of(packet, dst, ingress);
+    let mut sink = RecordingSink::default();
+    let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
+    let sent = answer_arp(&mut appliance, sink.frames, now);
+    let neighbor_unreachable = wait_for_neighbours(&mut appliance, now);
+    Run {
+        packet: *packet,
+        case,
+        dst,
+        trace,
+        sent,
+        neighbor_unreachable,
+    }
+}
+
+/// Lets the appliance's ARP retries run out (its timers, as the kernel polls them); whether
+/// it then gave up on a neighbour and dropped what waited for it.
+fn wait_for_neighbours(appliance: &mut Appliance, now: Instant) -> bool {
+    for retry in 1..=u64::from(neighbor::MAX_REQUESTS) + 1 {
+        let later = now + neighbor::REQUEST_INTERVAL * retry as u32;
+        appliance.poll(later, &mut RecordingSink::default());
+    }
+    appliance
+        .drop_counters()
+        .get(DropReason::NeighborUnreachable)
+        > 0
+}
+
+/// The frame a host sends for `packet` to `dst`: to the appliance's MAC (its gateway), or
+/// to the link's broadcast or multicast address when the IP destination is one.
+fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> Vec<u8> {
+    let mac = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => host_mac(v4),
+        IpAddr::V6(v6) => host_mac(Ipv4Addr::from(v6.to_bits() as u32)),
+    };
+    let link_dst = match dst {
+        IpAddr::V4(v4) if v4.is_broadcast() || ingress.and_then(|c| c.broadcast()) == Some(v4) => {
+            EthernetAddress::BROADCAST
+        }
+        IpAddr::V4(v4) if v4.is_multicast() => {
+            let [_, b, c, d] = v4.octets();
+            EthernetAddress([0x01, 0x00, 0x5e, b & 0x7f, c, d])
+        }
+        IpAddr::V6(v6) if v6.is_multicast() => {
+            let [.., a, b, c, d] = v6.octets();
+            EthernetAddress([0x33, 0x33, a, b, c, d])
+        }
+        _ => appliance_mac(packet.in_nic),
+    };
+    match (packet.src, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst_v4)) => {
+            packets::ethernet(mac(packet.src), link_dst, &ipv4_packet(packet, src, dst_v4))
+        }
+        (src, dst) => {
+            // IPv6 (or a mix): the packet as sent; the data plane decides what it does with it.
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                IpAddr::V6(v6) => v6.octets(),
+            };
+            let payload = transport_header(packet);
+            let bytes = packets::ipv6(v6(src), v6(dst), packet.protocol, &payload);
+            packets::ethernet_of(EthernetProtocol::Ipv6, mac(src), link_dst, &bytes)
+        }
+    }
+}
+
+/// A first packet of `packet`'s protocol from `src` to `dst`, as a host sends it.
+fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let (s, d) = (src.octets(), dst.octets());
+    let (sport, dport) = (packet.src_port, packet.dst_port);
+    match packet.protocol {
+        TCP => packets::tcp_syn(s, sport, d, dport),
+        UDP => packets::udp(s, sport, d, dport, b"moat dry run"),
+        ICMP => {
+            let (icmp_type, code) = packet.icmp;
+            match Icmpv4Message::from(icmp_type) {
+                Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply => {
+                    let request = Icmpv4Message::from(icmp_type) == Icmpv4Message::EchoRequest;
+                    packets::icmp_echo(s, d, request, ECHO_IDENT, 1, b"moat dry run")
+                }
+                Icmpv4Message::DstUnreachable
+                | Icmpv4Message::Redirect
+                | Icmpv4Message::TimeExceeded
+                | Icmpv4Message::ParamProblem
+                | Icmpv4Message::Unknown(SOURCE_QUENCH) => {
+                    // An error quotes the packet it is about: one the receiver sent.
+                    let quoted = packets::udp(d, 40000, s, 53, b"");
+                    packets::icmp_error(s, d, icmp_type, code, &quoted)
+                }
+                _ => packets::icmp(s, d, packet.icmp, [0; 4], b""),
+            }
+        }
+        protocol => packets::ipv4(s, d, protocol, &transport_header(packet)),
+    }
+}
+
+/// An ICMP echo's identifier in a dry run (`explain` shows it: `echo-request id 28020`).
+pub const ECHO_IDENT: u16 = 0x6d74;
+/// ICMP source quench (RFC 792), an error type `Icmpv4Message` has no name for.
+const SOURCE_QUENCH: u8 = 4;
+
+/// A plausible start of a transport header for protocols the builders do not know: the
+/// ports first (SCTP's common header; UDP-Lite and DCCP begin the same way), then zeros.
+fn transport_header(packet: &ConcretePacket) -> Vec<u8> {
+    let mut header = vec![0u8; if packet.protocol == SCTP { 12 } else { 8 }];
+    header[..2].copy_from_slice(&packet.src_port.to_be_bytes());
+    header[2..4].copy_from_slice(&packet.dst_port.to_be_bytes());
+    header
+}
+
+/// Rounds of ARP answers before giving up (a packet needs at most one resolution; its
+/// answer, to the sender, one more).
+const ARP_ROUNDS: usize = 4;
+
+/// Answers the appliance's ARP requests in `frames` (each target is a host at
+/// [`host_mac`]), and returns every other frame it sent, including the ones released by
+/// the answers.
+fn answer_arp(
+    appliance: &mut Appliance,
+    mut frames: Vec<(u8, Vec<u8>)>,
+    now: Instant,
+) -> Vec<(u8, Vec<u8>)> {
+    let mut kept = Vec::new();
+    for _ in 0..ARP_ROUNDS {
+        if frames.is_empty() {
+            break;
+        }
+        let mut released = Vec::new();
+        for (nic, frame) in frames {
+            match arp_request(&frame) {
+                Some(request) if request.sender_mac == appliance_mac(nic) => {
+                    let reply = arp::reply_to(&request, host_mac(request.target_ip));
+                    let mut bytes = vec![0u8; arp::ARP_FRAME_LEN];
+                    arp::emit(&mut bytes, request.sender_mac, &reply);
+                    let mut sink = RecordingSink::default();
+                    appliance.receive(nic, &mut bytes, now, &mut sink);
+                    released.extend(sink.frames);
+                }
+                _ => kept.push((nic, frame)),
+            }
+        }
+        frames = released;
+    }
+    kept.extend(frames);
+    kept
+}
+
+/// The ARP request a frame carries, if it is one.
+fn arp_request(frame: &[u8]) -> Option<ArpMessage> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Arp {
+        return None;
+    }
+    arp::parse(&frame[ETHERNET_HEADER_LEN..]).filter(|m| m.operation == ArpOperation::Request)
+}
