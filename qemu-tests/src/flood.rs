@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+use dataplane::rng::SplitMix64;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
@@ -152,7 +153,8 @@ impl FloodFrames {
 
     /// Writes frame number `index` into `buffer` and returns its length.
     pub fn emit(&self, index: u64, buffer: &mut [u8; MAX_FLOOD_FRAME]) -> usize {
-        let noise = mix(index);
+        // Well-spread bits from the index: the project's one PRNG, seeded with it.
+        let noise = SplitMix64::new(index).next_u64();
         match self.flood.kind {
             FloodKind::OwnSourceSyn => self.syn(index, self.path.source, noise, buffer),
             FloodKind::RandomSourceSyn => {
@@ -289,14 +291,6 @@ fn random_source(noise: u64) -> Ipv4Address {
         _ => a,
     };
     Ipv4Address::new(first, b, c, d)
-}
-
-/// SplitMix64's finaliser: well-spread bits from a counter.
-fn mix(index: u64) -> u64 {
-    let mut z = index.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
