@@ -36,22 +36,33 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true, None, None)
+        TapAppliance::boot_reporting(Machine::Q35, kernel_cmdline, true, None, None)
     }
 
     /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks),
     /// with `memory_mib` of guest RAM (`None`: the default).
     pub fn boot_quietly(kernel_cmdline: &str, memory_mib: Option<u32>) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, false, None, memory_mib)
+        TapAppliance::boot_reporting(Machine::Q35, kernel_cmdline, false, None, memory_mib)
     }
 
     /// [`TapAppliance::boot`] with `nic<plain>`'s tap opened without the virtio-net header:
     /// that NIC gets no offloads (what a socket NIC or an old host offers).
     pub fn boot_with_plain_nic(kernel_cmdline: &str, plain: usize) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true, Some(plain), None)
+        TapAppliance::boot_reporting(Machine::Q35, kernel_cmdline, true, Some(plain), None)
+    }
+
+    /// Boots on `machine` (direct kernel); prints the console when dropped if
+    /// `report_on_drop`.
+    pub fn boot_on(
+        machine: Machine,
+        kernel_cmdline: &str,
+        report_on_drop: bool,
+    ) -> Outcome<TapAppliance> {
+        TapAppliance::boot_reporting(machine, kernel_cmdline, report_on_drop, None, None)
     }
 
     fn boot_reporting(
+        machine: Machine,
         kernel_cmdline: &str,
         report_on_drop: bool,
         plain: Option<usize>,
@@ -61,7 +72,7 @@ impl TapAppliance {
         let clients = (1..NICS)
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
-        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
+        let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
         spec.variant = FORWARDING;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;

@@ -16,5 +16,6 @@ mod interrupts;
 mod kvm;
 mod offloads;
 mod power;
+mod soak;
 mod tap_clients;
 mod watchdog;
