@@ -299,6 +299,63 @@ fn tcp_tracking_takes_the_whole_super_segment_into_account() {
 }
 
 #[test]
+fn a_super_frame_of_no_connection_opens_nothing() {
+    let mut lab = lab_with(&DEFAULT, EVERY_OFFLOAD);
+    // Mid-stream data with no state behind it: as a plain ACK would be, it is refused
+    // however much data it carries.
+    let stray = partial(&segment(
+        sock(CLIENT.ip, 40000),
+        sock(SERVER, 80),
+        1_000,
+        1,
+        ACK | PSH,
+        &payload(30_000),
+    ));
+    let sent = lab.send_offloaded(CLIENT, &stray, tso(MSS));
+    assert!(sent.sent.frames.is_empty(), "{}", lengths(&sent));
+    assert_eq!(lab.dropped(DropReason::InvalidState), 1);
+    assert_eq!(lab.live_states(), 0);
+}
+
+#[test]
+fn an_icmp_error_quoting_a_later_segment_of_a_super_frame_is_related() {
+    let mut lab = lab_with(&DEFAULT, EVERY_OFFLOAD);
+    let connection = Connection::open(&mut lab, CLIENT, 40000, sock(SERVER, 80));
+    let sent = lab.send_offloaded(CLIENT, &client_super_segment(&connection, 30_000), tso(MSS));
+    one_offloaded_packet(&sent, GATEWAY);
+
+    // A router past the uplink could not forward the eleventh segment the NIC cut from it:
+    // its quote carries that segment's sequence number, deep inside the super-segment.
+    let eleventh = segment(
+        connection.outside,
+        connection.server,
+        connection.client_seq + 10 * u32::from(MSS),
+        connection.server_seq,
+        ACK,
+        &payload(usize::from(MSS)),
+    );
+    let error = packets::icmp_error(ROUTER, APPLIANCE_UPLINK, 3, 4, &eleventh);
+    let arrived = lab.send(GATEWAY, &error).ipv4_to(CLIENT);
+    let seen = icmp_error_of(&arrived);
+    assert_eq!((seen.icmp_type, seen.code), (3, 4));
+    assert_eq!(seen.quoted_src, connection.inside, "the quote de-NATed");
+    assert_eq!(seen.quoted_dst, connection.server);
+
+    // A quote past everything the super-frame carried is no packet the appliance sent.
+    let beyond = segment(
+        connection.outside,
+        connection.server,
+        connection.client_seq.wrapping_add(1 << 30),
+        connection.server_seq,
+        ACK,
+        &[],
+    );
+    let error = packets::icmp_error(ROUTER, APPLIANCE_UPLINK, 3, 4, &beyond);
+    lab.send(GATEWAY, &error).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::InvalidState), 1);
+}
+
+#[test]
 fn malformed_offload_metadata_is_dropped_with_its_reason() {
     let mut lab = lab_with(&DEFAULT, EVERY_OFFLOAD);
     let connection = Connection::open(&mut lab, CLIENT, 40000, sock(SERVER, 80));
