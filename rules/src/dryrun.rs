@@ -246,6 +246,7 @@ fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8>
     match packet.protocol {
         TCP => packets::tcp_syn(s, sport, d, dport),
         UDP => packets::udp(s, sport, d, dport, b"moat dry run"),
+        SCTP => packets::sctp_init(s, sport, d, dport),
         ICMP => {
             let (icmp_type, code) = packet.icmp;
             match Icmpv4Message::from(icmp_type) {
@@ -275,9 +276,9 @@ pub const ECHO_IDENT: u16 = 0x6d74;
 const SOURCE_QUENCH: u8 = 4;
 
 /// A plausible start of a transport header for protocols the builders do not know: the
-/// ports first (SCTP's common header; UDP-Lite and DCCP begin the same way), then zeros.
+/// ports first (UDP-Lite and DCCP begin so), then zeros.
 fn transport_header(packet: &ConcretePacket) -> Vec<u8> {
-    let mut header = vec![0u8; if packet.protocol == SCTP { 12 } else { 8 }];
+    let mut header = vec![0u8; 8];
     header[..2].copy_from_slice(&packet.src_port.to_be_bytes());
     header[2..4].copy_from_slice(&packet.dst_port.to_be_bytes());
     header

@@ -2,7 +2,8 @@
 //!
 //! [`Ipv4Summary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
 //! everything the data plane relies on — version, header length, total length, header
-//! checksum, a transport header long enough to read the ports/flags, coherent TCP flags —
+//! checksum, a transport header long enough to read the ports/flags (TCP, UDP, SCTP) or the
+//! ICMP type, coherent TCP flags —
 //! and returns the fields every later stage needs, or a [`Malformed`] reason. Everything
 //! after it (anti-spoofing, state, NAT, policy, rewriting) works from the summary and never
 //! re-parses or indexes raw bytes by hand. Parsing uses `smoltcp::wire` views.
@@ -11,6 +12,7 @@
 //! incremental rewrites keep a good checksum good and a bad one bad, so the end host still
 //! sees the damage).
 
+use crate::sctp::{self, SctpPacket};
 use smoltcp::wire::{
     Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
     UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
@@ -111,9 +113,9 @@ pub struct QuotedPacket {
     pub dst: Ipv4Address,
     /// Quoted protocol.
     pub protocol: IpProtocol,
-    /// Quoted source port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    /// Quoted source port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
     pub src_port: Option<u16>,
-    /// Quoted destination port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    /// Quoted destination port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
     pub dst_port: Option<u16>,
 }
 
@@ -153,6 +155,13 @@ pub enum Transport {
     Tcp(TcpSummary),
     /// UDP.
     Udp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+    },
+    /// SCTP (its common header; see [`crate::sctp`]).
+    Sctp {
         /// Source port.
         src_port: u16,
         /// Destination port.
@@ -199,12 +208,14 @@ impl Ipv4Summary {
         self.more_fragments || self.fragment_offset != 0
     }
 
-    /// Source and destination ports (TCP/UDP), or the echo identifier twice (ICMP echo),
-    /// or zeros.
+    /// Source and destination ports (TCP, UDP, SCTP), or the echo identifier twice (ICMP
+    /// echo), or zeros.
     pub fn ports(&self) -> (u16, u16) {
         match self.transport {
             Transport::Tcp(t) => (t.src_port, t.dst_port),
-            Transport::Udp { src_port, dst_port } => (src_port, dst_port),
+            Transport::Udp { src_port, dst_port } | Transport::Sctp { src_port, dst_port } => {
+                (src_port, dst_port)
+            }
             Transport::Icmp(IcmpSummary::Echo { ident, .. }) => (ident, ident),
             _ => (0, 0),
         }
@@ -317,6 +328,14 @@ fn parse_transport(
             })
         }
         IpProtocol::Icmp => parse_icmp(payload, header_len).map(Transport::Icmp),
+        sctp::PROTOCOL => {
+            let sctp =
+                SctpPacket::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
+            Ok(Transport::Sctp {
+                src_port: sctp.src_port(),
+                dst_port: sctp.dst_port(),
+            })
+        }
         _ => Ok(Transport::Other),
     }
 }
@@ -403,8 +422,10 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     let rest = &bytes[header_len..];
     let first_fragment = ip.frag_offset() == 0;
     let (src_port, dst_port) = match protocol {
-        IpProtocol::Tcp | IpProtocol::Udp if first_fragment && rest.len() >= PORTS_LEN => {
-            // TCP and UDP both start with the two ports.
+        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL
+            if first_fragment && rest.len() >= PORTS_LEN =>
+        {
+            // TCP, UDP and SCTP all start with the two ports.
             let udp = UdpPacket::new_unchecked(rest);
             (Some(udp.src_port()), Some(udp.dst_port()))
         }
@@ -541,6 +562,30 @@ mod tests {
         assert_eq!(
             Ipv4Summary::parse(&bytes),
             Err(Malformed::FragmentOverlapsTransport)
+        );
+    }
+
+    #[test]
+    fn sctp_ports_are_summarised() {
+        let bytes = packets::sctp_init([10, 137, 1, 10], 40000, [1, 1, 1, 1], 9999);
+        let s = Ipv4Summary::parse(&bytes).unwrap();
+        assert_eq!(s.protocol, sctp::PROTOCOL);
+        assert_eq!(
+            s.transport,
+            Transport::Sctp {
+                src_port: 40000,
+                dst_port: 9999
+            }
+        );
+        assert_eq!(s.ports(), (40000, 9999));
+    }
+
+    #[test]
+    fn sctp_shorter_than_its_common_header_is_truncated() {
+        let bytes = packets::ipv4([10, 137, 1, 10], [1, 1, 1, 1], 132, &[0; 8]);
+        assert_eq!(
+            Ipv4Summary::parse(&bytes),
+            Err(Malformed::TruncatedTransport)
         );
     }
 

@@ -15,6 +15,7 @@ use super::datagram::{
     IcmpMessage, Ipv4Datagram, Ipv4Header, TcpFlags, TcpSegment, Transport, UdpDatagram,
 };
 use crate::packet::tcp_flags;
+use crate::sctp::{self, SctpPacket};
 
 fn ip(a: [u8; 4]) -> Ipv4Address {
     Ipv4Address::from(a)
@@ -210,7 +211,8 @@ pub fn ethernet_of(
     frame
 }
 
-/// Whether every checksum of an IPv4 packet (header, TCP/UDP with pseudo-header, ICMP)
+/// Whether every checksum of an IPv4 packet (header, TCP/UDP with pseudo-header, ICMP,
+/// SCTP's CRC32c)
 /// verifies — what a receiving host would check.
 pub fn checksums_valid(bytes: &[u8]) -> bool {
     let Ok(ip) = Ipv4Packet::new_checked(bytes) else {
@@ -231,6 +233,7 @@ pub fn checksums_valid(bytes: &[u8]) -> bool {
         IpProtocol::Udp => UdpPacket::new_checked(payload)
             .is_ok_and(|u| u.checksum() == 0 || u.verify_checksum(&src, &dst)),
         IpProtocol::Icmp => Icmpv4Packet::new_checked(payload).is_ok_and(|i| i.verify_checksum()),
+        sctp::PROTOCOL => SctpPacket::new_checked(payload).is_ok_and(|s| s.verify_checksum()),
         _ => true,
     }
 }
@@ -284,4 +287,52 @@ pub fn reassembled(fragments: &[Vec<u8>]) -> Vec<u8> {
     ip.set_frag_offset(0);
     ip.fill_checksum();
     whole
+}
+
+/// An SCTP packet from `src` to `dst`: the common header with verification tag `tag`, then
+/// `chunks` as they are, its CRC32c filled in.
+pub fn sctp(
+    (src, src_port): ([u8; 4], u16),
+    (dst, dst_port): ([u8; 4], u16),
+    tag: u32,
+    chunks: &[u8],
+) -> Vec<u8> {
+    let mut segment = vec![0u8; sctp::HEADER_LEN + chunks.len()];
+    segment[sctp::HEADER_LEN..].copy_from_slice(chunks);
+    let mut view = SctpPacket::new_checked(&mut segment[..]).expect("a whole common header");
+    view.set_src_port(src_port);
+    view.set_dst_port(dst_port);
+    view.set_verification_tag(tag);
+    view.fill_checksum();
+    ipv4(src, dst, sctp::PROTOCOL.into(), &segment)
+}
+
+/// The INIT chunk an association starts with: initiate tag `0x6d6f6174`, a 64 KiB window,
+/// 10 streams each way, initial TSN 1.
+const SCTP_INIT_CHUNK: [u8; 20] = [
+    sctp::CHUNK_INIT,
+    0,
+    0,
+    20,
+    0x6d,
+    0x6f,
+    0x61,
+    0x74,
+    0,
+    1,
+    0,
+    0,
+    0,
+    10,
+    0,
+    10,
+    0,
+    0,
+    0,
+    1,
+];
+
+/// An SCTP INIT, the first packet of an association (verification tag 0).
+pub fn sctp_init(src: [u8; 4], src_port: u16, dst: [u8; 4], dst_port: u16) -> Vec<u8> {
+    sctp((src, src_port), (dst, dst_port), 0, &SCTP_INIT_CHUNK)
 }

@@ -105,3 +105,14 @@ pub static SMALL_UPLINK_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
             .replace("dns 10.0.2.3", "dns 10.0.2.3 mtu 1400"),
     )
 });
+
+/// `rules/default.rules` with SCTP to port 9999 blocked before everything else passes.
+pub static SCTP_BLOCKED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "sctp-blocked.rules",
+        &include_str!("../../../../rules/default.rules").replace(
+            "pass from clients to uplink\n",
+            "block from clients to uplink sctp port 9999\npass from clients to uplink\n",
+        ),
+    )
+});

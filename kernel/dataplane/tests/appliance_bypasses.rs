@@ -1,0 +1,89 @@
+//! Policy bypasses found by attacking the data plane with crafted frames (issue 8): SCTP
+//! ports. Each test sends the packet that showed the bypass and says what must become of
+//! it.
+
+mod appliance_common;
+
+use appliance_common::*;
+use dataplane::drops::DropReason;
+use dataplane::sctp::{self, SctpPacket};
+use dataplane::testutil::packets;
+use smoltcp::wire::{Ipv4Address, Ipv4Packet};
+
+/// `policy`'s network with CLIENT and CLIENT2 attached and the gateway known.
+fn lab(policy: &'static dataplane::policy::PolicyBuf) -> Lab {
+    let mut lab = Lab::new(policy);
+    lab.attach(CLIENT);
+    lab.attach(CLIENT2);
+    lab.teach(GATEWAY);
+    lab
+}
+
+/// An SCTP packet's addresses and ports, its CRC32c checked.
+fn sctp_of(packet: &[u8]) -> (Ipv4Address, u16, Ipv4Address, u16) {
+    let ip = Ipv4Packet::new_checked(packet).expect("an IPv4 packet");
+    assert_eq!(ip.next_header(), sctp::PROTOCOL, "SCTP");
+    let sctp = SctpPacket::new_checked(ip.payload()).expect("an SCTP common header");
+    assert!(sctp.verify_checksum(), "SCTP checksum");
+    (
+        ip.src_addr(),
+        sctp.src_port(),
+        ip.dst_addr(),
+        sctp.dst_port(),
+    )
+}
+
+/// A server's INIT-ACK-like answer (the chunk's content does not matter to a router).
+fn sctp_answer(from: ([u8; 4], u16), to: ([u8; 4], u16)) -> Vec<u8> {
+    packets::sctp(from, to, 0x6d6f_6174, &[2, 0, 0, 4])
+}
+
+// 1. SCTP ports.
+
+#[test]
+fn sctp_to_a_blocked_port_goes_nowhere() {
+    let mut lab = lab(&SCTP_BLOCKED);
+    let init = packets::sctp_init(CLIENT.ip, 40000, SERVER, 9999);
+    lab.send(CLIENT, &init).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::Policy), 1);
+    assert_eq!(lab.live_states(), 0);
+}
+
+#[test]
+fn sctp_to_another_port_leaves_masqueraded_with_its_ports_and_its_answer_comes_back() {
+    let mut lab = lab(&SCTP_BLOCKED);
+    let init = packets::sctp_init(CLIENT.ip, 40000, SERVER, 9998);
+    let left = lab.send(CLIENT, &init).ipv4_to(GATEWAY);
+    assert_eq!(
+        sctp_of(&left),
+        (ip(APPLIANCE_UPLINK), 40000, ip(SERVER), 9998),
+        "masqueraded, ports kept, CRC32c still valid"
+    );
+
+    let answer = sctp_answer((SERVER, 9998), (APPLIANCE_UPLINK, 40000));
+    let delivered = lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+    assert_eq!(
+        sctp_of(&delivered),
+        (ip(SERVER), 9998, ip(CLIENT.ip), 40000)
+    );
+
+    // The state is the association's ports: another port finds nothing.
+    let stray = sctp_answer((SERVER, 9998), (APPLIANCE_UPLINK, 40001));
+    lab.send(GATEWAY, &stray).assert_nothing();
+    let stray = sctp_answer((SERVER, 9997), (APPLIANCE_UPLINK, 40000));
+    lab.send(GATEWAY, &stray).assert_nothing();
+}
+
+#[test]
+fn two_clients_cannot_share_the_uplink_address_with_one_sctp_port_pair() {
+    let mut lab = lab(&SCTP_BLOCKED);
+    let first = packets::sctp_init(CLIENT.ip, 40000, SERVER, 9998);
+    lab.send(CLIENT, &first).ipv4_to(GATEWAY);
+    // SCTP keeps its ports through masquerade (its checksum covers them and no
+    // pseudo-header): the second association would be the first one's twin.
+    let second = packets::sctp_init(CLIENT2.ip, 40000, SERVER, 9998);
+    lab.send(CLIENT2, &second).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::NatExhausted), 1);
+    let answer = sctp_answer((SERVER, 9998), (APPLIANCE_UPLINK, 40000));
+    lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+}
