@@ -318,8 +318,8 @@ pub struct TestDecl {
     pub packet: PacketSpec,
 }
 
-/// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`: a packet for tests and
-/// `explain`.
+/// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]] [options OPTS] [mac MAC]
+/// [broadcast]`: a packet for tests and `explain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketSpec {
     /// The whole packet description.
@@ -334,6 +334,12 @@ pub struct PacketSpec {
     pub on: Option<Name>,
     /// ICMP type and code.
     pub icmp: Option<IcmpItem>,
+    /// `options { NAME, ... }`: the IPv4 options it carries (option numbers).
+    pub options: Vec<Located<u8>>,
+    /// `mac MAC`: the sender's Ethernet address.
+    pub mac: Option<Located<[u8; 6]>>,
+    /// `broadcast`: sent to the link's broadcast address whatever its IP destination.
+    pub broadcast: Option<Loc>,
 }
 
 /// One end of a test packet.

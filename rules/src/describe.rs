@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use dataplane::policy::{flow_addr_to_ipv4, FlowKey, OUT_SELF};
 
 use crate::checked::Checked;
+use crate::concrete::ConcretePacket;
 use crate::names::{self, has_ports, is_icmp};
 use crate::outcome::addr_text;
 use crate::ranges::RangeSet;
@@ -48,6 +49,29 @@ fn packet_words(checked: &Checked, key: &FlowKey, with_egress: bool) -> String {
     }
     if is_icmp(key.protocol) {
         text.push_str(&format!(" type {} code {}", key.icmp_type, key.icmp_code));
+    }
+    text
+}
+
+/// What a described packet says beyond its flow key, as it says it: `" options { lsrr }"`,
+/// `" mac 02:00:00:00:00:01"`, `" broadcast"` (empty for a plain packet).
+pub fn packet_extras(packet: &ConcretePacket) -> String {
+    let mut text = String::new();
+    let options: Vec<&str> = packet
+        .options
+        .kinds()
+        .filter_map(names::ip_option_name)
+        .collect();
+    match options[..] {
+        [] => {}
+        [one] => text.push_str(&format!(" options {one}")),
+        _ => text.push_str(&format!(" options {{ {} }}", options.join(", "))),
+    }
+    if let Some(mac) = packet.mac {
+        text.push_str(&format!(" mac {}", smoltcp::wire::EthernetAddress(mac)));
+    }
+    if packet.broadcast {
+        text.push_str(" broadcast");
     }
     text
 }

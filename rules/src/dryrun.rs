@@ -209,6 +209,7 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
         IpAddr::V6(v6) => host_mac(Ipv4Addr::from(v6.to_bits() as u32)),
     };
     let link_dst = match dst {
+        _ if packet.broadcast => EthernetAddress::BROADCAST,
         IpAddr::V4(v4) if v4.is_broadcast() || ingress.and_then(|c| c.broadcast()) == Some(v4) => {
             EthernetAddress::BROADCAST
         }
@@ -222,9 +223,19 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
         }
         _ => appliance_mac(packet.in_nic),
     };
+    let link_src = packet.mac.map_or_else(|| mac(packet.src), EthernetAddress);
     match (packet.src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst_v4)) => {
-            packets::ethernet(mac(packet.src), link_dst, &ipv4_packet(packet, src, dst_v4))
+            let mut bytes = ipv4_packet(packet, src, dst_v4);
+            if !packet.options.is_empty() {
+                let options: Vec<u8> = packet
+                    .options
+                    .kinds()
+                    .flat_map(packets::ip_option)
+                    .collect();
+                bytes = packets::with_ip_options(&bytes, &options);
+            }
+            packets::ethernet(link_src, link_dst, &bytes)
         }
         (src, dst) => {
             // IPv6 (or a mix): the packet as sent; the data plane decides what it does with it.
@@ -234,7 +245,7 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
             };
             let payload = transport_header(packet);
             let bytes = packets::ipv6(v6(src), v6(dst), packet.protocol, &payload);
-            packets::ethernet_of(EthernetProtocol::Ipv6, mac(src), link_dst, &bytes)
+            packets::ethernet_of(EthernetProtocol::Ipv6, link_src, link_dst, &bytes)
         }
     }
 }

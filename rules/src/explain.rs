@@ -12,7 +12,7 @@ use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF};
 
 use crate::checked::Checked;
 use crate::concrete::{concrete, ConcretePacket};
-use crate::describe::{nic_text, packet_text, sent_packet_text, set_text};
+use crate::describe::{nic_text, packet_extras, packet_text, sent_packet_text, set_text};
 use crate::dryrun::{runs, Run};
 use crate::outcome::{case_text, decided_by, redirect_text, routing_note, Observed};
 use crate::parser::parse_packet;
@@ -109,7 +109,12 @@ fn explain_run(
         Some(d) => packet_text(checked, &d.key),
         None => sent_text(checked, &run.packet, run),
     };
-    let _ = writeln!(out, "packet:  {packet}{}", redirect_text(policy, run));
+    let _ = writeln!(
+        out,
+        "packet:  {packet}{}{}",
+        packet_extras(&run.packet),
+        redirect_text(policy, run)
+    );
     let case = case_text(checked, runs, run);
     if !every_case && !case.is_empty() {
         let _ = writeln!(out, "case:   {case}");

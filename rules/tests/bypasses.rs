@@ -90,3 +90,84 @@ fn ports_are_refused_on_protocols_the_data_plane_reads_no_ports_of() {
         );
     }
 }
+
+// 4. Unicast packets in link-layer broadcasts; 11. MACs no station has.
+
+const OUT: &str = "pass from clients to self icmp type echo-request
+pass from clients to uplink
+default block log
+";
+
+#[test]
+fn a_unicast_packet_sent_as_a_link_broadcast_is_blocked_by_the_data_plane() {
+    let text = format!(
+        "{NETWORK}{OUT}\
+         test block log because link-broadcast tcp 10.137.1.10:40000 -> 1.1.1.1:443 on clients broadcast\n\
+         test pass tcp 10.137.1.10:40000 -> 1.1.1.1:443 on clients\n\
+         test pass icmp 10.137.1.10 -> 10.137.1.1 on clients type echo-request broadcast\n"
+    );
+    compiled(&text);
+    let out = explained(
+        &format!("{NETWORK}{OUT}"),
+        "tcp 10.137.1.10:40000 -> 1.1.1.1:443 on clients broadcast",
+    );
+    assert!(
+        out.contains(
+            "packet:  tcp 10.137.1.10:40000 -> 1.1.1.1:443 on clients (out uplink) broadcast"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "verdict: block log (link-broadcast), by the data plane, after the rule at 5:1 passed it: \
+             a unicast packet sent to the link's broadcast or a multicast address"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_frame_from_a_mac_no_station_has_is_dropped_as_malformed() {
+    for mac in [
+        "ff:ff:ff:ff:ff:ff",
+        "01:00:5e:00:00:01",
+        "00:00:00:00:00:00",
+    ] {
+        let text = format!(
+            "{NETWORK}{OUT}\
+             test block log because malformed udp 10.137.1.10:4000 -> 1.1.1.1:53 on clients mac {mac}\n"
+        );
+        compiled(&text);
+    }
+    let out = explained(
+        &format!("{NETWORK}{OUT}"),
+        "udp 10.137.1.10:4000 -> 1.1.1.1:53 on clients mac ff:ff:ff:ff:ff:ff",
+    );
+    assert!(
+        out.contains("by the data plane: not a packet the appliance can parse (bad-source-mac)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_packet_description_refuses_what_is_not_a_mac_or_an_option() {
+    for (clause, expected) in [
+        (
+            "mac 02:00:00:00:00",
+            "'02:00:00:00:00' is not a MAC address",
+        ),
+        ("mac 02:00:00:00:00:0g", "is not a MAC address"),
+        ("options lsr", "unknown IP option 'lsr'"),
+        ("options { lsrr, lsrr }", "an option given twice"),
+        ("broadcst", "did you mean 'broadcast'?"),
+    ] {
+        let text = format!(
+            "{NETWORK}{OUT}test pass udp 10.137.1.10:4000 -> 1.1.1.1:53 on clients {clause}\n"
+        );
+        assert!(
+            errors(&text).contains(expected),
+            "{clause}: {}",
+            errors(&text)
+        );
+    }
+}

@@ -52,6 +52,7 @@ pub mod drops;
 pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
+pub mod ip_options;
 pub mod local;
 pub mod nat;
 pub mod neighbor;

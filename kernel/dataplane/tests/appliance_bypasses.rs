@@ -1,6 +1,6 @@
 //! Policy bypasses found by attacking the data plane with crafted frames (issue 8): SCTP
-//! ports. Each test sends the packet that showed the bypass and says what must become of
-//! it.
+//! ports, unicast packets in link-layer broadcasts. Each test sends the packet that showed the
+//! bypass and says what must become of it.
 
 mod appliance_common;
 
@@ -8,7 +8,7 @@ use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::sctp::{self, SctpPacket};
 use dataplane::testutil::packets;
-use smoltcp::wire::{Ipv4Address, Ipv4Packet};
+use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Packet};
 
 /// `policy`'s network with CLIENT and CLIENT2 attached and the gateway known.
 fn lab(policy: &'static dataplane::policy::PolicyBuf) -> Lab {
@@ -86,4 +86,43 @@ fn two_clients_cannot_share_the_uplink_address_with_one_sctp_port_pair() {
     assert_eq!(lab.dropped(DropReason::NatExhausted), 1);
     let answer = sctp_answer((SERVER, 9998), (APPLIANCE_UPLINK, 40000));
     lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+}
+
+// 4. Unicast packets in link-layer broadcasts and multicasts.
+
+#[test]
+fn a_unicast_packet_in_a_broadcast_or_multicast_frame_is_not_forwarded() {
+    let mut lab = lab(&DEFAULT);
+    let syn = packets::tcp_syn(CLIENT.ip, 40000, SERVER, 443);
+    for link in [
+        EthernetAddress::BROADCAST,
+        EthernetAddress([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]),
+    ] {
+        let frame = packets::ethernet(CLIENT.mac, link, &syn);
+        lab.receive(CLIENT.nic, frame).assert_nothing();
+    }
+    assert_eq!(lab.dropped(DropReason::LinkBroadcast), 2);
+    assert_eq!(lab.live_states(), 0);
+    lab.send(CLIENT, &syn).ipv4_to(GATEWAY);
+}
+
+#[test]
+fn a_reply_in_a_broadcast_frame_is_not_forwarded_either() {
+    let mut lab = lab(&DEFAULT);
+    let query = packets::udp(CLIENT.ip, 5353, SERVER, 53, b"query");
+    lab.send(CLIENT, &query).ipv4_to(GATEWAY);
+    let answer = packets::udp(SERVER, 53, APPLIANCE_UPLINK, 5353, b"answer");
+    let broadcast = packets::ethernet(GATEWAY.mac, EthernetAddress::BROADCAST, &answer);
+    lab.receive(UPLINK, broadcast).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::LinkBroadcast), 1);
+    lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+}
+
+#[test]
+fn a_ping_to_the_appliance_in_a_broadcast_frame_is_still_answered() {
+    let mut lab = lab(&DEFAULT);
+    let ping = packets::icmp_echo(CLIENT.ip, APPLIANCE_CLIENTS, true, 9, 1, b"ping");
+    let frame = packets::ethernet(CLIENT.mac, EthernetAddress::BROADCAST, &ping);
+    let reply = lab.receive(CLIENT.nic, frame).ipv4_to(CLIENT);
+    assert_eq!(echo_of(&reply).ident, 9);
 }

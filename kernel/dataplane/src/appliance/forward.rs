@@ -5,6 +5,7 @@ use super::drop::Dropped;
 use super::new_flow::{FirstPacket, Passed};
 use super::transmit::Plan;
 use super::Appliance;
+use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
 use crate::sink::FrameSink;
 use crate::state::Lookup;
@@ -40,6 +41,12 @@ impl Appliance<'_> {
                 },
             }
         };
+        // RFC 1812 §5.3.4: a packet that came as a link-layer broadcast or multicast is
+        // never forwarded (its IP destination is unicast: broadcasts and multicasts are
+        // the appliance's own or never routed).
+        if pd.link_broadcast {
+            return Err(DropReason::LinkBroadcast.into());
+        }
         self.check_ttl(pd, sink)?;
         let plan = match way {
             Way::Known(plan) => plan,

@@ -69,6 +69,8 @@ use drop::Dropped;
 pub use report::Stats;
 pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 
+/// The detail of a drop line for a frame from a broadcast, multicast or zero MAC.
+const BAD_SOURCE_MAC: &str = "bad-source-mac";
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
 /// How often the stats line may be printed (only when counters changed).
@@ -278,6 +280,12 @@ impl<'p> Appliance<'p> {
                     return trace;
                 }
             };
+        if !arp_wire::is_station(repr.src_addr) {
+            // No station sends from a group or zero address: nothing to learn or forward.
+            let refused = Dropped::detail(DropReason::Malformed, BAD_SOURCE_MAC);
+            self.refuse(nic, now, &mut trace, refused, None);
+            return trace;
+        }
         self.nics[nic as usize].uplink.heard(repr.src_addr, now);
         let config = self.configs[nic as usize];
         let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();
