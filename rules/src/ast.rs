@@ -182,7 +182,7 @@ pub enum Upstream {
 }
 
 /// A filter rule: `ACTION [log] [from SCOPE [port P]] [to SCOPE [port P]] [PROTO [port P]
-/// [type T [code C]]] [max-states N] [max-src-states N]`.
+/// [type T [code C]]] [allow-opts] [max-states N] [max-src-states N]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterRule {
     /// The whole statement (its start is the rule's position).
@@ -207,6 +207,8 @@ pub struct FilterRule {
     pub max_states: Option<Located<u32>>,
     /// `max-src-states N`
     pub max_src_states: Option<Located<u32>>,
+    /// `allow-opts`: the flows it passes may carry IPv4 options.
+    pub allow_opts: Option<Loc>,
 }
 
 /// The address/interface part of `from` and `to`: one item, a `{ }` list, or `!ITEM`.

@@ -127,6 +127,8 @@ pub struct NormRule {
     pub action: Action,
     /// Whether it logs.
     pub log: bool,
+    /// Whether the flows it passes may carry IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
     /// State limits.
     pub limits: StateLimits,
     /// The flow keys it matches, as a union of product sets.

@@ -10,7 +10,7 @@ use dataplane::policy::{
     PolicyBuf, PortForward, PortRange, Rule, Span,
 };
 
-use crate::checked::{Addressing, Checked, DnsTarget};
+use crate::checked::{Addressing, Checked, DnsTarget, NormRule};
 use crate::ranges::RangeSet;
 use crate::source::SourceFile;
 use crate::space::{Field, KeySet};
@@ -64,7 +64,7 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
     }
     for rule in &checked.rules {
         for part in &rule.parts {
-            let lowered = pools.rule(part, rule.pos, rule.action, rule.log, rule.limits);
+            let lowered = pools.rule(part, rule);
             pools.buf.rules.push(lowered);
         }
     }
@@ -125,19 +125,14 @@ struct Pools {
 }
 
 impl Pools {
-    fn rule(
-        &mut self,
-        part: &KeySet,
-        pos: dataplane::policy::SourcePos,
-        action: dataplane::policy::Action,
-        log: bool,
-        limits: dataplane::policy::StateLimits,
-    ) -> Rule {
+    /// One normalised part of `rule` as a compiled rule.
+    fn rule(&mut self, part: &KeySet, rule: &NormRule) -> Rule {
         Rule {
-            pos,
-            action,
-            log,
-            limits,
+            pos: rule.pos,
+            action: rule.action,
+            log: rule.log,
+            allow_opts: rule.allow_opts,
+            limits: rule.limits,
             in_nic: self.bytes(part.get(Field::InNic)),
             out: self.bytes(part.get(Field::Out)),
             protocol: self.bytes(part.get(Field::Protocol)),

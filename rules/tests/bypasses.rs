@@ -171,3 +171,65 @@ fn a_packet_description_refuses_what_is_not_a_mac_or_an_option() {
         );
     }
 }
+
+// 3. IP options.
+
+const OPTIONS: &str = "pass from clients to uplink udp port 5004 allow-opts
+pass from clients to uplink
+default block log
+";
+
+#[test]
+fn ip_options_pass_only_where_a_rule_allows_them_and_never_as_a_route() {
+    let text = format!(
+        "{NETWORK}{OPTIONS}\
+         test pass udp 10.137.1.10:5000 -> 1.1.1.1:5004 on clients options router-alert\n\
+         test pass udp 10.137.1.10:5000 -> 1.1.1.1:5005 on clients\n\
+         test block log because ip-options udp 10.137.1.10:5000 -> 1.1.1.1:5005 on clients options router-alert\n\
+         test block log because ip-options udp 10.137.1.10:5000 -> 1.1.1.1:5004 on clients options lsrr\n\
+         test block log because ip-options udp 10.137.1.10:5000 -> 1.1.1.1:5004 on clients options {{ router-alert, ssrr }}\n\
+         test block log because ip-options udp 10.137.1.10:5000 -> 1.1.1.1:5004 on clients options record-route\n\
+         test block log because ip-options udp 10.137.1.10:5000 -> 1.1.1.1:5004 on clients options timestamp\n"
+    );
+    compiled(&text);
+}
+
+#[test]
+fn explain_says_which_options_and_whose_rule() {
+    let text = format!("{NETWORK}{OPTIONS}");
+    let out = explained(
+        &text,
+        "udp 10.137.1.10:5000 -> 1.1.1.1:5005 on clients options router-alert",
+    );
+    assert!(
+        out.contains("packet:  udp 10.137.1.10:5000 -> 1.1.1.1:5005 on clients (out uplink) options router-alert"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "verdict: block log (ip-options), by the data plane, after the rule at 5:1 passed it: \
+             it carries IP options, and the rule that passed it does not say allow-opts"
+        ),
+        "{out}"
+    );
+    let routed = explained(
+        &text,
+        "udp 10.137.1.10:5000 -> 1.1.1.1:5004 on clients options lsrr",
+    );
+    assert!(
+        routed.contains(
+            "by the data plane: it carries a source route (an IP option), which the appliance never forwards"
+        ),
+        "{routed}"
+    );
+}
+
+#[test]
+fn allow_opts_is_for_pass_rules_only() {
+    let text = format!("{NETWORK}block from clients to uplink udp port 5004 allow-opts\n");
+    assert!(
+        errors(&text).contains("'allow-opts' only applies to 'pass' rules"),
+        "{}",
+        errors(&text)
+    );
+}

@@ -140,7 +140,7 @@ impl DropReason {
             DropReason::NatExhausted => "no NAT port was free",
             DropReason::NeighborUnreachable => "the next hop did not answer ARP",
             DropReason::TransmitFull => "the NIC's transmit ring was full",
-            DropReason::IpOptions => "it carries IP options its rule does not allow",
+            DropReason::IpOptions => "it carries IP options that are not allowed",
             DropReason::LinkBroadcast => {
                 "a unicast packet sent to the link's broadcast or a multicast address"
             }

@@ -36,6 +36,13 @@ pub const STRICT_SOURCE_ROUTE: u8 = 137;
 /// Router alert (RFC 2113).
 pub const ROUTER_ALERT: u8 = 148;
 
+/// A drop line's detail for a packet with a source route.
+pub const DETAIL_SOURCE_ROUTE: &str = "source-route";
+/// A drop line's detail for a packet that records its route.
+pub const DETAIL_RECORD_ROUTE: &str = "record-route";
+/// A drop line's detail for options the deciding rule does not allow.
+pub const DETAIL_NOT_ALLOWED: &str = "no-allow-opts";
+
 /// What a header's options come to. The variants are ordered by gravity: a packet with
 /// several options is summed up by the gravest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -92,8 +99,8 @@ impl IpOptions {
     /// detail): a source route, or route recording.
     pub fn never_forwarded(self) -> Option<&'static str> {
         match self {
-            IpOptions::SourceRoute => Some("source-route"),
-            IpOptions::RecordRoute => Some("record-route"),
+            IpOptions::SourceRoute => Some(DETAIL_SOURCE_ROUTE),
+            IpOptions::RecordRoute => Some(DETAIL_RECORD_ROUTE),
             IpOptions::None | IpOptions::Allowable => None,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! [`Ipv4Summary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
 //! everything the data plane relies on — version, header length, total length, header
-//! checksum, a transport header long enough to read the ports/flags (TCP, UDP, SCTP) or the
+//! checksum, well-formed IPv4 options (summed up by [`IpOptions`]), a transport header long enough to read the ports/flags (TCP, UDP, SCTP) or the
 //! ICMP type, coherent TCP flags —
 //! and returns the fields every later stage needs, or a [`Malformed`] reason. Everything
 //! after it (anti-spoofing, state, NAT, policy, rewriting) works from the summary and never
@@ -12,6 +12,7 @@
 //! incremental rewrites keep a good checksum good and a bad one bad, so the end host still
 //! sees the damage).
 
+use crate::ip_options::IpOptions;
 use crate::sctp::{self, SctpPacket};
 use smoltcp::wire::{
     Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
@@ -55,6 +56,8 @@ pub enum Malformed {
     /// A TCP segment whose flags no real stack sends (SYN+FIN, SYN+RST, FIN+RST, no flags,
     /// FIN/PSH/URG without ACK).
     ImpossibleTcpFlags,
+    /// IPv4 options whose lengths do not fit the header.
+    BadIpOptions,
 }
 
 impl Malformed {
@@ -68,6 +71,7 @@ impl Malformed {
             Malformed::TruncatedTransport => "truncated-transport",
             Malformed::FragmentOverlapsTransport => "fragment-overlap",
             Malformed::ImpossibleTcpFlags => "bad-tcp-flags",
+            Malformed::BadIpOptions => "bad-ip-options",
         }
     }
 }
@@ -198,6 +202,8 @@ pub struct Ipv4Summary {
     pub more_fragments: bool,
     /// Fragment offset in bytes.
     pub fragment_offset: u16,
+    /// What its IPv4 options come to (see [`crate::ip_options`]).
+    pub options: IpOptions,
     /// The transport layer.
     pub transport: Transport,
 }
@@ -260,6 +266,8 @@ impl Ipv4Summary {
         if !packet.verify_checksum() {
             return Err(Malformed::BadChecksum);
         }
+        let options = IpOptions::of(&packet.as_ref()[IPV4_HEADER_LEN..header_len])
+            .map_err(|_| Malformed::BadIpOptions)?;
         let fragment_offset = packet.frag_offset();
         let more_fragments = packet.more_frags();
         let protocol = packet.next_header();
@@ -283,6 +291,7 @@ impl Ipv4Summary {
             dont_fragment: packet.dont_frag(),
             more_fragments,
             fragment_offset,
+            options,
             transport,
         })
     }
@@ -510,6 +519,24 @@ mod tests {
             Ipv4Summary::parse(&bytes[..bytes.len() - 1]),
             Err(Malformed::Truncated)
         );
+    }
+
+    #[test]
+    fn ip_options_are_summed_up() {
+        let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        assert_eq!(Ipv4Summary::parse(&plain).unwrap().options, IpOptions::None);
+        let routed =
+            packets::with_ip_options(&plain, &packets::loose_source_route(&[[1, 2, 3, 4]]));
+        let s = Ipv4Summary::parse(&routed).unwrap();
+        assert_eq!((s.options, s.header_len), (IpOptions::SourceRoute, 28));
+        assert_eq!(s.ports(), (5353, 53));
+    }
+
+    #[test]
+    fn options_that_run_past_the_header_are_malformed() {
+        let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        let bad = packets::with_ip_options(&plain, &[crate::ip_options::ROUTER_ALERT, 9, 0, 0]);
+        assert_eq!(Ipv4Summary::parse(&bad), Err(Malformed::BadIpOptions));
     }
 
     #[test]

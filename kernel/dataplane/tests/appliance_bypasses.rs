@@ -1,5 +1,5 @@
 //! Policy bypasses found by attacking the data plane with crafted frames (issue 8): SCTP
-//! ports, unicast packets in link-layer broadcasts. Each test sends the packet that showed the
+//! ports, IP options, unicast packets in link-layer broadcasts. Each test sends the packet that showed the
 //! bypass and says what must become of it.
 
 mod appliance_common;
@@ -7,8 +7,8 @@ mod appliance_common;
 use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::sctp::{self, SctpPacket};
-use dataplane::testutil::packets;
-use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Packet};
+use dataplane::testutil::packets::{self, with_ip_options, ROUTER_ALERT};
+use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Packet, UdpPacket};
 
 /// `policy`'s network with CLIENT and CLIENT2 attached and the gateway known.
 fn lab(policy: &'static dataplane::policy::PolicyBuf) -> Lab {
@@ -86,6 +86,105 @@ fn two_clients_cannot_share_the_uplink_address_with_one_sctp_port_pair() {
     assert_eq!(lab.dropped(DropReason::NatExhausted), 1);
     let answer = sctp_answer((SERVER, 9998), (APPLIANCE_UPLINK, 40000));
     lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+}
+
+// 3. IP options.
+
+#[test]
+fn a_packet_with_ip_options_is_dropped_and_logged_by_default() {
+    let mut lab = lab(&DEFAULT);
+    let plain = packets::udp(CLIENT.ip, 5000, SERVER, 5004, b"stream");
+    let with_options = with_ip_options(&plain, &ROUTER_ALERT);
+    lab.send(CLIENT, &with_options).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::IpOptions), 1);
+    assert_eq!(lab.live_states(), 0);
+    let lines = take_log_lines();
+    assert!(
+        lines.iter().any(|l| l.contains("nic1 ip-options")),
+        "{lines:?}"
+    );
+    lab.send(CLIENT, &plain).ipv4_to(GATEWAY);
+}
+
+#[test]
+fn a_rule_that_allows_options_forwards_them_unchanged() {
+    let mut lab = lab(&OPTIONS_ALLOWED);
+    let packet = with_ip_options(
+        &packets::udp(CLIENT.ip, 5000, SERVER, 5004, b"stream"),
+        &ROUTER_ALERT,
+    );
+    let left = lab.send(CLIENT, &packet).ipv4_to(GATEWAY);
+    let ip = Ipv4Packet::new_checked(&left[..]).unwrap();
+    assert_eq!(ip.header_len(), 24);
+    assert_eq!(&left[20..24], &ROUTER_ALERT);
+    let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+    assert_eq!(
+        (ip.src_addr(), udp.src_port()),
+        (appliance_common::ip(APPLIANCE_UPLINK), 5000)
+    );
+
+    // The rule that passes everything else does not allow them.
+    let other = with_ip_options(
+        &packets::udp(CLIENT.ip, 5000, SERVER, 5005, b"stream"),
+        &ROUTER_ALERT,
+    );
+    lab.send(CLIENT, &other).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::IpOptions), 1);
+}
+
+#[test]
+fn source_routes_and_route_recording_never_pass_even_where_options_are_allowed() {
+    let mut lab = lab(&OPTIONS_ALLOWED);
+    let plain = packets::udp(CLIENT.ip, 5000, SERVER, 5004, b"stream");
+    for option in [
+        packets::loose_source_route(&[[198, 51, 100, 1]]),
+        packets::record_route(4),
+    ] {
+        lab.send(CLIENT, &with_ip_options(&plain, &option))
+            .assert_nothing();
+    }
+    assert_eq!(lab.dropped(DropReason::IpOptions), 2);
+    assert_eq!(lab.live_states(), 0);
+}
+
+#[test]
+fn the_packets_of_a_flow_carry_options_only_if_the_rule_that_passed_it_allows_them() {
+    for (policy, port, allowed) in [(&DEFAULT, 5004, false), (&OPTIONS_ALLOWED, 5004, true)] {
+        let mut lab = lab(policy);
+        let query = packets::udp(CLIENT.ip, 5000, SERVER, port, b"hello");
+        lab.send(CLIENT, &query).ipv4_to(GATEWAY);
+        let answer = with_ip_options(
+            &packets::udp(SERVER, port, APPLIANCE_UPLINK, 5000, b"hi"),
+            &ROUTER_ALERT,
+        );
+        let sent = lab.send(GATEWAY, &answer);
+        if allowed {
+            sent.ipv4_to(CLIENT);
+        } else {
+            sent.assert_nothing();
+            assert_eq!(lab.dropped(DropReason::IpOptions), 1);
+        }
+    }
+}
+
+#[test]
+fn a_ping_to_the_appliance_with_options_is_answered_only_where_allowed() {
+    let ping = |options: &[u8]| {
+        with_ip_options(
+            &packets::icmp_echo(CLIENT.ip, APPLIANCE_CLIENTS, true, 7, 1, b"ping"),
+            options,
+        )
+    };
+    let mut lab = lab(&DEFAULT);
+    lab.send(CLIENT, &ping(&ROUTER_ALERT)).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::IpOptions), 1);
+
+    let mut lab = self::lab(&OPTIONS_ALLOWED);
+    let reply = lab.send(CLIENT, &ping(&ROUTER_ALERT)).ipv4_to(CLIENT);
+    assert_eq!(echo_of(&reply).ident, 7);
+    let source_routed = ping(&packets::loose_source_route(&[APPLIANCE_CLIENTS]));
+    lab.send(CLIENT, &source_routed).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::IpOptions), 1);
 }
 
 // 4. Unicast packets in link-layer broadcasts and multicasts.

@@ -94,13 +94,21 @@ impl Checker<'_> {
             pos: self.pos(rule.loc),
             action: rule.action.value,
             log: rule.log.is_some(),
+            allow_opts: rule.allow_opts.is_some(),
             limits,
             parts,
         })
     }
 
-    /// `max-states` / `max-src-states`, which only `pass` rules may have.
+    /// `max-states` / `max-src-states` and `allow-opts`, which only `pass` rules may have.
     fn limits(&self, rule: &FilterRule) -> Result<StateLimits, Diagnostic> {
+        if let (Some(loc), false) = (rule.allow_opts, rule.action.value == Action::Pass) {
+            return Err(
+                Diagnostic::error(loc, "'allow-opts' only applies to 'pass' rules").with_hint(
+                    "packets with IP options are dropped unless a pass rule allows them",
+                ),
+            );
+        }
         let limits = StateLimits {
             max_states: rule.max_states.as_ref().map_or(0, |m| m.value),
             max_states_per_source: rule.max_src_states.as_ref().map_or(0, |m| m.value),

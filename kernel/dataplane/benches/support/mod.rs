@@ -97,6 +97,7 @@ impl RuleSpec {
             pos: SourcePos { line, column: 1 },
             action: self.action,
             log: self.log,
+            allow_opts: false,
             limits: StateLimits::default(),
             in_nic: bytes(buf, &self.in_nic),
             out: bytes(buf, &self.out),

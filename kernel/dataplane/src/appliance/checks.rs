@@ -1,6 +1,6 @@
 //! Whether a packet's source may arrive where it did: anti-spoofing
 //! ([`SourceFilter`](crate::antispoof::SourceFilter)) and the sticky MACs of declared
-//! clients.
+//! clients; whether its IPv4 options may go on.
 
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, Ipv4Address};
@@ -10,6 +10,7 @@ use super::drop::Dropped;
 use super::Appliance;
 use crate::antispoof::Spoofed;
 use crate::drops::DropReason;
+use crate::ip_options::DETAIL_NOT_ALLOWED;
 use crate::state::ClientRef;
 
 /// The detail of a drop line for a declared client's address sent from another MAC.
@@ -28,6 +29,28 @@ impl Appliance<'_> {
         }
         if self.impersonates_client(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
             return Err(Dropped::detail(DropReason::Spoofed, CLIENT_MAC_CHANGED));
+        }
+        Ok(())
+    }
+
+    /// Refuses a packet whose IPv4 options nothing may allow: a source route, route
+    /// recording (see [`crate::ip_options`]). Whatever the rules say, to the appliance too.
+    pub(super) fn check_options(&self, pd: &PacketDesc) -> Result<(), Dropped> {
+        match pd.ip.options.never_forwarded() {
+            Some(kind) => Err(Dropped::detail(DropReason::IpOptions, kind)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a packet with IPv4 options unless the rule that passed its flow allows them
+    /// (`allow-opts`, pf's rule: `allowed`).
+    pub(super) fn check_options_allowed(
+        &self,
+        pd: &PacketDesc,
+        allowed: bool,
+    ) -> Result<(), Dropped> {
+        if pd.ip.options.present() && !allowed {
+            return Err(Dropped::detail(DropReason::IpOptions, DETAIL_NOT_ALLOWED));
         }
         Ok(())
     }

@@ -18,7 +18,9 @@ impl Appliance<'_> {
     }
 
     /// A packet of a state: the state's translation, towards its translated destination.
-    pub(super) fn established(&self, hit: Hit) -> Result<Plan, Dropped> {
+    /// Whether it may carry IPv4 options is its state's rule's to say (asked only when it
+    /// has some).
+    pub(super) fn established(&self, pd: &PacketDesc, hit: Hit) -> Result<Plan, Dropped> {
         if let Err(refused) = hit.verdict {
             return Err(Dropped::detail(DropReason::InvalidState, refused.as_str()));
         }
@@ -28,6 +30,8 @@ impl Appliance<'_> {
                 out_nic: nic,
                 next_hop,
                 mtu,
+                allow_opts: pd.ip.options.present()
+                    && self.allows_options(self.states.get(hit.id).and_then(|s| s.rule)),
             }),
             Route::Local { .. } | Route::Unreachable => Err(DropReason::NoRoute.into()),
         }

@@ -30,11 +30,12 @@ impl Appliance<'_> {
             return self.before_lease(pd, sink);
         }
         self.check_source(pd)?;
+        self.check_options(pd)?;
         let way = if FragmentKind::of(&pd.ip) == FragmentKind::Later {
             Way::Known(self.follow_first_fragment(pd)?)
         } else {
             match self.states.lookup(pd.nic, &pd.ip, pd.now) {
-                Lookup::Hit(hit) | Lookup::Related(hit) => Way::Known(self.established(hit)?),
+                Lookup::Hit(hit) | Lookup::Related(hit) => Way::Known(self.established(pd, hit)?),
                 Lookup::Miss => match self.first_packet(pd, sink)? {
                     FirstPacket::ToSelf { owner } => return self.for_appliance(pd, owner, sink),
                     FirstPacket::Onwards(passed) => Way::New(passed),
@@ -47,6 +48,11 @@ impl Appliance<'_> {
         if pd.link_broadcast {
             return Err(DropReason::LinkBroadcast.into());
         }
+        let options_allowed = match &way {
+            Way::Known(plan) => plan.allow_opts,
+            Way::New(passed) => self.allows_options(passed.verdict.rule),
+        };
+        self.check_options_allowed(pd, options_allowed)?;
         self.check_ttl(pd, sink)?;
         let plan = match way {
             Way::Known(plan) => plan,

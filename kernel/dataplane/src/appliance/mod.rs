@@ -11,11 +11,14 @@
 //!
 //! ```text
 //! checks       the NIC has an address (else only its DHCP client is served);
-//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs)
+//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs);
+//!              no source route or route recording (IPv4 options)
 //! established  a later fragment follows its first fragment's way, or is dropped;
 //!              a packet of a state (or an ICMP error about one) takes the state's NAT
 //! new_flow     a first packet: port forward / DNS redirect -> route -> policy
 //!                 addressed to the appliance -> to_self: policy (`to self`), local stack
+//! checks       nothing that came as a link-layer broadcast is forwarded; IPv4 options
+//!              only where the flow's rule says `allow-opts`
 //! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL
 //!              rewritten in place (RFC 1624 checksums) -> next hop resolved -> out
 //! ```

@@ -37,6 +37,8 @@ pub(crate) struct Plan {
     pub next_hop: Ipv4Address,
     /// The egress NIC's MTU.
     pub mtu: u16,
+    /// Whether the rule that passed the flow allows IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
 }
 
 impl Appliance<'_> {

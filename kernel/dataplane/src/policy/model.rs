@@ -136,6 +136,9 @@ pub struct Rule {
     pub action: Action,
     /// Whether a matching packet is logged.
     pub log: bool,
+    /// Whether the flows it passes may carry IPv4 options (`allow-opts`; never source
+    /// routes or route recording, see [`crate::ip_options`]).
+    pub allow_opts: bool,
     /// State limits for `pass` rules.
     pub limits: StateLimits,
     /// Ingress NIC index ranges (`byte_ranges`).

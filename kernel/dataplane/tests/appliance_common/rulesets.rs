@@ -116,3 +116,18 @@ pub static SCTP_BLOCKED: LazyLock<PolicyBuf> = LazyLock::new(|| {
         ),
     )
 });
+
+/// Clients out through the uplink; only UDP port 5004 (a multicast-style stream) may carry
+/// IP options, and pings to the appliance may too.
+pub static OPTIONS_ALLOWED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "options-allowed.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         nat from clients to uplink
+         pass from clients to self icmp type echo-request allow-opts
+         pass from clients to uplink udp port 5004 allow-opts
+         pass from clients to uplink
+         default block log",
+    )
+});

@@ -362,8 +362,9 @@ const fn dns_at(w: &[u32], base: usize) -> DnsRedirect {
     }
 }
 
-/// Words per rule in the flat form: position (2), action, log, limits (2), then the nine
-/// field spans (start, len) in [`Rule`] field order.
+/// Words per rule in the flat form: position (2), action, flags (bit 0 `log`, bit 1
+/// `allow_opts`), limits (2), then the nine field spans (start, len) in [`Rule`] field
+/// order.
 pub const RULE_WORDS: usize = 24;
 
 const ACTION_PASS: u32 = 0;
@@ -392,7 +393,7 @@ pub const fn rule_words(rule: &Rule) -> [u32; RULE_WORDS] {
     words[0] = rule.pos.line;
     words[1] = rule.pos.column;
     words[2] = action;
-    words[3] = rule.log as u32;
+    words[3] = rule.log as u32 | (rule.allow_opts as u32) << 1;
     words[4] = rule.limits.max_states;
     words[5] = rule.limits.max_states_per_source;
     let mut i = 0;
@@ -425,7 +426,8 @@ const fn rule_at(words: &[u32], base: usize) -> Rule {
             column: words[base + 1],
         },
         action,
-        log: words[base + 3] != 0,
+        log: words[base + 3] & 1 != 0,
+        allow_opts: words[base + 3] & 2 != 0,
         limits: StateLimits {
             max_states: words[base + 4],
             max_states_per_source: words[base + 5],
@@ -446,6 +448,7 @@ const NO_RULE: Rule = Rule {
     pos: SourcePos { line: 0, column: 0 },
     action: Action::Block,
     log: false,
+    allow_opts: false,
     limits: StateLimits {
         max_states: 0,
         max_states_per_source: 0,
@@ -562,6 +565,7 @@ mod tests {
                 },
                 action,
                 log: i == 1,
+                allow_opts: i != 1,
                 limits: StateLimits {
                     max_states: 100,
                     max_states_per_source: 7,
