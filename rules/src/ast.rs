@@ -36,7 +36,7 @@ pub struct Ruleset {
 pub enum Statement {
     /// `interface NAME nicN ...`
     Interface(InterfaceDecl),
-    /// `client NAME ADDR[, ADDR6] on IFACE ...`
+    /// `client NAME ADDR[, ADDR6] [mac MAC] on IFACE ...`
     Client(ClientDecl),
     /// `table NAME { ... }`
     Table(TableDecl),
@@ -89,7 +89,7 @@ pub enum Addressing {
     },
 }
 
-/// `client NAME ADDR[, ADDR6] on IFACE [max-states N]`
+/// `client NAME ADDR[, ADDR6] [mac MAC] on IFACE [max-states N]`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientDecl {
     /// The whole statement.
@@ -98,6 +98,8 @@ pub struct ClientDecl {
     pub name: Name,
     /// Its addresses (at most one per family after checking).
     pub addresses: Vec<Located<IpAddr>>,
+    /// `mac MAC`: its MAC, pinned.
+    pub mac: Option<Located<[u8; 6]>>,
     /// The interface it sits behind.
     pub on: Name,
     /// `max-states N`

@@ -103,6 +103,8 @@ pub struct ClientDef {
     pub ipv4: Option<Ipv4Addr>,
     /// IPv6 address.
     pub ipv6: Option<Ipv6Addr>,
+    /// Its pinned MAC (`mac`).
+    pub mac: Option<[u8; 6]>,
     /// State limit (0 = none).
     pub max_states: u32,
 }

@@ -68,12 +68,18 @@ pub fn packet_extras(packet: &ConcretePacket) -> String {
         _ => text.push_str(&format!(" options {{ {} }}", options.join(", "))),
     }
     if let Some(mac) = packet.mac {
-        text.push_str(&format!(" mac {}", smoltcp::wire::EthernetAddress(mac)));
+        text.push_str(&format!(" mac {}", mac_text(mac)));
     }
     if packet.broadcast {
         text.push_str(" broadcast");
     }
     text
+}
+
+/// A MAC as the language writes it: `00:16:3e:5e:6c:00`.
+pub fn mac_text(mac: [u8; 6]) -> String {
+    let bytes: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    bytes.join(":")
 }
 
 /// The interface on NIC `nic` by name, `self`, or `nicN`.

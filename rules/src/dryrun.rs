@@ -173,7 +173,7 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         }
     };
     let ingress = config.nics.get(packet.in_nic as usize).and_then(|n| n.ipv4);
-    let mut frame = frame_of(packet, dst, ingress);
+    let mut frame = frame_of(packet, dst, ingress, pinned_mac(policy, packet));
     let mut sink = RecordingSink::default();
     let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
     let sent = answer_arp(&mut appliance, sink.frames, now);
@@ -201,9 +201,17 @@ fn wait_for_neighbours(appliance: &mut Appliance, now: Instant) -> bool {
         > 0
 }
 
-/// The frame a host sends for `packet` to `dst`: to the appliance's MAC (its gateway), or
-/// to the link's broadcast or multicast address when the IP destination is one.
-fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> Vec<u8> {
+/// The frame a host sends for `packet` to `dst`: from the host's MAC (the one the
+/// description gives, or the one the ruleset pins for a client, else a stand-in), to the
+/// appliance's MAC (its gateway), or to the link's broadcast or multicast address when the
+/// IP destination is one or the description says `broadcast`; with the IPv4 options the
+/// description gives.
+fn frame_of(
+    packet: &ConcretePacket,
+    dst: IpAddr,
+    ingress: Option<Ipv4Cidr>,
+    pinned: Option<EthernetAddress>,
+) -> Vec<u8> {
     let mac = |ip: IpAddr| match ip {
         IpAddr::V4(v4) => host_mac(v4),
         IpAddr::V6(v6) => host_mac(Ipv4Addr::from(v6.to_bits() as u32)),
@@ -223,7 +231,11 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
         }
         _ => appliance_mac(packet.in_nic),
     };
-    let link_src = packet.mac.map_or_else(|| mac(packet.src), EthernetAddress);
+    let link_src = packet
+        .mac
+        .map(EthernetAddress)
+        .or(pinned)
+        .unwrap_or_else(|| mac(packet.src));
     match (packet.src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst_v4)) => {
             let mut bytes = ipv4_packet(packet, src, dst_v4);
@@ -248,6 +260,18 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
             packets::ethernet_of(EthernetProtocol::Ipv6, link_src, link_dst, &bytes)
         }
     }
+}
+
+/// The MAC the ruleset pins for the client `packet` comes from, if any.
+fn pinned_mac(policy: &Policy, packet: &ConcretePacket) -> Option<EthernetAddress> {
+    let IpAddr::V4(src) = packet.src else {
+        return None;
+    };
+    policy
+        .clients
+        .iter()
+        .find(|c| c.nic == packet.in_nic && c.ipv4 == Some(src.into()))
+        .and_then(|c| c.mac.map(EthernetAddress))
 }
 
 /// A first packet of `packet`'s protocol from `src` to `dst`, as a host sends it.

@@ -58,6 +58,7 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
             nic: client.nic,
             ipv4: client.ipv4.map(u32::from),
             ipv6: client.ipv6.map(u128::from),
+            mac: client.mac,
             max_states: client.max_states,
             pos: client.pos,
         });

@@ -1,4 +1,6 @@
-//! Neighbour and address hygiene (issue 8): MACs no station can have are never learned.
+//! Neighbour and address hygiene (issue 8): MACs no station can have are never learned,
+//! and a declared client's address cannot be taken over — its binding holds while it is
+//! active, and a pinned MAC holds for good.
 
 mod appliance_common;
 
@@ -6,6 +8,7 @@ use appliance_common::*;
 use dataplane::arp::{self, ArpMessage};
 use dataplane::drops::DropReason;
 use dataplane::testutil::packets;
+use smoltcp::time::Duration;
 use smoltcp::wire::{ArpOperation, EthernetAddress};
 
 /// MACs no station has: broadcast, a multicast group, all zeros.
@@ -84,4 +87,81 @@ fn a_frame_from_a_group_or_zero_source_mac_is_dropped() {
         lab.receive(CLIENTS, frame).assert_nothing();
         assert_eq!(lab.dropped(DropReason::Malformed), 1, "{mac}");
     }
+}
+
+// 12. A declared client's address cannot be taken over.
+
+/// CLIENT2's MAC claiming `work`'s address (CLIENT's), by gratuitous ARP.
+fn takeover(lab: &mut Lab) -> Sent {
+    let message = arp::gratuitous(CLIENT2.mac, appliance_common::ip(CLIENT.ip));
+    lab.receive(
+        CLIENTS,
+        arp_frame(CLIENT2.mac, EthernetAddress::BROADCAST, &message),
+    )
+}
+
+#[test]
+fn an_active_declared_client_keeps_its_address_past_the_arp_lifetime() {
+    let mut lab = Lab::new(&DECLARED);
+    lab.attach(CLIENT);
+    lab.attach(CLIENT2);
+    // `work` never sends ARP again, but keeps talking for 65 s.
+    for _ in 0..13 {
+        lab.advance(Duration::from_secs(5));
+        lab.teach(GATEWAY);
+        let query = packets::udp(CLIENT.ip, 5353, SERVER, 53, b"query");
+        lab.send(CLIENT, &query).ipv4_to(GATEWAY);
+    }
+    takeover(&mut lab).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::Spoofed), 1);
+    // Its answers still reach it, not the impostor.
+    let answer = packets::udp(SERVER, 53, APPLIANCE_UPLINK, 5353, b"answer");
+    lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+    // And the impostor cannot send as it either.
+    let spoofed = packets::udp(CLIENT.ip, 5354, SERVER, 53, b"query");
+    let frame = packets::ethernet(CLIENT2.mac, appliance_mac(CLIENTS), &spoofed);
+    lab.receive(CLIENTS, frame).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::Spoofed), 2);
+}
+
+#[test]
+fn a_quiet_declared_client_can_be_replaced_after_the_arp_lifetime() {
+    // Without a pinned MAC, a client that stopped talking gives its address up: a VM
+    // restarted with another MAC must get its traffic back.
+    let mut lab = Lab::new(&DECLARED);
+    lab.attach(CLIENT);
+    lab.advance(Duration::from_secs(65));
+    let sent = takeover(&mut lab);
+    assert_eq!(lab.dropped(DropReason::Spoofed), 0, "{sent:?}");
+}
+
+#[test]
+fn a_pinned_client_mac_cannot_be_taken_over_by_arp_or_ip() {
+    let mut lab = Lab::new(&PINNED);
+    lab.teach(GATEWAY);
+    takeover(&mut lab).assert_nothing();
+    let reply = claim(ArpOperation::Reply, CLIENTS, CLIENT.ip, CLIENT2.mac);
+    lab.receive(
+        CLIENTS,
+        arp_frame(CLIENT2.mac, appliance_mac(CLIENTS), &reply),
+    )
+    .assert_nothing();
+    let spoofed = packets::udp(CLIENT.ip, 5354, SERVER, 53, b"query");
+    let frame = packets::ethernet(CLIENT2.mac, appliance_mac(CLIENTS), &spoofed);
+    lab.receive(CLIENTS, frame).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::Spoofed), 3);
+    assert_eq!(lab.live_states(), 0);
+
+    // The pinned client itself talks, and its answers go straight to its MAC: the
+    // appliance never asks who has its address.
+    let query = packets::udp(CLIENT.ip, 5353, SERVER, 53, b"query");
+    lab.send(CLIENT, &query).ipv4_to(GATEWAY);
+    let answer = packets::udp(SERVER, 53, APPLIANCE_UPLINK, 5353, b"answer");
+    lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
+    lab.advance(Duration::from_secs(3600));
+    lab.teach(GATEWAY);
+    let query = packets::udp(CLIENT.ip, 5355, SERVER, 53, b"query");
+    lab.send(CLIENT, &query).ipv4_to(GATEWAY);
+    let answer = packets::udp(SERVER, 53, APPLIANCE_UPLINK, 5355, b"answer");
+    lab.send(GATEWAY, &answer).ipv4_to(CLIENT);
 }

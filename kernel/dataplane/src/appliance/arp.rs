@@ -8,7 +8,6 @@ use core::fmt;
 use smoltcp::time::Instant;
 use smoltcp::wire::{ArpOperation, Ipv4Address, ETHERNET_HEADER_LEN};
 
-use super::checks::CLIENT_MAC_CHANGED;
 use super::drop::Dropped;
 use super::trace::Trace;
 use super::Appliance;
@@ -80,8 +79,10 @@ impl Appliance<'_> {
             // uplink) teaches the appliance nothing.
             return Err(Dropped::detail(DropReason::Spoofed, spoofed.as_str()));
         }
-        if self.impersonates_client(nic, message.sender_ip, message.sender_mac, now) {
-            return Err(Dropped::detail(DropReason::Spoofed, CLIENT_MAC_CHANGED));
+        if let Some(detail) =
+            self.refuses_client_mac(nic, message.sender_ip, message.sender_mac, now)
+        {
+            return Err(Dropped::detail(DropReason::Spoofed, detail));
         }
         let answer = {
             let topology = Topology::from_policy(&self.configs, &self.policy);

@@ -151,6 +151,9 @@ pub struct Appliance<'p> {
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
     /// up for every packet).
     declared_clients: Vec<(u8, u32, u32)>,
+    /// `((nic, address), MAC)` of every client whose MAC the ruleset pins, sorted (looked up
+    /// for every packet sent to a neighbour).
+    pinned_macs: Vec<((u8, u32), EthernetAddress)>,
     stats: report::Reporter,
 }
 
@@ -202,8 +205,15 @@ impl<'p> Appliance<'p> {
             .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
             .collect();
         declared_clients.sort_unstable();
+        let mut pinned_macs: Vec<((u8, u32), EthernetAddress)> = policy
+            .clients
+            .iter()
+            .filter_map(|c| Some(((c.nic, c.ipv4?), EthernetAddress(c.mac?))))
+            .collect();
+        pinned_macs.sort_unstable_by_key(|&(key, _)| key);
         Appliance {
             declared_clients,
+            pinned_macs,
             policy,
             nics,
             configs,

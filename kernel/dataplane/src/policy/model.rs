@@ -225,6 +225,9 @@ pub struct Client {
     pub ipv4: Option<u32>,
     /// The client's IPv6 address, if it has one.
     pub ipv6: Option<u128>,
+    /// The client's MAC, if the ruleset pins it: frames from the client's address with
+    /// another MAC are spoofed, and packets to it go to this MAC without ARP.
+    pub mac: Option<[u8; 6]>,
     /// At most this many live states with this client as source (0 = no limit).
     pub max_states: u32,
     /// Where the client was declared.

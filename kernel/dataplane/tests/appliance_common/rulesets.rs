@@ -131,3 +131,17 @@ pub static OPTIONS_ALLOWED: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// Declared clients, `work`'s MAC pinned (Qubes knows every client's MAC).
+pub static PINNED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "pinned.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         client work     10.137.1.10 mac 02:43:00:00:01:0a on clients
+         client personal 10.137.1.11 on clients
+         nat from clients to uplink
+         pass from clients to uplink
+         default block log",
+    )
+});

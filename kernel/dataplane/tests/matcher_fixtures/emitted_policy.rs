@@ -8,9 +8,9 @@ const POLICY_INTERFACE_WORDS: [u32; 56] = [
 ];
 static POLICY_INTERFACES: [::dataplane::policy::Interface; 4] = ::dataplane::policy::codegen::flat::interfaces(&POLICY_INTERFACE_WORDS);
 #[allow(clippy::large_const_arrays)]
-const POLICY_CLIENT_WORDS: [u32; 26] = [
-    141, 5, 1, 1, 176750858, 1, 4244635648, 0, 0, 16, 64, 5, 1, 141, 5, 2,
-    0, 0, 0, 0, 0, 0, 0, 0, 6, 1,
+const POLICY_CLIENT_WORDS: [u32; 32] = [
+    141, 5, 1, 1, 176750858, 1, 4244635648, 0, 0, 16, 64, 5, 1, 1, 22, 1046375424,
+    141, 5, 2, 0, 0, 0, 0, 0, 0, 0, 0, 6, 1, 0, 0, 0,
 ];
 static POLICY_CLIENTS: [::dataplane::policy::Client; 2] = ::dataplane::policy::codegen::flat::clients(&POLICY_CLIENT_WORDS);
 #[allow(clippy::large_const_arrays)]

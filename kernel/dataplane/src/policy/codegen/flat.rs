@@ -217,8 +217,8 @@ const fn interface_at(w: &[u32], base: usize) -> Interface {
 }
 
 /// Words per client: name (2), NIC, IPv4 (flag and value), IPv6 (flag and four words), state limit,
-/// position (2).
-pub const CLIENT_WORDS: usize = 13;
+/// position (2), pinned MAC (flag, then its first two bytes and its last four, big-endian).
+pub const CLIENT_WORDS: usize = 16;
 
 /// A client as [`CLIENT_WORDS`] words.
 pub const fn client_words(c: &Client) -> [u32; CLIENT_WORDS] {
@@ -233,7 +233,16 @@ pub const fn client_words(c: &Client) -> [u32; CLIENT_WORDS] {
     let at = put(&mut w, at, &[has_v6]);
     let at = put(&mut w, at, &u128_words(v6));
     let at = put(&mut w, at, &[c.max_states]);
-    put(&mut w, at, &pos_words(c.pos));
+    let at = put(&mut w, at, &pos_words(c.pos));
+    let mac = match c.mac {
+        Some([a, b, c, d, e, f]) => [
+            1,
+            u16::from_be_bytes([a, b]) as u32,
+            u32::from_be_bytes([c, d, e, f]),
+        ],
+        None => [0, 0, 0],
+    };
+    put(&mut w, at, &mac);
     w
 }
 
@@ -243,11 +252,21 @@ const fn client_at(w: &[u32], base: usize) -> Client {
         1 => Some(u128_at(w, base + 6)),
         _ => panic!("emitted policy: bad option flag word"),
     };
+    let mac = match w[base + 13] {
+        0 => None,
+        1 => {
+            let [_, _, a, b] = w[base + 14].to_be_bytes();
+            let [c, d, e, f] = w[base + 15].to_be_bytes();
+            Some([a, b, c, d, e, f])
+        }
+        _ => panic!("emitted policy: bad option flag word"),
+    };
     Client {
         name: span_at(w, base),
         nic: w[base + 2] as u8,
         ipv4: option_at(w, base + 3),
         ipv6,
+        mac,
         max_states: w[base + 10],
         pos: pos_at(w, base + 11),
     }
@@ -618,6 +637,7 @@ mod tests {
             nic: 1,
             ipv4: Some(0x0a89_010a),
             ipv6: Some(0xfd00 << 112 | 0x10),
+            mac: Some([0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00]),
             max_states: 5000,
             pos: SourcePos { line: 3, column: 1 },
         };
