@@ -135,6 +135,9 @@ fn explain_run(
             let _ = writeln!(out, "{line:>7} | {}", file.line_text(line));
         }
     }
+    if let Some(limits) = limits_text(checked, policy, run) {
+        let _ = writeln!(out, "limits:  {limits}");
+    }
     if let (
         Fate::Forwarded {
             nic,
@@ -177,6 +180,38 @@ fn explain_run(
     if let Some(d) = decision {
         earlier_rules(out, file, checked, policy, &d.key, d.verdict.rule);
     }
+}
+
+/// The state limits a passed packet's flow counts against: its rule's and its client's.
+fn limits_text(checked: &Checked, policy: &Policy, run: &Run) -> Option<String> {
+    let verdict = run.trace.decision?.verdict;
+    if !matches!(run.trace.fate, Fate::Forwarded { .. }) {
+        return None;
+    }
+    let rule = verdict.rule.and_then(|i| policy.rules.get(i as usize))?;
+    let mut limits = Vec::new();
+    if rule.limits.max_states > 0 {
+        limits.push(format!(
+            "{} states by the rule (max-states)",
+            rule.limits.max_states
+        ));
+    }
+    if rule.limits.max_states_per_source > 0 {
+        limits.push(format!(
+            "{} per source address (max-src-states)",
+            rule.limits.max_states_per_source
+        ));
+    }
+    let client = checked.clients.iter().find(|c| {
+        c.nic == run.packet.in_nic && c.ipv4.map(std::net::IpAddr::V4) == Some(run.packet.src)
+    });
+    if let Some(client) = client.filter(|c| c.max_states > 0) {
+        limits.push(format!(
+            "{} for client {} (max-states)",
+            client.max_states, client.name
+        ));
+    }
+    (!limits.is_empty()).then(|| format!("at most {}", limits.join(", ")))
 }
 
 /// The source NAT a forwarded packet got.

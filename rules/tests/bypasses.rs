@@ -233,3 +233,35 @@ fn allow_opts_is_for_pass_rules_only() {
         errors(&text)
     );
 }
+
+// 10. State limits in the shipped ruleset.
+
+#[test]
+fn the_default_ruleset_gives_each_client_a_share_of_the_state_table_and_explain_says_so() {
+    let text = include_str!("../default.rules");
+    let c = compiled(text);
+    let policy = c.policy.as_policy();
+    let passing_out = policy
+        .rules
+        .iter()
+        .find(|r| r.limits.max_states_per_source > 0)
+        .expect("a per-source state limit");
+    assert_eq!(passing_out.limits.max_states_per_source, 4096);
+    let out = explained(text, "tcp 10.137.1.10:40000 -> 1.1.1.1:443 on clients");
+    assert!(
+        out.contains("limits:  at most 4096 per source address (max-src-states)"),
+        "{out}"
+    );
+    let limited = format!(
+        "{NETWORK}client work 10.137.1.10 on clients max-states 500\n\
+         pass from clients to uplink max-states 20000 max-src-states 1000\n"
+    );
+    let out = explained(&limited, "tcp work:40000 -> 1.1.1.1:443");
+    assert!(
+        out.contains(
+            "limits:  at most 20000 states by the rule (max-states), 1000 per source address \
+             (max-src-states), 500 for client work (max-states)"
+        ),
+        "{out}"
+    );
+}

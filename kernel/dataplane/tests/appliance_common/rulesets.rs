@@ -110,9 +110,10 @@ pub static SMALL_UPLINK_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
 pub static SCTP_BLOCKED: LazyLock<PolicyBuf> = LazyLock::new(|| {
     compile(
         "sctp-blocked.rules",
-        &include_str!("../../../../rules/default.rules").replace(
-            "pass from clients to uplink\n",
-            "block from clients to uplink sctp port 9999\npass from clients to uplink\n",
+        &include_str!("../../../../rules/default.rules").replacen(
+            "pass from clients to uplink",
+            "block from clients to uplink sctp port 9999\npass from clients to uplink",
+            1,
         ),
     )
 });
