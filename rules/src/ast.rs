@@ -183,8 +183,8 @@ pub enum Upstream {
     Static(Vec<Located<Ipv4Addr>>),
 }
 
-/// A filter rule: `ACTION [log] [from SCOPE [port P]] [to SCOPE [port P]] [PROTO [port P]
-/// [type T [code C]]] [allow-opts] [max-states N] [max-src-states N]`.
+/// A filter rule: `ACTION [log] [forwarded] [from SCOPE [port P]] [to SCOPE [port P]]
+/// [PROTO [port P] [type T [code C]]] [allow-opts] [max-states N] [max-src-states N]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterRule {
     /// The whole statement (its start is the rule's position).
@@ -211,6 +211,8 @@ pub struct FilterRule {
     pub max_src_states: Option<Located<u32>>,
     /// `allow-opts`: the flows it passes may carry IPv4 options.
     pub allow_opts: Option<Loc>,
+    /// `forwarded`: it matches only packets a port forward translated.
+    pub forwarded: Option<Loc>,
 }
 
 /// The address/interface part of `from` and `to`: one item, a `{ }` list, or `!ITEM`.

@@ -131,6 +131,8 @@ pub struct NormRule {
     pub log: bool,
     /// Whether the flows it passes may carry IPv4 options (`allow-opts`).
     pub allow_opts: bool,
+    /// Whether it matches only packets a port forward translated (`forwarded`).
+    pub forwarded: bool,
     /// State limits.
     pub limits: StateLimits,
     /// The flow keys it matches, as a union of product sets.

@@ -2,7 +2,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use dataplane::policy::{flow_addr_to_ipv4, FlowKey, OUT_SELF};
+use dataplane::policy::{
+    flow_addr_to_ipv4, FlowKey, OUT_SELF, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE,
+};
 
 use crate::checked::Checked;
 use crate::concrete::ConcretePacket;
@@ -108,6 +110,7 @@ pub fn set_text(checked: &Checked, field: Field, set: &RangeSet) -> String {
                 names::protocol_name(p as u8).map_or_else(|| p.to_string(), str::to_string)
             })),
             Field::Src | Field::Dst => return addr_set_text(set),
+            Field::Redirect => items.extend((first..=last).map(|r| redirect_text(r as u8))),
             _ if first == last => items.push(first.to_string()),
             _ => items.push(format!("{first}-{last}")),
         }
@@ -121,6 +124,17 @@ pub fn set_text(checked: &Checked, field: Field, set: &RangeSet) -> String {
         1 => items.remove(0),
         _ => format!("{{ {} }}", items.join(", ")),
     }
+}
+
+/// A destination NAT value as explanations say it.
+fn redirect_text(redirect: u8) -> String {
+    match redirect {
+        REDIRECT_NONE => "none",
+        REDIRECT_FORWARD => "a port forward",
+        REDIRECT_DNS => "the DNS redirect",
+        _ => "another",
+    }
+    .to_string()
 }
 
 /// An address set as CIDRs, or as `not ...` when its complement is shorter to write.

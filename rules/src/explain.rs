@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use dataplane::appliance::{Fate, Reply};
-use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF};
+use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF, REDIRECT_NONE};
 
 use crate::checked::Checked;
 use crate::concrete::{concrete, ConcretePacket};
@@ -91,6 +91,7 @@ fn sent_text(checked: &Checked, packet: &ConcretePacket, run: &Run) -> String {
         dst_port: packet.dst_port,
         icmp_type: packet.icmp.0,
         icmp_code: packet.icmp.1,
+        redirect: REDIRECT_NONE,
     };
     sent_packet_text(checked, &key)
 }
@@ -289,6 +290,7 @@ fn rule_field(policy: &Policy, rule: &Rule, field: Field) -> RangeSet {
         Field::DstPort => ports(rule.dst_port),
         Field::IcmpType => bytes(rule.icmp_type),
         Field::IcmpCode => bytes(rule.icmp_code),
+        Field::Redirect => bytes(rule.redirect),
     }
 }
 

@@ -143,6 +143,7 @@ impl Pools {
             dst_port: self.ports(part.get(Field::DstPort)),
             icmp_type: self.bytes(part.get(Field::IcmpType)),
             icmp_code: self.bytes(part.get(Field::IcmpCode)),
+            redirect: self.bytes(part.get(Field::Redirect)),
         }
     }
 

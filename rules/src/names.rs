@@ -290,6 +290,7 @@ pub const STATEMENTS: &[&str] = &[
 /// Keywords that may follow the action of a filter rule (for suggestions).
 pub const RULE_CLAUSES: &[&str] = &[
     "log",
+    "forwarded",
     "allow-opts",
     "from",
     "to",

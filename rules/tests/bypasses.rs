@@ -265,3 +265,33 @@ fn the_default_ruleset_gives_each_client_a_share_of_the_state_table_and_explain_
         "{out}"
     );
 }
+
+// 6. A port forward's pass rule.
+
+const FORWARD: &str = "client work 10.137.1.10 on clients
+forward uplink tcp port 8022 to work port 22
+pass forwarded from uplink to work tcp port 22
+default block log
+";
+
+#[test]
+fn a_forwarded_rule_passes_the_forward_and_not_the_clients_own_address() {
+    let text = format!(
+        "{NETWORK}{FORWARD}\
+         test pass tcp 203.0.113.9:40000 -> self:8022 on uplink\n\
+         test block log tcp 203.0.113.9:40000 -> work:22 on uplink\n"
+    );
+    compiled(&text);
+    let out = explained(
+        &format!("{NETWORK}{FORWARD}"),
+        "tcp 203.0.113.9:40000 -> work:22 on uplink",
+    );
+    assert!(
+        out.contains("verdict: block log, by the default at 7:1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("= destination NAT is none, the rule wants a port forward"),
+        "{out}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Policy bypasses found by attacking the data plane with crafted frames (issue 8): SCTP
-//! ports, IP options, unicast packets in link-layer broadcasts. Each test sends the packet that showed the
+//! ports, IP options, unicast packets in link-layer broadcasts, and a port forward's pass
+//! rule opening the client's private address. Each test sends the packet that showed the
 //! bypass and says what must become of it.
 
 mod appliance_common;
@@ -7,7 +8,7 @@ mod appliance_common;
 use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::sctp::{self, SctpPacket};
-use dataplane::testutil::packets::{self, with_ip_options, ROUTER_ALERT};
+use dataplane::testutil::packets::{self, checksums_valid, with_ip_options, ROUTER_ALERT};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Packet, UdpPacket};
 
 /// `policy`'s network with CLIENT and CLIENT2 attached and the gateway known.
@@ -224,4 +225,31 @@ fn a_ping_to_the_appliance_in_a_broadcast_frame_is_still_answered() {
     let frame = packets::ethernet(CLIENT.mac, EthernetAddress::BROADCAST, &ping);
     let reply = lab.receive(CLIENT.nic, frame).ipv4_to(CLIENT);
     assert_eq!(echo_of(&reply).ident, 9);
+}
+
+// 6. A port forward's pass rule.
+
+#[test]
+fn a_forwarded_pass_rule_opens_the_forward_and_not_the_clients_private_address() {
+    let mut lab = lab(&FORWARDED_ONLY);
+    let direct = packets::tcp_syn(REMOTE, 40000, CLIENT.ip, 22);
+    lab.send(GATEWAY, &direct).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::Policy), 1);
+
+    let through_the_forward = packets::tcp_syn(REMOTE, 40000, APPLIANCE_UPLINK, 8022);
+    let delivered = tcp_of(&lab.send(GATEWAY, &through_the_forward).ipv4_to(CLIENT));
+    assert_eq!(
+        (delivered.src, delivered.dst),
+        (sock(REMOTE, 40000), sock(CLIENT.ip, 22))
+    );
+}
+
+#[test]
+fn a_plain_pass_rule_for_a_forward_still_opens_both_ways_as_its_warning_says() {
+    // DECLARED passes its forward with a plain rule (the compiler warns about it): the
+    // private address is open too, exactly as the rule says.
+    let mut lab = lab(&DECLARED);
+    let direct = packets::tcp_syn(REMOTE, 40000, CLIENT.ip, 22);
+    lab.send(GATEWAY, &direct).ipv4_to(CLIENT);
+    assert!(checksums_valid(&direct));
 }

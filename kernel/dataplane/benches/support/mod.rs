@@ -108,6 +108,7 @@ impl RuleSpec {
             dst_port: ports(buf, &self.dst_port),
             icmp_type: bytes(buf, &self.icmp_type),
             icmp_code: bytes(buf, &self.icmp_code),
+            redirect: bytes(buf, &[(0, 255)]),
         };
         buf.rules.push(rule);
     }
@@ -221,6 +222,7 @@ pub fn key_in_rule(rng: &mut Rng, policy: &Policy, rule: &Rule) -> FlowKey {
         dst_port: value(Dim::DstPort) as u16,
         icmp_type: value(Dim::IcmpType) as u8,
         icmp_code: value(Dim::IcmpCode) as u8,
+        redirect: value(Dim::Redirect) as u8,
     };
     // What the data plane fills in: zero for the fields the protocol does not have.
     if !matches!(key.protocol, TCP | UDP) {
@@ -307,5 +309,6 @@ pub fn random_key(rng: &mut Rng) -> FlowKey {
             0
         },
         icmp_code: 0,
+        redirect: rng.below(3) as u8,
     }
 }

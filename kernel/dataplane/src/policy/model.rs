@@ -159,6 +159,9 @@ pub struct Rule {
     pub icmp_type: Span,
     /// ICMP / ICMPv6 code ranges (`byte_ranges`); full range for non-ICMP rules.
     pub icmp_code: Span,
+    /// Destination NAT ranges (`byte_ranges`, see [`FlowKey::redirect`](super::FlowKey)):
+    /// `{REDIRECT_FORWARD}` for `forwarded` rules, the full range for the others.
+    pub redirect: Span,
 }
 
 /// What happens to a packet that no rule matches. `Pass` is deliberately not representable.

@@ -133,6 +133,23 @@ pub static OPTIONS_ALLOWED: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// [`DECLARED`] with its port forward passed the way that opens nothing else: SSH reaches
+/// `work` only through the forward.
+pub static FORWARDED_ONLY: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "forwarded-only.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         client work     10.137.1.10 on clients
+         client personal 10.137.1.11 on clients
+         nat from clients to uplink
+         forward uplink tcp port 8022 to work port 22
+         pass forwarded from uplink to work tcp port 22
+         pass from clients to uplink
+         default block log",
+    )
+});
+
 /// Declared clients, `work`'s MAC pinned (Qubes knows every client's MAC).
 pub static PINNED: LazyLock<PolicyBuf> = LazyLock::new(|| {
     compile(

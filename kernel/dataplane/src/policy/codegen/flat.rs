@@ -382,9 +382,9 @@ const fn dns_at(w: &[u32], base: usize) -> DnsRedirect {
 }
 
 /// Words per rule in the flat form: position (2), action, flags (bit 0 `log`, bit 1
-/// `allow_opts`), limits (2), then the nine field spans (start, len) in [`Rule`] field
+/// `allow_opts`), limits (2), then the ten field spans (start, len) in [`Rule`] field
 /// order.
-pub const RULE_WORDS: usize = 24;
+pub const RULE_WORDS: usize = 26;
 
 const ACTION_PASS: u32 = 0;
 const ACTION_BLOCK: u32 = 1;
@@ -407,6 +407,7 @@ pub const fn rule_words(rule: &Rule) -> [u32; RULE_WORDS] {
         rule.dst_port,
         rule.icmp_type,
         rule.icmp_code,
+        rule.redirect,
     ];
     let mut words = [0; RULE_WORDS];
     words[0] = rule.pos.line;
@@ -460,6 +461,7 @@ const fn rule_at(words: &[u32], base: usize) -> Rule {
         dst_port: span_at(words, fields + 12),
         icmp_type: span_at(words, fields + 14),
         icmp_code: span_at(words, fields + 16),
+        redirect: span_at(words, fields + 18),
     }
 }
 
@@ -481,6 +483,7 @@ const NO_RULE: Rule = Rule {
     dst_port: Span::EMPTY,
     icmp_type: Span::EMPTY,
     icmp_code: Span::EMPTY,
+    redirect: Span::EMPTY,
 };
 
 /// Defines the `const fn` that rebuilds a list of records from their flat words.
@@ -598,6 +601,7 @@ mod tests {
                 dst_port: span(13, 14),
                 icmp_type: span(15, 16),
                 icmp_code: span(17, 18),
+                redirect: span(19, 20),
             };
             let words = rule_words(&rule);
             assert_eq!(rules::<1>(&words), [rule]);
