@@ -57,13 +57,7 @@ impl TapAppliance {
         let vm = Vm::start(spec)?;
         // QEMU has opened the taps once the guest runs; only then may they move.
         vm.wait_ready()?;
-        attach(&uplink, UPLINK_NIC)?;
-        for (index, client) in clients.iter().enumerate() {
-            let nic = index + 1;
-            attach(client, nic)?;
-            let gateway = appliance_address(nic).address().to_string();
-            client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
-        }
+        attach_all(&uplink, &clients)?;
         let services = UplinkServices::start(&uplink)?;
         Ok(TapAppliance {
             vm,
@@ -75,14 +69,32 @@ impl TapAppliance {
 
     /// The client host on `nic<nic>`.
     pub fn client(&self, nic: usize) -> Outcome<&TestHost> {
-        nic.checked_sub(1)
-            .and_then(|index| self.clients.get(index))
-            .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+        client_on(&self.clients, nic)
     }
 }
 
+/// The client host on `nic<nic>` among `clients` (`clients[i - 1]` on `nic<i>`).
+pub fn client_on(clients: &[TestHost], nic: usize) -> Outcome<&TestHost> {
+    nic.checked_sub(1)
+        .and_then(|index| clients.get(index))
+        .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+}
+
+/// Moves every host's tap into its namespace ([`attach`]): `uplink` on `nic0`,
+/// `clients[i - 1]` on `nic<i>` with the appliance as its default gateway.
+pub fn attach_all(uplink: &TestHost, clients: &[TestHost]) -> Outcome {
+    attach(uplink, UPLINK_NIC)?;
+    for (index, client) in clients.iter().enumerate() {
+        let nic = index + 1;
+        attach(client, nic)?;
+        let gateway = appliance_address(nic).address().to_string();
+        client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
+    }
+    Ok(())
+}
+
 /// Moves `host`'s tap into its namespace with the planned address of `nic<nic>`'s host.
-fn attach(host: &TestHost, nic: usize) -> Outcome {
+pub fn attach(host: &TestHost, nic: usize) -> Outcome {
     let prefix = appliance_address(nic).prefix_len();
     host.attach(Ipv4Cidr::new(host_address(nic), prefix))
 }

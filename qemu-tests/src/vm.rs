@@ -283,26 +283,9 @@ impl Vm {
             .ready_timeout
             .unwrap_or_else(|| VmSpec::default_ready_timeout(self.spec.boot));
         self.console
-            .wait_until(
-                &format!("`{READY_LINE}` ({})", self.describe()),
-                timeout,
-                |snapshot| {
-                    if let Some(fatal) = snapshot
-                        .lines
-                        .iter()
-                        .find(|line| line.starts_with(FATAL_PREFIX))
-                    {
-                        return Some(Err(Failure::new(format!(
-                            "the kernel failed before `{READY_LINE}`: {fatal}"
-                        ))));
-                    }
-                    snapshot
-                        .lines
-                        .iter()
-                        .any(|line| line == READY_LINE)
-                        .then_some(Ok(()))
-                },
-            )
+            .wait_for_ready(&self.describe(), READY_LINE, timeout, |line| {
+                line.starts_with(FATAL_PREFIX)
+            })
             .map_err(|failure| self.with_qemu_errors(failure))?;
         let report = BootReport::parse(&self.console.lines())?;
         self.check_nics(&report)?;
