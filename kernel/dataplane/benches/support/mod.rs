@@ -37,6 +37,7 @@ const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
+const SCTP: u8 = 132;
 /// One rule before it goes into the pools: every field a list of inclusive ranges.
 #[derive(Clone, Debug)]
 pub struct RuleSpec {
@@ -225,7 +226,7 @@ pub fn key_in_rule(rng: &mut Rng, policy: &Policy, rule: &Rule) -> FlowKey {
         redirect: value(Dim::Redirect) as u8,
     };
     // What the data plane fills in: zero for the fields the protocol does not have.
-    if !matches!(key.protocol, TCP | UDP) {
+    if !matches!(key.protocol, TCP | UDP | SCTP) {
         key.src_port = 0;
         key.dst_port = 0;
     }
@@ -294,7 +295,7 @@ pub fn random_key(rng: &mut Rng) -> FlowKey {
             ipv4_to_flow_addr(rng.next_u64() as u32)
         }
     };
-    let ports = matches!(protocol, TCP | UDP);
+    let ports = matches!(protocol, TCP | UDP | SCTP);
     FlowKey {
         in_nic: rng.below(8) as u8,
         out: *rng.pick(&[0, 0, 1, 2, 3, OUT_SELF]),
