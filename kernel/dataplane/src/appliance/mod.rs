@@ -14,7 +14,8 @@
 //!              the source may arrive on this NIC (anti-spoofing, sticky client MACs);
 //!              no source route or route recording (IPv4 options)
 //! established  a later fragment follows its first fragment's way, or is dropped;
-//!              a packet of a state (or an ICMP error about one) takes the state's NAT
+//!              a packet of a state (or an ICMP error about one, from the flow's peer
+//!              or a router on its path) takes the state's NAT, out of the state's NIC
 //! new_flow     a first packet: port forward / DNS redirect -> route -> policy
 //!                 addressed to the appliance -> to_self: policy (`to self`), local stack
 //! checks       nothing that came as a link-layer broadcast is forwarded; IPv4 options

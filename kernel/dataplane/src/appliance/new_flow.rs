@@ -8,7 +8,7 @@ use super::answer::Answer;
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
 use super::trace::{Redirect, RedirectKind};
-use super::transmit::Plan;
+use super::transmit::{Plan, Rewrite};
 use super::Appliance;
 use crate::drops::DropReason;
 use crate::icmp_error::IcmpError;
@@ -166,7 +166,7 @@ impl Appliance<'_> {
             .insert(&flow, &pd.ip, pd.now)
             .map_err(refused_state)?;
         Ok(Plan {
-            translation: Some(flow.translation()),
+            rewrite: Rewrite::Translate(flow.translation()),
             out_nic,
             next_hop,
             mtu,

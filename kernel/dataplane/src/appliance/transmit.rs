@@ -17,20 +17,37 @@ use super::Appliance;
 use crate::arp as arp_wire;
 use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
-use crate::fragmenter;
+use crate::fragmenter::{self, SplitError};
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
 use crate::neighbor::{Enqueued, Resolution};
+use crate::packet::Malformed;
 use crate::rewrite;
 use crate::route::Route;
 use crate::sink::FrameSink;
 
-/// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
-/// forwarded first fragment, so the rest of its datagram leaves the same way.
+/// How a forwarded packet's addresses (and ports) are rewritten.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rewrite {
+    /// A packet of a flow, or an ICMP error about one: the flow's translation (which, for
+    /// an error, treats its outer addresses and its quote differently).
+    Translate(Translation),
+    /// A fragment after the first: the very addresses its first fragment left with, so
+    /// that every fragment of a datagram is translated alike and the datagram reassembles.
+    Addresses {
+        /// The source the first fragment left with.
+        src: Ipv4Address,
+        /// The destination the first fragment left with.
+        dst: Ipv4Address,
+    },
+}
+
+/// How a forwarded packet leaves: its rewrite and its next hop. A forwarded first fragment
+/// records the plan of the rest of its datagram: the addresses it left with, the same way.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
-    /// The translation to apply (`None`: leave the addresses alone).
-    pub translation: Option<Translation>,
+    /// How the packet is rewritten.
+    pub rewrite: Rewrite,
     /// The egress NIC.
     pub out_nic: u8,
     /// The neighbour the frame goes to.
@@ -73,41 +90,69 @@ impl Appliance<'_> {
         }
         let arrived = pd.ip;
         let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + arrived.total_len];
-        if let Some(translation) = &plan.translation {
-            nat::apply(packet, &mut pd.ip, translation);
-        }
+        let translation = match plan.rewrite {
+            Rewrite::Translate(translation) => {
+                nat::apply(packet, &mut pd.ip, &translation);
+                Some(translation)
+            }
+            Rewrite::Addresses { src, dst } => {
+                nat::set_addresses(packet, &mut pd.ip, src, dst);
+                None
+            }
+        };
         rewrite::decrement_ttl(packet);
         if FragmentKind::of(&arrived) == FragmentKind::First {
-            self.fragments.record_first(&arrived, plan, pd.now);
+            let rest = Plan {
+                rewrite: Rewrite::Addresses {
+                    src: pd.ip.src,
+                    dst: pd.ip.dst,
+                },
+                ..plan
+            };
+            self.fragments.record_first(pd.nic, &arrived, rest, pd.now);
         }
         pd.trace.fate = Fate::Forwarded {
             nic: plan.out_nic,
             next_hop: plan.next_hop,
-            translation: plan.translation,
+            translation,
         };
         let now = pd.now;
         if too_big {
             let split = fragmenter::split(packet, plan.mtu, |fragment| {
                 self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
             });
-            return split.map(|_| ()).map_err(|_| DropReason::TooBig.into());
+            return split.map(|_| ()).map_err(|error| match error {
+                SplitError::BeyondLargestDatagram => {
+                    Dropped::detail(DropReason::Malformed, Malformed::DatagramTooLong.as_str())
+                }
+                SplitError::Malformed | SplitError::MtuTooSmall => DropReason::TooBig.into(),
+            });
         }
         self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
         Ok(())
     }
 
-    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
-    /// its destination.
+    /// Sends an IPv4 packet the appliance originates towards its destination: out of
+    /// `back_through` when it answers a packet that arrived there (an ICMP error, a TCP
+    /// reset: they go back the way the packet came, see [`RouteTable::toward`]), else
+    /// where address routing says (a DHCP message).
+    ///
+    /// [`RouteTable::toward`]: crate::route::RouteTable::toward
     pub(super) fn send_originated(
         &mut self,
         packet: &[u8],
+        back_through: Option<u8>,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
         let Ok(view) = Ipv4Packet::new_checked(packet) else {
             return;
         };
-        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(view.dst_addr()) {
+        let route = match back_through {
+            Some(nic) => self.routes.toward(nic, view.dst_addr()),
+            None => self.routes.lookup(view.dst_addr()),
+        };
+        if let Route::Forward { nic, next_hop, .. } = route {
             self.send_to_neighbor(nic, next_hop, packet, now, sink);
         }
     }

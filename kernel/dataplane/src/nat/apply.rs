@@ -12,8 +12,9 @@ use crate::state::FlowTuple;
 /// it leaves as `translation.after`:
 ///
 /// - an ordinary packet gets the addresses and ports (or ICMP echo identifier) of `after`
-///   (SCTP packets keep their ports: NAT never changes them);
-///   a fragment after the first gets the addresses only (it has no transport header);
+///   (SCTP packets keep their ports: NAT never changes them); a fragment after the first
+///   gets the addresses only (it has no transport header; the forward path gives it the
+///   addresses its first fragment left with, [`set_addresses`]);
 /// - an ICMP error related to a state gets its quoted packet rewritten to the reverse of
 ///   `after` (what the error's receiver sent), its destination set to `after`'s, and its
 ///   source too when the error came from the translated endpoint itself (a port-forwarded
@@ -32,7 +33,14 @@ pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translat
     }
 }
 
-fn set_addresses(bytes: &mut [u8], summary: &mut Ipv4Summary, src: Ipv4Address, dst: Ipv4Address) {
+/// Sets the packet's source and destination addresses (the checksums that cover them
+/// follow); for a fragment after the first, that is all of its translation.
+pub fn set_addresses(
+    bytes: &mut [u8],
+    summary: &mut Ipv4Summary,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+) {
     if summary.src != src {
         rewrite::set_src_addr(bytes, summary, src);
     }

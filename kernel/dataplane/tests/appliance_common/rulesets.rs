@@ -163,3 +163,15 @@ pub static PINNED: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// Only HTTPS leaves, through a 1,400-byte uplink (fragments are cut again on the way out).
+pub static HTTPS_ONLY_SMALL_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "https-only.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 mtu 1400
+         interface clients nic1 address 10.137.1.1/24
+         nat from clients to uplink
+         pass from clients to uplink tcp port 443
+         default block log",
+    )
+});
