@@ -33,20 +33,26 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true)
+        TapAppliance::boot_on(Machine::Q35, kernel_cmdline, true)
     }
 
     /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks).
     pub fn boot_quietly(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, false)
+        TapAppliance::boot_on(Machine::Q35, kernel_cmdline, false)
     }
 
-    fn boot_reporting(kernel_cmdline: &str, report_on_drop: bool) -> Outcome<TapAppliance> {
+    /// Boots on `machine` (direct kernel); prints the console when dropped if
+    /// `report_on_drop`.
+    pub fn boot_on(
+        machine: Machine,
+        kernel_cmdline: &str,
+        report_on_drop: bool,
+    ) -> Outcome<TapAppliance> {
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
-        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
+        let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
         spec.variant = FORWARDING;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;

@@ -388,6 +388,24 @@ impl Vm {
         }
     }
 
+    /// Runs a human-monitor command (`info registers`, `x/32gx 0x...`) and returns what it
+    /// printed.
+    pub fn monitor(&self, command_line: &str) -> Outcome<String> {
+        let printed = Qmp::connect(&self.qmp_socket)?.execute_with(
+            "human-monitor-command",
+            serde_json::json!({ "command-line": command_line }),
+        )?;
+        printed
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Failure::new(format!("QMP human-monitor-command returned {printed}")))
+    }
+
+    /// The kernel ELF this VM boots (for symbolising addresses).
+    pub fn kernel_elf(&self) -> Outcome<PathBuf> {
+        Ok(artifacts(self.spec.variant)?.elf)
+    }
+
     /// Waits for QEMU to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Outcome<ExitStatus> {
         match wait_until(&mut self.child, Instant::now() + timeout) {

@@ -15,5 +15,6 @@ mod images;
 mod interrupts;
 mod kvm;
 mod power;
+mod soak;
 mod tap_clients;
 mod watchdog;
