@@ -85,6 +85,8 @@ pub(crate) struct Plan {
     pub next_hop: Ipv4Address,
     /// The egress NIC's MTU.
     pub mtu: u16,
+    /// Whether the rule that passed the flow allows IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
 }
 
 impl Appliance<'_> {
@@ -283,10 +285,15 @@ impl Appliance<'_> {
         }
     }
 
-    /// How to reach the neighbour `next_hop` on `nic` now.
+    /// How to reach the neighbour `next_hop` on `nic` now: at its pinned MAC if it is a
+    /// client whose MAC the ruleset pins (no need, and no room, to ask), otherwise as ARP
+    /// knows it.
     fn next_hop_mac(&mut self, nic: u8, next_hop: Ipv4Address, now: Instant) -> NextHop {
         if self.configs[nic as usize].ipv4.is_none() {
             return NextHop::Unaddressed;
+        }
+        if let Some(mac) = self.pinned_mac(nic, next_hop) {
+            return NextHop::Known(mac);
         }
         match self.neighbors.resolve((nic, next_hop), now) {
             Resolution::Known(mac) => NextHop::Known(mac),
@@ -310,8 +317,9 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
-    /// if needed (the packet then waits, boundedly, for the answer).
+    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`: to its pinned MAC if
+    /// it is a client whose MAC the ruleset pins, otherwise resolving its MAC first if
+    /// needed (the packet then waits, boundedly, for the answer).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
