@@ -33,16 +33,17 @@ fn iperf_tcp(seconds: u32) -> IperfRun {
     }
 }
 
-/// Fails unless the transfer covered `seconds` one-second intervals and none was empty.
+/// Fails unless the transfer's one-second intervals covered (nearly) `seconds` and none was
+/// empty. Nearly: on a loaded host iperf3's interval timer runs late, and it may leave out
+/// a last interval cut short by the end of the test (seen: 9 intervals for 10 s).
 fn never_stalled(report: &IperfReport, seconds: u32, what: &str) -> Outcome {
     let stalls = report.stalls();
+    let covered = report.intervals.last().map_or(0.0, |last| last.end);
     ensure(
-        report.intervals.len() >= seconds as usize
-            && stalls.is_empty()
-            && report.received_bytes > 0,
+        covered >= f64::from(seconds) - 1.0 && stalls.is_empty() && report.received_bytes > 0,
         || {
             format!(
-                "{what}: {} intervals, {} bytes received, stalled in {:?}",
+                "{what}: {} intervals up to {covered:.1} s, {} bytes received, stalled in {:?}",
                 report.intervals.len(),
                 report.received_bytes,
                 stalls
