@@ -35,7 +35,7 @@
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
-//!   generators and tests).
+//!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
 //! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
@@ -51,6 +51,7 @@ pub mod drops;
 pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
+pub mod keys;
 pub mod local;
 pub mod nat;
 pub mod neighbor;
