@@ -33,6 +33,8 @@
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
+//! - [`share`]: who a packet's source is, for the per-source share every shared resource
+//!   gives (one client never hurts another).
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
@@ -62,6 +64,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod share;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

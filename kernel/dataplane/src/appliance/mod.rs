@@ -36,6 +36,7 @@ mod established;
 mod forward;
 mod new_flow;
 mod report;
+mod sources;
 mod to_self;
 mod trace;
 mod transmit;
@@ -200,7 +201,7 @@ impl<'p> Appliance<'p> {
             .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
             .collect();
         declared_clients.sort_unstable();
-        Appliance {
+        let mut appliance = Appliance {
             declared_clients,
             policy,
             nics,
@@ -216,7 +217,9 @@ impl<'p> Appliance<'p> {
             drop_log: DropLog::default(),
             upstream_dns,
             stats: report::Reporter::new(now),
-        }
+        };
+        appliance.configure_next_hops();
+        appliance
     }
 
     /// Counters of NIC `nic`.

@@ -23,6 +23,7 @@ use crate::nat::{self, Translation};
 use crate::neighbor::{Enqueued, Resolution};
 use crate::rewrite;
 use crate::route::Route;
+use crate::share::Source;
 use crate::sink::FrameSink;
 
 /// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
@@ -84,18 +85,20 @@ impl Appliance<'_> {
             translation: plan.translation,
         };
         let now = pd.now;
+        let source = self.source_of(pd.nic, arrived.src);
         if too_big {
             let split = fragmenter::split(packet, plan.mtu, |fragment| {
-                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
+                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, source, now, sink);
             });
             return split.map(|_| ()).map_err(|_| DropReason::TooBig.into());
         }
-        self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
+        self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, source, now, sink);
         Ok(())
     }
 
-    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset) towards
-    /// its destination.
+    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset, a DHCP
+    /// message) towards its destination. Its resolution, if one is needed, is charged to
+    /// the destination: the sender whose packet it answers.
     pub(super) fn send_originated(
         &mut self,
         packet: &[u8],
@@ -105,18 +108,22 @@ impl Appliance<'_> {
         let Ok(view) = Ipv4Packet::new_checked(packet) else {
             return;
         };
-        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(view.dst_addr()) {
-            self.send_to_neighbor(nic, next_hop, packet, now, sink);
+        let dst = view.dst_addr();
+        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(dst) {
+            let source = self.source_of(nic, dst);
+            self.send_to_neighbor(nic, next_hop, packet, source, now, sink);
         }
     }
 
     /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
-    /// if needed (the packet then waits, boundedly, for the answer).
+    /// if needed (the packet then waits, boundedly, for the answer; the resolution is
+    /// `source`'s, within its share).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
         next_hop: Ipv4Address,
         packet: &[u8],
+        source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
@@ -131,8 +138,16 @@ impl Appliance<'_> {
             }
             Resolution::Unknown => {}
         }
-        match self.neighbors.enqueue((nic, next_hop), packet, now) {
-            Enqueued::SendRequest => {
+        match self.neighbors.enqueue((nic, next_hop), packet, now, source) {
+            Enqueued::SendRequest { queued, displaced } => {
+                if let Some(((on, _), dropped)) = displaced {
+                    for _ in 0..dropped {
+                        self.count_drop(on, DropReason::NeighborUnreachable);
+                    }
+                }
+                if !queued {
+                    self.count_drop(nic, DropReason::NeighborUnreachable);
+                }
                 let request = arp_wire::request(config.mac, cidr.address(), next_hop);
                 self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
             }
