@@ -6,6 +6,7 @@ mod appliance_common;
 
 use appliance_common::*;
 use dataplane::appliance::ApplianceOptions;
+use dataplane::drops::DropReason;
 use dataplane::neighbor::REQUEST_INTERVAL;
 use dataplane::testutil::packets;
 use smoltcp::wire::ArpOperation;
@@ -18,6 +19,13 @@ fn lab_with(policy: &'static dataplane::policy::PolicyBuf, options: ApplianceOpt
     lab.teach(GATEWAY);
     lab.teach(RESOLVER);
     lab
+}
+
+fn small_table(capacity: usize) -> ApplianceOptions {
+    ApplianceOptions {
+        state_capacity: capacity,
+        ..ApplianceOptions::default()
+    }
 }
 
 /// The ARP requests among `sent`, as `(nic, target)`, whoever they were sent to.
@@ -97,4 +105,85 @@ fn a_flooded_arp_queue_still_asks_for_every_new_destination() {
         1,
         "CLIENT's packet was queued despite the flood"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The state table's early drop.
+
+/// `client` asks the appliance for a name: the query is redirected to the resolver. Returns
+/// the query as it left (masqueraded).
+fn dns_query(lab: &mut Lab, client: Host, port: u16) -> Vec<u8> {
+    let query = packets::udp(client.ip, port, APPLIANCE_CLIENTS, 53, b"example.org?");
+    lab.send(client, &query).ipv4_to(RESOLVER)
+}
+
+/// The resolver answers the query `left` (as it left the appliance); the answer must reach
+/// `client` at `port`.
+fn dns_answer_reaches(lab: &mut Lab, left: &[u8], client: Host, port: u16) {
+    let seen = udp_of(left);
+    let answer = packets::udp(
+        RESOLVER.ip,
+        53,
+        seen.src.ip().octets(),
+        seen.src.port(),
+        b"93.184.216.34",
+    );
+    let reached = udp_of(&lab.send(RESOLVER, &answer).ipv4_to(client));
+    assert_eq!(reached.dst, sock(client.ip, port));
+    assert_eq!(reached.payload, b"93.184.216.34");
+}
+
+#[test]
+fn a_syn_flood_from_the_uplink_to_a_port_forward_does_not_evict_a_clients_pending_dns() {
+    let mut lab = lab_with(&DECLARED, small_table(256));
+    let left = dns_query(&mut lab, CLIENT2, 5353);
+    // Far more SYNs than the table holds, from the uplink to the forwarded port, from one
+    // address and from many.
+    for n in 0..1024u16 {
+        let source = if n % 2 == 0 {
+            REMOTE
+        } else {
+            [198, 18, (n >> 8) as u8, n as u8]
+        };
+        let syn = packets::tcp_syn(source, 1024 + n, APPLIANCE_UPLINK, 8022);
+        lab.send(GATEWAY, &syn).ipv4_to(CLIENT);
+    }
+    assert!(lab.appliance.state_stats().early_drops > 0);
+    dns_answer_reaches(&mut lab, &left, CLIENT2, 5353);
+}
+
+#[test]
+fn a_client_flooding_new_flows_evicts_its_own_half_open_states_not_another_clients() {
+    let mut lab = lab_with(&DEFAULT, small_table(64));
+    let left = dns_query(&mut lab, CLIENT, 5353);
+    for port in 0..500u16 {
+        let datagram = packets::udp(CLIENT2.ip, 10_000 + port, SERVER, 9, b"x");
+        lab.send(CLIENT2, &datagram).ipv4_to(GATEWAY);
+    }
+    dns_answer_reaches(&mut lab, &left, CLIENT, 5353);
+    // CLIENT2's own oldest flow was the one given up.
+    let first = packets::udp(SERVER, 9, APPLIANCE_UPLINK, 10_000, b"late");
+    lab.send(GATEWAY, &first).assert_nothing();
+}
+
+#[test]
+fn the_biggest_consumer_cannot_take_a_quiet_clients_half_open_state() {
+    let mut lab = lab_with(&DEFAULT, small_table(16));
+    // CLIENT2 holds 15 answered (established) flows; CLIENT has one query in flight.
+    for port in 0..15u16 {
+        let out = lab
+            .send(
+                CLIENT2,
+                &packets::udp(CLIENT2.ip, 7000 + port, SERVER, 9, b"x"),
+            )
+            .ipv4_to(GATEWAY);
+        let back = packets::udp(SERVER, 9, APPLIANCE_UPLINK, udp_of(&out).src.port(), b"y");
+        lab.send(GATEWAY, &back).ipv4_to(CLIENT2);
+    }
+    let left = dns_query(&mut lab, CLIENT, 5353);
+    // The table is full: CLIENT2's next flow is refused rather than taking CLIENT's.
+    lab.send(CLIENT2, &packets::udp(CLIENT2.ip, 8000, SERVER, 9, b"x"))
+        .assert_nothing();
+    assert_eq!(lab.dropped(DropReason::StateTableFull), 1);
+    dns_answer_reaches(&mut lab, &left, CLIENT, 5353);
 }
