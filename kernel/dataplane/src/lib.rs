@@ -34,7 +34,8 @@
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
 //! - [`share`]: who a packet's source is, for the per-source share every shared resource
-//!   gives (one client never hurts another).
+//!   gives (one client never hurts another); [`budget`]: a rate limit with a share per
+//!   source (ICMP errors and resets, the drop log).
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
@@ -46,6 +47,7 @@ extern crate alloc;
 pub mod antispoof;
 pub mod appliance;
 pub mod arp;
+pub mod budget;
 pub mod checksum;
 pub mod config;
 pub mod dhcp;

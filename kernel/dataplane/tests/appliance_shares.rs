@@ -9,7 +9,8 @@ use dataplane::appliance::ApplianceOptions;
 use dataplane::drops::DropReason;
 use dataplane::neighbor::REQUEST_INTERVAL;
 use dataplane::testutil::packets;
-use smoltcp::wire::ArpOperation;
+use smoltcp::time::Duration;
+use smoltcp::wire::{ArpOperation, Ipv4Packet};
 
 /// `policy`'s network with both clients attached and the gateway and resolver known.
 fn lab_with(policy: &'static dataplane::policy::PolicyBuf, options: ApplianceOptions) -> Lab {
@@ -186,4 +187,108 @@ fn the_biggest_consumer_cannot_take_a_quiet_clients_half_open_state() {
         .assert_nothing();
     assert_eq!(lab.dropped(DropReason::StateTableFull), 1);
     dns_answer_reaches(&mut lab, &left, CLIENT, 5353);
+}
+
+// ---------------------------------------------------------------------------------------
+// The ICMP-error and reset budgets.
+
+/// A datagram from `client` too big for the uplink, with DF set.
+fn too_big_from(client: Host) -> Vec<u8> {
+    let big = packets::udp(client.ip, 5000, SERVER, 9000, &[0xab; 1600]);
+    assert!(Ipv4Packet::new_checked(&big[..]).unwrap().dont_frag());
+    big
+}
+
+#[test]
+fn time_exceeded_noise_from_one_client_does_not_deny_another_its_fragmentation_needed() {
+    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    for port in 0..60 {
+        let mut probe = packets::udp(CLIENT2.ip, 33434 + port, SERVER, 33434, b"trace");
+        packets::set_ttl(&mut probe, 1);
+        lab.send(CLIENT2, &probe);
+    }
+    let error = lab.send(CLIENT, &too_big_from(CLIENT)).ipv4_to(CLIENT);
+    let seen = icmp_error_of(&error);
+    assert_eq!((seen.icmp_type, seen.code), (3, 4), "fragmentation needed");
+}
+
+#[test]
+fn a_random_source_flood_from_the_uplink_does_not_deny_a_client_its_errors() {
+    let mut lab = lab_with(&DECLARED, ApplianceOptions::default());
+    // Probes that run out of TTL here, to the forwarded port, from thousands of addresses:
+    // the uplink's share of the budget runs out, the clients' does not.
+    for n in 0..5000u32 {
+        let source = [198, 18, (n >> 8) as u8, n as u8];
+        let mut probe = packets::tcp_syn(source, 33434, APPLIANCE_UPLINK, 8022);
+        packets::set_ttl(&mut probe, 1);
+        lab.send(GATEWAY, &probe);
+    }
+    let error = lab.send(CLIENT, &too_big_from(CLIENT)).ipv4_to(CLIENT);
+    assert_eq!(icmp_error_of(&error).code, 4, "fragmentation needed");
+    let mut probe = packets::udp(CLIENT.ip, 33434, SERVER, 33434, b"trace");
+    packets::set_ttl(&mut probe, 1);
+    let error = lab.send(CLIENT, &probe).ipv4_to(CLIENT);
+    assert_eq!(icmp_error_of(&error).icmp_type, 11, "time exceeded");
+}
+
+#[test]
+fn reset_noise_from_one_client_does_not_deny_another_its_reset() {
+    let mut lab = lab_with(&REJECTING, ApplianceOptions::default());
+    for port in 0..200 {
+        lab.send(
+            CLIENT2,
+            &packets::tcp_syn(CLIENT2.ip, 1024 + port, SERVER, 25),
+        );
+    }
+    let reset = lab
+        .send(CLIENT, &packets::tcp_syn(CLIENT.ip, 40000, SERVER, 25))
+        .ipv4_to(CLIENT);
+    assert_eq!(tcp_of(&reset).dst, sock(CLIENT.ip, 40000));
+}
+
+// ---------------------------------------------------------------------------------------
+// The drop log.
+
+fn drop_lines() -> Vec<String> {
+    take_log_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("drop "))
+        .collect()
+}
+
+#[test]
+fn one_clients_noise_does_not_hide_another_clients_drop_line() {
+    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    take_log_lines();
+    // CLIENT2 knocks on CLIENT's ports, many times a second, for a while.
+    for tenth in 0..10u16 {
+        lab.advance(Duration::from_millis(100));
+        for port in 0..100 {
+            let knock = packets::tcp_syn(CLIENT2.ip, 1024 + tenth * 100 + port, CLIENT.ip, 22);
+            lab.send(CLIENT2, &knock).assert_nothing();
+        }
+    }
+    let noise = drop_lines();
+    assert!(
+        noise.len() < 100,
+        "CLIENT2's lines are rate-limited: {}",
+        noise.len()
+    );
+    // CLIENT's one drop gets its line, and the suppressed count is still told.
+    lab.send(
+        CLIENT,
+        &packets::tcp_syn(CLIENT.ip, 40000, APPLIANCE_CLIENTS, 22),
+    )
+    .assert_nothing();
+    let lines = drop_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("drop nic1 block default") && lines[0].contains("10.137.1.10:40000"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains("earlier drop lines suppressed)"),
+        "{lines:?}"
+    );
+    assert!(lab.appliance.stats().log_lines_suppressed > 0);
 }

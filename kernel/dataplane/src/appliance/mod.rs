@@ -55,7 +55,7 @@ use crate::arp as arp_wire;
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
-use crate::icmp_error::ErrorReplies;
+use crate::icmp_error::{ErrorReplies, REPLY_SHARES};
 use crate::keys::ApplianceKeys;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
@@ -212,9 +212,9 @@ impl<'p> Appliance<'p> {
             states,
             masquerader: Masquerader::new(MasqueradeConfig::seeded(options.keys.nat_ports)),
             fragments: FragmentTable::new(),
-            errors: ErrorReplies::default(),
+            errors: ErrorReplies::new(REPLY_SHARES, options.keys.shares),
             drops: DropCounters::default(),
-            drop_log: DropLog::default(),
+            drop_log: DropLog::new(options.keys.shares),
             upstream_dns,
             stats: report::Reporter::new(now),
         };
