@@ -119,6 +119,29 @@ impl Console {
         })
     }
 
+    /// Waits for the first line equal to `ready` (`what` names the guest), failing as soon as a line satisfies `fatal`: the guest reported that it
+    /// will never get there.
+    pub fn wait_for_ready(
+        &self,
+        what: &str,
+        ready: &str,
+        timeout: Duration,
+        fatal: impl Fn(&str) -> bool,
+    ) -> Outcome {
+        self.wait_until(&format!("`{ready}` ({what})"), timeout, |snapshot| {
+            if let Some(line) = snapshot.lines.iter().find(|line| fatal(line)) {
+                return Some(Err(Failure::new(format!(
+                    "{what} failed before `{ready}`: {line}"
+                ))));
+            }
+            snapshot
+                .lines
+                .iter()
+                .any(|line| line == ready)
+                .then_some(Ok(()))
+        })
+    }
+
     /// How many complete lines satisfy `predicate`.
     pub fn count(&self, predicate: impl Fn(&str) -> bool) -> usize {
         self.state()

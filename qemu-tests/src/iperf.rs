@@ -70,6 +70,8 @@ impl Drop for IperfServer {
 pub enum IperfLoad {
     /// One TCP stream, as fast as it goes.
     Tcp,
+    /// One TCP stream from the server to the client (`--reverse`).
+    TcpReverse,
     /// UDP datagrams of `length` payload bytes at `bits_per_second` (0: as fast as the
     /// sender can).
     Udp {
@@ -106,6 +108,9 @@ impl IperfRun {
             "20000".into(),
             "--json".into(),
         ];
+        if self.load == IperfLoad::TcpReverse {
+            args.push("--reverse".into());
+        }
         if let IperfLoad::Udp {
             bits_per_second,
             length,

@@ -34,6 +34,11 @@
 //! ([`dnsmasq`]) in the uplink's namespace, started late and restarted as another network at
 //! another MAC; `tcpdump` ([`packet_capture`]) watches what leaves the uplink.
 //!
+//! The soak ([`soak`]) floods a [`tap_appliance::TapAppliance`] ([`flood`] frames put on a
+//! tap by [`packet_sender`], counted by [`link_stats`]) while a client's `curl` download of
+//! an endless, verifiable stream ([`stream_server`], [`download`]) goes on; a hung appliance
+//! is described from outside ([`hang_report`], with [`kernel_symbols`]).
+//!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
 
 pub mod accel;
@@ -41,26 +46,39 @@ pub mod addressing;
 pub mod background;
 pub mod boot_report;
 pub mod client_tools;
+pub mod compare;
+pub mod connection_rate;
 pub mod console;
 pub mod dhcp_uplink;
 pub mod dns_server;
 pub mod dnsmasq;
+pub mod download;
 pub mod drop_log;
 pub mod expect;
 pub mod failure;
+pub mod flood;
 pub mod forwarding_ruleset;
 pub mod frame_flood;
+pub mod hang_report;
 pub mod iperf;
+pub mod kernel_symbols;
 pub mod kernels;
 pub mod leftovers;
+pub mod link_stats;
+pub mod linux_vm;
 pub mod netns;
 pub mod notice;
 pub mod packet_capture;
+pub mod packet_sender;
+pub mod path_measures;
+pub mod qemu_process;
 pub mod qmp;
 pub mod segment_host;
 pub mod segmented_appliance;
 pub mod service;
+pub mod soak;
 pub mod stats_line;
+pub mod stream_server;
 pub mod syn_flood;
 pub mod tap_appliance;
 pub mod test_host;

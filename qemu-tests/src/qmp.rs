@@ -1,5 +1,5 @@
 //! A minimal QMP client (QEMU's JSON monitor protocol) over the VM's unix socket: enough to
-//! press the ACPI power button.
+//! press the ACPI power button and to ask the human monitor about a hung guest's CPU.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -42,10 +42,20 @@ impl Qmp {
 
     /// Runs `command` (no arguments) and waits for its return, skipping events.
     pub fn execute(&mut self, command: &str) -> Outcome<Value> {
+        self.execute_with(command, Value::Null)
+    }
+
+    /// Runs `command` with `arguments` (an object, or null for none) and waits for its
+    /// return, skipping events.
+    pub fn execute_with(&mut self, command: &str, arguments: Value) -> Outcome<Value> {
+        let mut request = serde_json::json!({ "execute": command });
+        if !arguments.is_null() {
+            request["arguments"] = arguments;
+        }
         // One write: QEMU acts on the command as soon as the JSON object is complete, and a
         // command such as system_powerdown may end QEMU before a second write (the newline)
         // would go out.
-        let request = format!("{}\n", serde_json::json!({ "execute": command }));
+        let request = format!("{request}\n");
         self.writer
             .write_all(request.as_bytes())
             .map_err(|error| Failure::new(format!("QMP {command}: {error}")))?;

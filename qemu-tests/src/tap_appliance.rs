@@ -33,20 +33,26 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, true)
+        TapAppliance::boot_on(Machine::Q35, kernel_cmdline, true)
     }
 
     /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks).
     pub fn boot_quietly(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(kernel_cmdline, false)
+        TapAppliance::boot_on(Machine::Q35, kernel_cmdline, false)
     }
 
-    fn boot_reporting(kernel_cmdline: &str, report_on_drop: bool) -> Outcome<TapAppliance> {
+    /// Boots on `machine` (direct kernel); prints the console when dropped if
+    /// `report_on_drop`.
+    pub fn boot_on(
+        machine: Machine,
+        kernel_cmdline: &str,
+        report_on_drop: bool,
+    ) -> Outcome<TapAppliance> {
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
-        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
+        let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
         spec.variant = FORWARDING;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
@@ -57,13 +63,7 @@ impl TapAppliance {
         let vm = Vm::start(spec)?;
         // QEMU has opened the taps once the guest runs; only then may they move.
         vm.wait_ready()?;
-        attach(&uplink, UPLINK_NIC)?;
-        for (index, client) in clients.iter().enumerate() {
-            let nic = index + 1;
-            attach(client, nic)?;
-            let gateway = appliance_address(nic).address().to_string();
-            client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
-        }
+        attach_all(&uplink, &clients)?;
         let services = UplinkServices::start(&uplink)?;
         Ok(TapAppliance {
             vm,
@@ -75,14 +75,32 @@ impl TapAppliance {
 
     /// The client host on `nic<nic>`.
     pub fn client(&self, nic: usize) -> Outcome<&TestHost> {
-        nic.checked_sub(1)
-            .and_then(|index| self.clients.get(index))
-            .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+        client_on(&self.clients, nic)
     }
 }
 
+/// The client host on `nic<nic>` among `clients` (`clients[i - 1]` on `nic<i>`).
+pub fn client_on(clients: &[TestHost], nic: usize) -> Outcome<&TestHost> {
+    nic.checked_sub(1)
+        .and_then(|index| clients.get(index))
+        .ok_or_else(|| Failure::new(format!("nic{nic} has no client host")))
+}
+
+/// Moves every host's tap into its namespace ([`attach`]): `uplink` on `nic0`,
+/// `clients[i - 1]` on `nic<i>` with the appliance as its default gateway.
+pub fn attach_all(uplink: &TestHost, clients: &[TestHost]) -> Outcome {
+    attach(uplink, UPLINK_NIC)?;
+    for (index, client) in clients.iter().enumerate() {
+        let nic = index + 1;
+        attach(client, nic)?;
+        let gateway = appliance_address(nic).address().to_string();
+        client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
+    }
+    Ok(())
+}
+
 /// Moves `host`'s tap into its namespace with the planned address of `nic<nic>`'s host.
-fn attach(host: &TestHost, nic: usize) -> Outcome {
+pub fn attach(host: &TestHost, nic: usize) -> Outcome {
     let prefix = appliance_address(nic).prefix_len();
     host.attach(Ipv4Cidr::new(host_address(nic), prefix))
 }

@@ -283,26 +283,9 @@ impl Vm {
             .ready_timeout
             .unwrap_or_else(|| VmSpec::default_ready_timeout(self.spec.boot));
         self.console
-            .wait_until(
-                &format!("`{READY_LINE}` ({})", self.describe()),
-                timeout,
-                |snapshot| {
-                    if let Some(fatal) = snapshot
-                        .lines
-                        .iter()
-                        .find(|line| line.starts_with(FATAL_PREFIX))
-                    {
-                        return Some(Err(Failure::new(format!(
-                            "the kernel failed before `{READY_LINE}`: {fatal}"
-                        ))));
-                    }
-                    snapshot
-                        .lines
-                        .iter()
-                        .any(|line| line == READY_LINE)
-                        .then_some(Ok(()))
-                },
-            )
+            .wait_for_ready(&self.describe(), READY_LINE, timeout, |line| {
+                line.starts_with(FATAL_PREFIX)
+            })
             .map_err(|failure| self.with_qemu_errors(failure))?;
         let report = BootReport::parse(&self.console.lines())?;
         self.check_nics(&report)?;
@@ -403,6 +386,24 @@ impl Vm {
             Err(failure) if failure.to_string().contains("QEMU closed the monitor") => Ok(()),
             Err(failure) => Err(failure),
         }
+    }
+
+    /// Runs a human-monitor command (`info registers`, `x/32gx 0x...`) and returns what it
+    /// printed.
+    pub fn monitor(&self, command_line: &str) -> Outcome<String> {
+        let printed = Qmp::connect(&self.qmp_socket)?.execute_with(
+            "human-monitor-command",
+            serde_json::json!({ "command-line": command_line }),
+        )?;
+        printed
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Failure::new(format!("QMP human-monitor-command returned {printed}")))
+    }
+
+    /// The kernel ELF this VM boots (for symbolising addresses).
+    pub fn kernel_elf(&self) -> Outcome<PathBuf> {
+        Ok(artifacts(self.spec.variant)?.elf)
     }
 
     /// Waits for QEMU to exit.

@@ -112,7 +112,9 @@ fn route(request_line: &str, name: &str, peer: SocketAddr) -> Response {
     }
 }
 
-fn serve(stream: TcpStream, peer: SocketAddr, name: &str) -> io::Result<()> {
+/// Reads an HTTP request's head from `stream` (at most [`MAX_REQUEST_HEAD`] bytes) and
+/// returns its request line; the headers are skipped.
+pub fn read_request_line(stream: &TcpStream) -> io::Result<String> {
     let mut reader = BufReader::new(stream.try_clone()?).take(MAX_REQUEST_HEAD as u64);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -123,6 +125,11 @@ fn serve(stream: TcpStream, peer: SocketAddr, name: &str) -> io::Result<()> {
             break;
         }
     }
+    Ok(request_line)
+}
+
+fn serve(stream: TcpStream, peer: SocketAddr, name: &str) -> io::Result<()> {
+    let request_line = read_request_line(&stream)?;
     let mut writer = stream;
     match route(&request_line, name, peer) {
         Response::Greeting(body) => respond(&mut writer, "200 OK", body.as_bytes()),

@@ -3,9 +3,16 @@
 //! that is a multiple of 8 bytes (except the last), its offset, and the more-fragments flag
 //! (set on all but the last, and on the last too if the packet was itself a non-final
 //! fragment). Fragments are built one at a time in a fixed buffer: no allocation.
+//!
+//! Every offset is computed with checked arithmetic, and a packet whose pieces would reach
+//! past [`MAX_DATAGRAM_PAYLOAD`] is refused before any piece is made: a piece keeps its
+//! place in the datagram, so a piece of a later fragment is never at offset 0, where it
+//! would pass for a first fragment (the receive path already drops such datagrams as
+//! malformed; this is the fragmenter's own guarantee).
 
 use smoltcp::wire::Ipv4Packet;
 
+use crate::packet::MAX_DATAGRAM_PAYLOAD;
 use crate::policy::MAX_MTU;
 
 /// Why a packet cannot be split.
@@ -15,6 +22,22 @@ pub enum SplitError {
     Malformed,
     /// The MTU leaves no room for 8 bytes of payload after the header.
     MtuTooSmall,
+    /// The packet's payload ends past byte [`MAX_DATAGRAM_PAYLOAD`] of its datagram: its
+    /// pieces' offsets would not fit the header (and would wrap around to 0).
+    BeyondLargestDatagram,
+}
+
+/// The offset of piece `index` of a packet at offset `original` cut into pieces of `chunk`
+/// bytes: that many pieces past the original offset, without wrapping. `None` if it does
+/// not fit, or if it would put a piece of a later fragment at offset 0, the first
+/// fragment's place.
+fn piece_offset(original: u16, index: usize, chunk: usize) -> Option<u16> {
+    let offset = index
+        .checked_mul(chunk)?
+        .checked_add(usize::from(original))?;
+    let offset = u16::try_from(offset).ok()?;
+    let first_piece_of_a_first = original == 0 && index == 0;
+    (offset > 0 || first_piece_of_a_first).then_some(offset)
 }
 
 /// Calls `emit` with each fragment of `packet` (an IPv4 packet, its total length exact)
@@ -33,12 +56,17 @@ pub fn split(packet: &[u8], mtu: u16, mut emit: impl FnMut(&[u8])) -> Result<usi
     if chunk == 0 {
         return Err(SplitError::MtuTooSmall);
     }
-    let original_offset = view.frag_offset() as usize;
+    let original_offset = view.frag_offset();
     let original_more = view.more_frags();
     let payload = &packet[header_len..total_len];
+    if usize::from(original_offset) + payload.len() > MAX_DATAGRAM_PAYLOAD {
+        return Err(SplitError::BeyondLargestDatagram);
+    }
     let mut buffer = [0u8; MAX_MTU as usize];
     let mut count = 0;
     for (index, piece) in payload.chunks(chunk).enumerate() {
+        let offset =
+            piece_offset(original_offset, index, chunk).ok_or(SplitError::BeyondLargestDatagram)?;
         let last = (index + 1) * chunk >= payload.len();
         let length = header_len + piece.len();
         let fragment = &mut buffer[..length];
@@ -47,7 +75,7 @@ pub fn split(packet: &[u8], mtu: u16, mut emit: impl FnMut(&[u8])) -> Result<usi
         let mut header = Ipv4Packet::new_unchecked(&mut fragment[..]);
         header.set_total_len(length as u16);
         header.set_more_frags(!last || original_more);
-        header.set_frag_offset((original_offset + index * chunk) as u16);
+        header.set_frag_offset(offset);
         header.fill_checksum();
         emit(fragment);
         count += 1;
@@ -111,6 +139,43 @@ mod tests {
         for f in &fragments {
             assert!(Ipv4Summary::parse(f).unwrap().more_fragments);
         }
+    }
+
+    #[test]
+    fn a_later_fragment_reaching_past_the_largest_datagram_is_refused_whole() {
+        // 1,480 bytes at offset 64,160: cut for 1,400 bytes, the second piece would start
+        // at 65,536, which is 0 in 16 bits.
+        let mut datagram = packets::ipv4([10, 137, 1, 10], [198, 51, 100, 80], 6, &[1; 1480]);
+        packets::set_fragment(&mut datagram, true, 64160);
+        let mut emitted = 0;
+        assert_eq!(
+            split(&datagram, 1400, |_| emitted += 1),
+            Err(SplitError::BeyondLargestDatagram)
+        );
+        assert_eq!(emitted, 0, "no piece is sent");
+    }
+
+    #[test]
+    fn every_piece_of_a_later_fragment_is_a_later_fragment() {
+        let mut datagram = packets::ipv4([10, 137, 1, 10], [198, 51, 100, 80], 6, &[1; 1480]);
+        packets::set_fragment(&mut datagram, true, 64048);
+        let fragments = split_all(&datagram, 576);
+        assert_eq!(fragments.len(), 3);
+        for (i, fragment) in fragments.iter().enumerate() {
+            let s = Ipv4Summary::parse(fragment).expect("each piece is a valid fragment");
+            assert_eq!(s.fragment_offset as usize, 64048 + i * 552);
+            assert!(s.more_fragments);
+            assert_eq!(s.transport, Transport::NonFirstFragment);
+        }
+    }
+
+    #[test]
+    fn piece_offsets_never_wrap_to_the_first_fragments_place() {
+        assert_eq!(piece_offset(0, 0, 1376), Some(0));
+        assert_eq!(piece_offset(0, 1, 1376), Some(1376));
+        assert_eq!(piece_offset(64160, 0, 1376), Some(64160));
+        assert_eq!(piece_offset(64160, 1, 1376), None, "65,536 does not fit");
+        assert_eq!(piece_offset(8, usize::MAX, 8), None, "no overflow either");
     }
 
     #[test]

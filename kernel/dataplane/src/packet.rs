@@ -2,7 +2,9 @@
 //!
 //! [`Ipv4Summary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
 //! everything the data plane relies on — version, header length, total length, header
-//! checksum, a transport header long enough to read the ports/flags, coherent TCP flags —
+//! checksum, well-formed IPv4 options (summed up by [`IpOptions`]), a transport header
+//! long enough to read the ports/flags (TCP, UDP, SCTP) or the ICMP type, coherent TCP
+//! flags —
 //! and returns the fields every later stage needs, or a [`Malformed`] reason. Everything
 //! after it (anti-spoofing, state, NAT, policy, rewriting) works from the summary and never
 //! re-parses or indexes raw bytes by hand. Parsing uses `smoltcp::wire` views.
@@ -11,6 +13,8 @@
 //! incremental rewrites keep a good checksum good and a bad one bad, so the end host still
 //! sees the damage).
 
+use crate::ip_options::IpOptions;
+use crate::sctp::{self, SctpPacket};
 use smoltcp::wire::{
     Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
     UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
@@ -48,11 +52,20 @@ pub enum Malformed {
     /// A first fragment (or whole packet) too short to hold its transport header — the
     /// "tiny fragment" attack (RFC 1858).
     TruncatedTransport,
-    /// A non-first fragment overlapping the transport header (offset of 8 bytes, RFC 1858).
+    /// A non-first fragment overlapping the transport header (offset of 8 bytes, RFC 1858),
+    /// or (found by the fragment table) the bytes its first fragment carried.
     FragmentOverlapsTransport,
+    /// A fragment reaching past byte 65,535 of its datagram: no datagram is that long, and
+    /// cut again its pieces' offsets would wrap around to 0.
+    DatagramTooLong,
+    /// A fragment with more to come whose payload is not a multiple of 8 bytes (RFC 791:
+    /// the next fragment could not start where it ends).
+    FragmentMisaligned,
     /// A TCP segment whose flags no real stack sends (SYN+FIN, SYN+RST, FIN+RST, no flags,
     /// FIN/PSH/URG without ACK).
     ImpossibleTcpFlags,
+    /// IPv4 options whose lengths do not fit the header.
+    BadIpOptions,
 }
 
 impl Malformed {
@@ -65,7 +78,10 @@ impl Malformed {
             Malformed::BadChecksum => "bad-checksum",
             Malformed::TruncatedTransport => "truncated-transport",
             Malformed::FragmentOverlapsTransport => "fragment-overlap",
+            Malformed::DatagramTooLong => "datagram-too-long",
+            Malformed::FragmentMisaligned => "fragment-misaligned",
             Malformed::ImpossibleTcpFlags => "bad-tcp-flags",
+            Malformed::BadIpOptions => "bad-ip-options",
         }
     }
 }
@@ -111,10 +127,12 @@ pub struct QuotedPacket {
     pub dst: Ipv4Address,
     /// Quoted protocol.
     pub protocol: IpProtocol,
-    /// Quoted source port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    /// Quoted source port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
     pub src_port: Option<u16>,
-    /// Quoted destination port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    /// Quoted destination port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
     pub dst_port: Option<u16>,
+    /// Quoted TCP sequence number, if quoted (it ends the 8 bytes RFC 792 promises).
+    pub tcp_seq: Option<u32>,
 }
 
 /// What kind of ICMP message a packet carries.
@@ -158,6 +176,13 @@ pub enum Transport {
         /// Destination port.
         dst_port: u16,
     },
+    /// SCTP (its common header; see [`crate::sctp`]).
+    Sctp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+    },
     /// ICMP.
     Icmp(IcmpSummary),
     /// A fragment after the first: no transport header.
@@ -189,6 +214,8 @@ pub struct Ipv4Summary {
     pub more_fragments: bool,
     /// Fragment offset in bytes.
     pub fragment_offset: u16,
+    /// What its IPv4 options come to (see [`crate::ip_options`]).
+    pub options: IpOptions,
     /// The transport layer.
     pub transport: Transport,
 }
@@ -199,12 +226,14 @@ impl Ipv4Summary {
         self.more_fragments || self.fragment_offset != 0
     }
 
-    /// Source and destination ports (TCP/UDP), or the echo identifier twice (ICMP echo),
-    /// or zeros.
+    /// Source and destination ports (TCP, UDP, SCTP), or the echo identifier twice (ICMP
+    /// echo), or zeros.
     pub fn ports(&self) -> (u16, u16) {
         match self.transport {
             Transport::Tcp(t) => (t.src_port, t.dst_port),
-            Transport::Udp { src_port, dst_port } => (src_port, dst_port),
+            Transport::Udp { src_port, dst_port } | Transport::Sctp { src_port, dst_port } => {
+                (src_port, dst_port)
+            }
             Transport::Icmp(IcmpSummary::Echo { ident, .. }) => (ident, ident),
             _ => (0, 0),
         }
@@ -249,10 +278,13 @@ impl Ipv4Summary {
         if !packet.verify_checksum() {
             return Err(Malformed::BadChecksum);
         }
+        let options = IpOptions::of(&packet.as_ref()[IPV4_HEADER_LEN..header_len])
+            .map_err(|_| Malformed::BadIpOptions)?;
         let fragment_offset = packet.frag_offset();
         let more_fragments = packet.more_frags();
         let protocol = packet.next_header();
         let payload = packet.payload();
+        check_fragment_bounds(fragment_offset, more_fragments, payload.len())?;
         let transport = if fragment_offset != 0 {
             if fragment_offset == 8 && protocol == IpProtocol::Tcp {
                 return Err(Malformed::FragmentOverlapsTransport);
@@ -272,9 +304,27 @@ impl Ipv4Summary {
             dont_fragment: packet.dont_frag(),
             more_fragments,
             fragment_offset,
+            options,
             transport,
         })
     }
+}
+
+/// The most bytes of payload a datagram can have, counted from its first fragment's offset
+/// 0 (pf's `IP_MAXPACKET`: the total length field's range).
+pub const MAX_DATAGRAM_PAYLOAD: usize = 65535;
+
+/// Refuses a fragment that ends past [`MAX_DATAGRAM_PAYLOAD`] (pf's "respect maximum
+/// length"), or that has more to come but does not end on an 8-byte boundary (pf's "all
+/// fragments are 8 byte aligned").
+fn check_fragment_bounds(offset: u16, more: bool, payload_len: usize) -> Result<(), Malformed> {
+    if usize::from(offset) + payload_len > MAX_DATAGRAM_PAYLOAD {
+        return Err(Malformed::DatagramTooLong);
+    }
+    if more && payload_len % 8 != 0 {
+        return Err(Malformed::FragmentMisaligned);
+    }
+    Ok(())
 }
 
 fn parse_transport(
@@ -317,6 +367,14 @@ fn parse_transport(
             })
         }
         IpProtocol::Icmp => parse_icmp(payload, header_len).map(Transport::Icmp),
+        sctp::PROTOCOL => {
+            let sctp =
+                SctpPacket::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
+            Ok(Transport::Sctp {
+                src_port: sctp.src_port(),
+                dst_port: sctp.dst_port(),
+            })
+        }
         _ => Ok(Transport::Other),
     }
 }
@@ -384,13 +442,15 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
 /// 20 bytes) and on length fields that the truncated quote does not satisfy, while RFC 792
 /// only promises the quoted IP header and the first 8 bytes of its payload. So the quote's
 /// length is checked here, against exactly what is read — the two ports that start a TCP or
-/// UDP header, or an ICMP echo's type and identifier, all within those 8 bytes — and the
-/// fields are then read through unchecked views.
+/// UDP header and a TCP sequence number, or an ICMP echo's type and identifier, all within
+/// those 8 bytes — and the fields are then read through unchecked views.
 fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     /// The two ports at the start of a TCP or UDP header.
     const PORTS_LEN: usize = 4;
     /// An ICMP echo's type, code, checksum, identifier and sequence number.
     const ECHO_HEADER_LEN: usize = 8;
+    /// A TCP header's ports and sequence number.
+    const TCP_SEQ_END: usize = 8;
     if bytes.len() < IPV4_HEADER_LEN {
         return None;
     }
@@ -402,9 +462,13 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     let protocol = ip.next_header();
     let rest = &bytes[header_len..];
     let first_fragment = ip.frag_offset() == 0;
+    let tcp_seq = (protocol == IpProtocol::Tcp && first_fragment && rest.len() >= TCP_SEQ_END)
+        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
     let (src_port, dst_port) = match protocol {
-        IpProtocol::Tcp | IpProtocol::Udp if first_fragment && rest.len() >= PORTS_LEN => {
-            // TCP and UDP both start with the two ports.
+        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL
+            if first_fragment && rest.len() >= PORTS_LEN =>
+        {
+            // TCP, UDP and SCTP all start with the two ports.
             let udp = UdpPacket::new_unchecked(rest);
             (Some(udp.src_port()), Some(udp.dst_port()))
         }
@@ -427,6 +491,7 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
         protocol,
         src_port,
         dst_port,
+        tcp_seq,
     })
 }
 
@@ -492,6 +557,24 @@ mod tests {
     }
 
     #[test]
+    fn ip_options_are_summed_up() {
+        let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        assert_eq!(Ipv4Summary::parse(&plain).unwrap().options, IpOptions::None);
+        let routed =
+            packets::with_ip_options(&plain, &packets::loose_source_route(&[[1, 2, 3, 4]]));
+        let s = Ipv4Summary::parse(&routed).unwrap();
+        assert_eq!((s.options, s.header_len), (IpOptions::SourceRoute, 28));
+        assert_eq!(s.ports(), (5353, 53));
+    }
+
+    #[test]
+    fn options_that_run_past_the_header_are_malformed() {
+        let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        let bad = packets::with_ip_options(&plain, &[crate::ip_options::ROUTER_ALERT, 9, 0, 0]);
+        assert_eq!(Ipv4Summary::parse(&bad), Err(Malformed::BadIpOptions));
+    }
+
+    #[test]
     fn ethernet_padding_after_the_packet_is_ignored() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
         let len = bytes.len();
@@ -541,6 +624,56 @@ mod tests {
         assert_eq!(
             Ipv4Summary::parse(&bytes),
             Err(Malformed::FragmentOverlapsTransport)
+        );
+    }
+
+    #[test]
+    fn sctp_ports_are_summarised() {
+        let bytes = packets::sctp_init([10, 137, 1, 10], 40000, [1, 1, 1, 1], 9999);
+        let s = Ipv4Summary::parse(&bytes).unwrap();
+        assert_eq!(s.protocol, sctp::PROTOCOL);
+        assert_eq!(
+            s.transport,
+            Transport::Sctp {
+                src_port: 40000,
+                dst_port: 9999
+            }
+        );
+        assert_eq!(s.ports(), (40000, 9999));
+    }
+
+    #[test]
+    fn sctp_shorter_than_its_common_header_is_truncated() {
+        let bytes = packets::ipv4([10, 137, 1, 10], [1, 1, 1, 1], 132, &[0; 8]);
+        assert_eq!(
+            Ipv4Summary::parse(&bytes),
+            Err(Malformed::TruncatedTransport)
+        );
+    }
+
+    #[test]
+    fn fragment_reaching_past_the_largest_datagram_is_rejected() {
+        let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 1472]);
+        packets::set_fragment(&mut bytes, true, 64160);
+        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::DatagramTooLong));
+        // Ending exactly at byte 65,535 is allowed.
+        let mut last = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 1367]);
+        packets::set_fragment(&mut last, false, 64160);
+        assert!(Ipv4Summary::parse(&last).is_ok());
+    }
+
+    #[test]
+    fn fragment_with_more_to_come_must_end_on_an_eight_byte_boundary() {
+        let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 93]);
+        packets::set_fragment(&mut bytes, true, 1480);
+        assert_eq!(
+            Ipv4Summary::parse(&bytes),
+            Err(Malformed::FragmentMisaligned)
+        );
+        packets::set_fragment(&mut bytes, false, 1480);
+        assert!(
+            Ipv4Summary::parse(&bytes).is_ok(),
+            "the last fragment ends anywhere"
         );
     }
 

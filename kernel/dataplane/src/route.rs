@@ -281,6 +281,47 @@ impl RouteTable {
                 .map(|p| Target::OnLink { nic: p.nic })
                 .or(self.default),
         };
+        self.resolve(target, dst)
+    }
+
+    /// Where a packet for `dst` goes when it must leave through `nic` — a packet of a
+    /// state (or an ICMP error about one), which leaves through the NIC its state records
+    /// whatever address routing would say: to `dst` itself when it is on-link there (a
+    /// client declared on `nic`, or an address of `nic`'s connected network), else to the
+    /// gateway when `nic` carries the default route. The appliance's own addresses and its
+    /// networks' broadcasts are [`Route::Local`]; anything else, and every special-purpose
+    /// address, is [`Route::Unreachable`].
+    pub fn toward(&self, nic: u8, dst: Ipv4Address) -> Route {
+        if is_special_purpose(dst) {
+            return Route::Unreachable;
+        }
+        let bits = dst.to_bits();
+        let host = self
+            .hosts
+            .binary_search_by_key(&bits, |h| h.addr)
+            .ok()
+            .map(|i| self.hosts[i].target);
+        let target = match host {
+            Some(local @ Target::Local { .. }) => Some(local),
+            Some(Target::OnLink { nic: client_nic }) if client_nic == nic => {
+                Some(Target::OnLink { nic })
+            }
+            _ if self
+                .prefixes
+                .iter()
+                .any(|p| p.nic == nic && bits & p.mask == p.network) =>
+            {
+                Some(Target::OnLink { nic })
+            }
+            _ => self
+                .default
+                .filter(|&target| matches!(target, Target::Via { nic: via, .. } if via == nic)),
+        };
+        self.resolve(target, dst)
+    }
+
+    /// The route a matching `target` gives a packet for `dst`.
+    fn resolve(&self, target: Option<Target>, dst: Ipv4Address) -> Route {
         match target {
             Some(Target::Local { nic }) => Route::Local { nic },
             Some(Target::OnLink { nic }) => Route::Forward {
@@ -331,6 +372,7 @@ pub(crate) mod fixtures {
             nic,
             ipv4: Some(u32::from_be_bytes(addr)),
             ipv6: None,
+            mac: None,
             max_states: 0,
             pos: SourcePos::default(),
         }
@@ -446,6 +488,36 @@ mod tests {
             table.lookup(ip([10, 137, 0, 18])),
             forward(UPLINK, [10, 0, 2, 2])
         );
+    }
+
+    #[test]
+    fn toward_a_nic_resolves_on_that_nic_whatever_address_routing_says() {
+        let table = lab_table();
+        let cases = [
+            // On-link on the NIC asked about, wherever address routing has it.
+            (
+                CLIENT_LAN,
+                [10, 137, 1, 77],
+                forward(CLIENT_LAN, [10, 137, 1, 77]),
+            ),
+            (
+                QUBES_VIF,
+                [10, 137, 0, 17],
+                forward(QUBES_VIF, [10, 137, 0, 17]),
+            ),
+            // Off-link: the uplink's gateway; no other NIC has one.
+            (UPLINK, [10, 137, 1, 77], forward(UPLINK, [10, 0, 2, 2])),
+            (UPLINK, [1, 1, 1, 1], forward(UPLINK, [10, 0, 2, 2])),
+            (CLIENT_LAN, [1, 1, 1, 1], Route::Unreachable),
+            // Another NIC's client is not on-link here.
+            (OPEN_LAN, [10, 137, 0, 17], Route::Unreachable),
+            // The appliance's own addresses stay local, martians unreachable.
+            (UPLINK, [10, 137, 1, 1], Route::Local { nic: CLIENT_LAN }),
+            (UPLINK, [127, 0, 0, 1], Route::Unreachable),
+        ];
+        for (nic, dst, route) in cases {
+            assert_eq!(table.toward(nic, ip(dst)), route, "nic{nic} {dst:?}");
+        }
     }
 
     #[test]

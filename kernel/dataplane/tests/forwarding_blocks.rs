@@ -3,7 +3,7 @@
 //! ICMP errors that forwarding sends back — on real packet bytes.
 
 use dataplane::antispoof::{SourceFilter, Spoofed};
-use dataplane::fragment::{FragmentKind, FragmentTable};
+use dataplane::fragment::{FragmentKind, FragmentTable, Refused};
 use dataplane::icmp_error::{ErrorReplies, IcmpError, NoReply, Offending};
 use dataplane::packet::{tcp_flags, IcmpSummary, Ipv4Summary, Transport};
 use dataplane::policy::{Client, SourcePos, Span};
@@ -46,6 +46,7 @@ impl Addressing {
             nic: CLIENTS,
             ipv4: Some(u32::from_be_bytes(CLIENT)),
             ipv6: None,
+            mac: None,
             max_states: 0,
             pos: SourcePos::default(),
         };
@@ -113,11 +114,11 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
                     next_hop,
                     translated_src: UPLINK_ADDRESS,
                 };
-                fragments_seen.record_first(&summary, decision, now);
+                fragments_seen.record_first(CLIENTS, &summary, decision, now);
                 decision
             }
             FragmentKind::Later => fragments_seen
-                .follow(&summary, now)
+                .follow(CLIENTS, &summary, now)
                 .expect("follows its first"),
             FragmentKind::Whole => panic!("the datagram was fragmented"),
         };
@@ -159,8 +160,8 @@ fn later_fragment_of_a_blocked_datagram_never_leaves() {
     );
     for later in &fragments[1..] {
         assert_eq!(
-            fragments_seen.follow(&parsed(later), Instant::from_secs(1)),
-            None
+            fragments_seen.follow(CLIENTS, &parsed(later), Instant::from_secs(1)),
+            Err(Refused::Orphan)
         );
     }
     assert_eq!(fragments_seen.counters().orphans_dropped, 2);

@@ -16,5 +16,6 @@ mod images;
 mod interrupts;
 mod kvm;
 mod power;
+mod soak;
 mod tap_clients;
 mod watchdog;

@@ -72,7 +72,7 @@ impl Appliance<'_> {
         };
         if let Ok(reply) = reply {
             pd.trace.reply = Some(sent);
-            self.send_originated(&reply, pd.now, sink);
+            self.send_originated(&reply, Some(pd.nic), pd.now, sink);
         }
     }
 }

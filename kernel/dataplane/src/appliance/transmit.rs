@@ -17,27 +17,46 @@ use super::Appliance;
 use crate::arp as arp_wire;
 use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
-use crate::fragmenter;
+use crate::fragmenter::{self, SplitError};
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
 use crate::neighbor::{Enqueued, Resolution};
+use crate::packet::Malformed;
 use crate::rewrite;
 use crate::route::Route;
 use crate::share::Source;
 use crate::sink::FrameSink;
 
-/// How a forwarded packet leaves: its address translation and its next hop. Recorded for a
-/// forwarded first fragment, so the rest of its datagram leaves the same way.
+/// How a forwarded packet's addresses (and ports) are rewritten.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Rewrite {
+    /// A packet of a flow, or an ICMP error about one: the flow's translation (which, for
+    /// an error, treats its outer addresses and its quote differently).
+    Translate(Translation),
+    /// A fragment after the first: the very addresses its first fragment left with, so
+    /// that every fragment of a datagram is translated alike and the datagram reassembles.
+    Addresses {
+        /// The source the first fragment left with.
+        src: Ipv4Address,
+        /// The destination the first fragment left with.
+        dst: Ipv4Address,
+    },
+}
+
+/// How a forwarded packet leaves: its rewrite and its next hop. A forwarded first fragment
+/// records the plan of the rest of its datagram: the addresses it left with, the same way.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
-    /// The translation to apply (`None`: leave the addresses alone).
-    pub translation: Option<Translation>,
+    /// How the packet is rewritten.
+    pub rewrite: Rewrite,
     /// The egress NIC.
     pub out_nic: u8,
     /// The neighbour the frame goes to.
     pub next_hop: Ipv4Address,
     /// The egress NIC's MTU.
     pub mtu: u16,
+    /// Whether the rule that passed the flow allows IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
 }
 
 impl Appliance<'_> {
@@ -72,17 +91,31 @@ impl Appliance<'_> {
         }
         let arrived = pd.ip;
         let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + arrived.total_len];
-        if let Some(translation) = &plan.translation {
-            nat::apply(packet, &mut pd.ip, translation);
-        }
+        let translation = match plan.rewrite {
+            Rewrite::Translate(translation) => {
+                nat::apply(packet, &mut pd.ip, &translation);
+                Some(translation)
+            }
+            Rewrite::Addresses { src, dst } => {
+                nat::set_addresses(packet, &mut pd.ip, src, dst);
+                None
+            }
+        };
         rewrite::decrement_ttl(packet);
         if FragmentKind::of(&arrived) == FragmentKind::First {
-            self.fragments.record_first(&arrived, plan, pd.now);
+            let rest = Plan {
+                rewrite: Rewrite::Addresses {
+                    src: pd.ip.src,
+                    dst: pd.ip.dst,
+                },
+                ..plan
+            };
+            self.fragments.record_first(pd.nic, &arrived, rest, pd.now);
         }
         pd.trace.fate = Fate::Forwarded {
             nic: plan.out_nic,
             next_hop: plan.next_hop,
-            translation: plan.translation,
+            translation,
         };
         let now = pd.now;
         let source = self.source_of(pd.nic, arrived.src);
@@ -90,18 +123,28 @@ impl Appliance<'_> {
             let split = fragmenter::split(packet, plan.mtu, |fragment| {
                 self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, source, now, sink);
             });
-            return split.map(|_| ()).map_err(|_| DropReason::TooBig.into());
+            return split.map(|_| ()).map_err(|error| match error {
+                SplitError::BeyondLargestDatagram => {
+                    Dropped::detail(DropReason::Malformed, Malformed::DatagramTooLong.as_str())
+                }
+                SplitError::Malformed | SplitError::MtuTooSmall => DropReason::TooBig.into(),
+            });
         }
         self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, source, now, sink);
         Ok(())
     }
 
-    /// Sends an IPv4 packet the appliance originates (an ICMP error, a TCP reset, a DHCP
-    /// message) towards its destination. Its resolution, if one is needed, is charged to
-    /// the destination: the sender whose packet it answers.
+    /// Sends an IPv4 packet the appliance originates towards its destination: out of
+    /// `back_through` when it answers a packet that arrived there (an ICMP error, a TCP
+    /// reset: they go back the way the packet came, see [`RouteTable::toward`]), else
+    /// where address routing says (a DHCP message). Its resolution, if one is needed, is
+    /// charged to the destination: the sender whose packet it answers.
+    ///
+    /// [`RouteTable::toward`]: crate::route::RouteTable::toward
     pub(super) fn send_originated(
         &mut self,
         packet: &[u8],
+        back_through: Option<u8>,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
@@ -109,14 +152,19 @@ impl Appliance<'_> {
             return;
         };
         let dst = view.dst_addr();
-        if let Route::Forward { nic, next_hop, .. } = self.routes.lookup(dst) {
+        let route = match back_through {
+            Some(nic) => self.routes.toward(nic, dst),
+            None => self.routes.lookup(dst),
+        };
+        if let Route::Forward { nic, next_hop, .. } = route {
             let source = self.source_of(nic, dst);
             self.send_to_neighbor(nic, next_hop, packet, source, now, sink);
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
-    /// if needed (the packet then waits, boundedly, for the answer; the resolution is
+    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`: to its pinned MAC if
+    /// it is a client whose MAC the ruleset pins, otherwise resolving its MAC first if
+    /// needed (the packet then waits, boundedly, for the answer; the resolution is
     /// `source`'s, within its share).
     pub(super) fn send_to_neighbor(
         &mut self,
@@ -129,6 +177,10 @@ impl Appliance<'_> {
     ) {
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
+        if let Some(mac) = self.pinned_mac(nic, next_hop) {
+            // The ruleset says where the client is: no need (and no room) to ask.
+            return self.send_ipv4_to(nic, mac, packet, sink);
+        }
         match self.neighbors.resolve((nic, next_hop), now) {
             Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
             Resolution::Verify(mac) => {

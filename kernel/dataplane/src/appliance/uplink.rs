@@ -351,7 +351,7 @@ impl Appliance<'_> {
                 Destination::Broadcast => {
                     self.send_ipv4_to(nic, EthernetAddress::BROADCAST, &transmit.packet, sink)
                 }
-                Destination::Unicast(_) => self.send_originated(&transmit.packet, now, sink),
+                Destination::Unicast(_) => self.send_originated(&transmit.packet, None, now, sink),
             }
         }
     }

@@ -19,7 +19,7 @@ mod policy_match;
 mod redirect;
 mod translation;
 
-pub use apply::apply;
+pub use apply::{apply, set_addresses};
 pub use masquerade::{masquerade_rule, MasqueradeConfig, Masquerader, NatRefused, NatStats};
 pub use redirect::{dns_redirect, port_forward, Redirected, DNS_PORT};
 pub use translation::Translation;

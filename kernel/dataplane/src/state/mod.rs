@@ -16,7 +16,8 @@
 //! parse -> anti-spoof -> table.lookup(in_nic, &summary, now)
 //!   Hit(hit) | Related(hit):  hit.verdict is Err(reason)? drop, count reason.
 //!                             nat::apply(bytes, &mut summary, &hit.translation)
-//!                             route (the flow leaves through hit.egress_nic) -> forward
+//!                             the flow leaves through hit.egress_nic (next hop resolved
+//!                             on that NIC: RouteTable::toward) -> forward
 //!   Miss:  original = FlowTuple::of(&summary)        (None: cannot be tracked)
 //!          translated = nat::port_forward(..) or nat::dns_redirect(..) or original
 //!          route -> policy decides on the translated flow
@@ -38,13 +39,19 @@
 //!   windows of both peers (van Rooij / pf's `pf_tcp_track_full`); out-of-window segments
 //!   and RSTs with the wrong sequence number come back as [`StateDrop::OutOfWindow`] and are
 //!   counted. A SYN on the tuple of a connection that is over replaces its state.
-//! - UDP, ICMP echo and other protocols: pf's pseudo-states (only the initiator has sent /
+//! - UDP, SCTP (keyed on its ports), ICMP echo and other protocols: pf's pseudo-states (only the initiator has sent /
 //!   both have). An ICMP echo tuple says whether it carries requests or replies, so the far
 //!   side's own echo requests never pass as replies.
 //! - ICMP errors never have states of their own: [`StateTable::lookup`] finds the state of
-//!   the packet they quote (the error must be addressed to that packet's sender) and returns
-//!   [`Lookup::Related`], whose translation turns the quote and the error's addresses back
-//!   into what the receiver knows. Fragments after the first have no ports: they miss.
+//!   the packet they quote and returns [`Lookup::Related`], whose translation turns the
+//!   quote and the error's addresses back into what the receiver knows. The error must be
+//!   addressed to that packet's sender and arrive on the NIC the packet left through, and
+//!   the quote must be a packet the flow can have carried: its sender has sent something,
+//!   and a quoted TCP segment lies in its sender's window (pf's `pf_test_state_icmp`);
+//!   otherwise the hit says [`StateDrop::QuoteNeverSent`] or
+//!   [`StateDrop::QuoteOutOfWindow`]. Who may send an error (the flow's peer, or a router
+//!   on its path) depends on routes: the appliance checks that. Fragments after the first
+//!   have no ports: they miss.
 //!
 //! # Time
 //! Each state expires a stage-dependent [`Timeouts`] after its last accepted packet (pf's

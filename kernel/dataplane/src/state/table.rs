@@ -10,7 +10,7 @@ use super::shares::Shares;
 use super::slab::{QueueLinks, Slab};
 use super::stats::{Refused, StateStats};
 use super::timeouts::Timeouts;
-use super::tracking::{Progress, Tracking};
+use super::tracking::{Progress, Quote, Tracking};
 use super::tuple::{Direction, Echo, FlowTuple};
 use crate::nat::Translation;
 use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
@@ -91,6 +91,10 @@ pub enum StateDrop {
     OutOfWindow,
     /// It arrived on a NIC the state's flow does not cross in that direction.
     WrongInterface,
+    /// An ICMP error quoting a packet whose sender has sent nothing in the flow.
+    QuoteNeverSent,
+    /// An ICMP error quoting a TCP segment outside its sender's window.
+    QuoteOutOfWindow,
 }
 
 impl StateDrop {
@@ -99,6 +103,8 @@ impl StateDrop {
         match self {
             StateDrop::OutOfWindow => "tcp-out-of-window",
             StateDrop::WrongInterface => "state-wrong-interface",
+            StateDrop::QuoteNeverSent => "icmp-quote-never-sent",
+            StateDrop::QuoteOutOfWindow => "icmp-quote-out-of-window",
         }
     }
 }
@@ -297,7 +303,11 @@ impl StateTable {
     }
 
     /// An ICMP error whose quoted packet belongs to a state: it travels in the direction
-    /// opposite to the quoted packet, back to that packet's sender.
+    /// opposite to the quoted packet, back to that packet's sender, and must arrive where
+    /// that packet left. The quoted packet must be one the flow can have carried: its
+    /// sender has sent something, and a TCP quote lies in its sender's window (pf's
+    /// check). Who may send the error (the peer, or a router on the way) is the caller's
+    /// to check: it knows the routes.
     fn lookup_related(
         &mut self,
         in_nic: u8,
@@ -327,12 +337,22 @@ impl StateTable {
             let Some(state) = self.slab.get(key.slot) else {
                 continue;
             };
-            let verdict = if state.ingress(key.direction) == in_nic {
-                self.stats.related_icmp += 1;
-                Ok(())
-            } else {
+            // The quoted packet travelled the other way: its sender is the initiator when
+            // the error travels as replies do.
+            let quote = state
+                .tracking
+                .judge_quote(quoted, key.direction == Direction::Reply);
+            let verdict = if state.ingress(key.direction) != in_nic {
                 self.stats.wrong_interface += 1;
                 Err(StateDrop::WrongInterface)
+            } else if quote == Quote::NeverSent {
+                Err(StateDrop::QuoteNeverSent)
+            } else if quote == Quote::OutOfWindow {
+                self.stats.out_of_window += 1;
+                Err(StateDrop::QuoteOutOfWindow)
+            } else {
+                self.stats.related_icmp += 1;
+                Ok(())
             };
             return self.hit(key, verdict).map_or(Lookup::Miss, Lookup::Related);
         }

@@ -197,6 +197,34 @@ impl TcpTracker {
         self.initiator.state >= PeerState::FinWait2 && self.responder.state >= PeerState::FinWait2
     }
 
+    /// Whether the peer (the initiator if `from_initiator`) has sent any segment.
+    pub fn has_sent(&self, from_initiator: bool) -> bool {
+        self.peer(from_initiator).seen
+    }
+
+    /// Whether `seq`, the sequence number of a segment of the peer (the initiator if
+    /// `from_initiator`) quoted in an ICMP error, lies in that peer's window: no further
+    /// than the other side's window lets it send, no more than one window behind what it
+    /// sent (pf's check in `pf_test_state_icmp`). An error quoting anything else is about
+    /// a segment this connection never carried.
+    pub fn quote_in_window(&self, seq: u32, from_initiator: bool) -> bool {
+        let (src, dst) = (self.peer(from_initiator), self.peer(!from_initiator));
+        let dws = match (src.wscale, dst.wscale) {
+            (Some(_), Some(shift)) => shift,
+            _ => 0,
+        };
+        let window = (dst.max_win as u32) << dws;
+        seq_geq(src.seqhi, seq) && seq_geq(seq, src.seqlo.wrapping_sub(window))
+    }
+
+    fn peer(&self, initiator: bool) -> &Peer {
+        if initiator {
+            &self.initiator
+        } else {
+            &self.responder
+        }
+    }
+
     /// Tracks a segment travelling from the initiator (`from_initiator`) or the responder.
     pub fn track(&mut self, segment: &TcpSummary, from_initiator: bool) -> Tracked {
         let (src, dst) = if from_initiator {
@@ -405,6 +433,28 @@ mod tests {
             t.track(&segment(5001, 1001 + 10_000_000, ACK, 509, 0), false),
             Tracked::OutOfWindow
         );
+    }
+
+    #[test]
+    fn a_quoted_segment_must_lie_in_its_senders_window() {
+        let mut t = TcpTracker::new(&segment(1000, 0, SYN, 64240, 0));
+        // Before any answer: the SYN itself may be quoted (a host unreachable about it),
+        // and the responder has sent nothing anyone could quote.
+        assert!(t.quote_in_window(1000, true));
+        assert!(!t.quote_in_window(1000 + (1 << 30), true));
+        assert!(!t.has_sent(false));
+        t.track(&segment(5000, 1001, SYN | ACK, 65160, 0), false);
+        t.track(&segment(1001, 5001, ACK, 502, 0), true);
+        assert!(t.has_sent(false));
+        // Data the initiator may send, or sent up to one window back: plausible.
+        assert!(t.quote_in_window(1001, true));
+        assert!(t.quote_in_window(1001 + 60_000, true));
+        assert!(t.quote_in_window(1001u32.wrapping_sub(60_000), true));
+        // A gigabyte either way: no segment of this connection.
+        assert!(!t.quote_in_window(1001 + (1 << 30), true));
+        assert!(!t.quote_in_window(1001u32.wrapping_sub(1 << 30), true));
+        assert!(t.quote_in_window(5001, false));
+        assert!(!t.quote_in_window(5001 + (1 << 30), false));
     }
 
     #[test]

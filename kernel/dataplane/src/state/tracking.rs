@@ -7,7 +7,7 @@ use super::tcp::{TcpState, TcpTimeout, TcpTracker, Tracked};
 use super::timeouts::Timeouts;
 use smoltcp::wire::IpProtocol;
 
-use crate::packet::{Ipv4Summary, Transport};
+use crate::packet::{Ipv4Summary, QuotedPacket, Transport};
 
 /// How far a state has come, for logs and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,17 @@ pub(crate) enum Tracking {
         initiator: Seen,
         responder: Seen,
     },
+}
+
+/// What tracking makes of a packet quoted in an ICMP error about the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Quote {
+    /// The state's flow can have carried it.
+    Plausible,
+    /// Its sender has sent nothing in this flow.
+    NeverSent,
+    /// A TCP segment outside its sender's window (or without its sequence number).
+    OutOfWindow,
 }
 
 /// What tracking made of a packet of an existing state.
@@ -130,6 +141,31 @@ impl Tracking {
                     (Connectionless::Other, false) => timeouts.other_single,
                 };
                 Progress::Forward(Some(timeout))
+            }
+        }
+    }
+
+    /// Whether the packet `quoted` in an ICMP error, sent by the initiator
+    /// (`from_initiator`) or the responder, can be one of this flow's: its sender has sent
+    /// something, and a TCP segment lies in its sender's window.
+    pub fn judge_quote(&self, quoted: &QuotedPacket, from_initiator: bool) -> Quote {
+        match self {
+            Tracking::Tcp(tracker) if !tracker.has_sent(from_initiator) => Quote::NeverSent,
+            Tracking::Tcp(tracker) => match quoted.tcp_seq {
+                Some(seq) if tracker.quote_in_window(seq, from_initiator) => Quote::Plausible,
+                _ => Quote::OutOfWindow,
+            },
+            Tracking::Pseudo {
+                initiator,
+                responder,
+                ..
+            } => {
+                let sender = if from_initiator { initiator } else { responder };
+                if *sender > Seen::Nothing {
+                    Quote::Plausible
+                } else {
+                    Quote::NeverSent
+                }
             }
         }
     }

@@ -33,6 +33,17 @@ impl Lab {
 
     /// An appliance running `policy` with `options`.
     pub fn with_options(policy: &'static PolicyBuf, options: ApplianceOptions) -> Lab {
+        Lab::with_config(policy, options, |_| {})
+    }
+
+    /// An appliance running `policy` with `options`, on NICs addressed as `policy` says and
+    /// then changed by `edit` (addressing no valid ruleset or lease gives, for tests of the
+    /// data plane's own defences).
+    pub fn with_config(
+        policy: &'static PolicyBuf,
+        options: ApplianceOptions,
+        edit: impl FnOnce(&mut ApplianceConfig),
+    ) -> Lab {
         capture_logs();
         take_log_lines();
         let policy = policy.as_policy();
@@ -43,7 +54,8 @@ impl Lab {
             .max()
             .unwrap_or(0);
         let macs: Vec<EthernetAddress> = (0..nic_count as u8).map(appliance_mac).collect();
-        let config = ApplianceConfig::from_policy(&policy, &macs);
+        let mut config = ApplianceConfig::from_policy(&policy, &macs);
+        edit(&mut config);
         let now = Instant::from_secs(1_000);
         Lab {
             appliance: Appliance::new(policy, &config, options, now),
