@@ -5,6 +5,7 @@
 //! moat: nic<i> <mac> <transport> <location> <interrupt> ipv4 <a.b.c.d/len|dhcp|none> offloads <o>
 //!                                       one per NIC; <interrupt>: msi-x | intx gsi N | gsi N;
 //!                                       <o>: tx=csum,tso4,ecn,ufo rx=csum,tso4,ecn,ufo | none
+//! moat: entropy rdseed | rdrand | tsc-jitter only                  where the keys came from
 //! moat: watchdog i6300esb <pci address> timeout <n> s | ... off (...) | none
 //! moat: ready                                                        once, all NICs up
 //! moat: shutdown                                                     after ACPI power button

@@ -28,6 +28,7 @@ use crate::packet::Malformed;
 use crate::rewrite;
 use crate::route::Route;
 use crate::segmenter::{self, Segmenter};
+use crate::share::Source;
 use crate::sink::FrameSink;
 
 /// How a neighbour is reached now.
@@ -149,20 +150,21 @@ impl Appliance<'_> {
             next_hop: plan.next_hop,
             translation,
         };
+        let source = self.source_of(pd.nic, arrived.src);
         match self.offloads[plan.out_nic as usize].egress(&pd.offload, fits) {
             // Its segments fit (`egress` says so only then): it leaves whole.
             Egress::AsIs if pd.offload.segmentation.is_some() => {
-                self.forward_frame(pd, plan, sink);
+                self.forward_frame(pd, plan, source, sink);
                 return Ok(());
             }
             Egress::AsIs => {}
             Egress::CompleteChecksum => finish_checksum(pd)?,
-            Egress::Segment => return self.send_finished(pd, plan, sink),
+            Egress::Segment => return self.send_finished(pd, plan, source, sink),
         }
         if pd.ip.total_len > plan.mtu as usize {
-            return self.send_fragmented(pd.packet(), plan, pd.now, sink);
+            return self.send_fragmented(pd.packet(), plan, source, pd.now, sink);
         }
-        self.forward_frame(pd, plan, sink);
+        self.forward_frame(pd, plan, source, sink);
         Ok(())
     }
 
@@ -171,15 +173,16 @@ impl Appliance<'_> {
         &mut self,
         packet: &[u8],
         plan: Plan,
+        source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         if packet.len() <= plan.mtu as usize {
-            self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
+            self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, source, now, sink);
             return Ok(());
         }
         let split = fragmenter::split(packet, plan.mtu, |fragment| {
-            self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
+            self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, source, now, sink);
         });
         split.map(|_| ()).map_err(|error| match error {
             SplitError::BeyondLargestDatagram => {
@@ -196,6 +199,7 @@ impl Appliance<'_> {
         &mut self,
         pd: &mut PacketDesc,
         plan: Plan,
+        source: Source,
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         let now = pd.now;
@@ -204,7 +208,7 @@ impl Appliance<'_> {
                 let segmenter = Segmenter::new(pd.packet(), size).map_err(malformed_offload)?;
                 let mut refused = Ok(());
                 segmenter.each(|segment| {
-                    if let Err(e) = self.send_fragmented(segment, plan, now, sink) {
+                    if let Err(e) = self.send_fragmented(segment, plan, source, now, sink) {
                         refused = Err(e);
                     }
                 });
@@ -212,7 +216,7 @@ impl Appliance<'_> {
             }
             _ => {
                 finish_checksum(pd)?;
-                self.send_fragmented(pd.packet(), plan, now, sink)
+                self.send_fragmented(pd.packet(), plan, source, now, sink)
             }
         }
     }
@@ -220,7 +224,13 @@ impl Appliance<'_> {
     /// Sends a forwarded packet in its own frame (rewritten in place: no copy for a sink
     /// that can send the received buffer itself), with its offload metadata, to `plan`'s
     /// next hop; a packet that must wait for ARP waits as plain packets.
-    fn forward_frame(&mut self, pd: &mut PacketDesc, plan: Plan, sink: &mut dyn FrameSink) {
+    fn forward_frame(
+        &mut self,
+        pd: &mut PacketDesc,
+        plan: Plan,
+        source: Source,
+        sink: &mut dyn FrameSink,
+    ) {
         let (nic, now) = (plan.out_nic, pd.now);
         match self.next_hop_mac(nic, plan.next_hop, now) {
             NextHop::Known(mac) => self.send_frame_to(nic, mac, pd, sink),
@@ -229,10 +239,10 @@ impl Appliance<'_> {
                 self.probe_neighbor(nic, mac, plan.next_hop, sink);
             }
             NextHop::Wait if pd.offload.is_plain() => {
-                self.send_to_neighbor(nic, plan.next_hop, pd.packet(), now, sink)
+                self.send_to_neighbor(nic, plan.next_hop, pd.packet(), source, now, sink)
             }
             NextHop::Wait => {
-                if let Err(dropped) = self.send_finished(pd, plan, sink) {
+                if let Err(dropped) = self.send_finished(pd, plan, source, sink) {
                     self.count_drop(nic, dropped.reason);
                 }
             }
@@ -263,7 +273,8 @@ impl Appliance<'_> {
     /// Sends an IPv4 packet the appliance originates towards its destination: out of
     /// `back_through` when it answers a packet that arrived there (an ICMP error, a TCP
     /// reset: they go back the way the packet came, see [`RouteTable::toward`]), else
-    /// where address routing says (a DHCP message).
+    /// where address routing says (a DHCP message). Its resolution, if one is needed, is
+    /// charged to the destination: the sender whose packet it answers.
     ///
     /// [`RouteTable::toward`]: crate::route::RouteTable::toward
     pub(super) fn send_originated(
@@ -276,12 +287,14 @@ impl Appliance<'_> {
         let Ok(view) = Ipv4Packet::new_checked(packet) else {
             return;
         };
+        let dst = view.dst_addr();
         let route = match back_through {
-            Some(nic) => self.routes.toward(nic, view.dst_addr()),
-            None => self.routes.lookup(view.dst_addr()),
+            Some(nic) => self.routes.toward(nic, dst),
+            None => self.routes.lookup(dst),
         };
         if let Route::Forward { nic, next_hop, .. } = route {
-            self.send_to_neighbor(nic, next_hop, packet, now, sink);
+            let source = self.source_of(nic, dst);
+            self.send_to_neighbor(nic, next_hop, packet, source, now, sink);
         }
     }
 
@@ -319,12 +332,14 @@ impl Appliance<'_> {
 
     /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`: to its pinned MAC if
     /// it is a client whose MAC the ruleset pins, otherwise resolving its MAC first if
-    /// needed (the packet then waits, boundedly, for the answer).
+    /// needed (the packet then waits, boundedly, for the answer; the resolution is
+    /// `source`'s, within its share).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
         next_hop: Ipv4Address,
         packet: &[u8],
+        source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
@@ -334,24 +349,34 @@ impl Appliance<'_> {
                 self.send_ipv4_to(nic, mac, packet, sink);
                 self.probe_neighbor(nic, mac, next_hop, sink);
             }
-            NextHop::Wait => self.wait_for_neighbor(nic, next_hop, packet, now, sink),
+            NextHop::Wait => self.wait_for_neighbor(nic, next_hop, packet, source, now, sink),
             NextHop::Unaddressed => {}
         }
     }
 
-    /// Queues `packet` until the neighbour `next_hop` on `nic` answers ARP (asking it).
+    /// Queues `packet` until the neighbour `next_hop` on `nic` answers ARP (asking it; the
+    /// resolution is `source`'s, within its share).
     fn wait_for_neighbor(
         &mut self,
         nic: u8,
         next_hop: Ipv4Address,
         packet: &[u8],
+        source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
-        match self.neighbors.enqueue((nic, next_hop), packet, now) {
-            Enqueued::SendRequest => {
+        match self.neighbors.enqueue((nic, next_hop), packet, now, source) {
+            Enqueued::SendRequest { queued, displaced } => {
+                if let Some(((on, _), dropped)) = displaced {
+                    for _ in 0..dropped {
+                        self.count_drop(on, DropReason::NeighborUnreachable);
+                    }
+                }
+                if !queued {
+                    self.count_drop(nic, DropReason::NeighborUnreachable);
+                }
                 let request = arp_wire::request(config.mac, cidr.address(), next_hop);
                 self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
             }
