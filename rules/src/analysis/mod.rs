@@ -10,6 +10,7 @@
 //! subtraction, so "never reached" means never, not "probably".
 
 mod coverage;
+mod overlap;
 mod shadow;
 
 pub use coverage::translations_without_pass;
