@@ -155,6 +155,7 @@ impl OverlapIndex {
     }
 
     /// The bounds of rule `rule`.
+    #[cfg(test)]
     pub(super) fn bounds(&self, rule: usize) -> &Bounds {
         &self.bounds[rule]
     }
