@@ -23,7 +23,8 @@
 //! - [`arp`], [`neighbor`]: ARP and the neighbour table.
 //! - [`local`]: the appliance's own IP stack (smoltcp) for traffic addressed to it.
 //! - [`config`], [`sink`]: NIC configuration in, frames out.
-//! - [`packet`]: parsing and validating an IPv4 packet once, at the edge.
+//! - [`packet`]: parsing and validating an IPv4 packet once, at the edge; [`sctp`]: SCTP's
+//!   common header, which `smoltcp::wire` lacks.
 //! - [`rewrite`]: in-place field rewrites with incremental checksum updates.
 //! - [`route`], [`antispoof`], [`proxy_arp`], [`fragment`], [`icmp_error`]: forwarding
 //!   building blocks — routing, source checks, proxy ARP for Qubes-style clients, the
@@ -33,9 +34,12 @@
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
+//! - [`share`]: who a packet's source is, for the per-source share every shared resource
+//!   gives (one client never hurts another); [`budget`]: a rate limit with a share per
+//!   source (ICMP errors and resets, the drop log).
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
-//!   generators and tests).
+//!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
 //! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
@@ -44,6 +48,7 @@ extern crate alloc;
 pub mod antispoof;
 pub mod appliance;
 pub mod arp;
+pub mod budget;
 pub mod checksum;
 pub mod config;
 pub mod dhcp;
@@ -51,6 +56,8 @@ pub mod drops;
 pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
+pub mod ip_options;
+pub mod keys;
 pub mod local;
 pub mod nat;
 pub mod neighbor;
@@ -61,6 +68,8 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod sctp;
+pub mod share;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

@@ -35,6 +35,7 @@ const TEST_ORDER: [Field; FIELDS] = [
     Field::SrcPort,
     Field::IcmpType,
     Field::IcmpCode,
+    Field::Redirect,
 ];
 
 impl Bounds {

@@ -11,12 +11,15 @@
 //!
 //! ```text
 //! checks       the NIC has an address (else only its DHCP client is served);
-//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs)
+//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs);
+//!              no source route or route recording (IPv4 options)
 //! established  a later fragment follows its first fragment's way, or is dropped;
 //!              a packet of a state (or an ICMP error about one, from the flow's peer
 //!              or a router on its path) takes the state's NAT, out of the state's NIC
 //! new_flow     a first packet: port forward / DNS redirect -> route -> policy
 //!                 addressed to the appliance -> to_self: policy (`to self`), local stack
+//! checks       nothing that came as a link-layer broadcast is forwarded; IPv4 options
+//!              only where the flow's rule says `allow-opts`
 //! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL
 //!              rewritten in place (RFC 1624 checksums) -> next hop resolved -> out
 //! ```
@@ -37,6 +40,7 @@ mod established;
 mod forward;
 mod new_flow;
 mod report;
+mod sources;
 mod to_self;
 mod trace;
 mod transmit;
@@ -55,7 +59,8 @@ use crate::arp as arp_wire;
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
-use crate::icmp_error::ErrorReplies;
+use crate::icmp_error::{ErrorReplies, REPLY_SHARES};
+use crate::keys::ApplianceKeys;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
@@ -70,6 +75,8 @@ use drop::Dropped;
 pub use report::Stats;
 pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 
+/// The detail of a drop line for a frame from a broadcast, multicast or zero MAC.
+const BAD_SOURCE_MAC: &str = "bad-source-mac";
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
 /// How often the stats line may be printed (only when counters changed).
@@ -80,8 +87,9 @@ const STATS_INTERVAL: Duration = Duration::from_secs(5);
 pub struct ApplianceOptions {
     /// Most live states (connections) at once.
     pub state_capacity: usize,
-    /// Boot entropy: keys the state table's hash and seeds NAT port choice.
-    pub seed: u64,
+    /// The secrets, one per purpose: the state table's hash key, the NAT port, DHCP and
+    /// local-stack seeds, the share tables' key. The kernel draws them at boot.
+    pub keys: ApplianceKeys,
     /// State timeouts.
     pub timeouts: Timeouts,
 }
@@ -90,7 +98,7 @@ impl Default for ApplianceOptions {
     fn default() -> Self {
         ApplianceOptions {
             state_capacity: 4096,
-            seed: 0x6d6f_6174,
+            keys: ApplianceKeys::FIXED,
             timeouts: Timeouts::default(),
         }
     }
@@ -147,6 +155,9 @@ pub struct Appliance<'p> {
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
     /// up for every packet).
     declared_clients: Vec<(u8, u32, u32)>,
+    /// `((nic, address), MAC)` of every client whose MAC the ruleset pins, sorted (looked up
+    /// for every packet sent to a neighbour).
+    pinned_macs: Vec<((u8, u32), EthernetAddress)>,
     stats: report::Reporter,
 }
 
@@ -168,11 +179,15 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    options.seed ^ i as u64,
+                    ApplianceKeys::for_nic(options.keys.local_stack, i as u8),
                     now,
                 ),
                 counters: NicCounters::default(),
-                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
+                uplink: uplink::Uplink::new(
+                    nic,
+                    ApplianceKeys::for_nic(options.keys.dhcp, i as u8),
+                    now,
+                ),
             })
             .collect();
         let configs = config.nics.clone();
@@ -182,12 +197,9 @@ impl<'p> Appliance<'p> {
             routes.set_mtu(interface.nic, interface.mtu);
         }
         let sources = SourceFilter::new(&topology);
-        let mut hash_key = [0u8; 16];
-        hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());
-        hash_key[8..].copy_from_slice(&(!options.seed).rotate_left(17).to_le_bytes());
         let states = StateTable::new(StateConfig {
             capacity: options.state_capacity,
-            hash_key,
+            hash_key: options.keys.state_hash,
             timeouts: options.timeouts,
         });
         let upstream_dns = config.upstream_dns.clone();
@@ -198,8 +210,15 @@ impl<'p> Appliance<'p> {
             .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
             .collect();
         declared_clients.sort_unstable();
-        Appliance {
+        let mut pinned_macs: Vec<((u8, u32), EthernetAddress)> = policy
+            .clients
+            .iter()
+            .filter_map(|c| Some(((c.nic, c.ipv4?), EthernetAddress(c.mac?))))
+            .collect();
+        pinned_macs.sort_unstable_by_key(|&(key, _)| key);
+        let mut appliance = Appliance {
             declared_clients,
+            pinned_macs,
             policy,
             nics,
             configs,
@@ -207,14 +226,16 @@ impl<'p> Appliance<'p> {
             sources,
             neighbors: NeighborTable::new(),
             states,
-            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.seed.rotate_left(29))),
+            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.keys.nat_ports)),
             fragments: FragmentTable::new(),
-            errors: ErrorReplies::default(),
+            errors: ErrorReplies::new(REPLY_SHARES, options.keys.shares),
             drops: DropCounters::default(),
-            drop_log: DropLog::default(),
+            drop_log: DropLog::new(options.keys.shares),
             upstream_dns,
             stats: report::Reporter::new(now),
-        }
+        };
+        appliance.configure_next_hops();
+        appliance
     }
 
     /// Counters of NIC `nic`.
@@ -279,6 +300,12 @@ impl<'p> Appliance<'p> {
                     return trace;
                 }
             };
+        if !arp_wire::is_station(repr.src_addr) {
+            // No station sends from a group or zero address: nothing to learn or forward.
+            let refused = Dropped::detail(DropReason::Malformed, BAD_SOURCE_MAC);
+            self.refuse(nic, now, &mut trace, refused, None);
+            return trace;
+        }
         self.nics[nic as usize].uplink.heard(repr.src_addr, now);
         let config = self.configs[nic as usize];
         let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();

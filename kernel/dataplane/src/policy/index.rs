@@ -4,8 +4,9 @@
 //! # How a key is matched
 //!
 //! The key is seen on five [axes](axis): source and destination address, source and
-//! destination port as they are, and the five one-byte dimensions (ingress NIC, egress,
-//! protocol, ICMP type and code) packed into one `Flow` coordinate of class codes, so that a
+//! destination port as they are, and the six one-byte dimensions (ingress NIC, egress,
+//! protocol, ICMP type and code, destination NAT) packed into one `Flow` coordinate of class
+//! codes, so that a
 //! single cut can resolve all of them. From the root, each **cut node** splits one axis of
 //! its region into a window of aligned slices (plus "below" and "above" the window) and
 //! sends the key to the child its coordinate falls in: a shift, a subtraction, two
@@ -39,14 +40,14 @@
 //!
 //! # Cost
 //!
-//! - **Lookup**: five class-table loads, then per tree one node per level and a short leaf
+//! - **Lookup**: six class-table loads, then per tree one node per level and a short leaf
 //!   scan. The depth does not grow with the rule count as such but with how finely rules
 //!   must be told apart; the builder never goes deeper than [`layout::MAX_DEPTH`] (32).
 //!   When a budget runs out, regions become leaves as they are: the scans get longer, the
 //!   answers stay the same. Any word that does not make sense (a malformed `static`) is
 //!   caught and answered by a linear scan, never a panic.
 //! - **Memory**: at most [`MatchIndexBuf::max_size_bytes`]: 4 × (1,024 per tree + 64 ×
-//!   rules) bytes for the trees, two words per tree for the roots, and a 1,285-byte class
+//!   rules) bytes for the trees, two words per tree for the roots, and a 1,542-byte class
 //!   table (none when no rule can match). `rules check` prints the size and the bound.
 //!
 //! Measured on rulesets compiled from `rules generate` text (`realistic`: rules mostly about
