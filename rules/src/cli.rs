@@ -9,6 +9,7 @@ use crate::explain::explain;
 use crate::generate::generate;
 use crate::selftest::run_tests;
 use crate::source::{pos_str, SourceFile};
+use dataplane::policy::index::MatchIndexBuf;
 
 /// The usage text.
 pub const USAGE: &str = "\
@@ -71,7 +72,8 @@ fn check(path: &str, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, St
             let policy = compiled.policy.as_policy();
             let _ = writeln!(
                 out,
-                "{path}: ok: {} rule{} ({} compiled), {} test{} passed, {} warning{}, digest {}",
+                "{path}: ok: {} rule{} ({} compiled), {} test{} passed, {} warning{}, \
+                 index {} bytes (bound {}), digest {}",
                 compiled.checked.rules.len(),
                 plural(compiled.checked.rules.len()),
                 policy.rules.len(),
@@ -79,6 +81,8 @@ fn check(path: &str, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, St
                 plural(compiled.tests.len()),
                 compiled.warnings.len(),
                 plural(compiled.warnings.len()),
+                policy.index.size_bytes(),
+                MatchIndexBuf::max_size_bytes(policy.rules.len()),
                 policy.digest
             );
             Ok(0)

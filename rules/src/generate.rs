@@ -193,6 +193,17 @@ fn rule(rng: &mut Rng, shape: Shape) -> String {
     )
 }
 
+/// A ruleset of `shape` with `rules` filter rules drawn from `seed` as they come: unlike
+/// [`generate_shaped`], unreachable rules are kept (for tests of the shadowing analysis).
+pub fn generate_unchecked(rules: usize, seed: u64, shape: Shape) -> String {
+    let mut rng = Rng::new(seed);
+    let head = header(&mut rng, rules, seed);
+    let body: Vec<String> = (0..rules.saturating_sub(HEADER_RULES))
+        .map(|_| rule(&mut rng, shape))
+        .collect();
+    format!("{head}{}\ndefault block log\n", body.join("\n"))
+}
+
 /// A realistic ruleset with `rules` filter rules, all reachable, from `seed`.
 pub fn generate(rules: usize, seed: u64) -> String {
     generate_shaped(rules, seed, Shape::Realistic)

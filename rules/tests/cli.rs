@@ -33,7 +33,10 @@ fn check_exits_zero_and_summarises_a_good_ruleset() {
     let (status, out, err) = run(&["check", &shipped("default.rules")]);
     assert_eq!(status, 0, "{err}");
     assert!(
-        out.contains("ok: 2 rules") && out.contains("tests passed") && out.contains("digest "),
+        out.contains("ok: 2 rules")
+            && out.contains("tests passed")
+            && out.contains(" bytes (bound ")
+            && out.contains("digest "),
         "{out}"
     );
 }

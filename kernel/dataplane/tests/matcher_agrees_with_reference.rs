@@ -289,3 +289,21 @@ fn indexed_matcher_decides_like_the_linear_interpreter_on_generated_rulesets() {
         assert_agrees(&policy, &keys).unwrap();
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Above 64 rules the index is a forest of trees, one per group of rules alike in
+    /// width: the earliest match over all of them is still the first match.
+    #[test]
+    fn a_forest_of_trees_decides_like_the_linear_interpreter(
+        rules in prop::collection::vec(rule(), 65..160),
+        seed in any::<u64>(),
+    ) {
+        let buf = policy_of(&rules);
+        let policy = buf.as_policy();
+        prop_assert!(policy.index.roots.len() >= 2);
+        let keys = probing_keys(&policy, seed, KEYS_PER_RULESET);
+        assert_agrees(&policy, &keys)?;
+    }
+}

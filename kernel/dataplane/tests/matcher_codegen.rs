@@ -37,8 +37,8 @@ fn the_static_policy_holds_the_same_data_as_its_buffer() {
     assert_eq!(fixed.byte_ranges, policy.byte_ranges);
     assert_eq!(fixed.ipv4_addrs, policy.ipv4_addrs);
     assert_eq!(
-        (fixed.index.rule_count, fixed.index.root),
-        (policy.index.rule_count, policy.index.root)
+        (fixed.index.rule_count, fixed.index.roots),
+        (policy.index.rule_count, policy.index.roots)
     );
     assert_eq!(
         (fixed.index.classes, fixed.index.tree),

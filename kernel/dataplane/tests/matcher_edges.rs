@@ -416,8 +416,25 @@ fn building_the_index_twice_gives_the_same_words() {
 
 #[test]
 fn the_index_stays_within_its_memory_budget() {
-    // A ruleset where the budget, not the rules, stops the cutting.
-    let buf = support::wildcard_heavy_policy(1_500, 2);
+    // A ruleset where the budget, not the rules, stops the cutting: rules from one /24 to
+    // a /8 crossing rules from that /8 to one /24 of another (all alike in width, so in
+    // one tree): every cut that tells one half apart copies the other half.
+    let specs: Vec<RuleSpec> = (0..1_500u32)
+        .map(|i| {
+            let narrow = |net: u32| cidr4(net << 24 | (i / 2) << 8, 24);
+            let (src, dst) = if i % 2 == 0 {
+                (narrow(45), cidr4(46 << 24, 8))
+            } else {
+                (cidr4(45 << 24, 8), narrow(46))
+            };
+            RuleSpec {
+                src: vec![src],
+                dst: vec![dst],
+                ..pass()
+            }
+        })
+        .collect();
+    let buf = policy_of(&specs);
     let size = buf.as_policy().index.size_bytes();
     // The budget of the compiled rules (a source rule may compile into several).
     let budget = MatchIndexBuf::max_size_bytes(buf.rules.len());
@@ -474,9 +491,10 @@ fn a_malformed_index_is_answered_by_a_linear_scan() {
         (&bad_kind, TreeRef::Node(0).encode()),
     ];
     for (tree, root) in cases {
+        let roots = [0, root];
         let index = MatchIndex {
             rule_count: 1,
-            root,
+            roots: &roots,
             classes: &classes,
             tree,
         };
@@ -491,9 +509,26 @@ fn a_malformed_index_is_answered_by_a_linear_scan() {
             "{tree:?}"
         );
     }
+    // Roots that no builder writes: an odd number of words, trees out of order. (The leaf
+    // would say rule 0 matches every key; the linear scan knows better.)
+    let everything_leaf = [1, entry(0, 0)];
+    let leaf = TreeRef::Leaf(0).encode();
+    for roots in [&[0, leaf, 0][..], &[1, leaf, 0, leaf][..]] {
+        let index = MatchIndex {
+            rule_count: 1,
+            roots,
+            classes: &classes,
+            tree: &everything_leaf,
+        };
+        assert_eq!(
+            decide_with(index, &tcp(1, 0x0b00_0001, 80)).rule,
+            None,
+            "{roots:?}"
+        );
+    }
     let truncated_classes = MatchIndex {
         rule_count: 1,
-        root: TreeRef::Node(0).encode(),
+        roots: &[0, TreeRef::Node(0).encode()],
         classes: &classes[..10],
         tree: &cyclic,
     };

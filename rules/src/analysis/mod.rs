@@ -12,6 +12,7 @@
 //! subtraction, so "never reached" means never, not "probably".
 
 mod coverage;
+mod overlap;
 mod shadow;
 
 pub use coverage::translations;

@@ -3,13 +3,14 @@
 
 use dataplane::policy::Action;
 
+use super::overlap::OverlapIndex;
 use super::Remainder;
 use crate::checked::{Checked, NormRule};
 use crate::describe::packet_text;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::outcome::action_word;
 use crate::source::pos_str;
-use crate::space::{Field, KeySet, FIELDS};
+use crate::space::{Field, KeySet};
 
 /// Most pieces a rule's remainder may break into before the analysis of that rule stops
 /// (it is then assumed reachable and no conflict is reported).
@@ -21,58 +22,22 @@ const NAMED_RULES: usize = 6;
 /// Most "conflicting overlap" warnings reported for one ruleset.
 const CONFLICT_WARNINGS: usize = 20;
 
-/// The smallest and largest value of each field over a rule's parts: a cheap first test
-/// of whether two rules can overlap at all.
-#[derive(Clone, Copy, Debug)]
-struct Bounds([(u128, u128); FIELDS]);
-
-/// Fields in the order the bounds test checks them: the ones that tell rules apart most
-/// often first.
-const TEST_ORDER: [Field; FIELDS] = [
-    Field::Dst,
-    Field::DstPort,
-    Field::Src,
-    Field::Protocol,
-    Field::InNic,
-    Field::Out,
-    Field::SrcPort,
-    Field::IcmpType,
-    Field::IcmpCode,
-    Field::Redirect,
-];
-
-impl Bounds {
-    fn of(rule: &NormRule) -> Bounds {
-        let mut b = [(u128::MAX, 0u128); FIELDS];
-        for (i, field) in TEST_ORDER.iter().enumerate() {
-            for part in &rule.parts {
-                if let Some((lo, hi)) = part.get(*field).bounds() {
-                    b[i] = (b[i].0.min(lo), b[i].1.max(hi));
-                }
-            }
-        }
-        Bounds(b)
-    }
-
-    fn overlap(&self, other: &Bounds) -> bool {
-        self.0
-            .iter()
-            .zip(&other.0)
-            .all(|(a, b)| a.0 <= b.1 && b.0 <= a.1)
-    }
-}
-
 /// Whether two actions decide alike (block and reject both drop).
 fn same_verdict(a: Action, b: Action) -> bool {
     (a == Action::Pass) == (b == Action::Pass)
 }
 
-/// Checks every rule against the rules before it.
+/// Checks every rule against the rules before it whose bounds overlap its own (found
+/// through an [`OverlapIndex`], so a rule is not compared with every rule before it).
 pub fn shadowing(checked: &Checked) -> Diagnostics {
+    let index = OverlapIndex::new(&checked.rules);
+    shadowing_over(checked, |i| index.earlier_overlapping(i))
+}
+
+/// Checks every rule `i` against `earlier(i)`: the rules before it whose bounds overlap
+/// its own, ascending (the others cannot decide any of its packets).
+fn shadowing_over(checked: &Checked, earlier: impl Fn(usize) -> Vec<usize>) -> Diagnostics {
     let rules = &checked.rules;
-    let bounds: Vec<Bounds> = rules.iter().map(Bounds::of).collect();
-    // The destination bounds again, packed, for the first and most selective test.
-    let dst: Vec<(u128, u128)> = bounds.iter().map(|b| b.0[0]).collect();
     let mut diags = Diagnostics::new();
     let mut conflicts = 0usize;
     for (i, rule) in rules.iter().enumerate() {
@@ -81,13 +46,9 @@ pub fn shadowing(checked: &Checked) -> Diagnostics {
         // packets when they decide them the other way (for the conflict warning).
         let mut takers: Vec<(usize, Option<KeySet>)> = Vec::new();
         let mut gave_up = false;
-        let (lo, hi) = dst[i];
-        for (j, earlier) in rules[..i].iter().enumerate() {
-            if dst[j].0 > hi
-                || lo > dst[j].1
-                || !bounds[i].overlap(&bounds[j])
-                || !remainder.touches(&earlier.parts)
-            {
+        for j in earlier(i) {
+            let earlier = &rules[j];
+            if !remainder.touches(&earlier.parts) {
                 continue;
             }
             let sample =
@@ -222,4 +183,73 @@ fn conflict(
         .with_hint("move it above that rule if it is meant as an exception, or narrow one of the two")
         .with_note(earlier.loc, "the earlier rule"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::generate::{generate_unchecked, Shape};
+    use crate::source::SourceFile;
+    use crate::{check, parser};
+
+    /// The analysis as it was: every rule against every rule before it whose bounds
+    /// overlap its own, found by looking at each of them.
+    fn shadowing_by_scan(checked: &Checked) -> Diagnostics {
+        let index = OverlapIndex::new(&checked.rules);
+        shadowing_over(checked, |i| {
+            (0..i)
+                .filter(|&j| index.bounds(j).overlap(index.bounds(i)))
+                .collect()
+        })
+    }
+
+    /// Both analyses' findings on a random ruleset, rendered, and how many errors and
+    /// warnings they hold.
+    fn both(rules: usize, seed: u64, shape: Shape) -> (String, String, usize, usize) {
+        let file = SourceFile::new("random.rules", generate_unchecked(rules, seed, shape));
+        let (ruleset, parse_diags) = parser::parse(&file);
+        assert!(!parse_diags.has_errors(), "{}", parse_diags.render(&file));
+        let (checked, _) = check::check(&file, &ruleset);
+        let indexed = shadowing(&checked);
+        let scanned = shadowing_by_scan(&checked);
+        let errors = indexed.errors().count();
+        let warnings = indexed.len() - errors;
+        (
+            indexed.render(&file),
+            scanned.render(&file),
+            errors,
+            warnings,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn indexed_analysis_finds_exactly_what_the_scan_finds(
+            seed in any::<u64>(),
+            rules in 4usize..160,
+            wildcards in any::<bool>(),
+        ) {
+            let shape = if wildcards { Shape::WildcardHeavy } else { Shape::Realistic };
+            let (indexed, scanned, _, _) = both(rules, seed, shape);
+            prop_assert_eq!(indexed, scanned);
+        }
+    }
+
+    #[test]
+    fn random_rulesets_have_unreachable_rules_and_conflicts_to_find() {
+        let (mut errors, mut warnings) = (0, 0);
+        for seed in 0..8 {
+            let (indexed, scanned, e, w) = both(150, seed, Shape::WildcardHeavy);
+            assert_eq!(indexed, scanned, "seed {seed}");
+            errors += e;
+            warnings += w;
+        }
+        assert!(
+            errors > 10 && warnings > 10,
+            "{errors} errors, {warnings} warnings"
+        );
+    }
 }

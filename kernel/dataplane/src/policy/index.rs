@@ -16,51 +16,63 @@
 //! entry: regions are cut until they hold at most eight rules, and a rule that covers its
 //! whole region ends the list, since no later rule can be first there).
 //!
-//! # How the tree is built (on the host, see `build`)
+//! # How the trees are built (on the host, see `build` and `forest`)
 //!
 //! The builder (`MatchIndexBuf`, with `PolicyBuf`) is compiled with the `codegen` feature
 //! only: the kernel embeds an index built by the compiler and carries no builder.
 //!
-//! Breadth first from the whole space. For a region, every axis and several windows are
-//! tried (over all the rule boundaries inside the region, and over each side of the widest
-//! gap between them, e.g. IPv4 against IPv6 addresses); the cut that leaves the least to
-//! scan wins, as long as it copies rules at most eight times per rule of the region and
-//! fits the memory budget. Adjacent children left with the same rules share one subtree,
-//! identical leaves are stored once. Building is deterministic: the same rules give the
-//! same words.
+//! A ruleset of more than 64 rules is first split into up to four groups by whether each
+//! rule's source and destination are wide (more than a /8), and each group gets its own
+//! tree (EffiCuts' answer to HiCuts' weak spot): in one tree, every rule to "the whole
+//! uplink" or from `any` is copied into every region cut along that field, and with
+//! thousands of rules those copies filled the memory budget before the narrow rules were
+//! told apart. A lookup walks the trees in the order of their first rules, keeps the
+//! earliest match, skips a tree whose first rule comes after it, and stops scanning a leaf
+//! at the first entry after it.
+//!
+//! Each tree is built breadth first from the whole space. For a region, every axis and
+//! several windows are tried (over all the rule boundaries inside the region, and over each
+//! side of the widest gap between them, e.g. IPv4 against IPv6 addresses); the cut that
+//! leaves the least to scan wins, as long as it copies rules at most eight times per rule
+//! of the region and fits the memory budget. Adjacent children left with the same rules
+//! share one subtree, identical leaves are stored once. Building is deterministic: the
+//! same rules give the same words.
 //!
 //! # Cost
 //!
-//! - **Lookup**: six class-table loads, then one node per level, then a short leaf scan.
-//!   The depth does not grow with the rule count as such but with how finely rules must be
-//!   told apart; the builder never goes deeper than [`layout::MAX_DEPTH`] (32). When the
-//!   budget runs out, regions become leaves as they are: the scans get longer, the answers
-//!   stay the same. Any word that does not make sense (a malformed `static`) is caught and
-//!   answered by a linear scan, never a panic.
-//! - **Memory**: at most [`MatchIndexBuf::max_size_bytes`]: 4 × (1,024 + 64 × rules) bytes
-//!   for the tree, plus a 1,542-byte class table (none when no rule can match).
+//! - **Lookup**: six class-table loads, then per tree one node per level and a short leaf
+//!   scan. The depth does not grow with the rule count as such but with how finely rules
+//!   must be told apart; the builder never goes deeper than [`layout::MAX_DEPTH`] (32).
+//!   When a budget runs out, regions become leaves as they are: the scans get longer, the
+//!   answers stay the same. Any word that does not make sense (a malformed `static`) is
+//!   caught and answered by a linear scan, never a panic.
+//! - **Memory**: at most [`MatchIndexBuf::max_size_bytes`]: 4 × (1,024 per tree + 64 ×
+//!   rules) bytes for the trees, two words per tree for the roots, and a 1,542-byte class
+//!   table (none when no rule can match). `rules check` prints the size and the bound.
 //!
-//! Measured with `cargo bench -p dataplane --bench matcher` on rulesets compiled from
-//! `rules generate` text (`realistic`: rules mostly about one client or network;
-//! `wildcard-heavy`: half the sources `any` or interface-wide), one run on a shared 2-core
-//! VM (noisy: compare within a row). Lookups are ns for keys first matched by an early rule
-//! / a late rule / the default; the linear scan is the reference interpreter in the same
-//! run.
+//! Measured on rulesets compiled from `rules generate` text (`realistic`: rules mostly about
+//! one client or network; `wildcard-heavy`: half the sources `any` or interface-wide), on a
+//! shared 2-core VM under a load average of 15–18 (other builds): the lookups are the
+//! fastest of 15 rounds that alternate the sizes in one process (ns for keys first matched
+//! by an early rule / a late rule / the default); `cargo bench -p dataplane --bench
+//! matcher` measures the same with criterion, far noisier under such load.
 //!
-//! | ruleset        |  rules |   index |   build | lookup (ns)        | linear scan (ns)            |
-//! |----------------|-------:|--------:|--------:|--------------------|-----------------------------|
-//! | realistic      |     10 |  1.4 KB |   57 µs | 72 / 431 / 80      | 61 / 180 / 108              |
-//! | realistic      |  1,000 |  262 KB |  393 ms | 858 / 428 / 303    | 1,062 / 54,312 / 22,052     |
-//! | realistic      | 10,000 | 2.57 MB |  3.43 s | 507 / 2,929 / 1,437 | 15,069 / 216,060 / 224,370 |
-//! | wildcard-heavy |     10 |  1.6 KB |   65 µs | 51 / 112 / 21      | 27 / 39 / 36                |
-//! | wildcard-heavy |  1,000 |  261 KB |  244 ms | 76 / 308 / 346     | 212 / 24,574 / 10,128       |
-//! | wildcard-heavy | 10,000 | 2.57 MB |  3.37 s | 195 / 611 / 1,386  | 4,332 / 100,480 / 415,050   |
+//! | ruleset        |  rules |   index |   build | lookup (ns)          | late vs 10 rules |
+//! |----------------|-------:|--------:|--------:|----------------------|-----------------:|
+//! | realistic      |     10 |  1.4 KB |  0.1 ms | 120 / 325 / 66       |             1.0× |
+//! | realistic      | 10,000 |  346 KB |  1.5 s  | 804 / 1,290 / 184    |             4.0× |
+//! | wildcard-heavy |     10 |  1.6 KB |  0.1 ms | 75 / 144 / 67        |             1.0× |
+//! | wildcard-heavy | 10,000 |  939 KB |  3.1 s  | 1,631 / 1,505 / 1,326 |           10.4× |
 //!
-//! At 10,000 rules a lookup costs 30× to 300× less than the linear scan, but several times
-//! more than at 10 rules: compiled generated rulesets cross a lot (tables, `!<table>`,
-//! interface-wide rules), and from 1,000 rules on the index fills its memory budget, so some
-//! leaves hold long lists. (Before these rulesets were compiled from text, an imitation of
-//! the compiler's output gave 60 / 69 / 16 ns at 10,000 rules in 321 KB: it crossed less.)
+//! In a quieter moment of the same day the same program gave 247 / 550 ns (2.2×) for
+//! realistic late keys at 10 / 10,000 rules and 180 / 1,086 ns (6.0×) for wildcard-heavy
+//! ones, with builds of 0.36 s and 1.2 s. Before the split, one tree filled its 2.57 MB
+//! budget from 1,000 rules on, took 3.4 s to build, and late keys at 10,000 rules cost
+//! 2,929 ns (realistic) and 611 ns (wildcard-heavy) in the bench's quieter figures of
+//! an earlier session. A late key at 10,000 realistic rules now walks 4 trees, 9.6 nodes
+//! and 5.8 leaf entries (19 field checks), against 1 node and 4 entries (18.5 checks) at
+//! 10 rules; the extra cost is the nodes and tree starts. For wildcard-heavy rules it is
+//! 21 nodes and 14 entries (43 checks): wide rules still cross inside each group.
 //!
 //! # Why a tree and not per-dimension bit vectors
 //!
@@ -81,6 +93,8 @@ mod cut;
 pub mod dim;
 #[cfg(any(test, feature = "codegen"))]
 mod fields;
+#[cfg(any(test, feature = "codegen"))]
+mod forest;
 pub mod layout;
 
 #[cfg(any(test, feature = "codegen"))]
@@ -108,8 +122,10 @@ use super::{FlowKey, Policy};
 pub struct MatchIndex<'a> {
     /// Number of rules the index was built over.
     pub rule_count: u32,
-    /// Where every walk starts (a [`TreeRef`] word).
-    pub root: u32,
+    /// The trees, as pairs of words: the first rule of the tree's group, and where its
+    /// walk starts (a [`TreeRef`] word); ordered by first rule. Empty when no rule can
+    /// match.
+    pub roots: &'a [u32],
     /// The classes of the one-byte values that make up `Flow` coordinates (see [`axis`]
     /// and [`axis::CLASS_TABLE_LEN`]); empty when no rule can match.
     pub classes: &'a [u8],
@@ -131,7 +147,7 @@ impl MatchIndex<'_> {
     /// [`MatchIndex::first_match`] falls back to a linear scan).
     pub const EMPTY: MatchIndex<'static> = MatchIndex {
         rule_count: 0,
-        root: TreeRef::NoMatch.encode(),
+        roots: &[],
         classes: &[],
         tree: &[],
     };
@@ -150,19 +166,55 @@ impl MatchIndex<'_> {
 
     /// Size of the index's data in bytes (what it adds to the image).
     pub fn size_bytes(&self) -> usize {
-        core::mem::size_of_val(self.tree) + core::mem::size_of_val(self.classes)
+        core::mem::size_of_val(self.tree)
+            + core::mem::size_of_val(self.classes)
+            + core::mem::size_of_val(self.roots)
     }
 
+    /// The earliest first match over all trees. The trees come in the order of their first
+    /// rules, so once a match is found, a tree whose first rule comes later is not walked,
+    /// and the others are only searched for earlier rules.
     fn walk(&self, policy: &Policy, key: &FlowKey) -> Result<Option<u32>, Malformed> {
-        let mut at = self.root;
-        if at == TreeRef::NoMatch.encode() {
+        if self.roots.is_empty() {
             return Ok(None);
         }
+        if self.roots.len() % 2 != 0 {
+            return Err(Malformed);
+        }
         let coordinates = coordinates(key, self.classes).ok_or(Malformed)?;
+        // Rules from here on cannot be the answer: one before them matched.
+        let mut before = u32::MAX;
+        let mut previous_first = 0;
+        for tree in self.roots.chunks_exact(2) {
+            let (first, root) = (tree[0], tree[1]);
+            if first < previous_first {
+                return Err(Malformed);
+            }
+            previous_first = first;
+            if first >= before {
+                break;
+            }
+            if let Some(rule) = self.walk_tree(root, policy, key, &coordinates, before)? {
+                before = rule;
+            }
+        }
+        Ok((before != u32::MAX).then_some(before))
+    }
+
+    /// The first match before rule `before` in the tree that starts at `root`.
+    fn walk_tree(
+        &self,
+        root: u32,
+        policy: &Policy,
+        key: &FlowKey,
+        coordinates: &[u128; AXES],
+        before: u32,
+    ) -> Result<Option<u32>, Malformed> {
+        let mut at = root;
         for _ in 0..=MAX_DEPTH {
             match TreeRef::decode(at).ok_or(Malformed)? {
-                TreeRef::Node(node) => at = self.child(node as usize, &coordinates)?,
-                TreeRef::Leaf(leaf) => return self.scan_leaf(leaf as usize, policy, key),
+                TreeRef::Node(node) => at = self.child(node as usize, coordinates)?,
+                TreeRef::Leaf(leaf) => return self.scan_leaf(leaf as usize, policy, key, before),
                 TreeRef::NoMatch => return Ok(None),
             }
         }
@@ -183,17 +235,22 @@ impl MatchIndex<'_> {
         self.tree.get(header + slot).copied().ok_or(Malformed)
     }
 
-    /// The first entry of the leaf at `leaf` whose rule matches `key`.
+    /// The first entry of the leaf at `leaf` whose rule matches `key`, if it comes before
+    /// rule `before` (entries are in priority order).
     fn scan_leaf(
         &self,
         leaf: usize,
         policy: &Policy,
         key: &FlowKey,
+        before: u32,
     ) -> Result<Option<u32>, Malformed> {
         let count = *self.tree.get(leaf).ok_or(Malformed)? as usize;
         let entries = self.tree.get(leaf + 1..leaf + 1 + count).ok_or(Malformed)?;
         'entries: for &word in entries {
             let (index, mut unchecked) = split_entry(word);
+            if index >= before {
+                return Ok(None);
+            }
             let rule = policy.rules.get(index as usize).ok_or(Malformed)?;
             while unchecked != 0 {
                 let dim = Dim::from_index(unchecked.trailing_zeros() as usize).ok_or(Malformed)?;

@@ -275,8 +275,11 @@ impl StateTable {
                 .hit(key, Err(StateDrop::WrongInterface))
                 .map_or(Lookup::Miss, Lookup::Hit);
         }
-        if from_initiator && state.tracking.tcp_reusable_by(summary) {
-            // A new connection on the tuple of one that is over (pf's state reuse).
+        if state.tracking.tcp_reusable_by(summary) {
+            // A new connection on the tuple of one that is over, from either end (pf's
+            // state reuse, Linux conntrack's SYN in TIME_WAIT or CLOSE): the policy decides
+            // it as the new flow it is. Never a packet of the old connection — which would
+            // let a SYN from the far end through to a client without the policy's say.
             self.kill(key.slot, Death::Removed);
             return Lookup::Miss;
         }

@@ -179,7 +179,9 @@ impl Tracking {
         }
     }
 
-    /// Whether a SYN from the initiator on this state's tuple starts a new connection.
+    /// Whether the segment is a SYN (without ACK) that starts a new connection on this
+    /// state's tuple: the connection is over (both FINs acknowledged, or reset). Which end
+    /// sends it does not matter.
     pub fn tcp_reusable_by(&self, summary: &Ipv4Summary) -> bool {
         match (self, summary.transport) {
             (Tracking::Tcp(tracker), Transport::Tcp(segment)) => {

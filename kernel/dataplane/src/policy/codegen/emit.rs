@@ -283,7 +283,7 @@ impl Emitter<'_> {
         writeln!(out, "    ipv4_addrs: &{name}_IPV4_ADDRS,")?;
         writeln!(out, "    index: {POLICY}::MatchIndex {{")?;
         writeln!(out, "        rule_count: {},", index.rule_count)?;
-        writeln!(out, "        root: {},", index.root)?;
+        writeln!(out, "        roots: &{:?},", index.roots)?;
         writeln!(out, "        classes: &{name}_INDEX_CLASSES,")?;
         writeln!(out, "        tree: &{name}_INDEX_TREE,")?;
         writeln!(out, "    }},")?;

@@ -7,6 +7,9 @@
 //! replicating rules at most `SPACE_FACTOR` times; adjacent children left with the same
 //! rules share one subtree. A memory budget, reserved before each cut, bounds
 //! the whole index: once spent, regions become leaves (longer scans, same answers).
+//! A large ruleset is first split into groups of rules alike in how wide their addresses
+//! are ([`forest`](super::forest)), and each group gets a tree and its share of the
+//! budget, built one after the other into the same words.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec;
@@ -15,6 +18,7 @@ use alloc::vec::Vec;
 use super::axis::{Axis, CLASS_TABLE_LEN};
 use super::cut::{window_spans, Cut, Cutting, OpenChildren};
 use super::fields::{everything, Fields, Range, Region, ALL_AXES};
+use super::forest::{self, GROUPS};
 use super::layout::{
     entry, origin_to_words, NodeShape, TreeRef, MAX_DEPTH, MAX_RULES, ORIGIN_WORDS,
 };
@@ -50,31 +54,21 @@ const fn tree_budget_words(rule_count: usize) -> usize {
 }
 
 /// The owned form of a [`MatchIndex`], built on the host from a policy's rules.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MatchIndexBuf {
     rule_count: u32,
-    root: u32,
+    roots: Vec<u32>,
     classes: Vec<u8>,
     tree: Vec<u32>,
 }
 
-impl Default for MatchIndexBuf {
-    fn default() -> Self {
-        MatchIndexBuf {
-            rule_count: 0,
-            root: TreeRef::NoMatch.encode(),
-            classes: Vec::new(),
-            tree: Vec::new(),
-        }
-    }
-}
-
 impl MatchIndexBuf {
-    /// The most bytes an index over `rule_count` rules takes: its tree stays within a budget
-    /// of `4 * (1,024 + 64 * rule_count)` bytes, and its class table takes
-    /// [`CLASS_TABLE_LEN`] bytes.
+    /// The most bytes an index over `rule_count` rules takes: its trees stay within a
+    /// budget of `4 * (1,024 * trees + 64 * rule_count)` bytes (at most four trees), its
+    /// roots take two words per tree, and its class table takes [`CLASS_TABLE_LEN`] bytes.
     pub const fn max_size_bytes(rule_count: usize) -> usize {
-        4 * tree_budget_words(rule_count) + CLASS_TABLE_LEN
+        let trees = (GROUPS - 1) * BUDGET_BASE_WORDS + tree_budget_words(rule_count);
+        4 * (trees + 2 * GROUPS) + CLASS_TABLE_LEN
     }
 
     /// Builds the index over `policy.rules` (the policy's own `index` is ignored).
@@ -85,14 +79,16 @@ impl MatchIndexBuf {
         if policy.rules.len() > MAX_RULES {
             return MatchIndexBuf::default();
         }
-        Builder::new(policy).run()
+        let builder = Builder::new(policy);
+        let groups = forest::groups(policy, |rule| builder.fields.live(rule));
+        builder.run(groups)
     }
 
     /// Borrows the index.
     pub fn as_index(&self) -> MatchIndex<'_> {
         MatchIndex {
             rule_count: self.rule_count,
-            root: self.root,
+            roots: &self.roots,
             classes: &self.classes,
             tree: &self.tree,
         }
@@ -112,12 +108,10 @@ fn cut_off_after_cover(fields: &Fields, rules: &mut Vec<u32>, region: &Region) {
 /// Where the reference to a built subtree is written.
 #[derive(Clone, Copy)]
 enum Slots {
-    Root,
+    /// The root word of tree number `.0`.
+    Root(usize),
     /// `tree[first..first + count]`.
-    Children {
-        first: usize,
-        count: usize,
-    },
+    Children { first: usize, count: usize },
 }
 
 /// A region waiting to be made a leaf or cut.
@@ -143,7 +137,6 @@ struct Score {
 
 struct Builder {
     fields: Fields,
-    rule_count: usize,
     out: MatchIndexBuf,
     queue: VecDeque<Pending>,
     /// Words written plus words reserved for the rules of pending regions.
@@ -161,7 +154,6 @@ impl Builder {
         debug_assert_eq!(classes.len(), CLASS_TABLE_LEN);
         Builder {
             fields,
-            rule_count,
             out: MatchIndexBuf {
                 rule_count: rule_count as u32,
                 classes,
@@ -169,27 +161,35 @@ impl Builder {
             },
             queue: VecDeque::new(),
             committed: 0,
-            budget: tree_budget_words(rule_count),
+            budget: 0,
             leaf_at: BTreeMap::new(),
         }
     }
 
-    fn run(mut self) -> MatchIndexBuf {
-        let rules: Vec<u32> = (0..self.rule_count as u32)
-            .filter(|&rule| self.fields.live(rule))
-            .collect();
-        self.committed = leaf_words(rules.len());
-        self.queue.push_back(Pending {
-            region: everything(),
-            rules,
-            depth: 0,
-            slots: Slots::Root,
-        });
-        while let Some(pending) = self.queue.pop_front() {
-            self.place(pending);
+    /// Builds a tree over each group of rules (in priority order, the groups ordered by
+    /// their first rules), one after the other; what a tree leaves of its budget passes to
+    /// the next.
+    fn run(mut self, groups: Vec<Vec<u32>>) -> MatchIndexBuf {
+        for (tree, rules) in groups.into_iter().enumerate() {
+            let Some(&first) = rules.first() else {
+                continue;
+            };
+            self.out.roots.extend([first, TreeRef::NoMatch.encode()]);
+            self.budget =
+                (self.budget + tree_budget_words(rules.len())).min(TreeRef::MAX_OFFSET as usize);
+            self.committed += leaf_words(rules.len());
+            self.queue.push_back(Pending {
+                region: everything(),
+                rules,
+                depth: 0,
+                slots: Slots::Root(tree),
+            });
+            while let Some(pending) = self.queue.pop_front() {
+                self.place(pending);
+            }
         }
-        if self.out.root == TreeRef::NoMatch.encode() {
-            // No rule can match: the walk stops at the root and never needs the classes.
+        if self.out.roots.is_empty() {
+            // No rule can match: the walk stops at once and never needs the classes.
             self.out.classes.clear();
         }
         self.out
@@ -222,7 +222,7 @@ impl Builder {
         self.committed -= reserved;
         let word = built.encode();
         match pending.slots {
-            Slots::Root => self.out.root = word,
+            Slots::Root(tree) => self.out.roots[2 * tree + 1] = word,
             Slots::Children { first, count } => self.out.tree[first..first + count].fill(word),
         }
     }
