@@ -53,6 +53,7 @@ pub mod fragmenter;
 pub mod icmp_error;
 pub mod local;
 pub mod nat;
+pub mod ndp;
 pub mod neighbor;
 pub mod packet;
 pub mod policy;
