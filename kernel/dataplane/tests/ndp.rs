@@ -861,3 +861,77 @@ fn an_interface_without_ipv6_refuses_nd() {
     assert_eq!(nd.receive(1, &ask).0, NdOutcome::Dropped(NdDrop::NoIpv6));
     assert_eq!(nd.nd.addresses(1).count(), 0);
 }
+
+/// A router advertisement as radvd 2.19 sent it (captured with tcpdump in a test
+/// namespace): router fe80::ff:fe00:1 at 02:00:00:00:00:01, lifetime 1800 s, MTU 1400,
+/// prefix 2001:db8:1:2::/64 (on-link, autonomous, valid 86400 s), RDNSS 2001:db8::53 for
+/// 600 s — in answer to a host's solicitation, so sent to that host's addresses.
+const RADVD_ADVERT: [u8; 142] = [
+    0x0e, 0xcc, 0x93, 0xe4, 0x71, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, //
+    0x86, 0xdd, 0x60, 0x0e, 0x81, 0xbd, 0x00, 0x58, 0x3a, 0xff, 0xfe, 0x80, //
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xfe, 0x00, //
+    0x00, 0x01, 0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0xcc, //
+    0x93, 0xff, 0xfe, 0xe4, 0x71, 0x04, 0x86, 0x00, 0xd3, 0x88, 0x40, 0x00, //
+    0x07, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x04, //
+    0x40, 0xc0, 0x00, 0x01, 0x51, 0x80, 0x00, 0x00, 0x38, 0x40, 0x00, 0x00, //
+    0x00, 0x00, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, //
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x19, 0x03, 0x00, 0x00, 0x00, 0x00, //
+    0x02, 0x58, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x53, 0x05, 0x01, 0x00, 0x00, 0x00, 0x00, //
+    0x05, 0x78, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, //
+];
+
+#[test]
+fn radvds_advertisement_is_read_whole() {
+    let nd = NdFrame::parse(&RADVD_ADVERT).unwrap();
+    let options = RaOptions::parse(nd.options).unwrap();
+    assert_eq!(
+        options.source_mac,
+        Some(EthernetAddress([2, 0, 0, 0, 0, 1]))
+    );
+    assert_eq!(options.mtu, Some(1400));
+    assert_eq!(options.prefixes.len(), 1);
+    assert_eq!(options.prefixes[0].prefix, a("2001:db8:1:2::"));
+    assert_eq!(
+        options.prefixes[0].valid_lifetime,
+        Duration::from_secs(86400)
+    );
+    let rdnss = options.rdnss.unwrap();
+    assert_eq!(rdnss.servers, [a("2001:db8::53")]);
+    assert_eq!(rdnss.lifetime, Duration::from_secs(600));
+}
+
+#[test]
+fn radvds_advertisement_configures_a_slaac_uplink() {
+    let mut nd = Nd::ready(SLAAC);
+    nd.nd.take_events();
+    assert_eq!(nd.receive(0, &RADVD_ADVERT).0, NdOutcome::Handled);
+    assert_eq!(nd.nd.gateway(0), Some(a("fe80::ff:fe00:1")));
+    assert_eq!(nd.nd.dns_servers(), [a("2001:db8::53")]);
+    assert!(nd.nd.is_own(0, a("2001:db8:1:2:5054:ff:fe12:3400")));
+}
+
+#[test]
+fn an_option_of_length_zero_invalidates_the_advertisement() {
+    // The prefix option's length byte (options start at 14 + 40 + 16), and the checksum
+    // made right again: the message is refused for the option, not for the checksum.
+    let mut bytes = RADVD_ADVERT.to_vec();
+    bytes[71] = 0;
+    let mut ip = Ipv6Packet::new_unchecked(&mut bytes[14..]);
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    smoltcp::wire::Icmpv6Packet::new_unchecked(ip.payload_mut()).fill_checksum(&src, &dst);
+    assert_eq!(
+        NdFrame::parse(&bytes).err(),
+        Some(dataplane::ndp::wire::NdError::Invalid("nd-malformed"))
+    );
+    assert_eq!(
+        RaOptions::parse(&RADVD_ADVERT[70..])
+            .map(|o| o.prefixes.len())
+            .ok(),
+        Some(1)
+    );
+    assert_eq!(
+        RaOptions::parse(&bytes[70..]),
+        Err(dataplane::ndp::wire::NdError::Invalid("nd-option-length"))
+    );
+}
