@@ -43,6 +43,7 @@ use smoltcp::wire::{
     IPV6_LINK_LOCAL_ALL_ROUTERS,
 };
 
+use crate::arp::is_station;
 use crate::neighbor::{Enqueued, NeighborTable, Resolution};
 use crate::policy::{Ipv6Config, Policy};
 use crate::rng::SplitMix64;
@@ -53,7 +54,7 @@ use address::{
 };
 use advertise::{AdvertContent, Advertiser, RDNSS_LIFETIME};
 use slaac::{Slaac, SlaacChange};
-use wire::{advert, solicit, usable_mac, NdError, NdFrame, Outgoing, RaOptions};
+use wire::{advert, solicit, NdError, NdFrame, Outgoing, RaOptions};
 
 /// What [`NeighborDiscovery::receive`] did with a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -408,7 +409,7 @@ impl NeighborDiscovery {
             }
             DadState::Preferred => {
                 self.may_claim(nic, nd.src, nd.src)?;
-                let reply_to = sender_mac.or(usable_mac(nd.eth_src).then_some(nd.eth_src));
+                let reply_to = sender_mac.or(is_station(nd.eth_src).then_some(nd.eth_src));
                 let Some(reply_mac) = reply_to else {
                     return Err(NdDrop::Invalid("nd-no-source-link-address"));
                 };
@@ -577,7 +578,7 @@ impl NeighborDiscovery {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        if !usable_mac(mac) {
+        if !is_station(mac) {
             return;
         }
         let waiting = if create {

@@ -18,6 +18,7 @@ use smoltcp::wire::{
     IPV6_HEADER_LEN,
 };
 
+use crate::arp::is_station;
 use crate::sink::FrameSink;
 
 /// The hop limit every ND message is sent with and must arrive with (RFC 4861 §6.1: a
@@ -209,12 +210,7 @@ fn rdnss_body(lifetime: Duration, servers: &[Ipv6Address]) -> Vec<u8> {
 pub fn ethernet(raw: RawHardwareAddress) -> Option<EthernetAddress> {
     let bytes: [u8; 6] = raw.as_bytes().try_into().ok()?;
     let mac = EthernetAddress(bytes);
-    usable_mac(mac).then_some(mac)
-}
-
-/// Whether `mac` may be learned for a neighbour (not multicast, broadcast or zero).
-pub fn usable_mac(mac: EthernetAddress) -> bool {
-    mac.is_unicast() && mac != EthernetAddress([0; 6])
+    is_station(mac).then_some(mac)
 }
 
 /// An ND message to send, with the addresses around it.
