@@ -539,12 +539,35 @@ fn a_declared_clients_address_stays_at_its_mac_while_fresh() {
 fn an_undeclared_host_in_the_prefix_may_move_to_another_mac() {
     let mut nd = Nd::ready(STATIC);
     let host = a("fd00:137:1::20");
-    nd.nd.learn_static(1, host, WORK_MAC);
+    nd.next_hop(1, host, b"p");
+    let mine = a("fd00:137:1::1");
+    nd.receive(
+        1,
+        &frame(WORK_MAC, CLIENTS_MAC, host, mine, na(host, WORK_MAC, true)),
+    );
     nd.receive(
         1,
         &to_all_nodes(OTHER_MAC, host, na(host, OTHER_MAC, false)),
     );
     assert_eq!(nd.next_hop(1, host, b"q").0, NextHop::Resolved(OTHER_MAC));
+}
+
+#[test]
+fn a_static_neighbour_is_never_solicited_nor_rebound() {
+    let mut nd = Nd::ready(STATIC);
+    let host = a("fd00:137:1::20");
+    nd.nd.learn_static(1, host, WORK_MAC);
+    nd.advance(Duration::from_secs(3600));
+    assert_eq!(
+        nd.next_hop(1, host, b"p"),
+        (NextHop::Resolved(WORK_MAC), vec![])
+    );
+    let takeover = to_all_nodes(OTHER_MAC, host, na(host, OTHER_MAC, false));
+    assert_eq!(
+        nd.receive(1, &takeover).0,
+        NdOutcome::Dropped(NdDrop::ClientAddressTaken)
+    );
+    assert_eq!(nd.next_hop(1, host, b"q").0, NextHop::Resolved(WORK_MAC));
 }
 
 #[test]
@@ -934,4 +957,51 @@ fn an_option_of_length_zero_invalidates_the_advertisement() {
         RaOptions::parse(&bytes[70..]),
         Err(dataplane::ndp::wire::NdError::Invalid("nd-option-length"))
     );
+}
+
+#[test]
+fn a_pinned_clients_address_resolves_only_to_its_pinned_mac() {
+    let rules = "\
+interface lan nic1 address6 fd00:1::1/64
+client work fd00:1::10 mac 02:00:00:00:00:10 on lan
+";
+    let mut nd = Nd::ready(rules);
+    let work = a("fd00:1::10");
+    nd.next_hop(1, work, b"p");
+    let impostor = frame(
+        INTRUDER_MAC,
+        CLIENTS_MAC,
+        work,
+        a("fd00:1::1"),
+        na(work, INTRUDER_MAC, true),
+    );
+    assert_eq!(
+        nd.receive(1, &impostor).0,
+        NdOutcome::Dropped(NdDrop::ClientAddressTaken)
+    );
+    assert_eq!(
+        nd.next_hop(1, work, b"q").0,
+        NextHop::Queued,
+        "still unresolved"
+    );
+    let real = frame(
+        WORK_MAC,
+        CLIENTS_MAC,
+        work,
+        a("fd00:1::1"),
+        na(work, WORK_MAC, true),
+    );
+    let (outcome, released) = nd.receive(1, &real);
+    assert_eq!((outcome, released.len()), (NdOutcome::Handled, 2));
+}
+
+#[test]
+fn a_solicitation_cannot_rebind_a_declared_clients_address_either() {
+    let mut nd = Nd::ready(STATIC);
+    let work = a("fd00:137:1::10");
+    nd.nd.learn_static(1, work, WORK_MAC);
+    let spoofed = asking(INTRUDER_MAC, work, a("fd00:137:1::1"));
+    let (outcome, _) = nd.receive(1, &spoofed);
+    assert_eq!(outcome, NdOutcome::Dropped(NdDrop::ClientAddressTaken));
+    assert_eq!(nd.next_hop(1, work, b"p").0, NextHop::Resolved(WORK_MAC));
 }

@@ -34,6 +34,7 @@ pub mod advertise;
 pub mod slaac;
 pub mod wire;
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use smoltcp::time::Instant;
@@ -215,6 +216,12 @@ pub struct NeighborDiscovery {
     cache: NeighborTable<Ipv6Address>,
     /// `(nic, address)` of every declared client with an IPv6 address, sorted.
     declared: Vec<(u8, Ipv6Address)>,
+    /// The MACs the ruleset pins declared clients to (`client ... mac M`), by `(nic,
+    /// address)`, sorted.
+    pinned: Vec<((u8, Ipv6Address), EthernetAddress)>,
+    /// Neighbours set by [`NeighborDiscovery::learn_static`]: never solicited, never
+    /// expire, never rebound.
+    statics: BTreeMap<(u8, Ipv6Address), EthernetAddress>,
     events: Vec<NdEvent>,
     rng: SplitMix64,
 }
@@ -240,10 +247,21 @@ impl NeighborDiscovery {
             .filter_map(|c| Some((c.nic, Ipv6Address::from_bits(c.ipv6?))))
             .collect();
         declared.sort_unstable();
+        let mut pinned: Vec<((u8, Ipv6Address), EthernetAddress)> = policy
+            .clients
+            .iter()
+            .filter_map(|c| {
+                let key = (c.nic, Ipv6Address::from_bits(c.ipv6?));
+                Some((key, EthernetAddress(c.mac?)))
+            })
+            .collect();
+        pinned.sort_unstable();
         NeighborDiscovery {
             nics,
             cache: NeighborTable::new(),
             declared,
+            pinned,
+            statics: BTreeMap::new(),
             events: Vec::new(),
             rng: SplitMix64::new(seed),
         }
@@ -295,12 +313,10 @@ impl NeighborDiscovery {
         core::mem::take(&mut self.events)
     }
 
-    /// Records `mac` for `addr` on `nic` as if it had just answered (tests; pinned
-    /// neighbours).
+    /// Sets `addr` on `nic` at `mac` for good: packets go there without solicitation, and
+    /// no advertisement rebinds it (tests; neighbours a ruleset pins).
     pub fn learn_static(&mut self, nic: u8, addr: Ipv6Address, mac: EthernetAddress) {
-        // Nothing waits for a neighbour nobody asked for; released packets would have
-        // nowhere to go, and there are none.
-        let _ = self.cache.learn((nic, addr), mac, Instant::ZERO);
+        self.statics.insert((nic, addr), mac);
     }
 
     /// Processes a frame that arrived on `nic`: an ND message is answered, learned from,
@@ -376,7 +392,9 @@ impl NeighborDiscovery {
             // Not ours. The sender may still refresh what we know of it.
             if !dad {
                 if let Some(mac) = sender_mac {
-                    if self.may_claim(nic, nd.src, nd.src).is_ok() {
+                    let bindable = self.may_claim(nic, nd.src, nd.src).is_ok()
+                        && self.sticky_client(nic, nd.src, mac, now).is_ok();
+                    if bindable {
                         self.release((nic, nd.src), mac, false, now, sink);
                     }
                 }
@@ -424,6 +442,8 @@ impl NeighborDiscovery {
                 }
                 .send(nic, sink);
                 if let Some(sender) = sender_mac {
+                    // Answered either way; learned only if the binding may change.
+                    self.sticky_client(nic, nd.src, sender, now)?;
                     self.release((nic, nd.src), sender, true, now, sink);
                 }
                 Ok(())
@@ -552,8 +572,9 @@ impl NeighborDiscovery {
         Ok(())
     }
 
-    /// A declared client's address stays bound to the MAC it was confirmed at while that
-    /// binding is fresh: another MAC claiming it is refused.
+    /// A declared client's address is only ever at the MAC the ruleset pins it to, and
+    /// otherwise stays bound to the MAC it was confirmed at while that binding is fresh:
+    /// another MAC claiming it is refused.
     fn sticky_client(
         &self,
         nic: u8,
@@ -561,8 +582,21 @@ impl NeighborDiscovery {
         mac: EthernetAddress,
         now: Instant,
     ) -> Result<(), NdDrop> {
-        let declared = self.declared.binary_search(&(nic, target)).is_ok();
-        match self.cache.lookup((nic, target), now) {
+        let key = (nic, target);
+        let pinned = self
+            .pinned
+            .binary_search_by_key(&key, |(k, _)| *k)
+            .ok()
+            .map(|at| self.pinned[at].1);
+        if let Some(pin) = pinned.or_else(|| self.statics.get(&key).copied()) {
+            return if pin == mac {
+                Ok(())
+            } else {
+                Err(NdDrop::ClientAddressTaken)
+            };
+        }
+        let declared = self.declared.binary_search(&key).is_ok();
+        match self.cache.lookup(key, now) {
             Some(bound) if declared && bound != mac => Err(NdDrop::ClientAddressTaken),
             _ => Ok(()),
         }
@@ -659,6 +693,9 @@ impl NeighborDiscovery {
             return NextHop::Resolved(multicast_mac(next_hop));
         }
         let key = (nic, next_hop);
+        if let Some(&mac) = self.statics.get(&key) {
+            return NextHop::Resolved(mac);
+        }
         match self.cache.resolve(key, now) {
             Resolution::Known(to) => NextHop::Resolved(to),
             Resolution::Verify(to) => {
