@@ -1005,3 +1005,71 @@ fn a_solicitation_cannot_rebind_a_declared_clients_address_either() {
     assert_eq!(outcome, NdOutcome::Dropped(NdDrop::ClientAddressTaken));
     assert_eq!(nd.next_hop(1, work, b"p").0, NextHop::Resolved(WORK_MAC));
 }
+
+#[test]
+fn advertisements_of_ever_new_prefixes_cannot_grow_the_uplinks_addresses() {
+    let mut nd = Nd::ready(SLAAC);
+    for net in 0..40u16 {
+        let text = format!("2001:db8:{net:x}::");
+        let adv = to_all_nodes(
+            ROUTER_MAC,
+            a("fe80::1"),
+            ra(Duration::from_secs(1800), &[prefix(&text, 86400)]),
+        );
+        nd.receive(0, &adv);
+    }
+    let learned = nd.nd.addresses(0).count() - 1; // without the link-local address
+    assert_eq!(learned, dataplane::ndp::slaac::MAX_ADDRESSES);
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Valid ND frames of every kind, for the mutations below.
+    fn seeds() -> Vec<Vec<u8>> {
+        let work = a("fd00:137:1::10");
+        let mine = a("fd00:137:1::1");
+        vec![
+            RADVD_ADVERT.to_vec(),
+            asking(WORK_MAC, work, mine),
+            asking(WORK_MAC, Ipv6Address::UNSPECIFIED, mine),
+            frame(WORK_MAC, CLIENTS_MAC, work, mine, na(work, WORK_MAC, true)),
+            to_all_nodes(
+                ROUTER_MAC,
+                a("fe80::1"),
+                ra(Duration::from_secs(9), &[prefix("2001:db8::", 99)]),
+            ),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a neighbour sends — any byte of a valid ND frame changed, the frame
+        /// cut anywhere, on any NIC — the appliance neither panics nor answers more than
+        /// once, and everything it sends is a well-formed ND frame or a queued packet.
+        #[test]
+        fn mangled_nd_frames_never_panic(
+            seed in 0usize..5,
+            flips in proptest::collection::vec((0usize..200, any::<u8>()), 0..6),
+            cut in 0usize..200,
+            nic in 0u8..3,
+            slaac in any::<bool>(),
+        ) {
+            let mut nd = Nd::ready(if slaac { SLAAC } else { STATIC });
+            let mut bytes = seeds()[seed].clone();
+            for (at, value) in flips {
+                if let Some(byte) = bytes.get_mut(at) {
+                    *byte = value;
+                }
+            }
+            bytes.truncate(cut.max(1));
+            let (_, out) = nd.receive(nic, &bytes);
+            prop_assert!(out.len() <= 1);
+            for (_, f) in &out {
+                prop_assert!(NdFrame::parse(f).is_ok());
+            }
+            nd.advance(Duration::from_secs(5));
+            nd.poll();
+        }
+    }
+}

@@ -879,7 +879,7 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
                 }));
             }
         }
-        Ipv6Config::Slaac => state.slaac = Some(Slaac::new(mac)),
+        Ipv6Config::Slaac => state.slaac = Some(Slaac::new(nic, mac)),
         Ipv6Config::None => {}
     }
     state

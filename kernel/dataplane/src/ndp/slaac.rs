@@ -24,6 +24,9 @@ pub const SOLICIT_INTERVAL: Duration = Duration::from_secs(4);
 pub const MAX_SOLICITATIONS: u8 = 3;
 /// Time between later solicitations while no router is known.
 pub const SOLICIT_BACKOFF: Duration = Duration::from_secs(60);
+/// At most this many SLAAC addresses on the uplink at once: advertisements of ever new
+/// prefixes (a hostile host on the uplink's link) cannot grow the list without bound.
+pub const MAX_ADDRESSES: usize = 4;
 /// RFC 4862 §5.5.3 e): a received valid lifetime shorter than this cannot shorten an
 /// address's remaining lifetime below it (an unauthenticated RA cannot kill an address).
 const TWO_HOURS: Duration = Duration::from_secs(2 * 3600);
@@ -44,6 +47,7 @@ pub struct SlaacChange {
 /// The uplink's SLAAC state. See the module documentation.
 #[derive(Debug)]
 pub struct Slaac {
+    nic: u8,
     mac: EthernetAddress,
     router: Option<(Ipv6Address, Instant)>,
     dns: Vec<Ipv6Address>,
@@ -54,9 +58,11 @@ pub struct Slaac {
 }
 
 impl Slaac {
-    /// The SLAAC state of a NIC with `mac`; it solicits once [`Slaac::start`] is called.
-    pub fn new(mac: EthernetAddress) -> Slaac {
+    /// The SLAAC state of NIC `nic` with `mac`; it solicits once [`Slaac::start`] is
+    /// called.
+    pub fn new(nic: u8, mac: EthernetAddress) -> Slaac {
         Slaac {
+            nic,
             mac,
             router: None,
             dns: Vec::new(),
@@ -188,6 +194,18 @@ impl Slaac {
                 }
             }
             None if valid > Duration::ZERO => {
+                let learned = addresses
+                    .iter()
+                    .filter(|a| matches!(a.origin, Origin::Slaac { .. }))
+                    .count();
+                if learned >= MAX_ADDRESSES {
+                    log::warn!(
+                        "nic{} slaac: prefix {}/64 ignored: {MAX_ADDRESSES} addresses are in use already",
+                        self.nic,
+                        info.prefix
+                    );
+                    return;
+                }
                 let cidr = Ipv6Cidr::new(address, 64);
                 let origin = Origin::Slaac {
                     valid_until: now + valid,
