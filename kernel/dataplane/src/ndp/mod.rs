@@ -48,6 +48,7 @@ use crate::arp::is_station;
 use crate::neighbor::{Enqueued, NeighborTable, Resolution};
 use crate::policy::{Ipv6Config, Policy};
 use crate::rng::SplitMix64;
+use crate::share::SourceClass;
 use crate::sink::FrameSink;
 
 use address::{
@@ -116,15 +117,10 @@ pub enum NextHop {
     Dropped,
 }
 
-/// Whose packet waits for a resolution, for the queues' shares: a neighbour on a NIC, or
-/// all the addresses behind a router on a NIC together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SourceClass6 {
-    /// One neighbour (a client, a host on the uplink's link).
-    Neighbour(u8, Ipv6Address),
-    /// Every address behind a router on a NIC.
-    Remote(u8),
-}
+/// Whose packet waits for a resolution, for the queues' shares ([`crate::share`]): a
+/// neighbour on a NIC (`Neighbour(nic, address)`), or all the addresses behind a router on
+/// a NIC together (`Remote(nic)`).
+pub type SourceClass6 = SourceClass<Ipv6Address>;
 
 /// A change the forward path must follow (routes, anti-spoofing, NAT, DNS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,7 +252,7 @@ impl NeighborDiscovery {
             })
             .collect();
         pinned.sort_unstable();
-        NeighborDiscovery {
+        let mut nd = NeighborDiscovery {
             nics,
             cache: NeighborTable::new(),
             declared,
@@ -264,7 +260,22 @@ impl NeighborDiscovery {
             statics: BTreeMap::new(),
             events: Vec::new(),
             rng: SplitMix64::new(seed),
-        }
+        };
+        nd.refresh_configured();
+        nd
+    }
+
+    /// Tells the neighbour table the configured next hops — every NIC's default router and
+    /// the declared clients — whose resolution is outside the sources' shares, so that no
+    /// flood of unresolvable destinations can starve it.
+    fn refresh_configured(&mut self) {
+        let routers = self
+            .nics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i as u8, n.gateway()?)));
+        let keys = routers.chain(self.declared.iter().copied()).collect();
+        self.cache.set_configured(keys);
     }
 
     /// The addresses of `nic` that are not known to be duplicates (link-local first; the
@@ -666,6 +677,7 @@ impl NeighborDiscovery {
                 None => log::warn!("nic{nic} slaac: no default router"),
             }
             self.events.push(NdEvent::GatewayChanged { nic, gateway });
+            self.refresh_configured();
         }
         if change.dns {
             log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
@@ -675,7 +687,9 @@ impl NeighborDiscovery {
 
     /// Where to send an IPv6 packet (`packet`: from its IPv6 header on) for `next_hop` on
     /// `nic`. An unresolved next hop is solicited and the packet queued; this module sends
-    /// it when the answer comes. `source`: whose packet it is (the queues' shares).
+    /// it when the answer comes. `source`: whose packet it is — a source over its share of
+    /// resolutions gives up its own oldest one, or has the packet dropped; the default
+    /// routers and declared clients are outside the shares ([`crate::neighbor`]).
     pub fn next_hop_mac(
         &mut self,
         nic: u8,
@@ -685,7 +699,6 @@ impl NeighborDiscovery {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> NextHop {
-        let _ = source; // the shares apply once the neighbour table has them
         if !self.nics.get(nic as usize).is_some_and(|n| n.enabled) {
             return NextHop::Dropped;
         }
@@ -702,10 +715,17 @@ impl NeighborDiscovery {
                 self.solicit(nic, next_hop, Some(to), sink);
                 NextHop::Resolved(to)
             }
-            Resolution::Unknown => match self.cache.enqueue(key, packet, now) {
-                Enqueued::SendRequest => {
+            Resolution::Unknown => match self.cache.enqueue(key, packet, now, source) {
+                Enqueued::SendRequest { queued, displaced } => {
+                    if let Some(((nic, _), dropped)) = displaced {
+                        self.events.push(NdEvent::Unreachable { nic, dropped });
+                    }
                     self.solicit(nic, next_hop, None, sink);
-                    NextHop::Queued
+                    if queued {
+                        NextHop::Queued
+                    } else {
+                        NextHop::Dropped
+                    }
                 }
                 Enqueued::Queued => NextHop::Queued,
                 Enqueued::Dropped => NextHop::Dropped,
