@@ -47,6 +47,7 @@ use smoltcp::wire::{
 use crate::arp::is_station;
 use crate::neighbor::{Enqueued, NeighborTable, Resolution};
 use crate::policy::{Ipv6Config, Policy};
+use crate::ratelimit::TokenBucket;
 use crate::rng::SplitMix64;
 use crate::share::SourceClass;
 use crate::sink::FrameSink;
@@ -220,7 +221,13 @@ pub struct NeighborDiscovery {
     statics: BTreeMap<(u8, Ipv6Address), EthernetAddress>,
     events: Vec<NdEvent>,
     rng: SplitMix64,
+    /// The console lines of SLAAC changes: advertisements are the uplink neighbours' to
+    /// send, so their lines are rate-limited.
+    console: TokenBucket,
 }
+
+/// SLAAC console lines per second, and in a burst.
+const CONSOLE_RATE: (u32, u32) = (1, 10);
 
 impl NeighborDiscovery {
     /// Neighbour discovery for NICs with `macs` (in NIC order) as `policy` declares them,
@@ -260,6 +267,7 @@ impl NeighborDiscovery {
             statics: BTreeMap::new(),
             events: Vec::new(),
             rng: SplitMix64::new(seed),
+            console: TokenBucket::new(CONSOLE_RATE.0, CONSOLE_RATE.1),
         };
         nd.refresh_configured();
         nd
@@ -429,11 +437,6 @@ impl NeighborDiscovery {
                     rdnss: None,
                 }
                 .send(nic, sink);
-                log::warn!(
-                    "nic{nic} ipv6: {} ({}) probes for {target}, which the appliance has: defended",
-                    nd.src,
-                    nd.eth_src
-                );
                 Ok(())
             }
             DadState::Preferred => {
@@ -488,12 +491,7 @@ impl NeighborDiscovery {
                 self.duplicate(nic, target, claimant);
                 return Ok(());
             }
-            if own.state == DadState::Preferred {
-                log::warn!(
-                    "nic{nic} ipv6: {} claims {target}, the appliance's address",
-                    nd.eth_src
-                );
-            }
+            // Logged by the caller's (rate-limited) drop log, like every refusal here.
             return Err(NdDrop::ClaimsApplianceAddress);
         }
         self.may_claim(nic, target, nd.src)?;
@@ -531,11 +529,6 @@ impl NeighborDiscovery {
     ) -> Result<(), NdDrop> {
         let state = &mut self.nics[nic as usize];
         if !state.uplink {
-            log::warn!(
-                "nic{nic} ipv6: router advertisement from {} ({}) on a client interface dropped (RA guard)",
-                nd.src,
-                nd.eth_src
-            );
             return Err(NdDrop::RaFromClient);
         }
         if !is_link_local(nd.src) {
@@ -553,7 +546,7 @@ impl NeighborDiscovery {
         if let Some(mac) = options.source_mac {
             self.release((nic, nd.src), mac, true, now, sink);
         }
-        self.apply(nic, change);
+        self.apply(nic, change, now);
         Ok(())
     }
 
@@ -661,26 +654,42 @@ impl NeighborDiscovery {
         });
     }
 
-    /// Follows what SLAAC changed on `nic`.
-    fn apply(&mut self, nic: u8, change: SlaacChange) {
+    /// Follows what SLAAC changed on `nic`, and says so on the console (rate-limited).
+    fn apply(&mut self, nic: u8, change: SlaacChange, now: Instant) {
         for cidr in change.added {
-            log::info!("nic{nic} slaac: address {cidr}");
+            if self.console.try_take(now) {
+                log::info!("nic{nic} slaac: address {cidr}");
+            }
             self.events.push(NdEvent::AddressAdded { nic, cidr });
         }
         for cidr in change.removed {
-            log::info!("nic{nic} slaac: address {cidr} expired");
+            if self.console.try_take(now) {
+                log::info!("nic{nic} slaac: address {cidr} expired");
+            }
             self.events.push(NdEvent::AddressRemoved { nic, cidr });
         }
+        for prefix in change.ignored {
+            if self.console.try_take(now) {
+                log::warn!(
+                    "nic{nic} slaac: prefix {prefix}/64 ignored: {} addresses are in use already",
+                    slaac::MAX_ADDRESSES
+                );
+            }
+        }
         if let Some(gateway) = change.router {
-            match gateway {
-                Some(router) => log::info!("nic{nic} slaac: default router {router}"),
-                None => log::warn!("nic{nic} slaac: no default router"),
+            if self.console.try_take(now) {
+                match gateway {
+                    Some(router) => log::info!("nic{nic} slaac: default router {router}"),
+                    None => log::warn!("nic{nic} slaac: no default router"),
+                }
             }
             self.events.push(NdEvent::GatewayChanged { nic, gateway });
             self.refresh_configured();
         }
         if change.dns {
-            log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
+            if self.console.try_take(now) {
+                log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
+            }
             self.events.push(NdEvent::DnsChanged);
         }
     }
@@ -829,7 +838,7 @@ impl NeighborDiscovery {
                 .send(nic, sink);
             }
             let change = slaac.expire(&mut state.addresses, now);
-            self.apply(nic, change);
+            self.apply(nic, change, now);
         }
         let state = &mut self.nics[nic as usize];
         if let Some(advertiser) = &mut state.advertiser {
@@ -899,7 +908,7 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
                 }));
             }
         }
-        Ipv6Config::Slaac => state.slaac = Some(Slaac::new(nic, mac)),
+        Ipv6Config::Slaac => state.slaac = Some(Slaac::new(mac)),
         Ipv6Config::None => {}
     }
     state
