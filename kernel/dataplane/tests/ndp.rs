@@ -1180,3 +1180,23 @@ fn the_gateway_is_resolved_even_for_a_source_that_used_up_its_share() {
     assert_eq!(hop, NextHop::Queued, "the gateway is outside the shares");
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn advertisements_from_the_unspecified_or_a_multicast_address_are_refused() {
+    let mut nd = Nd::ready(STATIC);
+    let work = a("fd00:137:1::10");
+    let from_nobody = to_all_nodes(
+        WORK_MAC,
+        Ipv6Address::UNSPECIFIED,
+        na(work, WORK_MAC, false),
+    );
+    assert_eq!(
+        nd.receive(1, &from_nobody).0,
+        NdOutcome::Dropped(NdDrop::Invalid("nd-source-unspecified"))
+    );
+    let from_a_group = to_all_nodes(WORK_MAC, ALL_NODES, na(work, WORK_MAC, false));
+    assert_eq!(
+        nd.receive(1, &from_a_group).0,
+        NdOutcome::Dropped(NdDrop::Invalid("nd-source-multicast"))
+    );
+}
