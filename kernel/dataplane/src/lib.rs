@@ -63,6 +63,7 @@ pub mod ip_options;
 pub mod keys;
 pub mod local;
 pub mod nat;
+pub mod ndp;
 pub mod neighbor;
 pub mod offload;
 pub mod packet;

@@ -1,5 +1,10 @@
-//! The neighbour table: IPv4 → MAC per NIC, learned by ARP, with a bounded queue of packets
-//! waiting for a neighbour to answer.
+//! The neighbour table: IP address → MAC per NIC, with a bounded queue of packets waiting
+//! for a neighbour to answer. One implementation serves both families: ARP's table is
+//! `NeighborTable<Ipv4Address>` (the default), IPv6 neighbour discovery's (RFC 4861's
+//! neighbour cache, [`crate::ndp`]) is `NeighborTable<Ipv6Address>` — the states below
+//! are RFC 4861's REACHABLE, STALE, DELAY/PROBE and INCOMPLETE, "ARP request" reads
+//! "neighbour solicitation" there, and a broadcast is a solicitation to the
+//! solicited-node multicast group. The shares are the same too.
 //!
 //! # Reachability (Linux's NUD states, simplified)
 //! An entry learned or confirmed by ARP is **reachable** for [`REACHABLE_TIME`]: packets go
@@ -41,7 +46,7 @@ use alloc::vec::Vec;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address};
 
-use crate::share::{Source, SourceClass};
+use crate::share::SourceClass;
 
 /// How long a confirmed MAC is used without question.
 pub const REACHABLE_TIME: Duration = Duration::from_secs(30);
@@ -68,7 +73,7 @@ pub const MAX_PENDING_TOTAL: usize = MAX_RESOLVING * MAX_PENDING_PER_NEIGHBOR;
 pub const MAX_ENTRIES: usize = 4096;
 
 /// A neighbour is identified by the NIC it is on and its address.
-pub type NeighborKey = (u8, Ipv4Address);
+pub type NeighborKey<A = Ipv4Address> = (u8, A);
 
 #[derive(Debug)]
 enum Entry {
@@ -104,7 +109,7 @@ impl Entry {
 
 /// What happened to a packet handed to [`NeighborTable::enqueue`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Enqueued {
+pub enum Enqueued<A = Ipv4Address> {
     /// An ARP request should be sent now (a new resolution); the packet was queued unless
     /// the shared queue bound was reached (`queued`). `displaced`: another resolution was
     /// given up to make room, with this many packets that were waiting for it.
@@ -112,7 +117,7 @@ pub enum Enqueued {
         /// Whether the packet was queued.
         queued: bool,
         /// The resolution given up, and its dropped packets.
-        displaced: Option<(NeighborKey, usize)>,
+        displaced: Option<(NeighborKey<A>, usize)>,
     },
     /// Queued behind an outstanding request.
     Queued,
@@ -123,9 +128,9 @@ pub enum Enqueued {
 
 /// A resolution started for a source (see the module documentation).
 #[derive(Clone, Copy, Debug)]
-struct Resolving {
-    key: NeighborKey,
-    class: SourceClass,
+struct Resolving<A> {
+    key: NeighborKey<A>,
+    class: SourceClass<A>,
     since: Instant,
 }
 
@@ -141,39 +146,61 @@ pub enum Resolution {
 }
 
 /// The ARP requests [`NeighborTable::poll`] wants sent, and the neighbours it gave up on.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct NeighborWork {
+#[derive(Debug, PartialEq, Eq)]
+pub struct NeighborWork<A = Ipv4Address> {
     /// Neighbours to ask for by broadcast.
-    pub broadcast: Vec<NeighborKey>,
+    pub broadcast: Vec<NeighborKey<A>>,
     /// Neighbours to ask at the MAC they had (probes).
-    pub unicast: Vec<(NeighborKey, EthernetAddress)>,
+    pub unicast: Vec<(NeighborKey<A>, EthernetAddress)>,
     /// Neighbours that never answered, with how many packets were waiting for them.
-    pub gave_up: Vec<(NeighborKey, usize)>,
+    pub gave_up: Vec<(NeighborKey<A>, usize)>,
+}
+
+impl<A> Default for NeighborWork<A> {
+    fn default() -> Self {
+        NeighborWork {
+            broadcast: Vec::new(),
+            unicast: Vec::new(),
+            gave_up: Vec::new(),
+        }
+    }
 }
 
 /// The table. See the module documentation.
-#[derive(Debug, Default)]
-pub struct NeighborTable {
-    entries: BTreeMap<NeighborKey, Entry>,
+#[derive(Debug)]
+pub struct NeighborTable<A = Ipv4Address> {
+    entries: BTreeMap<NeighborKey<A>, Entry>,
     /// The configured next hops, sorted.
-    configured: Vec<NeighborKey>,
+    configured: Vec<NeighborKey<A>>,
     /// Resolutions started for sources, oldest first (at most [`MAX_RESOLVING`]).
-    resolving: Vec<Resolving>,
+    resolving: Vec<Resolving<A>>,
     /// Packets waiting, for neighbours that are not configured next hops.
     pending_shared: usize,
     /// Packets waiting for configured next hops.
     pending_next_hops: usize,
 }
 
-impl NeighborTable {
+impl<A> Default for NeighborTable<A> {
+    fn default() -> Self {
+        NeighborTable {
+            entries: BTreeMap::new(),
+            configured: Vec::new(),
+            resolving: Vec::new(),
+            pending_shared: 0,
+            pending_next_hops: 0,
+        }
+    }
+}
+
+impl<A: Copy + Ord> NeighborTable<A> {
     /// An empty table.
-    pub fn new() -> NeighborTable {
+    pub fn new() -> NeighborTable<A> {
         NeighborTable::default()
     }
 
     /// The MAC of a resolved neighbour confirmed within its [`LIFETIME`] (reachable or
     /// stale). Changes nothing: what the appliance believes, without asking.
-    pub fn lookup(&self, key: NeighborKey, now: Instant) -> Option<EthernetAddress> {
+    pub fn lookup(&self, key: NeighborKey<A>, now: Instant) -> Option<EthernetAddress> {
         match self.entries.get(&key) {
             Some(Entry::Resolved { mac, confirmed, .. }) if now < *confirmed + LIFETIME => {
                 Some(*mac)
@@ -183,7 +210,7 @@ impl NeighborTable {
     }
 
     /// The MAC last learned for `key`, however old.
-    pub fn mac_of(&self, key: NeighborKey) -> Option<EthernetAddress> {
+    pub fn mac_of(&self, key: NeighborKey<A>) -> Option<EthernetAddress> {
         match self.entries.get(&key) {
             Some(Entry::Resolved { mac, .. }) => Some(*mac),
             _ => None,
@@ -192,7 +219,7 @@ impl NeighborTable {
 
     /// Where to send a packet for `key` now (see [`Resolution`]); records the use. The first
     /// use of a stale entry starts its probe.
-    pub fn resolve(&mut self, key: NeighborKey, now: Instant) -> Resolution {
+    pub fn resolve(&mut self, key: NeighborKey<A>, now: Instant) -> Resolution {
         let Some(Entry::Resolved {
             mac,
             confirmed,
@@ -217,7 +244,7 @@ impl NeighborTable {
     /// Starts verifying `key` now, whatever its age: returns the MAC to send a unicast ARP
     /// request to, or `None` if the entry is not resolved, past its lifetime, or already
     /// being verified. Packets keep going to the MAC meanwhile.
-    pub fn probe(&mut self, key: NeighborKey, now: Instant) -> Option<EthernetAddress> {
+    pub fn probe(&mut self, key: NeighborKey<A>, now: Instant) -> Option<EthernetAddress> {
         match self.entries.get_mut(&key) {
             Some(Entry::Resolved {
                 mac,
@@ -233,13 +260,18 @@ impl NeighborTable {
     }
 
     /// Whether a packet was sent to `key` after `since`.
-    pub fn used_since(&self, key: NeighborKey, since: Instant) -> bool {
+    pub fn used_since(&self, key: NeighborKey<A>, since: Instant) -> bool {
         matches!(self.entries.get(&key), Some(Entry::Resolved { used, .. }) if *used > since)
     }
 
     /// Records `mac` for `key` (confirmed now); returns the packets that were waiting for
     /// it, in order.
-    pub fn learn(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
+    pub fn learn(
+        &mut self,
+        key: NeighborKey<A>,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Vec<Vec<u8>> {
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }
@@ -269,7 +301,7 @@ impl NeighborTable {
     /// as Linux's upper-layer reachability confirmation): still at that MAC, it is
     /// reachable again, its binding renewed for another [`LIFETIME`]. Nothing happens for
     /// another MAC, an unresolved or an unknown neighbour.
-    pub fn confirm(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) {
+    pub fn confirm(&mut self, key: NeighborKey<A>, mac: EthernetAddress, now: Instant) {
         if let Some(Entry::Resolved {
             mac: known,
             confirmed,
@@ -288,7 +320,7 @@ impl NeighborTable {
     /// new entries; returns packets released if it was waiting.
     pub fn refresh(
         &mut self,
-        key: NeighborKey,
+        key: NeighborKey<A>,
         mac: EthernetAddress,
         now: Instant,
     ) -> Vec<Vec<u8>> {
@@ -301,7 +333,7 @@ impl NeighborTable {
 
     /// Makes `keys` the configured next hops (see the module documentation): the gateways,
     /// upstream resolvers, DHCP servers and declared clients the appliance knows of now.
-    pub fn set_configured(&mut self, mut keys: Vec<NeighborKey>) {
+    pub fn set_configured(&mut self, mut keys: Vec<NeighborKey<A>>) {
         keys.sort_unstable();
         keys.dedup();
         self.configured = keys;
@@ -311,7 +343,7 @@ impl NeighborTable {
     }
 
     /// Whether `key` is a configured next hop.
-    pub fn is_configured(&self, key: NeighborKey) -> bool {
+    pub fn is_configured(&self, key: NeighborKey<A>) -> bool {
         self.configured.binary_search(&key).is_ok()
     }
 
@@ -320,11 +352,11 @@ impl NeighborTable {
     /// module documentation).
     pub fn enqueue(
         &mut self,
-        key: NeighborKey,
+        key: NeighborKey<A>,
         packet: &[u8],
         now: Instant,
-        source: Source,
-    ) -> Enqueued {
+        source: impl Into<SourceClass<A>>,
+    ) -> Enqueued<A> {
         match self.entries.get(&key) {
             Some(Entry::Incomplete { .. }) => {
                 return if self.queue(key, packet) {
@@ -342,7 +374,7 @@ impl NeighborTable {
         let next_hop = self.is_configured(key);
         let mut displaced = None;
         if !next_hop {
-            let class = source.class();
+            let class = source.into();
             match self.make_room(class, now) {
                 Room::Refused => return Enqueued::Dropped,
                 Room::Free => {}
@@ -363,7 +395,7 @@ impl NeighborTable {
     }
 
     /// Appends `packet` to `key`'s queue (an unresolved entry) if the bounds allow.
-    fn queue(&mut self, key: NeighborKey, packet: &[u8]) -> bool {
+    fn queue(&mut self, key: NeighborKey<A>, packet: &[u8]) -> bool {
         let shared_full = self.pending_shared >= MAX_PENDING_TOTAL;
         let Some(Entry::Incomplete {
             queue, next_hop, ..
@@ -386,7 +418,7 @@ impl NeighborTable {
     }
 
     /// Makes room for one more resolution for `class` (see the module documentation).
-    fn make_room(&mut self, class: SourceClass, now: Instant) -> Room {
+    fn make_room(&mut self, class: SourceClass<A>, now: Instant) -> Room<A> {
         let own = self.resolving.iter().filter(|r| r.class == class).count();
         let victim = if own >= MAX_RESOLVING_PER_SOURCE {
             let oldest = self.resolving.iter().find(|r| r.class == class);
@@ -414,7 +446,7 @@ impl NeighborTable {
 
     /// Gives up resolving `key`: its entry and its queue go. Returns how many packets
     /// were dropped.
-    fn abandon(&mut self, key: NeighborKey) -> usize {
+    fn abandon(&mut self, key: NeighborKey<A>) -> usize {
         self.forget_resolving(key);
         if !matches!(self.entries.get(&key), Some(Entry::Incomplete { .. })) {
             return 0;
@@ -429,7 +461,7 @@ impl NeighborTable {
         queue.len()
     }
 
-    fn forget_resolving(&mut self, key: NeighborKey) {
+    fn forget_resolving(&mut self, key: NeighborKey<A>) {
         self.resolving.retain(|r| r.key != key);
     }
 
@@ -445,7 +477,7 @@ impl NeighborTable {
     /// Housekeeping: the ARP requests to send now (probes of stale entries, broadcasts for
     /// unresolved ones), the neighbours given up on (their queues dropped), and old entries
     /// removed.
-    pub fn poll(&mut self, now: Instant) -> NeighborWork {
+    pub fn poll(&mut self, now: Instant) -> NeighborWork<A> {
         let mut work = NeighborWork::default();
         let mut gave_up = Vec::new();
         let configured = &self.configured;
@@ -508,7 +540,7 @@ impl NeighborTable {
     /// Forgets every neighbour on `nic` (its network changed); returns how many queued
     /// packets were dropped with them.
     pub fn flush_nic(&mut self, nic: u8) -> usize {
-        let keys: Vec<NeighborKey> = self
+        let keys: Vec<NeighborKey<A>> = self
             .entries
             .keys()
             .filter(|(on, _)| *on == nic)
@@ -557,11 +589,11 @@ impl NeighborTable {
 }
 
 /// What [`NeighborTable::make_room`] did.
-enum Room {
+enum Room<A> {
     /// There was room.
     Free,
     /// This resolution was given up, with this many packets.
-    Displaced(NeighborKey, usize),
+    Displaced(NeighborKey<A>, usize),
     /// The source starts resolutions faster than its share allows.
     Refused,
 }
@@ -569,6 +601,7 @@ enum Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::Source;
 
     const MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
     const HOST: Ipv4Address = Ipv4Address::new(10, 137, 1, 10);

@@ -20,28 +20,30 @@
 use smoltcp::wire::Ipv4Address;
 
 /// Who sent a packet, for the shares of shared resources. See the module documentation.
+/// `A` is the address family (IPv4 by default; IPv6 neighbour discovery uses
+/// `Source<Ipv6Address>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Source {
+pub struct Source<A = Ipv4Address> {
     /// The NIC the packet arrived on.
     pub nic: u8,
     /// Its source address.
-    pub addr: Ipv4Address,
+    pub addr: A,
     /// Whether the address is behind a router on that NIC (not a neighbour).
     pub remote: bool,
 }
 
 /// A class of sources that share one share: a neighbour alone, or a NIC's remote side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SourceClass {
+pub enum SourceClass<A = Ipv4Address> {
     /// One neighbour on a NIC.
-    Neighbour(u8, Ipv4Address),
+    Neighbour(u8, A),
     /// Every address behind a router on a NIC.
     Remote(u8),
 }
 
-impl Source {
+impl<A: Copy> Source<A> {
     /// A neighbour `addr` on `nic`.
-    pub const fn neighbour(nic: u8, addr: Ipv4Address) -> Source {
+    pub const fn neighbour(nic: u8, addr: A) -> Source<A> {
         Source {
             nic,
             addr,
@@ -50,7 +52,7 @@ impl Source {
     }
 
     /// An address `addr` behind a router on `nic`.
-    pub const fn remote(nic: u8, addr: Ipv4Address) -> Source {
+    pub const fn remote(nic: u8, addr: A) -> Source<A> {
         Source {
             nic,
             addr,
@@ -59,12 +61,18 @@ impl Source {
     }
 
     /// The class whose share the source uses.
-    pub fn class(&self) -> SourceClass {
+    pub fn class(&self) -> SourceClass<A> {
         if self.remote {
             SourceClass::Remote(self.nic)
         } else {
             SourceClass::Neighbour(self.nic, self.addr)
         }
+    }
+}
+
+impl<A: Copy> From<Source<A>> for SourceClass<A> {
+    fn from(source: Source<A>) -> SourceClass<A> {
+        source.class()
     }
 }
 

@@ -14,6 +14,7 @@ mod forwarding;
 mod forwarding_drops;
 mod images;
 mod interrupts;
+mod ipv6_router;
 mod kvm;
 mod offloads;
 mod power;
