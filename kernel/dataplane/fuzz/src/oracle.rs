@@ -36,9 +36,26 @@ fn is_icmp_error(icmp_type: u8) -> bool {
 
 /// The tuple of IPv4 packet `ip` (which must be whole enough to read).
 fn tuple_of(ip: &Ipv4Packet<&[u8]>) -> Tuple {
+    tuple_from(ip, ip.payload())
+}
+
+/// The tuple of the packet quoted in an ICMP error: its header (checked to be there) and
+/// as much of its payload as was quoted.
+fn quoted_tuple(quote: &[u8]) -> Option<Tuple> {
+    if quote.len() < 20 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_unchecked(quote);
+    let header_len = usize::from(ip.header_len());
+    if header_len < 20 || header_len > quote.len() {
+        return None;
+    }
+    Some(tuple_from(&ip, &quote[header_len..]))
+}
+
+fn tuple_from(ip: &Ipv4Packet<&[u8]>, payload: &[u8]) -> Tuple {
     let protocol = u8::from(ip.next_header());
     let (src, dst) = (ip.src_addr().to_bits(), ip.dst_addr().to_bits());
-    let payload = ip.payload();
     let word = |at: usize| match (payload.get(at), payload.get(at + 1)) {
         (Some(&a), Some(&b)) => u16::from_be_bytes([a, b]),
         _ => 0,
@@ -54,6 +71,16 @@ fn tuple_of(ip: &Ipv4Packet<&[u8]>) -> Tuple {
         }
     };
     (protocol, src, ports.0, dst, ports.1)
+}
+
+/// What the input of a receive became, as far as the checks of its outputs need it.
+#[derive(Clone, Copy, Default)]
+struct Context {
+    /// The input was forwarded.
+    forwarded: bool,
+    /// The appliance answered the input (TCP reset, ICMP error) on behalf of this address,
+    /// the input's destination: that answer may come from it, whoever it is.
+    answered_for: Option<Ipv4Address>,
 }
 
 /// What the oracle remembers of a scenario.
@@ -140,14 +167,23 @@ impl Oracle {
                 failure(why);
             }
         }
-        if let Err(why) = self.check_frames(world, forwarded_to.is_some(), outputs) {
+        let answered_for = trace.reply.and_then(|_| {
+            let eth = EthernetFrame::new_checked(input).ok()?;
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            Some(ip.dst_addr())
+        });
+        let context = Context {
+            forwarded: forwarded_to.is_some(),
+            answered_for,
+        };
+        if let Err(why) = self.check_frames(world, context, outputs) {
             failure(why);
         }
     }
 
     /// Checks frames that came out of the timers (or of a receive, via `check_receive`).
     pub fn check_outputs(&mut self, world: &World, _nic: Option<u8>, outputs: &[(u8, Vec<u8>)]) {
-        if let Err(why) = self.check_frames(world, false, outputs) {
+        if let Err(why) = self.check_frames(world, Context::default(), outputs) {
             panic!(
                 "{why}\n  outputs of the timers: {:?}",
                 outputs
@@ -235,18 +271,7 @@ impl Oracle {
             && payload.first().is_some_and(|&t| is_icmp_error(t))
         {
             let quote = payload.get(8..).unwrap_or(&[]);
-            let quoted = Ipv4Packet::new_checked(quote)
-                .map(|q| tuple_of(&q))
-                .or_else(|_| {
-                    // A quote that is only the header and eight bytes is shorter than its
-                    // total length says.
-                    let q = Ipv4Packet::new_unchecked(quote);
-                    if quote.len() >= 20 && usize::from(q.header_len()) + 8 <= quote.len() {
-                        Ok(tuple_of(&q))
-                    } else {
-                        Err(())
-                    }
-                });
+            let quoted = quoted_tuple(quote).ok_or(());
             return match quoted {
                 Ok(q) if self.sent.contains(&q) => Ok(()),
                 Ok(q) => Err(format!(
@@ -268,11 +293,11 @@ impl Oracle {
     fn check_frames(
         &mut self,
         world: &World,
-        forwarded: bool,
+        context: Context,
         outputs: &[(u8, Vec<u8>)],
     ) -> Result<(), String> {
         for (nic, frame) in outputs {
-            self.check_frame(world, *nic, frame, forwarded)
+            self.check_frame(world, *nic, frame, context)
                 .map_err(|why| format!("nic{nic}: {why}: {}", describe_frame(frame)))?;
             if let Ok(eth) = EthernetFrame::new_checked(&frame[..]) {
                 if let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) {
@@ -292,7 +317,7 @@ impl Oracle {
         world: &World,
         nic: u8,
         frame: &[u8],
-        forwarded: bool,
+        context: Context,
     ) -> Result<(), String> {
         let eth = EthernetFrame::new_checked(frame).map_err(|_| "not an Ethernet frame")?;
         if eth.src_addr() != appliance_mac(nic) {
@@ -334,11 +359,13 @@ impl Oracle {
                     ));
                 }
                 if nic == 0 && world.hides_clients {
-                    if world.is_client_address(ip.src_addr()) {
+                    if world.is_client_address(ip.src_addr())
+                        && context.answered_for != Some(ip.src_addr())
+                    {
                         return Err(format!("client address {} left the uplink", ip.src_addr()));
                     }
                     let payload = ip.payload();
-                    let related = forwarded
+                    let related = context.forwarded
                         && ip.next_header() == IpProtocol::Icmp
                         && payload.first().is_some_and(|&t| is_icmp_error(t));
                     if related && payload.len() >= 28 {

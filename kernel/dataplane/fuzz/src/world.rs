@@ -156,7 +156,7 @@ impl World {
             .map(|(nic, c)| nic_hosts(&policy, nic as u8, c))
             .collect();
         let options = ApplianceOptions {
-            state_capacity: if small_table { 16 } else { 4096 },
+            state_capacity: if small_table { 16 } else { 512 },
             ..ApplianceOptions::default()
         };
         let now = Instant::from_secs(1_000);
@@ -215,13 +215,15 @@ impl World {
         self.appliance.poll(self.now, sink);
     }
 
-    /// Whether `addr` is on a client (non-uplink) NIC's network.
+    /// Whether `addr` is a client's: on a client (non-uplink) NIC's network, and not the
+    /// appliance's own address there (which answers, from that address, whoever addressed
+    /// it, on any NIC).
     pub fn is_client_address(&self, addr: Ipv4Address) -> bool {
         self.nics
             .iter()
             .skip(1)
             .filter_map(|c| c.ipv4)
-            .any(|cidr| cidr.contains_addr(&addr))
+            .any(|cidr| cidr.contains_addr(&addr) && cidr.address() != addr)
     }
 }
 

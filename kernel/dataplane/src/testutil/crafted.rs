@@ -171,9 +171,13 @@ pub fn broken(packet: &[u8], breakage: Breakage) -> Vec<u8> {
     let header_len = usize::from(Ipv4Packet::new_unchecked(&bytes[..]).header_len());
     match breakage {
         Breakage::HeaderWords(words) => {
+            let len = bytes.len();
             let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
             ip.set_header_len(words.min(15) * 4);
-            ip.fill_checksum();
+            // The checksum covers the header the field claims, if the packet holds it.
+            if usize::from(words.min(15)) * 4 <= len {
+                ip.fill_checksum();
+            }
         }
         Breakage::TotalLength(len) => {
             let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
