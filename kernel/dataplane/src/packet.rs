@@ -380,6 +380,11 @@ fn check_tcp_flags(flags: u8) -> Result<(), Malformed> {
     }
 }
 
+/// Source quench (RFC 792, deprecated by RFC 6633), an error type `Icmpv4Message` has no
+/// name for. An error like the others: it quotes a packet, and is forwarded only as
+/// related to that packet's flow — never as a flow of its own.
+pub const SOURCE_QUENCH: Icmpv4Message = Icmpv4Message::Unknown(4);
+
 fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malformed> {
     let icmp = Icmpv4Packet::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
     let icmp_type: u8 = icmp.msg_type().into();
@@ -392,7 +397,8 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
         Icmpv4Message::DstUnreachable
         | Icmpv4Message::TimeExceeded
         | Icmpv4Message::ParamProblem
-        | Icmpv4Message::Redirect => {
+        | Icmpv4Message::Redirect
+        | SOURCE_QUENCH => {
             // The quoted packet: an IPv4 header plus at least 8 bytes of its payload.
             let quoted = parse_quoted(icmp.data(), header_len + icmp.header_len())
                 .ok_or(Malformed::TruncatedTransport)?;

@@ -76,8 +76,8 @@ fn tuple_from(ip: &Ipv4Packet<&[u8]>, payload: &[u8]) -> Tuple {
 /// What the input of a receive became, as far as the checks of its outputs need it.
 #[derive(Clone, Copy, Default)]
 struct Context {
-    /// The input was forwarded.
-    forwarded: bool,
+    /// The input was forwarded as part of a known flow (not as a first packet).
+    related: bool,
     /// The appliance answered the input (TCP reset, ICMP error) on behalf of this address,
     /// the input's destination: that answer may come from it, whoever it is.
     answered_for: Option<Ipv4Address>,
@@ -173,7 +173,7 @@ impl Oracle {
             Some(ip.dst_addr())
         });
         let context = Context {
-            forwarded: forwarded_to.is_some(),
+            related: forwarded_to.is_some() && trace.decision.is_none(),
             answered_for,
         };
         if let Err(why) = self.check_frames(world, context, outputs) {
@@ -365,7 +365,7 @@ impl Oracle {
                         return Err(format!("client address {} left the uplink", ip.src_addr()));
                     }
                     let payload = ip.payload();
-                    let related = context.forwarded
+                    let related = context.related
                         && ip.next_header() == IpProtocol::Icmp
                         && payload.first().is_some_and(|&t| is_icmp_error(t));
                     if related && payload.len() >= 28 {
