@@ -2,6 +2,7 @@
 //! (`dataplane::testutil`, built on `smoltcp::wire`).
 
 use dataplane::arp::{self, ArpMessage};
+use dataplane::ip_options;
 use dataplane::testutil::crafted::{self, Breakage};
 use dataplane::testutil::packets;
 use smoltcp::wire::{
@@ -13,6 +14,8 @@ use crate::oracle::Oracle;
 use crate::scenario::*;
 use crate::world::{appliance_mac, host_mac, World, PORTS, REMOTES};
 
+/// The most option bytes an IPv4 header holds.
+const MAX_OPTIONS_LEN: usize = 40;
 /// ICMP types of the errors.
 const UNREACHABLE: u8 = 3;
 const SOURCE_QUENCH: u8 = 4;
@@ -213,13 +216,12 @@ impl<'a> Builder<'a> {
                 dst_port,
                 vtag,
                 chunk,
-            } => crafted::sctp(
-                (src, port(src_port)),
-                (dst, port(dst_port)),
-                vtag,
-                chunk,
-                &[0; 16],
-            ),
+            } => {
+                // One chunk: type, flags, length 20, sixteen bytes of value.
+                let mut chunks = vec![chunk, 0, 0, 20];
+                chunks.resize(20, 0);
+                packets::sctp((src, port(src_port)), (dst, port(dst_port)), vtag, &chunks)
+            }
             TransportPick::Other { protocol, len } => {
                 packets::ipv4(src, dst, protocol, &payload(len))
             }
@@ -232,7 +234,9 @@ impl<'a> Builder<'a> {
             ip.fill_checksum();
         }
         if let Some(options) = &packet.options {
-            bytes = crafted::with_options(&bytes, &self.options(nic, options));
+            let mut options = self.options(nic, options);
+            options.truncate(MAX_OPTIONS_LEN);
+            bytes = packets::with_ip_options(&bytes, &options);
         }
         match packet.fragment {
             FragmentPick::Whole => bytes,
@@ -258,14 +262,16 @@ impl<'a> Builder<'a> {
     fn options(&self, nic: u8, options: &OptionsPick) -> Vec<u8> {
         match options {
             OptionsPick::LooseSourceRoute(hop) => {
-                crafted::source_route(crafted::OPTION_LSRR, &[self.addr(nic, *hop)])
+                packets::loose_source_route(&[self.addr(nic, *hop).octets()])
             }
             OptionsPick::StrictSourceRoute(hop) => {
-                crafted::source_route(crafted::OPTION_SSRR, &[self.addr(nic, *hop)])
+                let mut option = packets::loose_source_route(&[self.addr(nic, *hop).octets()]);
+                option[0] = ip_options::STRICT_SOURCE_ROUTE;
+                option
             }
-            OptionsPick::RecordRoute => vec![crafted::OPTION_RR, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0],
-            OptionsPick::RouterAlert => vec![crafted::OPTION_ROUTER_ALERT, 4, 0, 0],
-            OptionsPick::Nops => vec![crafted::OPTION_NOP; 4],
+            OptionsPick::RecordRoute => packets::record_route(2),
+            OptionsPick::RouterAlert => packets::ROUTER_ALERT.to_vec(),
+            OptionsPick::Nops => vec![ip_options::NO_OPERATION; 4],
             OptionsPick::Raw(bytes) => bytes.clone(),
         }
     }

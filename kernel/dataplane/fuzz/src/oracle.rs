@@ -10,13 +10,14 @@ use std::collections::HashSet;
 use dataplane::appliance::{Fate, Trace};
 use dataplane::arp;
 use dataplane::policy::{ipv4_to_flow_addr, reference, Action};
-use dataplane::testutil::crafted::SCTP_PROTOCOL;
 use dataplane::testutil::datagram::describe_frame;
 use dataplane::testutil::packets::checksums_valid;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address, Ipv4Packet};
 
 use crate::world::{appliance_mac, World};
 
+/// SCTP's protocol number.
+const SCTP_PROTOCOL: u8 = 132;
 /// Frames kept for replies and errors to refer to.
 const HISTORY: usize = 256;
 
@@ -78,9 +79,6 @@ fn tuple_from(ip: &Ipv4Packet<&[u8]>, payload: &[u8]) -> Tuple {
 struct Context {
     /// The input was forwarded as part of a known flow (not as a first packet).
     related: bool,
-    /// The appliance answered the input (TCP reset, ICMP error) on behalf of this address,
-    /// the input's destination: that answer may come from it, whoever it is.
-    answered_for: Option<Ipv4Address>,
 }
 
 /// What the oracle remembers of a scenario.
@@ -93,6 +91,10 @@ pub struct Oracle {
     opened: HashSet<Tuple>,
     /// `(source, destination, protocol, identification)` of forwarded first fragments.
     first_fragments: HashSet<(u32, u32, u8, u16)>,
+    /// `(on behalf of, to)`: the appliance answered (TCP reset, ICMP error) a packet from
+    /// `to` addressed to `on behalf of`; the answer may come from that address, whoever it
+    /// is (now, or later if it waited for ARP).
+    answers: HashSet<(Ipv4Address, Ipv4Address)>,
     /// Whether every frame so far had valid transport checksums (else forwarded packets may
     /// rightly carry broken ones: a router does not check them).
     sound: bool,
@@ -106,6 +108,7 @@ impl Oracle {
             sent: HashSet::new(),
             opened: HashSet::new(),
             first_fragments: HashSet::new(),
+            answers: HashSet::new(),
             sound: true,
         }
     }
@@ -167,14 +170,16 @@ impl Oracle {
                 failure(why);
             }
         }
-        let answered_for = trace.reply.and_then(|_| {
-            let eth = EthernetFrame::new_checked(input).ok()?;
-            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-            Some(ip.dst_addr())
-        });
+        if trace.reply.is_some() {
+            let answered = EthernetFrame::new_checked(input).ok().and_then(|eth| {
+                Ipv4Packet::new_checked(eth.payload())
+                    .ok()
+                    .map(|ip| (ip.dst_addr(), ip.src_addr()))
+            });
+            self.answers.extend(answered);
+        }
         let context = Context {
             related: forwarded_to.is_some() && trace.decision.is_none(),
-            answered_for,
         };
         if let Err(why) = self.check_frames(world, context, outputs) {
             failure(why);
@@ -360,7 +365,7 @@ impl Oracle {
                 }
                 if nic == 0 && world.hides_clients {
                     if world.is_client_address(ip.src_addr())
-                        && context.answered_for != Some(ip.src_addr())
+                        && !self.answers.contains(&(ip.src_addr(), ip.dst_addr()))
                     {
                         return Err(format!("client address {} left the uplink", ip.src_addr()));
                     }

@@ -55,14 +55,14 @@ fn rulesets() -> &'static [Ruleset] {
 /// Qubes-style declared clients, SSH forwarded to `work`, SIP to `personal`.
 const DECLARED: &str = "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
 interface clients nic1 address 10.137.1.1/24
-client work     10.137.1.10 on clients
+client work     10.137.1.10 mac 02:48:00:00:01:00 on clients
 client personal 10.137.1.11 on clients
 nat from clients to uplink
 dns from clients to upstream
 forward uplink tcp port 8022 to work port 22
 forward uplink udp port 5060 to personal
-pass from uplink to work tcp port 22
-pass from uplink to personal udp port 5060
+pass forwarded from uplink to work tcp port 22
+pass forwarded from uplink to personal udp port 5060
 pass from clients to self icmp type echo-request
 pass from clients to uplink
 default block log
@@ -75,7 +75,7 @@ interface clients nic1 address 10.137.1.1/24
 nat from clients to uplink
 dns from clients to upstream
 block from clients to uplink sctp port 9999
-pass from clients to uplink sctp
+pass from clients to uplink sctp allow-opts
 pass from clients to uplink tcp port 443
 pass from clients to uplink udp port 53
 default block log

@@ -7,8 +7,8 @@
 //!   field-by-field [`differences`](datagram::differences);
 //! - [`link`]: a test host's link layer — its [`Station`](link::Station), the ARP and echo
 //!   frames it sends, what it makes of a frame it receives;
-//! - [`crafted`]: hostile packets — IP options, SCTP, fragments at any offset, broken
-//!   headers — for the robustness tests and the fuzz target;
+//! - [`crafted`]: hostile packets — fragments at any offset, broken headers — for the
+//!   robustness tests and the fuzz target;
 //! - [`packets`]: short builders of the packets tests use most (a SYN, a datagram, an ICMP
 //!   error...) on top of [`datagram`], and small edits (TTL, fragments, TCP flags).
 //!
