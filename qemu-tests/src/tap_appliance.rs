@@ -10,6 +10,7 @@ use image::qemu::{BootPath, Machine};
 
 use crate::addressing::{appliance_address, host_address};
 use crate::forwarding_ruleset::{FORWARDING, NICS, UPLINK_NIC};
+use crate::kernels::KernelVariant;
 use crate::test_host::TestHost;
 use crate::uplink_services::UplinkServices;
 use crate::vm::{NicWiring, Vm, VmSpec};
@@ -48,12 +49,24 @@ impl TapAppliance {
         kernel_cmdline: &str,
         report_on_drop: bool,
     ) -> Outcome<TapAppliance> {
+        TapAppliance::boot_variant(FORWARDING, machine, kernel_cmdline, report_on_drop)
+    }
+
+    /// Boots `variant` (a ruleset with the forwarding ruleset's topology: an uplink and
+    /// two client networks) on `machine`; prints the console when dropped if
+    /// `report_on_drop`.
+    pub fn boot_variant(
+        variant: KernelVariant,
+        machine: Machine,
+        kernel_cmdline: &str,
+        report_on_drop: bool,
+    ) -> Outcome<TapAppliance> {
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
         let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
-        spec.variant = FORWARDING;
+        spec.variant = variant;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
         spec.nics = std::iter::once(&uplink)

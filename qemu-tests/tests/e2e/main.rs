@@ -11,6 +11,7 @@ mod dhcp_uplink;
 mod faults;
 mod forwarding;
 mod forwarding_drops;
+mod hostile;
 mod images;
 mod interrupts;
 mod kvm;
