@@ -7,7 +7,7 @@ use dataplane::testutil::crafted::{self, Breakage};
 use dataplane::testutil::packets;
 use smoltcp::wire::{
     ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address,
-    Ipv4Packet, TcpPacket, UdpPacket,
+    Ipv4Packet, TcpPacket, UdpPacket, ETHERNET_HEADER_LEN,
 };
 
 use crate::oracle::Oracle;
@@ -276,16 +276,22 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The far side's answer to output `of`: from its destination (by the MAC it was sent
-    /// to) back to its source, ports swapped.
-    fn reply(&self, of: u16, flags: u8, seq: u32, len: u8) -> Option<(u8, Vec<u8>, bool)> {
+    /// Output `of`, if it is an IPv4 packet: its NIC, the MAC it was sent to (the host that
+    /// answers) and the packet.
+    fn earlier_ipv4(&self, of: u16) -> Option<(u8, EthernetAddress, Ipv4Packet<&'a [u8]>)> {
         let (nic, frame) = self.oracle.output(of)?;
-        let nic = *nic;
         let eth = EthernetFrame::new_checked(&frame[..]).ok()?;
         if eth.ethertype() != EthernetProtocol::Ipv4 {
             return None;
         }
-        let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+        let payload: &'a [u8] = &frame[ETHERNET_HEADER_LEN..];
+        Some((*nic, eth.dst_addr(), Ipv4Packet::new_checked(payload).ok()?))
+    }
+
+    /// The far side's answer to output `of`: from its destination (by the MAC it was sent
+    /// to) back to its source, ports swapped.
+    fn reply(&self, of: u16, flags: u8, seq: u32, len: u8) -> Option<(u8, Vec<u8>, bool)> {
+        let (nic, host_mac, ip) = self.earlier_ipv4(of)?;
         let (src, dst) = (ip.dst_addr().octets(), ip.src_addr().octets());
         let payload = vec![0x62u8; usize::from(len)];
         let packet = match ip.next_header() {
@@ -315,7 +321,7 @@ impl<'a> Builder<'a> {
         };
         Some((
             nic,
-            packets::ethernet(eth.dst_addr(), appliance_mac(nic), &packet),
+            packets::ethernet(host_mac, appliance_mac(nic), &packet),
             true,
         ))
     }
@@ -330,16 +336,11 @@ impl<'a> Builder<'a> {
         seq_shift: u32,
         extra: u8,
     ) -> Option<(u8, Vec<u8>, bool)> {
-        let (nic, frame) = self.oracle.output(of)?;
-        let nic = *nic;
-        let eth = EthernetFrame::new_checked(&frame[..]).ok()?;
-        if eth.ethertype() != EthernetProtocol::Ipv4 {
-            return None;
-        }
-        let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+        let (nic, host_mac, ip) = self.earlier_ipv4(of)?;
         let header_len = usize::from(ip.header_len());
         let quote_len = (header_len + 8 + usize::from(extra)).min(ip.total_len().into());
-        let mut quote = eth.payload()[..quote_len.min(eth.payload().len())].to_vec();
+        let bytes: &[u8] = ip.as_ref();
+        let mut quote = bytes[..quote_len.min(bytes.len())].to_vec();
         if ip.next_header() == IpProtocol::Tcp && quote.len() >= header_len + 8 {
             let at = header_len + 4;
             let seq = u32::from_be_bytes([quote[at], quote[at + 1], quote[at + 2], quote[at + 3]]);
@@ -371,7 +372,7 @@ impl<'a> Builder<'a> {
         );
         Some((
             nic,
-            packets::ethernet(eth.dst_addr(), appliance_mac(nic), &packet),
+            packets::ethernet(host_mac, appliance_mac(nic), &packet),
             true,
         ))
     }

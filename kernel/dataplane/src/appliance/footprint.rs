@@ -4,6 +4,7 @@
 use super::Appliance;
 use crate::fragment;
 use crate::neighbor;
+use crate::policy::MAX_NICS;
 
 /// Entries in each of the appliance's tables that grow with traffic.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct Footprint {
     pub neighbors: usize,
     /// Packets queued until their next hop resolves.
     pub queued: usize,
+    /// Neighbours being resolved for sources (configured next hops not counted).
+    pub resolving: usize,
     /// Fragmented datagrams whose first fragment's decision is remembered.
     pub fragments: usize,
 }
@@ -26,7 +29,17 @@ impl Footprint {
         [
             ("states", self.states, self.state_capacity),
             ("neighbors", self.neighbors, neighbor::MAX_ENTRIES),
-            ("queued packets", self.queued, neighbor::MAX_PENDING_TOTAL),
+            // Sources share one bound; each NIC's configured next hop has its own queue.
+            (
+                "queued packets",
+                self.queued,
+                neighbor::MAX_PENDING_TOTAL + MAX_NICS * neighbor::MAX_PENDING_PER_NEXT_HOP,
+            ),
+            (
+                "neighbours resolving",
+                self.resolving,
+                neighbor::MAX_RESOLVING,
+            ),
             (
                 "fragmented datagrams",
                 self.fragments,
@@ -51,6 +64,7 @@ impl Appliance<'_> {
             state_capacity: self.states.capacity(),
             neighbors: self.neighbors.len(),
             queued: self.neighbors.pending(),
+            resolving: self.neighbors.resolving(),
             fragments: self.fragments.len(),
         }
     }
