@@ -11,6 +11,7 @@ use image::qemu::{BootPath, Machine};
 use crate::addressing::{appliance_address, host_address};
 use crate::boot_report::BootReport;
 use crate::forwarding_ruleset::{FORWARDING, NICS, UPLINK_NIC};
+use crate::kernels::KernelVariant;
 use crate::test_host::TestHost;
 use crate::uplink_services::UplinkServices;
 use crate::vm::{NicWiring, Vm, VmSpec};
@@ -36,19 +37,33 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(Machine::Q35, kernel_cmdline, true, None, None)
+        TapAppliance::boot_reporting(FORWARDING, Machine::Q35, kernel_cmdline, true, None, None)
     }
 
     /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks),
     /// with `memory_mib` of guest RAM (`None`: the default).
     pub fn boot_quietly(kernel_cmdline: &str, memory_mib: Option<u32>) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(Machine::Q35, kernel_cmdline, false, None, memory_mib)
+        TapAppliance::boot_reporting(
+            FORWARDING,
+            Machine::Q35,
+            kernel_cmdline,
+            false,
+            None,
+            memory_mib,
+        )
     }
 
     /// [`TapAppliance::boot`] with `nic<plain>`'s tap opened without the virtio-net header:
     /// that NIC gets no offloads (what a socket NIC or an old host offers).
     pub fn boot_with_plain_nic(kernel_cmdline: &str, plain: usize) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(Machine::Q35, kernel_cmdline, true, Some(plain), None)
+        TapAppliance::boot_reporting(
+            FORWARDING,
+            Machine::Q35,
+            kernel_cmdline,
+            true,
+            Some(plain),
+            None,
+        )
     }
 
     /// Boots on `machine` (direct kernel); prints the console when dropped if
@@ -58,10 +73,30 @@ impl TapAppliance {
         kernel_cmdline: &str,
         report_on_drop: bool,
     ) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(machine, kernel_cmdline, report_on_drop, None, None)
+        TapAppliance::boot_reporting(
+            FORWARDING,
+            machine,
+            kernel_cmdline,
+            report_on_drop,
+            None,
+            None,
+        )
+    }
+
+    /// Boots `variant` (a ruleset with the forwarding ruleset's topology: an uplink and
+    /// two client networks) on `machine`; prints the console when dropped if
+    /// `report_on_drop`.
+    pub fn boot_variant(
+        variant: KernelVariant,
+        machine: Machine,
+        kernel_cmdline: &str,
+        report_on_drop: bool,
+    ) -> Outcome<TapAppliance> {
+        TapAppliance::boot_reporting(variant, machine, kernel_cmdline, report_on_drop, None, None)
     }
 
     fn boot_reporting(
+        variant: KernelVariant,
         machine: Machine,
         kernel_cmdline: &str,
         report_on_drop: bool,
@@ -73,7 +108,7 @@ impl TapAppliance {
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
         let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
-        spec.variant = FORWARDING;
+        spec.variant = variant;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
         spec.memory_mib = memory_mib;

@@ -43,7 +43,9 @@ use smoltcp::wire::{
 };
 
 use crate::budget::{Rate, SharedBudget, Shares};
-use crate::packet::{is_special_purpose, tcp_flags, IcmpSummary, Ipv4Summary, Transport};
+use crate::packet::{
+    is_special_purpose, tcp_flags, IcmpSummary, Ipv4Summary, Transport, SOURCE_QUENCH,
+};
 use crate::share::Source;
 
 /// Largest ICMP error, IP header included (RFC 1812 4.3.2.3).
@@ -88,9 +90,6 @@ const ICMP_ERROR_HEADER_LEN: usize = 8;
 /// Where an ICMP "fragmentation needed" carries the next-hop MTU (RFC 1191), a field
 /// `smoltcp::wire` has no accessor for.
 const NEXT_HOP_MTU: core::ops::Range<usize> = 6..8;
-/// Source quench (RFC 792, deprecated by RFC 6633), an error type `Icmpv4Message` has no
-/// name for.
-const SOURCE_QUENCH: Icmpv4Message = Icmpv4Message::Unknown(4);
 /// ICMP types that are errors.
 const ICMP_ERROR_TYPES: [Icmpv4Message; 5] = [
     Icmpv4Message::DstUnreachable,

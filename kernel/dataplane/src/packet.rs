@@ -66,6 +66,9 @@ pub enum Malformed {
     ImpossibleTcpFlags,
     /// IPv4 options whose lengths do not fit the header.
     BadIpOptions,
+    /// A whole UDP datagram whose length field is shorter than its header or longer than
+    /// the packet carries.
+    BadTransportLength,
 }
 
 impl Malformed {
@@ -82,6 +85,7 @@ impl Malformed {
             Malformed::FragmentMisaligned => "fragment-misaligned",
             Malformed::ImpossibleTcpFlags => "bad-tcp-flags",
             Malformed::BadIpOptions => "bad-ip-options",
+            Malformed::BadTransportLength => "bad-transport-length",
         }
     }
 }
@@ -291,7 +295,7 @@ impl Ipv4Summary {
             }
             Transport::NonFirstFragment
         } else {
-            parse_transport(protocol, payload, header_len)?
+            parse_transport(protocol, payload, header_len, !more_fragments)?
         };
         Ok(Ipv4Summary {
             header_len,
@@ -327,10 +331,13 @@ fn check_fragment_bounds(offset: u16, more: bool, payload_len: usize) -> Result<
     Ok(())
 }
 
+/// The transport summary of a first fragment or whole packet (`whole`: no more fragments
+/// follow, so the payload is all of the datagram).
 fn parse_transport(
     protocol: IpProtocol,
     payload: &[u8],
     header_len: usize,
+    whole: bool,
 ) -> Result<Transport, Malformed> {
     match protocol {
         IpProtocol::Tcp => {
@@ -361,6 +368,12 @@ fn parse_transport(
                 return Err(Malformed::TruncatedTransport);
             }
             let udp = UdpPacket::new_unchecked(payload);
+            // A whole datagram's length field must fit the packet (pf drops it as "short"
+            // otherwise): a receiver would drop it, and its checksum cannot verify.
+            let claimed = usize::from(udp.len());
+            if whole && (claimed < UDP_HEADER_LEN || claimed > payload.len()) {
+                return Err(Malformed::BadTransportLength);
+            }
             Ok(Transport::Udp {
                 src_port: udp.src_port(),
                 dst_port: udp.dst_port(),
@@ -409,6 +422,11 @@ fn check_tcp_flags(flags: u8) -> Result<(), Malformed> {
     }
 }
 
+/// Source quench (RFC 792, deprecated by RFC 6633), an error type `Icmpv4Message` has no
+/// name for. An error like the others: it quotes a packet, and is forwarded only as
+/// related to that packet's flow — never as a flow of its own.
+pub const SOURCE_QUENCH: Icmpv4Message = Icmpv4Message::Unknown(4);
+
 fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malformed> {
     let icmp = Icmpv4Packet::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
     let icmp_type: u8 = icmp.msg_type().into();
@@ -421,7 +439,8 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
         Icmpv4Message::DstUnreachable
         | Icmpv4Message::TimeExceeded
         | Icmpv4Message::ParamProblem
-        | Icmpv4Message::Redirect => {
+        | Icmpv4Message::Redirect
+        | SOURCE_QUENCH => {
             // The quoted packet: an IPv4 header plus at least 8 bytes of its payload.
             let quoted = parse_quoted(icmp.data(), header_len + icmp.header_len())
                 .ok_or(Malformed::TruncatedTransport)?;

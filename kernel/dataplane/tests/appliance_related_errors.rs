@@ -116,6 +116,18 @@ fn icmp_error_quoting_a_packet_the_appliance_never_sent_is_dropped() {
     assert_eq!(lab.dropped(DropReason::InvalidState), 1);
 }
 
+/// Found by the fuzz target (`kernel/dataplane/fuzz`): source quench was not parsed as an
+/// error, so `pass from clients to uplink` let it out as a flow of its own, masqueraded,
+/// with the client's private address in its quote.
+#[test]
+fn source_quench_about_no_flow_is_dropped_like_any_icmp_error() {
+    let mut lab = default_lab();
+    let never_delivered = packets::udp(SERVER, 53, CLIENT.ip, 5353, b"a");
+    let quench = packets::icmp_error(CLIENT.ip, SERVER, 4, 0, &never_delivered);
+    lab.send(CLIENT, &quench).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::InvalidState), 1);
+}
+
 /// A host of the clients' network, 10.137.1.200.
 const FAR_CLIENT: Host = Host {
     nic: CLIENTS,

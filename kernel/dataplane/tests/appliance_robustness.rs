@@ -8,10 +8,10 @@ use appliance_common::*;
 use dataplane::appliance::{ApplianceOptions, NicCounters};
 use dataplane::drops::DropReason;
 use dataplane::packet::tcp_flags::{FIN, PSH, SYN};
-use dataplane::testutil::packets;
+use dataplane::testutil::{crafted, packets};
 use proptest::prelude::*;
 use smoltcp::time::Duration;
-use smoltcp::wire::{EthernetAddress, EthernetProtocol, Ipv4Packet};
+use smoltcp::wire::{EthernetAddress, EthernetProtocol, Ipv4Packet, UdpPacket};
 
 fn default_lab() -> Lab {
     let mut lab = Lab::new(&DEFAULT);
@@ -89,6 +89,28 @@ fn bad_lengths_and_versions_are_dropped_as_malformed() {
         ],
         "bad version or lengths",
     );
+}
+
+/// Found by the fuzz target: a whole UDP datagram whose length field claimed more than the
+/// packet carried was forwarded (with a checksum no receiver could verify).
+#[test]
+fn udp_length_field_that_does_not_fit_the_packet_is_dropped_as_malformed() {
+    let datagram = packets::udp(CLIENT.ip, 40000, SERVER, 53, b"query");
+    let claiming = |len: u16| {
+        let mut packet = datagram.clone();
+        let mut ip = Ipv4Packet::new_unchecked(&mut packet[..]);
+        UdpPacket::new_unchecked(ip.payload_mut()).set_len(len);
+        client_frame(&packet)
+    };
+    let cut = crafted::fragment(&datagram, 0, 8, 0, false);
+    assert_malformed(
+        vec![claiming(64), claiming(7), client_frame(&cut)],
+        "UDP length field beyond the packet, or below the header",
+    );
+    // A first fragment's length field counts the whole datagram: it goes on.
+    let mut lab = default_lab();
+    let first = crafted::fragment(&datagram, 0, 8, 0, true);
+    lab.send(CLIENT, &first).ipv4_fragment_to(GATEWAY);
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod entropy;
 mod faults;
 mod forwarding;
 mod forwarding_drops;
+mod hostile;
 mod images;
 mod interrupts;
 mod ipv6_router;

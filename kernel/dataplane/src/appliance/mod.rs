@@ -37,6 +37,7 @@ mod checks;
 mod descriptor;
 mod drop;
 mod established;
+mod footprint;
 mod forward;
 mod new_flow;
 mod report;
@@ -73,6 +74,7 @@ use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
 use descriptor::PacketDesc;
 use drop::Dropped;
+pub use footprint::Footprint;
 pub use report::Stats;
 pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 

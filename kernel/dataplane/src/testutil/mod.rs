@@ -7,6 +7,8 @@
 //!   field-by-field [`differences`](datagram::differences);
 //! - [`link`]: a test host's link layer — its [`Station`](link::Station), the ARP and echo
 //!   frames it sends, what it makes of a frame it receives;
+//! - [`crafted`]: hostile packets — fragments at any offset, broken headers — for the
+//!   robustness tests and the fuzz target;
 //! - [`packets`]: short builders of the packets tests use most (a SYN, a datagram, an ICMP
 //!   error...) on top of [`datagram`], and small edits (TTL, fragments, TCP flags);
 //! - [`offload`]: packets as a NIC with checksum and segmentation offloads hands them over
@@ -14,6 +16,7 @@
 //!
 //! Compiled for the crate's own tests and with the `testutil` feature.
 
+pub mod crafted;
 pub mod datagram;
 pub mod link;
 pub mod offload;
