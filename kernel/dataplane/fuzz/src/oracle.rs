@@ -92,6 +92,10 @@ pub struct Oracle {
     sent: HashSet<Tuple>,
     /// Tuples of first packets the policy passed (as received, and after destination NAT).
     opened: HashSet<Tuple>,
+    /// Tuples of the replies the flows the policy opened expect, as they arrive (to the
+    /// address a masquerade translated the first packet to): a reply may come before the
+    /// first packet left (it waits for ARP), so `sent` does not know it yet.
+    expected_replies: HashSet<Tuple>,
     /// `(source, destination, protocol, identification)` of forwarded first fragments.
     first_fragments: HashSet<(u32, u32, u8, u16)>,
     /// `(on behalf of, to)`: the appliance answered (TCP reset, ICMP error) a packet from
@@ -110,6 +114,7 @@ impl Oracle {
             outputs: Vec::new(),
             sent: HashSet::new(),
             opened: HashSet::new(),
+            expected_replies: HashSet::new(),
             first_fragments: HashSet::new(),
             answers: HashSet::new(),
             sound: true,
@@ -271,6 +276,20 @@ impl Oracle {
             }
             self.opened.insert(tuple);
             self.opened.insert((protocol, src, sport, to, to_port));
+            if let Fate::Forwarded {
+                translation: Some(translation),
+                ..
+            } = trace.fate
+            {
+                let after = translation.after;
+                self.expected_replies.insert((
+                    u8::from(after.protocol),
+                    after.dst.to_bits(),
+                    after.dst_port,
+                    after.src.to_bits(),
+                    after.src_port,
+                ));
+            }
             return Ok(());
         }
         if ip.frag_offset() != 0 {
@@ -297,7 +316,10 @@ impl Oracle {
                 Err(()) => Err("forwarded an ICMP error with no readable quote".into()),
             };
         }
-        if self.opened.contains(&tuple) || self.sent.contains(&reversed(tuple)) {
+        if self.opened.contains(&tuple)
+            || self.sent.contains(&reversed(tuple))
+            || self.expected_replies.contains(&tuple)
+        {
             Ok(())
         } else {
             Err(format!(
