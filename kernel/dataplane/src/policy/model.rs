@@ -283,6 +283,33 @@ pub struct DnsRedirect {
     pub pos: SourcePos,
 }
 
+/// The range of addresses a DHCP server hands out to clients it has no declared address
+/// for (both ends included, big-endian `u32`s, `first <= last`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddressPool {
+    /// Lowest address of the pool.
+    pub first: u32,
+    /// Highest address of the pool.
+    pub last: u32,
+}
+
+/// The appliance's DHCP server on one client interface (`dhcp on IFACE ...`): declared
+/// clients of the interface get their declared address, others one from `pool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DhcpServer {
+    /// The NIC served.
+    pub nic: u8,
+    /// Addresses for clients that are not declared (`None`: only declared clients are
+    /// served).
+    pub pool: Option<AddressPool>,
+    /// Lease time granted, seconds.
+    pub lease_secs: u32,
+    /// At most this many live states per pool client (0 = no limit).
+    pub max_states: u32,
+    /// Where the `dhcp` line was written.
+    pub pos: SourcePos,
+}
+
 /// A compiled ruleset. See the module documentation for the shape and its guarantees.
 ///
 /// `index` is the fast matcher's precomputed lookup structure over `rules` (see
@@ -307,6 +334,8 @@ pub struct Policy<'a> {
     pub forwards: &'a [PortForward],
     /// DNS redirects.
     pub dns: &'a [DnsRedirect],
+    /// DHCP servers on client interfaces.
+    pub dhcp_servers: &'a [DhcpServer],
     /// Pool of names, concatenated.
     pub names: &'a str,
     /// Pool of address ranges.
