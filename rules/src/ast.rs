@@ -46,6 +46,8 @@ pub enum Statement {
     Forward(ForwardDecl),
     /// `dns from IFACE to upstream | to ADDR, ...`
     Dns(DnsDecl),
+    /// `dhcp on IFACE [pool A-B] [lease DURATION] [max-states N]`
+    Dhcp(DhcpDecl),
     /// `pass | block | reject ...`
     Filter(FilterRule),
     /// `default block | reject [log]`
@@ -87,6 +89,22 @@ pub enum Addressing {
         /// `gateway G`
         gateway: Option<Located<Ipv4Addr>>,
     },
+}
+
+/// `dhcp on IFACE [pool A-B] [lease DURATION] [max-states N]`: the appliance's DHCP server
+/// on a client interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpDecl {
+    /// The whole statement.
+    pub loc: Loc,
+    /// The interface served.
+    pub on: Name,
+    /// `pool A-B`: the first and last address handed out to undeclared clients.
+    pub pool: Option<Located<(Ipv4Addr, Ipv4Addr)>>,
+    /// `lease DURATION`, in seconds.
+    pub lease: Option<Located<u32>>,
+    /// `max-states N`: per pool client.
+    pub max_states: Option<Located<u32>>,
 }
 
 /// `client NAME ADDR[, ADDR6] on IFACE [max-states N]`

@@ -191,6 +191,21 @@ pub struct DnsDef {
     pub target: DnsTarget,
 }
 
+/// A resolved `dhcp` statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpDef {
+    /// The statement.
+    pub loc: Loc,
+    /// The NIC served.
+    pub nic: u8,
+    /// The pool, both ends included.
+    pub pool: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// The lease time, seconds.
+    pub lease_secs: u32,
+    /// State limit per pool client (0 = none).
+    pub max_states: u32,
+}
+
 /// A ruleset that passed the checker.
 #[derive(Clone, Debug)]
 pub struct Checked {
@@ -208,6 +223,8 @@ pub struct Checked {
     pub forwards: Vec<ForwardDef>,
     /// DNS redirects.
     pub dns: Vec<DnsDef>,
+    /// DHCP servers.
+    pub dhcp: Vec<DhcpDef>,
     /// The `test` lines, evaluated after compilation.
     pub tests: Vec<TestDecl>,
 }

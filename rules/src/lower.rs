@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use dataplane::policy::{
-    AddrRange, ByteRange, Client, DnsRedirect, DnsUpstream, Interface, Ipv4Config, Masquerade,
-    PolicyBuf, PortForward, PortRange, Rule, Span,
+    AddrRange, AddressPool, ByteRange, Client, DhcpServer, DnsRedirect, DnsUpstream, Interface,
+    Ipv4Config, Masquerade, PolicyBuf, PortForward, PortRange, Rule, Span,
 };
 
 use crate::checked::{Addressing, Checked, DnsTarget};
@@ -105,6 +105,18 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
         pools.buf.dns.push(DnsRedirect {
             in_nic,
             upstream,
+            pos: file.position(d.loc.start),
+        });
+    }
+    for d in &checked.dhcp {
+        pools.buf.dhcp_servers.push(DhcpServer {
+            nic: d.nic,
+            pool: d.pool.map(|(first, last)| AddressPool {
+                first: first.into(),
+                last: last.into(),
+            }),
+            lease_secs: d.lease_secs,
+            max_states: d.max_states,
             pos: file.position(d.loc.start),
         });
     }

@@ -260,6 +260,7 @@ pub const STATEMENTS: &[&str] = &[
     "nat",
     "forward",
     "dns",
+    "dhcp",
     "pass",
     "block",
     "reject",

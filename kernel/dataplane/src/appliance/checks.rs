@@ -18,7 +18,10 @@ pub(super) const CLIENT_MAC_CHANGED: &str = "client-mac-changed";
 impl Appliance<'_> {
     /// Refuses a source the ingress NIC may not have, or a declared client's address sent
     /// from a MAC other than the client's.
-    pub(super) fn check_source(&self, pd: &PacketDesc) -> Result<(), Dropped> {
+    pub(super) fn check_source(&mut self, pd: &PacketDesc) -> Result<(), Dropped> {
+        if let Some(leased) = self.check_leased(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
+            return leased;
+        }
         if let Err(spoofed) = self.sources.check(pd.nic, pd.ip.src) {
             let reason = match spoofed {
                 Spoofed::MartianSource => DropReason::MartianSource,
@@ -42,11 +45,12 @@ impl Appliance<'_> {
     }
 
     /// The client record for a source on a NIC, for per-client state limits.
-    pub(super) fn client_ref(&self, nic: u8, src: Ipv4Address) -> Option<ClientRef> {
-        self.declared_client(nic, src).map(|index| ClientRef {
+    pub(super) fn client_ref(&self, nic: u8, src: Ipv4Address, now: Instant) -> Option<ClientRef> {
+        let declared = self.declared_client(nic, src).map(|index| ClientRef {
             index: index as u32,
             max_states: self.policy.clients[index].max_states,
-        })
+        });
+        declared.or_else(|| self.pool_client_ref(nic, src, now))
     }
 
     /// Whether `mac` claims the address of a declared client on `nic` whose MAC the

@@ -32,6 +32,7 @@ mod answer;
 mod arp;
 mod checks;
 mod descriptor;
+mod dhcp_server;
 mod drop;
 mod established;
 mod forward;
@@ -147,6 +148,8 @@ pub struct Appliance<'p> {
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
     /// up for every packet).
     declared_clients: Vec<(u8, u32, u32)>,
+    /// The DHCP servers of client interfaces.
+    dhcp_servers: dhcp_server::DhcpServers,
     stats: report::Reporter,
 }
 
@@ -181,7 +184,8 @@ impl<'p> Appliance<'p> {
         for interface in policy.interfaces {
             routes.set_mtu(interface.nic, interface.mtu);
         }
-        let sources = SourceFilter::new(&topology);
+        let dhcp_servers = dhcp_server::DhcpServers::new(&policy, &configs);
+        let sources = dhcp_server::source_filter(&dhcp_servers, &configs, &policy);
         let mut hash_key = [0u8; 16];
         hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());
         hash_key[8..].copy_from_slice(&(!options.seed).rotate_left(17).to_le_bytes());
@@ -213,6 +217,7 @@ impl<'p> Appliance<'p> {
             drops: DropCounters::default(),
             drop_log: DropLog::default(),
             upstream_dns,
+            dhcp_servers,
             stats: report::Reporter::new(now),
         }
     }
@@ -353,7 +358,8 @@ impl<'p> Appliance<'p> {
             }
         }
         let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
-        for at in [self.neighbors.next_deadline(), uplinks]
+        let leases = self.poll_dhcp_servers(now);
+        for at in [self.neighbors.next_deadline(), uplinks, leases]
             .into_iter()
             .flatten()
         {

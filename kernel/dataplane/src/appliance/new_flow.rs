@@ -160,7 +160,7 @@ impl Appliance<'_> {
                     limits: rule.limits,
                 })
             }),
-            client: self.client_ref(pd.nic, pd.ip.src),
+            client: self.client_ref(pd.nic, pd.ip.src, pd.now),
         };
         self.states
             .insert(&flow, &pd.ip, pd.now)

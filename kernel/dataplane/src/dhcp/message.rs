@@ -202,7 +202,7 @@ pub(super) fn dhcp_datagram(frame: &[u8], ports: (u16, u16)) -> Option<(&[u8], E
 /// `repr` in the UDP datagram `udp`, in an IPv4 packet from `src` to `dst`, padded with
 /// zeros (DHCP's pad option) to at least `min_len` bytes of DHCP message, with every
 /// checksum filled in.
-pub(super) fn udp_packet(
+pub(crate) fn udp_packet(
     src: Ipv4Address,
     dst: Ipv4Address,
     udp: UdpRepr,

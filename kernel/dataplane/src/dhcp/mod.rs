@@ -43,7 +43,7 @@ mod backoff;
 mod client;
 mod lease;
 pub mod leases;
-mod message;
+pub(crate) mod message;
 mod request;
 pub mod server;
 #[cfg(test)]

@@ -202,10 +202,8 @@ impl Server {
                         .extend(self.leases.remove(request.client_ip, now));
                 }
             }
-            DhcpMessageType::Inform => {
-                if request.client_ip != Ipv4Address::UNSPECIFIED {
-                    outcome.answer = Some(Answer::Inform);
-                }
+            DhcpMessageType::Inform if request.client_ip != Ipv4Address::UNSPECIFIED => {
+                outcome.answer = Some(Answer::Inform);
             }
             _ => {}
         }

@@ -7,14 +7,13 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr, EthernetAddress, IpAddress, Ipv4Address,
-    Ipv4Packet, UdpPacket, UdpRepr, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
+    DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, IpAddress, Ipv4Address, Ipv4Packet,
+    UdpPacket,
 };
 
-use super::message::udp_packet;
 use super::server::{IDLE_RECLAIM, NEW_LEASE_BURST, OFFER_HOLD};
 use super::{Answer, ClientRequest, Reservation, Server, ServerConfig, ServerParams, Unusable};
-use crate::testutil::packets::ethernet;
+use crate::testutil::dhcp::ClientSends;
 
 const SERVER: Ipv4Address = Ipv4Address::new(10, 137, 1, 1);
 const WORK_MAC: EthernetAddress = EthernetAddress([0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00]);
@@ -64,64 +63,14 @@ fn server() -> Server {
     })
 }
 
-/// What a client puts in one message.
-#[derive(Clone, Copy)]
-struct Sent<'a> {
-    kind: DhcpMessageType,
-    mac: EthernetAddress,
-    client_ip: Ipv4Address,
-    requested: Option<Ipv4Address>,
-    server: Option<Ipv4Address>,
-    host_name: Option<&'a str>,
-}
+type Sent<'a> = ClientSends<'a>;
 
 fn sent(kind: DhcpMessageType, mac: EthernetAddress) -> Sent<'static> {
-    Sent {
-        kind,
-        mac,
-        client_ip: Ipv4Address::UNSPECIFIED,
-        requested: None,
-        server: None,
-        host_name: None,
-    }
+    ClientSends::new(kind, mac)
 }
 
-/// The frame a client sends: broadcast from 0.0.0.0, or from its address when it has one.
 fn frame(s: Sent) -> Vec<u8> {
-    let name_option = s.host_name.map(|n| DhcpOption {
-        kind: 12,
-        data: n.as_bytes(),
-    });
-    let options: Vec<DhcpOption> = name_option.into_iter().collect();
-    let repr = DhcpRepr {
-        message_type: s.kind,
-        transaction_id: 0x1234,
-        secs: 0,
-        client_hardware_address: s.mac,
-        client_ip: s.client_ip,
-        your_ip: Ipv4Address::UNSPECIFIED,
-        server_ip: Ipv4Address::UNSPECIFIED,
-        router: None,
-        subnet_mask: None,
-        relay_agent_ip: Ipv4Address::UNSPECIFIED,
-        broadcast: false,
-        requested_ip: s.requested,
-        client_identifier: Some(s.mac),
-        server_identifier: s.server,
-        parameter_request_list: Some(&[1, 3, 6, 26]),
-        dns_servers: None,
-        max_size: None,
-        lease_duration: None,
-        renew_duration: None,
-        rebind_duration: None,
-        additional_options: &options,
-    };
-    let udp = UdpRepr {
-        src_port: DHCP_CLIENT_PORT,
-        dst_port: DHCP_SERVER_PORT,
-    };
-    let packet = udp_packet(s.client_ip, Ipv4Address::BROADCAST, udp, 0, &repr);
-    ethernet(s.mac, EthernetAddress::BROADCAST, &packet)
+    s.frame()
 }
 
 fn handle(server: &mut Server, s: Sent, now: Instant) -> super::server::Outcome {

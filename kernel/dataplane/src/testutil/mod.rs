@@ -13,5 +13,6 @@
 //! Compiled for the crate's own tests and with the `testutil` feature.
 
 pub mod datagram;
+pub mod dhcp;
 pub mod link;
 pub mod packets;

@@ -117,3 +117,20 @@ pub static HTTPS_ONLY_SMALL_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// A served client network: `work` declared, the others from a pool of four addresses
+/// leased for two minutes, each pool client held to two states.
+pub static SERVED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "served.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24 mtu 1400
+         client work 10.137.1.10 on clients
+         dhcp on clients pool 10.137.1.100-10.137.1.103 lease 2m max-states 2
+         nat from clients to uplink
+         dns from clients to upstream
+         pass from clients to self icmp type echo-request
+         pass from clients to uplink
+         default block log",
+    )
+});
