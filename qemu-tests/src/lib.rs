@@ -49,6 +49,7 @@ pub mod client_tools;
 pub mod compare;
 pub mod connection_rate;
 pub mod console;
+pub mod dhcp_clients;
 pub mod dhcp_uplink;
 pub mod dns_server;
 pub mod dnsmasq;

@@ -10,10 +10,40 @@ use image::qemu::{BootPath, Machine};
 
 use crate::addressing::{appliance_address, host_address};
 use crate::forwarding_ruleset::{FORWARDING, NICS, UPLINK_NIC};
+use crate::kernels::KernelVariant;
 use crate::test_host::TestHost;
 use crate::uplink_services::UplinkServices;
 use crate::vm::{NicWiring, Vm, VmSpec};
 use crate::{Failure, Outcome};
+
+/// How [`TapAppliance::boot_with`] boots: by default the forwarding kernel on `q35` with
+/// every client addressed as the address plan says.
+#[derive(Clone, Copy, Debug)]
+pub struct TapSetup<'a> {
+    /// The kernel (its ruleset must have the forwarding ruleset's NICs).
+    pub variant: KernelVariant,
+    /// The machine (direct kernel boot).
+    pub machine: Machine,
+    /// The kernel command line.
+    pub kernel_cmdline: &'a str,
+    /// Whether the console is printed when the appliance is dropped.
+    pub report_on_drop: bool,
+    /// Whether client hosts get their planned address and default route (otherwise their
+    /// link is only brought up, for a DHCP client to configure).
+    pub clients_addressed: bool,
+}
+
+impl Default for TapSetup<'_> {
+    fn default() -> Self {
+        TapSetup {
+            variant: FORWARDING,
+            machine: Machine::Q35,
+            kernel_cmdline: "",
+            report_on_drop: true,
+            clients_addressed: true,
+        }
+    }
+}
 
 /// A running appliance between real hosts. Dropped in field order: QEMU first, then the
 /// servers, then the namespaces and taps.
@@ -48,12 +78,30 @@ impl TapAppliance {
         kernel_cmdline: &str,
         report_on_drop: bool,
     ) -> Outcome<TapAppliance> {
+        let setup = TapSetup {
+            machine,
+            kernel_cmdline,
+            report_on_drop,
+            ..TapSetup::default()
+        };
+        TapAppliance::boot_with(setup)
+    }
+
+    /// Boots as `setup` says.
+    pub fn boot_with(setup: TapSetup) -> Outcome<TapAppliance> {
+        let TapSetup {
+            variant,
+            machine,
+            kernel_cmdline,
+            report_on_drop,
+            clients_addressed,
+        } = setup;
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
         let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
-        spec.variant = FORWARDING;
+        spec.variant = variant;
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
         spec.nics = std::iter::once(&uplink)
@@ -63,7 +111,14 @@ impl TapAppliance {
         let vm = Vm::start(spec)?;
         // QEMU has opened the taps once the guest runs; only then may they move.
         vm.wait_ready()?;
-        attach_all(&uplink, &clients)?;
+        if clients_addressed {
+            attach_all(&uplink, &clients)?;
+        } else {
+            attach(&uplink, UPLINK_NIC)?;
+            for client in &clients {
+                client.attach_unaddressed()?;
+            }
+        }
         let services = UplinkServices::start(&uplink)?;
         Ok(TapAppliance {
             vm,

@@ -210,10 +210,7 @@ fn lease_pool_source(
         return;
     }
     let mac = host_mac(src);
-    let request = ClientMessage::Verify {
-        address: src,
-    }
-    .build(mac, 1, 0, Ipv4Address::BROADCAST);
+    let request = ClientMessage::Verify { address: src }.build(mac, 1, 0, Ipv4Address::BROADCAST);
     let mut frame = packets::ethernet(mac, EthernetAddress::BROADCAST, &request);
     appliance.receive(
         packet.in_nic,

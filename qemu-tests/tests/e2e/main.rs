@@ -7,6 +7,7 @@ mod boot_paths;
 mod clients;
 mod clients_load;
 mod command_line;
+mod dhcp_clients;
 mod dhcp_uplink;
 mod faults;
 mod forwarding;
