@@ -95,16 +95,25 @@ fn a_client_without_configuration_gets_an_address_and_reaches_the_uplink() {
 }
 
 #[test]
-fn a_declared_client_is_offered_its_own_address_by_name() {
+fn a_declared_client_is_offered_its_own_address_by_pinned_mac_or_by_name() {
     let mut lab = Lab::new(&SERVED);
-    let mac = EthernetAddress([0x02, 0x43, 0, 0, 9, 10]);
-    // udhcpc -x hostname:work: the host-name option names the declared client.
+    let work = EthernetAddress([0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00]);
+    assert_eq!(lease(&mut lab, work), ip([10, 137, 1, 10]));
+    // udhcpc -x hostname:laptop: the host-name option names the declared client.
+    let mac = EthernetAddress([0x02, 0x43, 0, 0, 9, 11]);
     let discover = ClientSends {
-        host_name: Some("work"),
+        host_name: Some("laptop"),
         ..ClientSends::new(DhcpMessageType::Discover, mac)
     };
     let (_, offer) = answer(&lab.receive(CLIENTS, discover.frame()));
-    assert_eq!(offer.your_ip, ip([10, 137, 1, 10]));
+    assert_eq!(offer.your_ip, ip([10, 137, 1, 11]));
+    // work's name is no key to work's pinned address.
+    let posing = ClientSends {
+        host_name: Some("work"),
+        ..ClientSends::new(DhcpMessageType::Discover, newcomer(3, [0; 4]).mac)
+    };
+    let (_, offer) = answer(&lab.receive(CLIENTS, posing.frame()));
+    assert_eq!(offer.your_ip, ip([10, 137, 1, 100]));
 }
 
 #[test]

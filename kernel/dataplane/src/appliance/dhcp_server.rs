@@ -100,7 +100,7 @@ fn served_nic(policy: &Policy, configs: &[NicConfig], d: &DhcpServer) -> Option<
         .filter_map(|c| {
             Some(Reservation {
                 ip: Ipv4Address::from_bits(c.ipv4?),
-                mac: None,
+                mac: c.mac.map(EthernetAddress),
                 name: String::from(policy.name(c.name)),
             })
         })
