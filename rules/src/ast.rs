@@ -188,6 +188,8 @@ pub struct DnsDecl {
     pub loc: Loc,
     /// The interfaces whose clients' DNS is redirected.
     pub from: Scope,
+    /// `at ADDR, ...`: further addresses (virtual DNS servers) whose queries are redirected.
+    pub at: Vec<Located<Ipv4Addr>>,
     /// Where it goes.
     pub upstream: Upstream,
 }

@@ -193,6 +193,8 @@ pub struct DnsDef {
     pub loc: Loc,
     /// Arrival NICs.
     pub in_nics: RangeSet,
+    /// Further addresses whose queries are redirected (virtual DNS servers).
+    pub at: Vec<Ipv4Addr>,
     /// Where the queries go.
     pub target: DnsTarget,
 }

@@ -103,7 +103,10 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
                 DnsUpstream::Static(pools.buf.add_ipv4_addrs(&addrs))
             }
         };
+        let at: Vec<u32> = d.at.iter().map(|&a| a.into()).collect();
+        let at = pools.buf.add_ipv4_addrs(&at);
         pools.buf.dns.push(DnsRedirect {
+            at,
             in_nic,
             upstream,
             pos: file.position(d.loc.start),

@@ -324,6 +324,16 @@ impl Parser<'_> {
     pub(super) fn dns(&mut self, start: Loc) -> PResult<DnsDecl> {
         self.expect_word("from")?;
         let from = self.scope()?;
+        let mut at = Vec::new();
+        if self.eat_word("at").is_some() {
+            at = self.comma_list(|p| {
+                let (text, loc) = p.word("a DNS server address the clients use")?;
+                Ok(Located {
+                    value: words::ipv4(text, loc)?,
+                    loc,
+                })
+            })?;
+        }
         self.expect_word("to")?;
         let upstream = match self.eat_word("upstream") {
             Some(loc) => Upstream::Learned(loc),
@@ -338,6 +348,7 @@ impl Parser<'_> {
         Ok(DnsDecl {
             loc: self.since(start),
             from,
+            at,
             upstream,
         })
     }

@@ -286,6 +286,9 @@ pub enum DnsUpstream {
 pub struct DnsRedirect {
     /// Ingress NIC ranges (`byte_ranges`).
     pub in_nic: Span,
+    /// Further addresses, besides the appliance's own, whose DNS queries are redirected
+    /// (`ipv4_addrs`): virtual DNS servers such as Qubes' 10.139.1.1 and 10.139.1.2.
+    pub at: Span,
     /// Where the queries go.
     pub upstream: DnsUpstream,
     /// Where the `dns` line was written.

@@ -359,8 +359,9 @@ const POLICY_FORWARD_WORDS: [u32; 8] = [
 ];
 static POLICY_FORWARDS: [::dataplane::policy::PortForward; 1] = ::dataplane::policy::codegen::flat::forwards(&POLICY_FORWARD_WORDS);
 #[allow(clippy::large_const_arrays)]
-const POLICY_DNS_WORDS: [u32; 14] = [
-    13, 1, 0, 0, 0, 9, 1, 13, 1, 1, 1, 2, 10, 1,
+const POLICY_DNS_WORDS: [u32; 18] = [
+    13, 1, 0, 0, 0, 9, 1, 1, 2, 13, 1, 1, 1, 2, 10, 1,
+    0, 0,
 ];
 static POLICY_DNS_REDIRECTS: [::dataplane::policy::DnsRedirect; 2] = ::dataplane::policy::codegen::flat::dns_redirects(&POLICY_DNS_WORDS);
 #[allow(clippy::large_const_arrays)]

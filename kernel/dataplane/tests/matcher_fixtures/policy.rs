@@ -126,11 +126,13 @@ pub fn fixture() -> PolicyBuf {
     }];
     buf.dns = vec![
         DnsRedirect {
+            at: dns,
             in_nic: lan_nics,
             upstream: DnsUpstream::Learned,
             pos: pos(9),
         },
         DnsRedirect {
+            at: Span::EMPTY,
             in_nic: lan_nics,
             upstream: DnsUpstream::Static(dns),
             pos: pos(10),

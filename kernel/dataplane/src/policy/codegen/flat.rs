@@ -357,8 +357,8 @@ const fn forward_at(w: &[u32], base: usize) -> PortForward {
 }
 
 /// Words per DNS redirect: ingress NICs (2), upstream kind, static resolvers (2),
-/// position (2).
-pub const DNS_WORDS: usize = 7;
+/// position (2), further addresses (2).
+pub const DNS_WORDS: usize = 9;
 
 const UPSTREAM_LEARNED: u32 = 0;
 const UPSTREAM_STATIC: u32 = 1;
@@ -373,7 +373,8 @@ pub const fn dns_words(d: &DnsRedirect) -> [u32; DNS_WORDS] {
     let at = put(&mut w, 0, &span_words(d.in_nic));
     let at = put(&mut w, at, &[kind]);
     let at = put(&mut w, at, &span_words(resolvers));
-    put(&mut w, at, &pos_words(d.pos));
+    let at = put(&mut w, at, &pos_words(d.pos));
+    put(&mut w, at, &span_words(d.at));
     w
 }
 
@@ -387,6 +388,7 @@ const fn dns_at(w: &[u32], base: usize) -> DnsRedirect {
         in_nic: span_at(w, base),
         upstream,
         pos: pos_at(w, base + 5),
+        at: span_at(w, base + 7),
     }
 }
 
@@ -724,6 +726,7 @@ mod tests {
         assert_eq!(forwards::<1>(&forward_words(&forward)), [forward]);
         for upstream in [DnsUpstream::Learned, DnsUpstream::Static(span(1, 2))] {
             let dns = DnsRedirect {
+                at: span(4, 2),
                 in_nic: span(3, 1),
                 upstream,
                 pos: SourcePos { line: 6, column: 1 },
