@@ -31,6 +31,8 @@ pub struct TapSetup<'a> {
     /// Whether client hosts get their planned address and default route (otherwise their
     /// link is only brought up, for a DHCP client to configure).
     pub clients_addressed: bool,
+    /// The appliance's addresses, when its ruleset does not follow the address plan.
+    pub addresses: Option<&'a [Ipv4Cidr]>,
 }
 
 impl Default for TapSetup<'_> {
@@ -41,6 +43,7 @@ impl Default for TapSetup<'_> {
             kernel_cmdline: "",
             report_on_drop: true,
             clients_addressed: true,
+            addresses: None,
         }
     }
 }
@@ -95,6 +98,7 @@ impl TapAppliance {
             kernel_cmdline,
             report_on_drop,
             clients_addressed,
+            addresses,
         } = setup;
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
@@ -102,6 +106,7 @@ impl TapAppliance {
             .collect::<Outcome<Vec<_>>>()?;
         let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
         spec.variant = variant;
+        spec.addresses = addresses.map(<[Ipv4Cidr]>::to_vec);
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
         spec.nics = std::iter::once(&uplink)

@@ -16,6 +16,7 @@ mod images;
 mod interrupts;
 mod kvm;
 mod power;
+mod qubes;
 mod soak;
 mod tap_clients;
 mod watchdog;
