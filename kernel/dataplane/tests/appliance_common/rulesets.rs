@@ -194,3 +194,20 @@ pub static SERVED: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// Qubes' wiring: two point-to-point client links sharing the gateway address 10.137.0.1,
+/// each with one qube at an address of its own.
+pub static POINT_TO_POINT: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "point-to-point.rules",
+        "interface uplink nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface vif1   nic1 address 10.137.0.1/32
+         interface vif2   nic2 address 10.137.0.1/32
+         client work     10.137.0.10 on vif1
+         client personal 10.137.0.11 on vif2
+         nat from { vif1, vif2 } to uplink
+         pass from { vif1, vif2 } to self icmp type echo-request
+         pass from { vif1, vif2 } to uplink
+         default block log",
+    )
+});
