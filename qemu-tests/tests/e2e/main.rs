@@ -9,6 +9,7 @@ mod clients_load;
 mod command_line;
 mod dhcp_clients;
 mod dhcp_uplink;
+mod entropy;
 mod faults;
 mod forwarding;
 mod forwarding_drops;

@@ -41,6 +41,7 @@ mod established;
 mod forward;
 mod new_flow;
 mod report;
+mod sources;
 mod to_self;
 mod trace;
 mod transmit;
@@ -59,7 +60,8 @@ use crate::arp as arp_wire;
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
-use crate::icmp_error::ErrorReplies;
+use crate::icmp_error::{ErrorReplies, REPLY_SHARES};
+use crate::keys::ApplianceKeys;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
@@ -86,8 +88,9 @@ const STATS_INTERVAL: Duration = Duration::from_secs(5);
 pub struct ApplianceOptions {
     /// Most live states (connections) at once.
     pub state_capacity: usize,
-    /// Boot entropy: keys the state table's hash and seeds NAT port choice.
-    pub seed: u64,
+    /// The secrets, one per purpose: the state table's hash key, the NAT port, DHCP and
+    /// local-stack seeds, the share tables' key. The kernel draws them at boot.
+    pub keys: ApplianceKeys,
     /// State timeouts.
     pub timeouts: Timeouts,
 }
@@ -96,7 +99,7 @@ impl Default for ApplianceOptions {
     fn default() -> Self {
         ApplianceOptions {
             state_capacity: 4096,
-            seed: 0x6d6f_6174,
+            keys: ApplianceKeys::FIXED,
             timeouts: Timeouts::default(),
         }
     }
@@ -179,11 +182,15 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    options.seed ^ i as u64,
+                    ApplianceKeys::for_nic(options.keys.local_stack, i as u8),
                     now,
                 ),
                 counters: NicCounters::default(),
-                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
+                uplink: uplink::Uplink::new(
+                    nic,
+                    ApplianceKeys::for_nic(options.keys.dhcp, i as u8),
+                    now,
+                ),
             })
             .collect();
         let configs = config.nics.clone();
@@ -194,12 +201,9 @@ impl<'p> Appliance<'p> {
         }
         let dhcp_servers = dhcp_server::DhcpServers::new(&policy, &configs);
         let sources = dhcp_server::source_filter(&dhcp_servers, &configs, &policy);
-        let mut hash_key = [0u8; 16];
-        hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());
-        hash_key[8..].copy_from_slice(&(!options.seed).rotate_left(17).to_le_bytes());
         let states = StateTable::new(StateConfig {
             capacity: options.state_capacity,
-            hash_key,
+            hash_key: options.keys.state_hash,
             timeouts: options.timeouts,
         });
         let upstream_dns = config.upstream_dns.clone();
@@ -216,7 +220,7 @@ impl<'p> Appliance<'p> {
             .filter_map(|c| Some(((c.nic, c.ipv4?), EthernetAddress(c.mac?))))
             .collect();
         pinned_macs.sort_unstable_by_key(|&(key, _)| key);
-        Appliance {
+        let mut appliance = Appliance {
             declared_clients,
             pinned_macs,
             policy,
@@ -226,15 +230,17 @@ impl<'p> Appliance<'p> {
             sources,
             neighbors: NeighborTable::new(),
             states,
-            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.seed.rotate_left(29))),
+            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.keys.nat_ports)),
             fragments: FragmentTable::new(),
-            errors: ErrorReplies::default(),
+            errors: ErrorReplies::new(REPLY_SHARES, options.keys.shares),
             drops: DropCounters::default(),
-            drop_log: DropLog::default(),
+            drop_log: DropLog::new(options.keys.shares),
             upstream_dns,
             dhcp_servers,
             stats: report::Reporter::new(now),
-        }
+        };
+        appliance.configure_next_hops();
+        appliance
     }
 
     /// Counters of NIC `nic`.
