@@ -38,6 +38,16 @@ fn import_with(
     )
 }
 
+/// The sample layout with both sample qubes' rules.
+fn sample_import() -> Imported {
+    import_with(
+        LAYOUT,
+        &[qube("work", WORK), qube("personal", PERSONAL)],
+        &no_resolver,
+    )
+    .expect("the sample imports")
+}
+
 /// The layout without its test lines (which are about the sample raw files).
 fn untested_layout() -> String {
     LAYOUT
@@ -59,12 +69,7 @@ fn imported_rules(text: &str) -> Vec<String> {
 
 #[test]
 fn the_shipped_example_is_what_the_sample_raw_output_imports_to() {
-    let imported = import_with(
-        LAYOUT,
-        &[qube("work", WORK), qube("personal", PERSONAL)],
-        &no_resolver,
-    )
-    .unwrap();
+    let imported = sample_import();
     assert_eq!(
         imported.text,
         include_str!("../qubes-example.rules"),
@@ -75,12 +80,7 @@ fn the_shipped_example_is_what_the_sample_raw_output_imports_to() {
 
 #[test]
 fn qubes_rules_keep_their_order_drop_rejects_and_the_default_drop_closes_each_qube() {
-    let imported = import_with(
-        LAYOUT,
-        &[qube("work", WORK), qube("personal", PERSONAL)],
-        &no_resolver,
-    )
-    .unwrap();
+    let imported = sample_import();
     assert_eq!(
         imported_rules(&imported.text),
         [
