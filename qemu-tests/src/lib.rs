@@ -54,6 +54,7 @@ pub mod compare;
 pub mod connection_rate;
 pub mod console;
 pub mod daemon;
+pub mod dhcp_clients;
 pub mod dhcp_uplink;
 pub mod dns_server;
 pub mod dnsmasq;

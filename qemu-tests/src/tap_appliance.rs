@@ -17,6 +17,44 @@ use crate::uplink_services::UplinkServices;
 use crate::vm::{NicWiring, Vm, VmSpec};
 use crate::{Failure, Outcome};
 
+/// How [`TapAppliance::boot_with`] boots: by default the forwarding kernel on `q35` with
+/// every client addressed as the address plan says.
+#[derive(Clone, Copy, Debug)]
+pub struct TapSetup<'a> {
+    /// The kernel (its ruleset must have the forwarding ruleset's NICs).
+    pub variant: KernelVariant,
+    /// The machine (direct kernel boot).
+    pub machine: Machine,
+    /// The kernel command line.
+    pub kernel_cmdline: &'a str,
+    /// Whether the console is printed when the appliance is dropped.
+    pub report_on_drop: bool,
+    /// Whether client hosts get their planned address and default route (otherwise their
+    /// link is only brought up, for a DHCP client to configure).
+    pub clients_addressed: bool,
+    /// The appliance's addresses, when its ruleset does not follow the address plan.
+    pub addresses: Option<&'a [Ipv4Cidr]>,
+    /// The NIC whose tap is opened without the virtio-net header (no offloads), if any.
+    pub plain: Option<usize>,
+    /// Guest RAM in MiB (`None`: the default).
+    pub memory_mib: Option<u32>,
+}
+
+impl Default for TapSetup<'_> {
+    fn default() -> Self {
+        TapSetup {
+            variant: FORWARDING,
+            machine: Machine::Q35,
+            kernel_cmdline: "",
+            report_on_drop: true,
+            clients_addressed: true,
+            addresses: None,
+            plain: None,
+            memory_mib: None,
+        }
+    }
+}
+
 /// A running appliance between real hosts. Dropped in field order: QEMU first, then the
 /// servers, then the namespaces and taps.
 pub struct TapAppliance {
@@ -37,33 +75,31 @@ impl TapAppliance {
     /// starts the internet's servers. The console is printed when it is dropped (libtest
     /// shows it for failing tests).
     pub fn boot(kernel_cmdline: &str) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(FORWARDING, Machine::Q35, kernel_cmdline, true, None, None)
+        TapAppliance::boot_with(TapSetup {
+            kernel_cmdline,
+            ..TapSetup::default()
+        })
     }
 
     /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks),
     /// with `memory_mib` of guest RAM (`None`: the default).
     pub fn boot_quietly(kernel_cmdline: &str, memory_mib: Option<u32>) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(
-            FORWARDING,
-            Machine::Q35,
+        TapAppliance::boot_with(TapSetup {
             kernel_cmdline,
-            false,
-            None,
+            report_on_drop: false,
             memory_mib,
-        )
+            ..TapSetup::default()
+        })
     }
 
     /// [`TapAppliance::boot`] with `nic<plain>`'s tap opened without the virtio-net header:
     /// that NIC gets no offloads (what a socket NIC or an old host offers).
     pub fn boot_with_plain_nic(kernel_cmdline: &str, plain: usize) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(
-            FORWARDING,
-            Machine::Q35,
+        TapAppliance::boot_with(TapSetup {
             kernel_cmdline,
-            true,
-            Some(plain),
-            None,
-        )
+            plain: Some(plain),
+            ..TapSetup::default()
+        })
     }
 
     /// Boots on `machine` (direct kernel); prints the console when dropped if
@@ -73,14 +109,12 @@ impl TapAppliance {
         kernel_cmdline: &str,
         report_on_drop: bool,
     ) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(
-            FORWARDING,
+        TapAppliance::boot_with(TapSetup {
             machine,
             kernel_cmdline,
             report_on_drop,
-            None,
-            None,
-        )
+            ..TapSetup::default()
+        })
     }
 
     /// Boots `variant` (a ruleset with the forwarding ruleset's topology: an uplink and
@@ -92,23 +126,34 @@ impl TapAppliance {
         kernel_cmdline: &str,
         report_on_drop: bool,
     ) -> Outcome<TapAppliance> {
-        TapAppliance::boot_reporting(variant, machine, kernel_cmdline, report_on_drop, None, None)
+        TapAppliance::boot_with(TapSetup {
+            variant,
+            machine,
+            kernel_cmdline,
+            report_on_drop,
+            ..TapSetup::default()
+        })
     }
 
-    fn boot_reporting(
-        variant: KernelVariant,
-        machine: Machine,
-        kernel_cmdline: &str,
-        report_on_drop: bool,
-        plain: Option<usize>,
-        memory_mib: Option<u32>,
-    ) -> Outcome<TapAppliance> {
+    /// Boots as `setup` says.
+    pub fn boot_with(setup: TapSetup) -> Outcome<TapAppliance> {
+        let TapSetup {
+            variant,
+            machine,
+            kernel_cmdline,
+            report_on_drop,
+            clients_addressed,
+            addresses,
+            plain,
+            memory_mib,
+        } = setup;
         let uplink = TestHost::create()?;
         let clients = (1..NICS)
             .map(|_| TestHost::create())
             .collect::<Outcome<Vec<_>>>()?;
         let mut spec = VmSpec::new(machine, BootPath::Kernel, NICS);
         spec.variant = variant;
+        spec.addresses = addresses.map(<[Ipv4Cidr]>::to_vec);
         spec.kernel_cmdline = kernel_cmdline.to_string();
         spec.report_on_drop = report_on_drop;
         spec.memory_mib = memory_mib;
@@ -123,7 +168,14 @@ impl TapAppliance {
         let vm = Vm::start(spec)?;
         // QEMU has opened the taps once the guest runs; only then may they move.
         let report = vm.wait_ready()?;
-        attach_all(&uplink, &clients)?;
+        if clients_addressed {
+            attach_all(&uplink, &clients)?;
+        } else {
+            attach(&uplink, UPLINK_NIC)?;
+            for client in &clients {
+                client.attach_unaddressed()?;
+            }
+        }
         let services = UplinkServices::start(&uplink)?;
         Ok(TapAppliance {
             vm,

@@ -82,7 +82,7 @@ impl TestHost {
     /// QEMU must have opened the tap already (it has once the guest prints anything): moved
     /// earlier, QEMU would not find it and would create a new tap of the same name.
     pub fn attach(&self, address: Ipv4Cidr) -> Outcome {
-        ip(&["link", "set", &self.tap, "netns", &self.namespace])?;
+        self.attach_unaddressed()?;
         ip(&[
             "-n",
             &self.namespace,
@@ -91,7 +91,14 @@ impl TestHost {
             &address.to_string(),
             "dev",
             &self.tap,
-        ])?;
+        ])
+    }
+
+    /// Moves the tap (or veth end) into the namespace and brings it and loopback up, with
+    /// no address (for a DHCP client to configure). The same ordering rule as
+    /// [`TestHost::attach`] holds.
+    pub fn attach_unaddressed(&self) -> Outcome {
+        ip(&["link", "set", &self.tap, "netns", &self.namespace])?;
         ip(&["-n", &self.namespace, "link", "set", &self.tap, "up"])?;
         ip(&["-n", &self.namespace, "link", "set", "lo", "up"])
     }

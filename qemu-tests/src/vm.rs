@@ -70,6 +70,9 @@ pub struct VmSpec {
     /// Print the command line and serial console when the VM is dropped (libtest shows it
     /// for failing tests only; benches turn it off).
     pub report_on_drop: bool,
+    /// The addresses the kernel's ruleset gives its NICs, in NIC order, when they are not
+    /// the address plan's ([`appliance_address`]): checked against the boot report.
+    pub addresses: Option<Vec<smoltcp::wire::Ipv4Cidr>>,
 }
 
 impl VmSpec {
@@ -90,6 +93,7 @@ impl VmSpec {
             no_reboot: true,
             extra_qemu_args: Vec::new(),
             report_on_drop: true,
+            addresses: None,
         }
     }
 
@@ -353,7 +357,12 @@ impl Vm {
                     nic.interrupt
                 )
             })?;
-            let expected_ipv4 = NicIpv4::Static(appliance_address(position));
+            let planned = self.spec.addresses.as_ref().and_then(|a| a.get(position));
+            let expected_ipv4 = NicIpv4::Static(
+                planned
+                    .copied()
+                    .unwrap_or_else(|| appliance_address(position)),
+            );
             ensure(nic.ipv4 == expected_ipv4, || {
                 format!(
                     "nic{position} ipv4 {:?}, expected {expected_ipv4:?}",

@@ -46,6 +46,8 @@ pub enum Statement {
     Forward(ForwardDecl),
     /// `dns from IFACE to upstream | to ADDR, ...`
     Dns(DnsDecl),
+    /// `dhcp on IFACE [pool A-B] [lease DURATION] [max-states N]`
+    Dhcp(DhcpDecl),
     /// `pass | block | reject ...`
     Filter(FilterRule),
     /// `default block | reject [log]`
@@ -109,6 +111,22 @@ pub enum Addressing6 {
         /// `gateway6 G`
         gateway: Option<Located<Ipv6Addr>>,
     },
+}
+
+/// `dhcp on IFACE [pool A-B] [lease DURATION] [max-states N]`: the appliance's DHCP server
+/// on a client interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpDecl {
+    /// The whole statement.
+    pub loc: Loc,
+    /// The interface served.
+    pub on: Name,
+    /// `pool A-B`: the first and last address handed out to undeclared clients.
+    pub pool: Option<Located<(Ipv4Addr, Ipv4Addr)>>,
+    /// `lease DURATION`, in seconds.
+    pub lease: Option<Located<u32>>,
+    /// `max-states N`: per pool client.
+    pub max_states: Option<Located<u32>>,
 }
 
 /// `client NAME ADDR[, ADDR6] [mac MAC] on IFACE [max-states N]`
@@ -192,6 +210,8 @@ pub struct DnsDecl {
     pub loc: Loc,
     /// The interfaces whose clients' DNS is redirected.
     pub from: Scope,
+    /// `at ADDR, ...`: further addresses (virtual DNS servers) whose queries are redirected.
+    pub at: Vec<Located<Ipv4Addr>>,
     /// Where it goes.
     pub upstream: Upstream,
 }

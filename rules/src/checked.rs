@@ -246,8 +246,25 @@ pub struct DnsDef {
     pub loc: Loc,
     /// Arrival NICs.
     pub in_nics: RangeSet,
+    /// Further addresses whose queries are redirected (virtual DNS servers).
+    pub at: Vec<Ipv4Addr>,
     /// Where the queries go.
     pub target: DnsTarget,
+}
+
+/// A resolved `dhcp` statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DhcpDef {
+    /// The statement.
+    pub loc: Loc,
+    /// The NIC served.
+    pub nic: u8,
+    /// The pool, both ends included.
+    pub pool: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// The lease time, seconds.
+    pub lease_secs: u32,
+    /// State limit per pool client (0 = none).
+    pub max_states: u32,
 }
 
 /// A ruleset that passed the checker.
@@ -267,6 +284,8 @@ pub struct Checked {
     pub forwards: Vec<ForwardDef>,
     /// DNS redirects.
     pub dns: Vec<DnsDef>,
+    /// DHCP servers.
+    pub dhcp: Vec<DhcpDef>,
     /// The `test` lines, evaluated after compilation.
     pub tests: Vec<TestDecl>,
 }

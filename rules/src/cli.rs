@@ -19,6 +19,9 @@ usage: rules check FILE                 check a ruleset and run its tests (exit 
                                         'tcp 10.137.0.10:40000 -> 1.1.1.1:443 on lan'
        rules compile FILE [-o OUT.rs]   write the Rust source the kernel embeds
        rules generate N [--seed S]      print a generated ruleset of N rules (benchmarks)
+       rules import-qubes LAYOUT QUBE=RAW... [-o OUT]
+                                        append each qube's `qvm-firewall QUBE list --raw`
+                                        rules to the layout ruleset, compile, print or write
 ";
 
 /// Runs the command line `args` (without the program name); returns the exit status.
@@ -32,6 +35,9 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         ["compile", file, "-o", dest] => compile_cmd(file, Some(dest), out, err),
         ["generate", n] => generate_cmd(n, "1", out),
         ["generate", n, "--seed", seed] => generate_cmd(n, seed, out),
+        ["import-qubes", layout, rest @ ..] if !rest.is_empty() => {
+            import_qubes(layout, rest, out, err)
+        }
         ["help" | "--help" | "-h"] => {
             let _ = write!(out, "{USAGE}");
             Ok(0)
@@ -178,5 +184,53 @@ fn generate_cmd(n: &str, seed: &str, out: &mut dyn Write) -> Result<i32, String>
         .parse()
         .map_err(|_| format!("error: '{seed}' is not a seed (a number)"))?;
     let _ = write!(out, "{}", generate(n, seed));
+    Ok(0)
+}
+
+fn import_qubes(
+    layout: &str,
+    rest: &[&str],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, String> {
+    let (sources, dest) = match rest {
+        [sources @ .., "-o", dest] => (sources, Some(*dest)),
+        sources => (sources, None),
+    };
+    let layout_text = std::fs::read_to_string(layout)
+        .map_err(|e| format!("{layout}: error: cannot read the layout: {e}"))?;
+    let qubes = sources
+        .iter()
+        .map(|arg| {
+            let (qube, path) = arg.split_once('=').ok_or_else(|| {
+                format!("'{arg}': write QUBE=FILE (the qube's name and its --raw rules)")
+            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{path}: error: cannot read {qube}'s rules: {e}"))?;
+            Ok(crate::qubes::QubeRules {
+                qube: qube.to_string(),
+                path: path.to_string(),
+                text,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let env = crate::qubes::Environment {
+        resolve: &crate::qubes::system_resolve,
+        now,
+    };
+    let imported = crate::qubes::import(layout, &layout_text, &qubes, &env)?;
+    for warning in &imported.warnings {
+        let _ = writeln!(err, "{warning}");
+    }
+    match dest {
+        Some(dest) => std::fs::write(dest, &imported.text)
+            .map_err(|e| format!("{dest}: error: cannot write the ruleset: {e}"))?,
+        None => {
+            let _ = write!(out, "{}", imported.text);
+        }
+    }
     Ok(0)
 }

@@ -15,6 +15,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
+use dataplane::dhcp::ClientMessage;
 use dataplane::drops::DropReason;
 use dataplane::neighbor;
 use dataplane::policy::{DnsUpstream, Policy};
@@ -23,8 +24,8 @@ use dataplane::testutil::packets;
 use dataplane::{Appliance, ApplianceConfig};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Ipv4Cidr,
-    ETHERNET_HEADER_LEN,
+    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Ipv4Address,
+    Ipv4Cidr, ETHERNET_HEADER_LEN,
 };
 
 use crate::cases::{self, Case, Lease, LEASE_PREFIX_LEN};
@@ -173,6 +174,7 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         }
     };
     let ingress = config.nics.get(packet.in_nic as usize).and_then(|n| n.ipv4);
+    lease_pool_source(policy, &mut appliance, packet, now);
     let mut frame = frame_of(packet, dst, ingress, pinned_mac(policy, packet));
     let mut sink = RecordingSink::default();
     let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
@@ -186,6 +188,36 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         sent,
         neighbor_unreachable,
     }
+}
+
+/// A source in the DHCP pool of its arrival interface sends as the client holding its
+/// lease: it first asks the appliance's DHCP server for the address (DHCPREQUEST,
+/// INIT-REBOOT), as it did when it came up. The server may refuse, and then the packet is
+/// refused as a source without a lease.
+fn lease_pool_source(
+    policy: &Policy,
+    appliance: &mut Appliance,
+    packet: &ConcretePacket,
+    now: Instant,
+) {
+    let IpAddr::V4(src) = packet.src else { return };
+    let in_pool = policy.dhcp_servers.iter().any(|d| {
+        d.nic == packet.in_nic
+            && d.pool
+                .is_some_and(|p| (p.first..=p.last).contains(&u32::from(src)))
+    });
+    if !in_pool {
+        return;
+    }
+    let mac = host_mac(src);
+    let request = ClientMessage::Verify { address: src }.build(mac, 1, 0, Ipv4Address::BROADCAST);
+    let mut frame = packets::ethernet(mac, EthernetAddress::BROADCAST, &request);
+    appliance.receive(
+        packet.in_nic,
+        &mut frame,
+        now,
+        &mut RecordingSink::default(),
+    );
 }
 
 /// Lets the appliance's ARP retries run out (its timers, as the kernel polls them); whether

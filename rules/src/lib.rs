@@ -45,6 +45,7 @@ pub mod lower;
 pub mod names;
 pub mod outcome;
 pub mod parser;
+pub mod qubes;
 pub mod ranges;
 pub mod selftest;
 pub mod source;

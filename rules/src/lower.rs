@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use dataplane::policy::{
-    AddrRange, ByteRange, Client, DnsRedirect, DnsUpstream, Interface, Ipv4Config, Ipv6Config,
-    Masquerade, PolicyBuf, PortForward, PortRange, Rule, Span,
+    AddrRange, AddressPool, ByteRange, Client, DhcpServer, DnsRedirect, DnsUpstream, Interface,
+    Ipv4Config, Ipv6Config, Masquerade, PolicyBuf, PortForward, PortRange, Rule, Span,
 };
 
 use crate::checked::{Addressing, Addressing6, Checked, DnsTarget, NormRule};
@@ -118,9 +118,24 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
                 DnsUpstream::Static(pools.buf.add_ipv4_addrs(&addrs))
             }
         };
+        let at: Vec<u32> = d.at.iter().map(|&a| a.into()).collect();
+        let at = pools.buf.add_ipv4_addrs(&at);
         pools.buf.dns.push(DnsRedirect {
+            at,
             in_nic,
             upstream,
+            pos: file.position(d.loc.start),
+        });
+    }
+    for d in &checked.dhcp {
+        pools.buf.dhcp_servers.push(DhcpServer {
+            nic: d.nic,
+            pool: d.pool.map(|(first, last)| AddressPool {
+                first: first.into(),
+                last: last.into(),
+            }),
+            lease_secs: d.lease_secs,
+            max_states: d.max_states,
             pos: file.position(d.loc.start),
         });
     }

@@ -280,6 +280,7 @@ pub const STATEMENTS: &[&str] = &[
     "nat",
     "forward",
     "dns",
+    "dhcp",
     "pass",
     "block",
     "reject",

@@ -148,6 +148,16 @@ impl SourceFilter {
         }
     }
 
+    /// Makes client NIC `nic` accept only its declared clients, not its whole network: its
+    /// other hosts are admitted one by one elsewhere (by their DHCP lease).
+    pub fn only_declared(&mut self, nic: u8) {
+        if let Some(accepts) = self.accepts.get_mut(nic as usize) {
+            if matches!(accepts, Accepts::Network(_)) {
+                *accepts = Accepts::Clients(Vec::new());
+            }
+        }
+    }
+
     /// Whether a packet from `src` may arrive on NIC `nic`.
     pub fn check(&self, nic: u8, src: Ipv4Address) -> Result<(), Spoofed> {
         if is_special_purpose(src) {

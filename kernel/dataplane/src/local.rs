@@ -141,11 +141,19 @@ impl LocalStack {
     }
 
     /// Replaces the stack's address and default route (this also empties its ARP cache).
+    /// On a point-to-point link (a /32, as Qubes wires a qube) the stack takes every
+    /// address as on-link: the client at the other end has an address of its own, which
+    /// the stack must answer (ARP and ping) without a route to it. Only packets the data
+    /// plane delivers reach the stack, from sources anti-spoofing admitted on the link.
     pub fn set_address(&mut self, address: Option<Ipv4Cidr>, gateway: Option<Ipv4Address>) {
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
             if let Some(cidr) = address {
-                let _ = addrs.push(IpCidr::Ipv4(cidr));
+                let on_link = match cidr.prefix_len() {
+                    32 => Ipv4Cidr::new(cidr.address(), 0),
+                    _ => cidr,
+                };
+                let _ = addrs.push(IpCidr::Ipv4(on_link));
             }
         });
         self.iface.routes_mut().remove_default_ipv4_route();

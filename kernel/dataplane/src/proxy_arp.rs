@@ -53,19 +53,30 @@ pub fn decide(topology: &Topology, nic: u8, message: &ArpMessage) -> ArpAnswer {
     if message.target_ip == cidr.address() {
         return ArpAnswer::OwnAddress;
     }
-    if topology.is_uplink(nic)
-        || message.target_ip == message.sender_ip
-        || is_special_purpose(message.target_ip)
-    {
+    if topology.is_uplink(nic) {
         return ArpAnswer::Ignore;
     }
     if topology
         .client_addresses_on(nic)
         .any(|client| client == message.sender_ip)
     {
-        ArpAnswer::Proxy
+        for_client(message)
     } else {
         ArpAnswer::Ignore
+    }
+}
+
+/// The answer to `message` from a client on a client NIC (a declared client, or one holding
+/// a DHCP lease there): proxy ARP for any target but the client's own address and targets
+/// that cannot be hosts.
+pub fn for_client(message: &ArpMessage) -> ArpAnswer {
+    if message.operation != ArpOperation::Request
+        || message.target_ip == message.sender_ip
+        || is_special_purpose(message.target_ip)
+    {
+        ArpAnswer::Ignore
+    } else {
+        ArpAnswer::Proxy
     }
 }
 

@@ -379,6 +379,7 @@ fn dns_policy(upstream: impl FnOnce(&mut PolicyBuf) -> DnsUpstream) -> PolicyBuf
     }]);
     let upstream = upstream(&mut policy);
     policy.dns.push(DnsRedirect {
+        at: dataplane::policy::Span::EMPTY,
         in_nic,
         upstream,
         pos: SourcePos::default(),

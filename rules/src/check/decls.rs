@@ -264,6 +264,15 @@ impl Checker<'_> {
             }
         }
         for other in &self.out.interfaces {
+            // Point-to-point client links may share one address (Qubes: the gateway
+            // address on every client's link).
+            let shared_point_to_point = prefix_len == 32
+                && other.network() == Some((address, 32))
+                && !other.uplink
+                && gateway.is_none();
+            if shared_point_to_point {
+                continue;
+            }
             if let Some((net, len)) = other.network() {
                 let shorter = len.min(prefix_len);
                 if network_of(net, shorter) == network_of(network, shorter) {
@@ -409,11 +418,12 @@ impl Checker<'_> {
                 ..
             } => {
                 let network = network_of(address, prefix_len);
+                // On a point-to-point link (/32) the client's address is its own: any.
                 client_on_subnet(
                     iface,
                     loc,
                     addr,
-                    iface.contains(addr),
+                    iface.contains(addr) || prefix_len == 32,
                     addr == address,
                     ("network", network, prefix_len),
                 )?;

@@ -5,6 +5,7 @@
 
 mod addressing6;
 mod decls;
+mod dhcp;
 mod filter;
 mod scope;
 mod translate;
@@ -40,6 +41,7 @@ pub fn check(file: &SourceFile, ruleset: &Ruleset) -> (Checked, Diagnostics) {
             masquerades: Vec::new(),
             forwards: Vec::new(),
             dns: Vec::new(),
+            dhcp: Vec::new(),
             tests: Vec::new(),
         },
     };
@@ -51,6 +53,7 @@ pub fn check(file: &SourceFile, ruleset: &Ruleset) -> (Checked, Diagnostics) {
             Statement::Nat(nat) => checker.nat(nat),
             Statement::Forward(forward) => checker.forward(forward),
             Statement::Dns(dns) => checker.dns(dns),
+            Statement::Dhcp(_) => {}
             Statement::Filter(rule) => checker.filter(rule),
             Statement::Default(decl) => {
                 if let Some(first) = default_loc {
@@ -68,6 +71,11 @@ pub fn check(file: &SourceFile, ruleset: &Ruleset) -> (Checked, Diagnostics) {
                 };
             }
             Statement::Test(test) => checker.out.tests.push(test.clone()),
+        }
+    }
+    for statement in &ruleset.statements {
+        if let Statement::Dhcp(decl) = statement {
+            checker.dhcp(decl);
         }
     }
     checker.unused_tables();

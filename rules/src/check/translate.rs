@@ -213,6 +213,7 @@ impl Checker<'_> {
         self.out.dns.push(DnsDef {
             loc: dns.loc,
             in_nics,
+            at: dns.at.iter().map(|a| a.value).collect(),
             target,
         });
         Ok(())

@@ -237,6 +237,52 @@ impl Parser<'_> {
         })
     }
 
+    /// `dhcp on IFACE [pool A-B] [lease DURATION] [max-states N]`, options in any order.
+    pub(super) fn dhcp(&mut self, start: Loc) -> PResult<DhcpDecl> {
+        self.expect_word("on")?;
+        let on = self.name("interface")?;
+        let (mut pool, mut lease, mut max_states) = (None, None, None);
+        while !self.at_end() {
+            let (word, loc) = self.word("'pool', 'lease' or 'max-states'")?;
+            match word {
+                "pool" if pool.is_none() => {
+                    let (text, loc) = self.word("an address range (A-B)")?;
+                    let value = words::ipv4_range(text, loc)?;
+                    pool = Some(Located { value, loc });
+                }
+                "lease" if lease.is_none() => {
+                    let (text, loc) = self.word("a lease time (e.g. 1h, 30m, 86400)")?;
+                    let value = words::duration(text, loc)?;
+                    lease = Some(Located { value, loc });
+                }
+                "max-states" if max_states.is_none() => {
+                    let (text, n_loc) = self.word("a number of states")?;
+                    max_states = Some(Located {
+                        value: words::count(text, n_loc, "max-states")?,
+                        loc: loc.to(n_loc),
+                    });
+                }
+                "pool" | "lease" | "max-states" => {
+                    return Err(Diagnostic::error(loc, format!("'{word}' given twice")))
+                }
+                other => {
+                    return Err(Diagnostic::error(
+                        loc,
+                        format!("unexpected '{other}' in a dhcp statement"),
+                    )
+                    .with_hint_opt(names::did_you_mean(other, ["pool", "lease", "max-states"])))
+                }
+            }
+        }
+        Ok(DhcpDecl {
+            loc: self.since(start),
+            on,
+            pool,
+            lease,
+            max_states,
+        })
+    }
+
     /// The MAC after `mac` in a client declaration.
     fn client_mac(&mut self) -> PResult<Located<[u8; 6]>> {
         let (text, loc) = self.word("the client's MAC address")?;
@@ -333,6 +379,16 @@ impl Parser<'_> {
     pub(super) fn dns(&mut self, start: Loc) -> PResult<DnsDecl> {
         self.expect_word("from")?;
         let from = self.scope()?;
+        let mut at = Vec::new();
+        if self.eat_word("at").is_some() {
+            at = self.comma_list(|p| {
+                let (text, loc) = p.word("a DNS server address the clients use")?;
+                Ok(Located {
+                    value: words::ipv4(text, loc)?,
+                    loc,
+                })
+            })?;
+        }
         self.expect_word("to")?;
         let upstream = match self.eat_word("upstream") {
             Some(loc) => Upstream::Learned(loc),
@@ -347,6 +403,7 @@ impl Parser<'_> {
         Ok(DnsDecl {
             loc: self.since(start),
             from,
+            at,
             upstream,
         })
     }

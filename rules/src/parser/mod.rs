@@ -253,6 +253,7 @@ impl<'a> Parser<'a> {
             "nat" => self.nat(loc).map(Statement::Nat),
             "forward" => self.forward(loc).map(Statement::Forward),
             "dns" => self.dns(loc).map(Statement::Dns),
+            "dhcp" => self.dhcp(loc).map(Statement::Dhcp),
             "pass" | "block" | "reject" => {
                 let action = Located {
                     value: rule::action(keyword),

@@ -101,6 +101,52 @@ pub fn ipv4(text: &str, loc: Loc) -> Result<Ipv4Addr, Diagnostic> {
     }
 }
 
+/// An IPv4 address range `A-B` (both ends included, `A <= B`).
+pub fn ipv4_range(text: &str, loc: Loc) -> Result<(Ipv4Addr, Ipv4Addr), Diagnostic> {
+    let Some((first, last)) = text.split_once('-') else {
+        return Err(
+            Diagnostic::error(loc, format!("'{text}' is not an address range"))
+                .with_hint("write the first and the last address: 10.137.1.100-10.137.1.200"),
+        );
+    };
+    let (first, last) = (ipv4(first, loc)?, ipv4(last, loc)?);
+    if first > last {
+        return Err(
+            Diagnostic::error(loc, format!("the range {first}-{last} is reversed"))
+                .with_hint(format!("write {last}-{first}")),
+        );
+    }
+    Ok((first, last))
+}
+
+/// A duration in seconds: `N` (seconds), `Ns`, `Nm`, `Nh` or `Nd`.
+pub fn duration(text: &str, loc: Loc) -> Result<u32, Diagnostic> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let factor: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(
+                Diagnostic::error(loc, format!("'{text}' is not a duration"))
+                    .with_hint("write seconds, or a number with s, m, h or d: 90s, 30m, 1h, 1d"),
+            )
+        }
+    };
+    let n = digits.parse::<u64>().ok().map(|n| n * factor);
+    match n.and_then(|n| u32::try_from(n).ok()) {
+        Some(n) => Ok(n),
+        None => Err(
+            Diagnostic::error(loc, format!("'{text}' is not a duration"))
+                .with_hint("write seconds, or a number with s, m, h or d: 90s, 30m, 1h, 1d"),
+        ),
+    }
+}
+
 /// An IPv6 address.
 pub fn ipv6(text: &str, loc: Loc) -> Result<Ipv6Addr, Diagnostic> {
     match ip(text, loc)? {

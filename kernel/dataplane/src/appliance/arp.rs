@@ -74,7 +74,13 @@ impl Appliance<'_> {
             }
             return Ok(());
         }
-        if let Err(spoofed) = self.sources.check(nic, message.sender_ip) {
+        let leased = self.check_leased(nic, message.sender_ip, message.sender_mac, now);
+        if let Some(Err(dropped)) = leased {
+            return Err(dropped);
+        }
+        if leased.is_some() {
+            // A leased client: its lease says who it is.
+        } else if let Err(spoofed) = self.sources.check(nic, message.sender_ip) {
             // An ARP sender the NIC may not have (a spoofed client, a client network on the
             // uplink) teaches the appliance nothing.
             return Err(Dropped::detail(DropReason::Spoofed, spoofed.as_str()));
@@ -86,7 +92,11 @@ impl Appliance<'_> {
         }
         let answer = {
             let topology = Topology::from_policy(&self.configs, &self.policy);
-            proxy_arp::decide(&topology, nic, message)
+            match proxy_arp::decide(&topology, nic, message) {
+                // A leased client is answered like a declared one.
+                ArpAnswer::Ignore if leased.is_some() => proxy_arp::for_client(message),
+                answer => answer,
+            }
         };
         // RFC 826: update an existing entry from any ARP; create one only when we are asked
         // (for our address, or as a proxy) or answered.

@@ -27,6 +27,9 @@ impl Appliance<'_> {
     /// renews the appliance's binding of its address to that MAC, as its ARP messages do:
     /// an active client keeps its address.
     pub(super) fn check_source(&mut self, pd: &PacketDesc) -> Result<(), Dropped> {
+        if let Some(leased) = self.check_leased(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
+            return leased;
+        }
         if let Err(spoofed) = self.sources.check(pd.nic, pd.ip.src) {
             let reason = match spoofed {
                 Spoofed::MartianSource => DropReason::MartianSource,
@@ -76,11 +79,12 @@ impl Appliance<'_> {
     }
 
     /// The client record for a source on a NIC, for per-client state limits.
-    pub(super) fn client_ref(&self, nic: u8, src: Ipv4Address) -> Option<ClientRef> {
-        self.declared_client(nic, src).map(|index| ClientRef {
+    pub(super) fn client_ref(&self, nic: u8, src: Ipv4Address, now: Instant) -> Option<ClientRef> {
+        let declared = self.declared_client(nic, src).map(|index| ClientRef {
             index: index as u32,
             max_states: self.policy.clients[index].max_states,
-        })
+        });
+        declared.or_else(|| self.pool_client_ref(nic, src, now))
     }
 
     /// Why `mac` may not claim `ip`, the address of a declared client on `nic`, if it may

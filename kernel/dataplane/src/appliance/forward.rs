@@ -32,6 +32,9 @@ impl Appliance<'_> {
         if pd.ingress.is_none() {
             return self.before_lease(pd, sink);
         }
+        if self.is_for_dhcp_server(pd) {
+            return self.serve_dhcp(pd, sink);
+        }
         self.check_source(pd)?;
         self.check_options(pd)?;
         let way = if FragmentKind::of(&pd.ip) == FragmentKind::Later {

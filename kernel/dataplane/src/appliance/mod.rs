@@ -35,6 +35,7 @@ mod answer;
 mod arp;
 mod checks;
 mod descriptor;
+mod dhcp_server;
 mod drop;
 mod established;
 mod footprint;
@@ -160,6 +161,8 @@ pub struct Appliance<'p> {
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
     /// up for every packet).
     declared_clients: Vec<(u8, u32, u32)>,
+    /// The DHCP servers of client interfaces.
+    dhcp_servers: dhcp_server::DhcpServers,
     /// `((nic, address), MAC)` of every client whose MAC the ruleset pins, sorted (looked up
     /// for every packet sent to a neighbour).
     pinned_macs: Vec<((u8, u32), EthernetAddress)>,
@@ -204,7 +207,8 @@ impl<'p> Appliance<'p> {
         for interface in policy.interfaces {
             routes.set_mtu(interface.nic, interface.mtu);
         }
-        let sources = SourceFilter::new(&topology);
+        let dhcp_servers = dhcp_server::DhcpServers::new(&policy, &configs);
+        let sources = dhcp_server::source_filter(&dhcp_servers, &configs, &policy);
         let states = StateTable::new(StateConfig {
             capacity: options.state_capacity,
             hash_key: options.keys.state_hash,
@@ -241,6 +245,7 @@ impl<'p> Appliance<'p> {
             drops: DropCounters::default(),
             drop_log: DropLog::new(options.keys.shares),
             upstream_dns,
+            dhcp_servers,
             stats: report::Reporter::new(now),
         };
         appliance.configure_next_hops();
@@ -424,7 +429,8 @@ impl<'p> Appliance<'p> {
             }
         }
         let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
-        for at in [self.neighbors.next_deadline(), uplinks]
+        let leases = self.poll_dhcp_servers(now);
+        for at in [self.neighbors.next_deadline(), uplinks, leases]
             .into_iter()
             .flatten()
         {

@@ -60,6 +60,11 @@ impl Appliance<'_> {
             self.routes.lookup(destination)
         };
         match route {
+            // Point-to-point links may share one address (Qubes' gateway address on every
+            // client's link): the arrival NIC owns it if it has it.
+            Route::Local { .. } if pd.ingress.is_some_and(|c| c.address() == destination) => {
+                Ok(FirstPacket::ToSelf { owner: pd.nic })
+            }
             Route::Local { nic: owner } => Ok(FirstPacket::ToSelf { owner }),
             // Loopback, multicast, reserved, "this network": never forwarded, never answered.
             Route::Unreachable if is_special_purpose(destination) => {
@@ -160,7 +165,7 @@ impl Appliance<'_> {
                     limits: rule.limits,
                 })
             }),
-            client: self.client_ref(pd.nic, pd.ip.src),
+            client: self.client_ref(pd.nic, pd.ip.src, pd.now),
             source: self.source_of(pd.nic, pd.ip.src),
         };
         self.states

@@ -93,7 +93,9 @@ impl Appliance<'_> {
     /// address anti-spoofing already accepted on this NIC.
     fn introduce_sender(&mut self, pd: &PacketDesc, sink: &mut dyn FrameSink) {
         let Some(cidr) = pd.ingress else { return };
-        if !cidr.contains_addr(&pd.ip.src) || !pd.sender_mac.is_unicast() {
+        // On a point-to-point link (/32) the client at the other end is on-link.
+        let on_link = cidr.contains_addr(&pd.ip.src) || cidr.prefix_len() == 32;
+        if !on_link || !pd.sender_mac.is_unicast() {
             return;
         }
         let introduction = arp_wire::ArpMessage {

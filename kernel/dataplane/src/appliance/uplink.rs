@@ -34,14 +34,13 @@ use core::fmt;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
+use super::dhcp_server::source_filter;
 use super::Appliance;
-use crate::antispoof::SourceFilter;
 use crate::arp;
 use crate::config::NicConfig;
 use crate::dhcp::{Destination, DhcpClient, Event, Lease, LossReason, ServerMessage, Transmit};
 use crate::drops::DropReason;
 use crate::neighbor::NeighborKey;
-use crate::route::Topology;
 use crate::sink::FrameSink;
 
 /// How long the gateway may stay silent while packets go to it before it is probed.
@@ -436,7 +435,7 @@ impl Appliance<'_> {
             }
         }
         self.routes.set_nic(nic, config);
-        self.sources = SourceFilter::new(&Topology::from_policy(&self.configs, &self.policy));
+        self.sources = source_filter(&self.dhcp_servers, &self.configs, &self.policy);
         let state = &mut self.nics[nic as usize];
         state.local.set_address(config.ipv4, config.gateway);
         if (old.ipv4, old.gateway) != (config.ipv4, config.gateway) {

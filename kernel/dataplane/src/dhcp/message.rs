@@ -9,7 +9,7 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     DhcpMessageType, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr, DHCP_CLIENT_PORT,
-    DHCP_SERVER_PORT,
+    DHCP_SERVER_PORT, ETHERNET_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 /// What the client asks servers for: subnet mask, router, DNS servers (RFC 2132).
@@ -52,25 +52,8 @@ impl ServerMessage {
     /// for any other frame and for a malformed or incomplete message (a BOOTREPLY without
     /// a message type or server identifier, a non-Ethernet hardware type, a bad checksum).
     pub fn parse(frame: &[u8]) -> Option<ServerMessage> {
-        let ethernet = EthernetFrame::new_checked(frame).ok()?;
-        if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-            return None;
-        }
-        let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
-        if ip.next_header() != IpProtocol::Udp || !ip.verify_checksum() {
-            return None;
-        }
-        let udp = UdpPacket::new_checked(ip.payload()).ok()?;
-        let (src, dst) = (
-            IpAddress::Ipv4(ip.src_addr()),
-            IpAddress::Ipv4(ip.dst_addr()),
-        );
-        if (udp.src_port(), udp.dst_port()) != (DHCP_SERVER_PORT, DHCP_CLIENT_PORT)
-            || (udp.checksum() != 0 && !udp.verify_checksum(&src, &dst))
-        {
-            return None;
-        }
-        let packet = DhcpPacket::new_checked(udp.payload()).ok()?;
+        let (udp, _) = dhcp_datagram(frame, (DHCP_SERVER_PORT, DHCP_CLIENT_PORT))?;
+        let packet = DhcpPacket::new_checked(udp).ok()?;
         let repr = DhcpRepr::parse(&packet).ok()?;
         if !matches!(
             repr.message_type,
@@ -180,18 +163,53 @@ impl ClientMessage {
                 repr.max_size = None;
             }
         }
-        udp_packet(source, destination, &repr)
+        let udp = UdpRepr {
+            src_port: DHCP_CLIENT_PORT,
+            dst_port: DHCP_SERVER_PORT,
+        };
+        udp_packet(source, destination, udp, 0, &repr)
     }
 }
 
-/// `repr` in a UDP datagram from port 68 to port 67, in an IPv4 packet from `src` to `dst`,
-/// with every checksum filled in.
-fn udp_packet(src: Ipv4Address, dst: Ipv4Address, repr: &DhcpRepr) -> Vec<u8> {
-    let udp = UdpRepr {
-        src_port: DHCP_CLIENT_PORT,
-        dst_port: DHCP_SERVER_PORT,
-    };
-    let dhcp_len = repr.buffer_len();
+/// The DHCP message (the UDP payload) of `frame` — Ethernet, IPv4, UDP between `ports`
+/// (source, destination), checksums right — and the frame's source MAC; `None` for any
+/// other frame.
+pub(super) fn dhcp_datagram(frame: &[u8], ports: (u16, u16)) -> Option<(&[u8], EthernetAddress)> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Udp || !ip.verify_checksum() {
+        return None;
+    }
+    let udp = UdpPacket::new_checked(ip.payload()).ok()?;
+    let (src, dst) = (
+        IpAddress::Ipv4(ip.src_addr()),
+        IpAddress::Ipv4(ip.dst_addr()),
+    );
+    if (udp.src_port(), udp.dst_port()) != ports
+        || (udp.checksum() != 0 && !udp.verify_checksum(&src, &dst))
+    {
+        return None;
+    }
+    // The views borrow `frame` only for their own lifetime: take the payload's place in it.
+    let start = ETHERNET_HEADER_LEN + usize::from(ip.header_len()) + UDP_HEADER_LEN;
+    let end = start + udp.payload().len();
+    Some((frame.get(start..end)?, ethernet.src_addr()))
+}
+
+/// `repr` in the UDP datagram `udp`, in an IPv4 packet from `src` to `dst`, padded with
+/// zeros (DHCP's pad option) to at least `min_len` bytes of DHCP message, with every
+/// checksum filled in.
+pub(crate) fn udp_packet(
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    udp: UdpRepr,
+    min_len: usize,
+    repr: &DhcpRepr,
+) -> Vec<u8> {
+    let dhcp_len = repr.buffer_len().max(min_len);
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,

@@ -1,4 +1,7 @@
-//! The uplink's DHCP client (RFC 2131), on `smoltcp::wire`'s DHCP codec.
+//! DHCP (RFC 2131) on `smoltcp::wire`'s DHCP codec: the uplink's client, and the server
+//! for client interfaces ([`server`], [`leases`], `request.rs`: see [`server`] for who
+//! gets which address and how the lease table stays bounded). The rest of this page is
+//! about the client.
 //!
 //! # Behaviour
 //! - **Finding a server**: a DISCOVER at once, then retransmissions 1 s, 2 s, 2 s, … apart
@@ -39,7 +42,12 @@
 mod backoff;
 mod client;
 mod lease;
-mod message;
+pub mod leases;
+pub(crate) mod message;
+mod request;
+pub mod server;
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;
 
@@ -50,3 +58,5 @@ pub use client::{
 };
 pub use lease::{Lease, DEFAULT_LEASE, MIN_LEASE};
 pub use message::{ClientMessage, ServerMessage};
+pub use request::{Answer, ClientRequest, ServerParams, Unusable};
+pub use server::{Reservation, Server, ServerConfig};

@@ -15,7 +15,7 @@
 
 mod apply;
 mod masquerade;
-mod policy_match;
+pub(crate) mod policy_match;
 mod redirect;
 mod translation;
 

@@ -53,7 +53,8 @@ pub fn port_forward(
 }
 
 /// `flow`, a DNS query (UDP or TCP port 53) that arrived on `in_nic` addressed to the
-/// appliance (`appliance`, its address on that NIC), redirected to the **first** upstream
+/// appliance (`appliance`, its address on that NIC, or one of the redirect's further `at`
+/// addresses), redirected to the **first** upstream
 /// resolver — of the policy's static list, or of `learned` (the resolvers learned on the
 /// uplink, by DHCP or its static `dns` list) — when a `dns` rule covers `in_nic`. `None`
 /// when no redirect applies or no resolver is known. The other resolvers of a list are not
@@ -65,7 +66,7 @@ pub fn dns_redirect(
     flow: &FlowTuple,
     learned: &[Ipv4Address],
 ) -> Option<Redirected> {
-    if flow.dst != appliance || flow.dst_port != DNS_PORT || !carries_ports(flow) {
+    if flow.dst_port != DNS_PORT || !carries_ports(flow) {
         return None;
     }
     let (rule, redirect) = policy
@@ -73,6 +74,14 @@ pub fn dns_redirect(
         .iter()
         .enumerate()
         .find(|(_, d)| nic_in(policy, d.in_nic, in_nic))?;
+    let addressed = flow.dst == appliance
+        || redirect
+            .at
+            .of(policy.ipv4_addrs)
+            .contains(&flow.dst.to_bits());
+    if !addressed {
+        return None;
+    }
     let resolver = match redirect.upstream {
         DnsUpstream::Learned => learned.first().copied()?,
         DnsUpstream::Static(span) => Ipv4Address::from_bits(*span.of(policy.ipv4_addrs).first()?),

@@ -29,6 +29,8 @@ pub struct PolicyBuf {
     pub forwards: Vec<PortForward>,
     /// See [`Policy::dns`].
     pub dns: Vec<DnsRedirect>,
+    /// See [`Policy::dhcp_servers`].
+    pub dhcp_servers: Vec<DhcpServer>,
     /// See [`Policy::names`].
     pub names: String,
     /// See [`Policy::addr_ranges`].
@@ -59,6 +61,7 @@ impl Default for PolicyBuf {
             masquerade: Vec::new(),
             forwards: Vec::new(),
             dns: Vec::new(),
+            dhcp_servers: Vec::new(),
             names: String::new(),
             addr_ranges: Vec::new(),
             port_ranges: Vec::new(),
@@ -132,6 +135,7 @@ impl PolicyBuf {
             masquerade: &self.masquerade,
             forwards: &self.forwards,
             dns: &self.dns,
+            dhcp_servers: &self.dhcp_servers,
             names: &self.names,
             addr_ranges: &self.addr_ranges,
             port_ranges: &self.port_ranges,

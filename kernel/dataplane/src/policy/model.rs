@@ -310,9 +310,39 @@ pub enum DnsUpstream {
 pub struct DnsRedirect {
     /// Ingress NIC ranges (`byte_ranges`).
     pub in_nic: Span,
+    /// Further addresses, besides the appliance's own, whose DNS queries are redirected
+    /// (`ipv4_addrs`): virtual DNS servers such as Qubes' 10.139.1.1 and 10.139.1.2.
+    pub at: Span,
     /// Where the queries go.
     pub upstream: DnsUpstream,
     /// Where the `dns` line was written.
+    pub pos: SourcePos,
+}
+
+/// The range of addresses a DHCP server hands out to clients it has no declared address
+/// for (both ends included, big-endian `u32`s, `first <= last`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddressPool {
+    /// Lowest address of the pool.
+    pub first: u32,
+    /// Highest address of the pool.
+    pub last: u32,
+}
+
+/// The appliance's DHCP server on one client interface (`dhcp on IFACE ...`): declared
+/// clients of the interface get their declared address, others one from `pool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DhcpServer {
+    /// The NIC served.
+    pub nic: u8,
+    /// Addresses for clients that are not declared (`None`: only declared clients are
+    /// served).
+    pub pool: Option<AddressPool>,
+    /// Lease time granted, seconds.
+    pub lease_secs: u32,
+    /// At most this many live states per pool client (0 = no limit).
+    pub max_states: u32,
+    /// Where the `dhcp` line was written.
     pub pos: SourcePos,
 }
 
@@ -340,6 +370,8 @@ pub struct Policy<'a> {
     pub forwards: &'a [PortForward],
     /// DNS redirects.
     pub dns: &'a [DnsRedirect],
+    /// DHCP servers on client interfaces.
+    pub dhcp_servers: &'a [DhcpServer],
     /// Pool of names, concatenated.
     pub names: &'a str,
     /// Pool of address ranges.

@@ -18,6 +18,7 @@
 
 pub mod crafted;
 pub mod datagram;
+pub mod dhcp;
 pub mod link;
 pub mod offload;
 pub mod packets;

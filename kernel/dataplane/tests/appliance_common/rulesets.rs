@@ -175,3 +175,39 @@ pub static HTTPS_ONLY_SMALL_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// A served client network: `work` declared with a pinned MAC, `laptop` declared, the
+/// others from a pool of four addresses leased for two minutes, each pool client held to
+/// two states.
+pub static SERVED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "served.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24 mtu 1400
+         client work 10.137.1.10 mac 00:16:3e:5e:6c:00 on clients
+         client laptop 10.137.1.11 on clients
+         dhcp on clients pool 10.137.1.100-10.137.1.103 lease 2m max-states 2
+         nat from clients to uplink
+         dns from clients to upstream
+         pass from clients to self icmp type echo-request
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// Qubes' wiring: two point-to-point client links sharing the gateway address 10.137.0.1,
+/// each with one qube at an address of its own.
+pub static POINT_TO_POINT: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "point-to-point.rules",
+        "interface uplink nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface vif1   nic1 address 10.137.0.1/32
+         interface vif2   nic2 address 10.137.0.1/32
+         client work     10.137.0.10 on vif1
+         client personal 10.137.0.11 on vif2
+         nat from { vif1, vif2 } to uplink
+         pass from { vif1, vif2 } to self icmp type echo-request
+         pass from { vif1, vif2 } to uplink
+         default block log",
+    )
+});

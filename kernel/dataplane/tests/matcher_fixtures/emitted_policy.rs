@@ -362,10 +362,16 @@ const POLICY_FORWARD_WORDS: [u32; 8] = [
 ];
 static POLICY_FORWARDS: [::dataplane::policy::PortForward; 1] = ::dataplane::policy::codegen::flat::forwards(&POLICY_FORWARD_WORDS);
 #[allow(clippy::large_const_arrays)]
-const POLICY_DNS_WORDS: [u32; 14] = [
-    13, 1, 0, 0, 0, 9, 1, 13, 1, 1, 1, 2, 10, 1,
+const POLICY_DNS_WORDS: [u32; 18] = [
+    13, 1, 0, 0, 0, 9, 1, 1, 2, 13, 1, 1, 1, 2, 10, 1,
+    0, 0,
 ];
 static POLICY_DNS_REDIRECTS: [::dataplane::policy::DnsRedirect; 2] = ::dataplane::policy::codegen::flat::dns_redirects(&POLICY_DNS_WORDS);
+#[allow(clippy::large_const_arrays)]
+const POLICY_DHCP_SERVER_WORDS: [u32; 8] = [
+    2, 1, 176751204, 176751304, 3600, 512, 12, 1,
+];
+static POLICY_DHCP_SERVERS: [::dataplane::policy::DhcpServer; 1] = ::dataplane::policy::codegen::flat::dhcp_servers(&POLICY_DHCP_SERVER_WORDS);
 #[allow(clippy::large_const_arrays)]
 const POLICY_ADDR_BOUNDS: [u128; 460] = [
     0x0, 0xffffffffffffffffffffffffffffffff, 0xffff0a02000a, 0xffff0a02000a, 0xffff0a02000b, 0xffff0a02000b, 0xffff0a02000e, 0xffff0a02000e, 0xffff97d57cce, 0xffff97d57cce, 0xffff402a0000, 0xffff402a7fff, 0xffff0a010214, 0xffff0a010214, 0xffff97bec500, 0xffff97bec57f,
@@ -646,6 +652,7 @@ pub static POLICY: ::dataplane::policy::Policy<'static> = ::dataplane::policy::P
     masquerade: &POLICY_MASQUERADES,
     forwards: &POLICY_FORWARDS,
     dns: &POLICY_DNS_REDIRECTS,
+    dhcp_servers: &POLICY_DHCP_SERVERS,
     names: "wanlandmzguesthost0host1host2host3host4host5host6host7host8host9host10host11host12host13host14host15srv0srv1srv2srv3srv4srv5srv6srv7uplinklanwörk",
     addr_ranges: &POLICY_ADDR_RANGES,
     port_ranges: &POLICY_PORT_RANGES,

@@ -16,7 +16,7 @@ pub const FIXTURE: &str = concat!(
 );
 
 /// A policy using every part of the model: 200 generated rules, and interfaces, clients,
-/// NAT, forwards and DNS redirects of every kind, with names that need escaping.
+/// NAT, forwards, DNS redirects of every kind and a DHCP server, with names that need escaping.
 pub fn fixture() -> PolicyBuf {
     let mut buf = support::realistic_policy(200, 42);
     buf.source_name = "fixture \"quoted\"\tname.rules".to_string();
@@ -130,13 +130,25 @@ pub fn fixture() -> PolicyBuf {
         target_port: 22,
         pos: pos(8),
     }];
+    buf.dhcp_servers = vec![DhcpServer {
+        nic: 2,
+        pool: Some(AddressPool {
+            first: 0x0a89_0264,
+            last: 0x0a89_02c8,
+        }),
+        lease_secs: 3600,
+        max_states: 512,
+        pos: pos(12),
+    }];
     buf.dns = vec![
         DnsRedirect {
+            at: dns,
             in_nic: lan_nics,
             upstream: DnsUpstream::Learned,
             pos: pos(9),
         },
         DnsRedirect {
+            at: Span::EMPTY,
             in_nic: lan_nics,
             upstream: DnsUpstream::Static(dns),
             pos: pos(10),

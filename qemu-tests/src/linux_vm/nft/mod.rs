@@ -103,6 +103,12 @@ pub fn translate(checked: &Checked, nics: u8) -> Result<NftPolicy, String> {
             client.name
         ));
     }
+    if let Some(server) = checked.dhcp.first() {
+        return Err(format!(
+            "nic{} runs a DHCP server: the Linux comparator has no DHCP server",
+            server.nic
+        ));
+    }
     let nic_set = RangeSet::range(0, u128::from(nics) - 1);
     let mut rule_limits: Vec<(SourcePos, u32, u32)> = checked
         .rules

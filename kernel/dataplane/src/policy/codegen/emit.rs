@@ -140,6 +140,12 @@ fn record_names(list: List) -> Option<[&'static str; 4]> {
         ],
         List::Forwards => ["FORWARD_WORDS", "FORWARDS", "PortForward", "forwards"],
         List::Dns => ["DNS_WORDS", "DNS_REDIRECTS", "DnsRedirect", "dns_redirects"],
+        List::DhcpServers => [
+            "DHCP_SERVER_WORDS",
+            "DHCP_SERVERS",
+            "DhcpServer",
+            "dhcp_servers",
+        ],
         _ => return None,
     })
 }
@@ -276,6 +282,7 @@ impl Emitter<'_> {
         writeln!(out, "    masquerade: &{name}_MASQUERADES,")?;
         writeln!(out, "    forwards: &{name}_FORWARDS,")?;
         writeln!(out, "    dns: &{name}_DNS_REDIRECTS,")?;
+        writeln!(out, "    dhcp_servers: &{name}_DHCP_SERVERS,")?;
         writeln!(out, "    names: {names:?},")?;
         writeln!(out, "    addr_ranges: &{name}_ADDR_RANGES,")?;
         writeln!(out, "    port_ranges: &{name}_PORT_RANGES,")?;

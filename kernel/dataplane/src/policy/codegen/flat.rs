@@ -11,9 +11,9 @@
 //! policies: a struct literal per rule is several times slower to compile.
 
 use super::super::model::{
-    Action, AddrRange, ByteRange, Client, DefaultRule, DnsRedirect, DnsUpstream, Interface,
-    Ipv4Config, Ipv6Config, Masquerade, Policy, PortForward, PortRange, Rule, SourcePos, Span,
-    StateLimits,
+    Action, AddrRange, AddressPool, ByteRange, Client, DefaultRule, DhcpServer, DnsRedirect,
+    DnsUpstream, Interface, Ipv4Config, Ipv6Config, Masquerade, Policy, PortForward, PortRange,
+    Rule, SourcePos, Span, StateLimits,
 };
 
 /// The lists of a policy, in the order [`walk`] visits them.
@@ -33,6 +33,8 @@ pub enum List {
     Forwards,
     /// `Policy::dns`, [`DNS_WORDS`] words each.
     Dns,
+    /// `Policy::dhcp_servers`, [`DHCP_SERVER_WORDS`] words each.
+    DhcpServers,
     /// `Policy::names`: text.
     Names,
     /// `Policy::addr_ranges`: two `u128` bounds each.
@@ -87,6 +89,12 @@ pub fn walk(policy: &Policy, walker: &mut impl PolicyWalker) {
     );
     records(walker, List::Forwards, policy.forwards, forward_words);
     records(walker, List::Dns, policy.dns, dns_words);
+    records(
+        walker,
+        List::DhcpServers,
+        policy.dhcp_servers,
+        dhcp_server_words,
+    );
     walker.begin(List::Names, policy.names.len());
     walker.text(policy.names);
     walker.begin(List::AddrRanges, policy.addr_ranges.len());
@@ -388,8 +396,8 @@ const fn forward_at(w: &[u32], base: usize) -> PortForward {
 }
 
 /// Words per DNS redirect: ingress NICs (2), upstream kind, static resolvers (2),
-/// position (2).
-pub const DNS_WORDS: usize = 7;
+/// position (2), further addresses (2).
+pub const DNS_WORDS: usize = 9;
 
 const UPSTREAM_LEARNED: u32 = 0;
 const UPSTREAM_STATIC: u32 = 1;
@@ -404,7 +412,8 @@ pub const fn dns_words(d: &DnsRedirect) -> [u32; DNS_WORDS] {
     let at = put(&mut w, 0, &span_words(d.in_nic));
     let at = put(&mut w, at, &[kind]);
     let at = put(&mut w, at, &span_words(resolvers));
-    put(&mut w, at, &pos_words(d.pos));
+    let at = put(&mut w, at, &pos_words(d.pos));
+    put(&mut w, at, &span_words(d.at));
     w
 }
 
@@ -418,6 +427,42 @@ const fn dns_at(w: &[u32], base: usize) -> DnsRedirect {
         in_nic: span_at(w, base),
         upstream,
         pos: pos_at(w, base + 5),
+        at: span_at(w, base + 7),
+    }
+}
+
+/// Words per DHCP server: NIC, pool (flag, first, last), lease seconds, state limit,
+/// position (2).
+pub const DHCP_SERVER_WORDS: usize = 8;
+
+/// A DHCP server as [`DHCP_SERVER_WORDS`] words.
+pub const fn dhcp_server_words(d: &DhcpServer) -> [u32; DHCP_SERVER_WORDS] {
+    let (has_pool, first, last) = match d.pool {
+        Some(pool) => (1, pool.first, pool.last),
+        None => (0, 0, 0),
+    };
+    let mut w = [0; DHCP_SERVER_WORDS];
+    let at = put(&mut w, 0, &[d.nic as u32, has_pool, first, last]);
+    let at = put(&mut w, at, &[d.lease_secs, d.max_states]);
+    put(&mut w, at, &pos_words(d.pos));
+    w
+}
+
+const fn dhcp_server_at(w: &[u32], base: usize) -> DhcpServer {
+    let pool = match w[base + 1] {
+        0 => None,
+        1 => Some(AddressPool {
+            first: w[base + 2],
+            last: w[base + 3],
+        }),
+        _ => panic!("emitted policy: bad option flag word"),
+    };
+    DhcpServer {
+        nic: w[base] as u8,
+        pool,
+        lease_secs: w[base + 4],
+        max_states: w[base + 5],
+        pos: pos_at(w, base + 6),
     }
 }
 
@@ -575,6 +620,13 @@ record_list!(
     "emitted policy: DNS words do not match the redirect count"
 );
 
+record_list!(
+    /// `N` DHCP servers from their `N * DHCP_SERVER_WORDS` flat words.
+    dhcp_servers, DhcpServer, DHCP_SERVER_WORDS, dhcp_server_at,
+    dhcp_server_at(&[0; DHCP_SERVER_WORDS], 0),
+    "emitted policy: DHCP server words do not match the server count"
+);
+
 /// Defines the `const fn` that rebuilds a range pool from its flat bounds.
 macro_rules! range_pool {
     ($(#[$doc:meta])* $name:ident, $range:ident, $bound:ty, $mismatch:literal) => {
@@ -721,11 +773,28 @@ mod tests {
         assert_eq!(forwards::<1>(&forward_words(&forward)), [forward]);
         for upstream in [DnsUpstream::Learned, DnsUpstream::Static(span(1, 2))] {
             let dns = DnsRedirect {
+                at: span(4, 2),
                 in_nic: span(3, 1),
                 upstream,
                 pos: SourcePos { line: 6, column: 1 },
             };
             assert_eq!(dns_redirects::<1>(&dns_words(&dns)), [dns]);
+        }
+        for pool in [
+            None,
+            Some(AddressPool {
+                first: 0x0a89_0164,
+                last: 0x0a89_01c8,
+            }),
+        ] {
+            let server = DhcpServer {
+                nic: 1,
+                pool,
+                lease_secs: 3600,
+                max_states: 4096,
+                pos: SourcePos { line: 7, column: 1 },
+            };
+            assert_eq!(dhcp_servers::<1>(&dhcp_server_words(&server)), [server]);
         }
     }
 
