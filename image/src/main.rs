@@ -96,6 +96,10 @@ struct RunArgs {
     /// CPU model for `-cpu` [default: QEMU's].
     #[arg(long, value_name = "MODEL")]
     cpu: Option<String>,
+    /// Write the packet capture (dropped packets, pcap format, for `tcpdump -r` and
+    /// Wireshark) to this file, through a second serial port (q35 and pc).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
     /// Print the QEMU command line and exit without booting.
     #[arg(long)]
     dry_run: bool,
@@ -199,9 +203,17 @@ fn run(args: RunArgs) -> Result<()> {
     config.qmp_socket = args.qmp;
     config.debug_exit = args.debug_exit;
     config.cpu = args.cpu;
+    config.pcap = args.pcap.clone();
     config.extra_args = args.qemu_args;
     let line = config.command_line()?;
     describe_nics(&config.nics);
+    if let Some(pcap) = &args.pcap {
+        eprintln!(
+            "image: packet capture of dropped packets -> {} (tcpdump -r {} after the VM stops)",
+            pcap.display(),
+            pcap.display()
+        );
+    }
     eprintln!("image: {line}");
     if args.dry_run {
         return Ok(());

@@ -28,7 +28,8 @@
 //!   flood ([`syn_flood`]); in-process servers open their sockets inside namespaces through
 //!   [`netns`];
 //! - rootless floods of exact frames into a NIC ([`frame_flood`]);
-//! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
+//! - the console's drop log ([`drop_log`]), stats line ([`stats_line`]) and counter lines
+//!   ([`counter_lines`]), parsed; the packet capture read with `tcpdump -r` ([`pcap_file`]).
 //!
 //! The uplink addressed by DHCP ([`dhcp_uplink::DhcpUplinkAppliance`]): a real `dnsmasq`
 //! ([`dnsmasq`]) in the uplink's namespace, started late and restarted as another network at
@@ -49,6 +50,7 @@ pub mod client_tools;
 pub mod compare;
 pub mod connection_rate;
 pub mod console;
+pub mod counter_lines;
 pub mod dhcp_uplink;
 pub mod dns_server;
 pub mod dnsmasq;
@@ -71,6 +73,7 @@ pub mod notice;
 pub mod packet_capture;
 pub mod packet_sender;
 pub mod path_measures;
+pub mod pcap_file;
 pub mod qemu_process;
 pub mod qmp;
 pub mod segment_host;

@@ -32,7 +32,8 @@
 //! - [`state`], [`nat`]: connection tracking (TCP windows, pseudo-states, bounded table
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
-//! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
+//! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log;
+//!   [`rule_counters`]: packets, bytes and states per rule.
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests).
@@ -44,6 +45,7 @@ extern crate alloc;
 pub mod antispoof;
 pub mod appliance;
 pub mod arp;
+pub mod capture;
 pub mod checksum;
 pub mod config;
 pub mod dhcp;
@@ -61,6 +63,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod rule_counters;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

@@ -14,6 +14,7 @@ mod forwarding_drops;
 mod images;
 mod interrupts;
 mod kvm;
+mod observability;
 mod power;
 mod soak;
 mod tap_clients;

@@ -9,6 +9,7 @@ use super::Appliance;
 use crate::icmp_error::{IcmpError, Offending};
 use crate::packet::Transport;
 use crate::policy::{Action, FlowKey, Verdict};
+use crate::rule_counters::RuleId;
 use crate::sink::FrameSink;
 
 /// What the sender of a dropped packet is told.
@@ -31,6 +32,8 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<Verdict, Dropped> {
         pd.trace.decision = Some(PolicyDecision { key, verdict });
+        self.rule_counts
+            .decided(RuleId::of_verdict(verdict.rule), pd.ip.total_len);
         match verdict.action {
             Action::Pass => Ok(verdict),
             Action::Block => Err(Dropped::rule(verdict)),

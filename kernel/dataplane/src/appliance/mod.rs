@@ -31,6 +31,7 @@
 mod answer;
 mod arp;
 mod checks;
+pub mod counter_lines;
 mod descriptor;
 mod drop;
 mod established;
@@ -52,6 +53,7 @@ use smoltcp::wire::{
 
 use crate::antispoof::SourceFilter;
 use crate::arp as arp_wire;
+use crate::capture::{sender_of, Capture, CaptureConfig, CaptureMode};
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
@@ -60,8 +62,9 @@ use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
 use crate::packet::Ipv4Summary;
-use crate::policy::Policy;
+use crate::policy::{Action, Policy};
 use crate::route::{RouteTable, Topology};
+use crate::rule_counters::RuleCounters;
 use crate::sink::FrameSink;
 use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
@@ -72,8 +75,10 @@ pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
-/// How often the stats line may be printed (only when counters changed).
-const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the stats line is printed by default (only when counters changed).
+pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest [`Appliance::poll`] asks the kernel to wait before calling it again.
+const MAX_POLL_DELAY: Duration = Duration::from_secs(5);
 
 /// Tunables the kernel chooses at boot.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +89,11 @@ pub struct ApplianceOptions {
     pub seed: u64,
     /// State timeouts.
     pub timeouts: Timeouts,
+    /// The packet capture (off unless the kernel has a port to copy it out on).
+    pub capture: CaptureConfig,
+    /// How often the stats and counter lines are printed (when counters changed); `None`
+    /// prints them only at shutdown.
+    pub stats_interval: Option<Duration>,
 }
 
 impl Default for ApplianceOptions {
@@ -92,6 +102,11 @@ impl Default for ApplianceOptions {
             state_capacity: 4096,
             seed: 0x6d6f_6174,
             timeouts: Timeouts::default(),
+            stats_interval: Some(STATS_INTERVAL),
+            capture: CaptureConfig {
+                mode: CaptureMode::Off,
+                ..CaptureConfig::default()
+            },
         }
     }
 }
@@ -142,6 +157,10 @@ pub struct Appliance<'p> {
     errors: ErrorReplies,
     drops: DropCounters,
     drop_log: DropLog,
+    /// Packets, bytes and states per rule.
+    rule_counts: RuleCounters,
+    /// Dropped (and logged passed) frames, as a pcap stream.
+    capture: Capture,
     /// DNS resolvers learned on the uplink (DHCP) or configured statically.
     upstream_dns: Vec<Ipv4Address>,
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
@@ -198,6 +217,7 @@ impl<'p> Appliance<'p> {
             .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
             .collect();
         declared_clients.sort_unstable();
+        let rule_counts = RuleCounters::new(policy.rules.len());
         Appliance {
             declared_clients,
             policy,
@@ -212,8 +232,10 @@ impl<'p> Appliance<'p> {
             errors: ErrorReplies::default(),
             drops: DropCounters::default(),
             drop_log: DropLog::default(),
+            rule_counts,
+            capture: Capture::new(options.capture, config.nics.len()),
             upstream_dns,
-            stats: report::Reporter::new(now),
+            stats: report::Reporter::new(now, options.stats_interval),
         }
     }
 
@@ -259,6 +281,35 @@ impl<'p> Appliance<'p> {
     /// why it was dropped. `rules test` and `explain` report this; the kernel calls
     /// `receive`, which is the same path.
     pub fn receive_traced(
+        &mut self,
+        nic: u8,
+        frame: &mut [u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Trace {
+        let trace = self.process(nic, frame, now, sink);
+        self.capture_if_asked(nic, now, frame, &trace);
+        trace
+    }
+
+    /// Records the frame in the packet capture if it was dropped, or if a `log` rule passed
+    /// it and the capture takes those too (see [`crate::capture`]).
+    fn capture_if_asked(&mut self, nic: u8, now: Instant, frame: &[u8], trace: &Trace) {
+        let wanted = match (self.capture.mode(), trace.fate) {
+            (CaptureMode::Off, _) => false,
+            (_, Fate::Dropped(_)) => true,
+            (CaptureMode::DropsAndLoggedPasses, _) => trace
+                .decision
+                .is_some_and(|d| d.verdict.action == Action::Pass && d.verdict.log),
+            (CaptureMode::Drops, _) => false,
+        };
+        if wanted {
+            self.capture.record(sender_of(nic, frame), now, frame);
+        }
+    }
+
+    /// The receive path of one frame (see the module documentation).
+    fn process(
         &mut self,
         nic: u8,
         frame: &mut [u8],
@@ -343,7 +394,7 @@ impl<'p> Appliance<'p> {
         }
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
-        let mut delay = STATS_INTERVAL;
+        let mut delay = self.stats.wait_at_most(MAX_POLL_DELAY);
         for state in &mut self.nics {
             let mut counted = CountingSink { sink, sent: 0 };
             state.local.poll(now, &mut counted);
@@ -359,9 +410,30 @@ impl<'p> Appliance<'p> {
         {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }
-        let snapshot = self.stats();
-        self.stats.maybe_print(now, &snapshot, STATS_INTERVAL);
+        if self.stats.due(now) {
+            let snapshot = self.stats();
+            let rules = counter_lines::rule_lines(&self.policy, &self.rule_counts);
+            self.stats.print_changes(now, &snapshot, rules);
+        }
         delay
+    }
+
+    /// Prints the final report (at shutdown): `final` and the stats line, then a
+    /// `stats rule=…` line for every rule and a `stats drop …` line for every drop reason
+    /// with a non-zero counter ([`counter_lines`] has the format).
+    pub fn report_final(&self) {
+        let rules = counter_lines::rule_lines(&self.policy, &self.rule_counts);
+        report::print_final(&self.stats(), &rules);
+    }
+
+    /// The packet capture: the kernel drains its pcap stream ([`Capture::drain`]).
+    pub fn capture_mut(&mut self) -> &mut Capture {
+        &mut self.capture
+    }
+
+    /// Packets, bytes and states per compiled rule.
+    pub fn rule_counters(&self) -> &RuleCounters {
+        &self.rule_counts
     }
 
     /// Everything the stats line reports.
@@ -372,6 +444,7 @@ impl<'p> Appliance<'p> {
             states: self.states.stats(),
             log_lines_suppressed: self.drop_log.suppressed_total(),
             errors_rate_limited: self.errors.rate_limited(),
+            capture: (self.capture.mode() != CaptureMode::Off).then(|| self.capture.stats()),
         }
     }
 }
