@@ -1,6 +1,7 @@
 //! Whether a packet's source may arrive where it did: anti-spoofing
-//! ([`SourceFilter`](crate::antispoof::SourceFilter)) and the sticky MACs of declared
-//! clients.
+//! ([`SourceFilter`](crate::antispoof::SourceFilter)) and the MACs of declared clients —
+//! pinned by the ruleset, or sticky while the client is active; whether its IPv4 options
+//! may go on.
 
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, Ipv4Address};
@@ -10,15 +11,22 @@ use super::drop::Dropped;
 use super::Appliance;
 use crate::antispoof::Spoofed;
 use crate::drops::DropReason;
+use crate::ip_options::DETAIL_NOT_ALLOWED;
 use crate::state::ClientRef;
 
-/// The detail of a drop line for a declared client's address sent from another MAC.
+/// The detail of a drop line for a declared client's address sent from another MAC than
+/// the one it is known at.
 pub(super) const CLIENT_MAC_CHANGED: &str = "client-mac-changed";
+/// The detail of a drop line for a client's address sent from another MAC than the one the
+/// ruleset pins.
+pub(super) const CLIENT_MAC_PINNED: &str = "client-mac-pinned";
 
 impl Appliance<'_> {
     /// Refuses a source the ingress NIC may not have, or a declared client's address sent
-    /// from a MAC other than the client's.
-    pub(super) fn check_source(&self, pd: &PacketDesc) -> Result<(), Dropped> {
+    /// from a MAC other than the client's. A declared client's packet from its own MAC
+    /// renews the appliance's binding of its address to that MAC, as its ARP messages do:
+    /// an active client keeps its address.
+    pub(super) fn check_source(&mut self, pd: &PacketDesc) -> Result<(), Dropped> {
         if let Err(spoofed) = self.sources.check(pd.nic, pd.ip.src) {
             let reason = match spoofed {
                 Spoofed::MartianSource => DropReason::MartianSource,
@@ -26,8 +34,34 @@ impl Appliance<'_> {
             };
             return Err(Dropped::detail(reason, spoofed.as_str()));
         }
-        if self.impersonates_client(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
-            return Err(Dropped::detail(DropReason::Spoofed, CLIENT_MAC_CHANGED));
+        if let Some(detail) = self.refuses_client_mac(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
+            return Err(Dropped::detail(DropReason::Spoofed, detail));
+        }
+        if self.declared_client(pd.nic, pd.ip.src).is_some() {
+            self.neighbors
+                .confirm((pd.nic, pd.ip.src), pd.sender_mac, pd.now);
+        }
+        Ok(())
+    }
+
+    /// Refuses a packet whose IPv4 options nothing may allow: a source route, route
+    /// recording (see [`crate::ip_options`]). Whatever the rules say, to the appliance too.
+    pub(super) fn check_options(&self, pd: &PacketDesc) -> Result<(), Dropped> {
+        match pd.ip.options.never_forwarded() {
+            Some(kind) => Err(Dropped::detail(DropReason::IpOptions, kind)),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a packet with IPv4 options unless the rule that passed its flow allows them
+    /// (`allow-opts`, pf's rule: `allowed`).
+    pub(super) fn check_options_allowed(
+        &self,
+        pd: &PacketDesc,
+        allowed: bool,
+    ) -> Result<(), Dropped> {
+        if pd.ip.options.present() && !allowed {
+            return Err(Dropped::detail(DropReason::IpOptions, DETAIL_NOT_ALLOWED));
         }
         Ok(())
     }
@@ -49,21 +83,37 @@ impl Appliance<'_> {
         })
     }
 
-    /// Whether `mac` claims the address of a declared client on `nic` whose MAC the
-    /// appliance already knows to be another one. Declared clients' MACs are sticky until
-    /// their neighbour entry expires, so one client on a shared segment cannot take over
-    /// another's address (ARP poisoning) or send as it.
-    pub(super) fn impersonates_client(
+    /// Why `mac` may not claim `ip`, the address of a declared client on `nic`, if it may
+    /// not (a drop line's detail): the client's MAC is pinned by the ruleset and `mac` is
+    /// another ([`CLIENT_MAC_PINNED`]), or the appliance knows the client at another MAC and
+    /// that binding is still live ([`CLIENT_MAC_CHANGED`]). A declared client's binding is
+    /// sticky while the client is active: its ARP messages and its IP traffic renew it (see
+    /// [`Appliance::check_source`]), so another client on a shared segment cannot take its
+    /// address over (ARP poisoning) or send as it.
+    pub(super) fn refuses_client_mac(
         &self,
         nic: u8,
         ip: Ipv4Address,
         mac: EthernetAddress,
         now: Instant,
-    ) -> bool {
-        self.declared_client(nic, ip).is_some()
+    ) -> Option<&'static str> {
+        if let Some(pinned) = self.pinned_mac(nic, ip) {
+            return (pinned != mac).then_some(CLIENT_MAC_PINNED);
+        }
+        let changed = self.declared_client(nic, ip).is_some()
             && self
                 .neighbors
                 .lookup((nic, ip), now)
-                .is_some_and(|known| known != mac)
+                .is_some_and(|known| known != mac);
+        changed.then_some(CLIENT_MAC_CHANGED)
+    }
+
+    /// The MAC the ruleset pins for the client with address `ip` on `nic`, if it does.
+    pub(super) fn pinned_mac(&self, nic: u8, ip: Ipv4Address) -> Option<EthernetAddress> {
+        let key = (nic, ip.to_bits());
+        self.pinned_macs
+            .binary_search_by(|(k, _)| k.cmp(&key))
+            .ok()
+            .map(|at| self.pinned_macs[at].1)
     }
 }

@@ -5,6 +5,7 @@ use super::drop::Dropped;
 use super::new_flow::{FirstPacket, Passed};
 use super::transmit::Plan;
 use super::Appliance;
+use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
 use crate::sink::FrameSink;
 use crate::state::Lookup;
@@ -29,6 +30,7 @@ impl Appliance<'_> {
             return self.before_lease(pd, sink);
         }
         self.check_source(pd)?;
+        self.check_options(pd)?;
         let way = if FragmentKind::of(&pd.ip) == FragmentKind::Later {
             Way::Known(self.follow_first_fragment(pd)?)
         } else {
@@ -41,6 +43,17 @@ impl Appliance<'_> {
                 },
             }
         };
+        // RFC 1812 §5.3.4: a packet that came as a link-layer broadcast or multicast is
+        // never forwarded (its IP destination is unicast: broadcasts and multicasts are
+        // the appliance's own or never routed).
+        if pd.link_broadcast {
+            return Err(DropReason::LinkBroadcast.into());
+        }
+        let options_allowed = match &way {
+            Way::Known(plan) => plan.allow_opts,
+            Way::New(passed) => self.allows_options(passed.verdict.rule),
+        };
+        self.check_options_allowed(pd, options_allowed)?;
         self.check_ttl(pd, sink)?;
         let plan = match way {
             Way::Known(plan) => plan,

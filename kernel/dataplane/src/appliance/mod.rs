@@ -11,12 +11,15 @@
 //!
 //! ```text
 //! checks       the NIC has an address (else only its DHCP client is served);
-//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs)
+//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs);
+//!              no source route or route recording (IPv4 options)
 //! established  a later fragment follows its first fragment's way, or is dropped;
 //!              a packet of a state (or an ICMP error about one, from the flow's peer
 //!              or a router on its path) takes the state's NAT, out of the state's NIC
 //! new_flow     a first packet: port forward / DNS redirect -> route -> policy
 //!                 addressed to the appliance -> to_self: policy (`to self`), local stack
+//! checks       nothing that came as a link-layer broadcast is forwarded; IPv4 options
+//!              only where the flow's rule says `allow-opts`
 //! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL
 //!              rewritten in place (RFC 1624 checksums) -> next hop resolved -> out
 //! ```
@@ -73,6 +76,8 @@ use drop::Dropped;
 pub use report::Stats;
 pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 
+/// The detail of a drop line for a frame from a broadcast, multicast or zero MAC.
+const BAD_SOURCE_MAC: &str = "bad-source-mac";
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
 /// How often the stats line is printed by default (only when counters changed).
@@ -166,6 +171,9 @@ pub struct Appliance<'p> {
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
     /// up for every packet).
     declared_clients: Vec<(u8, u32, u32)>,
+    /// `((nic, address), MAC)` of every client whose MAC the ruleset pins, sorted (looked up
+    /// for every packet sent to a neighbour).
+    pinned_macs: Vec<((u8, u32), EthernetAddress)>,
     stats: report::Reporter,
 }
 
@@ -218,8 +226,15 @@ impl<'p> Appliance<'p> {
             .collect();
         declared_clients.sort_unstable();
         let rule_counts = RuleCounters::new(policy.rules.len());
+        let mut pinned_macs: Vec<((u8, u32), EthernetAddress)> = policy
+            .clients
+            .iter()
+            .filter_map(|c| Some(((c.nic, c.ipv4?), EthernetAddress(c.mac?))))
+            .collect();
+        pinned_macs.sort_unstable_by_key(|&(key, _)| key);
         Appliance {
             declared_clients,
+            pinned_macs,
             policy,
             nics,
             configs,
@@ -330,6 +345,12 @@ impl<'p> Appliance<'p> {
                     return trace;
                 }
             };
+        if !arp_wire::is_station(repr.src_addr) {
+            // No station sends from a group or zero address: nothing to learn or forward.
+            let refused = Dropped::detail(DropReason::Malformed, BAD_SOURCE_MAC);
+            self.refuse(nic, now, &mut trace, refused, None);
+            return trace;
+        }
         self.nics[nic as usize].uplink.heard(repr.src_addr, now);
         let config = self.configs[nic as usize];
         let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();

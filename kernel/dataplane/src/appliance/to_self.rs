@@ -74,6 +74,7 @@ impl Appliance<'_> {
             ..verdict
         };
         self.enforce(pd, key, verdict, sink)?;
+        self.check_options_allowed(pd, self.allows_options(verdict.rule))?;
         if owner != pd.nic || (pd.ip.dst != cidr.address() && !broadcast) {
             // The appliance's address on another NIC is not served from here.
             return Err(DropReason::NoRoute.into());

@@ -54,6 +54,8 @@ pub(crate) struct Plan {
     pub next_hop: Ipv4Address,
     /// The egress NIC's MTU.
     pub mtu: u16,
+    /// Whether the rule that passed the flow allows IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
 }
 
 impl Appliance<'_> {
@@ -155,8 +157,9 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
-    /// if needed (the packet then waits, boundedly, for the answer).
+    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`: to its pinned MAC if
+    /// it is a client whose MAC the ruleset pins, otherwise resolving its MAC first if
+    /// needed (the packet then waits, boundedly, for the answer).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
@@ -167,6 +170,10 @@ impl Appliance<'_> {
     ) {
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
+        if let Some(mac) = self.pinned_mac(nic, next_hop) {
+            // The ruleset says where the client is: no need (and no room) to ask.
+            return self.send_ipv4_to(nic, mac, packet, sink);
+        }
         match self.neighbors.resolve((nic, next_hop), now) {
             Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
             Resolution::Verify(mac) => {
