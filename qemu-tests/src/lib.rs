@@ -40,6 +40,8 @@
 //! an endless, verifiable stream ([`stream_server`], [`download`]) goes on; a hung appliance
 //! is described from outside ([`hang_report`], with [`kernel_symbols`]).
 //!
+//! libvirt ([`libvirt_domain`]) runs the domain XML `image libvirt-xml` writes, as users do.
+//!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
 
 pub mod accel;
@@ -66,6 +68,7 @@ pub mod iperf;
 pub mod kernel_symbols;
 pub mod kernels;
 pub mod leftovers;
+pub mod libvirt_domain;
 pub mod link_stats;
 pub mod linux_vm;
 pub mod netns;

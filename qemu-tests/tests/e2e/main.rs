@@ -14,6 +14,7 @@ mod forwarding_drops;
 mod images;
 mod interrupts;
 mod kvm;
+mod libvirt;
 mod observability;
 mod power;
 mod soak;
