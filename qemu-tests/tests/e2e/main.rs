@@ -17,6 +17,7 @@ mod kvm;
 mod libvirt;
 mod observability;
 mod power;
+mod run_client;
 mod soak;
 mod tap_clients;
 mod watchdog;
