@@ -3,8 +3,8 @@
 use alloc::vec::Vec;
 
 use dataplane::appliance::ApplianceOptions;
-use dataplane::capture::admission::NIC_RATE;
-use dataplane::capture::{CaptureConfig, CaptureMode};
+use dataplane::capture::{CaptureConfig, CaptureMode, CAPTURE_SHARES};
+use dataplane::keys::ApplianceKeys;
 use dataplane::state::StateTable;
 use dataplane::{Appliance, ApplianceConfig, FrameSink};
 use smoltcp::time::Duration;
@@ -18,8 +18,9 @@ use crate::devices::pci::PciBus;
 use crate::devices::virtio::{self, FoundNic};
 use crate::devices::watchdog::{self, Watchdog};
 use crate::devices::{ioapic, lapic, pic};
+use crate::entropy::Entropy;
 use crate::interrupts::{lines, without_interrupts};
-use crate::{console, entropy, fatal, fault, interrupts, memory, println, time, VERSION};
+use crate::{console, fatal, fault, interrupts, memory, println, time, VERSION};
 
 /// The compiled ruleset embedded in this image.
 mod embedded {
@@ -115,9 +116,12 @@ pub fn run(boot: &BootInfo) -> ! {
     }
 
     let pcap_port = find_pcap_port(boot_options);
+    let mut entropy = Entropy::probe();
+    let keys = ApplianceKeys::draw(|| entropy.next_word());
+    println!("moat: entropy {}", entropy.source());
     let options = ApplianceOptions {
         state_capacity: state_capacity(boot_options, memory::heap::free_bytes()),
-        seed: entropy::boot_seed(),
+        keys,
         stats_interval: match boot_options.stats {
             StatsSetting::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
             StatsSetting::Off => None,
@@ -164,8 +168,8 @@ fn find_pcap_port(options: &Options) -> Option<PcapPort> {
         CaptureMode::Drops | CaptureMode::Off => "dropped packets",
     };
     println!(
-        "moat: pcap on com2: {what}, snaplen {}, at most {} per second per nic",
-        options.pcap_snaplen, NIC_RATE
+        "moat: pcap on com2: {what}, snaplen {}, at most {} per second",
+        options.pcap_snaplen, CAPTURE_SHARES.total.per_second
     );
     Some(port)
 }

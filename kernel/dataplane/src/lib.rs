@@ -35,9 +35,12 @@
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log;
 //!   [`rule_counters`]: packets, bytes and states per rule.
+//! - [`share`]: who a packet's source is, for the per-source share every shared resource
+//!   gives (one client never hurts another); [`budget`]: a rate limit with a share per
+//!   source (ICMP errors and resets, the drop log).
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
-//!   generators and tests).
+//!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
 //! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
@@ -46,6 +49,7 @@ extern crate alloc;
 pub mod antispoof;
 pub mod appliance;
 pub mod arp;
+pub mod budget;
 pub mod capture;
 pub mod checksum;
 pub mod config;
@@ -55,6 +59,7 @@ pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
 pub mod ip_options;
+pub mod keys;
 pub mod local;
 pub mod nat;
 pub mod neighbor;
@@ -67,6 +72,7 @@ pub mod rng;
 pub mod route;
 pub mod rule_counters;
 pub mod sctp;
+pub mod share;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

@@ -41,6 +41,7 @@ mod established;
 mod forward;
 mod new_flow;
 mod report;
+mod sources;
 mod to_self;
 mod trace;
 mod transmit;
@@ -50,17 +51,18 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
     ETHERNET_HEADER_LEN,
 };
 
 use crate::antispoof::SourceFilter;
 use crate::arp as arp_wire;
-use crate::capture::{sender_of, Capture, CaptureConfig, CaptureMode};
+use crate::capture::{Capture, CaptureConfig, CaptureMode};
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
-use crate::icmp_error::ErrorReplies;
+use crate::icmp_error::{ErrorReplies, REPLY_SHARES};
+use crate::keys::ApplianceKeys;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
@@ -68,6 +70,7 @@ use crate::packet::Ipv4Summary;
 use crate::policy::{Action, Policy};
 use crate::route::{RouteTable, Topology};
 use crate::rule_counters::RuleCounters;
+use crate::share::Source;
 use crate::sink::FrameSink;
 use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
@@ -90,8 +93,9 @@ const MAX_POLL_DELAY: Duration = Duration::from_secs(5);
 pub struct ApplianceOptions {
     /// Most live states (connections) at once.
     pub state_capacity: usize,
-    /// Boot entropy: keys the state table's hash and seeds NAT port choice.
-    pub seed: u64,
+    /// The secrets, one per purpose: the state table's hash key, the NAT port, DHCP and
+    /// local-stack seeds, the share tables' key. The kernel draws them at boot.
+    pub keys: ApplianceKeys,
     /// State timeouts.
     pub timeouts: Timeouts,
     /// The packet capture (off unless the kernel has a port to copy it out on).
@@ -105,7 +109,7 @@ impl Default for ApplianceOptions {
     fn default() -> Self {
         ApplianceOptions {
             state_capacity: 4096,
-            seed: 0x6d6f_6174,
+            keys: ApplianceKeys::FIXED,
             timeouts: Timeouts::default(),
             stats_interval: Some(STATS_INTERVAL),
             capture: CaptureConfig {
@@ -131,6 +135,15 @@ struct Nic {
     local: LocalStack,
     counters: NicCounters,
     uplink: uplink::Uplink,
+}
+
+/// The IPv4 source address of `frame`, if it is an IPv4 packet long enough to have one.
+fn ipv4_source(frame: &[u8]) -> Option<Ipv4Address> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    Some(Ipv4Packet::new_checked(ethernet.payload()).ok()?.src_addr())
 }
 
 /// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
@@ -195,11 +208,15 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    options.seed ^ i as u64,
+                    ApplianceKeys::for_nic(options.keys.local_stack, i as u8),
                     now,
                 ),
                 counters: NicCounters::default(),
-                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
+                uplink: uplink::Uplink::new(
+                    nic,
+                    ApplianceKeys::for_nic(options.keys.dhcp, i as u8),
+                    now,
+                ),
             })
             .collect();
         let configs = config.nics.clone();
@@ -209,12 +226,9 @@ impl<'p> Appliance<'p> {
             routes.set_mtu(interface.nic, interface.mtu);
         }
         let sources = SourceFilter::new(&topology);
-        let mut hash_key = [0u8; 16];
-        hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());
-        hash_key[8..].copy_from_slice(&(!options.seed).rotate_left(17).to_le_bytes());
         let states = StateTable::new(StateConfig {
             capacity: options.state_capacity,
-            hash_key,
+            hash_key: options.keys.state_hash,
             timeouts: options.timeouts,
         });
         let upstream_dns = config.upstream_dns.clone();
@@ -232,7 +246,7 @@ impl<'p> Appliance<'p> {
             .filter_map(|c| Some(((c.nic, c.ipv4?), EthernetAddress(c.mac?))))
             .collect();
         pinned_macs.sort_unstable_by_key(|&(key, _)| key);
-        Appliance {
+        let mut appliance = Appliance {
             declared_clients,
             pinned_macs,
             policy,
@@ -242,16 +256,18 @@ impl<'p> Appliance<'p> {
             sources,
             neighbors: NeighborTable::new(),
             states,
-            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.seed.rotate_left(29))),
+            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.keys.nat_ports)),
             fragments: FragmentTable::new(),
-            errors: ErrorReplies::default(),
+            errors: ErrorReplies::new(REPLY_SHARES, options.keys.shares),
             drops: DropCounters::default(),
-            drop_log: DropLog::default(),
+            drop_log: DropLog::new(options.keys.shares),
             rule_counts,
-            capture: Capture::new(options.capture, config.nics.len()),
+            capture: Capture::new(options.capture, options.keys.shares),
             upstream_dns,
             stats: report::Reporter::new(now, options.stats_interval),
-        }
+        };
+        appliance.configure_next_hops();
+        appliance
     }
 
     /// Counters of NIC `nic`.
@@ -319,7 +335,11 @@ impl<'p> Appliance<'p> {
             (CaptureMode::Drops, _) => false,
         };
         if wanted {
-            self.capture.record(sender_of(nic, frame), now, frame);
+            let sender = match ipv4_source(frame) {
+                Some(addr) => self.source_of(nic, addr),
+                None => Source::neighbour(nic, Ipv4Address::UNSPECIFIED),
+            };
+            self.capture.record(sender, now, frame);
         }
     }
 

@@ -4,36 +4,61 @@
 //!
 //! Recording never stalls forwarding. A record is copied into a bounded buffer
 //! ([`CaptureConfig::buffer_bytes`]) that the kernel drains when the port can take bytes;
-//! when the buffer is full, or the rate limit ([`admission`]: per NIC, per source) says
-//! no, the record is not made and counted as dropped instead. Frames are cut to the
-//! snap length; each record keeps the frame's length on the wire and the time it arrived
+//! when the buffer is full, or the rate limit says no, the record is not made and counted
+//! as dropped instead. The rate limit is shared like the drop log's ([`CAPTURE_SHARES`],
+//! a [`SharedBudget`]): each sender gets a share, the internet behind the uplink one share
+//! together, so one noisy sender never crowds the others out of the capture.
+//!
+//! Frames are cut to the snap length; each record keeps the frame's length on the wire and the time it arrived
 //! (the appliance's clock: seconds since boot). The stream starts with the pcap global
 //! header, so whatever reads the port from the start holds a valid file at every record
 //! boundary.
 //!
 //! ```
-//! use dataplane::capture::{Capture, CaptureConfig, Sender};
+//! use dataplane::capture::{Capture, CaptureConfig};
+//! use dataplane::share::Source;
 //! use smoltcp::time::Instant;
+//! use smoltcp::wire::Ipv4Address;
 //!
-//! let mut capture = Capture::new(CaptureConfig::default(), 2);
+//! let mut capture = Capture::new(CaptureConfig::default(), 7);
 //! let frame = [0u8; 60];
-//! let sender = Sender { nic: 1, source: 7 };
+//! let sender = Source::neighbour(1, Ipv4Address::new(10, 137, 1, 10));
 //! assert!(capture.record(sender, Instant::from_secs(3), &frame));
 //! let mut out = Vec::new();
 //! capture.drain(usize::MAX, |bytes| { out.extend_from_slice(bytes); bytes.len() });
 //! assert_eq!(out.len(), 24 + 16 + 60); // global header, record header, frame
 //! ```
 
-pub mod admission;
 pub mod pcap;
 
 use alloc::collections::VecDeque;
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Packet};
 
-use admission::Admission;
-pub use admission::Sender;
+use crate::budget::{Rate, SharedBudget, Shares};
+use crate::share::Source;
+
+/// The capture's budget: one sender 25 records per second (bursts of 50), the addresses
+/// behind a NIC's router together 50 (bursts of 100), everyone 100 (bursts of 200), and a
+/// reserve of 10 per second for senders that were quiet.
+pub const CAPTURE_SHARES: Shares = Shares {
+    per_source: Rate {
+        per_second: 25,
+        burst: 50,
+    },
+    per_remote_side: Rate {
+        per_second: 50,
+        burst: 100,
+    },
+    total: Rate {
+        per_second: 100,
+        burst: 200,
+    },
+    reserve: Rate {
+        per_second: 10,
+        burst: 20,
+    },
+};
 
 /// What the capture records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,15 +110,16 @@ pub struct CaptureStats {
 /// The capture. See the module documentation.
 pub struct Capture {
     config: CaptureConfig,
-    admission: Admission,
+    budget: SharedBudget,
     buffer: VecDeque<u8>,
     stats: CaptureStats,
 }
 
 impl Capture {
-    /// A capture set up by `config` for an appliance with `nics` NICs; its buffer starts
-    /// with the pcap global header (unless the mode is [`CaptureMode::Off`]).
-    pub fn new(config: CaptureConfig, nics: usize) -> Capture {
+    /// A capture set up by `config`, filing senders in its budget under a hash keyed by
+    /// `shares_key`; its buffer starts with the pcap global header (unless the mode is
+    /// [`CaptureMode::Off`]).
+    pub fn new(config: CaptureConfig, shares_key: u64) -> Capture {
         let mut buffer = VecDeque::new();
         if config.mode != CaptureMode::Off {
             buffer.reserve_exact(config.buffer_bytes.max(pcap::GLOBAL_HEADER_LEN));
@@ -101,7 +127,7 @@ impl Capture {
         }
         Capture {
             config,
-            admission: Admission::new(nics),
+            budget: SharedBudget::new(CAPTURE_SHARES, shares_key),
             buffer,
             stats: CaptureStats::default(),
         }
@@ -112,16 +138,16 @@ impl Capture {
         self.config.mode
     }
 
-    /// Records `frame` from `sender`, seen at `now`, if the mode is not off, the rate limit
-    /// admits it and the buffer has room; returns whether it did.
-    pub fn record(&mut self, sender: Sender, now: Instant, frame: &[u8]) -> bool {
+    /// Records `frame` from `sender`, seen at `now`, if the mode is not off, the sender's
+    /// share of the budget admits it and the buffer has room; returns whether it did.
+    pub fn record(&mut self, sender: Source, now: Instant, frame: &[u8]) -> bool {
         if self.config.mode == CaptureMode::Off {
             return false;
         }
         let kept = frame.len().min(self.config.snaplen as usize);
         let size = pcap::RECORD_HEADER_LEN + kept;
         let room = self.config.buffer_bytes.saturating_sub(self.buffer.len());
-        if size > room || !self.admission.admit(sender, now) {
+        if size > room || !self.budget.try_take(sender, now) {
             self.stats.dropped += 1;
             return false;
         }
@@ -161,35 +187,11 @@ impl Capture {
     }
 }
 
-/// Who sent `frame`, arrived on `nic`, for the capture's shares: its IPv4 source address,
-/// or else its Ethernet source.
-pub fn sender_of(nic: u8, frame: &[u8]) -> Sender {
-    /// Marks an Ethernet address, so it never equals an IPv4 address.
-    const ETHERNET: u64 = 1 << 48;
-    let source = match EthernetFrame::new_checked(frame) {
-        Ok(ethernet) => {
-            let ipv4 = (ethernet.ethertype() == EthernetProtocol::Ipv4)
-                .then(|| Ipv4Packet::new_checked(ethernet.payload()).ok())
-                .flatten();
-            match ipv4 {
-                Some(packet) => u64::from(packet.src_addr().to_bits()),
-                None => {
-                    let mac = ethernet.src_addr().0;
-                    let mut bytes = [0u8; 8];
-                    bytes[2..].copy_from_slice(&mac);
-                    ETHERNET | u64::from_be_bytes(bytes)
-                }
-            }
-        }
-        Err(_) => ETHERNET,
-    };
-    Sender { nic, source }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+    use smoltcp::wire::Ipv4Address;
 
     fn drained(capture: &mut Capture) -> Vec<u8> {
         let mut out = Vec::new();
@@ -200,7 +202,11 @@ mod tests {
         out
     }
 
-    const SENDER: Sender = Sender { nic: 0, source: 1 };
+    const SENDER: Source = Source::neighbour(1, Ipv4Address::new(10, 137, 1, 10));
+
+    fn client(i: u8) -> Source {
+        Source::neighbour(1, Ipv4Address::new(10, 137, 1, i))
+    }
 
     #[test]
     fn a_frame_longer_than_the_snap_length_is_cut_and_keeps_its_length() {
@@ -228,8 +234,8 @@ mod tests {
         };
         let mut capture = Capture::new(config, 1);
         let frame = [0u8; 100];
-        let results: Vec<bool> = (0..3u64)
-            .map(|i| capture.record(Sender { nic: 0, source: i }, Instant::from_secs(1), &frame))
+        let results: Vec<bool> = (0..3u8)
+            .map(|i| capture.record(client(i), Instant::from_secs(1), &frame))
             .collect();
         // 24 bytes of global header + one 116-byte record fit in 200; the second does not.
         assert_eq!(results, [true, false, false]);
@@ -268,6 +274,22 @@ mod tests {
         let mut capture = Capture::new(CaptureConfig::default(), 1);
         capture.record(SENDER, Instant::from_secs(1), &[9u8; 60]);
         assert_eq!(capture.drain(30, |bytes| bytes.len()), 30);
+    }
+
+    #[test]
+    fn a_noisy_sender_takes_its_share_and_leaves_the_rest_to_the_others() {
+        let mut capture = Capture::new(CaptureConfig::default(), 1);
+        let now = Instant::from_secs(1);
+        let frame = [0u8; 60];
+        let noisy = (0..1000)
+            .filter(|_| capture.record(client(9), now, &frame))
+            .count();
+        assert_eq!(noisy, CAPTURE_SHARES.per_source.burst as usize);
+        assert!(
+            capture.record(client(10), now, &frame),
+            "another client still gets in"
+        );
+        assert_eq!(capture.stats().dropped, 1000 - noisy as u64);
     }
 
     #[test]
