@@ -9,6 +9,7 @@
 //!   reproducibly.
 //! - [`qemu::QemuConfig`] is the single place QEMU command lines are made; the `image run`
 //!   command, the end-to-end tests and the benches all use it.
+//! - [`libvirt::Domain`] writes the libvirt domain XML for the built image.
 //! - [`accel::choose`] picks KVM or TCG by measuring, not by trusting that `/dev/kvm` opens.
 //! - [`probe_guest`] is a tiny guest that boots like the kernel, for calibration and
 //!   baselines.
@@ -20,6 +21,7 @@ pub mod disk_image;
 pub mod error;
 pub mod host_tools;
 pub mod kernel_build;
+pub mod libvirt;
 pub mod probe_guest;
 pub mod qemu;
 pub mod shell;

@@ -4,6 +4,7 @@
 //! cargo run -p image -- build [--rules FILE] [--features fault-injection]
 //! cargo run -p image -- run [--machine q35|pc|microvm] [--accel auto|kvm|tcg]
 //!                           [--boot kernel|bios|uefi] [--memory MIB] [--nic SPEC]...
+//! cargo run -p image -- libvirt-xml [--boot kernel|bios|uefi] [--nic network:NAME|bridge:NAME|tap:IF]...
 //! cargo run -p image -- accel
 //! ```
 
@@ -17,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use image::accel::{self, AccelRequest};
 use image::artifacts::{self, Artifacts, BuildRequest};
 use image::kernel_build::Diagnostics;
+use image::libvirt::{Domain, DomainType, LibvirtConsole, LibvirtNic};
 use image::qemu::{Boot, BootPath, Console, Machine, Nic, NicBackend, QemuConfig};
 use image::workspace::Workspace;
 use image::{Error, Result};
@@ -35,8 +37,45 @@ enum Command {
     Build(BuildArgs),
     /// Boot an artifact under QEMU with the serial console on this terminal.
     Run(RunArgs),
+    /// Write a libvirt domain XML for the built image (for `virsh define`).
+    LibvirtXml(LibvirtArgs),
     /// Print the accelerator `auto` chooses on this host, and why.
     Accel,
+}
+
+#[derive(Args)]
+struct LibvirtArgs {
+    /// The domain's name.
+    #[arg(long, default_value = "moat")]
+    name: String,
+    /// Domain type: kvm, or qemu (TCG: where KVM is missing or slower, as `image accel` tells).
+    #[arg(long = "type", value_enum, default_value = "kvm")]
+    domain_type: DomainType,
+    /// Machine type: q35 or pc.
+    #[arg(long, default_value = "q35")]
+    machine: Machine,
+    /// Boot path: kernel (moat.elf), bios or uefi (moat.qcow2 through GRUB).
+    #[arg(long, default_value = "kernel")]
+    boot: BootPath,
+    /// Guest RAM in MiB [default: 64, 128 for uefi].
+    #[arg(long, short = 'm', value_name = "MIB")]
+    memory: Option<u32>,
+    /// A NIC, in order nic0, nic1, ...: `network:NAME` (a libvirt network), `bridge:NAME`
+    /// or `tap:IFNAME` (an existing tap) [default: nic0 network:default, nic1 bridge:moat-lan].
+    #[arg(long = "nic", value_name = "SPEC")]
+    nics: Vec<LibvirtNic>,
+    /// Serial console: `pty` (`virsh console`) or `file:PATH`.
+    #[arg(long, default_value = "pty", value_name = "pty|file:PATH")]
+    console: LibvirtConsole,
+    /// Kernel command line (kernel boot only).
+    #[arg(long, default_value = "", value_name = "CMDLINE")]
+    append: String,
+    /// Directory holding the artifacts the domain boots [default: <target>/moat].
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
+    /// Write the XML to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -97,6 +136,10 @@ struct RunArgs {
     /// CPU model for `-cpu` [default: QEMU's].
     #[arg(long, value_name = "MODEL")]
     cpu: Option<String>,
+    /// Write the packet capture (dropped packets, pcap format, for `tcpdump -r` and
+    /// Wireshark) to this file, through a second serial port (q35 and pc).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
     /// Print the QEMU command line and exit without booting.
     #[arg(long)]
     dry_run: bool,
@@ -110,6 +153,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => build(args),
         Command::Run(args) => run(args),
+        Command::LibvirtXml(args) => libvirt_xml(args),
         Command::Accel => accel::choose(AccelRequest::Auto).map(|choice| println!("{choice}")),
     };
     match result {
@@ -200,9 +244,17 @@ fn run(args: RunArgs) -> Result<()> {
     config.qmp_socket = args.qmp;
     config.debug_exit = args.debug_exit;
     config.cpu = args.cpu;
+    config.pcap = args.pcap.clone();
     config.extra_args = args.qemu_args;
     let line = config.command_line()?;
     describe_nics(&config.nics);
+    if let Some(pcap) = &args.pcap {
+        eprintln!(
+            "image: packet capture of dropped packets -> {} (tcpdump -r {} after the VM stops)",
+            pcap.display(),
+            pcap.display()
+        );
+    }
     eprintln!("image: {line}");
     if args.dry_run {
         return Ok(());
@@ -213,6 +265,59 @@ fn run(args: RunArgs) -> Result<()> {
         program: line.program.display().to_string(),
         source: error,
     })
+}
+
+fn libvirt_xml(args: LibvirtArgs) -> Result<()> {
+    let artifact_dir = match args.artifacts {
+        Some(dir) => dir,
+        None => Workspace::discover()?.artifact_dir(),
+    };
+    let artifact_dir = std::path::absolute(&artifact_dir).map_err(Error::io(&artifact_dir))?;
+    if !args.append.is_empty() && args.boot != BootPath::Kernel {
+        return Err(Error::InvalidRequest(
+            "--append works with --boot kernel only; the disk image's command line is set by `image build --cmdline`"
+                .into(),
+        ));
+    }
+    let artifacts = Artifacts::in_dir(&artifact_dir);
+    // libvirt gets the qcow2 (what its storage tools expect); QEMU's command line the raw disk.
+    let boot = match args.boot.boot_from(&artifacts, &args.append) {
+        Boot::Bios { .. } => Boot::Bios {
+            disk: artifacts.qcow2.clone(),
+        },
+        Boot::Uefi { .. } => Boot::Uefi {
+            disk: artifacts.qcow2.clone(),
+        },
+        kernel => kernel,
+    };
+    let nics = if args.nics.is_empty() {
+        vec![
+            LibvirtNic::Network("default".into()),
+            LibvirtNic::Bridge("moat-lan".into()),
+        ]
+    } else {
+        args.nics
+    };
+    let domain = Domain {
+        name: args.name,
+        domain_type: args.domain_type,
+        machine: args.machine,
+        memory_mib: args.memory.unwrap_or(args.boot.default_memory_mib()),
+        ovmf: (args.boot == BootPath::Uefi)
+            .then(image::host_tools::locate_ovmf)
+            .transpose()?,
+        boot,
+        nics,
+        console: args.console,
+    };
+    let xml = domain.render()?;
+    match &args.out {
+        Some(path) => std::fs::write(path, xml).map_err(Error::io(path)),
+        None => {
+            print!("{xml}");
+            Ok(())
+        }
+    }
 }
 
 /// nic0 on QEMU user networking (the uplink, no root needed) and nic1 on a unix datagram

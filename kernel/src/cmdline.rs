@@ -5,6 +5,8 @@
 
 use core::fmt;
 
+use dataplane::capture::{CaptureMode, DEFAULT_SNAPLEN};
+
 use crate::devices::watchdog::{MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS};
 
 /// A deliberate fault, for the tests that prove faults fail closed.
@@ -30,6 +32,20 @@ pub enum WatchdogSetting {
     Off,
 }
 
+/// How often the stats and counter lines are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsSetting {
+    /// Every this many seconds (when a counter changed).
+    Seconds(u32),
+    /// Only at shutdown.
+    Off,
+}
+
+/// Default stats interval (seconds).
+pub const DEFAULT_STATS_SECONDS: u32 = 5;
+/// Longest stats interval accepted (seconds): a day.
+pub const MAX_STATS_SECONDS: u32 = 86_400;
+
 /// Default watchdog timeout: a few seconds, well above the main loop's longest sleep.
 pub const DEFAULT_WATCHDOG_SECONDS: u32 = 5;
 
@@ -45,6 +61,13 @@ pub struct Options {
     pub max_states: Option<usize>,
     /// `moat.watchdog=SECONDS|off` (default [`DEFAULT_WATCHDOG_SECONDS`]).
     pub watchdog: WatchdogSetting,
+    /// `moat.stats=SECONDS|off` (default [`DEFAULT_STATS_SECONDS`]).
+    pub stats: StatsSetting,
+    /// `moat.pcap=off|drops|drops+passes`: what the packet capture records when the
+    /// machine has a port for it (default: drops).
+    pub pcap: CaptureMode,
+    /// `moat.pcap-snaplen=N`: bytes of each frame the capture keeps (default: whole frames).
+    pub pcap_snaplen: u32,
 }
 
 impl Default for Options {
@@ -54,6 +77,9 @@ impl Default for Options {
             fault: None,
             max_states: None,
             watchdog: WatchdogSetting::Seconds(DEFAULT_WATCHDOG_SECONDS),
+            stats: StatsSetting::Seconds(DEFAULT_STATS_SECONDS),
+            pcap: CaptureMode::Drops,
+            pcap_snaplen: DEFAULT_SNAPLEN,
         }
     }
 }
@@ -77,7 +103,7 @@ impl fmt::Display for OptionError<'_> {
         match self {
             OptionError::Unknown(word) => write!(
                 f,
-                "unknown option `{word}` ignored (moat.log, moat.max-states, moat.watchdog, moat.fault)"
+                "unknown option `{word}` ignored (moat.log, moat.max-states, moat.watchdog, moat.stats, moat.pcap, moat.pcap-snaplen, moat.fault)"
             ),
             OptionError::BadValue { word, expected } => {
                 write!(f, "`{word}` ignored: the value must be {expected}; the default is kept")
@@ -122,12 +148,37 @@ impl Options {
                         _ => report(bad(WATCHDOG_VALUES)),
                     },
                 },
+                "stats" => match value {
+                    "off" => options.stats = StatsSetting::Off,
+                    _ => match value.parse::<u32>() {
+                        Ok(s) if (1..=MAX_STATS_SECONDS).contains(&s) => {
+                            options.stats = StatsSetting::Seconds(s)
+                        }
+                        _ => report(bad("an interval in seconds from 1 to 86400, or `off`")),
+                    },
+                },
+                "pcap" => match value {
+                    "off" => options.pcap = CaptureMode::Off,
+                    "drops" => options.pcap = CaptureMode::Drops,
+                    "drops+passes" => options.pcap = CaptureMode::DropsAndLoggedPasses,
+                    _ => report(bad("`off`, `drops` or `drops+passes`")),
+                },
+                "pcap-snaplen" => match value.parse::<u32>() {
+                    Ok(n) if (MIN_SNAPLEN..=DEFAULT_SNAPLEN).contains(&n) => {
+                        options.pcap_snaplen = n
+                    }
+                    _ => report(bad("a number of bytes from 64 to 1514")),
+                },
                 _ => report(OptionError::Unknown(word)),
             }
         }
         options
     }
 }
+
+/// The shortest snap length: Ethernet, IPv4 and TCP headers with some options.
+const MIN_SNAPLEN: u32 = 64;
+const _: () = assert!(DEFAULT_SNAPLEN == 1514);
 
 /// What `moat.watchdog=` takes, for the report.
 const WATCHDOG_VALUES: &str = "a timeout in seconds from 2 to 600, or `off`";

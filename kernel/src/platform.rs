@@ -3,14 +3,17 @@
 use alloc::vec::Vec;
 
 use dataplane::appliance::ApplianceOptions;
+use dataplane::capture::{CaptureConfig, CaptureMode, CAPTURE_SHARES};
 use dataplane::keys::ApplianceKeys;
 use dataplane::state::StateTable;
 use dataplane::{Appliance, ApplianceConfig};
+use smoltcp::time::Duration;
 use smoltcp::wire::EthernetAddress;
 
 use crate::acpi::{self, power};
 use crate::boot::BootInfo;
-use crate::cmdline::{Options, WatchdogSetting};
+use crate::cmdline::{Options, StatsSetting, WatchdogSetting};
+use crate::devices::pcap_port::PcapPort;
 use crate::devices::pci::PciBus;
 use crate::devices::virtio::net::features::{self, Offloads};
 use crate::devices::virtio::net::set::{self as nic_set, NicSink};
@@ -118,12 +121,26 @@ pub fn run(boot: &BootInfo) -> ! {
         );
     }
 
+    let pcap_port = find_pcap_port(boot_options);
     let mut entropy = Entropy::probe();
     let keys = ApplianceKeys::draw(|| entropy.next_word());
     println!("moat: entropy {}", entropy.source());
     let options = ApplianceOptions {
         state_capacity: state_capacity(boot_options, memory::heap::free_bytes()),
         keys,
+        stats_interval: match boot_options.stats {
+            StatsSetting::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
+            StatsSetting::Off => None,
+        },
+        capture: CaptureConfig {
+            mode: if pcap_port.is_some() {
+                boot_options.pcap
+            } else {
+                CaptureMode::Off
+            },
+            snaplen: boot_options.pcap_snaplen,
+            ..CaptureConfig::default()
+        },
         ..ApplianceOptions::default()
     };
     let mut appliance = Appliance::new(embedded::POLICY, &config, options, time::now());
@@ -143,7 +160,25 @@ pub fn run(boot: &BootInfo) -> ! {
     );
     println!("moat: ready");
     fault::inject(boot_options);
-    main_loop(&mut appliance, &mut nics, watchdog)
+    main_loop(&mut appliance, &mut nics, watchdog, pcap_port)
+}
+
+/// COM2 for the packet capture, unless `moat.pcap=off`; says on the console what the
+/// capture records.
+fn find_pcap_port(options: &Options) -> Option<PcapPort> {
+    if options.pcap == CaptureMode::Off {
+        return None;
+    }
+    let port = PcapPort::find()?;
+    let what = match options.pcap {
+        CaptureMode::DropsAndLoggedPasses => "dropped packets and logged passes",
+        CaptureMode::Drops | CaptureMode::Off => "dropped packets",
+    };
+    println!(
+        "moat: pcap on com2: {what}, snaplen {}, at most {} per second",
+        options.pcap_snaplen, CAPTURE_SHARES.total.per_second
+    );
+    Some(port)
 }
 
 /// Starts the hardware watchdog if the machine has one and the command line does not turn
@@ -192,6 +227,24 @@ fn state_capacity(options: &Options, free_heap: usize) -> usize {
     }
 }
 
+/// Capture bytes written to COM2 per round of the main loop, so a burst of drops costs
+/// forwarding a bounded time per round.
+const CAPTURE_BYTES_PER_ROUND: usize = 2048;
+/// How soon an idle main loop comes back to capture bytes it could not write yet.
+const CAPTURE_RETRY_MICROS: u64 = 1_000;
+
+/// Copies what the capture buffered to its port, within [`CAPTURE_BYTES_PER_ROUND`] and
+/// without waiting for the port; returns whether bytes are still waiting and the port
+/// took some (so the loop should come back soon).
+fn drain_capture(appliance: &mut Appliance<'static>, port: &mut PcapPort) -> bool {
+    let capture = appliance.capture_mut();
+    if capture.pending() == 0 {
+        return false;
+    }
+    let written = capture.drain(CAPTURE_BYTES_PER_ROUND, |bytes| port.write(bytes));
+    written > 0 && capture.pending() > 0
+}
+
 /// Longest the appliance sleeps without being asked to.
 const MAX_SLEEP_MICROS: u64 = 1_000_000;
 
@@ -214,6 +267,7 @@ fn main_loop(
     appliance: &mut Appliance<'static>,
     nics: &mut [FoundNic],
     mut watchdog: Option<Watchdog>,
+    mut pcap_port: Option<PcapPort>,
 ) -> ! {
     let max_sleep = watchdog.as_ref().map_or(MAX_SLEEP_MICROS, |w| {
         w.pet_interval_micros().min(MAX_SLEEP_MICROS)
@@ -260,6 +314,9 @@ fn main_loop(
             next_poll = now + appliance.poll(now, &mut NicSink::new(nics));
             nic_set::service(nics);
         }
+        let capture_waits = pcap_port
+            .as_mut()
+            .is_some_and(|port| drain_capture(appliance, port));
         lines::unmask_serviced(&fired);
         if let Some(watchdog) = watchdog.as_mut() {
             watchdog.keep_alive();
@@ -268,11 +325,14 @@ fn main_loop(
             continue;
         }
         let now = time::now();
-        let sleep = if next_poll > now {
+        let mut sleep = if next_poll > now {
             (next_poll - now).total_micros()
         } else {
             0
         };
+        if capture_waits {
+            sleep = sleep.min(CAPTURE_RETRY_MICROS);
+        }
         time::arm_wakeup(sleep.clamp(100, max_sleep));
         interrupts::wait();
     }
@@ -280,7 +340,7 @@ fn main_loop(
 
 fn shutdown(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
     println!("moat: shutdown");
-    println!("moat: final {}", appliance.stats());
+    appliance.report_final();
     let _ = nics;
     power::power_off();
     // The hypervisor acts on the request asynchronously: give it time before concluding

@@ -28,7 +28,8 @@
 //!   flood ([`syn_flood`]); in-process servers open their sockets inside namespaces through
 //!   [`netns`];
 //! - rootless floods of exact frames into a NIC ([`frame_flood`]);
-//! - the console's drop log ([`drop_log`]) and stats line ([`stats_line`]), parsed.
+//! - the console's drop log ([`drop_log`]), stats line ([`stats_line`]) and counter lines
+//!   ([`counter_lines`]), parsed; the packet capture read with `tcpdump -r` ([`pcap_file`]).
 //!
 //! The uplink addressed by DHCP ([`dhcp_uplink::DhcpUplinkAppliance`]): a real `dnsmasq`
 //! ([`dnsmasq`]) in the uplink's namespace, started late and restarted as another network at
@@ -43,6 +44,8 @@
 //! an endless, verifiable stream ([`stream_server`], [`download`]) goes on; a hung appliance
 //! is described from outside ([`hang_report`], with [`kernel_symbols`]).
 //!
+//! libvirt ([`libvirt_domain`]) runs the domain XML `image libvirt-xml` writes, as users do.
+//!
 //! The QEMU command line itself comes from the `image` crate, the same code `image run` uses.
 
 pub mod accel;
@@ -53,6 +56,7 @@ pub mod client_tools;
 pub mod compare;
 pub mod connection_rate;
 pub mod console;
+pub mod counter_lines;
 pub mod daemon;
 pub mod dhcp_clients;
 pub mod dhcp_uplink;
@@ -70,6 +74,7 @@ pub mod iperf;
 pub mod kernel_symbols;
 pub mod kernels;
 pub mod leftovers;
+pub mod libvirt_domain;
 pub mod link_stats;
 pub mod linux_vm;
 pub mod netns;
@@ -77,6 +82,7 @@ pub mod notice;
 pub mod packet_capture;
 pub mod packet_sender;
 pub mod path_measures;
+pub mod pcap_file;
 pub mod qemu_process;
 pub mod qmp;
 pub mod radvd;

@@ -26,6 +26,9 @@ use crate::segment_host::SegmentHost;
 use crate::{ensure, Failure, Outcome};
 use dataplane::testutil::link::Station;
 
+/// The packet capture's file name in a VM's run directory.
+const PCAP_FILE: &str = "capture.pcap";
+
 /// How one NIC is wired on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NicWiring {
@@ -67,6 +70,9 @@ pub struct VmSpec {
     pub no_reboot: bool,
     /// QEMU arguments appended verbatim (e.g. `-global virtio-net-pci.vectors=0`).
     pub extra_qemu_args: Vec<String>,
+    /// Wire the packet capture (COM2) to a file in the VM's run directory
+    /// ([`Vm::pcap_path`]).
+    pub pcap: bool,
     /// Print the command line and serial console when the VM is dropped (libtest shows it
     /// for failing tests only; benches turn it off).
     pub report_on_drop: bool,
@@ -92,6 +98,7 @@ impl VmSpec {
             watchdog: machine.offers_watchdog(),
             no_reboot: true,
             extra_qemu_args: Vec::new(),
+            pcap: false,
             report_on_drop: true,
             addresses: None,
         }
@@ -218,6 +225,7 @@ impl Vm {
         config.watchdog = spec.watchdog;
         config.no_reboot = spec.no_reboot;
         config.extra_args = spec.extra_qemu_args.iter().map(Into::into).collect();
+        config.pcap = spec.pcap.then(|| run_dir.join(PCAP_FILE));
         let line = config.command_line()?;
 
         let mut child = line.spawn_piped()?;
@@ -417,6 +425,11 @@ impl Vm {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| Failure::new(format!("QMP human-monitor-command returned {printed}")))
+    }
+
+    /// The packet capture's file, if the spec asked for one (complete once QEMU exited).
+    pub fn pcap_path(&self) -> Option<PathBuf> {
+        self.spec.pcap.then(|| self.run_dir.join(PCAP_FILE))
     }
 
     /// The kernel ELF this VM boots (for symbolising addresses).

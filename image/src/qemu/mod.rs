@@ -71,6 +71,9 @@ pub struct QemuConfig {
     pub no_reboot: bool,
     /// CPU model (`-cpu`); `None` keeps QEMU's default.
     pub cpu: Option<String>,
+    /// A file for the packet capture: COM2 (the second `-serial`) writes into it the pcap
+    /// stream of what the appliance drops (`q35` and `pc`; `microvm` has one serial port).
+    pub pcap: Option<PathBuf>,
     /// Arguments appended verbatim.
     pub extra_args: Vec<OsString>,
 }
@@ -91,6 +94,7 @@ impl QemuConfig {
             watchdog: machine.offers_watchdog(),
             no_reboot: true,
             cpu: None,
+            pcap: None,
             extra_args: Vec::new(),
         }
     }
@@ -125,6 +129,16 @@ impl QemuConfig {
                 Console::Stdout => "stdio",
             },
         );
+        if let Some(pcap) = &self.pcap {
+            args.push_pair(
+                "-chardev",
+                format!(
+                    "file,id=moat-pcap,path={}",
+                    escape_option(&pcap.to_string_lossy())
+                ),
+            );
+            args.push_pair("-serial", "chardev:moat-pcap");
+        }
         self.push_boot(&mut args)?;
         self.push_nics(&mut args);
         if self.debug_exit {
@@ -152,6 +166,12 @@ impl QemuConfig {
                 "machine {} has no PCI bus for the i6300esb watchdog",
                 self.machine
             )));
+        }
+        if self.pcap.is_some() && self.machine == Machine::Microvm {
+            return Err(Error::UnsupportedConfiguration(
+                "machine microvm has one serial port (the console): the packet capture needs a second; use q35 or pc"
+                    .into(),
+            ));
         }
         if self.nics.len() > MAX_NICS {
             return Err(Error::UnsupportedConfiguration(format!(
@@ -360,6 +380,22 @@ mod tests {
             matches!(error, Error::UnsupportedConfiguration(_)),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_packet_capture_is_the_second_serial_port_written_to_a_file() {
+        let mut config = kernel_config(Machine::Q35, 1);
+        config.pcap = Some(PathBuf::from("/tmp/drops.pcap"));
+        let line = rendered(&config);
+        let console = line.find("-serial stdio").expect("the console");
+        let capture = line
+            .find("-chardev file,id=moat-pcap,path=/tmp/drops.pcap -serial chardev:moat-pcap")
+            .expect("the capture");
+        assert!(console < capture, "COM1 stays the console: {line}");
+        config.machine = Machine::Microvm;
+        config.watchdog = false;
+        let error = config.args().unwrap_err();
+        assert!(error.to_string().contains("serial port"), "{error}");
     }
 
     #[test]

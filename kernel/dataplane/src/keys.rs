@@ -27,7 +27,7 @@ pub struct ApplianceKeys {
     /// sequence numbers).
     pub local_stack: u64,
     /// Key of the hash that files sources in the per-source share tables (ICMP-error and
-    /// reset budgets, the drop log).
+    /// reset budgets, the drop log, the packet capture).
     pub shares: u64,
 }
 

@@ -33,7 +33,8 @@
 //! - [`state`], [`nat`]: connection tracking (TCP windows, pseudo-states, bounded table
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
-//! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
+//! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log;
+//!   [`rule_counters`]: packets, bytes and states per rule.
 //! - [`share`]: who a packet's source is, for the per-source share every shared resource
 //!   gives (one client never hurts another); [`budget`]: a rate limit with a share per
 //!   source (ICMP errors and resets, the drop log).
@@ -52,6 +53,7 @@ pub mod antispoof;
 pub mod appliance;
 pub mod arp;
 pub mod budget;
+pub mod capture;
 pub mod checksum;
 pub mod config;
 pub mod dhcp;
@@ -73,6 +75,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod rule_counters;
 pub mod sctp;
 pub mod segmenter;
 pub mod share;

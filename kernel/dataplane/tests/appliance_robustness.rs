@@ -206,10 +206,11 @@ fn stats_line_is_printed_when_counters_change_at_most_every_few_seconds() {
         .ipv4_to(GATEWAY);
     take_log_lines();
     lab.poll();
+    // The summary line (the counter lines that follow it: appliance_counters.rs).
     let stats_lines = || {
         take_log_lines()
             .into_iter()
-            .filter(|l| l.starts_with("stats "))
+            .filter(|l| l.starts_with("stats nic"))
             .collect::<Vec<_>>()
     };
     assert_eq!(

@@ -27,7 +27,7 @@ use crate::forwarding::{host_at, is_tcp_to, uplink_address, web_server};
 const DROPPED_ISN: u32 = 0xd000_0001;
 const MARKER_ISN: u32 = 0x0a00_0001;
 
-fn has_seq(frame: &Ipv4Frame, seq: u32) -> bool {
+pub(crate) fn has_seq(frame: &Ipv4Frame, seq: u32) -> bool {
     frame.datagram.tcp().is_some_and(|tcp| tcp.seq == seq)
 }
 

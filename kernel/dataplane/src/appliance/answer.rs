@@ -12,6 +12,7 @@ use crate::icmp_error::{IcmpError, Offending};
 use crate::offload::GsoKind;
 use crate::packet::{Ipv4Summary, Transport};
 use crate::policy::{Action, FlowKey, Verdict};
+use crate::rule_counters::RuleId;
 use crate::segmenter::{complete_checksum, Segmenter};
 use crate::sink::FrameSink;
 
@@ -35,6 +36,8 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<Verdict, Dropped> {
         pd.trace.decision = Some(PolicyDecision { key, verdict });
+        self.rule_counts
+            .decided(RuleId::of_verdict(verdict.rule), pd.ip.total_len);
         match verdict.action {
             Action::Pass => Ok(verdict),
             Action::Block => Err(Dropped::rule(verdict)),

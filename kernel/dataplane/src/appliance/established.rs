@@ -10,6 +10,7 @@ use crate::drops::DropReason;
 use crate::fragment::Refused;
 use crate::packet::{IcmpSummary, Malformed, Transport};
 use crate::route::Route;
+use crate::rule_counters::RuleId;
 use crate::state::Hit;
 
 /// The detail of a drop line for an ICMP error from neither the flow's peer nor a router
@@ -54,6 +55,16 @@ impl Appliance<'_> {
         } else {
             Err(Dropped::detail(DropReason::Spoofed, ERROR_NOT_FROM_PEER))
         }
+    }
+
+    /// A packet of a state, counted for the rule that created the state if it goes on.
+    pub(super) fn state_packet(&mut self, pd: &PacketDesc, hit: Hit) -> Result<Plan, Dropped> {
+        let plan = self.established(pd, hit)?;
+        if let Some(rule) = hit.rule {
+            self.rule_counts
+                .decided(RuleId::Rule(rule), pd.ip.total_len);
+        }
+        Ok(plan)
     }
 
     /// A packet of a state: the state's translation, out of the NIC the state records for

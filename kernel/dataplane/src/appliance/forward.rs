@@ -41,7 +41,7 @@ impl Appliance<'_> {
             Way::Known(self.follow_first_fragment(pd)?)
         } else {
             match self.states.lookup(pd.nic, &pd.ip, pd.now) {
-                Lookup::Hit(hit) => Way::Known(self.established(pd, hit)?),
+                Lookup::Hit(hit) => Way::Known(self.state_packet(pd, hit)?),
                 Lookup::Related(hit) => Way::Known(self.related_error(pd, hit)?),
                 Lookup::Miss => match self.first_packet(pd, sink)? {
                     FirstPacket::ToSelf { owner } => return self.for_appliance(pd, owner, sink),

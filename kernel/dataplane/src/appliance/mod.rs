@@ -34,6 +34,7 @@
 mod answer;
 mod arp;
 mod checks;
+pub mod counter_lines;
 mod descriptor;
 mod dhcp_server;
 mod drop;
@@ -52,12 +53,13 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
     ETHERNET_HEADER_LEN,
 };
 
 use crate::antispoof::SourceFilter;
 use crate::arp as arp_wire;
+use crate::capture::{Capture, CaptureConfig, CaptureMode};
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
@@ -68,8 +70,10 @@ use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
 use crate::offload::{NicOffloads, Offload, OffloadError};
 use crate::packet::Ipv4Summary;
-use crate::policy::Policy;
+use crate::policy::{Action, Policy};
 use crate::route::{RouteTable, Topology};
+use crate::rule_counters::RuleCounters;
+use crate::share::Source;
 use crate::sink::FrameSink;
 use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
@@ -83,8 +87,10 @@ pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
 const BAD_SOURCE_MAC: &str = "bad-source-mac";
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
-/// How often the stats line may be printed (only when counters changed).
-const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the stats line is printed by default (only when counters changed).
+pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest [`Appliance::poll`] asks the kernel to wait before calling it again.
+const MAX_POLL_DELAY: Duration = Duration::from_secs(5);
 
 /// Tunables the kernel chooses at boot.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +102,11 @@ pub struct ApplianceOptions {
     pub keys: ApplianceKeys,
     /// State timeouts.
     pub timeouts: Timeouts,
+    /// The packet capture (off unless the kernel has a port to copy it out on).
+    pub capture: CaptureConfig,
+    /// How often the stats and counter lines are printed (when counters changed); `None`
+    /// prints them only at shutdown.
+    pub stats_interval: Option<Duration>,
 }
 
 impl Default for ApplianceOptions {
@@ -104,6 +115,11 @@ impl Default for ApplianceOptions {
             state_capacity: 4096,
             keys: ApplianceKeys::FIXED,
             timeouts: Timeouts::default(),
+            stats_interval: Some(STATS_INTERVAL),
+            capture: CaptureConfig {
+                mode: CaptureMode::Off,
+                ..CaptureConfig::default()
+            },
         }
     }
 }
@@ -123,6 +139,15 @@ struct Nic {
     local: LocalStack,
     counters: NicCounters,
     uplink: uplink::Uplink,
+}
+
+/// The IPv4 source address of `frame`, if it is an IPv4 packet long enough to have one.
+fn ipv4_source(frame: &[u8]) -> Option<Ipv4Address> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    Some(Ipv4Packet::new_checked(ethernet.payload()).ok()?.src_addr())
 }
 
 /// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
@@ -156,6 +181,10 @@ pub struct Appliance<'p> {
     errors: ErrorReplies,
     drops: DropCounters,
     drop_log: DropLog,
+    /// Packets, bytes and states per rule.
+    rule_counts: RuleCounters,
+    /// Dropped (and logged passed) frames, as a pcap stream.
+    capture: Capture,
     /// DNS resolvers learned on the uplink (DHCP) or configured statically.
     upstream_dns: Vec<Ipv4Address>,
     /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
@@ -222,6 +251,7 @@ impl<'p> Appliance<'p> {
             .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
             .collect();
         declared_clients.sort_unstable();
+        let rule_counts = RuleCounters::new(policy.rules.len());
         let mut pinned_macs: Vec<((u8, u32), EthernetAddress)> = policy
             .clients
             .iter()
@@ -244,9 +274,11 @@ impl<'p> Appliance<'p> {
             errors: ErrorReplies::new(REPLY_SHARES, options.keys.shares),
             drops: DropCounters::default(),
             drop_log: DropLog::new(options.keys.shares),
+            rule_counts,
+            capture: Capture::new(options.capture, options.keys.shares),
             upstream_dns,
             dhcp_servers,
-            stats: report::Reporter::new(now),
+            stats: report::Reporter::new(now, options.stats_interval),
         };
         appliance.configure_next_hops();
         appliance
@@ -320,7 +352,43 @@ impl<'p> Appliance<'p> {
         self.receive_frame(nic, frame, Offload::PLAIN, now, sink)
     }
 
+    /// Receives one frame with its offload metadata, and records it in the packet capture
+    /// if asked.
     fn receive_frame(
+        &mut self,
+        nic: u8,
+        frame: &mut [u8],
+        offload: Offload,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Trace {
+        let trace = self.process(nic, frame, offload, now, sink);
+        self.capture_if_asked(nic, now, frame, &trace);
+        trace
+    }
+
+    /// Records the frame in the packet capture if it was dropped, or if a `log` rule passed
+    /// it and the capture takes those too (see [`crate::capture`]).
+    fn capture_if_asked(&mut self, nic: u8, now: Instant, frame: &[u8], trace: &Trace) {
+        let wanted = match (self.capture.mode(), trace.fate) {
+            (CaptureMode::Off, _) => false,
+            (_, Fate::Dropped(_)) => true,
+            (CaptureMode::DropsAndLoggedPasses, _) => trace
+                .decision
+                .is_some_and(|d| d.verdict.action == Action::Pass && d.verdict.log),
+            (CaptureMode::Drops, _) => false,
+        };
+        if wanted {
+            let sender = match ipv4_source(frame) {
+                Some(addr) => self.source_of(nic, addr),
+                None => Source::neighbour(nic, Ipv4Address::UNSPECIFIED),
+            };
+            self.capture.record(sender, now, frame);
+        }
+    }
+
+    /// The receive path of one frame (see the module documentation).
+    fn process(
         &mut self,
         nic: u8,
         frame: &mut [u8],
@@ -419,7 +487,7 @@ impl<'p> Appliance<'p> {
         }
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
-        let mut delay = STATS_INTERVAL;
+        let mut delay = self.stats.wait_at_most(MAX_POLL_DELAY);
         for state in &mut self.nics {
             let mut counted = CountingSink { sink, sent: 0 };
             state.local.poll(now, &mut counted);
@@ -436,9 +504,30 @@ impl<'p> Appliance<'p> {
         {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }
-        let snapshot = self.stats();
-        self.stats.maybe_print(now, &snapshot, STATS_INTERVAL);
+        if self.stats.due(now) {
+            let snapshot = self.stats();
+            let rules = counter_lines::rule_lines(&self.policy, &self.rule_counts);
+            self.stats.print_changes(now, &snapshot, rules);
+        }
         delay
+    }
+
+    /// Prints the final report (at shutdown): `final` and the stats line, then a
+    /// `stats rule=…` line for every rule and a `stats drop …` line for every drop reason
+    /// with a non-zero counter ([`counter_lines`] has the format).
+    pub fn report_final(&self) {
+        let rules = counter_lines::rule_lines(&self.policy, &self.rule_counts);
+        report::print_final(&self.stats(), &rules);
+    }
+
+    /// The packet capture: the kernel drains its pcap stream ([`Capture::drain`]).
+    pub fn capture_mut(&mut self) -> &mut Capture {
+        &mut self.capture
+    }
+
+    /// Packets, bytes and states per compiled rule.
+    pub fn rule_counters(&self) -> &RuleCounters {
+        &self.rule_counts
     }
 
     /// Everything the stats line reports.
@@ -449,6 +538,7 @@ impl<'p> Appliance<'p> {
             states: self.states.stats(),
             log_lines_suppressed: self.drop_log.suppressed_total(),
             errors_rate_limited: self.errors.rate_limited(),
+            capture: (self.capture.mode() != CaptureMode::Off).then(|| self.capture.stats()),
         }
     }
 }

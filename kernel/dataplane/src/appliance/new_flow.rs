@@ -16,6 +16,7 @@ use crate::nat::{self, Redirected};
 use crate::packet::is_special_purpose;
 use crate::policy::Verdict;
 use crate::route::Route;
+use crate::rule_counters::RuleId;
 use crate::sink::FrameSink;
 use crate::state::{FlowTuple, NewFlow, Refused, RuleRef};
 
@@ -171,6 +172,9 @@ impl Appliance<'_> {
         self.states
             .insert(&flow, &pd.ip, pd.now)
             .map_err(refused_state)?;
+        if let Some(rule) = verdict.rule {
+            self.rule_counts.state_created(RuleId::Rule(rule));
+        }
         Ok(Plan {
             rewrite: Rewrite::Translate(flow.translation()),
             out_nic,

@@ -1,13 +1,17 @@
-//! The stats line: printed every few seconds when counters changed, and once more at
-//! shutdown (by the kernel, through [`Stats`]'s `Display`).
+//! The stats line: printed every few seconds when counters changed (with the counter lines
+//! that changed, [`super::counter_lines`]), and once more at shutdown with every non-zero
+//! counter ([`super::Appliance::report_final`]).
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use smoltcp::time::{Duration, Instant};
 
+use super::counter_lines::{changed_drops, CaptureLine, RuleLine};
 use super::NicCounters;
+use crate::capture::CaptureStats;
 use crate::drops::DropCounters;
+use crate::rule_counters::RuleCount;
 use crate::state::StateStats;
 
 /// A snapshot of the appliance's counters.
@@ -23,6 +27,8 @@ pub struct Stats {
     pub log_lines_suppressed: u64,
     /// ICMP errors and TCP resets withheld by the rate limit.
     pub errors_rate_limited: u64,
+    /// The packet capture's records, if it is on (reported on its own line).
+    pub capture: Option<CaptureStats>,
 }
 
 impl fmt::Display for Stats {
@@ -71,27 +77,79 @@ impl fmt::Display for Stats {
     }
 }
 
-/// Prints the stats line when it changed, at most once per interval.
+/// Prints the stats line and the counter lines ([`super::counter_lines`]) that changed, at
+/// most once per interval (never with no interval: `moat.stats=off`).
 #[derive(Debug)]
 pub(super) struct Reporter {
+    interval: Option<Duration>,
     last_printed: Option<Stats>,
+    last_rules: Vec<RuleLine>,
+    last_drops: DropCounters,
     next_at: Instant,
 }
 
 impl Reporter {
-    pub(super) fn new(now: Instant) -> Reporter {
+    pub(super) fn new(now: Instant, interval: Option<Duration>) -> Reporter {
         Reporter {
+            interval,
             last_printed: None,
+            last_rules: Vec::new(),
+            last_drops: DropCounters::default(),
             next_at: now,
         }
     }
 
-    pub(super) fn maybe_print(&mut self, now: Instant, stats: &Stats, interval: Duration) {
-        if now < self.next_at || self.last_printed.as_ref() == Some(stats) {
+    /// Longest the appliance may wait before asking [`Reporter::due`] again.
+    pub(super) fn wait_at_most(&self, longest: Duration) -> Duration {
+        self.interval.map_or(longest, |i| i.min(longest))
+    }
+
+    /// Whether a report is due at `now`.
+    pub(super) fn due(&self, now: Instant) -> bool {
+        self.interval.is_some() && now >= self.next_at
+    }
+
+    /// Prints what changed since the last report: the stats line, then a line per rule
+    /// and per drop reason whose counters moved.
+    pub(super) fn print_changes(&mut self, now: Instant, stats: &Stats, rules: Vec<RuleLine>) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        if self.last_printed.as_ref() == Some(stats) {
             return;
         }
         log::info!("stats {stats}");
+        for (i, line) in rules.iter().enumerate() {
+            let before = self.last_rules.get(i).map(|l| l.count);
+            if before.unwrap_or_default() != line.count {
+                log::info!("stats {line}");
+            }
+        }
+        for line in changed_drops(&stats.drops, &self.last_drops) {
+            log::info!("stats {line}");
+        }
+        let last_capture = self.last_printed.as_ref().and_then(|s| s.capture);
+        if let Some(capture) = stats.capture.filter(|c| Some(*c) != last_capture) {
+            log::info!("stats {}", CaptureLine(capture));
+        }
+        self.last_drops = stats.drops;
+        self.last_rules = rules;
         self.last_printed = Some(stats.clone());
         self.next_at = now + interval;
+    }
+}
+
+/// Prints the final report: the stats line (as `final …`), then a line for every rule and
+/// drop reason with a non-zero counter.
+pub(super) fn print_final(stats: &Stats, rules: &[RuleLine]) {
+    log::info!("final {stats}");
+    for line in rules.iter().filter(|l| l.count != RuleCount::default()) {
+        log::info!("stats {line}");
+    }
+    for line in changed_drops(&stats.drops, &DropCounters::default()) {
+        log::info!("stats {line}");
+    }
+    if let Some(capture) = stats.capture {
+        log::info!("stats {}", CaptureLine(capture));
     }
 }

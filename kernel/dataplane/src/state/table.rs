@@ -122,6 +122,8 @@ pub struct Hit {
     pub egress_nic: u8,
     /// `Ok`: forward it (translated). `Err`: drop it, counted under the reason.
     pub verdict: Result<(), StateDrop>,
+    /// Index of the rule that created the state, if any (for its counters).
+    pub rule: Option<u32>,
 }
 
 /// What [`StateTable::lookup`] found.
@@ -370,6 +372,7 @@ impl StateTable {
             translation: state.translation(key.direction),
             egress_nic: state.egress(key.direction),
             verdict,
+            rule: state.rule,
         })
     }
 
