@@ -227,17 +227,34 @@ impl Download {
     }
 
     /// Tells `server` to end the body, waits up to `timeout` for curl to exit, and reports.
-    pub fn finish(mut self, server: &StreamServer, timeout: Duration) -> Outcome<DownloadReport> {
+    pub fn finish(self, server: &StreamServer, timeout: Duration) -> Outcome<DownloadReport> {
+        self.finish_or_diagnose(server, timeout, String::new)
+    }
+
+    /// As [`Download::finish`]; if curl is still running at the deadline, `diagnose` is
+    /// asked (before curl is killed, so the connection still exists) what the ends of the
+    /// connection look like, and its answer is part of the failure.
+    pub fn finish_or_diagnose(
+        mut self,
+        server: &StreamServer,
+        timeout: Duration,
+        diagnose: impl FnOnce() -> String,
+    ) -> Outcome<DownloadReport> {
         server.finish(self.stream);
         let waited = wait_until(&mut self.child, Instant::now() + timeout);
         let status = match waited {
             Ok(Some(status)) => status,
             Ok(None) => {
+                let progress = self.progress();
+                let diagnosis = diagnose();
                 stop(&mut self.child);
                 return Err(Failure::new(format!(
-                    "curl still running {:.0} s after the server ended the body ({} bytes received): killed",
+                    "curl still running {:.0} s after the server ended the body ({} bytes received, the last {:.1} s ago): killed{}{}",
                     timeout.as_secs_f64(),
-                    self.progress().bytes
+                    progress.bytes,
+                    progress.idle.as_secs_f64(),
+                    if diagnosis.is_empty() { "" } else { "\n" },
+                    diagnosis
                 )));
             }
             Err(error) => return Err(Failure::new(format!("waiting for curl: {error}"))),

@@ -47,8 +47,12 @@ const DOWNLOAD_WARM_UP: Duration = Duration::from_millis(500);
 /// shares (the uplink's tap) drops most of its segments before the appliance sees them, and
 /// TCP's retransmissions back off (up to two minutes apart) until one gets through.
 const DOWNLOAD_RESUME_TIMEOUT: Duration = Duration::from_secs(150);
-/// How long curl may take to end after the server ends the body.
-const DOWNLOAD_END_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long curl may take to end after the server ends the body. Moving again after a
+/// flood is one retransmission getting through; the rest of what was lost during the flood
+/// may still be backing off, so the tail gets as long as the resumption. A download that
+/// does not end by then is stuck, and the failure shows both sockets and the appliance's
+/// counters (see `SoakAppliance::connection_ends`).
+const DOWNLOAD_END_TIMEOUT: Duration = DOWNLOAD_RESUME_TIMEOUT;
 /// How often the download is looked at during a flood (for its longest stall).
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// The stats line comes at most every 5 s when counters change: generous on a busy host.
@@ -303,7 +307,9 @@ impl SoakAppliance {
                     "the download did not resume after the flood: {problem}"
                 )),
             }
-            match download.finish(&self.stream, DOWNLOAD_END_TIMEOUT) {
+            match download.finish_or_diagnose(&self.stream, DOWNLOAD_END_TIMEOUT, || {
+                self.connection_ends(stats_mark)
+            }) {
                 Ok(report) => {
                     if let Err(problem) = report.check_intact() {
                         problems.push(problem.to_string());
@@ -323,6 +329,34 @@ impl SoakAppliance {
             survival,
             problems,
         })
+    }
+
+    /// What a stuck download looks like from both ends and from the appliance: the TCP
+    /// sockets of the client and of the server (`ss -tinm`: retransmission timer, backoff,
+    /// unacknowledged and lost segments, windows) and the appliance's stats lines since
+    /// console line `mark` — enough to tell a sender backing off from packets being lost
+    /// or dropped on the way.
+    fn connection_ends(&self, mark: usize) -> String {
+        let sockets = |host: Option<&TestHost>, port: &str| match host {
+            Some(host) => host
+                .run("ss", &["-tinmo", "state", "established", port])
+                .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+                .unwrap_or_else(|failure| failure.to_string()),
+            None => "no such host".to_string(),
+        };
+        let server_port = format!("( sport = :{STREAM_PORT} )");
+        let client_port = format!("( dport = :{STREAM_PORT} )");
+        let stats: Vec<String> = self.appliance.vm.console().lines()[mark..]
+            .iter()
+            .filter(|line| line.starts_with("moat: stats"))
+            .cloned()
+            .collect();
+        format!(
+            "  server's socket: {}\n  client's socket: {}\n  appliance since the flood:\n    {}",
+            sockets(Some(&self.appliance.uplink), &server_port),
+            sockets(self.appliance.client(ALPHA_NIC).ok(), &client_port),
+            stats.join("\n    ")
+        )
     }
 
     /// Whether the appliance answers again within `recovery`: crashed, hung, or how long it
