@@ -128,7 +128,7 @@ fn special_block(addr: IpAddr) -> Option<String> {
 /// Why the data plane dropped the packet of `run`, in words, with the packet's particulars.
 pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
     let key = run.trace.decision.map(|d| d.key);
-    let dst = run.trace.redirect.map_or(run.dst, |r| IpAddr::V4(r.to));
+    let dst = run.trace.redirect.map_or(run.dst, |r| IpAddr::from(r.to));
     let src = run.packet.src;
     let iface = nic_text(checked, run.packet.in_nic);
     let detail = run

@@ -42,6 +42,7 @@
 extern crate alloc;
 
 pub mod antispoof;
+pub mod antispoof6;
 pub mod appliance;
 pub mod arp;
 pub mod checksum;
@@ -51,6 +52,8 @@ pub mod drops;
 pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
+pub mod icmp_error6;
+pub mod ipv6;
 pub mod local;
 pub mod nat;
 pub mod neighbor;
@@ -61,6 +64,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod route6;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

@@ -45,8 +45,15 @@ pub const MAX_PENDING_TOTAL: usize = 64;
 /// Entries in the table.
 pub const MAX_ENTRIES: usize = 4096;
 
-/// A neighbour is identified by the NIC it is on and its address.
-pub type NeighborKey = (u8, Ipv4Address);
+/// A neighbour is identified by the NIC it is on and its address (IPv4, resolved by ARP;
+/// or IPv6, resolved by neighbour discovery: the table is the same for both).
+pub type NeighborKey<A = Ipv4Address> = (u8, A);
+
+/// What a neighbour's address may be: IPv4 or IPv6.
+pub trait NeighborAddress: Copy + Ord + core::fmt::Debug {}
+
+impl NeighborAddress for Ipv4Address {}
+impl NeighborAddress for smoltcp::wire::Ipv6Address {}
 
 #[derive(Debug)]
 enum Entry {
@@ -89,32 +96,51 @@ pub enum Resolution {
 }
 
 /// The ARP requests [`NeighborTable::poll`] wants sent, and the neighbours it gave up on.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct NeighborWork {
+#[derive(Debug, PartialEq, Eq)]
+pub struct NeighborWork<A: NeighborAddress = Ipv4Address> {
     /// Neighbours to ask for by broadcast.
-    pub broadcast: Vec<NeighborKey>,
+    pub broadcast: Vec<NeighborKey<A>>,
     /// Neighbours to ask at the MAC they had (probes).
-    pub unicast: Vec<(NeighborKey, EthernetAddress)>,
+    pub unicast: Vec<(NeighborKey<A>, EthernetAddress)>,
     /// Neighbours that never answered, with how many packets were waiting for them.
-    pub gave_up: Vec<(NeighborKey, usize)>,
+    pub gave_up: Vec<(NeighborKey<A>, usize)>,
+}
+
+impl<A: NeighborAddress> Default for NeighborWork<A> {
+    fn default() -> Self {
+        NeighborWork {
+            broadcast: Vec::new(),
+            unicast: Vec::new(),
+            gave_up: Vec::new(),
+        }
+    }
 }
 
 /// The table. See the module documentation.
-#[derive(Debug, Default)]
-pub struct NeighborTable {
-    entries: BTreeMap<NeighborKey, Entry>,
+#[derive(Debug)]
+pub struct NeighborTable<A: NeighborAddress = Ipv4Address> {
+    entries: BTreeMap<NeighborKey<A>, Entry>,
     pending_total: usize,
 }
 
-impl NeighborTable {
+impl<A: NeighborAddress> Default for NeighborTable<A> {
+    fn default() -> Self {
+        NeighborTable {
+            entries: BTreeMap::new(),
+            pending_total: 0,
+        }
+    }
+}
+
+impl<A: NeighborAddress> NeighborTable<A> {
     /// An empty table.
-    pub fn new() -> NeighborTable {
+    pub fn new() -> NeighborTable<A> {
         NeighborTable::default()
     }
 
     /// The MAC of a resolved neighbour confirmed within its [`LIFETIME`] (reachable or
     /// stale). Changes nothing: what the appliance believes, without asking.
-    pub fn lookup(&self, key: NeighborKey, now: Instant) -> Option<EthernetAddress> {
+    pub fn lookup(&self, key: NeighborKey<A>, now: Instant) -> Option<EthernetAddress> {
         match self.entries.get(&key) {
             Some(Entry::Resolved { mac, confirmed, .. }) if now < *confirmed + LIFETIME => {
                 Some(*mac)
@@ -124,7 +150,7 @@ impl NeighborTable {
     }
 
     /// The MAC last learned for `key`, however old.
-    pub fn mac_of(&self, key: NeighborKey) -> Option<EthernetAddress> {
+    pub fn mac_of(&self, key: NeighborKey<A>) -> Option<EthernetAddress> {
         match self.entries.get(&key) {
             Some(Entry::Resolved { mac, .. }) => Some(*mac),
             _ => None,
@@ -133,7 +159,7 @@ impl NeighborTable {
 
     /// Where to send a packet for `key` now (see [`Resolution`]); records the use. The first
     /// use of a stale entry starts its probe.
-    pub fn resolve(&mut self, key: NeighborKey, now: Instant) -> Resolution {
+    pub fn resolve(&mut self, key: NeighborKey<A>, now: Instant) -> Resolution {
         let Some(Entry::Resolved {
             mac,
             confirmed,
@@ -158,7 +184,7 @@ impl NeighborTable {
     /// Starts verifying `key` now, whatever its age: returns the MAC to send a unicast ARP
     /// request to, or `None` if the entry is not resolved, past its lifetime, or already
     /// being verified. Packets keep going to the MAC meanwhile.
-    pub fn probe(&mut self, key: NeighborKey, now: Instant) -> Option<EthernetAddress> {
+    pub fn probe(&mut self, key: NeighborKey<A>, now: Instant) -> Option<EthernetAddress> {
         match self.entries.get_mut(&key) {
             Some(Entry::Resolved {
                 mac,
@@ -174,13 +200,13 @@ impl NeighborTable {
     }
 
     /// Whether a packet was sent to `key` after `since`.
-    pub fn used_since(&self, key: NeighborKey, since: Instant) -> bool {
+    pub fn used_since(&self, key: NeighborKey<A>, since: Instant) -> bool {
         matches!(self.entries.get(&key), Some(Entry::Resolved { used, .. }) if *used > since)
     }
 
     /// Records `mac` for `key` (confirmed now); returns the packets that were waiting for
     /// it, in order.
-    pub fn learn(&mut self, key: NeighborKey, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
+    pub fn learn(&mut self, key: NeighborKey<A>, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }
@@ -207,7 +233,7 @@ impl NeighborTable {
     /// new entries; returns packets released if it was waiting.
     pub fn refresh(
         &mut self,
-        key: NeighborKey,
+        key: NeighborKey<A>,
         mac: EthernetAddress,
         now: Instant,
     ) -> Vec<Vec<u8>> {
@@ -219,7 +245,7 @@ impl NeighborTable {
     }
 
     /// Queues `packet` (an IP packet without link header) until `key` is resolved.
-    pub fn enqueue(&mut self, key: NeighborKey, packet: &[u8], now: Instant) -> Enqueued {
+    pub fn enqueue(&mut self, key: NeighborKey<A>, packet: &[u8], now: Instant) -> Enqueued {
         if self.pending_total >= MAX_PENDING_TOTAL {
             return Enqueued::Dropped;
         }
@@ -270,7 +296,7 @@ impl NeighborTable {
     /// Housekeeping: the ARP requests to send now (probes of stale entries, broadcasts for
     /// unresolved ones), the neighbours given up on (their queues dropped), and old entries
     /// removed.
-    pub fn poll(&mut self, now: Instant) -> NeighborWork {
+    pub fn poll(&mut self, now: Instant) -> NeighborWork<A> {
         let mut work = NeighborWork::default();
         let mut gave_up = Vec::new();
         for (key, entry) in self.entries.iter_mut() {

@@ -2,6 +2,8 @@
 //! told: a TCP reset or an ICMP error, built by [`ErrorReplies`](crate::icmp_error) within
 //! its rate limit and routed like any packet the appliance originates.
 
+use smoltcp::wire::IpAddress;
+
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
 use super::trace::{PolicyDecision, Reply};
@@ -44,15 +46,21 @@ impl Appliance<'_> {
     /// Tells the sender of `pd`'s packet why it went no further (rate-limited; never about
     /// errors, broadcasts, later fragments or martians: see [`Offending`]).
     pub(super) fn answer(&mut self, pd: &mut PacketDesc, answer: Answer, sink: &mut dyn FrameSink) {
+        let source6 = match pd.ip.src {
+            IpAddress::Ipv6(src) => self.routes.ipv6().source_for(pd.nic, src),
+            IpAddress::Ipv4(_) => None,
+        };
         let offending = Offending {
             bytes: pd.packet(),
             summary: &pd.ip,
             ingress: pd.ingress,
+            source6,
             link_broadcast: pd.link_broadcast,
         };
+        let version = pd.ip.version();
         let (reply, sent) = match answer {
             Answer::Error(error) => {
-                let (icmp_type, code) = error.type_code();
+                let (icmp_type, code) = error.type_code_for(version);
                 let reply = self.errors.icmp_error(error, &offending, pd.now);
                 (reply, Reply::Icmp { icmp_type, code })
             }
@@ -61,7 +69,7 @@ impl Appliance<'_> {
                 let sent = match pd.ip.transport {
                     Transport::Tcp(_) => Reply::TcpReset,
                     _ => {
-                        let (icmp_type, code) = IcmpError::AdminProhibited.type_code();
+                        let (icmp_type, code) = IcmpError::AdminProhibited.type_code_for(version);
                         Reply::Icmp { icmp_type, code }
                     }
                 };

@@ -71,7 +71,7 @@ impl Appliance<'_> {
             // uplink) teaches the appliance nothing.
             return Err(Dropped::detail(DropReason::Spoofed, spoofed.as_str()));
         }
-        if self.impersonates_client(nic, message.sender_ip, message.sender_mac, now) {
+        if self.impersonates_client(nic, message.sender_ip.into(), message.sender_mac, now) {
             return Err(Dropped::detail(DropReason::Spoofed, CLIENT_MAC_CHANGED));
         }
         let answer = {
@@ -89,7 +89,7 @@ impl Appliance<'_> {
                 .refresh((nic, message.sender_ip), message.sender_mac, now)
         };
         for packet in released {
-            self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
+            self.send_ip_to(nic, message.sender_mac, &packet, sink);
         }
         self.gateway_arp(nic, message.sender_ip, now, sink);
         match answer {

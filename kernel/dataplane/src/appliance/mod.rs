@@ -38,6 +38,7 @@ mod forward;
 mod new_flow;
 mod report;
 mod to_self;
+mod to_self6;
 mod trace;
 mod transmit;
 mod uplink;
@@ -46,7 +47,7 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, Ipv6Address,
     ETHERNET_HEADER_LEN,
 };
 
@@ -59,8 +60,8 @@ use crate::icmp_error::ErrorReplies;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::neighbor::NeighborTable;
-use crate::packet::Ipv4Summary;
-use crate::policy::Policy;
+use crate::packet::{IpSummary, Malformed};
+use crate::policy::{ipv4_to_flow_addr, Policy};
 use crate::route::{RouteTable, Topology};
 use crate::sink::FrameSink;
 use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
@@ -69,6 +70,14 @@ use descriptor::PacketDesc;
 use drop::Dropped;
 pub use report::Stats;
 pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
+
+/// Parses the IPv4 or IPv6 packet (as `ethertype` says) at the start of `bytes`.
+fn parse_ip(ethertype: EthernetProtocol, bytes: &[u8]) -> Result<IpSummary, Malformed> {
+    match ethertype {
+        EthernetProtocol::Ipv6 => IpSummary::parse_ipv6(bytes),
+        _ => IpSummary::parse(bytes),
+    }
+}
 
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
@@ -136,6 +145,8 @@ pub struct Appliance<'p> {
     routes: RouteTable,
     sources: SourceFilter,
     neighbors: NeighborTable,
+    /// IPv6 neighbours (resolved by neighbour discovery).
+    neighbors6: NeighborTable<Ipv6Address>,
     states: StateTable,
     masquerader: Masquerader,
     fragments: FragmentTable<transmit::Plan>,
@@ -143,10 +154,10 @@ pub struct Appliance<'p> {
     drops: DropCounters,
     drop_log: DropLog,
     /// DNS resolvers learned on the uplink (DHCP) or configured statically.
-    upstream_dns: Vec<Ipv4Address>,
-    /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
-    /// up for every packet).
-    declared_clients: Vec<(u8, u32, u32)>,
+    upstream_dns: Vec<IpAddress>,
+    /// `(nic, flow address, index in policy.clients)` of every declared client's address
+    /// of either family, sorted (looked up for every packet).
+    declared_clients: Vec<(u8, u128, u32)>,
     stats: report::Reporter,
 }
 
@@ -190,12 +201,15 @@ impl<'p> Appliance<'p> {
             hash_key,
             timeouts: options.timeouts,
         });
-        let upstream_dns = config.upstream_dns.clone();
-        let mut declared_clients: Vec<(u8, u32, u32)> = policy
+        let upstream_dns = config.upstream_dns.iter().map(|&a| a.into()).collect();
+        let mut declared_clients: Vec<(u8, u128, u32)> = policy
             .clients
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
+            .flat_map(|(i, c)| {
+                let v4 = c.ipv4.map(ipv4_to_flow_addr);
+                [v4, c.ipv6].into_iter().flatten().map(move |a| (c.nic, a, i as u32))
+            })
             .collect();
         declared_clients.sort_unstable();
         Appliance {
@@ -206,6 +220,7 @@ impl<'p> Appliance<'p> {
             routes,
             sources,
             neighbors: NeighborTable::new(),
+            neighbors6: NeighborTable::new(),
             states,
             masquerader: Masquerader::new(MasqueradeConfig::seeded(options.seed.rotate_left(29))),
             fragments: FragmentTable::new(),
@@ -287,7 +302,10 @@ impl<'p> Appliance<'p> {
         } else {
             match repr.ethertype {
                 EthernetProtocol::Arp => return self.receive_arp(nic, frame, now, sink),
-                EthernetProtocol::Ipv4 => match Ipv4Summary::parse(&frame[ETHERNET_HEADER_LEN..]) {
+                EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 => match parse_ip(
+                    repr.ethertype,
+                    &frame[ETHERNET_HEADER_LEN..],
+                ) {
                     Ok(ip) => {
                         let mut pd = PacketDesc {
                             nic,
@@ -299,7 +317,12 @@ impl<'p> Appliance<'p> {
                             frame,
                             trace: &mut trace,
                         };
-                        if let Err(dropped) = self.forward_ipv4(&mut pd, sink) {
+                        let forwarded = if pd.ip.is_ipv6() {
+                            self.forward_ipv6(&mut pd, sink)
+                        } else {
+                            self.forward_ipv4(&mut pd, sink)
+                        };
+                        if let Err(dropped) = forwarded {
                             self.refuse_packet(&mut pd, dropped);
                         }
                         return trace;

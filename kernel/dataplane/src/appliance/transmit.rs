@@ -1,12 +1,13 @@
-//! Sending packets on their way: the TTL check, the egress MTU (fragmentation, or ICMP
-//! fragmentation-needed), NAT and TTL rewritten in place, the next hop resolved by ARP, and
-//! the frames written to the sink — for forwarded packets, and for the ones the appliance
-//! originates itself (ICMP errors, TCP resets, ARP).
+//! Sending packets on their way: the TTL (hop limit) check, the egress MTU (fragmentation,
+//! or ICMP fragmentation-needed; for IPv6, which routers never fragment, ICMPv6 packet too
+//! big), NAT and TTL rewritten in place, the next hop resolved (ARP, or neighbour discovery
+//! for IPv6), and the frames written to the sink — for forwarded packets, and for the ones
+//! the appliance originates itself (ICMP errors, TCP resets, ARP).
 
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
-    ETHERNET_HEADER_LEN,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, Ipv4Address,
+    Ipv4Packet, Ipv6Address, Ipv6Packet, ETHERNET_HEADER_LEN,
 };
 
 use super::answer::Answer;
@@ -36,9 +37,9 @@ pub(crate) enum Rewrite {
     /// that every fragment of a datagram is translated alike and the datagram reassembles.
     Addresses {
         /// The source the first fragment left with.
-        src: Ipv4Address,
+        src: IpAddress,
         /// The destination the first fragment left with.
-        dst: Ipv4Address,
+        dst: IpAddress,
     },
 }
 
@@ -51,7 +52,7 @@ pub(crate) struct Plan {
     /// The egress NIC.
     pub out_nic: u8,
     /// The neighbour the frame goes to.
-    pub next_hop: Ipv4Address,
+    pub next_hop: IpAddress,
     /// The egress NIC's MTU.
     pub mtu: u16,
 }
@@ -81,6 +82,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         let too_big = pd.ip.total_len > plan.mtu as usize;
+        // IPv6 is never fragmented by a router: its summary always says "don't fragment".
         if too_big && pd.ip.dont_fragment {
             let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
             self.answer(pd, Answer::Error(error), sink);
@@ -143,21 +145,43 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        let Ok(view) = Ipv4Packet::new_checked(packet) else {
-            return;
+        let dst: IpAddress = match packet.first().map(|b| b >> 4) {
+            Some(6) => match Ipv6Packet::new_checked(packet) {
+                Ok(view) => view.dst_addr().into(),
+                Err(_) => return,
+            },
+            _ => match Ipv4Packet::new_checked(packet) {
+                Ok(view) => view.dst_addr().into(),
+                Err(_) => return,
+            },
         };
         let route = match back_through {
-            Some(nic) => self.routes.toward(nic, view.dst_addr()),
-            None => self.routes.lookup(view.dst_addr()),
+            Some(nic) => self.routes.toward(nic, dst),
+            None => self.routes.lookup(dst),
         };
         if let Route::Forward { nic, next_hop, .. } = route {
             self.send_to_neighbor(nic, next_hop, packet, now, sink);
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`, resolving its MAC first
-    /// if needed (the packet then waits, boundedly, for the answer).
+    /// Sends an IP packet out of `nic` to the neighbour `next_hop` (of the packet's family),
+    /// resolving its MAC first if needed (the packet then waits, boundedly, for the answer).
     pub(super) fn send_to_neighbor(
+        &mut self,
+        nic: u8,
+        next_hop: IpAddress,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        match next_hop {
+            IpAddress::Ipv4(next_hop) => self.send_to_ipv4_neighbor(nic, next_hop, packet, now, sink),
+            IpAddress::Ipv6(next_hop) => self.send_to_ipv6_neighbor(nic, next_hop, packet, now, sink),
+        }
+    }
+
+    /// [`Appliance::send_to_neighbor`] for IPv4: resolved by ARP.
+    fn send_to_ipv4_neighbor(
         &mut self,
         nic: u8,
         next_hop: Ipv4Address,
@@ -168,9 +192,9 @@ impl Appliance<'_> {
         let config = self.configs[nic as usize];
         let Some(cidr) = config.ipv4 else { return };
         match self.neighbors.resolve((nic, next_hop), now) {
-            Resolution::Known(mac) => return self.send_ipv4_to(nic, mac, packet, sink),
+            Resolution::Known(mac) => return self.send_ip_to(nic, mac, packet, sink),
             Resolution::Verify(mac) => {
-                self.send_ipv4_to(nic, mac, packet, sink);
+                self.send_ip_to(nic, mac, packet, sink);
                 let probe = arp_wire::request(config.mac, cidr.address(), next_hop);
                 return self.send_arp(nic, mac, &probe, sink);
             }
@@ -201,21 +225,47 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the MAC `dst`.
-    pub(super) fn send_ipv4_to(
+    /// [`Appliance::send_to_neighbor`] for IPv6: resolved by neighbour discovery.
+    fn send_to_ipv6_neighbor(
+        &mut self,
+        nic: u8,
+        next_hop: Ipv6Address,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        match self.neighbors6.resolve((nic, next_hop), now) {
+            Resolution::Known(mac) | Resolution::Verify(mac) => {
+                self.send_ip_to(nic, mac, packet, sink)
+            }
+            Resolution::Unknown => {
+                if self.neighbors6.enqueue((nic, next_hop), packet, now) == Enqueued::Dropped {
+                    self.count_drop(nic, DropReason::NeighborUnreachable);
+                }
+            }
+        }
+    }
+
+    /// Sends an IP packet (IPv4 or IPv6, as its first byte says) out of `nic` to the MAC
+    /// `dst`.
+    pub(super) fn send_ip_to(
         &mut self,
         nic: u8,
         dst: EthernetAddress,
         packet: &[u8],
         sink: &mut dyn FrameSink,
     ) {
+        let ethertype = match packet.first().map(|b| b >> 4) {
+            Some(6) => EthernetProtocol::Ipv6,
+            _ => EthernetProtocol::Ipv4,
+        };
         let src = self.configs[nic as usize].mac;
         let sent = sink.transmit(nic, ETHERNET_HEADER_LEN + packet.len(), &mut |out| {
             let mut frame = EthernetFrame::new_unchecked(out);
             EthernetRepr {
                 src_addr: src,
                 dst_addr: dst,
-                ethertype: EthernetProtocol::Ipv4,
+                ethertype,
             }
             .emit(&mut frame);
             frame.payload_mut().copy_from_slice(packet);

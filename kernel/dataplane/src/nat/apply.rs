@@ -1,10 +1,10 @@
 //! [`apply`]: making a packet match a [`Translation`], with `rewrite`'s incremental
 //! checksum updates.
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::Translation;
-use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
 use crate::rewrite;
 use crate::state::FlowTuple;
 
@@ -22,7 +22,7 @@ use crate::state::FlowTuple;
 /// Every checksum covering a changed field (IPv4 header, TCP/UDP pseudo-header, ICMP,
 /// and inside the quote) is updated incrementally, so a packet with good checksums leaves
 /// with good checksums.
-pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+pub fn apply(bytes: &mut [u8], summary: &mut IpSummary, translation: &Translation) {
     if translation.is_identity() {
         return;
     }
@@ -36,9 +36,9 @@ pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translat
 /// follow); for a fragment after the first, that is all of its translation.
 pub fn set_addresses(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
-    src: Ipv4Address,
-    dst: Ipv4Address,
+    summary: &mut IpSummary,
+    src: IpAddress,
+    dst: IpAddress,
 ) {
     if summary.src != src {
         rewrite::set_src_addr(bytes, summary, src);
@@ -48,7 +48,7 @@ pub fn set_addresses(
     }
 }
 
-fn apply_to_packet(bytes: &mut [u8], summary: &mut Ipv4Summary, after: &FlowTuple) {
+fn apply_to_packet(bytes: &mut [u8], summary: &mut IpSummary, after: &FlowTuple) {
     set_addresses(bytes, summary, after.src, after.dst);
     match summary.transport {
         Transport::Tcp(_) | Transport::Udp { .. } => {
@@ -69,14 +69,14 @@ fn apply_to_packet(bytes: &mut [u8], summary: &mut Ipv4Summary, after: &FlowTupl
     }
 }
 
-fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
+fn quoted_of(summary: &IpSummary) -> Option<QuotedPacket> {
     match summary.transport {
         Transport::Icmp(IcmpSummary::Error { quoted, .. }) => Some(quoted),
         _ => None,
     }
 }
 
-fn apply_to_error(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+fn apply_to_error(bytes: &mut [u8], summary: &mut IpSummary, translation: &Translation) {
     let (before, after) = (&translation.before, &translation.after);
     let src = if summary.src == before.src {
         after.src

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use smoltcp::time::Instant;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::policy_match::{addr_in, nic_in};
 use crate::policy::Policy;
@@ -16,7 +16,7 @@ use crate::state::{FlowTuple, StateTable};
 pub fn masquerade_rule(
     policy: &Policy,
     in_nic: u8,
-    src: Ipv4Address,
+    src: IpAddress,
     out_nic: u8,
 ) -> Option<usize> {
     policy.masquerade.iter().position(|m| {
@@ -128,7 +128,7 @@ impl Masquerader {
         &mut self,
         table: &StateTable,
         flow: FlowTuple,
-        addr: Ipv4Address,
+        addr: IpAddress,
         now: Instant,
     ) -> Result<FlowTuple, NatRefused> {
         let is_free = |port: u16| {

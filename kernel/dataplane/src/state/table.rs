@@ -1,7 +1,7 @@
 //! [`StateTable`]: lookup, creation, expiry and early drop of states.
 
 use smoltcp::time::Instant;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::entry::{State, StateInfo};
 use super::index::{FlowIndex, IndexKey};
@@ -12,7 +12,7 @@ use super::timeouts::Timeouts;
 use super::tracking::{Progress, Quote, Tracking};
 use super::tuple::{Direction, Echo, FlowTuple};
 use crate::nat::Translation;
-use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
 
 /// How to build a [`StateTable`].
 #[derive(Clone, Copy, Debug)]
@@ -245,7 +245,7 @@ impl StateTable {
     /// Finds the state of a packet that arrived on `in_nic`, tracks the packet through it
     /// (TCP window, pseudo-state, timeout) and says how to translate and whether to forward
     /// it. Expired states found on the way are removed. Never allocates.
-    pub fn lookup(&mut self, in_nic: u8, summary: &Ipv4Summary, now: Instant) -> Lookup {
+    pub fn lookup(&mut self, in_nic: u8, summary: &IpSummary, now: Instant) -> Lookup {
         if let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = summary.transport {
             return self.lookup_related(in_nic, summary, &quoted, now);
         }
@@ -300,7 +300,7 @@ impl StateTable {
     fn lookup_related(
         &mut self,
         in_nic: u8,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         quoted: &QuotedPacket,
         now: Instant,
     ) -> Lookup {
@@ -366,7 +366,7 @@ impl StateTable {
     pub fn insert(
         &mut self,
         flow: &NewFlow,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         now: Instant,
     ) -> Result<StateId, Refused> {
         let created = self.create(flow, summary, now);
@@ -379,7 +379,7 @@ impl StateTable {
     fn create(
         &mut self,
         flow: &NewFlow,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         now: Instant,
     ) -> Result<StateId, Refused> {
         if FlowTuple::of(summary).is_none() {
@@ -449,7 +449,7 @@ impl StateTable {
     /// uplink's lease changed or was lost): masqueraded flows translated to it, port
     /// forwards addressed to it. Their NAT ports are free again. Examines every slot once;
     /// returns how many states it removed.
-    pub fn remove_bound_to(&mut self, nic: u8, address: Ipv4Address) -> usize {
+    pub fn remove_bound_to(&mut self, nic: u8, address: IpAddress) -> usize {
         let touches = |t: &FlowTuple| t.src == address || t.dst == address;
         let mut removed = 0;
         for slot in 0..self.slab.used_slots() as u32 {
