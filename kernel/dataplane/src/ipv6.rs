@@ -233,3 +233,163 @@ fn parse_quoted_ipv6(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
         tcp_seq,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::tcp_flags;
+    use crate::testutil::packets6::{self, addr, Extension};
+    use smoltcp::wire::{Icmpv6Repr, IpAddress, Ipv6Repr};
+
+    fn client() -> smoltcp::wire::Ipv6Address {
+        addr("fd00:137:1::10")
+    }
+
+    fn server() -> smoltcp::wire::Ipv6Address {
+        addr("2001:db8:5::80")
+    }
+
+    #[test]
+    fn tcp_syn_over_ipv6_is_summarised() {
+        let bytes = packets6::tcp_syn(client(), 40000, server(), 443);
+        let s = IpSummary::parse_ipv6(&bytes).unwrap();
+        assert!(s.is_ipv6());
+        assert_eq!((s.src, s.dst), (IpAddress::Ipv6(client()), IpAddress::Ipv6(server())));
+        assert_eq!((s.protocol, s.header_len, s.ttl), (IpProtocol::Tcp, 40, 64));
+        assert_eq!(s.ports(), (40000, 443));
+        let Transport::Tcp(tcp) = s.transport else { panic!("not tcp") };
+        assert!(tcp.has(tcp_flags::SYN));
+        assert_eq!(tcp.window_scale, Some(7));
+    }
+
+    #[test]
+    fn the_upper_layer_protocol_is_found_after_the_extension_chain() {
+        let udp = packets6::udp(client(), 5353, server(), 53, b"query");
+        let bytes = packets6::with_extensions(
+            &udp,
+            &[
+                Extension::HopByHop,
+                Extension::DestinationOptions,
+                Extension::Fragment { offset: 0, more: false, ident: 7 },
+            ],
+        );
+        let s = IpSummary::parse_ipv6(&bytes).unwrap();
+        assert_eq!(s.protocol, IpProtocol::Udp);
+        assert_eq!(s.header_len, 40 + 8 + 8 + 8);
+        assert_eq!(s.ports(), (5353, 53));
+        assert!(!s.is_fragment(), "an atomic fragment is a whole packet");
+    }
+
+    #[test]
+    fn a_type_0_routing_header_is_refused_anywhere_in_the_chain() {
+        let udp = packets6::udp(client(), 5353, server(), 53, b"q");
+        for segments_left in [0, 1] {
+            let rh0 = Extension::Routing { routing_type: 0, segments_left };
+            let bytes = packets6::with_extensions(&udp, &[Extension::DestinationOptions, rh0]);
+            assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::RoutingHeaderType0));
+        }
+        let rh2 = Extension::Routing { routing_type: 2, segments_left: 0 };
+        let mobile = packets6::with_extensions(&udp, &[rh2]);
+        assert_eq!(IpSummary::parse_ipv6(&mobile).unwrap().protocol, IpProtocol::Udp);
+    }
+
+    #[test]
+    fn hop_by_hop_options_other_than_first_are_refused() {
+        let udp = packets6::udp(client(), 5353, server(), 53, b"q");
+        let bytes =
+            packets6::with_extensions(&udp, &[Extension::DestinationOptions, Extension::HopByHop]);
+        assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::MisplacedHopByHop));
+    }
+
+    #[test]
+    fn a_chain_longer_than_the_bound_is_refused() {
+        let udp = packets6::udp(client(), 5353, server(), 53, b"q");
+        let at_bound = [Extension::DestinationOptions; MAX_EXTENSION_HEADERS];
+        let bytes = packets6::with_extensions(&udp, &at_bound);
+        assert_eq!(IpSummary::parse_ipv6(&bytes).unwrap().protocol, IpProtocol::Udp);
+        let beyond = [Extension::DestinationOptions; MAX_EXTENSION_HEADERS + 1];
+        let bytes = packets6::with_extensions(&udp, &beyond);
+        assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::ExtensionChainTooLong));
+    }
+
+    #[test]
+    fn a_first_fragment_must_carry_the_whole_upper_layer_header() {
+        let syn = packets6::tcp_syn(client(), 40000, server(), 443);
+        let first = Extension::Fragment { offset: 0, more: true, ident: 9 };
+        let whole = packets6::with_extensions(&syn, &[first]);
+        // Keep 16 bytes of the TCP header (of 32, with options): a tiny first fragment.
+        let tiny = &whole[..40 + 8 + 16];
+        let mut tiny = tiny.to_vec();
+        smoltcp::wire::Ipv6Packet::new_unchecked(&mut tiny[..]).set_payload_len(8 + 16);
+        assert_eq!(IpSummary::parse_ipv6(&tiny), Err(Malformed::IncompleteHeaderChain));
+    }
+
+    #[test]
+    fn a_chain_running_off_the_packet_is_refused() {
+        let udp = packets6::udp(client(), 5353, server(), 53, b"q");
+        let mut bytes = packets6::with_extensions(&udp, &[Extension::DestinationOptions]);
+        bytes.truncate(40 + 4);
+        smoltcp::wire::Ipv6Packet::new_unchecked(&mut bytes[..]).set_payload_len(4);
+        assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::IncompleteHeaderChain));
+    }
+
+    #[test]
+    fn a_later_fragment_has_no_transport_and_keeps_its_identification() {
+        let udp = packets6::udp(client(), 5353, server(), 53, &[7; 64]);
+        let later = Extension::Fragment { offset: 1448, more: false, ident: 0xdead_beef };
+        let bytes = packets6::with_extensions(&udp, &[later]);
+        let s = IpSummary::parse_ipv6(&bytes).unwrap();
+        assert_eq!(s.transport, Transport::NonFirstFragment);
+        assert_eq!((s.fragment_offset, s.ident), (1448, 0xdead_beef));
+        assert!(s.is_fragment());
+    }
+
+    #[test]
+    fn a_length_beyond_the_buffer_is_truncated() {
+        let bytes = packets6::udp(client(), 5353, server(), 53, b"query");
+        assert_eq!(
+            IpSummary::parse_ipv6(&bytes[..bytes.len() - 1]),
+            Err(Malformed::Truncated)
+        );
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::BadVersion));
+    }
+
+    #[test]
+    fn icmpv6_echo_and_packet_too_big_are_summarised() {
+        let ping = packets6::echo(client(), server(), true, 0x77, 1);
+        let s = IpSummary::parse_ipv6(&ping).unwrap();
+        assert_eq!(s.transport, Transport::Icmp(IcmpSummary::Echo { request: true, ident: 0x77 }));
+        assert_eq!(s.icmp_type_code(), (128, 0));
+
+        let udp = packets6::udp(client(), 40000, server(), 53, b"q");
+        let header = Ipv6Repr {
+            src_addr: client(),
+            dst_addr: server(),
+            next_header: IpProtocol::Udp,
+            payload_len: udp.len() - 40,
+            hop_limit: 63,
+        };
+        let too_big = Icmpv6Repr::PktTooBig { mtu: 1280, header, data: &udp[40..] };
+        let router = addr("2001:db8:ffff::1");
+        let bytes = packets6::icmp(router, client(), &too_big);
+        let s = IpSummary::parse_ipv6(&bytes).unwrap();
+        let Transport::Icmp(IcmpSummary::Error { icmp_type: 2, code: 0, quoted }) = s.transport
+        else {
+            panic!("not a packet too big: {:?}", s.transport)
+        };
+        assert_eq!(quoted.offset, 48);
+        assert_eq!((quoted.src, quoted.dst), (IpAddress::Ipv6(client()), IpAddress::Ipv6(server())));
+        assert_eq!((quoted.src_port, quoted.dst_port), (Some(40000), Some(53)));
+    }
+
+    #[test]
+    fn a_neighbour_solicitation_is_summarised_as_another_icmpv6_message() {
+        let solicit = smoltcp::wire::NdiscRepr::NeighborSolicit {
+            target_addr: addr("fd00:137:1::1"),
+            lladdr: Some(smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 0x10]).into()),
+        };
+        let ns = packets6::icmp(addr("fe80::10"), addr("ff02::1:ff00:1"), &Icmpv6Repr::Ndisc(solicit));
+        let s = IpSummary::parse_ipv6(&ns).unwrap();
+        assert_eq!(s.transport, Transport::Icmp(IcmpSummary::Other { icmp_type: 135, code: 0 }));
+    }
+}

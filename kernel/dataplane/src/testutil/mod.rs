@@ -15,3 +15,4 @@
 pub mod datagram;
 pub mod link;
 pub mod packets;
+pub mod packets6;
