@@ -3,7 +3,7 @@
 //! Nothing here is resolved yet: names are text, and ICMP types stay names until the
 //! checker knows the protocol family they belong to.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::drops::DropReason;
 
@@ -69,6 +69,10 @@ pub struct InterfaceDecl {
     pub dns: Vec<Located<Ipv4Addr>>,
     /// `mtu N`, if given.
     pub mtu: Option<Located<u32>>,
+    /// How it gets its IPv6 address (`address6`, `gateway6`, `slaac`).
+    pub addressing6: Addressing6,
+    /// `ra`: the appliance sends router advertisements on the interface.
+    pub ra: Option<Loc>,
 }
 
 /// How an interface is addressed, as written.
@@ -86,6 +90,24 @@ pub enum Addressing {
         prefix_len: u8,
         /// `gateway G`
         gateway: Option<Located<Ipv4Addr>>,
+    },
+}
+
+/// How an interface is addressed on IPv6, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addressing6 {
+    /// Nothing was said: no IPv6 on the interface.
+    None,
+    /// `slaac`
+    Slaac(Loc),
+    /// `address6 A/P [gateway6 G]`
+    Static {
+        /// The appliance's address on the interface.
+        address: Located<Ipv6Addr>,
+        /// Prefix length of the on-link prefix.
+        prefix_len: u8,
+        /// `gateway6 G`
+        gateway: Option<Located<Ipv6Addr>>,
     },
 }
 

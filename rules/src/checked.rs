@@ -29,6 +29,37 @@ pub enum Addressing {
     },
 }
 
+/// How a declared interface is addressed on IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addressing6 {
+    /// No IPv6 on the interface.
+    None,
+    /// Learned from router advertisements (SLAAC).
+    Slaac,
+    /// A static address.
+    Static {
+        /// The appliance's address.
+        address: Ipv6Addr,
+        /// Prefix length of the on-link prefix.
+        prefix_len: u8,
+        /// Default router, if any (in the prefix, or link-local).
+        gateway: Option<Ipv6Addr>,
+    },
+}
+
+/// The first address of `addr`'s `prefix_len`-bit prefix.
+pub fn prefix_of(addr: Ipv6Addr, prefix_len: u8) -> Ipv6Addr {
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(prefix_len))
+        .unwrap_or(0);
+    Ipv6Addr::from(u128::from(addr) & mask)
+}
+
+/// Whether `addr` is link-local unicast (`fe80::/10`).
+pub fn is_link_local6(addr: Ipv6Addr) -> bool {
+    addr.segments()[0] & 0xffc0 == 0xfe80
+}
+
 /// A declared interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InterfaceDef {
@@ -48,6 +79,10 @@ pub struct InterfaceDef {
     pub uplink: bool,
     /// Largest IPv4 packet sent out of it.
     pub mtu: u16,
+    /// IPv6 addressing.
+    pub addressing6: Addressing6,
+    /// Whether the appliance sends router advertisements on it (`ra`).
+    pub router_adverts: bool,
 }
 
 impl InterfaceDef {
@@ -75,6 +110,24 @@ impl InterfaceDef {
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
         self.network()
             .is_some_and(|(net, len)| network_of(addr, len) == net)
+    }
+
+    /// The on-link IPv6 prefix, `(first address, prefix length)`, if statically addressed.
+    pub fn prefix6(&self) -> Option<(Ipv6Addr, u8)> {
+        match self.addressing6 {
+            Addressing6::Static {
+                address,
+                prefix_len,
+                ..
+            } => Some((prefix_of(address, prefix_len), prefix_len)),
+            _ => None,
+        }
+    }
+
+    /// Whether `addr` is inside the static on-link IPv6 prefix.
+    pub fn contains6(&self, addr: Ipv6Addr) -> bool {
+        self.prefix6()
+            .is_some_and(|(prefix, len)| prefix_of(addr, len) == prefix)
     }
 }
 

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use dataplane::policy::{
-    AddrRange, ByteRange, Client, DnsRedirect, DnsUpstream, Interface, Ipv4Config, Masquerade,
-    PolicyBuf, PortForward, PortRange, Rule, Span,
+    AddrRange, ByteRange, Client, DnsRedirect, DnsUpstream, Interface, Ipv4Config, Ipv6Config,
+    Masquerade, PolicyBuf, PortForward, PortRange, Rule, Span,
 };
 
-use crate::checked::{Addressing, Checked, DnsTarget};
+use crate::checked::{Addressing, Addressing6, Checked, DnsTarget};
 use crate::ranges::RangeSet;
 use crate::source::SourceFile;
 use crate::space::{Field, KeySet};
@@ -41,10 +41,25 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
                 gateway: gateway.map(u32::from),
             },
         };
+        let ipv6 = match iface.addressing6 {
+            Addressing6::None => Ipv6Config::None,
+            Addressing6::Slaac => Ipv6Config::Slaac,
+            Addressing6::Static {
+                address,
+                prefix_len,
+                gateway,
+            } => Ipv6Config::Static {
+                address: address.into(),
+                prefix_len,
+                gateway: gateway.map(u128::from),
+            },
+        };
         pools.buf.interfaces.push(Interface {
             name,
             nic: iface.nic,
             ipv4,
+            ipv6,
+            router_adverts: iface.router_adverts,
             dns_servers,
             uplink: iface.uplink,
             mtu: iface.mtu,

@@ -238,7 +238,7 @@ fn two_uplinks() {
         &out,
         &[
             "5:11: error: two uplinks: 'wan' and 'wan2' both have a default route",
-            "'dhcp' or a 'gateway'",
+            "a 'gateway' or a 'gateway6'",
         ],
     );
 }

@@ -469,7 +469,7 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::*;
     use super::*;
-    use crate::policy::{Interface, Ipv4Config, PolicyBuf, SourcePos, Span};
+    use crate::policy::{Interface, Ipv4Config, Ipv6Config, PolicyBuf, SourcePos, Span};
 
     fn forward(nic: u8, next_hop: [u8; 4]) -> Route {
         Route::Forward {
@@ -735,6 +735,8 @@ mod tests {
                 name: Span::EMPTY,
                 nic,
                 ipv4: Ipv4Config::None,
+                ipv6: Ipv6Config::None,
+                router_adverts: false,
                 dns_servers: Span::EMPTY,
                 uplink,
                 pos: SourcePos::default(),

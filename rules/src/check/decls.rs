@@ -7,7 +7,7 @@ use ipnetwork::IpNetwork;
 
 use super::{Checker, Entity, TableDef};
 use crate::ast::{self, ClientDecl, InterfaceDecl, Ruleset, Statement, TableDecl, TableEntry};
-use crate::checked::{network_of, Addressing, ClientDef, InterfaceDef};
+use crate::checked::{network_of, Addressing, Addressing6, ClientDef, InterfaceDef};
 use crate::diag::Diagnostic;
 use crate::ranges::RangeSet;
 use crate::source::Loc;
@@ -53,6 +53,37 @@ fn reserved_host(addr: Ipv4Addr, network: Ipv4Addr, prefix_len: u8) -> Option<&'
     } else {
         None
     }
+}
+
+/// Checks that a client's address `addr` is in its interface's subnet (`inside`) and not
+/// the appliance's own (`own`); `subnet` is what the message calls it, its first address
+/// and its prefix length.
+pub(super) fn client_on_subnet<A: std::fmt::Display>(
+    iface: &InterfaceDef,
+    loc: Loc,
+    addr: A,
+    inside: bool,
+    own: bool,
+    subnet: (&str, A, u8),
+) -> Result<(), Diagnostic> {
+    let (what, first, len) = subnet;
+    if !inside {
+        return Err(Diagnostic::error(
+            loc,
+            format!(
+                "{addr} is outside interface '{}''s {what} {first}/{len}",
+                iface.name
+            ),
+        )
+        .with_note(iface.name_loc, "the interface is declared here"));
+    }
+    if own {
+        return Err(Diagnostic::error(
+            loc,
+            format!("{addr} is the appliance's own address on '{}'", iface.name),
+        ));
+    }
+    Ok(())
 }
 
 impl Checker<'_> {
@@ -136,6 +167,7 @@ impl Checker<'_> {
                 }
             }
         };
+        let addressing6 = self.addressing6(decl)?;
         let uplink = matches!(
             addressing,
             Addressing::Dhcp
@@ -143,7 +175,15 @@ impl Checker<'_> {
                     gateway: Some(_),
                     ..
                 }
+        ) || matches!(
+            addressing6,
+            Addressing6::Slaac
+                | Addressing6::Static {
+                    gateway: Some(_),
+                    ..
+                }
         );
+        let router_adverts = self.router_adverts(decl, addressing6, uplink)?;
         if let (Some(first), false) = (decl.dns.first(), uplink) {
             self.diags.push(
                 Diagnostic::warning(first.loc, "DNS servers on an interface that is not the uplink are not used")
@@ -155,7 +195,7 @@ impl Checker<'_> {
                     .with_hint("with 'dhcp' the resolvers are learned; give 'address' and 'gateway' to use static ones"),
             );
         }
-        if addressing == Addressing::None {
+        if addressing == Addressing::None && addressing6 == Addressing6::None {
             self.diags.push(
                 Diagnostic::warning(
                     decl.name.loc,
@@ -177,6 +217,8 @@ impl Checker<'_> {
                 .mtu
                 .as_ref()
                 .map_or(dataplane::policy::MAX_MTU, |m| m.value as u16),
+            addressing6,
+            router_adverts,
         });
         Ok(())
     }
@@ -249,7 +291,7 @@ impl Checker<'_> {
                         first.name, second.name
                     ),
                 )
-                .with_hint("exactly one interface, the uplink, has 'dhcp' or a 'gateway'")
+                .with_hint("exactly one interface, the uplink, has 'dhcp', 'slaac', a 'gateway' or a 'gateway6'")
                 .with_note(first.name_loc, "the first uplink is declared here")
             })
             .collect();
@@ -275,6 +317,7 @@ impl Checker<'_> {
                         return Err(Diagnostic::error(address.loc, format!("client '{}' has two IPv6 addresses", decl.name.value))
                             .with_hint("a client has at most one IPv4 and one IPv6 address; declare another client"));
                     }
+                    self.client_address6_on(a, &iface, address.loc)?;
                 }
             }
             let value = address.value;
@@ -324,22 +367,14 @@ impl Checker<'_> {
                 ..
             } => {
                 let network = network_of(address, prefix_len);
-                if !iface.contains(addr) {
-                    return Err(Diagnostic::error(
-                        loc,
-                        format!(
-                            "{addr} is outside interface '{}''s network {network}/{prefix_len}",
-                            iface.name
-                        ),
-                    )
-                    .with_note(iface.name_loc, "the interface is declared here"));
-                }
-                if addr == address {
-                    return Err(Diagnostic::error(
-                        loc,
-                        format!("{addr} is the appliance's own address on '{}'", iface.name),
-                    ));
-                }
+                client_on_subnet(
+                    iface,
+                    loc,
+                    addr,
+                    iface.contains(addr),
+                    addr == address,
+                    ("network", network, prefix_len),
+                )?;
                 if let Some(what) = reserved_host(addr, network, prefix_len) {
                     return Err(Diagnostic::error(
                         loc,

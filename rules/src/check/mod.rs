@@ -3,6 +3,7 @@
 //! It reports every problem it can find in one pass: a broken statement is reported and
 //! left out, and the rest of the ruleset is still checked.
 
+mod addressing6;
 mod decls;
 mod filter;
 mod scope;

@@ -8,7 +8,8 @@ use crate::names;
 use crate::source::Loc;
 
 impl Parser<'_> {
-    /// `interface NAME nicN [dhcp | address A/P [gateway G]] [dns A, ...]`
+    /// `interface NAME nicN [dhcp | address A/P [gateway G]] [dns A, ...] [mtu N]
+    /// [slaac | address6 A/P [gateway6 G]] [ra]`
     pub(super) fn interface(&mut self, start: Loc) -> PResult<InterfaceDecl> {
         let name = self.name("interface")?;
         let (nic_text, nic_loc) = self.word("a NIC ('nic0' .. 'nic7')")?;
@@ -37,9 +38,44 @@ impl Parser<'_> {
         let mut gateway: Option<Located<std::net::Ipv4Addr>> = None;
         let mut dns = Vec::new();
         let mut mtu: Option<Located<u32>> = None;
+        let mut addressing6 = Addressing6::None;
+        let mut gateway6: Option<Located<std::net::Ipv6Addr>> = None;
+        let mut ra: Option<Loc> = None;
         while !self.at_end() {
-            let (word, loc) = self.word("'dhcp', 'address', 'gateway', 'dns' or 'mtu'")?;
+            let (word, loc) = self.word(
+                "'dhcp', 'address', 'gateway', 'dns', 'mtu', 'slaac', 'address6', 'gateway6' or 'ra'",
+            )?;
             match word {
+                "slaac" if addressing6 == Addressing6::None => {
+                    addressing6 = Addressing6::Slaac(loc)
+                }
+                "address6" if addressing6 == Addressing6::None => {
+                    let (text, loc) = self.word("an IPv6 address with prefix length (A/P)")?;
+                    let (address, prefix_len) = words::ipv6_with_prefix(text, loc)?;
+                    addressing6 = Addressing6::Static {
+                        address: Located {
+                            value: address,
+                            loc,
+                        },
+                        prefix_len,
+                        gateway: None,
+                    };
+                }
+                "slaac" | "address6" => {
+                    return Err(Diagnostic::error(
+                        loc,
+                        "the interface's IPv6 address is already given",
+                    )
+                    .with_hint("an interface has either 'slaac' or one 'address6 A/P'"))
+                }
+                "gateway6" if gateway6.is_none() => {
+                    let (text, loc) = self.word("the IPv6 gateway's address")?;
+                    gateway6 = Some(Located {
+                        value: words::ipv6(text, loc)?,
+                        loc,
+                    });
+                }
+                "ra" if ra.is_none() => ra = Some(loc),
                 "dhcp" if addressing == Addressing::None => addressing = Addressing::Dhcp(loc),
                 "address" if addressing == Addressing::None => {
                     let (text, loc) = self.word("an address with prefix length (A/P)")?;
@@ -89,7 +125,7 @@ impl Parser<'_> {
                     };
                     mtu = Some(Located { value, loc });
                 }
-                "gateway" | "dns" | "mtu" => {
+                "gateway" | "dns" | "mtu" | "gateway6" | "ra" => {
                     return Err(Diagnostic::error(loc, format!("'{word}' given twice")))
                 }
                 other => {
@@ -99,7 +135,10 @@ impl Parser<'_> {
                     )
                     .with_hint_opt(names::did_you_mean(
                         other,
-                        ["dhcp", "address", "gateway", "dns", "mtu"],
+                        [
+                            "dhcp", "address", "gateway", "dns", "mtu", "slaac", "address6",
+                            "gateway6", "ra",
+                        ],
                     )))
                 }
             }
@@ -115,6 +154,20 @@ impl Parser<'_> {
                 }
             }
         }
+        if let Some(g) = gateway6 {
+            match &mut addressing6 {
+                Addressing6::Static { gateway, .. } => *gateway = Some(g),
+                _ => {
+                    return Err(Diagnostic::error(
+                        g.loc,
+                        "an IPv6 gateway needs a static IPv6 address",
+                    )
+                    .with_hint(
+                        "write: address6 A/P gateway6 G (with slaac the router is learned)",
+                    ))
+                }
+            }
+        }
         Ok(InterfaceDecl {
             loc: self.since(start),
             name,
@@ -122,6 +175,8 @@ impl Parser<'_> {
             addressing,
             dns,
             mtu,
+            addressing6,
+            ra,
         })
     }
 

@@ -230,3 +230,52 @@ fn packet_descriptions_parse_on_their_own() {
         "expected the destination (an address, a client or 'self'), found the end of the file"
     ));
 }
+
+#[test]
+fn ipv6_interface_words_parse_in_any_order() {
+    let ruleset = parse_ok(
+        "interface wan nic0 dhcp slaac\n\
+         interface lan nic1 ra address6 fd00::1/64 address 10.0.0.1/24\n\
+         interface dmz nic2 address6 2001:db8::2/64 gateway6 fe80::1\n",
+    );
+    let interfaces: Vec<&InterfaceDecl> = ruleset
+        .statements
+        .iter()
+        .map(|s| match s {
+            Statement::Interface(i) => i,
+            other => panic!("expected an interface, got {other:?}"),
+        })
+        .collect();
+    assert!(matches!(interfaces[0].addressing6, Addressing6::Slaac(_)));
+    assert!(interfaces[0].ra.is_none());
+    assert!(matches!(
+        interfaces[1].addressing6,
+        Addressing6::Static {
+            prefix_len: 64,
+            gateway: None,
+            ..
+        }
+    ));
+    assert_eq!(interfaces[1].ra, Some(Loc::new(49, 51)));
+    let Addressing6::Static {
+        gateway: Some(gateway),
+        ..
+    } = &interfaces[2].addressing6
+    else {
+        panic!("{:?}", interfaces[2].addressing6)
+    };
+    assert_eq!(
+        gateway.value,
+        "fe80::1".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+}
+
+#[test]
+fn gateway6_before_address6_still_belongs_to_it_and_without_it_is_an_error() {
+    parse_ok("interface wan nic0 gateway6 fe80::1 address6 2001:db8::2/64\n");
+    let errors = parse_errors("interface wan nic0 dhcp gateway6 fe80::1\n");
+    assert!(
+        errors[0].contains("1:34: error: an IPv6 gateway needs a static IPv6 address"),
+        "{errors:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! Each function takes the word's text and location and returns the value or a diagnostic
 //! that says what is wrong with it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 
@@ -82,18 +82,48 @@ pub fn ipv4(text: &str, loc: Loc) -> Result<Ipv4Addr, Diagnostic> {
     }
 }
 
-/// An address with a prefix length, `A/P` (host bits allowed: this is an interface address).
+/// An IPv6 address.
+pub fn ipv6(text: &str, loc: Loc) -> Result<Ipv6Addr, Diagnostic> {
+    match ip(text, loc)? {
+        IpAddr::V6(a) => Ok(a),
+        IpAddr::V4(_) => Err(Diagnostic::error(
+            loc,
+            format!("'{text}' is an IPv4 address; an IPv6 address is needed here"),
+        )),
+    }
+}
+
+/// An IPv4 address with a prefix length, `A/P` (host bits allowed: this is an interface
+/// address).
 pub fn ipv4_with_prefix(text: &str, loc: Loc) -> Result<(Ipv4Addr, u8), Diagnostic> {
-    let Some((addr, prefix)) = text.split_once('/') else {
-        return Err(
-            Diagnostic::error(loc, format!("'{text}' has no prefix length")).with_hint(format!(
-                "write the interface's address with its network's prefix, e.g. {text}/24"
-            )),
-        );
-    };
-    let addr = ipv4(addr, loc)?;
-    let prefix = number(prefix, loc, "prefix length", 32)? as u8;
-    Ok((addr, prefix))
+    let (addr, prefix) = split_prefix(text, loc, "24")?;
+    Ok((
+        ipv4(addr, loc)?,
+        number(prefix, loc, "prefix length", 32)? as u8,
+    ))
+}
+
+/// An IPv6 address with a prefix length, `A/P` (host bits allowed: this is an interface
+/// address).
+pub fn ipv6_with_prefix(text: &str, loc: Loc) -> Result<(Ipv6Addr, u8), Diagnostic> {
+    let (addr, prefix) = split_prefix(text, loc, "64")?;
+    Ok((
+        ipv6(addr, loc)?,
+        number(prefix, loc, "prefix length", 128)? as u8,
+    ))
+}
+
+/// `A/P` split at the slash; `example` is the prefix length the hint suggests.
+fn split_prefix<'t>(
+    text: &'t str,
+    loc: Loc,
+    example: &str,
+) -> Result<(&'t str, &'t str), Diagnostic> {
+    text.split_once('/').ok_or_else(|| {
+        Diagnostic::error(loc, format!("'{text}' has no prefix length")).with_hint(format!(
+            "write the interface's address with its network's prefix, e.g. {text}/{example}"
+        ))
+    })
 }
 
 /// A network `A/P` or a single address (`/32` or `/128`). Host bits must be clear.

@@ -195,6 +195,25 @@ pub enum Ipv4Config {
     Dhcp,
 }
 
+/// How an interface gets its IPv6 addresses (besides its link-local address, which every
+/// interface with IPv6 makes from its MAC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ipv6Config {
+    /// No IPv6: the NIC forwards nothing and answers nothing on IPv6.
+    None,
+    /// A fixed address and on-link prefix, with an optional default router.
+    Static {
+        /// The appliance's address on this interface.
+        address: u128,
+        /// Prefix length of the on-link prefix.
+        prefix_len: u8,
+        /// Default router reachable on this interface (in the prefix, or link-local).
+        gateway: Option<u128>,
+    },
+    /// Address, prefix, default router and DNS servers come from router advertisements.
+    Slaac,
+}
+
 /// One declared interface (`interface NAME nicN ...`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Interface {
@@ -204,6 +223,11 @@ pub struct Interface {
     pub nic: u8,
     /// IPv4 addressing.
     pub ipv4: Ipv4Config,
+    /// IPv6 addressing.
+    pub ipv6: Ipv6Config,
+    /// Whether the appliance sends router advertisements on this interface (`ra`): the
+    /// static IPv6 prefix, the MTU and, when a DNS redirect covers it, itself as resolver.
+    pub router_adverts: bool,
     /// Static DNS servers for this interface (`ipv4_addrs`), used as upstream resolvers when
     /// this is the uplink and it is not configured by DHCP.
     pub dns_servers: Span,

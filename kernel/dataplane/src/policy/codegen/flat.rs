@@ -12,7 +12,8 @@
 
 use super::super::model::{
     Action, AddrRange, ByteRange, Client, DefaultRule, DnsRedirect, DnsUpstream, Interface,
-    Ipv4Config, Masquerade, Policy, PortForward, PortRange, Rule, SourcePos, Span, StateLimits,
+    Ipv4Config, Ipv6Config, Masquerade, Policy, PortForward, PortRange, Rule, SourcePos, Span,
+    StateLimits,
 };
 
 /// The lists of a policy, in the order [`walk`] visits them.
@@ -166,12 +167,16 @@ const fn put(words: &mut [u32], at: usize, part: &[u32]) -> usize {
 }
 
 /// Words per interface: name (2), NIC, IPv4 kind, address, prefix length, gateway (2),
-/// DNS servers (2), uplink, MTU, position (2).
-pub const INTERFACE_WORDS: usize = 14;
+/// DNS servers (2), uplink, MTU, position (2), IPv6 kind, address (4), prefix length,
+/// gateway flag and gateway (4), router advertisements.
+pub const INTERFACE_WORDS: usize = 26;
 
 const IPV4_NONE: u32 = 0;
 const IPV4_STATIC: u32 = 1;
 const IPV4_DHCP: u32 = 2;
+const IPV6_NONE: u32 = 0;
+const IPV6_STATIC: u32 = 1;
+const IPV6_SLAAC: u32 = 2;
 
 /// An interface as [`INTERFACE_WORDS`] words.
 pub const fn interface_words(i: &Interface) -> [u32; INTERFACE_WORDS] {
@@ -190,7 +195,26 @@ pub const fn interface_words(i: &Interface) -> [u32; INTERFACE_WORDS] {
     let at = put(&mut w, at, &option_words(gateway));
     let at = put(&mut w, at, &span_words(i.dns_servers));
     let at = put(&mut w, at, &[i.uplink as u32, i.mtu as u32]);
-    put(&mut w, at, &pos_words(i.pos));
+    let at = put(&mut w, at, &pos_words(i.pos));
+    let (kind6, address6, prefix_len6, gateway6) = match i.ipv6 {
+        Ipv6Config::None => (IPV6_NONE, 0, 0, None),
+        Ipv6Config::Static {
+            address,
+            prefix_len,
+            gateway,
+        } => (IPV6_STATIC, address, prefix_len as u32, gateway),
+        Ipv6Config::Slaac => (IPV6_SLAAC, 0, 0, None),
+    };
+    let at = put(&mut w, at, &[kind6]);
+    let at = put(&mut w, at, &u128_words(address6));
+    let at = put(&mut w, at, &[prefix_len6]);
+    let (has_gateway6, gateway6) = match gateway6 {
+        Some(g) => (1, g),
+        None => (0, 0),
+    };
+    let at = put(&mut w, at, &[has_gateway6]);
+    let at = put(&mut w, at, &u128_words(gateway6));
+    put(&mut w, at, &[i.router_adverts as u32]);
     w
 }
 
@@ -205,10 +229,26 @@ const fn interface_at(w: &[u32], base: usize) -> Interface {
         IPV4_DHCP => Ipv4Config::Dhcp,
         _ => panic!("emitted policy: unknown IPv4 addressing word"),
     };
+    let ipv6 = match w[base + 14] {
+        IPV6_NONE => Ipv6Config::None,
+        IPV6_STATIC => Ipv6Config::Static {
+            address: u128_at(w, base + 15),
+            prefix_len: w[base + 19] as u8,
+            gateway: match w[base + 20] {
+                0 => None,
+                1 => Some(u128_at(w, base + 21)),
+                _ => panic!("emitted policy: bad option flag word"),
+            },
+        },
+        IPV6_SLAAC => Ipv6Config::Slaac,
+        _ => panic!("emitted policy: unknown IPv6 addressing word"),
+    };
     Interface {
         name: span_at(w, base),
         nic: w[base + 2] as u8,
         ipv4,
+        ipv6,
+        router_adverts: w[base + 25] != 0,
         dns_servers: span_at(w, base + 8),
         uplink: w[base + 10] != 0,
         mtu: w[base + 11] as u16,
@@ -592,6 +632,12 @@ mod tests {
                     prefix_len: 24,
                     gateway: Some(0x0a00_0202),
                 },
+                ipv6: Ipv6Config::Static {
+                    address: 0x2001_0db8 << 96 | 2,
+                    prefix_len: 64,
+                    gateway: Some(0xfe80 << 112 | 1),
+                },
+                router_adverts: false,
                 dns_servers: span(0, 1),
                 uplink: true,
                 mtu: 1400,
@@ -601,6 +647,8 @@ mod tests {
                 name: span(6, 7),
                 nic: 1,
                 ipv4: Ipv4Config::Dhcp,
+                ipv6: Ipv6Config::Slaac,
+                router_adverts: true,
                 dns_servers: Span::EMPTY,
                 uplink: false,
                 mtu: 1500,
