@@ -162,7 +162,19 @@ fn benchmarks(c: &mut Criterion) {
         let mut group = c.benchmark_group("state/hit");
         group.bench_function(BenchmarkId::new("state-table", size), |b| {
             measure(b, ("hit", "state-table", size), &hits, |s| {
-                black_box(table.lookup(if s.ipv4_addresses().is_some_and(|(src, _)| src.octets()[0] == 10) { 1 } else { 0 }, s, now));
+                black_box(
+                    table.lookup(
+                        if s.ipv4_addresses()
+                            .is_some_and(|(src, _)| src.octets()[0] == 10)
+                        {
+                            1
+                        } else {
+                            0
+                        },
+                        s,
+                        now,
+                    ),
+                );
             })
         });
         group.bench_function(BenchmarkId::new("btreemap", size), |b| {

@@ -21,7 +21,10 @@ use crate::route6::{is_link_local, Ipv6Routes};
 
 /// Whether `src` can never be a host's address.
 pub fn is_martian_source(src: Ipv6Address) -> bool {
-    src.is_unspecified() || src.is_loopback() || src.is_multicast() || src.to_ipv4_mapped().is_some()
+    src.is_unspecified()
+        || src.is_loopback()
+        || src.is_multicast()
+        || src.to_ipv4_mapped().is_some()
 }
 
 /// Whether a packet from `src` may arrive on NIC `nic`. See the module documentation.

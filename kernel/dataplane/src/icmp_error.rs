@@ -33,7 +33,8 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{
     Icmpv4DstUnreachable as DstUnreachable, Icmpv4Message, Icmpv4Packet,
     Icmpv4TimeExceeded as TimeExceeded, IpAddress, IpProtocol, IpVersion, Ipv4Address, Ipv4Cidr,
-    Ipv4Packet, Ipv4Repr, Ipv6Address, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, IPV4_HEADER_LEN,
+    Ipv4Packet, Ipv4Repr, Ipv6Address, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    IPV4_HEADER_LEN,
 };
 
 use crate::packet::{is_special_purpose, tcp_flags, IcmpSummary, IpSummary, Transport};
@@ -446,7 +447,10 @@ mod tests {
         assert_eq!((icmp_type, code), (11, 0));
         assert_eq!(
             (quote.src, quote.dst),
-            (Ipv4Address::from(CLIENT).into(), Ipv4Address::from(SERVER).into())
+            (
+                Ipv4Address::from(CLIENT).into(),
+                Ipv4Address::from(SERVER).into()
+            )
         );
         assert_eq!((quote.src_port, quote.dst_port), (Some(33434), Some(33434)));
         // The whole (short) packet is quoted byte for byte, TTL 1 and all.
@@ -638,7 +642,10 @@ mod tests {
         let s = summary(&reply);
         assert_eq!(
             (s.src, s.dst),
-            (Ipv4Address::from(SERVER).into(), Ipv4Address::from(CLIENT).into()),
+            (
+                Ipv4Address::from(SERVER).into(),
+                Ipv4Address::from(CLIENT).into()
+            ),
             "from the server"
         );
         assert_eq!(s.ttl, REPLY_TTL);

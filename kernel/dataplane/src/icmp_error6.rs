@@ -18,9 +18,8 @@ use alloc::vec::Vec;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6TimeExceeded, IpAddress,
-    IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr, TcpPacket, TcpRepr, IPV6_HEADER_LEN,
-    IPV6_MIN_MTU,
+    Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6TimeExceeded, IpAddress, IpProtocol,
+    Ipv6Address, Ipv6Packet, Ipv6Repr, TcpPacket, TcpRepr, IPV6_HEADER_LEN, IPV6_MIN_MTU,
 };
 
 use crate::antispoof6::is_martian_source;
@@ -32,9 +31,8 @@ const ICMPV6_ERROR_HEADER_LEN: usize = 8;
 
 /// The ICMPv6 type and code of `error`.
 pub fn type_code(error: IcmpError) -> (u8, u8) {
-    let unreachable = |reason: Icmpv6DstUnreachable| {
-        (Icmpv6Message::DstUnreachable.into(), u8::from(reason))
-    };
+    let unreachable =
+        |reason: Icmpv6DstUnreachable| (Icmpv6Message::DstUnreachable.into(), u8::from(reason));
     match error {
         IcmpError::TimeExceeded => (
             Icmpv6Message::TimeExceeded.into(),

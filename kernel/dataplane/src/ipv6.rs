@@ -63,9 +63,11 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
         let (next, length) = match protocol {
             IpProtocol::HopByHop if index != 0 => return Err(Malformed::MisplacedHopByHop),
             IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts => {
-                let rest = packet.get(offset..).ok_or(Malformed::IncompleteHeaderChain)?;
-                let ext =
-                    Ipv6ExtHeader::new_checked(rest).map_err(|_| Malformed::IncompleteHeaderChain)?;
+                let rest = packet
+                    .get(offset..)
+                    .ok_or(Malformed::IncompleteHeaderChain)?;
+                let ext = Ipv6ExtHeader::new_checked(rest)
+                    .map_err(|_| Malformed::IncompleteHeaderChain)?;
                 if protocol == IpProtocol::Ipv6Route {
                     let routing = Ipv6RoutingHeader::new_checked(ext.payload())
                         .map_err(|_| Malformed::IncompleteHeaderChain)?;
@@ -76,9 +78,11 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
                 (ext.next_header(), 8 * (usize::from(ext.header_len()) + 1))
             }
             IpProtocol::Ipv6Frag => {
-                let rest = packet.get(offset..).ok_or(Malformed::IncompleteHeaderChain)?;
-                let ext =
-                    Ipv6ExtHeader::new_checked(rest).map_err(|_| Malformed::IncompleteHeaderChain)?;
+                let rest = packet
+                    .get(offset..)
+                    .ok_or(Malformed::IncompleteHeaderChain)?;
+                let ext = Ipv6ExtHeader::new_checked(rest)
+                    .map_err(|_| Malformed::IncompleteHeaderChain)?;
                 let header = Ipv6FragmentHeader::new_checked(ext.payload())
                     .map_err(|_| Malformed::IncompleteHeaderChain)?;
                 let (frag_offset, more) = (header.frag_offset() * 8, header.more_frags());
@@ -254,10 +258,15 @@ mod tests {
         let bytes = packets6::tcp_syn(client(), 40000, server(), 443);
         let s = IpSummary::parse_ipv6(&bytes).unwrap();
         assert!(s.is_ipv6());
-        assert_eq!((s.src, s.dst), (IpAddress::Ipv6(client()), IpAddress::Ipv6(server())));
+        assert_eq!(
+            (s.src, s.dst),
+            (IpAddress::Ipv6(client()), IpAddress::Ipv6(server()))
+        );
         assert_eq!((s.protocol, s.header_len, s.ttl), (IpProtocol::Tcp, 40, 64));
         assert_eq!(s.ports(), (40000, 443));
-        let Transport::Tcp(tcp) = s.transport else { panic!("not tcp") };
+        let Transport::Tcp(tcp) = s.transport else {
+            panic!("not tcp")
+        };
         assert!(tcp.has(tcp_flags::SYN));
         assert_eq!(tcp.window_scale, Some(7));
     }
@@ -270,7 +279,11 @@ mod tests {
             &[
                 Extension::HopByHop,
                 Extension::DestinationOptions,
-                Extension::Fragment { offset: 0, more: false, ident: 7 },
+                Extension::Fragment {
+                    offset: 0,
+                    more: false,
+                    ident: 7,
+                },
             ],
         );
         let s = IpSummary::parse_ipv6(&bytes).unwrap();
@@ -284,13 +297,25 @@ mod tests {
     fn a_type_0_routing_header_is_refused_anywhere_in_the_chain() {
         let udp = packets6::udp(client(), 5353, server(), 53, b"q");
         for segments_left in [0, 1] {
-            let rh0 = Extension::Routing { routing_type: 0, segments_left };
+            let rh0 = Extension::Routing {
+                routing_type: 0,
+                segments_left,
+            };
             let bytes = packets6::with_extensions(&udp, &[Extension::DestinationOptions, rh0]);
-            assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::RoutingHeaderType0));
+            assert_eq!(
+                IpSummary::parse_ipv6(&bytes),
+                Err(Malformed::RoutingHeaderType0)
+            );
         }
-        let rh2 = Extension::Routing { routing_type: 2, segments_left: 0 };
+        let rh2 = Extension::Routing {
+            routing_type: 2,
+            segments_left: 0,
+        };
         let mobile = packets6::with_extensions(&udp, &[rh2]);
-        assert_eq!(IpSummary::parse_ipv6(&mobile).unwrap().protocol, IpProtocol::Udp);
+        assert_eq!(
+            IpSummary::parse_ipv6(&mobile).unwrap().protocol,
+            IpProtocol::Udp
+        );
     }
 
     #[test]
@@ -298,7 +323,10 @@ mod tests {
         let udp = packets6::udp(client(), 5353, server(), 53, b"q");
         let bytes =
             packets6::with_extensions(&udp, &[Extension::DestinationOptions, Extension::HopByHop]);
-        assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::MisplacedHopByHop));
+        assert_eq!(
+            IpSummary::parse_ipv6(&bytes),
+            Err(Malformed::MisplacedHopByHop)
+        );
     }
 
     #[test]
@@ -306,22 +334,35 @@ mod tests {
         let udp = packets6::udp(client(), 5353, server(), 53, b"q");
         let at_bound = [Extension::DestinationOptions; MAX_EXTENSION_HEADERS];
         let bytes = packets6::with_extensions(&udp, &at_bound);
-        assert_eq!(IpSummary::parse_ipv6(&bytes).unwrap().protocol, IpProtocol::Udp);
+        assert_eq!(
+            IpSummary::parse_ipv6(&bytes).unwrap().protocol,
+            IpProtocol::Udp
+        );
         let beyond = [Extension::DestinationOptions; MAX_EXTENSION_HEADERS + 1];
         let bytes = packets6::with_extensions(&udp, &beyond);
-        assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::ExtensionChainTooLong));
+        assert_eq!(
+            IpSummary::parse_ipv6(&bytes),
+            Err(Malformed::ExtensionChainTooLong)
+        );
     }
 
     #[test]
     fn a_first_fragment_must_carry_the_whole_upper_layer_header() {
         let syn = packets6::tcp_syn(client(), 40000, server(), 443);
-        let first = Extension::Fragment { offset: 0, more: true, ident: 9 };
+        let first = Extension::Fragment {
+            offset: 0,
+            more: true,
+            ident: 9,
+        };
         let whole = packets6::with_extensions(&syn, &[first]);
         // Keep 16 bytes of the TCP header (of 32, with options): a tiny first fragment.
         let tiny = &whole[..40 + 8 + 16];
         let mut tiny = tiny.to_vec();
         smoltcp::wire::Ipv6Packet::new_unchecked(&mut tiny[..]).set_payload_len(8 + 16);
-        assert_eq!(IpSummary::parse_ipv6(&tiny), Err(Malformed::IncompleteHeaderChain));
+        assert_eq!(
+            IpSummary::parse_ipv6(&tiny),
+            Err(Malformed::IncompleteHeaderChain)
+        );
     }
 
     #[test]
@@ -330,13 +371,20 @@ mod tests {
         let mut bytes = packets6::with_extensions(&udp, &[Extension::DestinationOptions]);
         bytes.truncate(40 + 4);
         smoltcp::wire::Ipv6Packet::new_unchecked(&mut bytes[..]).set_payload_len(4);
-        assert_eq!(IpSummary::parse_ipv6(&bytes), Err(Malformed::IncompleteHeaderChain));
+        assert_eq!(
+            IpSummary::parse_ipv6(&bytes),
+            Err(Malformed::IncompleteHeaderChain)
+        );
     }
 
     #[test]
     fn a_later_fragment_has_no_transport_and_keeps_its_identification() {
         let udp = packets6::udp(client(), 5353, server(), 53, &[7; 64]);
-        let later = Extension::Fragment { offset: 1448, more: false, ident: 0xdead_beef };
+        let later = Extension::Fragment {
+            offset: 1448,
+            more: false,
+            ident: 0xdead_beef,
+        };
         let bytes = packets6::with_extensions(&udp, &[later]);
         let s = IpSummary::parse_ipv6(&bytes).unwrap();
         assert_eq!(s.transport, Transport::NonFirstFragment);
@@ -358,7 +406,13 @@ mod tests {
     fn icmpv6_echo_and_packet_too_big_are_summarised() {
         let ping = packets6::echo(client(), server(), true, 0x77, 1);
         let s = IpSummary::parse_ipv6(&ping).unwrap();
-        assert_eq!(s.transport, Transport::Icmp(IcmpSummary::Echo { request: true, ident: 0x77 }));
+        assert_eq!(
+            s.transport,
+            Transport::Icmp(IcmpSummary::Echo {
+                request: true,
+                ident: 0x77
+            })
+        );
         assert_eq!(s.icmp_type_code(), (128, 0));
 
         let udp = packets6::udp(client(), 40000, server(), 53, b"q");
@@ -369,16 +423,27 @@ mod tests {
             payload_len: udp.len() - 40,
             hop_limit: 63,
         };
-        let too_big = Icmpv6Repr::PktTooBig { mtu: 1280, header, data: &udp[40..] };
+        let too_big = Icmpv6Repr::PktTooBig {
+            mtu: 1280,
+            header,
+            data: &udp[40..],
+        };
         let router = addr("2001:db8:ffff::1");
         let bytes = packets6::icmp(router, client(), &too_big);
         let s = IpSummary::parse_ipv6(&bytes).unwrap();
-        let Transport::Icmp(IcmpSummary::Error { icmp_type: 2, code: 0, quoted }) = s.transport
+        let Transport::Icmp(IcmpSummary::Error {
+            icmp_type: 2,
+            code: 0,
+            quoted,
+        }) = s.transport
         else {
             panic!("not a packet too big: {:?}", s.transport)
         };
         assert_eq!(quoted.offset, 48);
-        assert_eq!((quoted.src, quoted.dst), (IpAddress::Ipv6(client()), IpAddress::Ipv6(server())));
+        assert_eq!(
+            (quoted.src, quoted.dst),
+            (IpAddress::Ipv6(client()), IpAddress::Ipv6(server()))
+        );
         assert_eq!((quoted.src_port, quoted.dst_port), (Some(40000), Some(53)));
     }
 
@@ -388,8 +453,18 @@ mod tests {
             target_addr: addr("fd00:137:1::1"),
             lladdr: Some(smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 0x10]).into()),
         };
-        let ns = packets6::icmp(addr("fe80::10"), addr("ff02::1:ff00:1"), &Icmpv6Repr::Ndisc(solicit));
+        let ns = packets6::icmp(
+            addr("fe80::10"),
+            addr("ff02::1:ff00:1"),
+            &Icmpv6Repr::Ndisc(solicit),
+        );
         let s = IpSummary::parse_ipv6(&ns).unwrap();
-        assert_eq!(s.transport, Transport::Icmp(IcmpSummary::Other { icmp_type: 135, code: 0 }));
+        assert_eq!(
+            s.transport,
+            Transport::Icmp(IcmpSummary::Other {
+                icmp_type: 135,
+                code: 0
+            })
+        );
     }
 }

@@ -206,7 +206,12 @@ impl<A: NeighborAddress> NeighborTable<A> {
 
     /// Records `mac` for `key` (confirmed now); returns the packets that were waiting for
     /// it, in order.
-    pub fn learn(&mut self, key: NeighborKey<A>, mac: EthernetAddress, now: Instant) -> Vec<Vec<u8>> {
+    pub fn learn(
+        &mut self,
+        key: NeighborKey<A>,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Vec<Vec<u8>> {
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }

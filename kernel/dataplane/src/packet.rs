@@ -336,7 +336,11 @@ pub const MAX_DATAGRAM_PAYLOAD: usize = 65535;
 /// Refuses a fragment that ends past [`MAX_DATAGRAM_PAYLOAD`] (pf's "respect maximum
 /// length"), or that has more to come but does not end on an 8-byte boundary (pf's "all
 /// fragments are 8 byte aligned").
-pub(crate) fn check_fragment_bounds(offset: u16, more: bool, payload_len: usize) -> Result<(), Malformed> {
+pub(crate) fn check_fragment_bounds(
+    offset: u16,
+    more: bool,
+    payload_len: usize,
+) -> Result<(), Malformed> {
     if usize::from(offset) + payload_len > MAX_DATAGRAM_PAYLOAD {
         return Err(Malformed::DatagramTooLong);
     }
@@ -587,10 +591,7 @@ mod tests {
     fn syn_fin_is_impossible() {
         let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
         packets::set_tcp_flags(&mut bytes, tcp_flags::SYN | tcp_flags::FIN);
-        assert_eq!(
-            IpSummary::parse(&bytes),
-            Err(Malformed::ImpossibleTcpFlags)
-        );
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::ImpossibleTcpFlags));
     }
 
     #[test]
@@ -612,10 +613,7 @@ mod tests {
         // Keep the IP header and 8 bytes of TCP, as a first fragment.
         let mut tiny = bytes[..28].to_vec();
         packets::set_fragment(&mut tiny, true, 0);
-        assert_eq!(
-            IpSummary::parse(&tiny),
-            Err(Malformed::TruncatedTransport)
-        );
+        assert_eq!(IpSummary::parse(&tiny), Err(Malformed::TruncatedTransport));
     }
 
     #[test]
@@ -643,10 +641,7 @@ mod tests {
     fn fragment_with_more_to_come_must_end_on_an_eight_byte_boundary() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 93]);
         packets::set_fragment(&mut bytes, true, 1480);
-        assert_eq!(
-            IpSummary::parse(&bytes),
-            Err(Malformed::FragmentMisaligned)
-        );
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::FragmentMisaligned));
         packets::set_fragment(&mut bytes, false, 1480);
         assert!(
             IpSummary::parse(&bytes).is_ok(),

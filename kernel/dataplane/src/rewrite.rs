@@ -310,11 +310,7 @@ fn quoted_of(summary: &IpSummary) -> Option<QuotedPacket> {
 /// Applies `edit` to the quote of the ICMP error in `bytes` (the quoted packet, as far as
 /// the error carries it) and adjusts the error's own ICMP checksum, which covers every
 /// quoted byte: the edited fields and whatever checksums inside the quote they moved.
-fn edit_quote(
-    bytes: &mut [u8],
-    summary: &IpSummary,
-    edit: impl FnOnce(&mut [u8], &QuotedPacket),
-) {
+fn edit_quote(bytes: &mut [u8], summary: &IpSummary, edit: impl FnOnce(&mut [u8], &QuotedPacket)) {
     let Some(quoted) = quoted_of(summary) else {
         return;
     };
@@ -435,9 +431,9 @@ pub fn set_quoted_dst_port(bytes: &mut [u8], summary: &mut IpSummary, new: u16) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::wire::Ipv4Address;
     use crate::packet::IpSummary;
     use crate::testutil::packets::{self, checksums_valid};
+    use smoltcp::wire::Ipv4Address;
 
     fn parsed(bytes: &[u8]) -> IpSummary {
         IpSummary::parse(bytes).unwrap()

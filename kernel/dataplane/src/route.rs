@@ -32,9 +32,9 @@ use alloc::vec::Vec;
 use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Cidr, IPV6_MIN_MTU};
 
 use crate::config::NicConfig;
-use crate::route6::{Ipv6Routes, Nic6};
 use crate::packet::is_special_purpose;
 use crate::policy::{Client, Policy};
+use crate::route6::{Ipv6Routes, Nic6};
 
 /// The Ethernet MTU every NIC has unless told otherwise.
 pub const DEFAULT_MTU: u16 = 1500;
@@ -594,10 +594,22 @@ mod tests {
             uplink: Some(0),
             clients: &clients,
         });
-        assert_eq!(table.lookup(ip([10, 9, 9, 9]).into()), forward(1, [10, 9, 9, 9]));
-        assert_eq!(table.lookup(ip([10, 1, 9, 9]).into()), forward(2, [10, 1, 9, 9]));
-        assert_eq!(table.lookup(ip([10, 1, 2, 3]).into()), forward(3, [10, 1, 2, 3]));
-        assert_eq!(table.lookup(ip([8, 8, 8, 8]).into()), forward(0, [192, 168, 0, 1]));
+        assert_eq!(
+            table.lookup(ip([10, 9, 9, 9]).into()),
+            forward(1, [10, 9, 9, 9])
+        );
+        assert_eq!(
+            table.lookup(ip([10, 1, 9, 9]).into()),
+            forward(2, [10, 1, 9, 9])
+        );
+        assert_eq!(
+            table.lookup(ip([10, 1, 2, 3]).into()),
+            forward(3, [10, 1, 2, 3])
+        );
+        assert_eq!(
+            table.lookup(ip([8, 8, 8, 8]).into()),
+            forward(0, [192, 168, 0, 1])
+        );
     }
 
     #[test]

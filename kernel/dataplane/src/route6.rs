@@ -19,7 +19,9 @@
 
 use alloc::vec::Vec;
 
-use smoltcp::wire::{IpAddress, Ipv6Address, Ipv6Cidr};
+use smoltcp::wire::{EthernetAddress, IpAddress, Ipv6Address, Ipv6Cidr};
+
+use crate::policy::{Interface, Ipv6Config};
 
 use crate::route::Route;
 
@@ -45,6 +47,42 @@ pub struct Nic6 {
     pub addresses: Vec<Ipv6Cidr>,
     /// The default router on this NIC (only the uplink's is used).
     pub gateway: Option<Ipv6Address>,
+}
+
+/// The link-local address a NIC with MAC `mac` has: `fe80::` and the MAC's modified EUI-64
+/// (RFC 4291 §2.5.1).
+pub fn link_local_of(mac: EthernetAddress) -> Ipv6Address {
+    let mut octets = [0u8; 16];
+    octets[..2].copy_from_slice(&[0xfe, 0x80]);
+    octets[8..].copy_from_slice(&mac.as_eui_64().unwrap_or_default());
+    Ipv6Address::from(octets)
+}
+
+impl Nic6 {
+    /// The addressing `interface` declares for a NIC with MAC `mac`: its link-local
+    /// address and its static `address6` (with `gateway6`), if it has IPv6 at all. SLAAC
+    /// addresses come later, from the addressing module.
+    pub fn declared(interface: &Interface, mac: EthernetAddress) -> Nic6 {
+        let link_local = Ipv6Cidr::new(link_local_of(mac), 64);
+        match interface.ipv6 {
+            Ipv6Config::None => Nic6::default(),
+            Ipv6Config::Slaac => Nic6 {
+                addresses: alloc::vec![link_local],
+                gateway: None,
+            },
+            Ipv6Config::Static {
+                address,
+                prefix_len,
+                gateway,
+            } => Nic6 {
+                addresses: alloc::vec![
+                    link_local,
+                    Ipv6Cidr::new(Ipv6Address::from_bits(address), prefix_len)
+                ],
+                gateway: gateway.map(Ipv6Address::from_bits),
+            },
+        }
+    }
 }
 
 /// The IPv6 routes. See the module documentation.

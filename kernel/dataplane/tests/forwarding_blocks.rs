@@ -101,7 +101,10 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
     let mut sent = Vec::new();
     for mut bytes in packets::fragments(&datagram, 1480) {
         let mut summary = parsed(&bytes);
-        assert_eq!(spoofing.check(CLIENTS, summary.ipv4_addresses().unwrap().0), Ok(()));
+        assert_eq!(
+            spoofing.check(CLIENTS, summary.ipv4_addresses().unwrap().0),
+            Ok(())
+        );
         let decision = match FragmentKind::of(&summary) {
             FragmentKind::First => {
                 // Classified like any packet: the policy passes it, NAT picks the uplink address.

@@ -208,7 +208,10 @@ fn icmp_echo_identifiers_are_translated_both_ways() {
 
     let mut pong = packets::icmp_echo(SERVER, UPLINK_ADDR, false, remapped, 1, b"ping");
     assert!(forwarded(pass(&mut table, UPLINK_NIC, &mut pong, at(0))));
-    assert_eq!((parse(&pong).dst, echo_ident(&pong)), (addr(CLIENT2), 0x1234));
+    assert_eq!(
+        (parse(&pong).dst, echo_ident(&pong)),
+        (addr(CLIENT2), 0x1234)
+    );
     // An echo *request* from the server with that identifier is not a reply.
     let probe = packets::icmp_echo(SERVER, UPLINK_ADDR, true, remapped, 1, b"");
     assert_eq!(
@@ -238,7 +241,8 @@ fn masquerade_rule_matches_ingress_source_and_egress() {
         "to another client NIC"
     );
     assert!(
-        nat::masquerade_rule(&policy, CLIENT_NIC, ip([192, 168, 0, 9]).into(), UPLINK_NIC).is_none(),
+        nat::masquerade_rule(&policy, CLIENT_NIC, ip([192, 168, 0, 9]).into(), UPLINK_NIC)
+            .is_none(),
         "foreign source"
     );
     assert!(
@@ -474,7 +478,14 @@ fn dns_redirect_applies_only_to_dns_for_the_appliance_on_redirecting_nics() {
     let policy = policy.as_policy();
     let gateway = ip(CLIENT_GATEWAY);
     let query = tuple(&packets::udp(CLIENT, 5353, CLIENT_GATEWAY, 53, b"q"));
-    assert!(nat::dns_redirect(&policy, CLIENT_NIC, gateway.into(), &query, &[ip(RESOLVER).into()]).is_some());
+    assert!(nat::dns_redirect(
+        &policy,
+        CLIENT_NIC,
+        gateway.into(),
+        &query,
+        &[ip(RESOLVER).into()]
+    )
+    .is_some());
     assert!(
         nat::dns_redirect(&policy, 2, gateway.into(), &query, &[ip(RESOLVER).into()]).is_none(),
         "NIC without redirect"
@@ -485,12 +496,26 @@ fn dns_redirect_applies_only_to_dns_for_the_appliance_on_redirecting_nics() {
     );
     let elsewhere = tuple(&packets::udp(CLIENT, 5353, RESOLVER, 53, b"q"));
     assert!(
-        nat::dns_redirect(&policy, CLIENT_NIC, gateway.into(), &elsewhere, &[ip(RESOLVER).into()]).is_none(),
+        nat::dns_redirect(
+            &policy,
+            CLIENT_NIC,
+            gateway.into(),
+            &elsewhere,
+            &[ip(RESOLVER).into()]
+        )
+        .is_none(),
         "not for us"
     );
     let ntp = tuple(&packets::udp(CLIENT, 5353, CLIENT_GATEWAY, 123, b"q"));
     assert!(
-        nat::dns_redirect(&policy, CLIENT_NIC, gateway.into(), &ntp, &[ip(RESOLVER).into()]).is_none(),
+        nat::dns_redirect(
+            &policy,
+            CLIENT_NIC,
+            gateway.into(),
+            &ntp,
+            &[ip(RESOLVER).into()]
+        )
+        .is_none(),
         "not DNS"
     );
 }

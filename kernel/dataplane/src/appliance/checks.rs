@@ -10,8 +10,8 @@ use super::drop::Dropped;
 use super::Appliance;
 use crate::antispoof::Spoofed;
 use crate::antispoof6;
-use crate::policy::ip_to_flow_addr;
 use crate::drops::DropReason;
+use crate::policy::ip_to_flow_addr;
 use crate::state::ClientRef;
 
 /// The detail of a drop line for a declared client's address sent from another MAC.

@@ -63,6 +63,7 @@ use crate::neighbor::NeighborTable;
 use crate::packet::{IpSummary, Malformed};
 use crate::policy::{ipv4_to_flow_addr, Policy};
 use crate::route::{RouteTable, Topology};
+use crate::route6::Nic6;
 use crate::sink::FrameSink;
 use crate::state::{StateConfig, StateStats, StateTable, Timeouts};
 
@@ -191,6 +192,9 @@ impl<'p> Appliance<'p> {
         let mut routes = RouteTable::new(&topology);
         for interface in policy.interfaces {
             routes.set_mtu(interface.nic, interface.mtu);
+            if let Some(nic) = config.nics.get(interface.nic as usize) {
+                routes.set_nic_ipv6(interface.nic, Nic6::declared(interface, nic.mac));
+            }
         }
         let sources = SourceFilter::new(&topology);
         let mut hash_key = [0u8; 16];
@@ -208,7 +212,10 @@ impl<'p> Appliance<'p> {
             .enumerate()
             .flat_map(|(i, c)| {
                 let v4 = c.ipv4.map(ipv4_to_flow_addr);
-                [v4, c.ipv6].into_iter().flatten().map(move |a| (c.nic, a, i as u32))
+                [v4, c.ipv6]
+                    .into_iter()
+                    .flatten()
+                    .map(move |a| (c.nic, a, i as u32))
             })
             .collect();
         declared_clients.sort_unstable();
@@ -263,6 +270,21 @@ impl<'p> Appliance<'p> {
         }
     }
 
+    /// Teaches the appliance that IPv6 neighbour `addr` on `nic` has MAC `mac` (as a
+    /// neighbour advertisement does), sending whatever waited for it.
+    pub fn learn_ipv6_neighbor(
+        &mut self,
+        nic: u8,
+        addr: Ipv6Address,
+        mac: EthernetAddress,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        for packet in self.neighbors6.learn((nic, addr), mac, now) {
+            self.send_ip_to(nic, mac, &packet, sink);
+        }
+    }
+
     /// Processes one received Ethernet frame from NIC `nic`. The frame is rewritten in
     /// place when it is forwarded (NAT, TTL).
     pub fn receive(&mut self, nic: u8, frame: &mut [u8], now: Instant, sink: &mut dyn FrameSink) {
@@ -302,33 +324,34 @@ impl<'p> Appliance<'p> {
         } else {
             match repr.ethertype {
                 EthernetProtocol::Arp => return self.receive_arp(nic, frame, now, sink),
-                EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 => match parse_ip(
-                    repr.ethertype,
-                    &frame[ETHERNET_HEADER_LEN..],
-                ) {
-                    Ok(ip) => {
-                        let mut pd = PacketDesc {
-                            nic,
-                            now,
-                            sender_mac: repr.src_addr,
-                            link_broadcast,
-                            ingress: config.ipv4,
-                            ip,
-                            frame,
-                            trace: &mut trace,
-                        };
-                        let forwarded = if pd.ip.is_ipv6() {
-                            self.forward_ipv6(&mut pd, sink)
-                        } else {
-                            self.forward_ipv4(&mut pd, sink)
-                        };
-                        if let Err(dropped) = forwarded {
-                            self.refuse_packet(&mut pd, dropped);
+                EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 => {
+                    match parse_ip(repr.ethertype, &frame[ETHERNET_HEADER_LEN..]) {
+                        Ok(ip) => {
+                            let mut pd = PacketDesc {
+                                nic,
+                                now,
+                                sender_mac: repr.src_addr,
+                                link_broadcast,
+                                ingress: config.ipv4,
+                                ip,
+                                frame,
+                                trace: &mut trace,
+                            };
+                            let forwarded = if pd.ip.is_ipv6() {
+                                self.forward_ipv6(&mut pd, sink)
+                            } else {
+                                self.forward_ipv4(&mut pd, sink)
+                            };
+                            if let Err(dropped) = forwarded {
+                                self.refuse_packet(&mut pd, dropped);
+                            }
+                            return trace;
                         }
-                        return trace;
+                        Err(malformed) => {
+                            Dropped::detail(DropReason::Malformed, malformed.as_str())
+                        }
                     }
-                    Err(malformed) => Dropped::detail(DropReason::Malformed, malformed.as_str()),
-                },
+                }
                 _ => DropReason::UnsupportedEtherType.into(),
             }
         };

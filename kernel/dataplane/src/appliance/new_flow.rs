@@ -14,9 +14,9 @@ use crate::drops::DropReason;
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Redirected};
 use crate::packet::is_never_forwarded;
-use crate::route6::is_link_local;
 use crate::policy::Verdict;
 use crate::route::Route;
+use crate::route6::is_link_local;
 use crate::sink::FrameSink;
 use crate::state::{FlowTuple, NewFlow, Refused, RuleRef};
 
@@ -78,7 +78,10 @@ impl Appliance<'_> {
                 Err(DropReason::NoRoute.into())
             }
             Route::Forward { .. } if matches!(pd.ip.src, IpAddress::Ipv6(src) if is_link_local(src)) => {
-                Err(Dropped::detail(DropReason::MartianSource, LINK_LOCAL_SOURCE))
+                Err(Dropped::detail(
+                    DropReason::MartianSource,
+                    LINK_LOCAL_SOURCE,
+                ))
             }
             Route::Forward { nic, next_hop, mtu } => {
                 // An ICMP error about no known flow, and the like, opens nothing.

@@ -8,9 +8,7 @@
 use alloc::vec;
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{
-    IpAddress, IpProtocol, Icmpv6Packet, Icmpv6Repr, Ipv6Packet, Ipv6Repr,
-};
+use smoltcp::wire::{Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv6Packet, Ipv6Repr};
 
 use super::answer::Answer;
 use super::descriptor::PacketDesc;

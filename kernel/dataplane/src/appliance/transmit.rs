@@ -175,8 +175,12 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) {
         match next_hop {
-            IpAddress::Ipv4(next_hop) => self.send_to_ipv4_neighbor(nic, next_hop, packet, now, sink),
-            IpAddress::Ipv6(next_hop) => self.send_to_ipv6_neighbor(nic, next_hop, packet, now, sink),
+            IpAddress::Ipv4(next_hop) => {
+                self.send_to_ipv4_neighbor(nic, next_hop, packet, now, sink)
+            }
+            IpAddress::Ipv6(next_hop) => {
+                self.send_to_ipv6_neighbor(nic, next_hop, packet, now, sink)
+            }
         }
     }
 

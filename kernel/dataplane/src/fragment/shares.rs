@@ -13,9 +13,9 @@
 //! the table's: a consumer is known only while it has datagrams, and its records of them
 //! are compacted to at most twice its live count (plus a few).
 
-use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use core::cmp::Reverse;
+use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address};
 
 use super::DatagramKey;
 

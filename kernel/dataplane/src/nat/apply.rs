@@ -34,12 +34,7 @@ pub fn apply(bytes: &mut [u8], summary: &mut IpSummary, translation: &Translatio
 
 /// Sets the packet's source and destination addresses (the checksums that cover them
 /// follow); for a fragment after the first, that is all of its translation.
-pub fn set_addresses(
-    bytes: &mut [u8],
-    summary: &mut IpSummary,
-    src: IpAddress,
-    dst: IpAddress,
-) {
+pub fn set_addresses(bytes: &mut [u8], summary: &mut IpSummary, src: IpAddress, dst: IpAddress) {
     if summary.src != src {
         rewrite::set_src_addr(bytes, summary, src);
     }

@@ -8,10 +8,9 @@ use alloc::vec::Vec;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv6Address, Ipv6ExtHeader,
-    Ipv6ExtHeaderRepr, Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr,
-    Ipv6RoutingHeader, Ipv6RoutingType, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
-    UdpPacket, UdpRepr,
+    Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv6Address, Ipv6ExtHeader, Ipv6ExtHeaderRepr,
+    Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr, Ipv6RoutingHeader, Ipv6RoutingType,
+    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
 };
 
 use crate::packet::tcp_flags;
@@ -22,7 +21,12 @@ pub fn addr(text: &str) -> Ipv6Address {
 }
 
 /// An IPv6 packet from `src` to `dst` (hop limit 64) with `next_header` and `payload`.
-pub fn packet(src: Ipv6Address, dst: Ipv6Address, next_header: IpProtocol, payload: &[u8]) -> Vec<u8> {
+pub fn packet(
+    src: Ipv6Address,
+    dst: Ipv6Address,
+    next_header: IpProtocol,
+    payload: &[u8],
+) -> Vec<u8> {
     let repr = Ipv6Repr {
         src_addr: src,
         dst_addr: dst,
@@ -78,11 +82,22 @@ pub fn tcp(
 
 /// A SYN from `src:src_port` to `dst:dst_port`.
 pub fn tcp_syn(src: Ipv6Address, src_port: u16, dst: Ipv6Address, dst_port: u16) -> Vec<u8> {
-    tcp((src, src_port), (dst, dst_port), (1000, 0, tcp_flags::SYN), b"")
+    tcp(
+        (src, src_port),
+        (dst, dst_port),
+        (1000, 0, tcp_flags::SYN),
+        b"",
+    )
 }
 
 /// A UDP datagram.
-pub fn udp(src: Ipv6Address, src_port: u16, dst: Ipv6Address, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+pub fn udp(
+    src: Ipv6Address,
+    src_port: u16,
+    dst: Ipv6Address,
+    dst_port: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let repr = UdpRepr { src_port, dst_port };
     let mut l4 = vec![0u8; repr.header_len() + payload.len()];
     repr.emit(
@@ -112,9 +127,17 @@ pub fn icmp(src: Ipv6Address, dst: Ipv6Address, repr: &Icmpv6Repr) -> Vec<u8> {
 pub fn echo(src: Ipv6Address, dst: Ipv6Address, request: bool, ident: u16, seq_no: u16) -> Vec<u8> {
     let data = b"ping6";
     let repr = if request {
-        Icmpv6Repr::EchoRequest { ident, seq_no, data }
+        Icmpv6Repr::EchoRequest {
+            ident,
+            seq_no,
+            data,
+        }
     } else {
-        Icmpv6Repr::EchoReply { ident, seq_no, data }
+        Icmpv6Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        }
     };
     icmp(src, dst, &repr)
 }
@@ -159,10 +182,11 @@ impl Extension {
         // PadN of 4 data bytes: the 8-byte minimum header.
         const PAD_N: [u8; 6] = [1, 4, 0, 0, 0, 0];
         match *self {
-            Extension::HopByHop | Extension::DestinationOptions => {
-                emit_ext(next, 0, &PAD_N)
-            }
-            Extension::Routing { routing_type, segments_left } => {
+            Extension::HopByHop | Extension::DestinationOptions => emit_ext(next, 0, &PAD_N),
+            Extension::Routing {
+                routing_type,
+                segments_left,
+            } => {
                 // Type, segments left, 4 reserved bytes, one address.
                 let mut body = vec![0u8; 6 + 16];
                 let mut routing = Ipv6RoutingHeader::new_unchecked(&mut body[..]);
@@ -171,7 +195,11 @@ impl Extension {
                 body[6..].copy_from_slice(&addr("2001:db8::99").octets());
                 emit_ext(next, 2, &body)
             }
-            Extension::Fragment { offset, more, ident } => {
+            Extension::Fragment {
+                offset,
+                more,
+                ident,
+            } => {
                 let mut body = vec![0u8; 6];
                 Ipv6FragmentRepr {
                     frag_offset: offset / 8,
@@ -232,9 +260,8 @@ pub fn checksums_valid(bytes: &[u8]) -> bool {
     match ip.next_header() {
         IpProtocol::Tcp => TcpPacket::new_checked(payload)
             .is_ok_and(|t| t.verify_checksum(&src.into(), &dst.into())),
-        IpProtocol::Udp => {
-            UdpPacket::new_checked(payload).is_ok_and(|u| u.verify_checksum(&src.into(), &dst.into()))
-        }
+        IpProtocol::Udp => UdpPacket::new_checked(payload)
+            .is_ok_and(|u| u.verify_checksum(&src.into(), &dst.into())),
         IpProtocol::Icmpv6 => {
             Icmpv6Packet::new_checked(payload).is_ok_and(|i| i.verify_checksum(&src, &dst))
         }

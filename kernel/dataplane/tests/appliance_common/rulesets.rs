@@ -117,3 +117,46 @@ pub static HTTPS_ONLY_SMALL_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
          default block log",
     )
 });
+
+/// Dual stack, Qubes-style: the clients have unique local IPv6 addresses, masqueraded
+/// behind the uplink's IPv6 address like their IPv4 ones.
+pub static DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 address6 2001:db8:2::15/64 gateway6 fe80::2
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+         client work     10.137.1.10, fd00:137:1::10 on clients
+         client personal 10.137.1.11, fd00:137:1::11 on clients
+         nat from clients to uplink
+         pass from clients to self { icmp, icmp6 } type echo-request
+         reject from clients to uplink tcp port 25
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// Dual stack with a routed IPv6 prefix on the clients' network: IPv4 is masqueraded,
+/// IPv6 is not.
+pub static ROUTED_DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "routed-dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 address6 2001:db8:2::15/64 gateway6 fe80::2
+         interface clients nic1 address 10.137.1.1/24 address6 2001:db8:137::1/64
+         nat from 10.137.1.0/24 to uplink
+         pass from clients to uplink
+         pass from uplink to 2001:db8:137::10 tcp port 22
+         default block log",
+    )
+});
+
+/// Dual stack behind an uplink whose MTU is IPv6's minimum.
+pub static SMALL_MTU_DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "small-mtu-dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 address6 2001:db8:2::15/64 gateway6 fe80::2 mtu 1280
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+         nat from clients to uplink
+         pass from clients to uplink
+         default block log",
+    )
+});

@@ -161,7 +161,10 @@ pub fn quoted_endpoints(packet: &[u8]) -> ((Ipv4Address, Option<u16>), (Ipv4Addr
                 IpAddress::Ipv4(a) => a,
                 IpAddress::Ipv6(a) => panic!("an IPv6 quote: {a}"),
             };
-            ((v4(quoted.src), quoted.src_port), (v4(quoted.dst), quoted.dst_port))
+            (
+                (v4(quoted.src), quoted.src_port),
+                (v4(quoted.dst), quoted.dst_port),
+            )
         }
         other => panic!("not an ICMP error: {other:?}"),
     }
