@@ -36,7 +36,7 @@ pub struct Ruleset {
 pub enum Statement {
     /// `interface NAME nicN ...`
     Interface(InterfaceDecl),
-    /// `client NAME ADDR[, ADDR6] on IFACE ...`
+    /// `client NAME ADDR[, ADDR6] [mac MAC] on IFACE ...`
     Client(ClientDecl),
     /// `table NAME { ... }`
     Table(TableDecl),
@@ -111,7 +111,7 @@ pub enum Addressing6 {
     },
 }
 
-/// `client NAME ADDR[, ADDR6] on IFACE [max-states N]`
+/// `client NAME ADDR[, ADDR6] [mac MAC] on IFACE [max-states N]`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientDecl {
     /// The whole statement.
@@ -120,6 +120,8 @@ pub struct ClientDecl {
     pub name: Name,
     /// Its addresses (at most one per family after checking).
     pub addresses: Vec<Located<IpAddr>>,
+    /// `mac MAC`: its MAC, pinned.
+    pub mac: Option<Located<[u8; 6]>>,
     /// The interface it sits behind.
     pub on: Name,
     /// `max-states N`
@@ -203,8 +205,8 @@ pub enum Upstream {
     Static(Vec<Located<Ipv4Addr>>),
 }
 
-/// A filter rule: `ACTION [log] [from SCOPE [port P]] [to SCOPE [port P]] [PROTO [port P]
-/// [type T [code C]]] [max-states N] [max-src-states N]`.
+/// A filter rule: `ACTION [log] [forwarded] [from SCOPE [port P]] [to SCOPE [port P]]
+/// [PROTO [port P] [type T [code C]]] [allow-opts] [max-states N] [max-src-states N]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterRule {
     /// The whole statement (its start is the rule's position).
@@ -229,6 +231,10 @@ pub struct FilterRule {
     pub max_states: Option<Located<u32>>,
     /// `max-src-states N`
     pub max_src_states: Option<Located<u32>>,
+    /// `allow-opts`: the flows it passes may carry IPv4 options.
+    pub allow_opts: Option<Loc>,
+    /// `forwarded`: it matches only packets a port forward translated.
+    pub forwarded: Option<Loc>,
 }
 
 /// The address/interface part of `from` and `to`: one item, a `{ }` list, or `!ITEM`.
@@ -340,8 +346,8 @@ pub struct TestDecl {
     pub packet: PacketSpec,
 }
 
-/// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`: a packet for tests and
-/// `explain`.
+/// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]] [options OPTS] [mac MAC]
+/// [broadcast]`: a packet for tests and `explain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PacketSpec {
     /// The whole packet description.
@@ -356,6 +362,12 @@ pub struct PacketSpec {
     pub on: Option<Name>,
     /// ICMP type and code.
     pub icmp: Option<IcmpItem>,
+    /// `options { NAME, ... }`: the IPv4 options it carries (option numbers).
+    pub options: Vec<Located<u8>>,
+    /// `mac MAC`: the sender's Ethernet address.
+    pub mac: Option<Located<[u8; 6]>>,
+    /// `broadcast`: sent to the link's broadcast address whatever its IP destination.
+    pub broadcast: Option<Loc>,
 }
 
 /// One end of a test packet.

@@ -156,6 +156,8 @@ pub struct ClientDef {
     pub ipv4: Option<Ipv4Addr>,
     /// IPv6 address.
     pub ipv6: Option<Ipv6Addr>,
+    /// Its pinned MAC (`mac`).
+    pub mac: Option<[u8; 6]>,
     /// State limit (0 = none).
     pub max_states: u32,
 }
@@ -180,6 +182,10 @@ pub struct NormRule {
     pub action: Action,
     /// Whether it logs.
     pub log: bool,
+    /// Whether the flows it passes may carry IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
+    /// Whether it matches only packets a port forward translated (`forwarded`).
+    pub forwarded: bool,
     /// State limits.
     pub limits: StateLimits,
     /// The flow keys it matches, as a union of product sets.

@@ -112,10 +112,14 @@ pub fn compile_untested(file: SourceFile) -> Result<Compiled, CompileError> {
     let mut policy = lower::lower(&file, &checked);
     policy.digest = digest::policy_digest(&policy);
     policy.build_index();
-    diags.extend(analysis::translations_without_pass(
-        &checked,
-        &policy.as_policy(),
-    ));
+    diags.extend(analysis::translations(&checked, &policy.as_policy()));
+    if diags.has_errors() {
+        return Err(CompileError {
+            file,
+            diagnostics: diags,
+            tests: Vec::new(),
+        });
+    }
     Ok(Compiled {
         file,
         checked,

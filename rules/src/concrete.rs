@@ -39,6 +39,45 @@ pub struct ConcretePacket {
     pub dst_port: u16,
     /// ICMP type and code (zeros for other protocols).
     pub icmp: (u8, u8),
+    /// The IPv4 options it carries.
+    pub options: IpOptionSet,
+    /// The sender's MAC, if the description gives one (else the host's own, or a client's
+    /// pinned MAC).
+    pub mac: Option<[u8; 6]>,
+    /// Whether it is sent to the link's broadcast address whatever its IP destination.
+    pub broadcast: bool,
+}
+
+/// The IPv4 options of a described packet: a set of the options of
+/// [`IP_OPTIONS`](names::IP_OPTIONS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpOptionSet(u8);
+
+impl IpOptionSet {
+    /// The set with option number `kind` added (one of `names::IP_OPTIONS`).
+    fn with(self, kind: u8) -> IpOptionSet {
+        let bit = names::IP_OPTIONS.iter().position(|&(_, k)| k == kind);
+        IpOptionSet(self.0 | bit.map_or(0, |b| 1 << b))
+    }
+
+    /// Whether `kind` is in the set.
+    fn contains(self, kind: u8) -> bool {
+        self.with(kind) == self
+    }
+
+    /// The option numbers in the set, in the order of `names::IP_OPTIONS`.
+    pub fn kinds(self) -> impl Iterator<Item = u8> {
+        names::IP_OPTIONS
+            .iter()
+            .enumerate()
+            .filter(move |(b, _)| self.0 & (1 << b) != 0)
+            .map(|(_, &(_, kind))| kind)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// Makes a packet description concrete against the ruleset.
@@ -77,6 +116,19 @@ pub fn concrete(checked: &Checked, spec: &PacketSpec) -> Result<ConcretePacket, 
     };
     let (src_port, dst_port) = ports(spec, protocol)?;
     let icmp = icmp_fields(spec, protocol)?;
+    let mut options = IpOptionSet::default();
+    for option in &spec.options {
+        if src.is_ipv6() {
+            return Err(Diagnostic::error(
+                option.loc,
+                "IPv4 options on an IPv6 packet",
+            ));
+        }
+        if options.contains(option.value) {
+            return Err(Diagnostic::error(option.loc, "an option given twice"));
+        }
+        options = options.with(option.value);
+    }
     Ok(ConcretePacket {
         in_nic: iface.nic,
         protocol,
@@ -85,6 +137,9 @@ pub fn concrete(checked: &Checked, spec: &PacketSpec) -> Result<ConcretePacket, 
         src_port,
         dst_port,
         icmp,
+        options,
+        mac: spec.mac.as_ref().map(|m| m.value),
+        broadcast: spec.broadcast.is_some(),
     })
 }
 

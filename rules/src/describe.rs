@@ -2,9 +2,12 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use dataplane::policy::{flow_addr_to_ipv4, FlowKey, OUT_SELF};
+use dataplane::policy::{
+    flow_addr_to_ipv4, FlowKey, OUT_SELF, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE,
+};
 
 use crate::checked::Checked;
+use crate::concrete::ConcretePacket;
 use crate::names::{self, has_ports, is_icmp};
 use crate::outcome::addr_text;
 use crate::ranges::RangeSet;
@@ -52,6 +55,35 @@ fn packet_words(checked: &Checked, key: &FlowKey, with_egress: bool) -> String {
     text
 }
 
+/// What a described packet says beyond its flow key, as it says it: `" options { lsrr }"`,
+/// `" mac 02:00:00:00:00:01"`, `" broadcast"` (empty for a plain packet).
+pub fn packet_extras(packet: &ConcretePacket) -> String {
+    let mut text = String::new();
+    let options: Vec<&str> = packet
+        .options
+        .kinds()
+        .filter_map(names::ip_option_name)
+        .collect();
+    match options[..] {
+        [] => {}
+        [one] => text.push_str(&format!(" options {one}")),
+        _ => text.push_str(&format!(" options {{ {} }}", options.join(", "))),
+    }
+    if let Some(mac) = packet.mac {
+        text.push_str(&format!(" mac {}", mac_text(mac)));
+    }
+    if packet.broadcast {
+        text.push_str(" broadcast");
+    }
+    text
+}
+
+/// A MAC as the language writes it: `00:16:3e:5e:6c:00`.
+pub fn mac_text(mac: [u8; 6]) -> String {
+    let bytes: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    bytes.join(":")
+}
+
 /// The interface on NIC `nic` by name, `self`, or `nicN`.
 pub fn nic_text(checked: &Checked, nic: u8) -> String {
     if nic == OUT_SELF {
@@ -78,6 +110,7 @@ pub fn set_text(checked: &Checked, field: Field, set: &RangeSet) -> String {
                 names::protocol_name(p as u8).map_or_else(|| p.to_string(), str::to_string)
             })),
             Field::Src | Field::Dst => return addr_set_text(set),
+            Field::Redirect => items.extend((first..=last).map(|r| redirect_text(r as u8))),
             _ if first == last => items.push(first.to_string()),
             _ => items.push(format!("{first}-{last}")),
         }
@@ -91,6 +124,17 @@ pub fn set_text(checked: &Checked, field: Field, set: &RangeSet) -> String {
         1 => items.remove(0),
         _ => format!("{{ {} }}", items.join(", ")),
     }
+}
+
+/// A destination NAT value as explanations say it.
+fn redirect_text(redirect: u8) -> String {
+    match redirect {
+        REDIRECT_NONE => "none",
+        REDIRECT_FORWARD => "a port forward",
+        REDIRECT_DNS => "the DNS redirect",
+        _ => "another",
+    }
+    .to_string()
 }
 
 /// An address set as CIDRs, or as `not ...` when its complement is shorter to write.

@@ -173,7 +173,7 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         }
     };
     let ingress = config.nics.get(packet.in_nic as usize).and_then(|n| n.ipv4);
-    let mut frame = frame_of(packet, dst, ingress);
+    let mut frame = frame_of(packet, dst, ingress, pinned_mac(policy, packet));
     let mut sink = RecordingSink::default();
     let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
     let sent = answer_arp(&mut appliance, sink.frames, now);
@@ -201,14 +201,23 @@ fn wait_for_neighbours(appliance: &mut Appliance, now: Instant) -> bool {
         > 0
 }
 
-/// The frame a host sends for `packet` to `dst`: to the appliance's MAC (its gateway), or
-/// to the link's broadcast or multicast address when the IP destination is one.
-fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> Vec<u8> {
+/// The frame a host sends for `packet` to `dst`: from the host's MAC (the one the
+/// description gives, or the one the ruleset pins for a client, else a stand-in), to the
+/// appliance's MAC (its gateway), or to the link's broadcast or multicast address when the
+/// IP destination is one or the description says `broadcast`; with the IPv4 options the
+/// description gives.
+fn frame_of(
+    packet: &ConcretePacket,
+    dst: IpAddr,
+    ingress: Option<Ipv4Cidr>,
+    pinned: Option<EthernetAddress>,
+) -> Vec<u8> {
     let mac = |ip: IpAddr| match ip {
         IpAddr::V4(v4) => host_mac(v4),
         IpAddr::V6(v6) => host_mac(Ipv4Addr::from(v6.to_bits() as u32)),
     };
     let link_dst = match dst {
+        _ if packet.broadcast => EthernetAddress::BROADCAST,
         IpAddr::V4(v4) if v4.is_broadcast() || ingress.and_then(|c| c.broadcast()) == Some(v4) => {
             EthernetAddress::BROADCAST
         }
@@ -222,9 +231,23 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
         }
         _ => appliance_mac(packet.in_nic),
     };
+    let link_src = packet
+        .mac
+        .map(EthernetAddress)
+        .or(pinned)
+        .unwrap_or_else(|| mac(packet.src));
     match (packet.src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst_v4)) => {
-            packets::ethernet(mac(packet.src), link_dst, &ipv4_packet(packet, src, dst_v4))
+            let mut bytes = ipv4_packet(packet, src, dst_v4);
+            if !packet.options.is_empty() {
+                let options: Vec<u8> = packet
+                    .options
+                    .kinds()
+                    .flat_map(packets::ip_option)
+                    .collect();
+                bytes = packets::with_ip_options(&bytes, &options);
+            }
+            packets::ethernet(link_src, link_dst, &bytes)
         }
         (src, dst) => {
             // IPv6 (or a mix): the packet as sent; the data plane decides what it does with it.
@@ -234,9 +257,21 @@ fn frame_of(packet: &ConcretePacket, dst: IpAddr, ingress: Option<Ipv4Cidr>) -> 
             };
             let payload = transport_header(packet);
             let bytes = packets::ipv6(v6(src), v6(dst), packet.protocol, &payload);
-            packets::ethernet_of(EthernetProtocol::Ipv6, mac(src), link_dst, &bytes)
+            packets::ethernet_of(EthernetProtocol::Ipv6, link_src, link_dst, &bytes)
         }
     }
+}
+
+/// The MAC the ruleset pins for the client `packet` comes from, if any.
+fn pinned_mac(policy: &Policy, packet: &ConcretePacket) -> Option<EthernetAddress> {
+    let IpAddr::V4(src) = packet.src else {
+        return None;
+    };
+    policy
+        .clients
+        .iter()
+        .find(|c| c.nic == packet.in_nic && c.ipv4 == Some(src.into()))
+        .and_then(|c| c.mac.map(EthernetAddress))
 }
 
 /// A first packet of `packet`'s protocol from `src` to `dst`, as a host sends it.
@@ -246,6 +281,7 @@ fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8>
     match packet.protocol {
         TCP => packets::tcp_syn(s, sport, d, dport),
         UDP => packets::udp(s, sport, d, dport, b"moat dry run"),
+        SCTP => packets::sctp_init(s, sport, d, dport),
         ICMP => {
             let (icmp_type, code) = packet.icmp;
             match Icmpv4Message::from(icmp_type) {
@@ -275,9 +311,9 @@ pub const ECHO_IDENT: u16 = 0x6d74;
 const SOURCE_QUENCH: u8 = 4;
 
 /// A plausible start of a transport header for protocols the builders do not know: the
-/// ports first (SCTP's common header; UDP-Lite and DCCP begin the same way), then zeros.
+/// ports first (UDP-Lite and DCCP begin so), then zeros.
 fn transport_header(packet: &ConcretePacket) -> Vec<u8> {
-    let mut header = vec![0u8; if packet.protocol == SCTP { 12 } else { 8 }];
+    let mut header = vec![0u8; 8];
     header[..2].copy_from_slice(&packet.src_port.to_be_bytes());
     header[2..4].copy_from_slice(&packet.dst_port.to_be_bytes());
     header

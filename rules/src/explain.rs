@@ -8,11 +8,11 @@
 use std::fmt::Write as _;
 
 use dataplane::appliance::{Fate, Reply};
-use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF};
+use dataplane::policy::{ipv4_to_flow_addr, FlowKey, Policy, Rule, OUT_SELF, REDIRECT_NONE};
 
 use crate::checked::Checked;
 use crate::concrete::{concrete, ConcretePacket};
-use crate::describe::{nic_text, packet_text, sent_packet_text, set_text};
+use crate::describe::{nic_text, packet_extras, packet_text, sent_packet_text, set_text};
 use crate::dryrun::{runs, Run};
 use crate::outcome::{case_text, decided_by, redirect_text, routing_note, Observed};
 use crate::parser::parse_packet;
@@ -91,6 +91,7 @@ fn sent_text(checked: &Checked, packet: &ConcretePacket, run: &Run) -> String {
         dst_port: packet.dst_port,
         icmp_type: packet.icmp.0,
         icmp_code: packet.icmp.1,
+        redirect: REDIRECT_NONE,
     };
     sent_packet_text(checked, &key)
 }
@@ -109,7 +110,12 @@ fn explain_run(
         Some(d) => packet_text(checked, &d.key),
         None => sent_text(checked, &run.packet, run),
     };
-    let _ = writeln!(out, "packet:  {packet}{}", redirect_text(policy, run));
+    let _ = writeln!(
+        out,
+        "packet:  {packet}{}{}",
+        packet_extras(&run.packet),
+        redirect_text(policy, run)
+    );
     let case = case_text(checked, runs, run);
     if !every_case && !case.is_empty() {
         let _ = writeln!(out, "case:   {case}");
@@ -129,6 +135,9 @@ fn explain_run(
         if line > 0 {
             let _ = writeln!(out, "{line:>7} | {}", file.line_text(line));
         }
+    }
+    if let Some(limits) = limits_text(checked, policy, run) {
+        let _ = writeln!(out, "limits:  {limits}");
     }
     if let (
         Fate::Forwarded {
@@ -172,6 +181,38 @@ fn explain_run(
     if let Some(d) = decision {
         earlier_rules(out, file, checked, policy, &d.key, d.verdict.rule);
     }
+}
+
+/// The state limits a passed packet's flow counts against: its rule's and its client's.
+fn limits_text(checked: &Checked, policy: &Policy, run: &Run) -> Option<String> {
+    let verdict = run.trace.decision?.verdict;
+    if !matches!(run.trace.fate, Fate::Forwarded { .. }) {
+        return None;
+    }
+    let rule = verdict.rule.and_then(|i| policy.rules.get(i as usize))?;
+    let mut limits = Vec::new();
+    if rule.limits.max_states > 0 {
+        limits.push(format!(
+            "{} states by the rule (max-states)",
+            rule.limits.max_states
+        ));
+    }
+    if rule.limits.max_states_per_source > 0 {
+        limits.push(format!(
+            "{} per source address (max-src-states)",
+            rule.limits.max_states_per_source
+        ));
+    }
+    let client = checked.clients.iter().find(|c| {
+        c.nic == run.packet.in_nic && c.ipv4.map(std::net::IpAddr::V4) == Some(run.packet.src)
+    });
+    if let Some(client) = client.filter(|c| c.max_states > 0) {
+        limits.push(format!(
+            "{} for client {} (max-states)",
+            client.max_states, client.name
+        ));
+    }
+    (!limits.is_empty()).then(|| format!("at most {}", limits.join(", ")))
 }
 
 /// The source NAT a forwarded packet got.
@@ -249,6 +290,7 @@ fn rule_field(policy: &Policy, rule: &Rule, field: Field) -> RangeSet {
         Field::DstPort => ports(rule.dst_port),
         Field::IcmpType => bytes(rule.icmp_type),
         Field::IcmpCode => bytes(rule.icmp_code),
+        Field::Redirect => bytes(rule.redirect),
     }
 }
 

@@ -10,7 +10,7 @@ use dataplane::policy::{
     Masquerade, PolicyBuf, PortForward, PortRange, Rule, Span,
 };
 
-use crate::checked::{Addressing, Addressing6, Checked, DnsTarget};
+use crate::checked::{Addressing, Addressing6, Checked, DnsTarget, NormRule};
 use crate::ranges::RangeSet;
 use crate::source::SourceFile;
 use crate::space::{Field, KeySet};
@@ -73,13 +73,14 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
             nic: client.nic,
             ipv4: client.ipv4.map(u32::from),
             ipv6: client.ipv6.map(u128::from),
+            mac: client.mac,
             max_states: client.max_states,
             pos: client.pos,
         });
     }
     for rule in &checked.rules {
         for part in &rule.parts {
-            let lowered = pools.rule(part, rule.pos, rule.action, rule.log, rule.limits);
+            let lowered = pools.rule(part, rule);
             pools.buf.rules.push(lowered);
         }
     }
@@ -140,19 +141,14 @@ struct Pools {
 }
 
 impl Pools {
-    fn rule(
-        &mut self,
-        part: &KeySet,
-        pos: dataplane::policy::SourcePos,
-        action: dataplane::policy::Action,
-        log: bool,
-        limits: dataplane::policy::StateLimits,
-    ) -> Rule {
+    /// One normalised part of `rule` as a compiled rule.
+    fn rule(&mut self, part: &KeySet, rule: &NormRule) -> Rule {
         Rule {
-            pos,
-            action,
-            log,
-            limits,
+            pos: rule.pos,
+            action: rule.action,
+            log: rule.log,
+            allow_opts: rule.allow_opts,
+            limits: rule.limits,
             in_nic: self.bytes(part.get(Field::InNic)),
             out: self.bytes(part.get(Field::Out)),
             protocol: self.bytes(part.get(Field::Protocol)),
@@ -162,6 +158,7 @@ impl Pools {
             dst_port: self.ports(part.get(Field::DstPort)),
             icmp_type: self.bytes(part.get(Field::IcmpType)),
             icmp_code: self.bytes(part.get(Field::IcmpCode)),
+            redirect: self.bytes(part.get(Field::Redirect)),
         }
     }
 

@@ -37,6 +37,26 @@ pub fn has_ports(protocol: u8) -> bool {
     matches!(protocol, TCP | UDP | SCTP)
 }
 
+/// The IPv4 options a packet description may carry (`options { ... }`), by name, with
+/// their option numbers (RFC 791, RFC 2113).
+pub const IP_OPTIONS: &[(&str, u8)] = &[
+    ("router-alert", dataplane::ip_options::ROUTER_ALERT),
+    ("lsrr", dataplane::ip_options::LOOSE_SOURCE_ROUTE),
+    ("ssrr", dataplane::ip_options::STRICT_SOURCE_ROUTE),
+    ("record-route", dataplane::ip_options::RECORD_ROUTE),
+    ("timestamp", dataplane::ip_options::TIMESTAMP),
+];
+
+/// The option number of the IP option called `name`.
+pub fn ip_option_by_name(name: &str) -> Option<u8> {
+    IP_OPTIONS.iter().find(|(n, _)| *n == name).map(|&(_, k)| k)
+}
+
+/// The name of IP option number `kind`.
+pub fn ip_option_name(kind: u8) -> Option<&'static str> {
+    IP_OPTIONS.iter().find(|(_, k)| *k == kind).map(|&(n, _)| n)
+}
+
 /// Whether `protocol` is ICMP or ICMPv6 (has types and codes).
 pub fn is_icmp(protocol: u8) -> bool {
     matches!(protocol, ICMP | ICMP6)
@@ -270,6 +290,8 @@ pub const STATEMENTS: &[&str] = &[
 /// Keywords that may follow the action of a filter rule (for suggestions).
 pub const RULE_CLAUSES: &[&str] = &[
     "log",
+    "forwarded",
+    "allow-opts",
     "from",
     "to",
     "port",

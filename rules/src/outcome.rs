@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use dataplane::appliance::{Fate, RedirectKind};
 use dataplane::drops::DropReason;
+use dataplane::ip_options;
 use dataplane::packet::SPECIAL_PURPOSE;
 use dataplane::policy::{flow_addr_to_ipv4, Action, DnsUpstream, Policy, Verdict, OUT_SELF};
 
@@ -157,6 +158,19 @@ pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
                 nic_text(checked, nic)
             ),
             _ => reason.meaning().to_string(),
+        },
+        DropReason::IpOptions => match run.trace.detail {
+            Some(ip_options::DETAIL_SOURCE_ROUTE) => {
+                "it carries a source route (an IP option), which the appliance never forwards"
+                    .to_string()
+            }
+            Some(ip_options::DETAIL_RECORD_ROUTE) => {
+                "it asks to record its route (an IP option), which the \
+                                     appliance never forwards"
+                    .to_string()
+            }
+            _ => "it carries IP options, and the rule that passed it does not say allow-opts"
+                .to_string(),
         },
         DropReason::UnsupportedEtherType if dst.is_ipv6() || src.is_ipv6() => {
             "the appliance does not forward IPv6 yet".to_string()

@@ -23,6 +23,7 @@ pub const EXPLAIN_ORDER: [Field; FIELDS] = [
     Field::DstPort,
     Field::IcmpType,
     Field::IcmpCode,
+    Field::Redirect,
 ];
 
 /// How a field is called in explanations.
@@ -37,6 +38,7 @@ pub fn describe(field: Field) -> &'static str {
         Field::DstPort => "destination port",
         Field::IcmpType => "ICMP type",
         Field::IcmpCode => "ICMP code",
+        Field::Redirect => "destination NAT",
     }
 }
 
@@ -190,6 +192,7 @@ impl KeySet {
             dst_port: v(Field::DstPort)? as u16,
             icmp_type: v(Field::IcmpType)? as u8,
             icmp_code: v(Field::IcmpCode)? as u8,
+            redirect: v(Field::Redirect)? as u8,
         })
     }
 }

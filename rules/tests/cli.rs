@@ -142,11 +142,11 @@ fn explain_shows_a_port_forward() {
     ]);
     assert_eq!(status, 0, "{err}");
     assert!(
-        out.contains("(after the forward at 20:1 to 192.168.10.2:22)"),
+        out.contains("(after the forward at 21:1 to 192.168.10.2:22)"),
         "{out}"
     );
     assert!(
-        out.contains("verdict: pass log, by the rule at 21:1"),
+        out.contains("verdict: pass log, by the rule at 22:1"),
         "{out}"
     );
 }

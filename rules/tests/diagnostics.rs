@@ -557,12 +557,58 @@ fn a_forward_without_a_pass_rule_is_a_warning() {
         &out,
         &[
             "5:1: warning: no rule passes this forward's traffic: tcp from wan to work port 22",
-            "add: pass from wan to work tcp port 22",
+            "add: pass forwarded from wan to work tcp port 22",
         ],
     );
+    let out = warnings(
+        "forward wan tcp port 8022 to work port 22\npass forwarded from wan to work tcp port 22\n",
+    );
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn a_plain_pass_rule_for_a_forward_warns_that_it_opens_the_client_too() {
     let out =
         warnings("forward wan tcp port 8022 to work port 22\npass from wan to work tcp port 22\n");
+    assert_has(
+        &out,
+        &[
+            "6:1: warning: this rule passes the port forward's packets and also opens work itself: \
+             tcp from wan straight to 10.137.0.10 port 22, without the forward",
+            "5:1: note: the forward is here",
+            "hint: to pass only what the forward translates, write: pass forwarded from wan to work tcp port 22",
+        ],
+    );
+    // Opening the client on purpose, after the forward's own rule, is not flagged.
+    let out = warnings(
+        "forward wan tcp port 8022 to work port 22\n\
+         pass forwarded from wan to work tcp port 22\n\
+         pass from wan to work tcp port 22\n",
+    );
     assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn a_forwarded_rule_no_forward_feeds_is_an_error() {
+    for (extra, hint) in [
+        (
+            "pass forwarded from wan to work tcp port 22\n",
+            "there is no 'forward' in the ruleset",
+        ),
+        (
+            "forward wan tcp port 8022 to work port 22\npass forwarded from wan to work tcp port 23\n",
+            "a forward's packets arrive on its interface",
+        ),
+    ] {
+        let out = errors(extra);
+        assert_has(
+            &out,
+            &[
+                "error: this 'forwarded' rule matches no packet a port forward translates",
+                hint,
+            ],
+        );
+    }
 }
 
 #[test]

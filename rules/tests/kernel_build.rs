@@ -57,9 +57,10 @@ fn a_changed_rule_changes_the_digest() {
     let changed = dir.join("default.rules");
     std::fs::write(
         &changed,
-        text.replace(
-            "pass from clients to uplink\n",
-            "pass log from clients to uplink\n",
+        text.replacen(
+            "pass from clients to uplink",
+            "pass log from clients to uplink",
+            1,
         ),
     )
     .unwrap();

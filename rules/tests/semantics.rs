@@ -277,6 +277,7 @@ fn agree(text: &str, cases: usize, seed: u64) {
             dst_port: ports[next(ports.len())],
             icmp_type: bytes[next(bytes.len())],
             icmp_code: bytes[next(bytes.len())],
+            redirect: next(3) as u8,
         };
         let expected = decls.decide(&ruleset, &key);
         assert_eq!(policy.decide(&key).action, expected, "key {key:?}");

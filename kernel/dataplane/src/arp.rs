@@ -29,6 +29,12 @@ pub struct ArpMessage {
     pub target_ip: Ipv4Address,
 }
 
+/// Whether `mac` can be a station's address: not a group (broadcast or multicast) address,
+/// not all zeros. Only such MACs are learned, as neighbours or as anything else.
+pub fn is_station(mac: EthernetAddress) -> bool {
+    mac.is_unicast() && mac != EthernetAddress([0; 6])
+}
+
 /// Parses the ARP payload of an Ethernet frame (Ethernet/IPv4 ARP only).
 pub fn parse(payload: &[u8]) -> Option<ArpMessage> {
     let packet = ArpPacket::new_checked(payload).ok()?;
@@ -146,6 +152,19 @@ mod tests {
         assert_eq!(reply.sender_mac, ours);
         assert_eq!(reply.target_ip, Ipv4Address::new(10, 137, 1, 10));
         assert_eq!(reply.target_mac, request.sender_mac);
+    }
+
+    #[test]
+    fn only_individual_non_zero_macs_are_stations() {
+        assert!(is_station(EthernetAddress([0x02, 0, 0, 0, 0, 1])));
+        for mac in [
+            EthernetAddress::BROADCAST,
+            EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 1]),
+            EthernetAddress([0x33, 0x33, 0, 0, 0, 1]),
+            EthernetAddress([0; 6]),
+        ] {
+            assert!(!is_station(mac), "{mac}");
+        }
     }
 
     #[test]

@@ -58,11 +58,17 @@ pub enum DropReason {
     NeighborUnreachable,
     /// The NIC's transmit ring was full.
     TransmitFull,
+    /// IPv4 options the deciding rule does not allow (`allow-opts`), or a source route or
+    /// route recording, which nothing allows.
+    IpOptions,
+    /// A unicast IP packet that arrived in a link-layer broadcast or multicast frame: a
+    /// router must not forward it (RFC 1812 §5.3.4).
+    LinkBroadcast,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Malformed,
         DropReason::NotForUs,
         DropReason::UnsupportedEtherType,
@@ -81,6 +87,8 @@ impl DropReason {
         DropReason::NatExhausted,
         DropReason::NeighborUnreachable,
         DropReason::TransmitFull,
+        DropReason::IpOptions,
+        DropReason::LinkBroadcast,
     ];
 
     /// A short name for log lines and statistics.
@@ -104,6 +112,8 @@ impl DropReason {
             DropReason::NatExhausted => "nat-exhausted",
             DropReason::NeighborUnreachable => "neighbor-unreachable",
             DropReason::TransmitFull => "tx-full",
+            DropReason::IpOptions => "ip-options",
+            DropReason::LinkBroadcast => "link-broadcast",
         }
     }
 
@@ -130,6 +140,10 @@ impl DropReason {
             DropReason::NatExhausted => "no NAT port was free",
             DropReason::NeighborUnreachable => "the next hop did not answer ARP",
             DropReason::TransmitFull => "the NIC's transmit ring was full",
+            DropReason::IpOptions => "it carries IP options that are not allowed",
+            DropReason::LinkBroadcast => {
+                "a unicast packet sent to the link's broadcast or a multicast address"
+            }
         }
     }
 
@@ -140,7 +154,7 @@ impl DropReason {
 
     /// Whether every drop for this reason is logged: the security-relevant ones (malformed
     /// packets, martian and spoofed sources, a full state table, state limits reached, NAT
-    /// ports exhausted). Drops by the policy are logged when their rule says `log`; the
+    /// ports exhausted, IP options, unicast packets in link-layer broadcasts). Drops by the policy are logged when their rule says `log`; the
     /// others (unrouteable, TTL, fragments without their first, full rings, ...) are only
     /// counted. The appliance's one drop path asks this for every drop.
     pub fn always_logged(&self) -> bool {
@@ -152,6 +166,8 @@ impl DropReason {
                 | DropReason::StateTableFull
                 | DropReason::StateLimit
                 | DropReason::NatExhausted
+                | DropReason::IpOptions
+                | DropReason::LinkBroadcast
         )
     }
 

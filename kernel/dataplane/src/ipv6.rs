@@ -25,6 +25,7 @@ use smoltcp::wire::{
     Ipv6RoutingHeader, Ipv6RoutingType, TcpPacket, UdpPacket, IPV6_HEADER_LEN,
 };
 
+use crate::ip_options::IpOptions;
 use crate::packet::{
     check_fragment_bounds, parse_transport, IcmpSummary, IpSummary, Malformed, QuotedPacket,
     Transport,
@@ -155,6 +156,9 @@ impl IpSummary {
             ttl: ip.hop_limit(),
             ident,
             dont_fragment: true,
+            // Hop-by-hop and destination options are extension headers, walked above;
+            // IPv6 has no IPv4 options.
+            options: IpOptions::None,
             more_fragments,
             fragment_offset,
             transport,

@@ -23,7 +23,8 @@
 //! - [`arp`], [`neighbor`]: ARP and the neighbour table.
 //! - [`local`]: the appliance's own IP stack (smoltcp) for traffic addressed to it.
 //! - [`config`], [`sink`]: NIC configuration in, frames out.
-//! - [`packet`]: parsing and validating an IPv4 packet once, at the edge.
+//! - [`packet`]: parsing and validating an IPv4 packet once, at the edge; [`sctp`]: SCTP's
+//!   common header, which `smoltcp::wire` lacks.
 //! - [`rewrite`]: in-place field rewrites with incremental checksum updates.
 //! - [`route`], [`antispoof`], [`proxy_arp`], [`fragment`], [`icmp_error`]: forwarding
 //!   building blocks — routing, source checks, proxy ARP for Qubes-style clients, the
@@ -53,6 +54,7 @@ pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
 pub mod icmp_error6;
+pub mod ip_options;
 pub mod ipv6;
 pub mod local;
 pub mod nat;
@@ -65,6 +67,7 @@ pub mod rewrite;
 pub mod rng;
 pub mod route;
 pub mod route6;
+pub mod sctp;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

@@ -234,6 +234,25 @@ impl<A: NeighborAddress> NeighborTable<A> {
         }
     }
 
+    /// Confirms a resolved entry from traffic the neighbour sent from `mac` (an IP packet,
+    /// as Linux's upper-layer reachability confirmation): still at that MAC, it is
+    /// reachable again, its binding renewed for another [`LIFETIME`]. Nothing happens for
+    /// another MAC, an unresolved or an unknown neighbour.
+    pub fn confirm(&mut self, key: NeighborKey<A>, mac: EthernetAddress, now: Instant) {
+        if let Some(Entry::Resolved {
+            mac: known,
+            confirmed,
+            probe,
+            ..
+        }) = self.entries.get_mut(&key)
+        {
+            if *known == mac {
+                *confirmed = now;
+                *probe = None;
+            }
+        }
+    }
+
     /// Updates an existing entry's MAC (from traffic the neighbour sent us) without creating
     /// new entries; returns packets released if it was waiting.
     pub fn refresh(
@@ -582,6 +601,22 @@ mod tests {
         table.learn((1, HOST), MAC, t(0));
         assert_eq!(table.lookup((1, HOST), t(59_999)), Some(MAC));
         assert_eq!(table.lookup((1, HOST), t(60_000)), None);
+    }
+
+    #[test]
+    fn traffic_from_the_known_mac_renews_an_entry_and_ends_its_probe() {
+        let mut table = NeighborTable::new();
+        table.learn((1, HOST), MAC, t(0));
+        assert_eq!(table.resolve((1, HOST), t(40_000)), Resolution::Verify(MAC));
+        table.confirm((1, HOST), MAC, t(55_000));
+        assert_eq!(table.lookup((1, HOST), t(114_999)), Some(MAC));
+        assert_eq!(table.next_deadline(), None, "no probe left");
+        // Another MAC confirms nothing.
+        table.confirm((1, HOST), NEW_MAC, t(100_000));
+        assert_eq!(table.lookup((1, HOST), t(115_000)), None);
+        // Nor does traffic create an entry.
+        table.confirm((1, Ipv4Address::new(10, 137, 1, 99)), MAC, t(0));
+        assert_eq!(table.len(), 1);
     }
 
     #[test]

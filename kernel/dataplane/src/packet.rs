@@ -2,7 +2,9 @@
 //!
 //! [`IpSummary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
 //! everything the data plane relies on — version, header length, total length, header
-//! checksum, a transport header long enough to read the ports/flags, coherent TCP flags —
+//! checksum, well-formed IPv4 options (summed up by [`IpOptions`]), a transport header
+//! long enough to read the ports/flags (TCP, UDP, SCTP) or the ICMP type, coherent TCP
+//! flags —
 //! and returns the fields every later stage needs, or a [`Malformed`] reason. Everything
 //! after it (anti-spoofing, state, NAT, policy, rewriting) works from the summary and never
 //! re-parses or indexes raw bytes by hand. Parsing uses `smoltcp::wire` views.
@@ -11,6 +13,8 @@
 //! incremental rewrites keep a good checksum good and a bad one bad, so the end host still
 //! sees the damage).
 
+use crate::ip_options::IpOptions;
+use crate::sctp::{self, SctpPacket};
 use smoltcp::wire::{
     Icmpv4Message, Icmpv4Packet, Icmpv6Message, IpAddress, IpProtocol, IpVersion, Ipv4Address,
     Ipv4Cidr, Ipv4Packet, TcpPacket, UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
@@ -70,6 +74,8 @@ pub enum Malformed {
     /// IPv6: the extension-header chain, or the upper-layer header of a first fragment,
     /// does not fit in the packet (RFC 7112).
     IncompleteHeaderChain,
+    /// IPv4 options whose lengths do not fit the header.
+    BadIpOptions,
 }
 
 impl Malformed {
@@ -89,6 +95,7 @@ impl Malformed {
             Malformed::MisplacedHopByHop => "ipv6-misplaced-hop-by-hop",
             Malformed::RoutingHeaderType0 => "ipv6-routing-header-type-0",
             Malformed::IncompleteHeaderChain => "ipv6-incomplete-header-chain",
+            Malformed::BadIpOptions => "bad-ip-options",
         }
     }
 }
@@ -134,9 +141,9 @@ pub struct QuotedPacket {
     pub dst: IpAddress,
     /// Quoted protocol.
     pub protocol: IpProtocol,
-    /// Quoted source port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    /// Quoted source port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
     pub src_port: Option<u16>,
-    /// Quoted destination port (TCP/UDP) or echo identifier (ICMP echo), if quoted.
+    /// Quoted destination port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
     pub dst_port: Option<u16>,
     /// Quoted TCP sequence number, if quoted (it ends the 8 bytes RFC 792 promises).
     pub tcp_seq: Option<u32>,
@@ -183,6 +190,13 @@ pub enum Transport {
         /// Destination port.
         dst_port: u16,
     },
+    /// SCTP (its common header; see [`crate::sctp`]).
+    Sctp {
+        /// Source port.
+        src_port: u16,
+        /// Destination port.
+        dst_port: u16,
+    },
     /// ICMP.
     Icmp(IcmpSummary),
     /// A fragment after the first: no transport header.
@@ -215,6 +229,8 @@ pub struct IpSummary {
     pub more_fragments: bool,
     /// Fragment offset in bytes.
     pub fragment_offset: u16,
+    /// What its IPv4 options come to (see [`crate::ip_options`]).
+    pub options: IpOptions,
     /// The transport layer.
     pub transport: Transport,
 }
@@ -243,12 +259,14 @@ impl IpSummary {
         self.more_fragments || self.fragment_offset != 0
     }
 
-    /// Source and destination ports (TCP/UDP), or the echo identifier twice (ICMP echo),
-    /// or zeros.
+    /// Source and destination ports (TCP, UDP, SCTP), or the echo identifier twice (ICMP
+    /// echo), or zeros.
     pub fn ports(&self) -> (u16, u16) {
         match self.transport {
             Transport::Tcp(t) => (t.src_port, t.dst_port),
-            Transport::Udp { src_port, dst_port } => (src_port, dst_port),
+            Transport::Udp { src_port, dst_port } | Transport::Sctp { src_port, dst_port } => {
+                (src_port, dst_port)
+            }
             Transport::Icmp(IcmpSummary::Echo { ident, .. }) => (ident, ident),
             _ => (0, 0),
         }
@@ -290,6 +308,8 @@ impl IpSummary {
         if !packet.verify_checksum() {
             return Err(Malformed::BadChecksum);
         }
+        let options = IpOptions::of(&packet.as_ref()[IPV4_HEADER_LEN..header_len])
+            .map_err(|_| Malformed::BadIpOptions)?;
         let fragment_offset = packet.frag_offset();
         let more_fragments = packet.more_frags();
         let protocol = packet.next_header();
@@ -314,6 +334,7 @@ impl IpSummary {
             dont_fragment: packet.dont_frag(),
             more_fragments,
             fragment_offset,
+            options,
             transport,
         })
     }
@@ -390,6 +411,14 @@ pub(crate) fn parse_transport(
             })
         }
         IpProtocol::Icmp => parse_icmp(payload, header_len).map(Transport::Icmp),
+        sctp::PROTOCOL => {
+            let sctp =
+                SctpPacket::new_checked(payload).map_err(|_| Malformed::TruncatedTransport)?;
+            Ok(Transport::Sctp {
+                src_port: sctp.src_port(),
+                dst_port: sctp.dst_port(),
+            })
+        }
         _ => Ok(Transport::Other),
     }
 }
@@ -480,8 +509,10 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     let tcp_seq = (protocol == IpProtocol::Tcp && first_fragment && rest.len() >= TCP_SEQ_END)
         .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
     let (src_port, dst_port) = match protocol {
-        IpProtocol::Tcp | IpProtocol::Udp if first_fragment && rest.len() >= PORTS_LEN => {
-            // TCP and UDP both start with the two ports.
+        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL
+            if first_fragment && rest.len() >= PORTS_LEN =>
+        {
+            // TCP, UDP and SCTP all start with the two ports.
             let udp = UdpPacket::new_unchecked(rest);
             (Some(udp.src_port()), Some(udp.dst_port()))
         }
@@ -580,6 +611,24 @@ mod tests {
     }
 
     #[test]
+    fn ip_options_are_summed_up() {
+        let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        assert_eq!(IpSummary::parse(&plain).unwrap().options, IpOptions::None);
+        let routed =
+            packets::with_ip_options(&plain, &packets::loose_source_route(&[[1, 2, 3, 4]]));
+        let s = IpSummary::parse(&routed).unwrap();
+        assert_eq!((s.options, s.header_len), (IpOptions::SourceRoute, 28));
+        assert_eq!(s.ports(), (5353, 53));
+    }
+
+    #[test]
+    fn options_that_run_past_the_header_are_malformed() {
+        let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
+        let bad = packets::with_ip_options(&plain, &[crate::ip_options::ROUTER_ALERT, 9, 0, 0]);
+        assert_eq!(IpSummary::parse(&bad), Err(Malformed::BadIpOptions));
+    }
+
+    #[test]
     fn ethernet_padding_after_the_packet_is_ignored() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
         let len = bytes.len();
@@ -624,6 +673,27 @@ mod tests {
             IpSummary::parse(&bytes),
             Err(Malformed::FragmentOverlapsTransport)
         );
+    }
+
+    #[test]
+    fn sctp_ports_are_summarised() {
+        let bytes = packets::sctp_init([10, 137, 1, 10], 40000, [1, 1, 1, 1], 9999);
+        let s = IpSummary::parse(&bytes).unwrap();
+        assert_eq!(s.protocol, sctp::PROTOCOL);
+        assert_eq!(
+            s.transport,
+            Transport::Sctp {
+                src_port: 40000,
+                dst_port: 9999
+            }
+        );
+        assert_eq!(s.ports(), (40000, 9999));
+    }
+
+    #[test]
+    fn sctp_shorter_than_its_common_header_is_truncated() {
+        let bytes = packets::ipv4([10, 137, 1, 10], [1, 1, 1, 1], 132, &[0; 8]);
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::TruncatedTransport));
     }
 
     #[test]

@@ -423,6 +423,7 @@ pub(crate) mod fixtures {
             nic,
             ipv4: Some(u32::from_be_bytes(addr)),
             ipv6: None,
+            mac: None,
             max_states: 0,
             pos: SourcePos::default(),
         }

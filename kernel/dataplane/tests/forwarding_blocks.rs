@@ -45,6 +45,7 @@ impl Addressing {
             nic: CLIENTS,
             ipv4: Some(u32::from_be_bytes(CLIENT)),
             ipv6: None,
+            mac: None,
             max_states: 0,
             pos: SourcePos::default(),
         };

@@ -217,6 +217,7 @@ fn probing_keys(policy: &Policy, seed: u64, count: usize) -> Vec<FlowKey> {
         (Dim::DstPort, 65535),
         (Dim::IcmpType, 255),
         (Dim::IcmpCode, 255),
+        (Dim::Redirect, 255),
     ]
     .into_iter()
     .map(|(dim, max)| (edges_of(dim, max), max))
@@ -243,6 +244,7 @@ fn probing_keys(policy: &Policy, seed: u64, count: usize) -> Vec<FlowKey> {
             dst_port: pick(6) as u16,
             icmp_type: pick(7) as u8,
             icmp_code: pick(8) as u8,
+            redirect: pick(9) as u8,
         })
         .collect()
 }

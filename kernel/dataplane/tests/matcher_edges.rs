@@ -42,6 +42,7 @@ fn ipv4_key(out: u8, protocol: u8, ports: (u16, u16), icmp: (u8, u8)) -> FlowKey
         dst_port: ports.1,
         icmp_type: icmp.0,
         icmp_code: icmp.1,
+        redirect: 0,
     }
 }
 
@@ -64,6 +65,7 @@ fn tcp6(src: u128, dst: u128, dst_port: u16) -> FlowKey {
         dst_port,
         icmp_type: 0,
         icmp_code: 0,
+        redirect: 0,
     }
 }
 

@@ -140,6 +140,7 @@ mod tests {
                     dst_port: port,
                     icmp_type: 0,
                     icmp_code: 0,
+                    redirect: 0,
                 };
                 let verdict = policy.decide(&key);
                 assert_eq!(verdict.action, Action::Pass);

@@ -3,8 +3,10 @@
 //! - [`shadowing`]: a rule that earlier rules leave nothing to match is an error naming
 //!   them; an earlier rule that takes part of a later one's packets with the opposite
 //!   verdict, without being an exception carved out of it, is a warning;
-//! - [`translations_without_pass`]: a port forward or DNS redirect whose translated
-//!   traffic no rule passes is a warning.
+//! - [`translations`]: a port forward or DNS redirect whose translated traffic no rule
+//!   passes is a warning, as is a plain `pass` rule that passes a forward's packets and
+//!   also opens the forward's target directly; a `forwarded` rule no forward feeds is an
+//!   error.
 //!
 //! Both work on the normalised rules' [`KeySet`](crate::space::KeySet)s by exact set
 //! subtraction, so "never reached" means never, not "probably".
@@ -12,7 +14,7 @@
 mod coverage;
 mod shadow;
 
-pub use coverage::translations_without_pass;
+pub use coverage::translations;
 pub use shadow::shadowing;
 
 use crate::space::KeySet;

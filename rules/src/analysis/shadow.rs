@@ -38,6 +38,7 @@ const TEST_ORDER: [Field; FIELDS] = [
     Field::SrcPort,
     Field::IcmpType,
     Field::IcmpCode,
+    Field::Redirect,
 ];
 
 impl Bounds {

@@ -4,10 +4,14 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use dataplane::policy::{ipv4_to_flow_addr, MAX_NICS};
 use ipnetwork::IpNetwork;
+use smoltcp::wire::EthernetAddress;
 
 use super::{Checker, Entity, TableDef};
-use crate::ast::{self, ClientDecl, InterfaceDecl, Ruleset, Statement, TableDecl, TableEntry};
+use crate::ast::{
+    self, ClientDecl, InterfaceDecl, Located, Ruleset, Statement, TableDecl, TableEntry,
+};
 use crate::checked::{network_of, Addressing, Addressing6, ClientDef, InterfaceDef};
+use crate::describe::mac_text;
 use crate::diag::Diagnostic;
 use crate::ranges::RangeSet;
 use crate::source::Loc;
@@ -332,6 +336,9 @@ impl Checker<'_> {
                 .with_note(owner.name_loc, "declared here"));
             }
         }
+        if let Some(mac) = &decl.mac {
+            self.client_mac(mac, iface.nic)?;
+        }
         self.declare(&decl.name, Entity::Client(self.out.clients.len()))?;
         self.out.clients.push(ClientDef {
             name: decl.name.value.clone(),
@@ -340,8 +347,43 @@ impl Checker<'_> {
             nic: iface.nic,
             ipv4,
             ipv6,
+            mac: decl.mac.as_ref().map(|m| m.value),
             max_states: decl.max_states.as_ref().map_or(0, |m| m.value),
         });
+        Ok(())
+    }
+
+    /// Checks a client's pinned MAC: one a station can have, and no other client's on the
+    /// same interface.
+    fn client_mac(&self, mac: &Located<[u8; 6]>, nic: u8) -> Result<(), Diagnostic> {
+        let station = EthernetAddress(mac.value);
+        let text = mac_text(mac.value);
+        if !dataplane::arp::is_station(station) {
+            let what = if station.is_broadcast() {
+                "the broadcast address"
+            } else if station.is_multicast() {
+                "a multicast address"
+            } else {
+                "all zeros"
+            };
+            return Err(Diagnostic::error(
+                mac.loc,
+                format!("{text} is {what}, not a station's MAC"),
+            )
+            .with_hint("a client's MAC is an individual address: its first byte is even"));
+        }
+        let owner = self
+            .out
+            .clients
+            .iter()
+            .find(|c| c.nic == nic && c.mac == Some(mac.value));
+        if let Some(owner) = owner {
+            return Err(Diagnostic::error(
+                mac.loc,
+                format!("{text} is already the MAC of client '{}'", owner.name),
+            )
+            .with_note(owner.name_loc, "declared here"));
+        }
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Filter rules: protocols, ports and ICMP types, and the product of all parts into
 //! [`KeySet`]s.
 
-use dataplane::policy::{Action, StateLimits};
+use dataplane::policy::{Action, StateLimits, REDIRECT_FORWARD};
 
 use super::scope::{ScopePart, Side};
 use super::Checker;
@@ -62,6 +62,10 @@ impl Checker<'_> {
             None => everywhere(),
         };
         let protocols = self.protocol_parts(rule)?;
+        let redirect = match rule.forwarded {
+            Some(_) => RangeSet::single(REDIRECT_FORWARD.into()),
+            None => full(Field::Redirect),
+        };
         let limits = self.limits(rule)?;
         let mut parts = Vec::new();
         for f in &from {
@@ -76,7 +80,8 @@ impl Checker<'_> {
                         .restrict(Field::SrcPort, &p.src_ports)
                         .restrict(Field::DstPort, &p.dst_ports)
                         .restrict(Field::IcmpType, &p.icmp_types)
-                        .restrict(Field::IcmpCode, &p.icmp_codes);
+                        .restrict(Field::IcmpCode, &p.icmp_codes)
+                        .restrict(Field::Redirect, &redirect);
                     if !part.is_empty() && !parts.contains(&part) {
                         parts.push(part);
                     }
@@ -94,13 +99,22 @@ impl Checker<'_> {
             pos: self.pos(rule.loc),
             action: rule.action.value,
             log: rule.log.is_some(),
+            allow_opts: rule.allow_opts.is_some(),
+            forwarded: rule.forwarded.is_some(),
             limits,
             parts,
         })
     }
 
-    /// `max-states` / `max-src-states`, which only `pass` rules may have.
+    /// `max-states` / `max-src-states` and `allow-opts`, which only `pass` rules may have.
     fn limits(&self, rule: &FilterRule) -> Result<StateLimits, Diagnostic> {
+        if let (Some(loc), false) = (rule.allow_opts, rule.action.value == Action::Pass) {
+            return Err(
+                Diagnostic::error(loc, "'allow-opts' only applies to 'pass' rules").with_hint(
+                    "packets with IP options are dropped unless a pass rule allows them",
+                ),
+            );
+        }
         let limits = StateLimits {
             max_states: rule.max_states.as_ref().map_or(0, |m| m.value),
             max_states_per_source: rule.max_src_states.as_ref().map_or(0, |m| m.value),

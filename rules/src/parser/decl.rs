@@ -180,7 +180,8 @@ impl Parser<'_> {
         })
     }
 
-    /// `client NAME ADDR[, ADDR6] on IFACE [max-states N]`
+    /// `client NAME ADDR[, ADDR6] [mac MAC] on IFACE [mac MAC] [max-states N]` (`mac`
+    /// once, before or after `on`).
     pub(super) fn client(&mut self, start: Loc) -> PResult<ClientDecl> {
         let name = self.name("client")?;
         let addresses = self.comma_list(|p| {
@@ -190,22 +191,58 @@ impl Parser<'_> {
                 loc,
             })
         })?;
+        let mut mac = None;
+        if self.eat_word("mac").is_some() {
+            mac = Some(self.client_mac()?);
+        }
         self.expect_word("on")?;
         let on = self.name("interface")?;
         let mut max_states = None;
-        if let Some(loc) = self.eat_word("max-states") {
-            let (text, n_loc) = self.word("a number of states")?;
-            max_states = Some(Located {
-                value: words::count(text, n_loc, "max-states")?,
-                loc: loc.to(n_loc),
-            });
+        while !self.at_end() {
+            let (word, loc) = self.word("'mac' or 'max-states'")?;
+            match word {
+                "mac" if mac.is_none() => mac = Some(self.client_mac()?),
+                "max-states" if max_states.is_none() => {
+                    let (text, n_loc) = self.word("a number of states")?;
+                    max_states = Some(Located {
+                        value: words::count(text, n_loc, "max-states")?,
+                        loc: loc.to(n_loc),
+                    });
+                }
+                "mac" | "max-states" => {
+                    return Err(Diagnostic::error(loc, format!("'{word}' given twice")))
+                }
+                other => {
+                    return Err(Diagnostic::error(
+                        loc,
+                        format!("unexpected '{other}' in a client declaration"),
+                    )
+                    .with_hint(
+                        names::did_you_mean(other, ["mac", "max-states"]).unwrap_or_else(|| {
+                            "a client reads: client NAME ADDR[, ADDR6] [mac MAC] on IFACE \
+                             [max-states N]"
+                                .to_string()
+                        }),
+                    ))
+                }
+            }
         }
         Ok(ClientDecl {
             loc: self.since(start),
             name,
             addresses,
+            mac,
             on,
             max_states,
+        })
+    }
+
+    /// The MAC after `mac` in a client declaration.
+    fn client_mac(&mut self) -> PResult<Located<[u8; 6]>> {
+        let (text, loc) = self.word("the client's MAC address")?;
+        Ok(Located {
+            value: words::mac(text, loc)?,
+            loc,
         })
     }
 

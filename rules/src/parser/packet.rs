@@ -1,5 +1,6 @@
 //! Packet descriptions, used by `test` lines and by `explain`:
-//! `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`.
+//! `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]] [options OPTS] [mac MAC]
+//! [broadcast]`.
 
 use dataplane::drops::DropReason;
 use dataplane::policy::Action;
@@ -10,6 +11,13 @@ use crate::diag::Diagnostic;
 use crate::lexer::TokenKind;
 use crate::names::{self, PROTOCOLS};
 use crate::source::Loc;
+
+/// The clauses a packet description may have after its endpoints.
+const PACKET_CLAUSES: [&str; 5] = ["on", "type", "options", "mac", "broadcast"];
+
+/// How a packet description reads.
+const PACKET_SYNTAX: &str = "a packet reads: PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] \
+     [type T [code C]] [options OPTS] [mac MAC] [broadcast]";
 
 impl Parser<'_> {
     /// `test pass | block | reject [log] [because REASON] PACKET`
@@ -61,7 +69,8 @@ impl Parser<'_> {
         }
     }
 
-    /// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]`
+    /// `PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]] [options OPTS] [mac MAC]
+    /// [broadcast]`
     pub(super) fn packet(&mut self) -> PResult<PacketSpec> {
         let start = self.peek().loc;
         let (text, loc) = self.word("a protocol")?;
@@ -84,21 +93,35 @@ impl Parser<'_> {
         let dst = self.endpoint("the destination")?;
         let mut on = None;
         let mut icmp = None;
+        let mut options: Option<Vec<Located<u8>>> = None;
+        let mut mac = None;
+        let mut broadcast = None;
         while !self.at_end() && self.peek().kind != TokenKind::Eof {
-            let (word, loc) = self.word("'on' or 'type'")?;
+            let (word, loc) = self.word("'on', 'type', 'options', 'mac' or 'broadcast'")?;
             match word {
                 "on" if on.is_none() => on = Some(self.name("interface")?),
                 "type" if icmp.is_none() => icmp = Some(self.icmp_item()?),
-                "on" | "type" => {
+                "options" if options.is_none() => options = Some(self.ip_options()?),
+                "mac" if mac.is_none() => {
+                    let (text, loc) = self.word("the sender's MAC address")?;
+                    mac = Some(Located {
+                        value: words::mac(text, loc)?,
+                        loc,
+                    });
+                }
+                "broadcast" if broadcast.is_none() => broadcast = Some(loc),
+                "on" | "type" | "options" | "mac" | "broadcast" => {
                     return Err(Diagnostic::error(loc, format!("'{word}' given twice")))
                 }
-                other => return Err(Diagnostic::error(
-                    loc,
-                    format!("unexpected '{other}' in a packet"),
-                )
-                .with_hint(
-                    "a packet reads: PROTO SRC[:PORT] -> DST[:PORT] [on IFACE] [type T [code C]]",
-                )),
+                other => {
+                    return Err(
+                        Diagnostic::error(loc, format!("unexpected '{other}' in a packet"))
+                            .with_hint(
+                                names::did_you_mean(other, PACKET_CLAUSES)
+                                    .unwrap_or_else(|| PACKET_SYNTAX.to_string()),
+                            ),
+                    )
+                }
             }
         }
         Ok(PacketSpec {
@@ -108,6 +131,24 @@ impl Parser<'_> {
             dst,
             on,
             icmp,
+            options: options.unwrap_or_default(),
+            mac,
+            broadcast,
+        })
+    }
+
+    /// The IPv4 options after `options`: a name or a `{ }` list of names.
+    fn ip_options(&mut self) -> PResult<Vec<Located<u8>>> {
+        self.list(|p| {
+            let (text, loc) = p.word("an IP option")?;
+            match names::ip_option_by_name(text) {
+                Some(kind) => Ok(Located { value: kind, loc }),
+                None => Err(
+                    Diagnostic::error(loc, format!("unknown IP option '{text}'")).with_hint_opt(
+                        names::did_you_mean(text, names::IP_OPTIONS.iter().map(|(n, _)| *n)),
+                    ),
+                ),
+            }
         })
     }
 

@@ -45,6 +45,8 @@ impl Parser<'_> {
             icmp: None,
             max_states: None,
             max_src_states: None,
+            allow_opts: None,
+            forwarded: None,
         };
         let mut after_from = false;
         while !self.at_end() {
@@ -57,6 +59,13 @@ impl Parser<'_> {
             let just_from = word == "from";
             match word {
                 "log" => once(&mut rule.log, self.bump().loc, "log", token.loc)?,
+                "forwarded" => once(&mut rule.forwarded, self.bump().loc, "forwarded", token.loc)?,
+                "allow-opts" => once(
+                    &mut rule.allow_opts,
+                    self.bump().loc,
+                    "allow-opts",
+                    token.loc,
+                )?,
                 "from" => {
                     self.bump();
                     let scope = self.scope()?;

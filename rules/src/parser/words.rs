@@ -49,6 +49,25 @@ pub fn number(text: &str, loc: Loc, what: &str, max: u64) -> Result<u64, Diagnos
     }
 }
 
+/// A MAC address: six bytes in hex, separated by `:` (or `-`), e.g. `00:16:3e:5e:6c:00`.
+pub fn mac(text: &str, loc: Loc) -> Result<[u8; 6], Diagnostic> {
+    let bytes: Vec<Option<u8>> = text
+        .split([':', '-'])
+        .map(|b| {
+            (b.len() == 2)
+                .then(|| u8::from_str_radix(b, 16).ok())
+                .flatten()
+        })
+        .collect();
+    match bytes[..] {
+        [Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)] => Ok([a, b, c, d, e, f]),
+        _ => Err(
+            Diagnostic::error(loc, format!("'{text}' is not a MAC address"))
+                .with_hint("write six bytes in hex: 00:16:3e:5e:6c:00"),
+        ),
+    }
+}
+
 /// A positive count (state limits).
 pub fn count(text: &str, loc: Loc, what: &str) -> Result<u32, Diagnostic> {
     let n = number(text, loc, what, u64::from(u32::MAX))? as u32;

@@ -37,6 +37,7 @@ const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
+const SCTP: u8 = 132;
 /// One rule before it goes into the pools: every field a list of inclusive ranges.
 #[derive(Clone, Debug)]
 pub struct RuleSpec {
@@ -97,6 +98,7 @@ impl RuleSpec {
             pos: SourcePos { line, column: 1 },
             action: self.action,
             log: self.log,
+            allow_opts: false,
             limits: StateLimits::default(),
             in_nic: bytes(buf, &self.in_nic),
             out: bytes(buf, &self.out),
@@ -107,6 +109,7 @@ impl RuleSpec {
             dst_port: ports(buf, &self.dst_port),
             icmp_type: bytes(buf, &self.icmp_type),
             icmp_code: bytes(buf, &self.icmp_code),
+            redirect: bytes(buf, &[(0, 255)]),
         };
         buf.rules.push(rule);
     }
@@ -220,9 +223,10 @@ pub fn key_in_rule(rng: &mut Rng, policy: &Policy, rule: &Rule) -> FlowKey {
         dst_port: value(Dim::DstPort) as u16,
         icmp_type: value(Dim::IcmpType) as u8,
         icmp_code: value(Dim::IcmpCode) as u8,
+        redirect: value(Dim::Redirect) as u8,
     };
     // What the data plane fills in: zero for the fields the protocol does not have.
-    if !matches!(key.protocol, TCP | UDP) {
+    if !matches!(key.protocol, TCP | UDP | SCTP) {
         key.src_port = 0;
         key.dst_port = 0;
     }
@@ -291,7 +295,7 @@ pub fn random_key(rng: &mut Rng) -> FlowKey {
             ipv4_to_flow_addr(rng.next_u64() as u32)
         }
     };
-    let ports = matches!(protocol, TCP | UDP);
+    let ports = matches!(protocol, TCP | UDP | SCTP);
     FlowKey {
         in_nic: rng.below(8) as u8,
         out: *rng.pick(&[0, 0, 1, 2, 3, OUT_SELF]),
@@ -306,5 +310,6 @@ pub fn random_key(rng: &mut Rng) -> FlowKey {
             0
         },
         icmp_code: 0,
+        redirect: rng.below(3) as u8,
     }
 }

@@ -1,5 +1,6 @@
 //! ARP on the appliance's NICs: learning neighbours (RFC 826's rules, nothing from senders
-//! a NIC may not have, sticky MACs for declared clients), proxy ARP for clients, and the
+//! a NIC may not have, never a broadcast, multicast or zero MAC, sticky MACs for declared
+//! clients), proxy ARP for clients, and the
 //! local stack's answers for the appliance's own address.
 
 use core::fmt;
@@ -7,7 +8,6 @@ use core::fmt;
 use smoltcp::time::Instant;
 use smoltcp::wire::{ArpOperation, Ipv4Address, ETHERNET_HEADER_LEN};
 
-use super::checks::CLIENT_MAC_CHANGED;
 use super::drop::Dropped;
 use super::trace::Trace;
 use super::Appliance;
@@ -16,6 +16,9 @@ use crate::drops::DropReason;
 use crate::proxy_arp::{self, ArpAnswer};
 use crate::route::Topology;
 use crate::sink::FrameSink;
+
+/// The detail of a drop line for an ARP message whose sender MAC no station can have.
+const BAD_SENDER_MAC: &str = "bad-sender-mac";
 
 /// An ARP message for drop lines: `arp 10.137.1.10 is-at 02:43:00:00:01:0a`.
 struct Described<'a>(&'a ArpMessage);
@@ -58,6 +61,11 @@ impl Appliance<'_> {
         let Some(cidr) = config.ipv4 else {
             return Err(DropReason::NicUnconfigured.into());
         };
+        if !arp_wire::is_station(message.sender_mac) {
+            // A broadcast, multicast or zero sender MAC, learned, would send every packet
+            // for the sender's address to everyone on the link (or to no one).
+            return Err(Dropped::detail(DropReason::Spoofed, BAD_SENDER_MAC));
+        }
         if message.sender_ip == Ipv4Address::UNSPECIFIED {
             // An address probe (RFC 5227): nothing to learn; the local stack defends its own
             // address.
@@ -71,8 +79,10 @@ impl Appliance<'_> {
             // uplink) teaches the appliance nothing.
             return Err(Dropped::detail(DropReason::Spoofed, spoofed.as_str()));
         }
-        if self.impersonates_client(nic, message.sender_ip.into(), message.sender_mac, now) {
-            return Err(Dropped::detail(DropReason::Spoofed, CLIENT_MAC_CHANGED));
+        if let Some(detail) =
+            self.refuses_client_mac(nic, message.sender_ip.into(), message.sender_mac, now)
+        {
+            return Err(Dropped::detail(DropReason::Spoofed, detail));
         }
         let answer = {
             let topology = Topology::from_policy(&self.configs, &self.policy);

@@ -18,9 +18,11 @@ use core::fmt;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpProtocol, Ipv4Cidr, ETHERNET_HEADER_LEN};
 
+use super::trace::RedirectKind;
 use super::trace::Trace;
 use crate::packet::{IpSummary, Transport};
-use crate::policy::{ip_to_flow_addr, FlowKey};
+use crate::policy::{ip_to_flow_addr, FlowKey, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE};
+use crate::sctp;
 use crate::state::FlowTuple;
 
 /// One received IP packet (IPv4 or IPv6) and what is known about it. See the module
@@ -59,10 +61,11 @@ impl PacketDesc<'_, '_> {
 
     /// The policy's view of `flow` (this packet's flow, after destination NAT) leaving
     /// through `out` (a NIC, or [`OUT_SELF`](crate::policy::OUT_SELF)): ports only for
-    /// TCP and UDP, ICMP type and code only for ICMP.
+    /// TCP, UDP and SCTP, ICMP type and code only for ICMP, and which destination NAT
+    /// rewrote it (the trace's redirect, recorded before the policy is asked).
     pub fn flow_key(&self, out: u8, flow: &FlowTuple) -> FlowKey {
         let (src_port, dst_port) = match flow.protocol {
-            IpProtocol::Tcp | IpProtocol::Udp => (flow.src_port, flow.dst_port),
+            IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL => (flow.src_port, flow.dst_port),
             _ => (0, 0),
         };
         let (icmp_type, icmp_code) = self.ip.icmp_type_code();
@@ -76,6 +79,11 @@ impl PacketDesc<'_, '_> {
             dst_port,
             icmp_type,
             icmp_code,
+            redirect: match self.trace.redirect.map(|r| r.kind) {
+                None => REDIRECT_NONE,
+                Some(RedirectKind::PortForward) => REDIRECT_FORWARD,
+                Some(RedirectKind::Dns) => REDIRECT_DNS,
+            },
         }
     }
 
@@ -100,6 +108,9 @@ impl fmt::Display for Described<'_> {
             ),
             Transport::Udp { src_port, dst_port } => {
                 write!(f, "udp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
+            }
+            Transport::Sctp { src_port, dst_port } => {
+                write!(f, "sctp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
             }
             Transport::Icmp(_) => {
                 let (ty, code) = s.icmp_type_code();

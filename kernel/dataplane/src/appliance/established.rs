@@ -40,7 +40,7 @@ impl Appliance<'_> {
     /// with the router's address, never a client's: the only NIC with a gateway is the
     /// uplink, where anti-spoofing has refused every address of the appliance's side.
     pub(super) fn related_error(&self, pd: &PacketDesc, hit: Hit) -> Result<Plan, Dropped> {
-        let plan = self.established(hit)?;
+        let plan = self.established(pd, hit)?;
         let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = pd.ip.transport else {
             return Err(DropReason::InvalidState.into());
         };
@@ -58,8 +58,9 @@ impl Appliance<'_> {
 
     /// A packet of a state: the state's translation, out of the NIC the state records for
     /// its direction (never where address routing alone would send it), to its translated
-    /// destination on that NIC or that NIC's gateway.
-    pub(super) fn established(&self, hit: Hit) -> Result<Plan, Dropped> {
+    /// destination on that NIC or that NIC's gateway. Whether it may carry IPv4 options is
+    /// its state's rule's to say (asked only when it has some).
+    pub(super) fn established(&self, pd: &PacketDesc, hit: Hit) -> Result<Plan, Dropped> {
         if let Err(refused) = hit.verdict {
             return Err(Dropped::detail(DropReason::InvalidState, refused.as_str()));
         }
@@ -72,6 +73,8 @@ impl Appliance<'_> {
                 out_nic: nic,
                 next_hop,
                 mtu,
+                allow_opts: pd.ip.options.present()
+                    && self.allows_options(self.states.get(hit.id).and_then(|s| s.rule)),
             }),
             Route::Local { .. } | Route::Unreachable => Err(DropReason::NoRoute.into()),
         }

@@ -81,11 +81,12 @@ impl Appliance<'_> {
     /// descriptor; an `Err` drops the packet (see [`super::drop`]).
     fn forward_ip(&mut self, pd: &mut PacketDesc, sink: &mut dyn FrameSink) -> Result<(), Dropped> {
         self.check_source(pd)?;
+        self.check_options(pd)?;
         let way = if FragmentKind::of(&pd.ip) == FragmentKind::Later {
             Way::Known(self.follow_first_fragment(pd)?)
         } else {
             match self.states.lookup(pd.nic, &pd.ip, pd.now) {
-                Lookup::Hit(hit) => Way::Known(self.established(hit)?),
+                Lookup::Hit(hit) => Way::Known(self.established(pd, hit)?),
                 Lookup::Related(hit) => Way::Known(self.related_error(pd, hit)?),
                 Lookup::Miss => match self.first_packet(pd, sink)? {
                     FirstPacket::ToSelf { owner } => return self.for_appliance(pd, owner, sink),
@@ -93,6 +94,17 @@ impl Appliance<'_> {
                 },
             }
         };
+        // RFC 1812 §5.3.4: a packet that came as a link-layer broadcast or multicast is
+        // never forwarded (its IP destination is unicast: broadcasts and multicasts are
+        // the appliance's own or never routed).
+        if pd.link_broadcast {
+            return Err(DropReason::LinkBroadcast.into());
+        }
+        let options_allowed = match &way {
+            Way::Known(plan) => plan.allow_opts,
+            Way::New(passed) => self.allows_options(passed.verdict.rule),
+        };
+        self.check_options_allowed(pd, options_allowed)?;
         self.check_ttl(pd, sink)?;
         let plan = match way {
             Way::Known(plan) => plan,

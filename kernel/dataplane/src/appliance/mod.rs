@@ -11,12 +11,15 @@
 //!
 //! ```text
 //! checks       the NIC has an address (else only its DHCP client is served);
-//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs)
+//!              the source may arrive on this NIC (anti-spoofing, sticky client MACs);
+//!              no source route or route recording (IPv4 options)
 //! established  a later fragment follows its first fragment's way, or is dropped;
 //!              a packet of a state (or an ICMP error about one, from the flow's peer
 //!              or a router on its path) takes the state's NAT, out of the state's NIC
 //! new_flow     a first packet: port forward / DNS redirect -> route -> policy
 //!                 addressed to the appliance -> to_self: policy (`to self`), local stack
+//! checks       nothing that came as a link-layer broadcast is forwarded; IPv4 options
+//!              only where the flow's rule says `allow-opts`
 //! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL
 //!              rewritten in place (RFC 1624 checksums) -> next hop resolved -> out
 //! ```
@@ -80,6 +83,8 @@ fn parse_ip(ethertype: EthernetProtocol, bytes: &[u8]) -> Result<IpSummary, Malf
     }
 }
 
+/// The detail of a drop line for a frame from a broadcast, multicast or zero MAC.
+const BAD_SOURCE_MAC: &str = "bad-source-mac";
 /// States examined per [`Appliance::poll`] by the expiry sweep.
 const SWEEP_BUDGET: usize = 4096;
 /// How often the stats line may be printed (only when counters changed).
@@ -159,6 +164,9 @@ pub struct Appliance<'p> {
     /// `(nic, flow address, index in policy.clients)` of every declared client's address
     /// of either family, sorted (looked up for every packet).
     declared_clients: Vec<(u8, u128, u32)>,
+    /// `((nic, flow address), MAC)` of every address (of either family) of every client
+    /// whose MAC the ruleset pins, sorted (looked up for every packet sent to a neighbour).
+    pinned_macs: Vec<((u8, u128), EthernetAddress)>,
     stats: report::Reporter,
 }
 
@@ -219,8 +227,22 @@ impl<'p> Appliance<'p> {
             })
             .collect();
         declared_clients.sort_unstable();
+        let mut pinned_macs: Vec<((u8, u128), EthernetAddress)> = policy
+            .clients
+            .iter()
+            .filter_map(|c| Some((c, EthernetAddress(c.mac?))))
+            .flat_map(|(c, mac)| {
+                let v4 = c.ipv4.map(ipv4_to_flow_addr);
+                [v4, c.ipv6]
+                    .into_iter()
+                    .flatten()
+                    .map(move |a| ((c.nic, a), mac))
+            })
+            .collect();
+        pinned_macs.sort_unstable_by_key(|&(key, _)| key);
         Appliance {
             declared_clients,
+            pinned_macs,
             policy,
             nics,
             configs,
@@ -316,6 +338,12 @@ impl<'p> Appliance<'p> {
                     return trace;
                 }
             };
+        if !arp_wire::is_station(repr.src_addr) {
+            // No station sends from a group or zero address: nothing to learn or forward.
+            let refused = Dropped::detail(DropReason::Malformed, BAD_SOURCE_MAC);
+            self.refuse(nic, now, &mut trace, refused, None);
+            return trace;
+        }
         self.nics[nic as usize].uplink.heard(repr.src_addr, now);
         let config = self.configs[nic as usize];
         let link_broadcast = repr.dst_addr.is_broadcast() || repr.dst_addr.is_multicast();

@@ -38,7 +38,7 @@ pub(super) struct Passed {
     /// Its flow after destination NAT.
     redirected: FlowTuple,
     /// The verdict that passed it.
-    verdict: Verdict,
+    pub verdict: Verdict,
     /// Where routing sends it.
     out_nic: u8,
     next_hop: IpAddress,
@@ -203,7 +203,15 @@ impl Appliance<'_> {
             out_nic,
             next_hop,
             mtu,
+            allow_opts: self.allows_options(verdict.rule),
         })
+    }
+
+    /// Whether the rule at `index` of the policy (`None`: the default) allows IPv4 options.
+    pub(super) fn allows_options(&self, index: Option<u32>) -> bool {
+        index
+            .and_then(|i| self.policy.rules.get(i as usize))
+            .is_some_and(|rule| rule.allow_opts)
     }
 }
 

@@ -98,7 +98,8 @@ impl Appliance<'_> {
             log: verdict.log && !broadcast,
             ..verdict
         };
-        self.enforce(pd, key, verdict, sink).map(|_| ())
+        self.enforce(pd, key, verdict, sink)?;
+        self.check_options_allowed(pd, self.allows_options(verdict.rule))
     }
 
     /// Tells the local stack the sender's MAC (as an ARP reply would) before it answers a

@@ -55,6 +55,8 @@ pub(crate) struct Plan {
     pub next_hop: IpAddress,
     /// The egress NIC's MTU.
     pub mtu: u16,
+    /// Whether the rule that passed the flow allows IPv4 options (`allow-opts`).
+    pub allow_opts: bool,
 }
 
 impl Appliance<'_> {
@@ -164,8 +166,9 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IP packet out of `nic` to the neighbour `next_hop` (of the packet's family),
-    /// resolving its MAC first if needed (the packet then waits, boundedly, for the answer).
+    /// Sends an IP packet out of `nic` to the neighbour `next_hop` (of the packet's family):
+    /// to its pinned MAC if it is a client whose MAC the ruleset pins, otherwise resolving
+    /// its MAC first if needed (the packet then waits, boundedly, for the answer).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
@@ -174,6 +177,10 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
+        if let Some(mac) = self.pinned_mac(nic, next_hop) {
+            // The ruleset says where the client is: no need (and no room) to ask.
+            return self.send_ip_to(nic, mac, packet, sink);
+        }
         match next_hop {
             IpAddress::Ipv4(next_hop) => {
                 self.send_to_ipv4_neighbor(nic, next_hop, packet, now, sink)

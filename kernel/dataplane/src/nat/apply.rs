@@ -11,9 +11,10 @@ use crate::state::FlowTuple;
 /// Rewrites the packet in `bytes` (summarised by `summary`, which is kept in step) so that
 /// it leaves as `translation.after`:
 ///
-/// - an ordinary packet gets the addresses and ports (or ICMP echo identifier) of `after`;
-///   a fragment after the first gets the addresses only (it has no transport header; the
-///   forward path gives it the addresses its first fragment left with, [`set_addresses`]);
+/// - an ordinary packet gets the addresses and ports (or ICMP echo identifier) of `after`
+///   (SCTP packets keep their ports: NAT never changes them); a fragment after the first
+///   gets the addresses only (it has no transport header; the forward path gives it the
+///   addresses its first fragment left with, [`set_addresses`]);
 /// - an ICMP error related to a state gets its quoted packet rewritten to the reverse of
 ///   `after` (what the error's receiver sent), its destination set to `after`'s, and its
 ///   source too when the error came from the translated endpoint itself (a port-forwarded
@@ -55,6 +56,9 @@ fn apply_to_packet(bytes: &mut [u8], summary: &mut IpSummary, after: &FlowTuple)
                 rewrite::set_dst_port(bytes, summary, after.dst_port);
             }
         }
+        // SCTP keeps its ports (masquerade never changes them, forwards are TCP and UDP
+        // only); its CRC32c has no pseudo-header, so new addresses leave it valid.
+        Transport::Sctp { .. } => {}
         Transport::Icmp(IcmpSummary::Echo { ident, .. })
             if after.echo.is_some() && ident != after.src_port =>
         {

@@ -118,7 +118,8 @@ impl Masquerader {
     /// (ICMP echo identifier) when no live state of `table` owns the resulting reply tuple;
     /// otherwise it gets a random free port from the configured range, trying at most
     /// `attempts` ports (all of them, from a random start, when the range is that small).
-    /// A flow without ports keeps its tuple if the reply tuple is free. Refusals are counted.
+    /// A flow whose ports may not change (SCTP, see [`FlowTuple::ports_remappable`]) or
+    /// that has none keeps its tuple if the reply tuple is free. Refusals are counted.
     pub fn masquerade(
         &mut self,
         table: &StateTable,
@@ -134,7 +135,7 @@ impl Masquerader {
             self.stats.kept_port += 1;
             return Ok(kept);
         }
-        if flow.has_ports() {
+        if flow.ports_remappable() {
             let first = self.config.first_port as u32;
             let size = self.config.last_port as u32 - first + 1;
             let found = if size <= self.config.attempts {

@@ -4,8 +4,9 @@
 //! # How a key is matched
 //!
 //! The key is seen on five [axes](axis): source and destination address, source and
-//! destination port as they are, and the five one-byte dimensions (ingress NIC, egress,
-//! protocol, ICMP type and code) packed into one `Flow` coordinate of class codes, so that a
+//! destination port as they are, and the six one-byte dimensions (ingress NIC, egress,
+//! protocol, ICMP type and code, destination NAT) packed into one `Flow` coordinate of class
+//! codes, so that a
 //! single cut can resolve all of them. From the root, each **cut node** splits one axis of
 //! its region into a window of aligned slices (plus "below" and "above" the window) and
 //! sends the key to the child its coordinate falls in: a shift, a subtraction, two
@@ -30,14 +31,14 @@
 //!
 //! # Cost
 //!
-//! - **Lookup**: five class-table loads, then one node per level, then a short leaf scan.
+//! - **Lookup**: six class-table loads, then one node per level, then a short leaf scan.
 //!   The depth does not grow with the rule count as such but with how finely rules must be
 //!   told apart; the builder never goes deeper than [`layout::MAX_DEPTH`] (32). When the
 //!   budget runs out, regions become leaves as they are: the scans get longer, the answers
 //!   stay the same. Any word that does not make sense (a malformed `static`) is caught and
 //!   answered by a linear scan, never a panic.
 //! - **Memory**: at most [`MatchIndexBuf::max_size_bytes`]: 4 × (1,024 + 64 × rules) bytes
-//!   for the tree, plus a 1,285-byte class table (none when no rule can match).
+//!   for the tree, plus a 1,542-byte class table (none when no rule can match).
 //!
 //! Measured with `cargo bench -p dataplane --bench matcher` on rulesets compiled from
 //! `rules generate` text (`realistic`: rules mostly about one client or network;

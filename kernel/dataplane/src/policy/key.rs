@@ -3,7 +3,8 @@
 use super::model::OUT_SELF;
 
 /// What the policy sees of the first packet of a flow, after routing (so the egress is
-/// known) and after destination NAT (so port forwards are already translated).
+/// known) and after destination NAT (so port forwards are already translated, and the key
+/// says so: a rule can match forwarded packets alone).
 ///
 /// Fields that do not apply to the packet's protocol are zero: ports for portless
 /// protocols, ICMP type and code for non-ICMP packets. The compiler guarantees that a rule
@@ -29,7 +30,17 @@ pub struct FlowKey {
     pub icmp_type: u8,
     /// ICMP code (ICMP/ICMPv6), else 0.
     pub icmp_code: u8,
+    /// Which destination NAT rewrote the packet: [`REDIRECT_NONE`], [`REDIRECT_FORWARD`]
+    /// (a port forward: what `forwarded` rules match) or [`REDIRECT_DNS`].
+    pub redirect: u8,
 }
+
+/// [`FlowKey::redirect`] of a packet no destination NAT rewrote.
+pub const REDIRECT_NONE: u8 = 0;
+/// [`FlowKey::redirect`] of a packet a port forward rewrote.
+pub const REDIRECT_FORWARD: u8 = 1;
+/// [`FlowKey::redirect`] of a DNS query the DNS redirect rewrote.
+pub const REDIRECT_DNS: u8 = 2;
 
 impl FlowKey {
     /// Whether the packet is addressed to the appliance itself.

@@ -25,7 +25,7 @@ pub mod reference;
 #[cfg(any(test, feature = "codegen"))]
 pub use buf::PolicyBuf;
 pub use index::MatchIndex;
-pub use key::FlowKey;
+pub use key::{FlowKey, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE};
 pub use model::*;
 
 /// The outcome of matching a flow key against a policy.
@@ -94,6 +94,7 @@ impl Policy<'_> {
             && ports(rule.dst_port, key.dst_port)
             && bytes(rule.icmp_type, key.icmp_type)
             && bytes(rule.icmp_code, key.icmp_code)
+            && bytes(rule.redirect, key.redirect)
     }
 
     /// The name of an interface or client record (a [`Span`] into `names`).

@@ -144,6 +144,9 @@ pub struct Rule {
     pub action: Action,
     /// Whether a matching packet is logged.
     pub log: bool,
+    /// Whether the flows it passes may carry IPv4 options (`allow-opts`; never source
+    /// routes or route recording, see [`crate::ip_options`]).
+    pub allow_opts: bool,
     /// State limits for `pass` rules.
     pub limits: StateLimits,
     /// Ingress NIC index ranges (`byte_ranges`).
@@ -164,6 +167,9 @@ pub struct Rule {
     pub icmp_type: Span,
     /// ICMP / ICMPv6 code ranges (`byte_ranges`); full range for non-ICMP rules.
     pub icmp_code: Span,
+    /// Destination NAT ranges (`byte_ranges`, see [`FlowKey::redirect`](super::FlowKey)):
+    /// `{REDIRECT_FORWARD}` for `forwarded` rules, the full range for the others.
+    pub redirect: Span,
 }
 
 /// What happens to a packet that no rule matches. `Pass` is deliberately not representable.
@@ -254,6 +260,9 @@ pub struct Client {
     pub ipv4: Option<u32>,
     /// The client's IPv6 address, if it has one.
     pub ipv6: Option<u128>,
+    /// The client's MAC, if the ruleset pins it: frames from the client's address with
+    /// another MAC are spoofed, and packets to it go to this MAC without ARP.
+    pub mac: Option<[u8; 6]>,
     /// At most this many live states with this client as source (0 = no limit).
     pub max_states: u32,
     /// Where the client was declared.

@@ -39,7 +39,7 @@
 //!   windows of both peers (van Rooij / pf's `pf_tcp_track_full`); out-of-window segments
 //!   and RSTs with the wrong sequence number come back as [`StateDrop::OutOfWindow`] and are
 //!   counted. A SYN on the tuple of a connection that is over replaces its state.
-//! - UDP, ICMP echo and other protocols: pf's pseudo-states (only the initiator has sent /
+//! - UDP, SCTP (keyed on its ports), ICMP echo and other protocols: pf's pseudo-states (only the initiator has sent /
 //!   both have). An ICMP echo tuple says whether it carries requests or replies, so the far
 //!   side's own echo requests never pass as replies.
 //! - ICMP errors never have states of their own: [`StateTable::lookup`] finds the state of

@@ -3,6 +3,7 @@
 use smoltcp::wire::{IpAddress, IpProtocol};
 
 use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
+use crate::sctp;
 
 /// Which way an ICMP echo packet goes. Part of an echo flow's tuple, so that an echo
 /// *request* from the far side never matches the state of a ping going the other way.
@@ -25,7 +26,7 @@ impl Echo {
 
 /// The identity of a flow in one direction: protocol, addresses, and ports.
 ///
-/// - TCP and UDP: the ports.
+/// - TCP, UDP and SCTP: the ports.
 /// - ICMP echo: the identifier in both port fields, and [`FlowTuple::echo`] saying whether
 ///   this direction carries requests or replies.
 /// - Anything else (other protocols, ICMP messages that are neither echo nor error):
@@ -56,7 +57,9 @@ impl FlowTuple {
     pub fn of(summary: &IpSummary) -> Option<FlowTuple> {
         let (src_port, dst_port, echo) = match summary.transport {
             Transport::Tcp(tcp) => (tcp.src_port, tcp.dst_port, None),
-            Transport::Udp { src_port, dst_port } => (src_port, dst_port, None),
+            Transport::Udp { src_port, dst_port } | Transport::Sctp { src_port, dst_port } => {
+                (src_port, dst_port, None)
+            }
             Transport::Icmp(IcmpSummary::Echo { request, ident }) => (
                 ident,
                 ident,
@@ -132,9 +135,9 @@ impl FlowTuple {
         t
     }
 
-    /// Whether the flow's transport has ports (TCP, UDP) or an echo identifier that NAT can
-    /// translate.
-    pub fn has_ports(&self) -> bool {
+    /// Whether NAT may give the flow another source port (TCP, UDP) or echo identifier.
+    /// SCTP flows keep their ports: SCTP's CRC32c covers them (see [`crate::sctp`]).
+    pub fn ports_remappable(&self) -> bool {
         matches!(self.protocol, IpProtocol::Tcp | IpProtocol::Udp) || self.echo.is_some()
     }
 
@@ -190,6 +193,13 @@ impl core::fmt::Display for FlowTuple {
                 write!(
                     f,
                     "udp {}:{} -> {}:{}",
+                    self.src, self.src_port, self.dst, self.dst_port
+                )
+            }
+            (sctp::PROTOCOL, None) => {
+                write!(
+                    f,
+                    "sctp {}:{} -> {}:{}",
                     self.src, self.src_port, self.dst, self.dst_port
                 )
             }
@@ -271,6 +281,14 @@ mod tests {
         let mut fragment = packets::udp(CLIENT, 5353, SERVER, 53, &[0; 64]);
         packets::set_fragment(&mut fragment, false, 1480);
         assert_eq!(tuple(&fragment), None);
+    }
+
+    #[test]
+    fn sctp_tuples_carry_their_ports_and_keep_them_through_nat() {
+        let init = tuple(&packets::sctp_init(CLIENT, 40000, SERVER, 9999)).unwrap();
+        assert_eq!((init.src_port, init.dst_port), (40000, 9999));
+        assert!(!init.ports_remappable());
+        assert_eq!(init.to_string(), "sctp 10.137.1.10:40000 -> 1.1.1.1:9999");
     }
 
     #[test]

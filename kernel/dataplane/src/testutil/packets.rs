@@ -8,13 +8,15 @@ use alloc::vec::Vec;
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Message, Icmpv4Packet,
     IpAddress, IpProtocol, Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, Ipv6Repr, TcpPacket,
-    UdpPacket,
+    UdpPacket, IPV4_HEADER_LEN,
 };
 
 use super::datagram::{
     IcmpMessage, Ipv4Datagram, Ipv4Header, TcpFlags, TcpSegment, Transport, UdpDatagram,
 };
+use crate::ip_options;
 use crate::packet::tcp_flags;
+use crate::sctp::{self, SctpPacket};
 
 fn ip(a: [u8; 4]) -> Ipv4Address {
     Ipv4Address::from(a)
@@ -210,7 +212,8 @@ pub fn ethernet_of(
     frame
 }
 
-/// Whether every checksum of an IPv4 packet (header, TCP/UDP with pseudo-header, ICMP)
+/// Whether every checksum of an IPv4 packet (header, TCP/UDP with pseudo-header, ICMP,
+/// SCTP's CRC32c)
 /// verifies — what a receiving host would check.
 pub fn checksums_valid(bytes: &[u8]) -> bool {
     let Ok(ip) = Ipv4Packet::new_checked(bytes) else {
@@ -231,6 +234,7 @@ pub fn checksums_valid(bytes: &[u8]) -> bool {
         IpProtocol::Udp => UdpPacket::new_checked(payload)
             .is_ok_and(|u| u.checksum() == 0 || u.verify_checksum(&src, &dst)),
         IpProtocol::Icmp => Icmpv4Packet::new_checked(payload).is_ok_and(|i| i.verify_checksum()),
+        sctp::PROTOCOL => SctpPacket::new_checked(payload).is_ok_and(|s| s.verify_checksum()),
         _ => true,
     }
 }
@@ -285,3 +289,107 @@ pub fn reassembled(fragments: &[Vec<u8>]) -> Vec<u8> {
     ip.fill_checksum();
     whole
 }
+
+/// An SCTP packet from `src` to `dst`: the common header with verification tag `tag`, then
+/// `chunks` as they are, its CRC32c filled in.
+pub fn sctp(
+    (src, src_port): ([u8; 4], u16),
+    (dst, dst_port): ([u8; 4], u16),
+    tag: u32,
+    chunks: &[u8],
+) -> Vec<u8> {
+    let mut segment = vec![0u8; sctp::HEADER_LEN + chunks.len()];
+    segment[sctp::HEADER_LEN..].copy_from_slice(chunks);
+    let mut view = SctpPacket::new_checked(&mut segment[..]).expect("a whole common header");
+    view.set_src_port(src_port);
+    view.set_dst_port(dst_port);
+    view.set_verification_tag(tag);
+    view.fill_checksum();
+    ipv4(src, dst, sctp::PROTOCOL.into(), &segment)
+}
+
+/// The INIT chunk an association starts with: initiate tag `0x6d6f6174`, a 64 KiB window,
+/// 10 streams each way, initial TSN 1.
+const SCTP_INIT_CHUNK: [u8; 20] = [
+    sctp::CHUNK_INIT,
+    0,
+    0,
+    20,
+    0x6d,
+    0x6f,
+    0x61,
+    0x74,
+    0,
+    1,
+    0,
+    0,
+    0,
+    10,
+    0,
+    10,
+    0,
+    0,
+    0,
+    1,
+];
+
+/// An SCTP INIT, the first packet of an association (verification tag 0).
+pub fn sctp_init(src: [u8; 4], src_port: u16, dst: [u8; 4], dst_port: u16) -> Vec<u8> {
+    sctp((src, src_port), (dst, dst_port), 0, &SCTP_INIT_CHUNK)
+}
+
+/// `packet` with `options` inserted after its 20-byte header (padded with end-of-list to a
+/// multiple of 4 bytes), its lengths and header checksum updated. See
+/// [`crate::ip_options`] for the option numbers.
+pub fn with_ip_options(packet: &[u8], options: &[u8]) -> Vec<u8> {
+    let padded = options.len().div_ceil(4) * 4;
+    let mut bytes = packet[..IPV4_HEADER_LEN].to_vec();
+    bytes.extend_from_slice(options);
+    bytes.resize(IPV4_HEADER_LEN + padded, ip_options::END_OF_LIST);
+    bytes.extend_from_slice(&packet[IPV4_HEADER_LEN..]);
+    let len = bytes.len() as u16;
+    let mut ip = Ipv4Packet::new_unchecked(&mut bytes[..]);
+    ip.set_header_len((IPV4_HEADER_LEN + padded) as u8);
+    ip.set_total_len(len);
+    ip.fill_checksum();
+    bytes
+}
+
+/// A loose source route through `hops` (RFC 791: pointer at the first address).
+pub fn loose_source_route(hops: &[[u8; 4]]) -> Vec<u8> {
+    let mut option = vec![ip_options::LOOSE_SOURCE_ROUTE, 3 + 4 * hops.len() as u8, 4];
+    option.extend(hops.iter().flatten());
+    option
+}
+
+/// A record-route option with room for `slots` addresses.
+pub fn record_route(slots: usize) -> Vec<u8> {
+    let mut option = vec![ip_options::RECORD_ROUTE, 3 + 4 * slots as u8, 4];
+    option.resize(3 + 4 * slots, 0);
+    option
+}
+
+/// A plausible instance of IPv4 option `kind` (numbers in [`crate::ip_options`]): a
+/// source route through one hop (192.0.2.1), room for four recorded addresses or
+/// timestamps, the router alert; any other kind without data.
+pub fn ip_option(kind: u8) -> Vec<u8> {
+    match kind {
+        ip_options::LOOSE_SOURCE_ROUTE | ip_options::STRICT_SOURCE_ROUTE => {
+            let mut option = loose_source_route(&[[192, 0, 2, 1]]);
+            option[0] = kind;
+            option
+        }
+        ip_options::RECORD_ROUTE => record_route(4),
+        ip_options::TIMESTAMP => {
+            // Timestamps only (flag 0), pointer at the first of four slots.
+            let mut option = vec![ip_options::TIMESTAMP, 20, 5, 0];
+            option.resize(20, 0);
+            option
+        }
+        ip_options::ROUTER_ALERT => ROUTER_ALERT.to_vec(),
+        other => vec![other, 2],
+    }
+}
+
+/// The router alert option (RFC 2113), as IGMP and RSVP send it.
+pub const ROUTER_ALERT: [u8; 4] = [ip_options::ROUTER_ALERT, 4, 0, 0];

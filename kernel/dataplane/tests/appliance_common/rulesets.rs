@@ -106,6 +106,64 @@ pub static SMALL_UPLINK_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// `rules/default.rules` with SCTP to port 9999 blocked before everything else passes.
+pub static SCTP_BLOCKED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "sctp-blocked.rules",
+        &include_str!("../../../../rules/default.rules").replacen(
+            "pass from clients to uplink",
+            "block from clients to uplink sctp port 9999\npass from clients to uplink",
+            1,
+        ),
+    )
+});
+
+/// Clients out through the uplink; only UDP port 5004 (a multicast-style stream) may carry
+/// IP options, and pings to the appliance may too.
+pub static OPTIONS_ALLOWED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "options-allowed.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         nat from clients to uplink
+         pass from clients to self icmp type echo-request allow-opts
+         pass from clients to uplink udp port 5004 allow-opts
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// [`DECLARED`] with its port forward passed the way that opens nothing else: SSH reaches
+/// `work` only through the forward.
+pub static FORWARDED_ONLY: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "forwarded-only.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         client work     10.137.1.10 on clients
+         client personal 10.137.1.11 on clients
+         nat from clients to uplink
+         forward uplink tcp port 8022 to work port 22
+         pass forwarded from uplink to work tcp port 22
+         pass from clients to uplink
+         default block log",
+    )
+});
+
+/// Declared clients, `work`'s MAC pinned (Qubes knows every client's MAC).
+pub static PINNED: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "pinned.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3
+         interface clients nic1 address 10.137.1.1/24
+         client work     10.137.1.10 mac 02:43:00:00:01:0a on clients
+         client personal 10.137.1.11 on clients
+         nat from clients to uplink
+         pass from clients to uplink
+         default block log",
+    )
+});
+
 /// Only HTTPS leaves, through a 1,400-byte uplink (fragments are cut again on the way out).
 pub static HTTPS_ONLY_SMALL_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
     compile(

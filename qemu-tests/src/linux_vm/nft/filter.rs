@@ -3,12 +3,13 @@
 //! (every other egress), in the ruleset's order, so the first rule that matches a packet
 //! decides it in both.
 //!
-//! A flow key carries ports only for TCP and UDP and an ICMP type and code only for ICMP
-//! (the other fields are 0: see the data plane's `flow_key`). A product set that constrains
-//! ports or ICMP fields therefore becomes one nftables rule per protocol class — TCP/UDP
-//! with `th sport`/`th dport`, ICMP with `icmp type`/`icmp code`, everything else with
-//! neither — each kept only if the zeros that class has in the key lie in the set. Fields
-//! a set leaves whole are not written. Only IPv4 is translated: the Linux VM, like Moat,
+//! A flow key carries ports only for TCP, UDP and SCTP and an ICMP type and code only for
+//! ICMP (the other fields are 0: see the data plane's `flow_key`). A product set that
+//! constrains ports or ICMP fields therefore becomes one nftables rule per protocol class —
+//! TCP/UDP/SCTP with `th sport`/`th dport`, ICMP with `icmp type`/`icmp code`, everything
+//! else with neither — each kept only if the zeros that class has in the key lie in the
+//! set. The key's destination NAT (a `forwarded` rule) is the connection's mark, which the
+//! `dstnat` chain sets (see [`super::nat`]). Fields a set leaves whole are not written. Only IPv4 is translated: the Linux VM, like Moat,
 //! forwards no IPv6 (it boots with IPv6 disabled).
 
 use dataplane::policy::{Action, FlowKey, SourcePos, OUT_SELF};
@@ -18,8 +19,9 @@ use rules::space::{Field, KeySet};
 
 use super::syntax::{field_match, ipv4_space};
 
-/// TCP and UDP: the protocols whose ports are in the flow key.
-const PORT_PROTOCOLS: [(u128, u128); 2] = [(6, 6), (17, 17)];
+/// TCP, UDP and SCTP: the protocols whose ports are in the flow key (nftables' `th`
+/// reads all three: their headers start with the two ports).
+const PORT_PROTOCOLS: [(u128, u128); 3] = [(6, 6), (17, 17), (132, 132)];
 /// ICMP: the protocol whose type and code are in the flow key.
 const ICMP: u128 = 1;
 
@@ -113,6 +115,10 @@ fn translate_part(
         if addresses != ipv4_space() {
             common.push((field, addresses));
         }
+    }
+    let redirect = part.get(Field::Redirect);
+    if !redirect.is_full(Field::Redirect.max()) {
+        common.push((Field::Redirect, redirect.clone()));
     }
     let classes = protocol_classes(part);
     let mut chains = Vec::new();

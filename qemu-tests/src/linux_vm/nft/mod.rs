@@ -18,8 +18,13 @@
 //! - `log`: the packet is logged through one shared budget of 20 lines a second (bursts of
 //!   50), like Moat's drop log, and spoofed packets are logged as Moat logs them.
 //!
+//! - `forwarded` rules: the connection mark the `dstnat` chain sets for a port forward.
+//!
 //! What has no translation is refused with a message, never approximated: interfaces
-//! addressed by DHCP, and DNS redirects to resolvers learned by DHCP.
+//! addressed by DHCP, DNS redirects to resolvers learned by DHCP, rules that allow IP
+//! options (`allow-opts`), and clients with a pinned MAC. Moat's own drops before the rules
+//! (malformed packets, IP options, unicast packets in link-layer broadcasts) are the data
+//! plane's, not the ruleset's, and are not reproduced; the benchmarks send none.
 //!
 //! [`NftPolicy::decide`] evaluates the translated filter on a flow key, so tests can hold
 //! it against the data plane's own `Policy::decide`.
@@ -85,6 +90,18 @@ pub fn translate(checked: &Checked, nics: u8) -> Result<NftPolicy, String> {
                 interface.name, interface.nic
             ));
         }
+    }
+    if let Some(rule) = checked.rules.iter().find(|rule| rule.allow_opts) {
+        return Err(format!(
+            "the rule at {}:{} allows IP options (allow-opts): nftables cannot filter them per rule",
+            rule.pos.line, rule.pos.column
+        ));
+    }
+    if let Some(client) = checked.clients.iter().find(|client| client.mac.is_some()) {
+        return Err(format!(
+            "client {} has a pinned MAC: the Linux comparator binds no MACs",
+            client.name
+        ));
     }
     let nic_set = RangeSet::range(0, u128::from(nics) - 1);
     let mut rule_limits: Vec<(SourcePos, u32, u32)> = checked

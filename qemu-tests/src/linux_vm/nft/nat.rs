@@ -1,8 +1,10 @@
 //! Address translation: port forwards and DNS redirects (destination NAT, before the filter
-//! rules, which then see the translated packet, as Moat's rules do), and masquerade (source
-//! NAT after them). nftables consults NAT chains for the first packet of a connection only;
+//! rules, which then see the translated packet, as Moat's rules do; each marks its
+//! connection with the value Moat's flow key gives it, for `forwarded` rules), and
+//! masquerade (source NAT after them). nftables consults NAT chains for the first packet of a connection only;
 //! its replies are translated back by connection tracking, as by Moat's state table.
 
+use dataplane::policy::{REDIRECT_DNS, REDIRECT_FORWARD};
 use rules::checked::{Checked, DnsTarget};
 use rules::ranges::RangeSet;
 
@@ -46,7 +48,7 @@ pub fn destination_nat(checked: &Checked) -> Result<Vec<String>, String> {
                 map.join(", ")
             )
         };
-        rules.push(format!("{head} {to}"));
+        rules.push(format!("{head} ct mark set {REDIRECT_FORWARD} {to}"));
     }
     for dns in &checked.dns {
         let resolver = match &dns.target {
@@ -64,7 +66,7 @@ pub fn destination_nat(checked: &Checked) -> Result<Vec<String>, String> {
                     continue; // no address: no DNS addressed to it
                 };
                 rules.push(format!(
-                    "iifname {} ip daddr {address} meta l4proto {{ 6, 17 }} th dport 53 dnat to {resolver}",
+                    "iifname {} ip daddr {address} meta l4proto {{ 6, 17 }} th dport 53 ct mark set {REDIRECT_DNS} dnat to {resolver}",
                     interfaces(&RangeSet::single(nic))
                 ));
             }

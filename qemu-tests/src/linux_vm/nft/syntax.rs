@@ -87,6 +87,8 @@ pub fn field_match(field: Field, set: &RangeSet) -> String {
         Field::DstPort => format!("th dport {}", numbers(set)),
         Field::IcmpType => format!("icmp type {}", numbers(set)),
         Field::IcmpCode => format!("icmp code {}", numbers(set)),
+        // The destination NAT, as the mark the `dstnat` chain gives the connection.
+        Field::Redirect => format!("ct mark {}", numbers(set)),
     }
 }
 

@@ -9,7 +9,10 @@ use std::process::Command;
 
 use dataplane::antispoof::SourceFilter;
 use dataplane::config::ApplianceConfig;
-use dataplane::policy::{flow_addr_to_ipv4, ipv4_to_flow_addr, FlowKey, OUT_SELF};
+use dataplane::policy::{
+    flow_addr_to_ipv4, ipv4_to_flow_addr, FlowKey, OUT_SELF, REDIRECT_DNS, REDIRECT_FORWARD,
+    REDIRECT_NONE,
+};
 use dataplane::rng::SplitMix64;
 use dataplane::route::Topology;
 use rules::space::Field;
@@ -22,8 +25,8 @@ use crate::notice::{is_root, notice};
 
 /// Uses every part of the language the translation must get right: tables and negations,
 /// ports on TCP, UDP and SCTP, ICMP types with codes and ICMPv6 names, protocol numbers,
-/// `to self`, reject, logging, state limits, a port-range forward and a DNS redirect to
-/// listed resolvers.
+/// `to self`, reject, logging, state limits, a port-range forward passed by a `forwarded`
+/// rule and a DNS redirect to listed resolvers.
 const CORNERS: &str = "\
 interface wan  nic0 address 192.0.2.2/24 gateway 192.0.2.1 dns 192.0.2.53
 interface lan  nic1 address 10.1.0.1/24
@@ -42,7 +45,7 @@ pass from desk to any sctp port 9000 max-states 5
 block from lan to 203.0.113.0/25
 pass log from lan to !<private> max-src-states 20
 pass from box port 1024-65535 to wan udp
-pass from wan to box tcp port 22-29
+pass forwarded from wan to box tcp port 22-29
 pass from dmz to wan proto { 47, 50 }
 pass from dmz to 9.9.9.9 { tcp, udp } port 53
 pass from wan to self icmp type 13
@@ -134,7 +137,7 @@ impl Interesting {
 /// Packets to the VM itself are addressed to one of `own` (what routing sends to `self`).
 fn key(rng: &mut SplitMix64, values: &Interesting, own: &[u32], nics: u8) -> FlowKey {
     let protocol = *rng.pick(&[1u8, 6, 17, 6, 17, 47, 58, 132, 0, 255]);
-    let (src_port, dst_port) = if matches!(protocol, 6 | 17) {
+    let (src_port, dst_port) = if matches!(protocol, 6 | 17 | 132) {
         (*rng.pick(&values.ports), *rng.pick(&values.ports))
     } else {
         (0, 0)
@@ -164,12 +167,13 @@ fn key(rng: &mut SplitMix64, values: &Interesting, own: &[u32], nics: u8) -> Flo
         dst_port,
         icmp_type,
         icmp_code,
+        redirect: *rng.pick(&[REDIRECT_NONE, REDIRECT_NONE, REDIRECT_FORWARD, REDIRECT_DNS]),
     }
 }
 
 /// `key` with the fields its protocol does not have set to 0, as the data plane makes keys.
 fn as_the_data_plane_makes_it(mut key: FlowKey) -> FlowKey {
-    if !matches!(key.protocol, 6 | 17) {
+    if !matches!(key.protocol, 6 | 17 | 132) {
         (key.src_port, key.dst_port) = (0, 0);
     }
     if key.protocol != 1 {
@@ -302,6 +306,24 @@ fn what_has_no_static_translation_is_refused_not_approximated() {
     let forwarding = workspace_ruleset("qemu-tests/rules/forwarding.rules");
     let error = translate(&forwarding.checked, 2).unwrap_err();
     assert!(error.contains("nic2"), "{error}");
+    let options = compile(
+        "options.rules",
+        &CORNERS.replace(
+            "pass from dmz to wan proto { 47, 50 }",
+            "pass from dmz to wan proto { 47, 50 } allow-opts",
+        ),
+    );
+    let error = translate(&options.checked, 4).unwrap_err();
+    assert!(error.contains("allows IP options"), "{error}");
+    let pinned = compile(
+        "pinned.rules",
+        &CORNERS.replace(
+            "client box  10.2.0.3 on dmz",
+            "client box  10.2.0.3 mac 02:00:00:00:02:03 on dmz",
+        ),
+    );
+    let error = translate(&pinned.checked, 4).unwrap_err();
+    assert!(error.contains("pinned MAC"), "{error}");
 }
 
 #[test]
@@ -316,15 +338,15 @@ fn the_qubes_like_policy_reads_as_an_nftables_firewall() {
         "jump forward_0\n\t\tjump forward_1\n\t\tjump forward_2\n\t\tjump log_block # default"
     ));
     for expected in [
-        "iifname \"nic0\" ip daddr 10.0.2.15 tcp dport 8080 dnat to 10.137.1.2:80",
-        "iifname \"nic1\" ip daddr 10.137.1.1 meta l4proto { 6, 17 } th dport 53 dnat to 198.51.100.53",
+        "iifname \"nic0\" ip daddr 10.0.2.15 tcp dport 8080 ct mark set 1 dnat to 10.137.1.2:80",
+        "iifname \"nic1\" ip daddr 10.137.1.1 meta l4proto { 6, 17 } th dport 53 ct mark set 2 dnat to 198.51.100.53",
         "iifname \"nic2\" oifname \"nic0\" masquerade",
         "iifname \"nic1\" ip saddr != 10.137.1.2 jump log_spoofed",
         "iifname \"nic0\" ip saddr 10.137.1.0-10.137.2.255 jump log_spoofed",
         "iifname { \"nic1\", \"nic2\" } meta l4proto 1 icmp type 8 accept # 24:1",
         "iifname { \"nic1\", \"nic2\" } oifname \"nic0\" meta l4proto 6 th dport 81 jump log_reject # 25:1",
         "iifname { \"nic1\", \"nic2\" } oifname \"nic0\" accept # 27:1",
-        "iifname \"nic0\" ip daddr 10.137.1.2 oifname \"nic1\" meta l4proto 6 th dport 80 accept",
+        "iifname \"nic0\" ip daddr 10.137.1.2 ct mark 1 oifname \"nic1\" meta l4proto 6 th dport 80 accept",
         "ct state established,related accept",
         "jump log_block # default",
     ] {

@@ -257,8 +257,8 @@ const fn interface_at(w: &[u32], base: usize) -> Interface {
 }
 
 /// Words per client: name (2), NIC, IPv4 (flag and value), IPv6 (flag and four words), state limit,
-/// position (2).
-pub const CLIENT_WORDS: usize = 13;
+/// position (2), pinned MAC (flag, then its first two bytes and its last four, big-endian).
+pub const CLIENT_WORDS: usize = 16;
 
 /// A client as [`CLIENT_WORDS`] words.
 pub const fn client_words(c: &Client) -> [u32; CLIENT_WORDS] {
@@ -273,7 +273,16 @@ pub const fn client_words(c: &Client) -> [u32; CLIENT_WORDS] {
     let at = put(&mut w, at, &[has_v6]);
     let at = put(&mut w, at, &u128_words(v6));
     let at = put(&mut w, at, &[c.max_states]);
-    put(&mut w, at, &pos_words(c.pos));
+    let at = put(&mut w, at, &pos_words(c.pos));
+    let mac = match c.mac {
+        Some([a, b, c, d, e, f]) => [
+            1,
+            u16::from_be_bytes([a, b]) as u32,
+            u32::from_be_bytes([c, d, e, f]),
+        ],
+        None => [0, 0, 0],
+    };
+    put(&mut w, at, &mac);
     w
 }
 
@@ -283,11 +292,21 @@ const fn client_at(w: &[u32], base: usize) -> Client {
         1 => Some(u128_at(w, base + 6)),
         _ => panic!("emitted policy: bad option flag word"),
     };
+    let mac = match w[base + 13] {
+        0 => None,
+        1 => {
+            let [_, _, a, b] = w[base + 14].to_be_bytes();
+            let [c, d, e, f] = w[base + 15].to_be_bytes();
+            Some([a, b, c, d, e, f])
+        }
+        _ => panic!("emitted policy: bad option flag word"),
+    };
     Client {
         name: span_at(w, base),
         nic: w[base + 2] as u8,
         ipv4: option_at(w, base + 3),
         ipv6,
+        mac,
         max_states: w[base + 10],
         pos: pos_at(w, base + 11),
     }
@@ -402,9 +421,10 @@ const fn dns_at(w: &[u32], base: usize) -> DnsRedirect {
     }
 }
 
-/// Words per rule in the flat form: position (2), action, log, limits (2), then the nine
-/// field spans (start, len) in [`Rule`] field order.
-pub const RULE_WORDS: usize = 24;
+/// Words per rule in the flat form: position (2), action, flags (bit 0 `log`, bit 1
+/// `allow_opts`), limits (2), then the ten field spans (start, len) in [`Rule`] field
+/// order.
+pub const RULE_WORDS: usize = 26;
 
 const ACTION_PASS: u32 = 0;
 const ACTION_BLOCK: u32 = 1;
@@ -427,12 +447,13 @@ pub const fn rule_words(rule: &Rule) -> [u32; RULE_WORDS] {
         rule.dst_port,
         rule.icmp_type,
         rule.icmp_code,
+        rule.redirect,
     ];
     let mut words = [0; RULE_WORDS];
     words[0] = rule.pos.line;
     words[1] = rule.pos.column;
     words[2] = action;
-    words[3] = rule.log as u32;
+    words[3] = rule.log as u32 | (rule.allow_opts as u32) << 1;
     words[4] = rule.limits.max_states;
     words[5] = rule.limits.max_states_per_source;
     let mut i = 0;
@@ -465,7 +486,8 @@ const fn rule_at(words: &[u32], base: usize) -> Rule {
             column: words[base + 1],
         },
         action,
-        log: words[base + 3] != 0,
+        log: words[base + 3] & 1 != 0,
+        allow_opts: words[base + 3] & 2 != 0,
         limits: StateLimits {
             max_states: words[base + 4],
             max_states_per_source: words[base + 5],
@@ -479,6 +501,7 @@ const fn rule_at(words: &[u32], base: usize) -> Rule {
         dst_port: span_at(words, fields + 12),
         icmp_type: span_at(words, fields + 14),
         icmp_code: span_at(words, fields + 16),
+        redirect: span_at(words, fields + 18),
     }
 }
 
@@ -486,6 +509,7 @@ const NO_RULE: Rule = Rule {
     pos: SourcePos { line: 0, column: 0 },
     action: Action::Block,
     log: false,
+    allow_opts: false,
     limits: StateLimits {
         max_states: 0,
         max_states_per_source: 0,
@@ -499,6 +523,7 @@ const NO_RULE: Rule = Rule {
     dst_port: Span::EMPTY,
     icmp_type: Span::EMPTY,
     icmp_code: Span::EMPTY,
+    redirect: Span::EMPTY,
 };
 
 /// Defines the `const fn` that rebuilds a list of records from their flat words.
@@ -602,6 +627,7 @@ mod tests {
                 },
                 action,
                 log: i == 1,
+                allow_opts: i != 1,
                 limits: StateLimits {
                     max_states: 100,
                     max_states_per_source: 7,
@@ -615,6 +641,7 @@ mod tests {
                 dst_port: span(13, 14),
                 icmp_type: span(15, 16),
                 icmp_code: span(17, 18),
+                redirect: span(19, 20),
             };
             let words = rule_words(&rule);
             assert_eq!(rules::<1>(&words), [rule]);
@@ -662,6 +689,7 @@ mod tests {
             nic: 1,
             ipv4: Some(0x0a89_010a),
             ipv6: Some(0xfd00 << 112 | 0x10),
+            mac: Some([0x00, 0x16, 0x3e, 0x5e, 0x6c, 0x00]),
             max_states: 5000,
             pos: SourcePos { line: 3, column: 1 },
         };

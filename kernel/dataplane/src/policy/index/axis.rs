@@ -1,12 +1,13 @@
-//! The axes the cut tree cuts along: the four wide dimensions as they are, and the five
+//! The axes the cut tree cuts along: the four wide dimensions as they are, and the six
 //! one-byte dimensions packed together into one [`Axis::Flow`] coordinate.
 //!
-//! Cutting ingress NIC, egress, protocol and ICMP type and code one after the other would
-//! cost a level of the tree each. Instead each one-byte value is mapped to its *class* (the
-//! values no rule tells apart share a class) and the five class codes are packed into the
+//! Cutting ingress NIC, egress, protocol, ICMP type and code and destination NAT one after
+//! the other would cost a level of the tree each. Instead each one-byte value is mapped to
+//! its *class* (the values no rule tells apart share a class) and the six class codes are
+//! packed into the
 //! bit fields of one coordinate, ingress NIC most significant, so that a single cut can
 //! resolve them all. The index stores the class of every value and where each field starts
-//! (see [`CLASS_TABLE_LEN`]): the `Flow` coordinate of a key is five table lookups, shifted
+//! (see [`CLASS_TABLE_LEN`]): the `Flow` coordinate of a key is six table lookups, shifted
 //! and or'ed together.
 
 use super::super::FlowKey;
@@ -15,7 +16,7 @@ use super::dim::Dim;
 /// One axis of the cut tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Axis {
-    /// The five one-byte dimensions, as packed class codes.
+    /// The six one-byte dimensions, as packed class codes.
     Flow,
     /// Source address.
     Src,
@@ -31,12 +32,13 @@ pub enum Axis {
 pub const AXES: usize = 5;
 
 /// The one-byte dimensions packed into [`Axis::Flow`], most significant first.
-pub const FLOW_DIMS: [Dim; 5] = [
+pub const FLOW_DIMS: [Dim; 6] = [
     Dim::InNic,
     Dim::Out,
     Dim::Protocol,
     Dim::IcmpType,
     Dim::IcmpCode,
+    Dim::Redirect,
 ];
 
 /// Bytes of the class table: the class of each of the 256 values of every packed dimension,
@@ -85,6 +87,7 @@ impl Axis {
                     | 1 << Dim::Protocol.index()
                     | 1 << Dim::IcmpType.index()
                     | 1 << Dim::IcmpCode.index()
+                    | 1 << Dim::Redirect.index()
             }
             Axis::Src => 1 << Dim::Src.index(),
             Axis::Dst => 1 << Dim::Dst.index(),
@@ -118,6 +121,7 @@ pub fn coordinates(key: &FlowKey, classes: &[u8]) -> Option<[u128; AXES]> {
         key.protocol,
         key.icmp_type,
         key.icmp_code,
+        key.redirect,
     ];
     let mut flow = 0u128;
     for (d, value) in values.into_iter().enumerate() {
@@ -139,11 +143,11 @@ pub fn coordinates(key: &FlowKey, classes: &[u8]) -> Option<[u128; AXES]> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowClasses {
     /// `classes[d][v]`: the class of value `v` of `FLOW_DIMS[d]`.
-    pub classes: [[u8; 256]; 5],
+    pub classes: [[u8; 256]; FLOW_DIMS.len()],
     /// Bit width of each dimension's field.
-    pub bits: [u32; 5],
+    pub bits: [u32; FLOW_DIMS.len()],
     /// Where each dimension's field starts in the coordinate.
-    pub offsets: [u32; 5],
+    pub offsets: [u32; FLOW_DIMS.len()],
 }
 
 #[cfg(any(test, feature = "codegen"))]
@@ -152,16 +156,16 @@ impl FlowClasses {
     /// position in FLOW_DIMS, first, last)` range) starts or ends.
     pub fn new(fields: impl Iterator<Item = (usize, u8, u8)>) -> FlowClasses {
         // starts[d][v]: a class starts at value v.
-        let mut starts = [[false; 256]; 5];
+        let mut starts = [[false; 256]; FLOW_DIMS.len()];
         for (d, first, last) in fields {
             starts[d][first as usize] = true;
             if last < u8::MAX {
                 starts[d][last as usize + 1] = true;
             }
         }
-        let mut classes = [[0u8; 256]; 5];
-        let mut bits = [0u32; 5];
-        for d in 0..5 {
+        let mut classes = [[0u8; 256]; FLOW_DIMS.len()];
+        let mut bits = [0u32; FLOW_DIMS.len()];
+        for d in 0..FLOW_DIMS.len() {
             let mut class = 0u8;
             for v in 0..256 {
                 // At most 255 starts after value 0: the class always fits a byte.
@@ -172,9 +176,9 @@ impl FlowClasses {
             }
             bits[d] = u8::BITS - class.leading_zeros();
         }
-        let mut offsets = [0u32; 5];
+        let mut offsets = [0u32; FLOW_DIMS.len()];
         let mut offset = 0;
-        for d in (0..5).rev() {
+        for d in (0..FLOW_DIMS.len()).rev() {
             offsets[d] = offset;
             offset += bits[d];
         }
@@ -224,7 +228,7 @@ mod tests {
     #[test]
     fn the_ingress_nic_is_the_most_significant_field() {
         let classes = FlowClasses::new([(0, 1, 1), (4, 0, 0)].into_iter());
-        assert_eq!(classes.offsets, [1, 1, 1, 1, 0]);
+        assert_eq!(classes.offsets, [1, 1, 1, 1, 0, 0]);
         let table: Vec<u8> = classes.table().collect();
         let key = FlowKey {
             in_nic: 1,

@@ -1,8 +1,8 @@
-//! The nine dimensions of a rule, seen uniformly as ranges over `u128`.
+//! The ten dimensions of a rule, seen uniformly as ranges over `u128`.
 //!
 //! A [`Rule`] keeps each field in the pool of its width (`byte_ranges`, `port_ranges`,
 //! `addr_ranges`). The index builder reads every field as `u128` ranges, and a leaf checks
-//! a rule one dimension at a time (exactly as [`Policy::rule_matches`] does for all nine):
+//! a rule one dimension at a time (exactly as [`Policy::rule_matches`] does for all ten):
 //! this module is the one place that knows which field lives in which pool.
 
 use super::super::model::{Policy, Rule, Span};
@@ -30,10 +30,12 @@ pub enum Dim {
     IcmpType,
     /// ICMP / ICMPv6 code.
     IcmpCode,
+    /// Destination NAT (none, port forward, DNS redirect).
+    Redirect,
 }
 
 /// How many dimensions a rule has.
-pub const DIMS: usize = 9;
+pub const DIMS: usize = 10;
 
 impl Dim {
     /// Every dimension, in the order of their indices (see [`Dim::index`]).
@@ -47,6 +49,7 @@ impl Dim {
         Dim::DstPort,
         Dim::IcmpType,
         Dim::IcmpCode,
+        Dim::Redirect,
     ];
 
     /// The dimension's index (`0..DIMS`), as stored in the index's node and entry words.
@@ -68,9 +71,12 @@ impl Dim {
         match self {
             Dim::Src | Dim::Dst => u128::MAX,
             Dim::SrcPort | Dim::DstPort => u16::MAX as u128,
-            Dim::InNic | Dim::Out | Dim::Protocol | Dim::IcmpType | Dim::IcmpCode => {
-                u8::MAX as u128
-            }
+            Dim::InNic
+            | Dim::Out
+            | Dim::Protocol
+            | Dim::IcmpType
+            | Dim::IcmpCode
+            | Dim::Redirect => u8::MAX as u128,
         }
     }
 
@@ -86,6 +92,7 @@ impl Dim {
             Dim::DstPort => key.dst_port.into(),
             Dim::IcmpType => key.icmp_type.into(),
             Dim::IcmpCode => key.icmp_code.into(),
+            Dim::Redirect => key.redirect.into(),
         }
     }
 
@@ -101,6 +108,7 @@ impl Dim {
             Dim::DstPort => rule.dst_port,
             Dim::IcmpType => rule.icmp_type,
             Dim::IcmpCode => rule.icmp_code,
+            Dim::Redirect => rule.redirect,
         }
     }
 
@@ -125,6 +133,7 @@ impl Dim {
             Dim::Protocol => contains_byte(policy, span, key.protocol),
             Dim::IcmpType => contains_byte(policy, span, key.icmp_type),
             Dim::IcmpCode => contains_byte(policy, span, key.icmp_code),
+            Dim::Redirect => contains_byte(policy, span, key.redirect),
         }
     }
 
@@ -135,9 +144,12 @@ impl Dim {
         match self {
             Dim::Src | Dim::Dst => FieldRanges::Addr(span.of(policy.addr_ranges).iter()),
             Dim::SrcPort | Dim::DstPort => FieldRanges::Port(span.of(policy.port_ranges).iter()),
-            Dim::InNic | Dim::Out | Dim::Protocol | Dim::IcmpType | Dim::IcmpCode => {
-                FieldRanges::Byte(span.of(policy.byte_ranges).iter())
-            }
+            Dim::InNic
+            | Dim::Out
+            | Dim::Protocol
+            | Dim::IcmpType
+            | Dim::IcmpCode
+            | Dim::Redirect => FieldRanges::Byte(span.of(policy.byte_ranges).iter()),
         }
     }
 }
