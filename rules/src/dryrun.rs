@@ -6,31 +6,32 @@
 //! and handed to it as an Ethernet frame on its arrival NIC. The appliance's
 //! [`Trace`] says what it decided — the destination NAT, the policy's verdict, where the
 //! packet went or why it was dropped — and the frames it sent are kept; neighbours answer
-//! the appliance's ARP requests, so a forwarded packet really comes out.
+//! the appliance's ARP requests (and, for IPv6, tell it their MACs as neighbour discovery
+//! would), so a forwarded packet really comes out.
 //!
 //! This module decides nothing itself: what `rules test` and `explain` report is what the
 //! data plane did.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
+use dataplane::appliance::{ApplianceOptions, Fate, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
 use dataplane::drops::DropReason;
 use dataplane::neighbor;
 use dataplane::policy::{DnsUpstream, Policy};
 use dataplane::sink::RecordingSink;
-use dataplane::testutil::packets;
+use dataplane::testutil::{packets, packets6};
 use dataplane::{Appliance, ApplianceConfig};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Ipv4Cidr,
-    ETHERNET_HEADER_LEN,
+    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv6Message,
+    Icmpv6Repr, IpAddress, IpProtocol, Ipv4Cidr, Ipv6Address, Ipv6Repr, ETHERNET_HEADER_LEN,
 };
 
 use crate::cases::{self, Case, Lease, LEASE_PREFIX_LEN};
 use crate::checked::Checked;
 use crate::concrete::{ConcretePacket, Destination};
-use crate::names::{ICMP, SCTP, TCP, UDP};
+use crate::names::{ICMP, ICMP6, SCTP, TCP, UDP};
 
 /// What the data plane did with one packet in one case.
 #[derive(Clone, Debug)]
@@ -57,9 +58,13 @@ pub fn appliance_mac(nic: u8) -> EthernetAddress {
     EthernetAddress([0x52, 0x54, 0x00, 0x6d, 0x00, nic])
 }
 
-/// The MAC of the host with address `ip` in a dry run (locally administered, unicast).
-pub fn host_mac(ip: Ipv4Addr) -> EthernetAddress {
-    let [a, b, c, d] = ip.octets();
+/// The MAC of the host with address `ip` in a dry run (locally administered, unicast;
+/// from the last four bytes of an IPv6 address).
+pub fn host_mac(ip: IpAddr) -> EthernetAddress {
+    let [a, b, c, d] = match ip {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(v6) => (v6.to_bits() as u32).to_be_bytes(),
+    };
     EthernetAddress([0x02, 0x00, a, b, c, d])
 }
 
@@ -176,6 +181,7 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
     let mut frame = frame_of(packet, dst, ingress, pinned_mac(policy, packet));
     let mut sink = RecordingSink::default();
     let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
+    introduce_ipv6_neighbours(&mut appliance, packet, &trace, now, &mut sink);
     let sent = answer_arp(&mut appliance, sink.frames, now);
     let neighbor_unreachable = wait_for_neighbours(&mut appliance, now);
     Run {
@@ -185,6 +191,35 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         trace,
         sent,
         neighbor_unreachable,
+    }
+}
+
+/// For an IPv6 packet: the sender and the next hop tell the appliance their MACs, as their
+/// neighbour advertisements would, so what waited for them (the forwarded packet, the
+/// sender's answer) goes out.
+fn introduce_ipv6_neighbours(
+    appliance: &mut Appliance,
+    packet: &ConcretePacket,
+    trace: &Trace,
+    now: Instant,
+    sink: &mut RecordingSink,
+) {
+    let IpAddr::V6(src) = packet.src else {
+        return;
+    };
+    let sender_mac = packet
+        .mac
+        .map(EthernetAddress)
+        .unwrap_or_else(|| host_mac(packet.src));
+    appliance.learn_ipv6_neighbor(packet.in_nic, src, sender_mac, now, sink);
+    if let Fate::Forwarded {
+        nic,
+        next_hop: IpAddress::Ipv6(next_hop),
+        ..
+    } = trace.fate
+    {
+        let mac = host_mac(IpAddr::V6(next_hop));
+        appliance.learn_ipv6_neighbor(nic, next_hop, mac, now, sink);
     }
 }
 
@@ -212,10 +247,6 @@ fn frame_of(
     ingress: Option<Ipv4Cidr>,
     pinned: Option<EthernetAddress>,
 ) -> Vec<u8> {
-    let mac = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => host_mac(v4),
-        IpAddr::V6(v6) => host_mac(Ipv4Addr::from(v6.to_bits() as u32)),
-    };
     let link_dst = match dst {
         _ if packet.broadcast => EthernetAddress::BROADCAST,
         IpAddr::V4(v4) if v4.is_broadcast() || ingress.and_then(|c| c.broadcast()) == Some(v4) => {
@@ -235,7 +266,7 @@ fn frame_of(
         .mac
         .map(EthernetAddress)
         .or(pinned)
-        .unwrap_or_else(|| mac(packet.src));
+        .unwrap_or_else(|| host_mac(packet.src));
     match (packet.src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst_v4)) => {
             let mut bytes = ipv4_packet(packet, src, dst_v4);
@@ -250,13 +281,13 @@ fn frame_of(
             packets::ethernet(link_src, link_dst, &bytes)
         }
         (src, dst) => {
-            // IPv6 (or a mix): the packet as sent; the data plane decides what it does with it.
+            // IPv6 (or a mix, sent as IPv6 with the IPv4 address mapped): the packet as
+            // sent; the data plane decides what it does with it.
             let v6 = |a: IpAddr| match a {
-                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-                IpAddr::V6(v6) => v6.octets(),
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
             };
-            let payload = transport_header(packet);
-            let bytes = packets::ipv6(v6(src), v6(dst), packet.protocol, &payload);
+            let bytes = ipv6_packet(packet, v6(src), v6(dst));
             packets::ethernet_of(EthernetProtocol::Ipv6, link_src, link_dst, &bytes)
         }
     }
@@ -264,14 +295,79 @@ fn frame_of(
 
 /// The MAC the ruleset pins for the client `packet` comes from, if any.
 fn pinned_mac(policy: &Policy, packet: &ConcretePacket) -> Option<EthernetAddress> {
-    let IpAddr::V4(src) = packet.src else {
-        return None;
+    let is_source = |c: &&dataplane::policy::Client| match packet.src {
+        IpAddr::V4(src) => c.ipv4 == Some(src.into()),
+        IpAddr::V6(src) => c.ipv6 == Some(src.to_bits()),
     };
     policy
         .clients
         .iter()
-        .find(|c| c.nic == packet.in_nic && c.ipv4 == Some(src.into()))
+        .filter(|c| c.nic == packet.in_nic)
+        .find(is_source)
         .and_then(|c| c.mac.map(EthernetAddress))
+}
+
+/// A first IPv6 packet of `packet`'s protocol from `src` to `dst`, as a host sends it.
+fn ipv6_packet(packet: &ConcretePacket, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+    let (s, d): (Ipv6Address, Ipv6Address) = (src, dst);
+    let (sport, dport) = (packet.src_port, packet.dst_port);
+    match packet.protocol {
+        TCP => packets6::tcp_syn(s, sport, d, dport),
+        UDP => packets6::udp(s, sport, d, dport, b"moat dry run"),
+        ICMP6 => {
+            let (icmp_type, code) = packet.icmp;
+            match Icmpv6Message::from(icmp_type) {
+                Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply => {
+                    let request = Icmpv6Message::from(icmp_type) == Icmpv6Message::EchoRequest;
+                    packets6::echo(s, d, request, ECHO_IDENT, 1)
+                }
+                message if message.is_error() => {
+                    // An error quotes the packet it is about: one the receiver sent.
+                    let quoted = packets6::udp(d, 40000, s, 53, b"");
+                    let header = Ipv6Repr {
+                        src_addr: d,
+                        dst_addr: s,
+                        next_header: IpProtocol::Udp,
+                        payload_len: quoted.len() - 40,
+                        hop_limit: 64,
+                    };
+                    let data = &quoted[40..];
+                    let repr = match message {
+                        Icmpv6Message::PktTooBig => Icmpv6Repr::PktTooBig {
+                            mtu: 1280,
+                            header,
+                            data,
+                        },
+                        Icmpv6Message::TimeExceeded => Icmpv6Repr::TimeExceeded {
+                            reason: code.into(),
+                            header,
+                            data,
+                        },
+                        Icmpv6Message::ParamProblem => Icmpv6Repr::ParamProblem {
+                            reason: code.into(),
+                            pointer: 0,
+                            header,
+                            data,
+                        },
+                        _ => Icmpv6Repr::DstUnreachable {
+                            reason: code.into(),
+                            header,
+                            data,
+                        },
+                    };
+                    packets6::icmp(s, d, &repr)
+                }
+                _ => {
+                    // Any other message: its type and code, and a zeroed body.
+                    let mut body = vec![0u8; 8];
+                    body[0] = icmp_type;
+                    body[1] = code;
+                    packets6::packet(s, d, IpProtocol::Icmpv6, &body)
+                }
+            }
+        }
+        protocol => packets6::packet(s, d, protocol.into(), &transport_header(packet)),
+    }
 }
 
 /// A first packet of `packet`'s protocol from `src` to `dst`, as a host sends it.
@@ -340,7 +436,7 @@ fn answer_arp(
         for (nic, frame) in frames {
             match arp_request(&frame) {
                 Some(request) if request.sender_mac == appliance_mac(nic) => {
-                    let reply = arp::reply_to(&request, host_mac(request.target_ip));
+                    let reply = arp::reply_to(&request, host_mac(IpAddr::V4(request.target_ip)));
                     let mut bytes = vec![0u8; arp::ARP_FRAME_LEN];
                     arp::emit(&mut bytes, request.sender_mac, &reply);
                     let mut sink = RecordingSink::default();

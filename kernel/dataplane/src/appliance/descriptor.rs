@@ -23,7 +23,7 @@ use super::trace::Trace;
 use crate::packet::{IpSummary, Transport};
 use crate::policy::{ip_to_flow_addr, FlowKey, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE};
 use crate::sctp;
-use crate::state::FlowTuple;
+use crate::state::{Endpoint, FlowTuple};
 
 /// One received IP packet (IPv4 or IPv6) and what is known about it. See the module
 /// documentation.
@@ -103,14 +103,17 @@ impl fmt::Display for Described<'_> {
         match s.transport {
             Transport::Tcp(t) => write!(
                 f,
-                "tcp {}:{} -> {}:{}",
-                s.src, t.src_port, s.dst, t.dst_port
+                "tcp {} -> {}",
+                Endpoint(s.src, t.src_port),
+                Endpoint(s.dst, t.dst_port)
             ),
             Transport::Udp { src_port, dst_port } => {
-                write!(f, "udp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
+                let (src, dst) = (Endpoint(s.src, src_port), Endpoint(s.dst, dst_port));
+                write!(f, "udp {src} -> {dst}")
             }
             Transport::Sctp { src_port, dst_port } => {
-                write!(f, "sctp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
+                let (src, dst) = (Endpoint(s.src, src_port), Endpoint(s.dst, dst_port));
+                write!(f, "sctp {src} -> {dst}")
             }
             Transport::Icmp(_) => {
                 let (ty, code) = s.icmp_type_code();

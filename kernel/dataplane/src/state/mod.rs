@@ -132,4 +132,4 @@ pub use table::{Hit, Lookup, NewFlow, StateConfig, StateDrop, StateId, StateTabl
 pub use tcp::TcpState;
 pub use timeouts::Timeouts;
 pub use tracking::ProtocolState;
-pub use tuple::{Direction, Echo, FlowTuple};
+pub use tuple::{Direction, Echo, Endpoint, FlowTuple};

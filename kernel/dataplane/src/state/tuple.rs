@@ -167,6 +167,18 @@ fn address_bytes(addr: IpAddress) -> [u8; 16] {
     }
 }
 
+/// An address and port as written: `a.b.c.d:port`, or `[v6]:port`.
+pub struct Endpoint(pub IpAddress, pub u16);
+
+impl core::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            IpAddress::Ipv4(a) => write!(f, "{a}:{}", self.1),
+            IpAddress::Ipv6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}
+
 impl core::fmt::Display for FlowTuple {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match (self.protocol, self.echo) {
@@ -178,29 +190,39 @@ impl core::fmt::Display for FlowTuple {
                 };
                 write!(
                     f,
-                    "icmp {} -> {} {kind} id {}",
-                    self.src, self.dst, self.src_port
+                    "{} {} -> {} {kind} id {}",
+                    if self.protocol == IpProtocol::Icmpv6 {
+                        "icmp6"
+                    } else {
+                        "icmp"
+                    },
+                    self.src,
+                    self.dst,
+                    self.src_port
                 )
             }
             (IpProtocol::Tcp, None) => {
                 write!(
                     f,
-                    "tcp {}:{} -> {}:{}",
-                    self.src, self.src_port, self.dst, self.dst_port
+                    "tcp {} -> {}",
+                    Endpoint(self.src, self.src_port),
+                    Endpoint(self.dst, self.dst_port)
                 )
             }
             (IpProtocol::Udp, None) => {
                 write!(
                     f,
-                    "udp {}:{} -> {}:{}",
-                    self.src, self.src_port, self.dst, self.dst_port
+                    "udp {} -> {}",
+                    Endpoint(self.src, self.src_port),
+                    Endpoint(self.dst, self.dst_port)
                 )
             }
             (sctp::PROTOCOL, None) => {
                 write!(
                     f,
-                    "sctp {}:{} -> {}:{}",
-                    self.src, self.src_port, self.dst, self.dst_port
+                    "sctp {} -> {}",
+                    Endpoint(self.src, self.src_port),
+                    Endpoint(self.dst, self.dst_port)
                 )
             }
             (protocol, None) => write!(
