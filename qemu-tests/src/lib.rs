@@ -34,6 +34,10 @@
 //! ([`dnsmasq`]) in the uplink's namespace, started late and restarted as another network at
 //! another MAC; `tcpdump` ([`packet_capture`]) watches what leaves the uplink.
 //!
+//! IPv6: a real `radvd` ([`radvd`]) in the uplink's namespace advertises a prefix, itself as
+//! router and its resolvers (RDNSS) for the appliance's SLAAC; the same module gives a
+//! [`test_host::TestHost`] its IPv6 side (addresses, Linux's own SLAAC, `ping -6`).
+//!
 //! The soak ([`soak`]) floods a [`tap_appliance::TapAppliance`] ([`flood`] frames put on a
 //! tap by [`packet_sender`], counted by [`link_stats`]) while a client's `curl` download of
 //! an endless, verifiable stream ([`stream_server`], [`download`]) goes on; a hung appliance
@@ -73,6 +77,7 @@ pub mod packet_sender;
 pub mod path_measures;
 pub mod qemu_process;
 pub mod qmp;
+pub mod radvd;
 pub mod segment_host;
 pub mod segmented_appliance;
 pub mod service;

@@ -14,7 +14,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use dataplane::appliance::{ApplianceOptions, Fate, RedirectKind, Trace};
+use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
 use dataplane::drops::DropReason;
 use dataplane::neighbor;
@@ -22,10 +22,12 @@ use dataplane::policy::{DnsUpstream, Policy};
 use dataplane::sink::RecordingSink;
 use dataplane::testutil::{packets, packets6};
 use dataplane::{Appliance, ApplianceConfig};
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv6Message,
-    Icmpv6Repr, IpAddress, IpProtocol, Ipv4Cidr, Ipv6Address, Ipv6Repr, ETHERNET_HEADER_LEN,
+    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Cidr, Ipv6Address, Ipv6Packet, Ipv6Repr,
+    NdiscNeighborFlags, NdiscRepr, ETHERNET_HEADER_LEN,
 };
 
 use crate::cases::{self, Case, Lease, LEASE_PREFIX_LEN};
@@ -171,6 +173,13 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         ..ApplianceOptions::default()
     };
     let mut appliance = Appliance::new(*policy, &config, options, now);
+    // The appliance has been up a while: its IPv6 addresses passed duplicate address
+    // detection (what it sends meanwhile — solicitations, advertisements — goes nowhere).
+    let now = now + SETTLED;
+    for step in 1..=SETTLED.secs() {
+        let at = now - SETTLED + smoltcp::time::Duration::from_secs(step);
+        appliance.poll(at, &mut RecordingSink::default());
+    }
     let dst = match packet.dst {
         Destination::Addr(addr) => addr,
         Destination::LearnedSelf => {
@@ -181,7 +190,6 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
     let mut frame = frame_of(packet, dst, ingress, pinned_mac(policy, packet));
     let mut sink = RecordingSink::default();
     let trace = appliance.receive_traced(packet.in_nic, &mut frame, now, &mut sink);
-    introduce_ipv6_neighbours(&mut appliance, packet, &trace, now, &mut sink);
     let sent = answer_arp(&mut appliance, sink.frames, now);
     let neighbor_unreachable = wait_for_neighbours(&mut appliance, now);
     Run {
@@ -191,35 +199,6 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         trace,
         sent,
         neighbor_unreachable,
-    }
-}
-
-/// For an IPv6 packet: the sender and the next hop tell the appliance their MACs, as their
-/// neighbour advertisements would, so what waited for them (the forwarded packet, the
-/// sender's answer) goes out.
-fn introduce_ipv6_neighbours(
-    appliance: &mut Appliance,
-    packet: &ConcretePacket,
-    trace: &Trace,
-    now: Instant,
-    sink: &mut RecordingSink,
-) {
-    let IpAddr::V6(src) = packet.src else {
-        return;
-    };
-    let sender_mac = packet
-        .mac
-        .map(EthernetAddress)
-        .unwrap_or_else(|| host_mac(packet.src));
-    appliance.learn_ipv6_neighbor(packet.in_nic, src, sender_mac, now, sink);
-    if let Fate::Forwarded {
-        nic,
-        next_hop: IpAddress::Ipv6(next_hop),
-        ..
-    } = trace.fate
-    {
-        let mac = host_mac(IpAddr::V6(next_hop));
-        appliance.learn_ipv6_neighbor(nic, next_hop, mac, now, sink);
     }
 }
 
@@ -401,6 +380,10 @@ fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8>
     }
 }
 
+/// How long the dry-run appliance runs before the packet arrives: long enough for its IPv6
+/// addresses to pass duplicate address detection.
+const SETTLED: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(3);
+
 /// An ICMP echo's identifier in a dry run (`explain` shows it: `echo-request id 28020`).
 pub const ECHO_IDENT: u16 = 0x6d74;
 /// ICMP source quench (RFC 792), an error type `Icmpv4Message` has no name for.
@@ -434,6 +417,13 @@ fn answer_arp(
         }
         let mut released = Vec::new();
         for (nic, frame) in frames {
+            if let Some(advert) = neighbour_advert(&frame, nic) {
+                let mut sink = RecordingSink::default();
+                let mut bytes = advert;
+                appliance.receive(nic, &mut bytes, now, &mut sink);
+                released.extend(sink.frames);
+                continue;
+            }
             match arp_request(&frame) {
                 Some(request) if request.sender_mac == appliance_mac(nic) => {
                     let reply = arp::reply_to(&request, host_mac(IpAddr::V4(request.target_ip)));
@@ -450,6 +440,38 @@ fn answer_arp(
     }
     kept.extend(frames);
     kept
+}
+
+/// The neighbour advertisement answering the appliance's neighbour solicitation in
+/// `frame` (sent on `nic`), from the solicited host at [`host_mac`], if `frame` is one.
+fn neighbour_advert(frame: &[u8], nic: u8) -> Option<Vec<u8>> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv6 || ethernet.src_addr() != appliance_mac(nic) {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(ethernet.payload()).ok()?;
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).ok()?;
+    let caps = ChecksumCapabilities::default();
+    let Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) =
+        Icmpv6Repr::parse(&ip.src_addr(), &ip.dst_addr(), &icmp, &caps).ok()?
+    else {
+        return None;
+    };
+    let mac = host_mac(IpAddr::V6(target_addr));
+    let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+        flags: NdiscNeighborFlags::SOLICITED | NdiscNeighborFlags::OVERRIDE,
+        target_addr,
+        lladdr: Some(mac.into()),
+    });
+    let mut packet = packets6::icmp(target_addr, ip.src_addr(), &advert);
+    // Neighbour discovery travels with hop limit 255 (RFC 4861 §7.1.2).
+    Ipv6Packet::new_unchecked(&mut packet[..]).set_hop_limit(255);
+    Some(packets::ethernet_of(
+        EthernetProtocol::Ipv6,
+        mac,
+        appliance_mac(nic),
+        &packet,
+    ))
 }
 
 /// The ARP request a frame carries, if it is one.

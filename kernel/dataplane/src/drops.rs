@@ -64,11 +64,14 @@ pub enum DropReason {
     /// A unicast IP packet that arrived in a link-layer broadcast or multicast frame: a
     /// router must not forward it (RFC 1812 §5.3.4).
     LinkBroadcast,
+    /// A neighbour discovery message refused: invalid (RFC 4861), a router advertisement
+    /// from a client (RA guard), a client claiming an address not its own.
+    NeighborDiscovery,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::Malformed,
         DropReason::NotForUs,
         DropReason::UnsupportedEtherType,
@@ -89,6 +92,7 @@ impl DropReason {
         DropReason::TransmitFull,
         DropReason::IpOptions,
         DropReason::LinkBroadcast,
+        DropReason::NeighborDiscovery,
     ];
 
     /// A short name for log lines and statistics.
@@ -114,6 +118,7 @@ impl DropReason {
             DropReason::TransmitFull => "tx-full",
             DropReason::IpOptions => "ip-options",
             DropReason::LinkBroadcast => "link-broadcast",
+            DropReason::NeighborDiscovery => "neighbor-discovery",
         }
     }
 
@@ -144,6 +149,9 @@ impl DropReason {
             DropReason::LinkBroadcast => {
                 "a unicast packet sent to the link's broadcast or a multicast address"
             }
+            DropReason::NeighborDiscovery => {
+                "a neighbour discovery message the appliance refuses (RA guard, a claim on another's address, invalid)"
+            }
         }
     }
 
@@ -168,6 +176,7 @@ impl DropReason {
                 | DropReason::NatExhausted
                 | DropReason::IpOptions
                 | DropReason::LinkBroadcast
+                | DropReason::NeighborDiscovery
         )
     }
 

@@ -58,6 +58,7 @@ pub mod ip_options;
 pub mod ipv6;
 pub mod local;
 pub mod nat;
+pub mod ndp;
 pub mod neighbor;
 pub mod packet;
 pub mod policy;

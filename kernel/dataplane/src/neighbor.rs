@@ -1,5 +1,10 @@
-//! The neighbour table: IPv4 → MAC per NIC, learned by ARP, with a bounded queue of packets
-//! waiting for a neighbour to answer.
+//! The neighbour table: IP address → MAC per NIC, with a bounded queue of packets waiting
+//! for a neighbour to answer. One implementation serves both families: ARP's table is
+//! `NeighborTable<Ipv4Address>` (the default), IPv6 neighbour discovery's (RFC 4861's
+//! neighbour cache, [`crate::ndp`]) is `NeighborTable<Ipv6Address>` — the states below
+//! are RFC 4861's REACHABLE, STALE, DELAY/PROBE and INCOMPLETE, and "ARP request" reads
+//! "neighbour solicitation" there (a broadcast is a solicitation to the solicited-node
+//! multicast group).
 //!
 //! # Reachability (Linux's NUD states, simplified)
 //! An entry learned or confirmed by ARP is **reachable** for [`REACHABLE_TIME`]: packets go
@@ -45,15 +50,8 @@ pub const MAX_PENDING_TOTAL: usize = 64;
 /// Entries in the table.
 pub const MAX_ENTRIES: usize = 4096;
 
-/// A neighbour is identified by the NIC it is on and its address (IPv4, resolved by ARP;
-/// or IPv6, resolved by neighbour discovery: the table is the same for both).
+/// A neighbour is identified by the NIC it is on and its address.
 pub type NeighborKey<A = Ipv4Address> = (u8, A);
-
-/// What a neighbour's address may be: IPv4 or IPv6.
-pub trait NeighborAddress: Copy + Ord + core::fmt::Debug {}
-
-impl NeighborAddress for Ipv4Address {}
-impl NeighborAddress for smoltcp::wire::Ipv6Address {}
 
 #[derive(Debug)]
 enum Entry {
@@ -97,7 +95,7 @@ pub enum Resolution {
 
 /// The ARP requests [`NeighborTable::poll`] wants sent, and the neighbours it gave up on.
 #[derive(Debug, PartialEq, Eq)]
-pub struct NeighborWork<A: NeighborAddress = Ipv4Address> {
+pub struct NeighborWork<A = Ipv4Address> {
     /// Neighbours to ask for by broadcast.
     pub broadcast: Vec<NeighborKey<A>>,
     /// Neighbours to ask at the MAC they had (probes).
@@ -106,7 +104,7 @@ pub struct NeighborWork<A: NeighborAddress = Ipv4Address> {
     pub gave_up: Vec<(NeighborKey<A>, usize)>,
 }
 
-impl<A: NeighborAddress> Default for NeighborWork<A> {
+impl<A> Default for NeighborWork<A> {
     fn default() -> Self {
         NeighborWork {
             broadcast: Vec::new(),
@@ -118,12 +116,12 @@ impl<A: NeighborAddress> Default for NeighborWork<A> {
 
 /// The table. See the module documentation.
 #[derive(Debug)]
-pub struct NeighborTable<A: NeighborAddress = Ipv4Address> {
+pub struct NeighborTable<A = Ipv4Address> {
     entries: BTreeMap<NeighborKey<A>, Entry>,
     pending_total: usize,
 }
 
-impl<A: NeighborAddress> Default for NeighborTable<A> {
+impl<A> Default for NeighborTable<A> {
     fn default() -> Self {
         NeighborTable {
             entries: BTreeMap::new(),
@@ -132,7 +130,7 @@ impl<A: NeighborAddress> Default for NeighborTable<A> {
     }
 }
 
-impl<A: NeighborAddress> NeighborTable<A> {
+impl<A: Copy + Ord> NeighborTable<A> {
     /// An empty table.
     pub fn new() -> NeighborTable<A> {
         NeighborTable::default()

@@ -48,10 +48,7 @@ impl Appliance<'_> {
                 IpAddress::Ipv4(src) => {
                     self.neighbors.confirm((pd.nic, src), pd.sender_mac, pd.now)
                 }
-                IpAddress::Ipv6(src) => {
-                    self.neighbors6
-                        .confirm((pd.nic, src), pd.sender_mac, pd.now)
-                }
+                IpAddress::Ipv6(src) => self.ndp.confirm(pd.nic, src, pd.sender_mac, pd.now),
             }
         }
         Ok(())
@@ -126,7 +123,7 @@ impl Appliance<'_> {
     fn neighbor_mac(&self, nic: u8, ip: IpAddress, now: Instant) -> Option<EthernetAddress> {
         match ip {
             IpAddress::Ipv4(ip) => self.neighbors.lookup((nic, ip), now),
-            IpAddress::Ipv6(ip) => self.neighbors6.lookup((nic, ip), now),
+            IpAddress::Ipv6(ip) => self.ndp.neighbor_mac(nic, ip, now),
         }
     }
 

@@ -9,10 +9,12 @@ use smoltcp::wire::IpProtocol;
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
 use super::new_flow::{FirstPacket, Passed};
+use super::trace::Fate;
 use super::transmit::Plan;
 use super::Appliance;
 use crate::drops::DropReason;
 use crate::fragment::FragmentKind;
+use crate::ndp::NdOutcome;
 use crate::packet::{IcmpSummary, Transport};
 use crate::sink::FrameSink;
 use crate::state::Lookup;
@@ -66,15 +68,27 @@ impl Appliance<'_> {
         self.forward_ip(pd, sink)
     }
 
-    /// A neighbour discovery message: the addressing module's business (branch `ipv6nd`,
-    /// see `IPV6_INTERFACE.md`). Until it is merged, these messages are counted and
-    /// dropped.
+    /// A neighbour discovery message: the addressing module's business ([`crate::ndp`]),
+    /// which answers, learns, guards and follows router advertisements; what it changed
+    /// (addresses, router, resolvers) the forward path follows at once.
     fn neighbor_discovery(
         &mut self,
-        _pd: &mut PacketDesc,
-        _sink: &mut dyn FrameSink,
+        pd: &mut PacketDesc,
+        sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
-        Err(Dropped::detail(DropReason::NotForUs, "neighbor-discovery"))
+        let outcome = self.ndp.receive(pd.nic, pd.frame, pd.now, sink);
+        self.follow_ndp();
+        match outcome {
+            NdOutcome::Handled => {
+                pd.trace.fate = Fate::Local;
+                Ok(())
+            }
+            NdOutcome::NotNd => Err(Dropped::detail(DropReason::Malformed, "icmpv6-nd")),
+            NdOutcome::Dropped(refused) => Err(Dropped::detail(
+                DropReason::NeighborDiscovery,
+                refused.as_str(),
+            )),
+        }
     }
 
     /// The stages every IP packet takes, top to bottom. Every stage takes the one

@@ -50,8 +50,8 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, Ipv6Address,
-    ETHERNET_HEADER_LEN,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpVersion,
+    Ipv6Address, ETHERNET_HEADER_LEN,
 };
 
 use crate::antispoof::SourceFilter;
@@ -62,6 +62,7 @@ use crate::fragment::FragmentTable;
 use crate::icmp_error::ErrorReplies;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
+use crate::ndp::{NdEvent, NeighborDiscovery};
 use crate::neighbor::NeighborTable;
 use crate::packet::{IpSummary, Malformed};
 use crate::policy::{ipv4_to_flow_addr, Policy};
@@ -80,6 +81,14 @@ fn parse_ip(ethertype: EthernetProtocol, bytes: &[u8]) -> Result<IpSummary, Malf
     match ethertype {
         EthernetProtocol::Ipv6 => IpSummary::parse_ipv6(bytes),
         _ => IpSummary::parse(bytes),
+    }
+}
+
+/// NIC `nic`'s IPv6 addressing as neighbour discovery has it now.
+fn addressing6(ndp: &NeighborDiscovery, nic: u8) -> Nic6 {
+    Nic6 {
+        addresses: ndp.addresses(nic).collect(),
+        gateway: ndp.gateway(nic),
     }
 }
 
@@ -151,8 +160,8 @@ pub struct Appliance<'p> {
     routes: RouteTable,
     sources: SourceFilter,
     neighbors: NeighborTable,
-    /// IPv6 neighbours (resolved by neighbour discovery).
-    neighbors6: NeighborTable<Ipv6Address>,
+    /// IPv6 addressing and neighbour discovery (SLAAC, DAD, RAs, the IPv6 neighbours).
+    ndp: NeighborDiscovery,
     states: StateTable,
     masquerader: Masquerader,
     fragments: FragmentTable<transmit::Plan>,
@@ -198,11 +207,13 @@ impl<'p> Appliance<'p> {
         let configs = config.nics.clone();
         let topology = Topology::from_policy(&configs, &policy);
         let mut routes = RouteTable::new(&topology);
+        let macs: Vec<EthernetAddress> = config.nics.iter().map(|n| n.mac).collect();
+        let ndp = NeighborDiscovery::from_policy(&policy, &macs, options.seed.rotate_left(7), now);
         for interface in policy.interfaces {
             routes.set_mtu(interface.nic, interface.mtu);
-            if let Some(nic) = config.nics.get(interface.nic as usize) {
-                routes.set_nic_ipv6(interface.nic, Nic6::declared(interface, nic.mac));
-            }
+        }
+        for nic in 0..config.nics.len() as u8 {
+            routes.set_nic_ipv6(nic, addressing6(&ndp, nic));
         }
         let sources = SourceFilter::new(&topology);
         let mut hash_key = [0u8; 16];
@@ -249,7 +260,7 @@ impl<'p> Appliance<'p> {
             routes,
             sources,
             neighbors: NeighborTable::new(),
-            neighbors6: NeighborTable::new(),
+            ndp,
             states,
             masquerader: Masquerader::new(MasqueradeConfig::seeded(options.seed.rotate_left(29))),
             fragments: FragmentTable::new(),
@@ -292,18 +303,35 @@ impl<'p> Appliance<'p> {
         }
     }
 
-    /// Teaches the appliance that IPv6 neighbour `addr` on `nic` has MAC `mac` (as a
-    /// neighbour advertisement does), sending whatever waited for it.
-    pub fn learn_ipv6_neighbor(
-        &mut self,
-        nic: u8,
-        addr: Ipv6Address,
-        mac: EthernetAddress,
-        now: Instant,
-        sink: &mut dyn FrameSink,
-    ) {
-        for packet in self.neighbors6.learn((nic, addr), mac, now) {
-            self.send_ip_to(nic, mac, &packet, sink);
+    /// Pins IPv6 neighbour `addr` on `nic` to MAC `mac`, for good (no solicitation for it
+    /// ever): for tests, and for dry runs whose neighbours answer nothing.
+    pub fn pin_ipv6_neighbor(&mut self, nic: u8, addr: Ipv6Address, mac: EthernetAddress) {
+        self.ndp.learn_static(nic, addr, mac);
+    }
+
+    /// Follows what neighbour discovery changed: each NIC's IPv6 addresses and router
+    /// (routes, anti-spoofing, NAT66 and ICMPv6 sources read them from the routes), the
+    /// uplink's IPv6 resolvers, and next hops that never answered.
+    fn follow_ndp(&mut self) {
+        for event in self.ndp.take_events() {
+            match event {
+                NdEvent::AddressAdded { nic, .. }
+                | NdEvent::AddressRemoved { nic, .. }
+                | NdEvent::GatewayChanged { nic, .. } => {
+                    let addressing = addressing6(&self.ndp, nic);
+                    self.routes.set_nic_ipv6(nic, addressing);
+                }
+                NdEvent::DnsChanged => {
+                    self.upstream_dns.retain(|a| a.version() == IpVersion::Ipv4);
+                    let learned = self.ndp.dns_servers().iter().map(|&a| IpAddress::Ipv6(a));
+                    self.upstream_dns.extend(learned);
+                }
+                NdEvent::Unreachable { nic, dropped } => {
+                    for _ in 0..dropped {
+                        self.count_drop(nic, DropReason::NeighborUnreachable);
+                    }
+                }
+            }
         }
     }
 
@@ -415,6 +443,8 @@ impl<'p> Appliance<'p> {
                 self.send_arp(nic, to, &request, sink);
             }
         }
+        self.ndp.poll(now, sink);
+        self.follow_ndp();
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = STATS_INTERVAL;
@@ -427,9 +457,13 @@ impl<'p> Appliance<'p> {
             }
         }
         let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
-        for at in [self.neighbors.next_deadline(), uplinks]
-            .into_iter()
-            .flatten()
+        for at in [
+            self.neighbors.next_deadline(),
+            uplinks,
+            self.ndp.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
         {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }

@@ -21,6 +21,7 @@ use crate::fragment::FragmentKind;
 use crate::fragmenter::{self, SplitError};
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
+use crate::ndp::{NextHop, SourceClass6};
 use crate::neighbor::{Enqueued, Resolution};
 use crate::packet::Malformed;
 use crate::rewrite;
@@ -245,15 +246,17 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        match self.neighbors6.resolve((nic, next_hop), now) {
-            Resolution::Known(mac) | Resolution::Verify(mac) => {
-                self.send_ip_to(nic, mac, packet, sink)
-            }
-            Resolution::Unknown => {
-                if self.neighbors6.enqueue((nic, next_hop), packet, now) == Enqueued::Dropped {
-                    self.count_drop(nic, DropReason::NeighborUnreachable);
-                }
-            }
+        let source = match Ipv6Packet::new_checked(packet).map(|ip| ip.src_addr()) {
+            Ok(src) if self.routes.ipv6().on_link(nic, src) => SourceClass6::Neighbour(nic, src),
+            _ => SourceClass6::Remote(nic),
+        };
+        match self
+            .ndp
+            .next_hop_mac(nic, next_hop, packet, source, now, sink)
+        {
+            NextHop::Resolved(mac) => self.send_ip_to(nic, mac, packet, sink),
+            NextHop::Queued => {}
+            NextHop::Dropped => self.count_drop(nic, DropReason::NeighborUnreachable),
         }
     }
 

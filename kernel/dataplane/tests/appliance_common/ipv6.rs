@@ -12,7 +12,6 @@ use dataplane::testutil::packets6::{self, addr};
 use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, Ipv6Address};
 
 use super::{appliance_mac, Host, Lab, Sent, CLIENT, CLIENT2, GATEWAY, UPLINK};
-use dataplane::sink::RecordingSink;
 use dataplane::testutil::packets;
 
 /// A host with its IPv6 address.
@@ -63,21 +62,11 @@ impl Lab {
         self.receive(from.host.nic, frame)
     }
 
-    /// Teaches the appliance `host`'s MAC (as its neighbour advertisement would); what was
-    /// waiting for it.
+    /// Pins `host`'s MAC in the appliance (no solicitation for it); nothing is sent.
     pub fn teach6(&mut self, host: Host6) -> Sent {
-        let mut sink = RecordingSink::default();
-        let now = self.now();
-        self.appliance.learn_ipv6_neighbor(
-            host.host.nic,
-            host.addr(),
-            host.host.mac,
-            now,
-            &mut sink,
-        );
-        Sent {
-            frames: sink.frames,
-        }
+        self.appliance
+            .pin_ipv6_neighbor(host.host.nic, host.addr(), host.host.mac);
+        Sent::default()
     }
 
     /// Teaches the appliance the uplink router's and `clients`' MACs.
