@@ -130,7 +130,9 @@ impl DropReason {
             DropReason::UnsupportedEtherType => {
                 "a protocol the appliance does not forward (IPv6 among them, for now)"
             }
-            DropReason::NicUnconfigured => "it arrived on an interface without an IPv4 address",
+            DropReason::NicUnconfigured => {
+                "it arrived on an interface without an address of its family"
+            }
             DropReason::MartianSource => "its source can never be a host's address",
             DropReason::MartianDestination => "its destination can never be forwarded to",
             DropReason::Spoofed => "its source may not send from the interface it arrived on",

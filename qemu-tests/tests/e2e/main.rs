@@ -13,6 +13,7 @@ mod forwarding;
 mod forwarding_drops;
 mod images;
 mod interrupts;
+mod ipv6;
 mod ipv6_router;
 mod kvm;
 mod power;
