@@ -744,3 +744,28 @@ fn later_fragment_gets_the_addresses_of_its_flow_and_nothing_else() {
         "no transport header to rewrite"
     );
 }
+
+#[test]
+fn an_ipv6_dns_query_is_redirected_to_an_ipv6_resolver_only() {
+    use dataplane::packet::IpSummary;
+    use dataplane::state::FlowTuple;
+    use dataplane::testutil::packets6::{self, addr};
+    let policy = dns_policy(|_| DnsUpstream::Learned);
+    let policy = policy.as_policy();
+    let appliance = addr("fd00:137:1::1");
+    let query = packets6::udp(addr("fd00:137:1::10"), 5353, appliance, 53, b"q");
+    let query = FlowTuple::of(&IpSummary::parse_ipv6(&query).unwrap()).unwrap();
+    let resolver6 = addr("2001:db8:1:2::1");
+    let learned = [ip(RESOLVER).into(), resolver6.into()];
+    let redirected = nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &learned);
+    assert_eq!(
+        redirected.map(|r| (r.flow.dst, r.flow.dst_port)),
+        Some((resolver6.into(), 53)),
+        "the IPv6 resolver, though the IPv4 one comes first"
+    );
+    let only_ipv4 = [ip(RESOLVER).into()];
+    assert!(
+        nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &only_ipv4).is_none(),
+        "no family translation"
+    );
+}
