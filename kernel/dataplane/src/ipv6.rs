@@ -22,13 +22,13 @@
 
 use smoltcp::wire::{
     Icmpv6Message, Icmpv6Packet, IpProtocol, Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet,
-    Ipv6RoutingHeader, Ipv6RoutingType, TcpPacket, UdpPacket, IPV6_HEADER_LEN,
+    Ipv6RoutingHeader, Ipv6RoutingType, IPV6_HEADER_LEN,
 };
 
 use crate::ip_options::IpOptions;
 use crate::packet::{
-    check_fragment_bounds, parse_transport, IcmpSummary, IpSummary, Malformed, QuotedPacket,
-    Transport,
+    check_fragment_bounds, parse_transport, quoted_transport, IcmpSummary, IpSummary, Malformed,
+    QuotedPacket, Transport,
 };
 
 /// Most extension headers a packet may carry before its upper-layer header. Real traffic
@@ -194,10 +194,6 @@ fn parse_icmpv6(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malfor
 /// ICMP (see `packet::parse_quoted`); the chain must end within the quote and within
 /// [`MAX_QUOTED_IPV6_HEADER_LEN`] bytes.
 fn parse_quoted_ipv6(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
-    /// TCP/UDP ports, a TCP sequence number, an echo header: all within 8 bytes.
-    const PORTS_LEN: usize = 4;
-    const TCP_SEQ_END: usize = 8;
-    const ECHO_HEADER_LEN: usize = 8;
     if bytes.len() < IPV6_HEADER_LEN {
         return None;
     }
@@ -212,24 +208,7 @@ fn parse_quoted_ipv6(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
     let rest = bytes.get(chain.header_len..)?;
     let first_fragment = chain.fragment.is_none_or(|(offset, _, _)| offset == 0);
     let protocol = chain.protocol;
-    let tcp_seq = (protocol == IpProtocol::Tcp && first_fragment && rest.len() >= TCP_SEQ_END)
-        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
-    let (src_port, dst_port) = match protocol {
-        IpProtocol::Tcp | IpProtocol::Udp if first_fragment && rest.len() >= PORTS_LEN => {
-            let udp = UdpPacket::new_unchecked(rest);
-            (Some(udp.src_port()), Some(udp.dst_port()))
-        }
-        IpProtocol::Icmpv6 if first_fragment && rest.len() >= ECHO_HEADER_LEN => {
-            let icmp = Icmpv6Packet::new_unchecked(rest);
-            match icmp.msg_type() {
-                Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply => {
-                    (Some(icmp.echo_ident()), Some(icmp.echo_ident()))
-                }
-                _ => (None, None),
-            }
-        }
-        _ => (None, None),
-    };
+    let (src_port, dst_port, tcp_seq) = quoted_transport(protocol, rest, first_fragment);
     Some(QuotedPacket {
         offset,
         header_len: chain.header_len,

@@ -16,8 +16,8 @@
 use crate::ip_options::IpOptions;
 use crate::sctp::{self, SctpPacket};
 use smoltcp::wire::{
-    Icmpv4Message, Icmpv4Packet, Icmpv6Message, IpAddress, IpProtocol, IpVersion, Ipv4Address,
-    Ipv4Cidr, Ipv4Packet, TcpPacket, UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
+    Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet, IpAddress, IpProtocol, IpVersion,
+    Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket, UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 /// The TCP control flags the data plane tracks, as one byte. Read from a segment with
@@ -489,12 +489,6 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
 /// UDP header and a TCP sequence number, or an ICMP echo's type and identifier, all within
 /// those 8 bytes — and the fields are then read through unchecked views.
 fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
-    /// The two ports at the start of a TCP or UDP header.
-    const PORTS_LEN: usize = 4;
-    /// An ICMP echo's type, code, checksum, identifier and sequence number.
-    const ECHO_HEADER_LEN: usize = 8;
-    /// A TCP header's ports and sequence number.
-    const TCP_SEQ_END: usize = 8;
     if bytes.len() < IPV4_HEADER_LEN {
         return None;
     }
@@ -504,29 +498,9 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
         return None;
     }
     let protocol = ip.next_header();
-    let rest = &bytes[header_len..];
     let first_fragment = ip.frag_offset() == 0;
-    let tcp_seq = (protocol == IpProtocol::Tcp && first_fragment && rest.len() >= TCP_SEQ_END)
-        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
-    let (src_port, dst_port) = match protocol {
-        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL
-            if first_fragment && rest.len() >= PORTS_LEN =>
-        {
-            // TCP, UDP and SCTP all start with the two ports.
-            let udp = UdpPacket::new_unchecked(rest);
-            (Some(udp.src_port()), Some(udp.dst_port()))
-        }
-        IpProtocol::Icmp if first_fragment && rest.len() >= ECHO_HEADER_LEN => {
-            let icmp = Icmpv4Packet::new_unchecked(rest);
-            match icmp.msg_type() {
-                Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply => {
-                    (Some(icmp.echo_ident()), Some(icmp.echo_ident()))
-                }
-                _ => (None, None),
-            }
-        }
-        _ => (None, None),
-    };
+    let (src_port, dst_port, tcp_seq) =
+        quoted_transport(protocol, &bytes[header_len..], first_fragment);
     Some(QuotedPacket {
         offset,
         header_len,
@@ -537,6 +511,57 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
         dst_port,
         tcp_seq,
     })
+}
+
+/// The ports (or echo identifier, twice) and TCP sequence number a quote holds in `rest`,
+/// the first bytes of its transport header (of `protocol`; none in a later fragment), as
+/// far as the quote carries them — IPv4's and IPv6's alike (ICMP and ICMPv6 echoes keep
+/// their identifier in the same place).
+pub(crate) fn quoted_transport(
+    protocol: IpProtocol,
+    rest: &[u8],
+    first_fragment: bool,
+) -> (Option<u16>, Option<u16>, Option<u32>) {
+    /// The two ports at the start of a TCP or UDP header.
+    const PORTS_LEN: usize = 4;
+    /// An ICMP echo's type, code, checksum, identifier and sequence number.
+    const ECHO_HEADER_LEN: usize = 8;
+    /// A TCP header's ports and sequence number.
+    const TCP_SEQ_END: usize = 8;
+    if !first_fragment {
+        return (None, None, None);
+    }
+    let tcp_seq = (protocol == IpProtocol::Tcp && rest.len() >= TCP_SEQ_END)
+        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
+    let echo_ident = match protocol {
+        _ if rest.len() < ECHO_HEADER_LEN => None,
+        IpProtocol::Icmp => {
+            let icmp = Icmpv4Packet::new_unchecked(rest);
+            matches!(
+                icmp.msg_type(),
+                Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply
+            )
+            .then(|| icmp.echo_ident())
+        }
+        IpProtocol::Icmpv6 => {
+            let icmp = Icmpv6Packet::new_unchecked(rest);
+            matches!(
+                icmp.msg_type(),
+                Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply
+            )
+            .then(|| icmp.echo_ident())
+        }
+        _ => None,
+    };
+    let (src_port, dst_port) = match protocol {
+        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL if rest.len() >= PORTS_LEN => {
+            // TCP, UDP and SCTP all start with the two ports.
+            let udp = UdpPacket::new_unchecked(rest);
+            (Some(udp.src_port()), Some(udp.dst_port()))
+        }
+        _ => (echo_ident, echo_ident),
+    };
+    (src_port, dst_port, tcp_seq)
 }
 
 /// The blocks of IPv4 addresses that never hold a single host's address (RFC 1812 5.3.7,

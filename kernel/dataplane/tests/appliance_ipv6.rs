@@ -322,3 +322,38 @@ fn an_ipv6_packet_on_a_nic_without_ipv6_is_dropped() {
     lab.send6(CLIENT6, &packet).assert_nothing();
     assert_eq!(lab.dropped(DropReason::NicUnconfigured), 1);
 }
+
+#[test]
+fn a_fragmented_datagram_leaves_masqueraded_fragment_by_fragment() {
+    let mut lab = dual_stack();
+    let server = addr(SERVER6);
+    let whole = packets6::udp(CLIENT6.addr(), 5353, server, 9000, &[0xa5; 1200]);
+    // The first fragment carries the UDP header and 1,000 bytes; the second the rest.
+    let body = &whole[40..];
+    let first = fragment(&whole, &body[..1008], 0, true);
+    let second = fragment(&whole, &body[1008..], 1008, false);
+    for (bytes, offset) in [(first, 0u16), (second, 1008)] {
+        let out = lab.send6(CLIENT6, &bytes).ipv6_upstream_fragment();
+        assert_eq!(
+            header(&out).0,
+            addr(APPLIANCE6_UPLINK),
+            "fragment at {offset}"
+        );
+        let s = dataplane::packet::IpSummary::parse_ipv6(&out).unwrap();
+        assert_eq!((s.fragment_offset, s.ident), (offset, 0x77));
+    }
+}
+
+/// A fragment of the IPv6 packet `whole` carrying `piece` of its payload at `offset`.
+fn fragment(whole: &[u8], piece: &[u8], offset: u16, more: bool) -> Vec<u8> {
+    let ip = Ipv6Packet::new_checked(whole).unwrap();
+    let carrier = packets6::packet(ip.src_addr(), ip.dst_addr(), IpProtocol::Udp, piece);
+    packets6::with_extensions(
+        &carrier,
+        &[Extension::Fragment {
+            offset,
+            more,
+            ident: 0x77,
+        }],
+    )
+}

@@ -103,6 +103,21 @@ impl Sent {
         self.ipv6_to_mac(host.host.nic, host.host.mac)
     }
 
+    /// The one frame sent, an IPv6 fragment out of the uplink to its router (its
+    /// checksum covers the whole datagram: not checked here).
+    pub fn ipv6_upstream_fragment(&self) -> Vec<u8> {
+        let [(out, frame)] = &self.frames[..] else {
+            panic!(
+                "expected exactly one frame, got {}: {self:?}",
+                self.frames.len()
+            )
+        };
+        assert_eq!(*out, UPLINK, "egress NIC");
+        let frame = EthernetFrame::new_checked(&frame[..]).expect("an Ethernet frame");
+        assert_eq!(frame.dst_addr(), GATEWAY.mac, "Ethernet destination");
+        frame.payload().to_vec()
+    }
+
     /// The one frame sent, an IPv6 packet out of the uplink to its router.
     pub fn ipv6_upstream(&self) -> Vec<u8> {
         self.ipv6_to_mac(UPLINK, GATEWAY.mac)
