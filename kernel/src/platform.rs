@@ -3,6 +3,7 @@
 use alloc::vec::Vec;
 
 use dataplane::appliance::ApplianceOptions;
+use dataplane::keys::ApplianceKeys;
 use dataplane::state::StateTable;
 use dataplane::{Appliance, ApplianceConfig, FrameSink};
 use smoltcp::wire::EthernetAddress;
@@ -14,8 +15,9 @@ use crate::devices::pci::PciBus;
 use crate::devices::virtio::{self, FoundNic};
 use crate::devices::watchdog::{self, Watchdog};
 use crate::devices::{ioapic, lapic, pic};
+use crate::entropy::Entropy;
 use crate::interrupts::{lines, without_interrupts};
-use crate::{console, entropy, fatal, fault, interrupts, memory, println, time, VERSION};
+use crate::{console, fatal, fault, interrupts, memory, println, time, VERSION};
 
 /// The compiled ruleset embedded in this image.
 mod embedded {
@@ -110,9 +112,12 @@ pub fn run(boot: &BootInfo) -> ! {
         log::debug!("nic{i} interrupt: {:?}", found.interrupt);
     }
 
+    let mut entropy = Entropy::probe();
+    let keys = ApplianceKeys::draw(|| entropy.next_word());
+    println!("moat: entropy {}", entropy.source());
     let options = ApplianceOptions {
         state_capacity: state_capacity(boot_options, memory::heap::free_bytes()),
-        seed: entropy::boot_seed(),
+        keys,
         ..ApplianceOptions::default()
     };
     let mut appliance = Appliance::new(embedded::POLICY, &config, options, time::now());

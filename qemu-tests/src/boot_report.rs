@@ -4,6 +4,7 @@
 //! moat <version>: ruleset <file name> sha256:<hex>                    banner, first moat line
 //! moat: nic<i> <mac> <transport> <location> <interrupt> ipv4 <a.b.c.d/len|dhcp|none>
 //!                                       one per NIC; <interrupt>: msi-x | intx gsi N | gsi N
+//! moat: entropy rdseed | rdrand | tsc-jitter only                  where the keys came from
 //! moat: watchdog i6300esb <pci address> timeout <n> s | ... off (...) | none
 //! moat: ready                                                        once, all NICs up
 //! moat: shutdown                                                     after ACPI power button

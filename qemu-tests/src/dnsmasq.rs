@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-use crate::background::Background;
+use crate::daemon::Daemon;
 use crate::leftovers::owned_name;
 use crate::test_host::TestHost;
-use crate::{Failure, Outcome};
+use crate::Outcome;
 
 /// The shortest lease dnsmasq hands out.
 pub const MIN_LEASE: Duration = Duration::from_secs(120);
@@ -33,20 +33,9 @@ pub struct DhcpPlan {
 
 /// A running dnsmasq.
 pub struct Dnsmasq {
-    process: Option<Background>,
+    process: Option<Daemon>,
     lease_file: PathBuf,
     started: Instant,
-}
-
-/// Where dnsmasq is: on the PATH, or in /usr/sbin (not on every user's PATH).
-fn program() -> String {
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("dnsmasq").is_file()));
-    if on_path {
-        "dnsmasq".to_string()
-    } else {
-        "/usr/sbin/dnsmasq".to_string()
-    }
 }
 
 impl Dnsmasq {
@@ -81,20 +70,7 @@ impl Dnsmasq {
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let started = Instant::now();
-        let child = host.spawn(&program(), &args).map_err(|failure| {
-            Failure::new(format!("{failure} (scripts/setup installs dnsmasq)"))
-        })?;
-        let mut process = Background::new(format!("dnsmasq in {}", host.namespace()), child);
-        // A bad option makes dnsmasq exit at once: say so rather than wait for a lease.
-        std::thread::sleep(Duration::from_millis(100));
-        if process.has_exited() {
-            let output = process.finish(Duration::from_secs(1))?;
-            return Err(Failure::new(format!(
-                "dnsmasq exited at once ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
+        let process = Daemon::start(host, "dnsmasq", &args)?;
         Ok(Dnsmasq {
             process: Some(process),
             lease_file,
@@ -109,20 +85,16 @@ impl Dnsmasq {
 
     /// Stops the server (SIGTERM); returns its log.
     pub fn stop(mut self) -> Outcome<String> {
-        let Some(process) = self.process.take() else {
-            return Ok(String::new());
-        };
-        // SAFETY: kill(2) with a pid this test started and still owns (it has not been
-        // waited for, so the pid cannot have been reused) and a plain termination signal.
-        unsafe { libc::kill(process.pid() as libc::pid_t, libc::SIGTERM) };
-        let output = process.finish(Duration::from_secs(5))?;
-        Ok(String::from_utf8_lossy(&output.stderr).into_owned())
+        match self.process.take() {
+            Some(process) => process.stop(),
+            None => Ok(String::new()),
+        }
     }
 }
 
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
-        // Background kills a process still running when it is dropped.
+        // A daemon still running when dropped is killed.
         self.process.take();
         let _ = std::fs::remove_file(&self.lease_file);
     }

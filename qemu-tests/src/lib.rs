@@ -53,6 +53,7 @@ pub mod client_tools;
 pub mod compare;
 pub mod connection_rate;
 pub mod console;
+pub mod daemon;
 pub mod dhcp_uplink;
 pub mod dns_server;
 pub mod dnsmasq;

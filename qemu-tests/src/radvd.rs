@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use smoltcp::wire::{Ipv6Address, Ipv6Cidr};
 
-use crate::background::Background;
+use crate::daemon::Daemon;
 use crate::leftovers::owned_name;
 use crate::test_host::TestHost;
 use crate::{Failure, Outcome};
@@ -75,21 +75,10 @@ impl RaPlan {
 
 /// A running radvd.
 pub struct Radvd {
-    process: Option<Background>,
+    process: Option<Daemon>,
     config: PathBuf,
     pid_file: PathBuf,
     started: Instant,
-}
-
-/// Where radvd is: on the PATH, or in /usr/sbin (not on every user's PATH).
-fn program() -> String {
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("radvd").is_file()));
-    if on_path {
-        "radvd".to_string()
-    } else {
-        "/usr/sbin/radvd".to_string()
-    }
 }
 
 impl Radvd {
@@ -117,20 +106,7 @@ impl Radvd {
             "stderr",
         ];
         let started = Instant::now();
-        let child = host
-            .spawn(&program(), &args)
-            .map_err(|failure| Failure::new(format!("{failure} (scripts/setup installs radvd)")))?;
-        let mut process = Background::new(format!("radvd in {}", host.namespace()), child);
-        // A bad configuration makes radvd exit at once: say so rather than wait for SLAAC.
-        std::thread::sleep(Duration::from_millis(200));
-        if process.has_exited() {
-            let output = process.finish(Duration::from_secs(1))?;
-            return Err(Failure::new(format!(
-                "radvd exited at once ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )));
-        }
+        let process = Daemon::start(host, "radvd", &args)?;
         Ok(Radvd {
             process: Some(process),
             config,
@@ -147,20 +123,16 @@ impl Radvd {
     /// Stops the router (SIGTERM: radvd then sends final advertisements with a router
     /// lifetime of 0, withdrawing itself); returns its log.
     pub fn stop(mut self) -> Outcome<String> {
-        let Some(process) = self.process.take() else {
-            return Ok(String::new());
-        };
-        // SAFETY: kill(2) with a pid this test started and still owns (it has not been
-        // waited for, so the pid cannot have been reused) and a plain termination signal.
-        unsafe { libc::kill(process.pid() as libc::pid_t, libc::SIGTERM) };
-        let output = process.finish(Duration::from_secs(5))?;
-        Ok(String::from_utf8_lossy(&output.stderr).into_owned())
+        match self.process.take() {
+            Some(process) => process.stop(),
+            None => Ok(String::new()),
+        }
     }
 }
 
 impl Drop for Radvd {
     fn drop(&mut self) {
-        // Background kills a process still running when it is dropped.
+        // A daemon still running when dropped is killed.
         self.process.take();
         let _ = std::fs::remove_file(&self.config);
         let _ = std::fs::remove_file(&self.pid_file);

@@ -4,19 +4,47 @@
 //! Every drop is counted. A drop is also *logged* — one console line with the interface,
 //! the reason or deciding rule, and the 5-tuple — when its rule says `log`, or when its
 //! reason is security-relevant ([`DropReason::always_logged`]). Log lines pass a
-//! token bucket ([`LOG_RATE`] per second, bursts of [`LOG_BURST`]) so a flood cannot turn
-//! the console into a denial of service; the number of lines suppressed is reported on the
-//! next line that gets through.
+//! [`SharedBudget`] ([`LOG_SHARES`]) so that a flood cannot turn the console into a denial
+//! of service, and so that one sender's noise cannot hide everyone else's drops: each
+//! sender gets its share of lines, the addresses behind a NIC's router one share together,
+//! everyone [`LOG_RATE`] per second in bursts of [`LOG_BURST`], and a sender that was quiet
+//! still gets its line from a reserve when the rest is spent. The number of lines
+//! suppressed is reported on the next line that gets through, and counted.
 
 use core::fmt;
 
-use crate::ratelimit::{Admission, TokenBucket};
+use crate::budget::{Rate, SharedBudget, Shares};
+use crate::ratelimit::Admission;
+use crate::share::Source;
 use smoltcp::time::Instant;
 
-/// Log lines per second allowed through.
+/// Log lines per second allowed through, everyone's together (the reserve apart).
 pub const LOG_RATE: u32 = 20;
-/// Log lines allowed in one burst.
+/// Log lines allowed in one burst, everyone's together.
 pub const LOG_BURST: u32 = 50;
+
+/// The drop log's budget: one sender 5 lines per second (bursts of 10), the addresses
+/// behind a NIC's router together 10 (bursts of 20), everyone [`LOG_RATE`] (bursts of
+/// [`LOG_BURST`]), and a reserve of 5 per second for senders that were quiet. At most 25
+/// lines per second reach the console.
+pub const LOG_SHARES: Shares = Shares {
+    per_source: Rate {
+        per_second: 5,
+        burst: 10,
+    },
+    per_remote_side: Rate {
+        per_second: 10,
+        burst: 20,
+    },
+    total: Rate {
+        per_second: LOG_RATE,
+        burst: LOG_BURST,
+    },
+    reserve: Rate {
+        per_second: 5,
+        burst: 10,
+    },
+};
 
 /// Why a frame or packet went no further.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -228,21 +256,27 @@ impl DropCounters {
 /// The rate-limited drop log.
 #[derive(Clone, Debug)]
 pub struct DropLog {
-    bucket: TokenBucket,
+    budget: SharedBudget,
 }
 
 impl Default for DropLog {
     fn default() -> Self {
-        DropLog {
-            bucket: TokenBucket::new(LOG_RATE, LOG_BURST),
-        }
+        DropLog::new(0)
     }
 }
 
 impl DropLog {
-    /// Emits `line` (prefixed `drop `) if the rate allows; returns whether it was emitted.
-    pub fn log(&mut self, now: Instant, line: fmt::Arguments) -> bool {
-        match self.bucket.admit(now) {
+    /// A drop log of [`LOG_SHARES`], filing senders under a hash keyed by `key`.
+    pub fn new(key: u64) -> DropLog {
+        DropLog {
+            budget: SharedBudget::new(LOG_SHARES, key),
+        }
+    }
+
+    /// Emits `line` (prefixed `drop `) about a drop of `sender`'s if its share allows;
+    /// returns whether it was emitted.
+    pub fn log(&mut self, now: Instant, sender: Source, line: fmt::Arguments) -> bool {
+        match self.budget.admit(sender, now) {
             Admission::Admitted { suppressed: 0 } => {
                 log::info!("drop {line}");
                 true
@@ -257,7 +291,7 @@ impl DropLog {
 
     /// Log lines suppressed so far.
     pub fn suppressed_total(&self) -> u64 {
-        self.bucket.refused_total()
+        self.budget.refused_total()
     }
 }
 
@@ -288,13 +322,21 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_log_lines_is_cut_to_the_burst() {
+    fn a_flood_of_log_lines_is_cut_to_the_senders_share_and_the_total() {
         let mut log = DropLog::default();
         let now = Instant::from_secs(10);
-        let emitted = (0..1000)
-            .filter(|_| log.log(now, format_args!("x")))
+        let sender = |i: u8| Source::neighbour(1, smoltcp::wire::Ipv4Address::new(10, 0, 0, i));
+        let one = (0..1000)
+            .filter(|_| log.log(now, sender(1), format_args!("x")))
             .count();
-        assert_eq!(emitted, LOG_BURST as usize);
-        assert_eq!(log.suppressed_total(), 1000 - LOG_BURST as u64);
+        assert_eq!(one, LOG_SHARES.per_source.burst as usize);
+        let many = (0..1000)
+            .filter(|&i| log.log(now, sender(2 + (i % 100) as u8), format_args!("x")))
+            .count();
+        assert_eq!(
+            one + many,
+            (LOG_BURST + LOG_SHARES.reserve.burst) as usize,
+            "the total, and the reserve for the quiet ones"
+        );
     }
 }

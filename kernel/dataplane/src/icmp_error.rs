@@ -11,7 +11,7 @@
 //!   address on the NIC the packet came in on. The quote is the offending IP header and as
 //!   much of its payload as keeps the error within 576 bytes (RFC 1812 4.3.2.3), always at
 //!   least the 8 bytes RFC 792 requires when the packet has them.
-//! - [`ErrorReplies::tcp_reset`]: the reset RFC 793 sends for a segment that reaches no
+//! - [`build_tcp_reset`]: the reset RFC 793 sends for a segment that reaches no
 //!   connection, from the segment's destination: `<SEQ=SEG.ACK><CTL=RST>` if it carried
 //!   an ACK, else `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
 //! - [`ErrorReplies::reject`]: what the `reject` action sends — a reset for TCP,
@@ -20,10 +20,16 @@
 //! No reply is ever sent (RFC 1812 4.3.2.7, RFC 1122 4.2.3.10) about an ICMP error, a
 //! TCP reset, a packet to a broadcast or multicast address (or sent as a link-layer
 //! broadcast), a non-first fragment, or a packet whose source is not a single host
-//! (martian, broadcast). Every reply takes a token from one [`TokenBucket`]
-//! ([`REPLIES_PER_SECOND`], [`REPLY_BURST`]): a flood of offending packets yields at most
-//! that many replies, whoever sends it. The reason for not replying is returned, for
-//! counters.
+//! (martian, broadcast). The reason for not replying is returned, for counters.
+//!
+//! # Budgets
+//! Replies are rate-limited so that a flood of offending packets never turns into a flood
+//! of replies, and so that one sender's noise never costs another its replies: each kind
+//! of reply has a [`SharedBudget`] of its own ([`REPLY_SHARES`]: per sender, per NIC's
+//! remote side, a total of [`REPLIES_PER_SECOND`] in bursts of [`REPLY_BURST`], and a
+//! reserve for senders that were quiet). The kinds are fragmentation needed (path MTU
+//! discovery: never starved by traceroute's time-exceeded noise), the other errors (time
+//! exceeded, unreachable), and what `reject` sends (resets, administratively prohibited).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -37,8 +43,9 @@ use smoltcp::wire::{
     IPV4_HEADER_LEN,
 };
 
+use crate::budget::{Rate, SharedBudget, Shares};
 use crate::packet::{is_special_purpose, tcp_flags, IcmpSummary, IpSummary, Transport};
-use crate::ratelimit::TokenBucket;
+use crate::share::Source;
 
 /// Largest ICMP error, IP header included (RFC 1812 4.3.2.3).
 pub const MAX_ERROR_LEN: usize = 576;
@@ -46,11 +53,34 @@ pub const MAX_ERROR_LEN: usize = 576;
 /// TTL of the replies the appliance originates.
 pub const REPLY_TTL: u8 = 64;
 
-/// Replies (ICMP errors and resets together) sent per second at most, sustained.
+/// Replies of one kind sent per second at most, sustained, whoever the senders are.
 pub const REPLIES_PER_SECOND: u32 = 100;
 
-/// Replies that may be sent back to back before [`REPLIES_PER_SECOND`] applies.
+/// Replies of one kind that may be sent back to back before [`REPLIES_PER_SECOND`] applies.
 pub const REPLY_BURST: u32 = 50;
+
+/// Each kind of reply's budget (see the module documentation): one sender gets 10 per
+/// second (bursts of 10), all addresses behind a NIC's router together 50, everyone
+/// [`REPLIES_PER_SECOND`]; a sender that was quiet still gets one from a reserve of 10 per
+/// second when the total is spent.
+pub const REPLY_SHARES: Shares = Shares {
+    per_source: Rate {
+        per_second: 10,
+        burst: 10,
+    },
+    per_remote_side: Rate {
+        per_second: 50,
+        burst: 50,
+    },
+    total: Rate {
+        per_second: REPLIES_PER_SECOND,
+        burst: REPLY_BURST,
+    },
+    reserve: Rate {
+        per_second: 10,
+        burst: 10,
+    },
+};
 
 /// ICMP header of an error: type, code, checksum, 4 bytes of type-specific data. (What
 /// `Icmpv4Packet::header_len` says once the type is written; the reply's length is needed
@@ -312,62 +342,87 @@ pub fn build_tcp_reset(offending: &Offending) -> Result<Vec<u8>, NoReply> {
     Ok(reply)
 }
 
-/// Builds the replies to offending packets, within a rate limit. See the module
+/// Builds the replies to offending packets, each kind within its budget. See the module
 /// documentation.
 #[derive(Clone, Debug)]
 pub struct ErrorReplies {
-    limit: TokenBucket,
+    /// Fragmentation needed.
+    path_mtu: SharedBudget,
+    /// The other ICMP errors.
+    errors: SharedBudget,
+    /// What `reject` sends.
+    rejects: SharedBudget,
 }
 
 impl Default for ErrorReplies {
     fn default() -> Self {
-        ErrorReplies::new(TokenBucket::new(REPLIES_PER_SECOND, REPLY_BURST))
+        ErrorReplies::new(REPLY_SHARES, 0)
     }
 }
 
 impl ErrorReplies {
-    /// Replies limited by `limit`.
-    pub fn new(limit: TokenBucket) -> ErrorReplies {
-        ErrorReplies { limit }
+    /// Replies whose every kind has a budget of `shares`, filing senders under a hash
+    /// keyed by `key`.
+    pub fn new(shares: Shares, key: u64) -> ErrorReplies {
+        let budget = |domain: u64| SharedBudget::new(shares, key ^ domain);
+        ErrorReplies {
+            path_mtu: budget(1),
+            errors: budget(2),
+            rejects: budget(3),
+        }
     }
 
-    /// The ICMP `error` about `offending`, as an IPv4 packet to its sender.
+    /// The ICMP `error` about `offending`, from `sender`, as an IPv4 packet to its sender.
     pub fn icmp_error(
         &mut self,
         error: IcmpError,
         offending: &Offending,
+        sender: Source,
         now: Instant,
     ) -> Result<Vec<u8>, NoReply> {
         let reply = build_icmp_error(error, offending)?;
-        self.limited(reply, now)
+        let budget = match error {
+            IcmpError::FragmentationNeeded { .. } => &mut self.path_mtu,
+            _ => &mut self.errors,
+        };
+        limited(budget, reply, sender, now)
     }
 
-    /// The TCP reset answering the segment `offending`, as an IPv4 packet to its sender.
-    pub fn tcp_reset(&mut self, offending: &Offending, now: Instant) -> Result<Vec<u8>, NoReply> {
-        let reply = build_tcp_reset(offending)?;
-        self.limited(reply, now)
+    /// What the `reject` action sends to `sender`: a reset for a TCP segment, an
+    /// administratively prohibited error for anything else.
+    pub fn reject(
+        &mut self,
+        offending: &Offending,
+        sender: Source,
+        now: Instant,
+    ) -> Result<Vec<u8>, NoReply> {
+        let reply = match offending.summary.transport {
+            Transport::Tcp(_) => build_tcp_reset(offending)?,
+            _ => build_icmp_error(IcmpError::AdminProhibited, offending)?,
+        };
+        limited(&mut self.rejects, reply, sender, now)
     }
 
-    /// What the `reject` action sends: a reset for a TCP segment, an administratively
-    /// prohibited error for anything else.
-    pub fn reject(&mut self, offending: &Offending, now: Instant) -> Result<Vec<u8>, NoReply> {
-        match offending.summary.transport {
-            Transport::Tcp(_) => self.tcp_reset(offending, now),
-            _ => self.icmp_error(IcmpError::AdminProhibited, offending, now),
-        }
-    }
-
-    /// Replies withheld by the rate limit so far.
+    /// Replies withheld by the budgets so far.
     pub fn rate_limited(&self) -> u64 {
-        self.limit.refused_total()
+        [&self.path_mtu, &self.errors, &self.rejects]
+            .iter()
+            .map(|b| b.refused_total())
+            .sum()
     }
+}
 
-    fn limited(&mut self, reply: Vec<u8>, now: Instant) -> Result<Vec<u8>, NoReply> {
-        if self.limit.try_take(now) {
-            Ok(reply)
-        } else {
-            Err(NoReply::RateLimited)
-        }
+/// `reply` if `budget` allows one for `sender` now.
+fn limited(
+    budget: &mut SharedBudget,
+    reply: Vec<u8>,
+    sender: Source,
+    now: Instant,
+) -> Result<Vec<u8>, NoReply> {
+    if budget.try_take(sender, now) {
+        Ok(reply)
+    } else {
+        Err(NoReply::RateLimited)
     }
 }
 
@@ -387,6 +442,11 @@ mod tests {
 
     const CLIENT: [u8; 4] = [10, 137, 1, 10];
     const SERVER: [u8; 4] = [203, 0, 113, 5];
+
+    /// The sender of the offending packets: the client, a neighbour on the client NIC.
+    fn sender() -> Source {
+        Source::neighbour(1, Ipv4Address::from(CLIENT))
+    }
 
     fn client_nic() -> Option<Ipv4Cidr> {
         Some(Ipv4Cidr::new(Ipv4Address::new(10, 137, 1, 1), 24))
@@ -707,19 +767,36 @@ mod tests {
         let now = Instant::from_secs(1);
         let udp = packets::udp(CLIENT, 40000, SERVER, 53, b"q");
         let reply = replies
-            .reject(&offending(&udp, &summary(&udp)), now)
+            .reject(&offending(&udp, &summary(&udp)), sender(), now)
             .unwrap();
         assert_eq!(summary(&reply).icmp_type_code(), (3, 13));
         let syn = packets::tcp_syn(CLIENT, 40000, SERVER, 22);
         let reply = replies
-            .reject(&offending(&syn, &summary(&syn)), now)
+            .reject(&offending(&syn, &summary(&syn)), sender(), now)
             .unwrap();
         assert!(tcp_of(&reply).has(tcp_flags::RST));
     }
 
+    /// Budgets of one sender's burst of 5 and a total of 8, refilled at one per 100 ms.
+    fn small_budgets() -> ErrorReplies {
+        let rate = |burst| Rate {
+            per_second: 10,
+            burst,
+        };
+        ErrorReplies::new(
+            Shares {
+                per_source: rate(5),
+                per_remote_side: rate(5),
+                total: rate(8),
+                reserve: rate(1),
+            },
+            7,
+        )
+    }
+
     #[test]
     fn flood_of_offending_packets_yields_a_bounded_number_of_replies() {
-        let mut replies = ErrorReplies::new(TokenBucket::new(10, 5));
+        let mut replies = small_budgets();
         let packet = packets::udp(CLIENT, 40000, SERVER, 53, b"q");
         let s = summary(&packet);
         let offense = offending(&packet, &s);
@@ -727,35 +804,74 @@ mod tests {
         let sent = (0..1000)
             .filter(|_| {
                 replies
-                    .icmp_error(IcmpError::PortUnreachable, &offense, t0)
+                    .icmp_error(IcmpError::PortUnreachable, &offense, sender(), t0)
                     .is_ok()
             })
             .count();
         assert_eq!(sent, 5);
         assert_eq!(
-            replies.icmp_error(IcmpError::PortUnreachable, &offense, t0),
+            replies.icmp_error(IcmpError::PortUnreachable, &offense, sender(), t0),
             Err(NoReply::RateLimited)
         );
         assert_eq!(replies.rate_limited(), 996);
         assert!(replies
-            .reject(&offense, t0 + smoltcp::time::Duration::from_millis(100))
+            .reject(
+                &offense,
+                sender(),
+                t0 + smoltcp::time::Duration::from_millis(100)
+            )
             .is_ok());
     }
 
     #[test]
+    fn each_kind_of_reply_has_a_budget_of_its_own() {
+        let mut replies = small_budgets();
+        let t0 = Instant::from_secs(100);
+        let probe = packets::udp(CLIENT, 33434, SERVER, 33434, b"trace");
+        let s = summary(&probe);
+        for _ in 0..100 {
+            let _ = replies.icmp_error(
+                IcmpError::TimeExceeded,
+                &offending(&probe, &s),
+                sender(),
+                t0,
+            );
+        }
+        let big = packets::udp(CLIENT, 5000, SERVER, 9000, &[0; 1600]);
+        let error = IcmpError::FragmentationNeeded { mtu: 1500 };
+        let s = summary(&big);
+        assert!(replies
+            .icmp_error(error, &offending(&big, &s), sender(), t0)
+            .is_ok());
+        assert!(replies.reject(&offending(&big, &s), sender(), t0).is_ok());
+    }
+
+    #[test]
     fn suppressed_replies_do_not_spend_tokens() {
-        let mut replies = ErrorReplies::new(TokenBucket::new(0, 1));
+        let rate = Rate {
+            per_second: 0,
+            burst: 1,
+        };
+        let mut replies = ErrorReplies::new(
+            Shares {
+                per_source: rate,
+                per_remote_side: rate,
+                total: rate,
+                reserve: rate,
+            },
+            7,
+        );
         let inner = packets::udp(SERVER, 53, CLIENT, 40000, b"a");
         let error = packets::icmp_error(CLIENT, SERVER, 3, 3, &inner);
         let now = Instant::from_secs(1);
         let s = summary(&error);
         assert_eq!(
-            replies.reject(&offending(&error, &s), now),
+            replies.reject(&offending(&error, &s), sender(), now),
             Err(NoReply::AboutIcmpError)
         );
         let ping = packets::icmp_echo(CLIENT, SERVER, true, 1, 1, b"");
         assert!(replies
-            .reject(&offending(&ping, &summary(&ping)), now)
+            .reject(&offending(&ping, &summary(&ping)), sender(), now)
             .is_ok());
     }
 }

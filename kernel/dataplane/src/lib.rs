@@ -34,9 +34,12 @@
 //!   with early drop and limits) and address translation (masquerade, port forwards, DNS
 //!   redirect, ICMP errors translated through their quote).
 //! - [`drops`], [`ratelimit`]: drop reasons, counters, the rate-limited drop log.
+//! - [`share`]: who a packet's source is, for the per-source share every shared resource
+//!   gives (one client never hurts another); [`budget`]: a rate limit with a share per
+//!   source (ICMP errors and resets, the drop log).
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
-//!   generators and tests).
+//!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
 //! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
@@ -46,6 +49,7 @@ pub mod antispoof;
 pub mod antispoof6;
 pub mod appliance;
 pub mod arp;
+pub mod budget;
 pub mod checksum;
 pub mod config;
 pub mod dhcp;
@@ -56,6 +60,7 @@ pub mod icmp_error;
 pub mod icmp_error6;
 pub mod ip_options;
 pub mod ipv6;
+pub mod keys;
 pub mod local;
 pub mod nat;
 pub mod ndp;
@@ -69,6 +74,7 @@ pub mod rng;
 pub mod route;
 pub mod route6;
 pub mod sctp;
+pub mod share;
 pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]

@@ -2,9 +2,9 @@
 //! for a neighbour to answer. One implementation serves both families: ARP's table is
 //! `NeighborTable<Ipv4Address>` (the default), IPv6 neighbour discovery's (RFC 4861's
 //! neighbour cache, [`crate::ndp`]) is `NeighborTable<Ipv6Address>` — the states below
-//! are RFC 4861's REACHABLE, STALE, DELAY/PROBE and INCOMPLETE, and "ARP request" reads
-//! "neighbour solicitation" there (a broadcast is a solicitation to the solicited-node
-//! multicast group).
+//! are RFC 4861's REACHABLE, STALE, DELAY/PROBE and INCOMPLETE, "ARP request" reads
+//! "neighbour solicitation" there, and a broadcast is a solicitation to the
+//! solicited-node multicast group. The shares are the same too.
 //!
 //! # Reachability (Linux's NUD states, simplified)
 //! An entry learned or confirmed by ARP is **reachable** for [`REACHABLE_TIME`]: packets go
@@ -19,11 +19,25 @@
 //! gone silent. An ARP message from the neighbour (a reply, a request, a gratuitous ARP)
 //! confirms it at once, with the MAC it carries.
 //!
-//! # Bounds
-//! A flood of packets to unresolvable addresses must not eat memory: at most
-//! [`MAX_PENDING_PER_NEIGHBOR`] packets wait for one neighbour and [`MAX_PENDING_TOTAL`]
-//! for all of them. At most [`MAX_ENTRIES`] entries exist; when full, the stalest resolved
-//! entry makes room. Entries unused for twice their lifetime are removed by
+//! # Bounds and shares
+//! A flood of packets to unresolvable addresses must neither eat memory nor starve anyone
+//! else's resolution ([`crate::share`]):
+//! - at most [`MAX_PENDING_PER_NEIGHBOR`] packets wait for one neighbour, and
+//!   [`MAX_PENDING_TOTAL`] for all of them (the newest is dropped beyond either);
+//! - at most [`MAX_RESOLVING`] neighbours are being resolved at once for the sources whose
+//!   packets go to them, of which one source (a client, or a NIC's remote side) holds at most
+//!   [`MAX_RESOLVING_PER_SOURCE`]. A source over its share gives up its own oldest resolution
+//!   for a new one — at most that many new ones per [`REQUEST_INTERVAL`] — and when all
+//!   are taken, the source holding the most gives up its oldest. So a new destination is
+//!   always asked for at once, unless its own source is asking too fast;
+//! - the **configured next hops** ([`NeighborTable::set_configured`]: the gateways, the
+//!   upstream resolvers, DHCP servers, declared clients) are outside every share: their
+//!   resolution is never refused or displaced, they queue up to [`MAX_PENDING_PER_NEXT_HOP`]
+//!   packets of their own, and their entries are never evicted. Refreshing a known entry
+//!   (probes, and the broadcasts that follow them) never depends on queue space either.
+//!
+//! At most [`MAX_ENTRIES`] entries exist; when full, the stalest resolved entry that is not
+//! a configured next hop makes room. Entries unused for twice their lifetime are removed by
 //! [`NeighborTable::poll`].
 
 use alloc::collections::{BTreeMap, VecDeque};
@@ -31,6 +45,8 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address};
+
+use crate::share::SourceClass;
 
 /// How long a confirmed MAC is used without question.
 pub const REACHABLE_TIME: Duration = Duration::from_secs(30);
@@ -45,8 +61,14 @@ pub const UNICAST_PROBES: u8 = 3;
 pub const MAX_REQUESTS: u8 = 3;
 /// Packets queued for one unresolved neighbour.
 pub const MAX_PENDING_PER_NEIGHBOR: usize = 4;
-/// Packets queued for all unresolved neighbours together.
-pub const MAX_PENDING_TOTAL: usize = 64;
+/// Packets queued for one unresolved configured next hop (everyone's traffic waits there).
+pub const MAX_PENDING_PER_NEXT_HOP: usize = 16;
+/// Neighbours being resolved at once for sources (configured next hops not counted).
+pub const MAX_RESOLVING: usize = 32;
+/// Of [`MAX_RESOLVING`], what one source class may hold.
+pub const MAX_RESOLVING_PER_SOURCE: usize = 8;
+/// Packets queued for all neighbours that are not configured next hops, together.
+pub const MAX_PENDING_TOTAL: usize = MAX_RESOLVING * MAX_PENDING_PER_NEIGHBOR;
 /// Entries in the table.
 pub const MAX_ENTRIES: usize = 4096;
 
@@ -68,18 +90,48 @@ enum Entry {
         queue: VecDeque<Vec<u8>>,
         requests_sent: u8,
         next_request: Instant,
+        /// Whether it is a configured next hop (its queue is outside the shared bound).
+        next_hop: bool,
     },
+}
+
+impl Entry {
+    /// A new unresolved entry whose first request is sent now (`requests_sent` 1).
+    fn asking(now: Instant, next_hop: bool) -> Entry {
+        Entry::Incomplete {
+            queue: VecDeque::new(),
+            requests_sent: 1,
+            next_request: now + REQUEST_INTERVAL,
+            next_hop,
+        }
+    }
 }
 
 /// What happened to a packet handed to [`NeighborTable::enqueue`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Enqueued {
-    /// Queued, and an ARP request should be sent now (first packet for this neighbour).
-    SendRequest,
+pub enum Enqueued<A = Ipv4Address> {
+    /// An ARP request should be sent now (a new resolution); the packet was queued unless
+    /// the shared queue bound was reached (`queued`). `displaced`: another resolution was
+    /// given up to make room, with this many packets that were waiting for it.
+    SendRequest {
+        /// Whether the packet was queued.
+        queued: bool,
+        /// The resolution given up, and its dropped packets.
+        displaced: Option<(NeighborKey<A>, usize)>,
+    },
     /// Queued behind an outstanding request.
     Queued,
-    /// Dropped: a queue bound was reached.
+    /// Dropped: a queue bound was reached, or the packet's source starts resolutions
+    /// faster than its share allows.
     Dropped,
+}
+
+/// A resolution started for a source (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+struct Resolving<A> {
+    key: NeighborKey<A>,
+    class: SourceClass<A>,
+    since: Instant,
 }
 
 /// Where to send a packet for a neighbour ([`NeighborTable::resolve`]).
@@ -118,14 +170,24 @@ impl<A> Default for NeighborWork<A> {
 #[derive(Debug)]
 pub struct NeighborTable<A = Ipv4Address> {
     entries: BTreeMap<NeighborKey<A>, Entry>,
-    pending_total: usize,
+    /// The configured next hops, sorted.
+    configured: Vec<NeighborKey<A>>,
+    /// Resolutions started for sources, oldest first (at most [`MAX_RESOLVING`]).
+    resolving: Vec<Resolving<A>>,
+    /// Packets waiting, for neighbours that are not configured next hops.
+    pending_shared: usize,
+    /// Packets waiting for configured next hops.
+    pending_next_hops: usize,
 }
 
 impl<A> Default for NeighborTable<A> {
     fn default() -> Self {
         NeighborTable {
             entries: BTreeMap::new(),
-            pending_total: 0,
+            configured: Vec::new(),
+            resolving: Vec::new(),
+            pending_shared: 0,
+            pending_next_hops: 0,
         }
     }
 }
@@ -224,8 +286,11 @@ impl<A: Copy + Ord> NeighborTable<A> {
             probe: None,
         };
         match self.entries.insert(key, resolved) {
-            Some(Entry::Incomplete { queue, .. }) => {
-                self.pending_total -= queue.len();
+            Some(Entry::Incomplete {
+                queue, next_hop, ..
+            }) => {
+                self.forget_resolving(key);
+                self.count_pending(next_hop, -(queue.len() as isize));
                 queue.into_iter().collect()
             }
             _ => Vec::new(),
@@ -266,53 +331,147 @@ impl<A: Copy + Ord> NeighborTable<A> {
         }
     }
 
-    /// Queues `packet` (an IP packet without link header) until `key` is resolved.
-    pub fn enqueue(&mut self, key: NeighborKey<A>, packet: &[u8], now: Instant) -> Enqueued {
-        if self.pending_total >= MAX_PENDING_TOTAL {
-            return Enqueued::Dropped;
+    /// Makes `keys` the configured next hops (see the module documentation): the gateways,
+    /// upstream resolvers, DHCP servers and declared clients the appliance knows of now.
+    pub fn set_configured(&mut self, mut keys: Vec<NeighborKey<A>>) {
+        keys.sort_unstable();
+        keys.dedup();
+        self.configured = keys;
+        let configured = &self.configured;
+        self.resolving
+            .retain(|r| configured.binary_search(&r.key).is_err());
+    }
+
+    /// Whether `key` is a configured next hop.
+    pub fn is_configured(&self, key: NeighborKey<A>) -> bool {
+        self.configured.binary_search(&key).is_ok()
+    }
+
+    /// Queues `packet` (an IP packet without link header), which `source` sent, until `key`
+    /// is resolved; starts resolving `key` if nobody is (within `source`'s share, see the
+    /// module documentation).
+    pub fn enqueue(
+        &mut self,
+        key: NeighborKey<A>,
+        packet: &[u8],
+        now: Instant,
+        source: impl Into<SourceClass<A>>,
+    ) -> Enqueued<A> {
+        match self.entries.get(&key) {
+            Some(Entry::Incomplete { .. }) => {
+                return if self.queue(key, packet) {
+                    Enqueued::Queued
+                } else {
+                    Enqueued::Dropped
+                };
+            }
+            // Caller raced a resolution: it should have sent directly; let it retry.
+            Some(Entry::Resolved { confirmed, .. }) if now < *confirmed + LIFETIME => {
+                return Enqueued::Dropped;
+            }
+            _ => {}
+        }
+        let next_hop = self.is_configured(key);
+        let mut displaced = None;
+        if !next_hop {
+            let class = source.into();
+            match self.make_room(class, now) {
+                Room::Refused => return Enqueued::Dropped,
+                Room::Free => {}
+                Room::Displaced(victim, dropped) => displaced = Some((victim, dropped)),
+            }
+            self.resolving.push(Resolving {
+                key,
+                class,
+                since: now,
+            });
         }
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.evict_stalest();
         }
-        let entry = self
-            .entries
-            .entry(key)
-            .or_insert_with(|| Entry::Incomplete {
-                queue: VecDeque::new(),
-                requests_sent: 0,
-                next_request: now,
-            });
-        if let Entry::Resolved { confirmed, .. } = entry {
-            if now < *confirmed + LIFETIME {
-                // Caller raced a resolution: it should have sent directly; let it retry.
-                return Enqueued::Dropped;
-            }
-            *entry = Entry::Incomplete {
-                queue: VecDeque::new(),
-                requests_sent: 0,
-                next_request: now,
-            };
-        }
-        let Entry::Incomplete {
-            queue,
-            requests_sent,
-            next_request,
-        } = entry
+        self.entries.insert(key, Entry::asking(now, next_hop));
+        let queued = self.queue(key, packet);
+        Enqueued::SendRequest { queued, displaced }
+    }
+
+    /// Appends `packet` to `key`'s queue (an unresolved entry) if the bounds allow.
+    fn queue(&mut self, key: NeighborKey<A>, packet: &[u8]) -> bool {
+        let shared_full = self.pending_shared >= MAX_PENDING_TOTAL;
+        let Some(Entry::Incomplete {
+            queue, next_hop, ..
+        }) = self.entries.get_mut(&key)
         else {
-            return Enqueued::Dropped;
+            return false;
         };
-        if queue.len() >= MAX_PENDING_PER_NEIGHBOR {
-            return Enqueued::Dropped;
+        let next_hop = *next_hop;
+        let limit = if next_hop {
+            MAX_PENDING_PER_NEXT_HOP
+        } else {
+            MAX_PENDING_PER_NEIGHBOR
+        };
+        if queue.len() >= limit || (!next_hop && shared_full) {
+            return false;
         }
         queue.push_back(packet.to_vec());
-        self.pending_total += 1;
-        if *requests_sent == 0 {
-            *requests_sent = 1;
-            *next_request = now + REQUEST_INTERVAL;
-            Enqueued::SendRequest
+        self.count_pending(next_hop, 1);
+        true
+    }
+
+    /// Makes room for one more resolution for `class` (see the module documentation).
+    fn make_room(&mut self, class: SourceClass<A>, now: Instant) -> Room<A> {
+        let own = self.resolving.iter().filter(|r| r.class == class).count();
+        let victim = if own >= MAX_RESOLVING_PER_SOURCE {
+            let oldest = self.resolving.iter().find(|r| r.class == class);
+            match oldest {
+                Some(oldest) if now < oldest.since + REQUEST_INTERVAL => return Room::Refused,
+                Some(oldest) => oldest.key,
+                None => return Room::Free,
+            }
+        } else if self.resolving.len() >= MAX_RESOLVING {
+            let biggest = self
+                .resolving
+                .iter()
+                .map(|r| r.class)
+                .max_by_key(|c| self.resolving.iter().filter(|r| r.class == *c).count());
+            match biggest.and_then(|c| self.resolving.iter().find(|r| r.class == c)) {
+                Some(oldest) => oldest.key,
+                None => return Room::Free,
+            }
         } else {
-            Enqueued::Queued
+            return Room::Free;
+        };
+        let dropped = self.abandon(victim);
+        Room::Displaced(victim, dropped)
+    }
+
+    /// Gives up resolving `key`: its entry and its queue go. Returns how many packets
+    /// were dropped.
+    fn abandon(&mut self, key: NeighborKey<A>) -> usize {
+        self.forget_resolving(key);
+        if !matches!(self.entries.get(&key), Some(Entry::Incomplete { .. })) {
+            return 0;
         }
+        let Some(Entry::Incomplete {
+            queue, next_hop, ..
+        }) = self.entries.remove(&key)
+        else {
+            return 0;
+        };
+        self.count_pending(next_hop, -(queue.len() as isize));
+        queue.len()
+    }
+
+    fn forget_resolving(&mut self, key: NeighborKey<A>) {
+        self.resolving.retain(|r| r.key != key);
+    }
+
+    fn count_pending(&mut self, next_hop: bool, change: isize) {
+        let counter = if next_hop {
+            &mut self.pending_next_hops
+        } else {
+            &mut self.pending_shared
+        };
+        *counter = counter.saturating_add_signed(change);
     }
 
     /// Housekeeping: the ARP requests to send now (probes of stale entries, broadcasts for
@@ -321,6 +480,7 @@ impl<A: Copy + Ord> NeighborTable<A> {
     pub fn poll(&mut self, now: Instant) -> NeighborWork<A> {
         let mut work = NeighborWork::default();
         let mut gave_up = Vec::new();
+        let configured = &self.configured;
         for (key, entry) in self.entries.iter_mut() {
             match entry {
                 Entry::Resolved {
@@ -334,11 +494,8 @@ impl<A: Copy + Ord> NeighborTable<A> {
                         work.unicast.push((*key, *mac));
                     } else {
                         // Silent at its MAC: ask everyone, in case it moved.
-                        *entry = Entry::Incomplete {
-                            queue: VecDeque::new(),
-                            requests_sent: 1,
-                            next_request: now + REQUEST_INTERVAL,
-                        };
+                        let next_hop = configured.binary_search(key).is_ok();
+                        *entry = Entry::asking(now, next_hop);
                         work.broadcast.push(*key);
                     }
                 }
@@ -359,10 +516,7 @@ impl<A: Copy + Ord> NeighborTable<A> {
             }
         }
         for key in gave_up {
-            if let Some(Entry::Incomplete { queue, .. }) = self.entries.remove(&key) {
-                work.gave_up.push((key, queue.len()));
-                self.pending_total -= queue.len();
-            }
+            work.gave_up.push((key, self.abandon(key)));
         }
         // Entries unconfirmed for twice their lifetime go, to keep the table small.
         self.entries.retain(|_, e| {
@@ -386,23 +540,25 @@ impl<A: Copy + Ord> NeighborTable<A> {
     /// Forgets every neighbour on `nic` (its network changed); returns how many queued
     /// packets were dropped with them.
     pub fn flush_nic(&mut self, nic: u8) -> usize {
-        let mut dropped = 0;
-        self.entries.retain(|(on, _), entry| {
-            if *on != nic {
-                return true;
-            }
-            if let Entry::Incomplete { queue, .. } = entry {
-                dropped += queue.len();
-            }
-            false
-        });
-        self.pending_total -= dropped;
+        let keys: Vec<NeighborKey<A>> = self
+            .entries
+            .keys()
+            .filter(|(on, _)| *on == nic)
+            .copied()
+            .collect();
+        let dropped = keys.iter().map(|&key| self.abandon(key)).sum();
+        self.entries.retain(|(on, _), _| *on != nic);
         dropped
     }
 
     /// Packets currently waiting for resolution.
     pub fn pending(&self) -> usize {
-        self.pending_total
+        self.pending_shared + self.pending_next_hops
+    }
+
+    /// Neighbours being resolved for sources (configured next hops not counted).
+    pub fn resolving(&self) -> usize {
+        self.resolving.len()
     }
 
     /// Entries in the table.
@@ -416,9 +572,11 @@ impl<A: Copy + Ord> NeighborTable<A> {
     }
 
     fn evict_stalest(&mut self) {
+        let configured = &self.configured;
         let stalest = self
             .entries
             .iter()
+            .filter(|(k, _)| configured.binary_search(k).is_err())
             .filter_map(|(k, e)| match e {
                 Entry::Resolved { confirmed, .. } => Some((*confirmed, *k)),
                 Entry::Incomplete { .. } => None,
@@ -430,22 +588,57 @@ impl<A: Copy + Ord> NeighborTable<A> {
     }
 }
 
+/// What [`NeighborTable::make_room`] did.
+enum Room<A> {
+    /// There was room.
+    Free,
+    /// This resolution was given up, with this many packets.
+    Displaced(NeighborKey<A>, usize),
+    /// The source starts resolutions faster than its share allows.
+    Refused,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::share::Source;
 
     const MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
     const HOST: Ipv4Address = Ipv4Address::new(10, 137, 1, 10);
+    /// The sender of the packets in these tests, unless said otherwise: a client.
+    const CLIENT: Source = Source::neighbour(2, Ipv4Address::new(10, 137, 2, 10));
+    /// A new resolution whose first packet was queued and that displaced nothing.
+    const ASKED: Enqueued = Enqueued::SendRequest {
+        queued: true,
+        displaced: None,
+    };
 
     fn t(ms: i64) -> Instant {
         Instant::from_millis(ms)
     }
 
+    /// The `i`-th client of network 10.137.2.0/24 (on nic 2).
+    fn client(i: u8) -> Source {
+        Source::neighbour(2, Ipv4Address::new(10, 137, 2, i))
+    }
+
+    /// The `i`-th address of the uplink's network (on nic 0).
+    fn uplink_host(i: u8) -> NeighborKey {
+        (0, Ipv4Address::new(10, 0, 2, i))
+    }
+
+    impl NeighborTable {
+        /// `enqueue` of a packet from [`CLIENT`].
+        fn ask(&mut self, key: NeighborKey, packet: &[u8], now: Instant) -> Enqueued {
+            self.enqueue(key, packet, now, CLIENT)
+        }
+    }
+
     #[test]
     fn first_packet_for_unknown_neighbor_asks_and_queues() {
         let mut table = NeighborTable::new();
-        assert_eq!(table.enqueue((1, HOST), b"p1", t(0)), Enqueued::SendRequest);
-        assert_eq!(table.enqueue((1, HOST), b"p2", t(1)), Enqueued::Queued);
+        assert_eq!(table.ask((1, HOST), b"p1", t(0)), ASKED);
+        assert_eq!(table.ask((1, HOST), b"p2", t(1)), Enqueued::Queued);
         assert_eq!(table.pending(), 2);
         assert_eq!(table.lookup((1, HOST), t(2)), None);
     }
@@ -453,8 +646,8 @@ mod tests {
     #[test]
     fn learning_releases_queued_packets_in_order() {
         let mut table = NeighborTable::new();
-        table.enqueue((1, HOST), b"p1", t(0));
-        table.enqueue((1, HOST), b"p2", t(0));
+        table.ask((1, HOST), b"p1", t(0));
+        table.ask((1, HOST), b"p2", t(0));
         let released = table.learn((1, HOST), MAC, t(5));
         assert_eq!(released, vec![b"p1".to_vec(), b"p2".to_vec()]);
         assert_eq!(table.pending(), 0);
@@ -465,32 +658,118 @@ mod tests {
     fn per_neighbor_queue_is_bounded() {
         let mut table = NeighborTable::new();
         for _ in 0..MAX_PENDING_PER_NEIGHBOR {
-            assert_ne!(table.enqueue((1, HOST), b"p", t(0)), Enqueued::Dropped);
+            assert_ne!(table.ask((1, HOST), b"p", t(0)), Enqueued::Dropped);
         }
-        assert_eq!(table.enqueue((1, HOST), b"p", t(0)), Enqueued::Dropped);
+        assert_eq!(table.ask((1, HOST), b"p", t(0)), Enqueued::Dropped);
     }
 
     #[test]
-    fn total_queue_is_bounded_across_neighbors() {
+    fn total_queue_is_bounded_across_neighbors_and_sources() {
         let mut table = NeighborTable::new();
-        let mut queued = 0;
         for host in 0..=255u8 {
             for _ in 0..MAX_PENDING_PER_NEIGHBOR {
-                if table.enqueue((1, Ipv4Address::new(10, 0, 0, host)), b"p", t(0))
-                    != Enqueued::Dropped
-                {
-                    queued += 1;
-                }
+                table.enqueue(uplink_host(host), b"p", t(0), client(host));
             }
         }
-        assert_eq!(queued, MAX_PENDING_TOTAL);
+        assert_eq!(table.resolving(), MAX_RESOLVING);
         assert_eq!(table.pending(), MAX_PENDING_TOTAL);
+    }
+
+    #[test]
+    fn a_source_holds_its_share_of_resolutions_and_then_gives_up_its_own_oldest() {
+        let mut table = NeighborTable::new();
+        for host in 0..MAX_RESOLVING_PER_SOURCE as u8 {
+            assert_eq!(table.ask(uplink_host(host), b"p", t(0)), ASKED);
+        }
+        // One more at once is refused: no request, nothing displaced.
+        assert_eq!(table.ask(uplink_host(100), b"p", t(500)), Enqueued::Dropped);
+        // Once its oldest has been asked for a while, it makes way for the new one.
+        assert_eq!(
+            table.ask(uplink_host(100), b"p", t(1000)),
+            Enqueued::SendRequest {
+                queued: true,
+                displaced: Some((uplink_host(0), 1)),
+            }
+        );
+        assert_eq!(table.resolving(), MAX_RESOLVING_PER_SOURCE);
+        // Another source is not affected by any of this.
+        assert_eq!(
+            table.enqueue(uplink_host(200), b"p", t(1000), client(99)),
+            ASKED
+        );
+    }
+
+    #[test]
+    fn when_every_resolution_is_taken_the_source_holding_most_gives_up_its_oldest() {
+        let mut table = NeighborTable::new();
+        // CLIENT holds 8; four others 6 each: 32 in all.
+        for host in 0..8 {
+            table.ask(uplink_host(host), b"p", t(0));
+        }
+        for other in 1..=4u8 {
+            for n in 0..6 {
+                table.enqueue(uplink_host(other * 10 + n), b"p", t(0), client(other));
+            }
+        }
+        assert_eq!(table.resolving(), MAX_RESOLVING);
+        assert_eq!(
+            table.enqueue(uplink_host(200), b"p", t(1), client(50)),
+            Enqueued::SendRequest {
+                queued: true,
+                displaced: Some((uplink_host(0), 1)),
+            }
+        );
+    }
+
+    #[test]
+    fn configured_next_hops_are_resolved_outside_every_share() {
+        let mut table = NeighborTable::new();
+        let gateway = uplink_host(2);
+        table.set_configured(vec![gateway]);
+        for host in 0..=250u8 {
+            for _ in 0..MAX_PENDING_PER_NEIGHBOR {
+                table.enqueue(uplink_host(host + 3), b"p", t(0), client(host));
+            }
+        }
+        assert_eq!(
+            table.pending(),
+            MAX_PENDING_TOTAL,
+            "the shared bound is reached"
+        );
+        assert_eq!(table.ask(gateway, b"p", t(0)), ASKED);
+        for _ in 1..MAX_PENDING_PER_NEXT_HOP {
+            assert_eq!(table.ask(gateway, b"p", t(0)), Enqueued::Queued);
+        }
+        assert_eq!(table.ask(gateway, b"p", t(0)), Enqueued::Dropped);
+        assert_eq!(
+            table.resolving(),
+            MAX_RESOLVING,
+            "the gateway takes no share"
+        );
+        assert_eq!(
+            table.learn(gateway, MAC, t(10)).len(),
+            MAX_PENDING_PER_NEXT_HOP
+        );
+    }
+
+    #[test]
+    fn a_full_table_never_evicts_a_configured_next_hop() {
+        let mut table = NeighborTable::new();
+        let gateway = uplink_host(2);
+        table.set_configured(vec![gateway]);
+        table.learn(gateway, MAC, t(0));
+        for n in 0..MAX_ENTRIES as u32 {
+            let host = Ipv4Address::from_bits(0x0a00_0000 + n);
+            table.learn((1, host), MAC, t(1 + i64::from(n)));
+        }
+        assert_eq!(table.len(), MAX_ENTRIES);
+        assert_eq!(table.mac_of(gateway), Some(MAC));
     }
 
     #[test]
     fn unanswered_neighbor_is_asked_again_then_dropped() {
         let mut table = NeighborTable::new();
-        table.enqueue((1, HOST), b"p", t(0));
+        table.ask((1, HOST), b"p", t(0));
         assert_eq!(table.poll(t(500)), NeighborWork::default());
         assert_eq!(table.poll(t(1000)), broadcast(&[(1, HOST)]));
         assert_eq!(table.poll(t(2000)), broadcast(&[(1, HOST)]));
@@ -533,7 +812,7 @@ mod tests {
         assert_eq!(table.poll(t(33_000)), broadcast(&[(1, HOST)]));
         // Now unresolved: packets wait for an answer.
         assert_eq!(table.resolve((1, HOST), t(33_100)), Resolution::Unknown);
-        assert_eq!(table.enqueue((1, HOST), b"p", t(33_100)), Enqueued::Queued);
+        assert_eq!(table.ask((1, HOST), b"p", t(33_100)), Enqueued::Queued);
         assert_eq!(table.poll(t(34_000)), broadcast(&[(1, HOST)]));
         assert_eq!(table.poll(t(35_000)), broadcast(&[(1, HOST)]));
         assert_eq!(table.poll(t(36_000)).gave_up, [((1, HOST), 1)]);
@@ -564,10 +843,7 @@ mod tests {
         table.learn((1, HOST), MAC, t(0));
         assert_eq!(table.resolve((1, HOST), t(60_000)), Resolution::Unknown);
         assert_eq!(table.probe((1, HOST), t(60_000)), None);
-        assert_eq!(
-            table.enqueue((1, HOST), b"p", t(60_000)),
-            Enqueued::SendRequest
-        );
+        assert_eq!(table.ask((1, HOST), b"p", t(60_000)), ASKED);
     }
 
     #[test]
@@ -586,7 +862,7 @@ mod tests {
     fn flushing_a_nic_forgets_its_neighbors_and_drops_their_queues() {
         let mut table = NeighborTable::new();
         table.learn((0, HOST), MAC, t(0));
-        table.enqueue((0, Ipv4Address::new(10, 0, 2, 9)), b"p", t(0));
+        table.ask((0, Ipv4Address::new(10, 0, 2, 9)), b"p", t(0));
         table.learn((1, HOST), MAC, t(0));
         assert_eq!(table.flush_nic(0), 1);
         assert_eq!((table.len(), table.pending()), (1, 0));

@@ -95,6 +95,24 @@ impl TokenBucket {
         self.refused_total
     }
 
+    /// Whole tokens held at `now`: how many events it would admit.
+    pub fn tokens(&mut self, now: Instant) -> u64 {
+        self.refill(now);
+        self.level / TOKEN
+    }
+
+    /// Whether the bucket holds its whole burst at `now` (nothing taken lately).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.level >= self.burst as u64 * TOKEN
+    }
+
+    /// Takes one token, which [`TokenBucket::tokens`] said is there (for callers that
+    /// check several buckets before taking from any).
+    pub fn spend(&mut self) {
+        self.level = self.level.saturating_sub(TOKEN);
+    }
+
     fn refill(&mut self, now: Instant) {
         let Some(then) = self.refilled_at else {
             self.refilled_at = Some(now);
@@ -203,6 +221,18 @@ mod tests {
         let mut never = TokenBucket::new(1000, 0);
         assert!(!never.try_take(at(0)));
         assert!(!never.try_take(at(10_000)));
+    }
+
+    #[test]
+    fn tokens_can_be_counted_before_one_is_spent() {
+        let mut bucket = TokenBucket::new(10, 3);
+        assert_eq!(bucket.tokens(at(0)), 3);
+        assert!(bucket.is_full(at(0)));
+        bucket.spend();
+        assert_eq!(bucket.tokens(at(0)), 2);
+        assert!(!bucket.is_full(at(0)));
+        assert!(bucket.is_full(at(100)), "refilled after 100 ms at 10/s");
+        assert_eq!(bucket.refused_total(), 0, "counting refuses nothing");
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod appliance_common;
 use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::neighbor::{
-    LIFETIME, MAX_PENDING_PER_NEIGHBOR, MAX_REQUESTS, REACHABLE_TIME, REQUEST_INTERVAL,
+    LIFETIME, MAX_PENDING_PER_NEXT_HOP, MAX_REQUESTS, REACHABLE_TIME, REQUEST_INTERVAL,
 };
 use dataplane::testutil::packets;
 use smoltcp::wire::Ipv4Packet;
@@ -36,10 +36,10 @@ fn packets_waiting_for_the_gateway_leave_in_order_once_it_answers() {
 }
 
 #[test]
-fn queue_for_an_unresolved_neighbour_is_bounded() {
+fn queue_for_the_unresolved_gateway_is_bounded() {
     let mut lab = unresolved_lab();
     let extra = 2;
-    for port in 0..(MAX_PENDING_PER_NEIGHBOR + extra) as u16 {
+    for port in 0..(MAX_PENDING_PER_NEXT_HOP + extra) as u16 {
         lab.send(CLIENT, &syn_from(40000 + port));
     }
     assert_eq!(lab.dropped(DropReason::NeighborUnreachable), extra as u64);
@@ -47,7 +47,7 @@ fn queue_for_an_unresolved_neighbour_is_bounded() {
     let ports: Vec<u16> = released.iter().map(|p| tcp_of(p).src.port()).collect();
     assert_eq!(
         ports,
-        (40000..40000 + MAX_PENDING_PER_NEIGHBOR as u16).collect::<Vec<_>>()
+        (40000..40000 + MAX_PENDING_PER_NEXT_HOP as u16).collect::<Vec<_>>()
     );
 }
 

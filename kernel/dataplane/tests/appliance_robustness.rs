@@ -216,6 +216,14 @@ fn stats_line_is_printed_when_counters_change_at_most_every_few_seconds() {
 fn a_flood_of_drops_is_logged_at_a_bounded_rate_and_the_rest_counted() {
     let mut lab = default_lab();
     take_log_lines();
+    let shares = dataplane::drops::LOG_SHARES;
+    let drop_lines = || {
+        take_log_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("drop "))
+            .count()
+    };
+    // One address knocks 200 times: its share of lines.
     for port in 0..200 {
         lab.send(
             GATEWAY,
@@ -223,19 +231,20 @@ fn a_flood_of_drops_is_logged_at_a_bounded_rate_and_the_rest_counted() {
         )
         .assert_nothing();
     }
-    let logged = take_log_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("drop "))
-        .count();
-    assert_eq!(logged, dataplane::drops::LOG_BURST as usize);
+    assert_eq!(drop_lines(), shares.per_source.burst as usize);
+    // 200 more addresses knock once each: the uplink's remote side's share, together.
+    for n in 0..200u16 {
+        let source = [198, 18, (n >> 8) as u8, n as u8];
+        lab.send(GATEWAY, &packets::tcp_syn(source, 1024, CLIENT.ip, 22))
+            .assert_nothing();
+    }
+    let remote_side = shares.per_remote_side.burst as usize;
+    assert_eq!(drop_lines(), remote_side - shares.per_source.burst as usize);
     let stats = lab.appliance.stats();
-    assert_eq!(stats.drops.get(DropReason::Policy), 200);
-    assert_eq!(
-        stats.log_lines_suppressed,
-        200 - dataplane::drops::LOG_BURST as u64
-    );
+    assert_eq!(stats.drops.get(DropReason::Policy), 400);
+    assert_eq!(stats.log_lines_suppressed, 400 - remote_side as u64);
     assert!(
-        stats.to_string().ends_with(", log lines suppressed 150"),
+        stats.to_string().ends_with(", log lines suppressed 380"),
         "{stats}"
     );
 }
@@ -254,10 +263,11 @@ fn a_flood_of_rejected_packets_gets_a_bounded_number_of_replies() {
             .len()
         })
         .sum();
-    assert_eq!(replies, dataplane::icmp_error::REPLY_BURST as usize);
+    let share = dataplane::icmp_error::REPLY_SHARES.per_source.burst;
+    assert_eq!(replies, share as usize);
     assert_eq!(
         lab.appliance.stats().errors_rate_limited,
-        200 - dataplane::icmp_error::REPLY_BURST as u64
+        200 - share as u64
     );
 }
 

@@ -9,6 +9,7 @@ use dataplane::packet::{tcp_flags, IcmpSummary, IpSummary, Transport};
 use dataplane::policy::{Client, SourcePos, Span};
 use dataplane::rewrite;
 use dataplane::route::{Route, RouteTable, Topology};
+use dataplane::share::Source;
 use dataplane::testutil::packets::{self, checksums_valid};
 use dataplane::NicConfig;
 use smoltcp::time::Instant;
@@ -186,7 +187,12 @@ fn ttl_one_from_a_client_yields_time_exceeded_routed_back_to_it() {
     ));
     let offending = from_client(&probe, &summary);
     let error = replies
-        .icmp_error(IcmpError::TimeExceeded, &offending, Instant::from_secs(1))
+        .icmp_error(
+            IcmpError::TimeExceeded,
+            &offending,
+            Source::neighbour(CLIENTS, summary.ipv4_addresses().unwrap().0),
+            Instant::from_secs(1),
+        )
         .expect("a time-exceeded error");
     assert!(checksums_valid(&error));
     let reply = parsed(&error);
@@ -261,7 +267,12 @@ fn spoofed_packet_from_the_uplink_is_dropped_and_answered_by_nothing() {
     let summary = parsed(&from_broadcast);
     let offending = from_client(&from_broadcast, &summary);
     assert_eq!(
-        ErrorReplies::default().icmp_error(IcmpError::PortUnreachable, &offending, Instant::ZERO),
+        ErrorReplies::default().icmp_error(
+            IcmpError::PortUnreachable,
+            &offending,
+            Source::neighbour(CLIENTS, summary.ipv4_addresses().unwrap().0),
+            Instant::ZERO
+        ),
         Err(NoReply::InvalidSource)
     );
 }

@@ -5,7 +5,9 @@
 
 use dataplane::ndp::wire::{solicit, NdFrame, Outgoing, RaOptions};
 use dataplane::ndp::{NdDrop, NdEvent, NdOutcome, NeighborDiscovery, NextHop, SourceClass6};
-use dataplane::neighbor::{MAX_REQUESTS, REQUEST_INTERVAL};
+use dataplane::neighbor::{
+    MAX_REQUESTS, MAX_RESOLVING, MAX_RESOLVING_PER_SOURCE, REQUEST_INTERVAL,
+};
 use dataplane::sink::RecordingSink;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
@@ -85,14 +87,30 @@ impl Nd {
         (outcome, sink.frames)
     }
 
+    /// Where a packet of client work's goes.
     fn next_hop(
         &mut self,
         nic: u8,
         hop: Ipv6Address,
         packet: &[u8],
     ) -> (NextHop, Vec<(u8, Vec<u8>)>) {
+        self.next_hop_for(
+            SourceClass6::Neighbour(1, a("fd00:137:1::10")),
+            nic,
+            hop,
+            packet,
+        )
+    }
+
+    /// Where a packet of `source`'s goes.
+    fn next_hop_for(
+        &mut self,
+        source: SourceClass6,
+        nic: u8,
+        hop: Ipv6Address,
+        packet: &[u8],
+    ) -> (NextHop, Vec<(u8, Vec<u8>)>) {
         let mut sink = RecordingSink::default();
-        let source = SourceClass6::Neighbour(1, a("fd00:137:1::10"));
         let outcome = self
             .nd
             .next_hop_mac(nic, hop, packet, source, self.now, &mut sink);
@@ -1072,4 +1090,113 @@ mod hostile {
             nd.poll();
         }
     }
+}
+
+// ---- shares ----
+
+#[test]
+fn one_clients_unresolvable_destinations_never_starve_the_gateway() {
+    let mut nd = Nd::ready(STATIC);
+    let flooder = SourceClass6::Neighbour(1, a("fd00:137:1::66"));
+    // Far more silent hosts on the uplink's link than the whole table resolves at once,
+    // each asked again and again.
+    for round in 0..3 {
+        for host in 0..(MAX_RESOLVING * 2) as u16 {
+            let silent = Ipv6Address::new(0x2001, 0xdb8, 2, 0, 0, 0, 1, host);
+            nd.next_hop_for(flooder, 0, silent, b"flood");
+        }
+        nd.advance(REQUEST_INTERVAL);
+        nd.poll();
+        let _ = round;
+    }
+    // Another client's packet to the internet: its gateway is asked for at once, queued.
+    let other = SourceClass6::Neighbour(2, a("fd00:137:2::10"));
+    let (hop, out) = nd.next_hop_for(other, 0, a("fe80::1"), b"wanted");
+    assert_eq!(hop, NextHop::Queued);
+    assert_eq!(sent(&out[0].1).dst, solicited_node(a("fe80::1")));
+    let answer = frame(
+        ROUTER_MAC,
+        UPLINK_MAC,
+        a("fe80::1"),
+        link_local(UPLINK_MAC),
+        na(a("fe80::1"), ROUTER_MAC, true),
+    );
+    let (_, released) = nd.receive(0, &answer);
+    assert_eq!(released.len(), 1);
+    assert_eq!(&released[0].1[14..], b"wanted");
+}
+
+#[test]
+fn a_source_over_its_share_gives_up_its_own_oldest_resolution_not_anothers() {
+    let mut nd = Nd::ready(STATIC);
+    let quiet = SourceClass6::Neighbour(2, a("fd00:137:2::10"));
+    let quiet_target = Ipv6Address::new(0x2001, 0xdb8, 2, 0, 0, 0, 2, 1);
+    assert_eq!(
+        nd.next_hop_for(quiet, 0, quiet_target, b"q").0,
+        NextHop::Queued
+    );
+    let flooder = SourceClass6::Neighbour(1, a("fd00:137:1::66"));
+    for host in 0..MAX_RESOLVING_PER_SOURCE as u16 {
+        let silent = Ipv6Address::new(0x2001, 0xdb8, 2, 0, 0, 0, 1, host);
+        assert_eq!(nd.next_hop_for(flooder, 0, silent, b"f").0, NextHop::Queued);
+    }
+    nd.advance(REQUEST_INTERVAL);
+    let one_more = Ipv6Address::new(0x2001, 0xdb8, 2, 0, 0, 0, 1, 999);
+    assert_eq!(
+        nd.next_hop_for(flooder, 0, one_more, b"f").0,
+        NextHop::Queued
+    );
+    assert_eq!(
+        nd.nd.take_events(),
+        [NdEvent::Unreachable { nic: 0, dropped: 1 }],
+        "the flooder's own oldest resolution went"
+    );
+    // The quiet client's resolution is still there: its answer releases its packet.
+    let answer = frame(
+        WORK_MAC,
+        UPLINK_MAC,
+        quiet_target,
+        a("2001:db8:2::f"),
+        na(quiet_target, WORK_MAC, true),
+    );
+    assert_eq!(nd.receive(0, &answer).1.len(), 1);
+}
+
+#[test]
+fn the_gateway_is_resolved_even_for_a_source_that_used_up_its_share() {
+    let mut nd = Nd::ready(STATIC);
+    let flooder = SourceClass6::Neighbour(1, a("fd00:137:1::66"));
+    for host in 0..MAX_RESOLVING_PER_SOURCE as u16 {
+        let silent = Ipv6Address::new(0x2001, 0xdb8, 2, 0, 0, 0, 1, host);
+        nd.next_hop_for(flooder, 0, silent, b"f");
+    }
+    let one_more = Ipv6Address::new(0x2001, 0xdb8, 2, 0, 0, 0, 1, 999);
+    assert_eq!(
+        nd.next_hop_for(flooder, 0, one_more, b"f").0,
+        NextHop::Dropped,
+        "over its share, too fast"
+    );
+    let (hop, out) = nd.next_hop_for(flooder, 0, a("fe80::1"), b"to the internet");
+    assert_eq!(hop, NextHop::Queued, "the gateway is outside the shares");
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn advertisements_from_the_unspecified_or_a_multicast_address_are_refused() {
+    let mut nd = Nd::ready(STATIC);
+    let work = a("fd00:137:1::10");
+    let from_nobody = to_all_nodes(
+        WORK_MAC,
+        Ipv6Address::UNSPECIFIED,
+        na(work, WORK_MAC, false),
+    );
+    assert_eq!(
+        nd.receive(1, &from_nobody).0,
+        NdOutcome::Dropped(NdDrop::Invalid("nd-source-unspecified"))
+    );
+    let from_a_group = to_all_nodes(WORK_MAC, ALL_NODES, na(work, WORK_MAC, false));
+    assert_eq!(
+        nd.receive(1, &from_a_group).0,
+        NdOutcome::Dropped(NdDrop::Invalid("nd-source-multicast"))
+    );
 }

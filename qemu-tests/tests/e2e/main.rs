@@ -8,6 +8,7 @@ mod clients;
 mod clients_load;
 mod command_line;
 mod dhcp_uplink;
+mod entropy;
 mod faults;
 mod forwarding;
 mod forwarding_drops;

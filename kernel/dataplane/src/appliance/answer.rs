@@ -43,13 +43,15 @@ impl Appliance<'_> {
         }
     }
 
-    /// Tells the sender of `pd`'s packet why it went no further (rate-limited; never about
-    /// errors, broadcasts, later fragments or martians: see [`Offending`]).
+    /// Tells the sender of `pd`'s packet why it went no further (within the sender's share
+    /// of the reply budgets; never about errors, broadcasts, later fragments or martians:
+    /// see [`Offending`]).
     pub(super) fn answer(&mut self, pd: &mut PacketDesc, answer: Answer, sink: &mut dyn FrameSink) {
         let source6 = match pd.ip.src {
             IpAddress::Ipv6(src) => self.routes.ipv6().source_for(pd.nic, src),
             IpAddress::Ipv4(_) => None,
         };
+        let sender = self.source_of(pd.nic, pd.ip.src);
         let offending = Offending {
             bytes: pd.packet(),
             summary: &pd.ip,
@@ -61,11 +63,11 @@ impl Appliance<'_> {
         let (reply, sent) = match answer {
             Answer::Error(error) => {
                 let (icmp_type, code) = error.type_code_for(version);
-                let reply = self.errors.icmp_error(error, &offending, pd.now);
+                let reply = self.errors.icmp_error(error, &offending, sender, pd.now);
                 (reply, Reply::Icmp { icmp_type, code })
             }
             Answer::Reject => {
-                let reply = self.errors.reject(&offending, pd.now);
+                let reply = self.errors.reject(&offending, sender, pd.now);
                 let sent = match pd.ip.transport {
                     Transport::Tcp(_) => Reply::TcpReset,
                     _ => {

@@ -9,12 +9,14 @@
 use core::fmt;
 
 use smoltcp::time::Instant;
+use smoltcp::wire::Ipv4Address;
 
 use super::descriptor::PacketDesc;
 use super::trace::{Fate, Trace};
 use super::Appliance;
 use crate::drops::DropReason;
 use crate::policy::{Action, Policy, Verdict};
+use crate::share::Source;
 
 /// Why a packet goes no further.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +115,8 @@ impl Appliance<'_> {
     pub(super) fn refuse_packet(&mut self, pd: &mut PacketDesc, dropped: Dropped) {
         let described = pd.described();
         let (nic, now) = (pd.nic, pd.now);
-        let logged = self.log_refusal(nic, now, &dropped, Some(&described));
+        let sender = self.source_of(nic, pd.ip.src);
+        let logged = self.log_refusal(nic, now, sender, &dropped, Some(&described));
         pd.trace.logged = logged;
         pd.trace.detail = dropped.detail_text();
         pd.trace.fate = Fate::Dropped(dropped.reason);
@@ -121,7 +124,8 @@ impl Appliance<'_> {
     }
 
     /// Drops a frame that arrived on `nic` (described by `packet` in the log line, if it
-    /// could be parsed).
+    /// could be parsed). Its log line is charged to the NIC's unidentified senders, who
+    /// share one share of the drop log.
     pub(super) fn refuse(
         &mut self,
         nic: u8,
@@ -130,17 +134,20 @@ impl Appliance<'_> {
         dropped: Dropped,
         packet: Option<&dyn fmt::Display>,
     ) {
-        trace.logged = self.log_refusal(nic, now, &dropped, packet);
+        let unidentified = Source::neighbour(nic, Ipv4Address::UNSPECIFIED);
+        trace.logged = self.log_refusal(nic, now, unidentified, &dropped, packet);
         trace.detail = dropped.detail_text();
         trace.fate = Fate::Dropped(dropped.reason);
         self.count_drop(nic, dropped.reason);
     }
 
-    /// Writes the drop line if the drop is logged; returns whether it is.
+    /// Writes the drop line if the drop is logged (within `sender`'s share of the drop
+    /// log); returns whether it is logged.
     fn log_refusal(
         &mut self,
         nic: u8,
         now: Instant,
+        sender: Source,
         dropped: &Dropped,
         packet: Option<&dyn fmt::Display>,
     ) -> bool {
@@ -152,10 +159,13 @@ impl Appliance<'_> {
             policy: &self.policy,
         };
         match packet {
-            Some(packet) => self
+            Some(packet) => {
+                self.drop_log
+                    .log(now, sender, format_args!("nic{nic} {cause} {packet}"))
+            }
+            None => self
                 .drop_log
-                .log(now, format_args!("nic{nic} {cause} {packet}")),
-            None => self.drop_log.log(now, format_args!("nic{nic} {cause}")),
+                .log(now, sender, format_args!("nic{nic} {cause}")),
         };
         true
     }

@@ -40,6 +40,7 @@ mod established;
 mod forward;
 mod new_flow;
 mod report;
+mod sources;
 mod to_self;
 mod to_self6;
 mod trace;
@@ -59,7 +60,8 @@ use crate::arp as arp_wire;
 use crate::config::{ApplianceConfig, NicConfig};
 use crate::drops::{DropCounters, DropLog, DropReason};
 use crate::fragment::FragmentTable;
-use crate::icmp_error::ErrorReplies;
+use crate::icmp_error::{ErrorReplies, REPLY_SHARES};
+use crate::keys::ApplianceKeys;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
 use crate::ndp::{NdEvent, NeighborDiscovery};
@@ -104,8 +106,9 @@ const STATS_INTERVAL: Duration = Duration::from_secs(5);
 pub struct ApplianceOptions {
     /// Most live states (connections) at once.
     pub state_capacity: usize,
-    /// Boot entropy: keys the state table's hash and seeds NAT port choice.
-    pub seed: u64,
+    /// The secrets, one per purpose: the state table's hash key, the NAT port, DHCP and
+    /// local-stack seeds, the share tables' key. The kernel draws them at boot.
+    pub keys: ApplianceKeys,
     /// State timeouts.
     pub timeouts: Timeouts,
 }
@@ -114,7 +117,7 @@ impl Default for ApplianceOptions {
     fn default() -> Self {
         ApplianceOptions {
             state_capacity: 4096,
-            seed: 0x6d6f_6174,
+            keys: ApplianceKeys::FIXED,
             timeouts: Timeouts::default(),
         }
     }
@@ -197,18 +200,27 @@ impl<'p> Appliance<'p> {
                     nic.mac,
                     nic.ipv4,
                     nic.gateway,
-                    options.seed ^ i as u64,
+                    ApplianceKeys::for_nic(options.keys.local_stack, i as u8),
                     now,
                 ),
                 counters: NicCounters::default(),
-                uplink: uplink::Uplink::new(nic, options.seed.rotate_left(41) ^ i as u64, now),
+                uplink: uplink::Uplink::new(
+                    nic,
+                    ApplianceKeys::for_nic(options.keys.dhcp, i as u8),
+                    now,
+                ),
             })
             .collect();
         let configs = config.nics.clone();
         let topology = Topology::from_policy(&configs, &policy);
         let mut routes = RouteTable::new(&topology);
         let macs: Vec<EthernetAddress> = config.nics.iter().map(|n| n.mac).collect();
-        let ndp = NeighborDiscovery::from_policy(&policy, &macs, options.seed.rotate_left(7), now);
+        let ndp = NeighborDiscovery::from_policy(
+            &policy,
+            &macs,
+            options.keys.local_stack.rotate_left(7),
+            now,
+        );
         for interface in policy.interfaces {
             routes.set_mtu(interface.nic, interface.mtu);
         }
@@ -216,12 +228,9 @@ impl<'p> Appliance<'p> {
             routes.set_nic_ipv6(nic, addressing6(&ndp, nic));
         }
         let sources = SourceFilter::new(&topology);
-        let mut hash_key = [0u8; 16];
-        hash_key[..8].copy_from_slice(&options.seed.to_le_bytes());
-        hash_key[8..].copy_from_slice(&(!options.seed).rotate_left(17).to_le_bytes());
         let states = StateTable::new(StateConfig {
             capacity: options.state_capacity,
-            hash_key,
+            hash_key: options.keys.state_hash,
             timeouts: options.timeouts,
         });
         let upstream_dns = config.upstream_dns.iter().map(|&a| a.into()).collect();
@@ -251,7 +260,7 @@ impl<'p> Appliance<'p> {
             })
             .collect();
         pinned_macs.sort_unstable_by_key(|&(key, _)| key);
-        Appliance {
+        let mut appliance = Appliance {
             declared_clients,
             pinned_macs,
             policy,
@@ -262,14 +271,16 @@ impl<'p> Appliance<'p> {
             neighbors: NeighborTable::new(),
             ndp,
             states,
-            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.seed.rotate_left(29))),
+            masquerader: Masquerader::new(MasqueradeConfig::seeded(options.keys.nat_ports)),
             fragments: FragmentTable::new(),
-            errors: ErrorReplies::default(),
+            errors: ErrorReplies::new(REPLY_SHARES, options.keys.shares),
             drops: DropCounters::default(),
-            drop_log: DropLog::default(),
+            drop_log: DropLog::new(options.keys.shares),
             upstream_dns,
             stats: report::Reporter::new(now),
-        }
+        };
+        appliance.configure_next_hops();
+        appliance
     }
 
     /// Counters of NIC `nic`.

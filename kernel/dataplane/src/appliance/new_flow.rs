@@ -194,6 +194,7 @@ impl Appliance<'_> {
                 })
             }),
             client: self.client_ref(pd.nic, pd.ip.src),
+            source: self.source_of(pd.nic, pd.ip.src),
         };
         self.states
             .insert(&flow, &pd.ip, pd.now)

@@ -26,6 +26,7 @@ use crate::neighbor::{Enqueued, Resolution};
 use crate::packet::Malformed;
 use crate::rewrite;
 use crate::route::Route;
+use crate::share::Source;
 use crate::sink::FrameSink;
 
 /// How a forwarded packet's addresses (and ports) are rewritten.
@@ -120,9 +121,10 @@ impl Appliance<'_> {
             translation,
         };
         let now = pd.now;
+        let source = self.source_of(pd.nic, arrived.src);
         if too_big {
             let split = fragmenter::split(packet, plan.mtu, |fragment| {
-                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, now, sink);
+                self.send_to_neighbor(plan.out_nic, plan.next_hop, fragment, source, now, sink);
             });
             return split.map(|_| ()).map_err(|error| match error {
                 SplitError::BeyondLargestDatagram => {
@@ -131,14 +133,15 @@ impl Appliance<'_> {
                 SplitError::Malformed | SplitError::MtuTooSmall => DropReason::TooBig.into(),
             });
         }
-        self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, now, sink);
+        self.send_to_neighbor(plan.out_nic, plan.next_hop, packet, source, now, sink);
         Ok(())
     }
 
     /// Sends an IPv4 packet the appliance originates towards its destination: out of
     /// `back_through` when it answers a packet that arrived there (an ICMP error, a TCP
     /// reset: they go back the way the packet came, see [`RouteTable::toward`]), else
-    /// where address routing says (a DHCP message).
+    /// where address routing says (a DHCP message). Its resolution, if one is needed, is
+    /// charged to the destination: the sender whose packet it answers.
     ///
     /// [`RouteTable::toward`]: crate::route::RouteTable::toward
     pub(super) fn send_originated(
@@ -163,18 +166,21 @@ impl Appliance<'_> {
             None => self.routes.lookup(dst),
         };
         if let Route::Forward { nic, next_hop, .. } = route {
-            self.send_to_neighbor(nic, next_hop, packet, now, sink);
+            let source = self.source_of(nic, dst);
+            self.send_to_neighbor(nic, next_hop, packet, source, now, sink);
         }
     }
 
     /// Sends an IP packet out of `nic` to the neighbour `next_hop` (of the packet's family):
     /// to its pinned MAC if it is a client whose MAC the ruleset pins, otherwise resolving
-    /// its MAC first if needed (the packet then waits, boundedly, for the answer).
+    /// its MAC first if needed (the packet then waits, boundedly, for the answer; the
+    /// resolution is `source`'s, within its share).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
         next_hop: IpAddress,
         packet: &[u8],
+        source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
@@ -184,7 +190,7 @@ impl Appliance<'_> {
         }
         match next_hop {
             IpAddress::Ipv4(next_hop) => {
-                self.send_to_ipv4_neighbor(nic, next_hop, packet, now, sink)
+                self.send_to_ipv4_neighbor(nic, next_hop, packet, source, now, sink)
             }
             IpAddress::Ipv6(next_hop) => {
                 self.send_to_ipv6_neighbor(nic, next_hop, packet, now, sink)
@@ -192,12 +198,13 @@ impl Appliance<'_> {
         }
     }
 
-    /// [`Appliance::send_to_neighbor`] for IPv4: resolved by ARP.
+    /// [`Appliance::send_to_neighbor`] for IPv4: resolved by ARP, within `source`'s share.
     fn send_to_ipv4_neighbor(
         &mut self,
         nic: u8,
         next_hop: Ipv4Address,
         packet: &[u8],
+        source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
@@ -212,8 +219,16 @@ impl Appliance<'_> {
             }
             Resolution::Unknown => {}
         }
-        match self.neighbors.enqueue((nic, next_hop), packet, now) {
-            Enqueued::SendRequest => {
+        match self.neighbors.enqueue((nic, next_hop), packet, now, source) {
+            Enqueued::SendRequest { queued, displaced } => {
+                if let Some(((on, _), dropped)) = displaced {
+                    for _ in 0..dropped {
+                        self.count_drop(on, DropReason::NeighborUnreachable);
+                    }
+                }
+                if !queued {
+                    self.count_drop(nic, DropReason::NeighborUnreachable);
+                }
                 let request = arp_wire::request(config.mac, cidr.address(), next_hop);
                 self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
             }

@@ -82,6 +82,11 @@ impl Uplink {
         }
     }
 
+    /// The server of the NIC's current (or last) DHCP lease.
+    pub(super) fn lease_server(&self) -> Option<Ipv4Address> {
+        self.previous.as_ref().map(|lease| lease.server)
+    }
+
     /// Starts watching a new gateway (or none).
     fn forget_gateway(&mut self, now: Instant) {
         self.gateway_mac = None;
@@ -441,6 +446,7 @@ impl Appliance<'_> {
             state.uplink.forget_gateway(now);
         }
         state.uplink.previous = lease.cloned();
+        self.configure_next_hops();
         if let Some(cidr) = config.ipv4 {
             let message = arp::gratuitous(config.mac, cidr.address());
             self.send_arp(nic, EthernetAddress::BROADCAST, &message, sink);

@@ -47,7 +47,9 @@ use smoltcp::wire::{
 use crate::arp::is_station;
 use crate::neighbor::{Enqueued, NeighborTable, Resolution};
 use crate::policy::{Ipv6Config, Policy};
+use crate::ratelimit::TokenBucket;
 use crate::rng::SplitMix64;
+use crate::share::SourceClass;
 use crate::sink::FrameSink;
 
 use address::{
@@ -116,15 +118,10 @@ pub enum NextHop {
     Dropped,
 }
 
-/// Whose packet waits for a resolution, for the queues' shares: a neighbour on a NIC, or
-/// all the addresses behind a router on a NIC together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SourceClass6 {
-    /// One neighbour (a client, a host on the uplink's link).
-    Neighbour(u8, Ipv6Address),
-    /// Every address behind a router on a NIC.
-    Remote(u8),
-}
+/// Whose packet waits for a resolution, for the queues' shares ([`crate::share`]): a
+/// neighbour on a NIC (`Neighbour(nic, address)`), or all the addresses behind a router on
+/// a NIC together (`Remote(nic)`).
+pub type SourceClass6 = SourceClass<Ipv6Address>;
 
 /// A change the forward path must follow (routes, anti-spoofing, NAT, DNS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,7 +221,13 @@ pub struct NeighborDiscovery {
     statics: BTreeMap<(u8, Ipv6Address), EthernetAddress>,
     events: Vec<NdEvent>,
     rng: SplitMix64,
+    /// The console lines of SLAAC changes: advertisements are the uplink neighbours' to
+    /// send, so their lines are rate-limited.
+    console: TokenBucket,
 }
+
+/// SLAAC console lines per second, and in a burst.
+const CONSOLE_RATE: (u32, u32) = (1, 10);
 
 impl NeighborDiscovery {
     /// Neighbour discovery for NICs with `macs` (in NIC order) as `policy` declares them,
@@ -256,7 +259,7 @@ impl NeighborDiscovery {
             })
             .collect();
         pinned.sort_unstable();
-        NeighborDiscovery {
+        let mut nd = NeighborDiscovery {
             nics,
             cache: NeighborTable::new(),
             declared,
@@ -264,7 +267,23 @@ impl NeighborDiscovery {
             statics: BTreeMap::new(),
             events: Vec::new(),
             rng: SplitMix64::new(seed),
-        }
+            console: TokenBucket::new(CONSOLE_RATE.0, CONSOLE_RATE.1),
+        };
+        nd.refresh_configured();
+        nd
+    }
+
+    /// Tells the neighbour table the configured next hops — every NIC's default router and
+    /// the declared clients — whose resolution is outside the sources' shares, so that no
+    /// flood of unresolvable destinations can starve it.
+    fn refresh_configured(&mut self) {
+        let routers = self
+            .nics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i as u8, n.gateway()?)));
+        let keys = routers.chain(self.declared.iter().copied()).collect();
+        self.cache.set_configured(keys);
     }
 
     /// The addresses of `nic` that are not known to be duplicates (link-local first; the
@@ -438,11 +457,6 @@ impl NeighborDiscovery {
                     rdnss: None,
                 }
                 .send(nic, sink);
-                log::warn!(
-                    "nic{nic} ipv6: {} ({}) probes for {target}, which the appliance has: defended",
-                    nd.src,
-                    nd.eth_src
-                );
                 Ok(())
             }
             DadState::Preferred => {
@@ -497,12 +511,7 @@ impl NeighborDiscovery {
                 self.duplicate(nic, target, claimant);
                 return Ok(());
             }
-            if own.state == DadState::Preferred {
-                log::warn!(
-                    "nic{nic} ipv6: {} claims {target}, the appliance's address",
-                    nd.eth_src
-                );
-            }
+            // Logged by the caller's (rate-limited) drop log, like every refusal here.
             return Err(NdDrop::ClaimsApplianceAddress);
         }
         self.may_claim(nic, target, nd.src)?;
@@ -540,11 +549,6 @@ impl NeighborDiscovery {
     ) -> Result<(), NdDrop> {
         let state = &mut self.nics[nic as usize];
         if !state.uplink {
-            log::warn!(
-                "nic{nic} ipv6: router advertisement from {} ({}) on a client interface dropped (RA guard)",
-                nd.src,
-                nd.eth_src
-            );
             return Err(NdDrop::RaFromClient);
         }
         if !is_link_local(nd.src) {
@@ -562,7 +566,7 @@ impl NeighborDiscovery {
         if let Some(mac) = options.source_mac {
             self.release((nic, nd.src), mac, true, now, sink);
         }
-        self.apply(nic, change);
+        self.apply(nic, change, now);
         Ok(())
     }
 
@@ -670,32 +674,51 @@ impl NeighborDiscovery {
         });
     }
 
-    /// Follows what SLAAC changed on `nic`.
-    fn apply(&mut self, nic: u8, change: SlaacChange) {
+    /// Follows what SLAAC changed on `nic`, and says so on the console (rate-limited).
+    fn apply(&mut self, nic: u8, change: SlaacChange, now: Instant) {
         for cidr in change.added {
-            log::info!("nic{nic} slaac: address {cidr}");
+            if self.console.try_take(now) {
+                log::info!("nic{nic} slaac: address {cidr}");
+            }
             self.events.push(NdEvent::AddressAdded { nic, cidr });
         }
         for cidr in change.removed {
-            log::info!("nic{nic} slaac: address {cidr} expired");
+            if self.console.try_take(now) {
+                log::info!("nic{nic} slaac: address {cidr} expired");
+            }
             self.events.push(NdEvent::AddressRemoved { nic, cidr });
         }
+        for prefix in change.ignored {
+            if self.console.try_take(now) {
+                log::warn!(
+                    "nic{nic} slaac: prefix {prefix}/64 ignored: {} addresses are in use already",
+                    slaac::MAX_ADDRESSES
+                );
+            }
+        }
         if let Some(gateway) = change.router {
-            match gateway {
-                Some(router) => log::info!("nic{nic} slaac: default router {router}"),
-                None => log::warn!("nic{nic} slaac: no default router"),
+            if self.console.try_take(now) {
+                match gateway {
+                    Some(router) => log::info!("nic{nic} slaac: default router {router}"),
+                    None => log::warn!("nic{nic} slaac: no default router"),
+                }
             }
             self.events.push(NdEvent::GatewayChanged { nic, gateway });
+            self.refresh_configured();
         }
         if change.dns {
-            log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
+            if self.console.try_take(now) {
+                log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
+            }
             self.events.push(NdEvent::DnsChanged);
         }
     }
 
     /// Where to send an IPv6 packet (`packet`: from its IPv6 header on) for `next_hop` on
     /// `nic`. An unresolved next hop is solicited and the packet queued; this module sends
-    /// it when the answer comes. `source`: whose packet it is (the queues' shares).
+    /// it when the answer comes. `source`: whose packet it is — a source over its share of
+    /// resolutions gives up its own oldest one, or has the packet dropped; the default
+    /// routers and declared clients are outside the shares ([`crate::neighbor`]).
     pub fn next_hop_mac(
         &mut self,
         nic: u8,
@@ -705,7 +728,6 @@ impl NeighborDiscovery {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> NextHop {
-        let _ = source; // the shares apply once the neighbour table has them
         if !self.nics.get(nic as usize).is_some_and(|n| n.enabled) {
             return NextHop::Dropped;
         }
@@ -722,10 +744,17 @@ impl NeighborDiscovery {
                 self.solicit(nic, next_hop, Some(to), sink);
                 NextHop::Resolved(to)
             }
-            Resolution::Unknown => match self.cache.enqueue(key, packet, now) {
-                Enqueued::SendRequest => {
+            Resolution::Unknown => match self.cache.enqueue(key, packet, now, source) {
+                Enqueued::SendRequest { queued, displaced } => {
+                    if let Some(((nic, _), dropped)) = displaced {
+                        self.events.push(NdEvent::Unreachable { nic, dropped });
+                    }
                     self.solicit(nic, next_hop, None, sink);
-                    NextHop::Queued
+                    if queued {
+                        NextHop::Queued
+                    } else {
+                        NextHop::Dropped
+                    }
                 }
                 Enqueued::Queued => NextHop::Queued,
                 Enqueued::Dropped => NextHop::Dropped,
@@ -829,7 +858,7 @@ impl NeighborDiscovery {
                 .send(nic, sink);
             }
             let change = slaac.expire(&mut state.addresses, now);
-            self.apply(nic, change);
+            self.apply(nic, change, now);
         }
         let state = &mut self.nics[nic as usize];
         if let Some(advertiser) = &mut state.advertiser {
@@ -899,7 +928,7 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
                 }));
             }
         }
-        Ipv6Config::Slaac => state.slaac = Some(Slaac::new(nic, mac)),
+        Ipv6Config::Slaac => state.slaac = Some(Slaac::new(mac)),
         Ipv6Config::None => {}
     }
     state

@@ -42,12 +42,13 @@ pub struct SlaacChange {
     pub router: Option<Option<Ipv6Address>>,
     /// The DNS servers changed.
     pub dns: bool,
+    /// Autonomous prefixes not used: [`MAX_ADDRESSES`] addresses were in use already.
+    pub ignored: Vec<Ipv6Address>,
 }
 
 /// The uplink's SLAAC state. See the module documentation.
 #[derive(Debug)]
 pub struct Slaac {
-    nic: u8,
     mac: EthernetAddress,
     router: Option<(Ipv6Address, Instant)>,
     dns: Vec<Ipv6Address>,
@@ -58,11 +59,9 @@ pub struct Slaac {
 }
 
 impl Slaac {
-    /// The SLAAC state of NIC `nic` with `mac`; it solicits once [`Slaac::start`] is
-    /// called.
-    pub fn new(nic: u8, mac: EthernetAddress) -> Slaac {
+    /// The SLAAC state of a NIC with `mac`; it solicits once [`Slaac::start`] is called.
+    pub fn new(mac: EthernetAddress) -> Slaac {
         Slaac {
-            nic,
             mac,
             router: None,
             dns: Vec::new(),
@@ -199,11 +198,7 @@ impl Slaac {
                     .filter(|a| matches!(a.origin, Origin::Slaac { .. }))
                     .count();
                 if learned >= MAX_ADDRESSES {
-                    log::warn!(
-                        "nic{} slaac: prefix {}/64 ignored: {MAX_ADDRESSES} addresses are in use already",
-                        self.nic,
-                        info.prefix
-                    );
+                    change.ignored.push(info.prefix);
                     return;
                 }
                 let cidr = Ipv6Cidr::new(address, 64);

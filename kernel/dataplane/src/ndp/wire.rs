@@ -100,6 +100,25 @@ impl<'a> NdFrame<'a> {
         let Icmpv6Repr::Ndisc(message) = repr else {
             return Err(NdError::Invalid("nd-malformed"));
         };
+        if ip_repr.src_addr.is_multicast() {
+            return Err(NdError::Invalid("nd-source-multicast"));
+        }
+        let from_unspecified = ip_repr.src_addr.is_unspecified();
+        match message {
+            // Only DAD probes (solicitations) and solicitations of a host without an
+            // address yet (RFC 4861 §6.1.1) come from `::`.
+            NdiscRepr::NeighborAdvert { .. }
+            | NdiscRepr::RouterAdvert { .. }
+            | NdiscRepr::Redirect { .. }
+                if from_unspecified =>
+            {
+                return Err(NdError::Invalid("nd-source-unspecified"));
+            }
+            NdiscRepr::RouterSolicit { lladdr: Some(_) } if from_unspecified => {
+                return Err(NdError::Invalid("nd-dad-malformed"));
+            }
+            _ => {}
+        }
         Ok(NdFrame {
             eth_src: eth.src_addr(),
             eth_dst: eth.dst_addr(),

@@ -4,6 +4,7 @@
 use smoltcp::time::Instant;
 
 use super::limits::{Held, Owner};
+use super::shares::AccountId;
 use super::slab::{QueueLinks, Queued};
 use super::tracking::{ProtocolState, Tracking};
 use super::tuple::{Direction, FlowTuple};
@@ -25,6 +26,8 @@ pub(crate) struct State {
     pub tracking: Tracking,
     pub expires: Instant,
     pub queue: QueueLinks,
+    /// The account its share is charged to ([`super::shares`]).
+    pub account: AccountId,
 }
 
 impl Queued for State {

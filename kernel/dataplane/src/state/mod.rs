@@ -60,21 +60,28 @@
 //!
 //! # Bounds
 //! The capacity is fixed at construction and all memory for it is allocated then; the
-//! lookup path never allocates. When the table is full, the oldest flow that is not yet
-//! established (TCP handshake incomplete, or no reply seen) is dropped to make room —
-//! Linux's early drop — so a SYN flood cycles through half-open states while established
-//! flows keep working. When every state is established, new flows are refused
-//! ([`Refused::TableFull`]). Per-rule, per-rule-and-source and per-client limits from the
-//! ruleset are enforced with counts kept incrementally and released when states die.
+//! lookup path never allocates. When the table is full, a flow that is not yet established
+//! (TCP handshake incomplete, or no reply seen) is dropped to make room — Linux's early
+//! drop — so a SYN flood cycles through half-open states while established flows keep
+//! working. Which one is the biggest consumer's, never a quiet client's: every state is
+//! charged to the source of its first packet ([`NewFlow::source`]: a neighbour on its
+//! NIC, or the NIC's remote side as one consumer, divided by address), the consumer with
+//! the most half-open states gives up its oldest if it holds more states than the
+//! newcomer's, else the newcomer's own oldest goes (see `shares.rs`). When nothing may be
+//! dropped, new flows are refused ([`Refused::TableFull`]). Per-rule, per-rule-and-source
+//! and per-client limits from the ruleset are enforced with counts kept incrementally and
+//! released when states die.
 //!
 //! # Memory
 //! [`StateTable::memory_bytes`] gives the bytes a capacity costs, all allocated by
-//! [`StateTable::new`]: on x86-64, 124 bytes per state for the state, its slot and its
-//! free-list entry, plus 16–32 bytes of index (four to eight `u32` buckets per state, the
-//! bucket count rounded up to a power of two) — 140 bytes per state at 65,536 states
-//! (8.75 MiB). The limit counters come on top, only for flows under a limit. The kernel
-//! should set aside a share of RAM for the table and size it with
-//! [`StateTable::capacity_for`]: 16 MiB (a quarter of a 64 MiB guest) hold about 118,000
+//! [`StateTable::new`]: on x86-64, 132 bytes per state for the state, its slot and its
+//! free-list entry, 16–32 bytes of index (four to eight `u32` buckets per state, the
+//! bucket count rounded up to a power of two) and 4 bytes for early drop's lists — 152
+//! bytes per state at 65,536 states (9.5 MiB). On top come the limit counters, only for
+//! flows under a limit, and the accounts of early drop: one per neighbour holding states
+//! (40 bytes and a B-tree entry, freed with its last state) and 65 per NIC with a remote
+//! side. The kernel should set aside a share of RAM for the table and size it with
+//! [`StateTable::capacity_for`]: 16 MiB (a quarter of a 64 MiB guest) hold about 108,000
 //! states.
 //!
 //! # Example
@@ -116,6 +123,7 @@
 mod entry;
 mod index;
 mod limits;
+mod shares;
 mod slab;
 mod stats;
 mod table;

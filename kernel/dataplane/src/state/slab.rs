@@ -1,5 +1,7 @@
-//! [`Slab`]: the states themselves, in slots allocated once at construction, and the queue
-//! of not-yet-established states in creation order (the early-drop candidates).
+//! [`Slab`]: the states themselves, in slots allocated once at construction, and the
+//! intrusive queues that link them in creation order — each source's not-yet-established
+//! states, its early-drop candidates ([`super::shares`]). A queue is its two ends
+//! ([`QueueEnds`], kept by its owner) and the links in each queued entry.
 //!
 //! A slot's generation changes each time it is freed, so a [`StateId`](super::StateId)
 //! kept past its state's death no longer finds anything.
@@ -9,7 +11,7 @@ use alloc::vec::Vec;
 /// "No slot" in the early-drop queue's links.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// Links of a state in the early-drop queue.
+/// Links of an entry in a queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct QueueLinks {
     older: u32,
@@ -23,6 +25,31 @@ impl QueueLinks {
         newer: NIL,
         queued: false,
     };
+
+    /// Whether its entry is in a queue.
+    pub fn queued(&self) -> bool {
+        self.queued
+    }
+}
+
+/// The two ends of a queue: its oldest and newest entries' slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct QueueEnds {
+    oldest: u32,
+    newest: u32,
+}
+
+impl QueueEnds {
+    /// An empty queue.
+    pub const EMPTY: QueueEnds = QueueEnds {
+        oldest: NIL,
+        newest: NIL,
+    };
+
+    /// The slot of its oldest entry.
+    pub fn oldest(&self) -> Option<u32> {
+        (self.oldest != NIL).then_some(self.oldest)
+    }
 }
 
 /// What the slab needs from what it stores.
@@ -36,14 +63,12 @@ struct Slot<T> {
     value: Option<T>,
 }
 
-/// Slots of `T` with a free list and an intrusive FIFO of queued entries.
+/// Slots of `T` with a free list; entries can be linked into intrusive FIFOs.
 pub(crate) struct Slab<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     capacity: usize,
     live: usize,
-    oldest: u32,
-    newest: u32,
 }
 
 impl<T: Queued> Slab<T> {
@@ -57,8 +82,6 @@ impl<T: Queued> Slab<T> {
             free,
             capacity,
             live: 0,
-            oldest: NIL,
-            newest: NIL,
         }
     }
 
@@ -108,9 +131,9 @@ impl<T: Queued> Slab<T> {
         Some((slot, entry.generation))
     }
 
-    /// Takes the entry out of `slot` (unqueuing it), freeing the slot.
+    /// Takes the entry out of `slot`, freeing the slot. It must not be queued.
     pub fn remove(&mut self, slot: u32) -> Option<T> {
-        self.unqueue(slot);
+        debug_assert!(!self.is_queued(slot), "removing a queued entry");
         let entry = self.slots.get_mut(slot as usize)?;
         let value = entry.value.take()?;
         entry.generation = entry.generation.wrapping_add(1);
@@ -134,9 +157,15 @@ impl<T: Queued> Slab<T> {
         self.slots.get(slot as usize).map(|s| s.generation)
     }
 
-    /// Appends the entry in `slot` to the queue (as the newest).
-    pub fn enqueue(&mut self, slot: u32) {
-        let newest = self.newest;
+    /// Whether the entry in `slot` is in a queue.
+    pub fn is_queued(&self, slot: u32) -> bool {
+        self.get(slot).is_some_and(|entry| entry.links().queued)
+    }
+
+    /// Appends the entry in `slot` to the queue `ends` (as the newest), unless it is in a
+    /// queue already.
+    pub fn enqueue(&mut self, ends: &mut QueueEnds, slot: u32) {
+        let newest = ends.newest;
         let Some(entry) = self.get_mut(slot) else {
             return;
         };
@@ -150,34 +179,31 @@ impl<T: Queued> Slab<T> {
         };
         match self.get_mut(newest) {
             Some(previous) => previous.links_mut().newer = slot,
-            None => self.oldest = slot,
+            None => ends.oldest = slot,
         }
-        self.newest = slot;
+        ends.newest = slot;
     }
 
-    /// Takes the entry in `slot` out of the queue, if it is queued.
-    pub fn unqueue(&mut self, slot: u32) {
+    /// Takes the entry in `slot` out of the queue `ends`, which must be the one it is in;
+    /// returns whether it was queued.
+    pub fn unqueue(&mut self, ends: &mut QueueEnds, slot: u32) -> bool {
         let Some(entry) = self.get_mut(slot) else {
-            return;
+            return false;
         };
         let links = *entry.links();
         if !links.queued {
-            return;
+            return false;
         }
         *entry.links_mut() = QueueLinks::NONE;
         match self.get_mut(links.older) {
             Some(older) => older.links_mut().newer = links.newer,
-            None => self.oldest = links.newer,
+            None => ends.oldest = links.newer,
         }
         match self.get_mut(links.newer) {
             Some(newer) => newer.links_mut().older = links.older,
-            None => self.newest = links.older,
+            None => ends.newest = links.older,
         }
-    }
-
-    /// The slot of the oldest queued entry.
-    pub fn oldest_queued(&self) -> Option<u32> {
-        (self.oldest != NIL).then_some(self.oldest)
+        true
     }
 }
 
@@ -196,39 +222,41 @@ mod tests {
         }
     }
 
-    fn slab_with(n: u32) -> Slab<Item> {
+    fn slab_with(n: u32) -> (Slab<Item>, QueueEnds) {
         let mut slab = Slab::new(n as usize);
+        let mut queue = QueueEnds::EMPTY;
         for i in 0..n {
             let (slot, _) = slab.insert(Item(i, QueueLinks::NONE)).unwrap();
-            slab.enqueue(slot);
+            slab.enqueue(&mut queue, slot);
         }
-        slab
+        (slab, queue)
+    }
+
+    fn oldest_item(slab: &Slab<Item>, queue: &QueueEnds) -> Option<u32> {
+        queue.oldest().map(|s| slab.get(s).unwrap().0)
     }
 
     #[test]
     fn queue_gives_entries_oldest_first_and_skips_unqueued_ones() {
-        let mut slab = slab_with(4);
-        slab.unqueue(0);
-        slab.unqueue(2);
-        assert_eq!(
-            slab.oldest_queued().map(|s| slab.get(s).unwrap().0),
-            Some(1)
-        );
+        let (mut slab, mut queue) = slab_with(4);
+        slab.unqueue(&mut queue, 0);
+        slab.unqueue(&mut queue, 2);
+        assert_eq!(oldest_item(&slab, &queue), Some(1));
+        slab.unqueue(&mut queue, 1);
         slab.remove(1);
-        assert_eq!(
-            slab.oldest_queued().map(|s| slab.get(s).unwrap().0),
-            Some(3)
-        );
-        slab.unqueue(3);
-        assert_eq!(slab.oldest_queued(), None);
+        assert_eq!(oldest_item(&slab, &queue), Some(3));
+        assert!(slab.unqueue(&mut queue, 3));
+        assert!(!slab.unqueue(&mut queue, 3), "only once");
+        assert_eq!(queue.oldest(), None);
     }
 
     #[test]
     fn full_slab_refuses_and_a_freed_slot_gets_a_new_generation() {
-        let mut slab = slab_with(2);
+        let (mut slab, mut queue) = slab_with(2);
         assert!(slab.is_full());
         assert!(slab.insert(Item(9, QueueLinks::NONE)).is_none());
         let before = slab.generation(0).unwrap();
+        slab.unqueue(&mut queue, 0);
         slab.remove(0);
         let (slot, generation) = slab.insert(Item(9, QueueLinks::NONE)).unwrap();
         assert_eq!(slot, 0);
@@ -237,15 +265,34 @@ mod tests {
     }
 
     #[test]
-    fn removing_the_middle_of_the_queue_keeps_both_ends_linked() {
-        let mut slab = slab_with(3);
+    fn removing_the_middle_of_a_queue_keeps_both_ends_linked() {
+        let (mut slab, mut queue) = slab_with(3);
+        slab.unqueue(&mut queue, 1);
+        assert_eq!(queue.oldest(), Some(0));
+        slab.unqueue(&mut queue, 0);
+        assert_eq!(queue.oldest(), Some(2));
         slab.remove(1);
-        assert_eq!(slab.oldest_queued(), Some(0));
-        slab.remove(0);
-        assert_eq!(slab.oldest_queued(), Some(2));
         let (slot, _) = slab.insert(Item(7, QueueLinks::NONE)).unwrap();
-        slab.enqueue(slot);
-        slab.remove(2);
-        assert_eq!(slab.oldest_queued(), Some(slot));
+        slab.enqueue(&mut queue, slot);
+        slab.unqueue(&mut queue, 2);
+        assert_eq!(queue.oldest(), Some(slot));
+    }
+
+    #[test]
+    fn two_queues_over_one_slab_keep_their_own_order() {
+        let mut slab: Slab<Item> = Slab::new(6);
+        let (mut even, mut odd) = (QueueEnds::EMPTY, QueueEnds::EMPTY);
+        for i in 0..6 {
+            let (slot, _) = slab.insert(Item(i, QueueLinks::NONE)).unwrap();
+            let queue = if i % 2 == 0 { &mut even } else { &mut odd };
+            slab.enqueue(queue, slot);
+        }
+        slab.unqueue(&mut even, 0);
+        assert_eq!(oldest_item(&slab, &even), Some(2));
+        assert_eq!(oldest_item(&slab, &odd), Some(1));
+        slab.unqueue(&mut odd, 1);
+        slab.unqueue(&mut odd, 3);
+        assert_eq!(oldest_item(&slab, &odd), Some(5));
+        assert_eq!(oldest_item(&slab, &even), Some(2));
     }
 }

@@ -6,6 +6,7 @@ use smoltcp::wire::IpAddress;
 use super::entry::{State, StateInfo};
 use super::index::{FlowIndex, IndexKey};
 use super::limits::{ClientRef, LimitCounts, RuleRef};
+use super::shares::Shares;
 use super::slab::{QueueLinks, Slab};
 use super::stats::{Refused, StateStats};
 use super::timeouts::Timeouts;
@@ -13,6 +14,7 @@ use super::tracking::{Progress, Quote, Tracking};
 use super::tuple::{Direction, Echo, FlowTuple};
 use crate::nat::Translation;
 use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
+use crate::share::Source;
 
 /// How to build a [`StateTable`].
 #[derive(Clone, Copy, Debug)]
@@ -53,10 +55,14 @@ pub struct NewFlow {
     pub rule: Option<RuleRef>,
     /// The client it comes from, with that client's state limit.
     pub client: Option<ClientRef>,
+    /// Whose share of the table it takes (the source of its first packet on `in_nic`):
+    /// early drop takes from the biggest consumer ([`super::shares`]).
+    pub source: Source,
 }
 
 impl NewFlow {
-    /// A flow from `in_nic` to `out_nic`, untranslated, not bound to a rule or client.
+    /// A flow from `in_nic` to `out_nic`, untranslated, not bound to a rule or client, its
+    /// source a neighbour on `in_nic`.
     pub fn new(in_nic: u8, out_nic: u8, original: FlowTuple) -> NewFlow {
         NewFlow {
             in_nic,
@@ -65,6 +71,10 @@ impl NewFlow {
             translated: original,
             rule: None,
             client: None,
+            source: match original.src {
+                IpAddress::Ipv4(src) => Source::neighbour(in_nic, src),
+                IpAddress::Ipv6(_) => Source::ipv6_sender(in_nic),
+            },
         }
     }
 
@@ -142,6 +152,7 @@ enum Death {
 pub struct StateTable {
     slab: Slab<State>,
     index: FlowIndex,
+    shares: Shares,
     limits: LimitCounts,
     timeouts: Timeouts,
     stats: StateStats,
@@ -159,6 +170,7 @@ impl StateTable {
         StateTable {
             slab: Slab::new(capacity),
             index: FlowIndex::new(capacity, config.hash_key),
+            shares: Shares::new(capacity, config.hash_key),
             limits: LimitCounts::default(),
             timeouts: config.timeouts,
             stats,
@@ -177,6 +189,7 @@ impl StateTable {
         };
         Slab::<State>::bytes_for(capacity)
             + FlowIndex::buckets_for(capacity) * core::mem::size_of::<u32>()
+            + Shares::bytes_for(capacity)
     }
 
     /// The largest capacity whose table fits in `bytes` (see [`StateTable::memory_bytes`]).
@@ -285,8 +298,9 @@ impl StateTable {
                 Err(StateDrop::OutOfWindow)
             }
         };
-        if state.tracking.established() {
-            self.slab.unqueue(key.slot);
+        if state.tracking.established() && state.queue.queued() {
+            let account = state.account;
+            self.shares.settle(account, key.slot, &mut self.slab);
         }
         self.hit(key, verdict).map_or(Lookup::Miss, Lookup::Hit)
     }
@@ -402,9 +416,10 @@ impl StateTable {
             .limits
             .admit(flow.rule, flow.client, flow.original.src)?;
         if self.slab.is_full() {
-            let victim = self.slab.oldest_queued().ok_or(Refused::TableFull)?;
+            let victim = self.shares.victim(flow.source).ok_or(Refused::TableFull)?;
             self.kill(victim, Death::EarlyDrop);
         }
+        let account = self.shares.account_for(flow.source);
         let state = State {
             original: flow.original,
             reply,
@@ -416,6 +431,7 @@ impl StateTable {
             tracking,
             expires: now + first_timeout,
             queue: QueueLinks::NONE,
+            account,
         };
         let Some((slot, generation)) = self.slab.insert(state) else {
             return Err(Refused::TableFull);
@@ -426,9 +442,8 @@ impl StateTable {
         {
             self.index.insert(IndexKey { slot, direction }, hash);
         }
-        if !state.tracking.established() {
-            self.slab.enqueue(slot);
-        }
+        let candidate = !state.tracking.established();
+        self.shares.charge(account, slot, candidate, &mut self.slab);
         self.limits.take(held, &state.owner());
         self.count_live(&state, true);
         self.stats.inserts += 1;
@@ -494,6 +509,15 @@ impl StateTable {
         self.limits.is_empty()
     }
 
+    /// Whether the per-source accounts of early drop agree with the live states (a
+    /// consistency check for tests).
+    pub fn shares_agree(&self) -> bool {
+        let states = (0..self.slab.used_slots() as u32)
+            .filter_map(|slot| self.slab.get(slot))
+            .map(|state| (state.account, state.queue.queued()));
+        self.shares.agree_with(states)
+    }
+
     fn state(&self, id: StateId) -> Option<&State> {
         if self.slab.generation(id.slot)? != id.generation {
             return None;
@@ -542,6 +566,7 @@ impl StateTable {
                 }
             });
         }
+        self.shares.discharge(state.account, slot, &mut self.slab);
         self.slab.remove(slot);
         self.limits.release(state.held, &state.owner());
         self.count_live(&state, false);
