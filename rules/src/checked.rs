@@ -106,6 +106,14 @@ impl InterfaceDef {
         }
     }
 
+    /// The static IPv6 address (`address6`), if there is one.
+    pub fn address6(&self) -> Option<Ipv6Addr> {
+        match self.addressing6 {
+            Addressing6::Static { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+
     /// Whether `addr` is inside the connected network.
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
         self.network()

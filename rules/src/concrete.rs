@@ -89,7 +89,7 @@ pub fn concrete(checked: &Checked, spec: &PacketSpec) -> Result<ConcretePacket, 
         &spec.src.host.value,
         iface,
         spec.src.host.loc,
-        family_hint(&spec.dst.host.value),
+        family_hint(&spec.dst.host.value).or((protocol == names::ICMP6).then_some(true)),
     )?
     .ok_or_else(|| {
         Diagnostic::error(
@@ -106,11 +106,16 @@ pub fn concrete(checked: &Checked, spec: &PacketSpec) -> Result<ConcretePacket, 
         family_of(src),
     )? {
         Some(addr) => Destination::Addr(addr),
-        None if iface.addressing == Addressing::Dhcp => Destination::LearnedSelf,
+        None if !src.is_ipv6() && iface.addressing == Addressing::Dhcp => Destination::LearnedSelf,
         None => {
             return Err(Diagnostic::error(
                 spec.dst.host.loc,
-                format!("'{}' has no IPv4 address to send to", iface.name),
+                match src {
+                    IpAddr::V6(_) => {
+                        format!("'{}' has no static IPv6 address to send to", iface.name)
+                    }
+                    IpAddr::V4(_) => format!("'{}' has no IPv4 address to send to", iface.name),
+                },
             ))
         }
     };
@@ -202,6 +207,7 @@ fn host_address(
 ) -> Result<Option<IpAddr>, Diagnostic> {
     match host {
         Host::Addr(a) => Ok(Some(*a)),
+        Host::SelfRef if want_v6 == Some(true) => Ok(iface.address6().map(IpAddr::V6)),
         Host::SelfRef => Ok(iface.address().map(IpAddr::V4)),
         Host::Client(name) => {
             let client = checked

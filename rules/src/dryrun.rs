@@ -6,12 +6,13 @@
 //! and handed to it as an Ethernet frame on its arrival NIC. The appliance's
 //! [`Trace`] says what it decided — the destination NAT, the policy's verdict, where the
 //! packet went or why it was dropped — and the frames it sent are kept; neighbours answer
-//! the appliance's ARP requests, so a forwarded packet really comes out.
+//! the appliance's ARP requests (and, for IPv6, tell it their MACs as neighbour discovery
+//! would), so a forwarded packet really comes out.
 //!
 //! This module decides nothing itself: what `rules test` and `explain` report is what the
 //! data plane did.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
@@ -20,18 +21,20 @@ use dataplane::drops::DropReason;
 use dataplane::neighbor;
 use dataplane::policy::{DnsUpstream, Policy};
 use dataplane::sink::RecordingSink;
-use dataplane::testutil::packets;
+use dataplane::testutil::{packets, packets6};
 use dataplane::{Appliance, ApplianceConfig};
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Ipv4Address,
-    Ipv4Cidr, ETHERNET_HEADER_LEN,
+    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv6Message,
+    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Packet, Ipv6Repr,
+    NdiscNeighborFlags, NdiscRepr, ETHERNET_HEADER_LEN,
 };
 
 use crate::cases::{self, Case, Lease, LEASE_PREFIX_LEN};
 use crate::checked::Checked;
 use crate::concrete::{ConcretePacket, Destination};
-use crate::names::{ICMP, SCTP, TCP, UDP};
+use crate::names::{ICMP, ICMP6, SCTP, TCP, UDP};
 
 /// What the data plane did with one packet in one case.
 #[derive(Clone, Debug)]
@@ -58,9 +61,13 @@ pub fn appliance_mac(nic: u8) -> EthernetAddress {
     EthernetAddress([0x52, 0x54, 0x00, 0x6d, 0x00, nic])
 }
 
-/// The MAC of the host with address `ip` in a dry run (locally administered, unicast).
-pub fn host_mac(ip: Ipv4Addr) -> EthernetAddress {
-    let [a, b, c, d] = ip.octets();
+/// The MAC of the host with address `ip` in a dry run (locally administered, unicast;
+/// from the last four bytes of an IPv6 address).
+pub fn host_mac(ip: IpAddr) -> EthernetAddress {
+    let [a, b, c, d] = match ip {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(v6) => (v6.to_bits() as u32).to_be_bytes(),
+    };
     EthernetAddress([0x02, 0x00, a, b, c, d])
 }
 
@@ -167,6 +174,13 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         ..ApplianceOptions::default()
     };
     let mut appliance = Appliance::new(*policy, &config, options, now);
+    // The appliance has been up a while: its IPv6 addresses passed duplicate address
+    // detection (what it sends meanwhile — solicitations, advertisements — goes nowhere).
+    let now = now + SETTLED;
+    for step in 1..=SETTLED.secs() {
+        let at = now - SETTLED + smoltcp::time::Duration::from_secs(step);
+        appliance.poll(at, &mut RecordingSink::default());
+    }
     let dst = match packet.dst {
         Destination::Addr(addr) => addr,
         Destination::LearnedSelf => {
@@ -209,7 +223,7 @@ fn lease_pool_source(
     if !in_pool {
         return;
     }
-    let mac = host_mac(src);
+    let mac = host_mac(packet.src);
     let request = ClientMessage::Verify { address: src }.build(mac, 1, 0, Ipv4Address::BROADCAST);
     let mut frame = packets::ethernet(mac, EthernetAddress::BROADCAST, &request);
     appliance.receive(
@@ -244,10 +258,6 @@ fn frame_of(
     ingress: Option<Ipv4Cidr>,
     pinned: Option<EthernetAddress>,
 ) -> Vec<u8> {
-    let mac = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => host_mac(v4),
-        IpAddr::V6(v6) => host_mac(Ipv4Addr::from(v6.to_bits() as u32)),
-    };
     let link_dst = match dst {
         _ if packet.broadcast => EthernetAddress::BROADCAST,
         IpAddr::V4(v4) if v4.is_broadcast() || ingress.and_then(|c| c.broadcast()) == Some(v4) => {
@@ -267,7 +277,7 @@ fn frame_of(
         .mac
         .map(EthernetAddress)
         .or(pinned)
-        .unwrap_or_else(|| mac(packet.src));
+        .unwrap_or_else(|| host_mac(packet.src));
     match (packet.src, dst) {
         (IpAddr::V4(src), IpAddr::V4(dst_v4)) => {
             let mut bytes = ipv4_packet(packet, src, dst_v4);
@@ -282,13 +292,13 @@ fn frame_of(
             packets::ethernet(link_src, link_dst, &bytes)
         }
         (src, dst) => {
-            // IPv6 (or a mix): the packet as sent; the data plane decides what it does with it.
+            // IPv6 (or a mix, sent as IPv6 with the IPv4 address mapped): the packet as
+            // sent; the data plane decides what it does with it.
             let v6 = |a: IpAddr| match a {
-                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-                IpAddr::V6(v6) => v6.octets(),
+                IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                IpAddr::V6(v6) => v6,
             };
-            let payload = transport_header(packet);
-            let bytes = packets::ipv6(v6(src), v6(dst), packet.protocol, &payload);
+            let bytes = ipv6_packet(packet, v6(src), v6(dst));
             packets::ethernet_of(EthernetProtocol::Ipv6, link_src, link_dst, &bytes)
         }
     }
@@ -296,14 +306,79 @@ fn frame_of(
 
 /// The MAC the ruleset pins for the client `packet` comes from, if any.
 fn pinned_mac(policy: &Policy, packet: &ConcretePacket) -> Option<EthernetAddress> {
-    let IpAddr::V4(src) = packet.src else {
-        return None;
+    let is_source = |c: &&dataplane::policy::Client| match packet.src {
+        IpAddr::V4(src) => c.ipv4 == Some(src.into()),
+        IpAddr::V6(src) => c.ipv6 == Some(src.to_bits()),
     };
     policy
         .clients
         .iter()
-        .find(|c| c.nic == packet.in_nic && c.ipv4 == Some(src.into()))
+        .filter(|c| c.nic == packet.in_nic)
+        .find(is_source)
         .and_then(|c| c.mac.map(EthernetAddress))
+}
+
+/// A first IPv6 packet of `packet`'s protocol from `src` to `dst`, as a host sends it.
+fn ipv6_packet(packet: &ConcretePacket, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
+    let (s, d): (Ipv6Address, Ipv6Address) = (src, dst);
+    let (sport, dport) = (packet.src_port, packet.dst_port);
+    match packet.protocol {
+        TCP => packets6::tcp_syn(s, sport, d, dport),
+        UDP => packets6::udp(s, sport, d, dport, b"moat dry run"),
+        ICMP6 => {
+            let (icmp_type, code) = packet.icmp;
+            match Icmpv6Message::from(icmp_type) {
+                Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply => {
+                    let request = Icmpv6Message::from(icmp_type) == Icmpv6Message::EchoRequest;
+                    packets6::echo(s, d, request, ECHO_IDENT, 1)
+                }
+                message if message.is_error() => {
+                    // An error quotes the packet it is about: one the receiver sent.
+                    let quoted = packets6::udp(d, 40000, s, 53, b"");
+                    let header = Ipv6Repr {
+                        src_addr: d,
+                        dst_addr: s,
+                        next_header: IpProtocol::Udp,
+                        payload_len: quoted.len() - 40,
+                        hop_limit: 64,
+                    };
+                    let data = &quoted[40..];
+                    let repr = match message {
+                        Icmpv6Message::PktTooBig => Icmpv6Repr::PktTooBig {
+                            mtu: 1280,
+                            header,
+                            data,
+                        },
+                        Icmpv6Message::TimeExceeded => Icmpv6Repr::TimeExceeded {
+                            reason: code.into(),
+                            header,
+                            data,
+                        },
+                        Icmpv6Message::ParamProblem => Icmpv6Repr::ParamProblem {
+                            reason: code.into(),
+                            pointer: 0,
+                            header,
+                            data,
+                        },
+                        _ => Icmpv6Repr::DstUnreachable {
+                            reason: code.into(),
+                            header,
+                            data,
+                        },
+                    };
+                    packets6::icmp(s, d, &repr)
+                }
+                _ => {
+                    // Any other message: its type and code, and a zeroed body.
+                    let mut body = vec![0u8; 8];
+                    body[0] = icmp_type;
+                    body[1] = code;
+                    packets6::packet(s, d, IpProtocol::Icmpv6, &body)
+                }
+            }
+        }
+        protocol => packets6::packet(s, d, protocol.into(), &transport_header(packet)),
+    }
 }
 
 /// A first packet of `packet`'s protocol from `src` to `dst`, as a host sends it.
@@ -336,6 +411,10 @@ fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8>
         protocol => packets::ipv4(s, d, protocol, &transport_header(packet)),
     }
 }
+
+/// How long the dry-run appliance runs before the packet arrives: long enough for its IPv6
+/// addresses to pass duplicate address detection.
+const SETTLED: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(3);
 
 /// An ICMP echo's identifier in a dry run (`explain` shows it: `echo-request id 28020`).
 pub const ECHO_IDENT: u16 = 0x6d74;
@@ -370,9 +449,16 @@ fn answer_arp(
         }
         let mut released = Vec::new();
         for (nic, frame) in frames {
+            if let Some(advert) = neighbour_advert(&frame, nic) {
+                let mut sink = RecordingSink::default();
+                let mut bytes = advert;
+                appliance.receive(nic, &mut bytes, now, &mut sink);
+                released.extend(sink.frames);
+                continue;
+            }
             match arp_request(&frame) {
                 Some(request) if request.sender_mac == appliance_mac(nic) => {
-                    let reply = arp::reply_to(&request, host_mac(request.target_ip));
+                    let reply = arp::reply_to(&request, host_mac(IpAddr::V4(request.target_ip)));
                     let mut bytes = vec![0u8; arp::ARP_FRAME_LEN];
                     arp::emit(&mut bytes, request.sender_mac, &reply);
                     let mut sink = RecordingSink::default();
@@ -386,6 +472,38 @@ fn answer_arp(
     }
     kept.extend(frames);
     kept
+}
+
+/// The neighbour advertisement answering the appliance's neighbour solicitation in
+/// `frame` (sent on `nic`), from the solicited host at [`host_mac`], if `frame` is one.
+fn neighbour_advert(frame: &[u8], nic: u8) -> Option<Vec<u8>> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EthernetProtocol::Ipv6 || ethernet.src_addr() != appliance_mac(nic) {
+        return None;
+    }
+    let ip = Ipv6Packet::new_checked(ethernet.payload()).ok()?;
+    let icmp = Icmpv6Packet::new_checked(ip.payload()).ok()?;
+    let caps = ChecksumCapabilities::default();
+    let Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) =
+        Icmpv6Repr::parse(&ip.src_addr(), &ip.dst_addr(), &icmp, &caps).ok()?
+    else {
+        return None;
+    };
+    let mac = host_mac(IpAddr::V6(target_addr));
+    let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+        flags: NdiscNeighborFlags::SOLICITED | NdiscNeighborFlags::OVERRIDE,
+        target_addr,
+        lladdr: Some(mac.into()),
+    });
+    let mut packet = packets6::icmp(target_addr, ip.src_addr(), &advert);
+    // Neighbour discovery travels with hop limit 255 (RFC 4861 §7.1.2).
+    Ipv6Packet::new_unchecked(&mut packet[..]).set_hop_limit(255);
+    Some(packets::ethernet_of(
+        EthernetProtocol::Ipv6,
+        mac,
+        appliance_mac(nic),
+        &packet,
+    ))
 }
 
 /// The ARP request a frame carries, if it is one.

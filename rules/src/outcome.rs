@@ -129,7 +129,7 @@ fn special_block(addr: IpAddr) -> Option<String> {
 /// Why the data plane dropped the packet of `run`, in words, with the packet's particulars.
 pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
     let key = run.trace.decision.map(|d| d.key);
-    let dst = run.trace.redirect.map_or(run.dst, |r| IpAddr::V4(r.to));
+    let dst = run.trace.redirect.map_or(run.dst, |r| IpAddr::from(r.to));
     let src = run.packet.src;
     let iface = nic_text(checked, run.packet.in_nic);
     let detail = run
@@ -146,6 +146,7 @@ pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
             None => format!("{src} is never a packet's source"),
         },
         DropReason::Spoofed => format!("{src} may not send from {iface}{detail}"),
+        DropReason::NicUnconfigured if src.is_ipv6() => format!("{iface} has no IPv6 address"),
         DropReason::NicUnconfigured => format!("{iface} has no IPv4 address"),
         DropReason::NoRoute if key.is_some_and(|k| k.out == OUT_SELF) => format!(
             "{dst} is the appliance's own address on another interface, which it answers only there"
@@ -153,8 +154,13 @@ pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
         DropReason::NoRoute => format!("there is no route to {dst}"),
         DropReason::NeighborUnreachable => match run.trace.fate {
             Fate::Forwarded { nic, next_hop, .. } => format!(
-                "no answer to ARP for {next_hop} on {} that the appliance accepts (it learns \
+                "no answer to {} for {next_hop} on {} that the appliance accepts (it learns \
                  neighbours only from senders allowed there), so the packet waited and was dropped",
+                if next_hop.version() == smoltcp::wire::IpVersion::Ipv6 {
+                    "neighbour discovery"
+                } else {
+                    "ARP"
+                },
                 nic_text(checked, nic)
             ),
             _ => reason.meaning().to_string(),
@@ -172,9 +178,6 @@ pub fn why_dropped(checked: &Checked, run: &Run, reason: DropReason) -> String {
             _ => "it carries IP options, and the rule that passed it does not say allow-opts"
                 .to_string(),
         },
-        DropReason::UnsupportedEtherType if dst.is_ipv6() || src.is_ipv6() => {
-            "the appliance does not forward IPv6 yet".to_string()
-        }
         _ => format!("{}{detail}", reason.meaning()),
     }
 }

@@ -136,7 +136,7 @@ fn dns_goes_to_the_first_resolver_only_as_in_the_kernel() {
 }
 
 #[test]
-fn ipv6_packets_are_dropped_until_the_data_plane_routes_ipv6() {
+fn ipv6_on_an_interface_without_ipv6_is_dropped_as_unconfigured() {
     let text = "interface wan nic0 address 192.0.2.2/24 gateway 192.0.2.1\n\
                 interface lan nic1 address 10.137.0.1/24\n\
                 client work 10.137.0.10, fd00::10 on lan\n\
@@ -144,7 +144,7 @@ fn ipv6_packets_are_dropped_until_the_data_plane_routes_ipv6() {
                 test pass tcp [fd00::10]:40000 -> [2001:db8::1]:443 on lan\n";
     assert!(
         errors(text).contains(
-            "expected pass, got block (ethertype), decided by the data plane: the appliance does not forward IPv6 yet"
+            "expected pass, got block (unconfigured), decided by the data plane: lan has no IPv6 address"
         ),
         "{}",
         errors(text)

@@ -38,7 +38,11 @@ fn default_ruleset_is_clean_and_pins_each_promise_with_a_test() {
 
 #[test]
 fn examples_compile_without_warnings() {
-    for example in ["examples/home-router.rules", "examples/locked-down.rules"] {
+    for example in [
+        "examples/home-router.rules",
+        "examples/locked-down.rules",
+        "examples/dual-stack.rules",
+    ] {
         let compiled = compile_shipped(example);
         assert!(
             compiled.warnings.is_empty(),

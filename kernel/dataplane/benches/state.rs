@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant as WallClock};
 
 use criterion::{BenchmarkId, Criterion};
-use dataplane::packet::Ipv4Summary;
+use dataplane::packet::IpSummary;
 use dataplane::state::{FlowTuple, Lookup, NewFlow, StateConfig, StateTable, Timeouts};
 use dataplane::testutil::packets;
 use smoltcp::time::Instant;
@@ -61,11 +61,11 @@ fn datagram(n: u64, rng: &mut Rng) -> Vec<u8> {
     )
 }
 
-fn summary(packet: &[u8]) -> Ipv4Summary {
-    Ipv4Summary::parse(packet).expect("bench packet parses")
+fn summary(packet: &[u8]) -> IpSummary {
+    IpSummary::parse(packet).expect("bench packet parses")
 }
 
-fn tuple(summary: &Ipv4Summary) -> FlowTuple {
+fn tuple(summary: &IpSummary) -> FlowTuple {
     FlowTuple::of(summary).expect("bench packet has a tuple")
 }
 
@@ -74,9 +74,9 @@ struct Setting {
     btree: BTreeMap<FlowTuple, u32>,
     hash: HashMap<FlowTuple, u32>,
     /// Packets of live flows, both directions, in random order.
-    hits: Vec<Ipv4Summary>,
+    hits: Vec<IpSummary>,
     /// First packets of flows not in the table.
-    new_flows: Vec<Ipv4Summary>,
+    new_flows: Vec<IpSummary>,
 }
 
 fn setting(size: usize) -> Setting {
@@ -108,10 +108,11 @@ fn setting(size: usize) -> Setting {
                 first
             } else {
                 let t = tuple(&first);
+                let (src, dst) = first.ipv4_addresses().expect("IPv4 flows");
                 summary(&packets::udp(
-                    t.dst.octets(),
+                    dst.octets(),
                     t.dst_port,
-                    t.src.octets(),
+                    src.octets(),
                     t.src_port,
                     b"y",
                 ))
@@ -161,7 +162,19 @@ fn benchmarks(c: &mut Criterion) {
         let mut group = c.benchmark_group("state/hit");
         group.bench_function(BenchmarkId::new("state-table", size), |b| {
             measure(b, ("hit", "state-table", size), &hits, |s| {
-                black_box(table.lookup(if s.src.octets()[0] == 10 { 1 } else { 0 }, s, now));
+                black_box(
+                    table.lookup(
+                        if s.ipv4_addresses()
+                            .is_some_and(|(src, _)| src.octets()[0] == 10)
+                        {
+                            1
+                        } else {
+                            0
+                        },
+                        s,
+                        now,
+                    ),
+                );
             })
         });
         group.bench_function(BenchmarkId::new("btreemap", size), |b| {

@@ -92,11 +92,14 @@ pub enum DropReason {
     /// A unicast IP packet that arrived in a link-layer broadcast or multicast frame: a
     /// router must not forward it (RFC 1812 §5.3.4).
     LinkBroadcast,
+    /// A neighbour discovery message refused: invalid (RFC 4861), a router advertisement
+    /// from a client (RA guard), a client claiming an address not its own.
+    NeighborDiscovery,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 21] = [
         DropReason::Malformed,
         DropReason::NotForUs,
         DropReason::UnsupportedEtherType,
@@ -117,6 +120,7 @@ impl DropReason {
         DropReason::TransmitFull,
         DropReason::IpOptions,
         DropReason::LinkBroadcast,
+        DropReason::NeighborDiscovery,
     ];
 
     /// A short name for log lines and statistics.
@@ -142,6 +146,7 @@ impl DropReason {
             DropReason::TransmitFull => "tx-full",
             DropReason::IpOptions => "ip-options",
             DropReason::LinkBroadcast => "link-broadcast",
+            DropReason::NeighborDiscovery => "neighbor-discovery",
         }
     }
 
@@ -153,7 +158,9 @@ impl DropReason {
             DropReason::UnsupportedEtherType => {
                 "a protocol the appliance does not forward (IPv6 among them, for now)"
             }
-            DropReason::NicUnconfigured => "it arrived on an interface without an IPv4 address",
+            DropReason::NicUnconfigured => {
+                "it arrived on an interface without an address of its family"
+            }
             DropReason::MartianSource => "its source can never be a host's address",
             DropReason::MartianDestination => "its destination can never be forwarded to",
             DropReason::Spoofed => "its source may not send from the interface it arrived on",
@@ -171,6 +178,9 @@ impl DropReason {
             DropReason::IpOptions => "it carries IP options that are not allowed",
             DropReason::LinkBroadcast => {
                 "a unicast packet sent to the link's broadcast or a multicast address"
+            }
+            DropReason::NeighborDiscovery => {
+                "a neighbour discovery message the appliance refuses (RA guard, a claim on another's address, invalid)"
             }
         }
     }
@@ -196,6 +206,7 @@ impl DropReason {
                 | DropReason::NatExhausted
                 | DropReason::IpOptions
                 | DropReason::LinkBroadcast
+                | DropReason::NeighborDiscovery
         )
     }
 

@@ -86,7 +86,7 @@ pub fn split(packet: &[u8], mtu: u16, mut emit: impl FnMut(&[u8])) -> Result<usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{Ipv4Summary, Transport};
+    use crate::packet::{IpSummary, Transport};
     use crate::testutil::packets;
 
     fn split_all(packet: &[u8], mtu: u16) -> alloc::vec::Vec<alloc::vec::Vec<u8>> {
@@ -109,12 +109,12 @@ mod tests {
         let mut payload = alloc::vec::Vec::new();
         for (i, fragment) in fragments.iter().enumerate() {
             assert!(fragment.len() <= 1400);
-            let s = Ipv4Summary::parse(fragment).expect("each fragment is a valid packet");
+            let s = IpSummary::parse(fragment).expect("each fragment is a valid packet");
             assert_eq!(s.more_fragments, i < 2, "MF on all but the last");
             assert_eq!(s.fragment_offset as usize, payload.len());
             assert_eq!(s.fragment_offset % 8, 0);
             assert_eq!((s.src, s.dst, s.ident), {
-                let o = Ipv4Summary::parse(&datagram).unwrap();
+                let o = IpSummary::parse(&datagram).unwrap();
                 (o.src, o.dst, o.ident)
             });
             if i > 0 {
@@ -137,7 +137,7 @@ mod tests {
         let fragments = split_all(&datagram, 1000);
         assert_eq!(fragments.len(), 2);
         for f in &fragments {
-            assert!(Ipv4Summary::parse(f).unwrap().more_fragments);
+            assert!(IpSummary::parse(f).unwrap().more_fragments);
         }
     }
 
@@ -162,7 +162,7 @@ mod tests {
         let fragments = split_all(&datagram, 576);
         assert_eq!(fragments.len(), 3);
         for (i, fragment) in fragments.iter().enumerate() {
-            let s = Ipv4Summary::parse(fragment).expect("each piece is a valid fragment");
+            let s = IpSummary::parse(fragment).expect("each piece is a valid fragment");
             assert_eq!(s.fragment_offset as usize, 64048 + i * 552);
             assert!(s.more_fragments);
             assert_eq!(s.transport, Transport::NonFirstFragment);

@@ -38,13 +38,14 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     Icmpv4DstUnreachable as DstUnreachable, Icmpv4Message, Icmpv4Packet,
-    Icmpv4TimeExceeded as TimeExceeded, IpAddress, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet,
-    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, IPV4_HEADER_LEN,
+    Icmpv4TimeExceeded as TimeExceeded, IpAddress, IpProtocol, IpVersion, Ipv4Address, Ipv4Cidr,
+    Ipv4Packet, Ipv4Repr, Ipv6Address, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    IPV4_HEADER_LEN,
 };
 
 use crate::budget::{Rate, SharedBudget, Shares};
 use crate::packet::{
-    is_special_purpose, tcp_flags, IcmpSummary, Ipv4Summary, Transport, SOURCE_QUENCH,
+    is_special_purpose, tcp_flags, IcmpSummary, IpSummary, Transport, SOURCE_QUENCH,
 };
 use crate::share::Source;
 
@@ -120,6 +121,14 @@ pub enum IcmpError {
 }
 
 impl IcmpError {
+    /// The error's type and code for a packet of `version`: ICMP's, or ICMPv6's.
+    pub fn type_code_for(&self, version: IpVersion) -> (u8, u8) {
+        match version {
+            IpVersion::Ipv4 => self.type_code(),
+            IpVersion::Ipv6 => crate::icmp_error6::type_code(*self),
+        }
+    }
+
     /// The error's ICMP type and code.
     pub fn type_code(&self) -> (u8, u8) {
         let unreachable =
@@ -181,10 +190,13 @@ pub struct Offending<'a> {
     /// Its bytes, from the IPv4 header, before any rewrite (TTL, NAT): the sender must
     /// recognise the quote. May be followed by Ethernet padding.
     pub bytes: &'a [u8],
-    /// Its summary (from [`Ipv4Summary::parse`] of `bytes`).
-    pub summary: &'a Ipv4Summary,
+    /// Its summary (from [`IpSummary::parse`] of `bytes`).
+    pub summary: &'a IpSummary,
     /// The appliance's address and connected network on the NIC it came in on.
     pub ingress: Option<Ipv4Cidr>,
+    /// For an IPv6 packet: the appliance's IPv6 address on the NIC it came in on, the
+    /// source of an ICMPv6 error about it (see [`crate::icmp_error6`]).
+    pub source6: Option<Ipv6Address>,
     /// Whether its Ethernet destination was a broadcast or multicast address.
     pub link_broadcast: bool,
 }
@@ -206,7 +218,9 @@ impl Offending<'_> {
 
     /// The checks common to every reply: someone to tell, who is not a crowd.
     fn check_repliable(&self) -> Result<(), NoReply> {
-        let (src, dst) = (self.summary.src, self.summary.dst);
+        let Some((src, dst)) = self.summary.ipv4_addresses() else {
+            return crate::icmp_error6::check_repliable(self);
+        };
         if self.link_broadcast
             || dst.is_broadcast()
             || dst.is_multicast()
@@ -231,6 +245,9 @@ impl Offending<'_> {
 
 /// Builds an ICMP error about `offending` (no rate limit; see [`ErrorReplies`]).
 pub fn build_icmp_error(error: IcmpError, offending: &Offending) -> Result<Vec<u8>, NoReply> {
+    let Some((offending_src, _)) = offending.summary.ipv4_addresses() else {
+        return crate::icmp_error6::build_icmpv6_error(error, offending);
+    };
     offending.check_repliable()?;
     if offending.is_icmp_error() {
         return Err(NoReply::AboutIcmpError);
@@ -243,7 +260,7 @@ pub fn build_icmp_error(error: IcmpError, offending: &Offending) -> Result<Vec<u
     let icmp_len = ICMP_ERROR_HEADER_LEN + quote.len();
     let ip = Ipv4Repr {
         src_addr: source,
-        dst_addr: offending.summary.src,
+        dst_addr: offending_src,
         next_header: IpProtocol::Icmp,
         payload_len: icmp_len,
         hop_limit: REPLY_TTL,
@@ -301,7 +318,9 @@ pub fn build_tcp_reset(offending: &Offending) -> Result<Vec<u8>, NoReply> {
         timestamp: None,
         payload: &[],
     };
-    let (src, dst) = (offending.summary.dst, offending.summary.src);
+    let Some((dst, src)) = offending.summary.ipv4_addresses() else {
+        return crate::icmp_error6::build_tcp_reset_ipv6(offending, &tcp);
+    };
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
@@ -432,15 +451,16 @@ mod tests {
         Some(Ipv4Cidr::new(Ipv4Address::new(10, 137, 1, 1), 24))
     }
 
-    fn summary(bytes: &[u8]) -> Ipv4Summary {
-        Ipv4Summary::parse(bytes).expect("valid packet")
+    fn summary(bytes: &[u8]) -> IpSummary {
+        IpSummary::parse(bytes).expect("valid packet")
     }
 
-    fn offending<'a>(bytes: &'a [u8], summary: &'a Ipv4Summary) -> Offending<'a> {
+    fn offending<'a>(bytes: &'a [u8], summary: &'a IpSummary) -> Offending<'a> {
         Offending {
             bytes,
             summary,
             ingress: client_nic(),
+            source6: None,
             link_broadcast: false,
         }
     }
@@ -477,16 +497,19 @@ mod tests {
         let s = summary(&reply);
         assert_eq!(
             s.src,
-            Ipv4Address::new(10, 137, 1, 1),
+            Ipv4Address::new(10, 137, 1, 1).into(),
             "from our address on the ingress NIC"
         );
-        assert_eq!(s.dst, Ipv4Address::from(CLIENT));
+        assert_eq!(s.dst, Ipv4Address::from(CLIENT).into());
         assert_eq!(s.ttl, REPLY_TTL);
         let (icmp_type, code, quote) = quoted(&reply);
         assert_eq!((icmp_type, code), (11, 0));
         assert_eq!(
             (quote.src, quote.dst),
-            (Ipv4Address::from(CLIENT), Ipv4Address::from(SERVER))
+            (
+                Ipv4Address::from(CLIENT).into(),
+                Ipv4Address::from(SERVER).into()
+            )
         );
         assert_eq!((quote.src_port, quote.dst_port), (Some(33434), Some(33434)));
         // The whole (short) packet is quoted byte for byte, TTL 1 and all.
@@ -678,7 +701,10 @@ mod tests {
         let s = summary(&reply);
         assert_eq!(
             (s.src, s.dst),
-            (Ipv4Address::from(SERVER), Ipv4Address::from(CLIENT)),
+            (
+                Ipv4Address::from(SERVER).into(),
+                Ipv4Address::from(CLIENT).into()
+            ),
             "from the server"
         );
         assert_eq!(s.ttl, REPLY_TTL);

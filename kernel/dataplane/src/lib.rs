@@ -50,6 +50,7 @@
 extern crate alloc;
 
 pub mod antispoof;
+pub mod antispoof6;
 pub mod appliance;
 pub mod arp;
 pub mod budget;
@@ -61,7 +62,9 @@ pub mod drops;
 pub mod fragment;
 pub mod fragmenter;
 pub mod icmp_error;
+pub mod icmp_error6;
 pub mod ip_options;
+pub mod ipv6;
 pub mod keys;
 pub mod local;
 pub mod nat;
@@ -75,6 +78,7 @@ pub mod ratelimit;
 pub mod rewrite;
 pub mod rng;
 pub mod route;
+pub mod route6;
 pub mod rule_counters;
 pub mod sctp;
 pub mod segmenter;

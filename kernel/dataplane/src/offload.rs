@@ -17,12 +17,20 @@
 //! other bad frame. The egress NIC says what it can take ([`NicOffloads`]); what it cannot
 //! is done in software ([`crate::segmenter`]).
 //!
+//! IPv6: a partial TCP or UDP checksum is handled as for IPv4 (the transport header starts
+//! after the extension headers; NAT66 moves the pseudo-header's sum with the addresses,
+//! [`crate::rewrite`]), but no IPv6 super-frame is: TSO6 is not negotiated (its GSO type
+//! arrives as [`GsoKind::Unsupported`]) and a UDP super-frame (UFO) would have to be
+//! fragmented, which the appliance never does to IPv6 — both are refused as malformed
+//! ([`OffloadError::SegmentationMismatch`], [`OffloadError::SegmentationOfIpv6`]), never
+//! forwarded with metadata that does not hold.
+//!
 //! Room to grow: IPv6 adds [`GsoKind`] `TcpV6`, and UDP segmentation (virtio's USO) a kind
 //! of its own; [`NicOffloads`] then gains the matching capabilities.
 
 use smoltcp::wire::{IpProtocol, TcpPacket, ETHERNET_HEADER_LEN, UDP_HEADER_LEN};
 
-use crate::packet::{Ipv4Summary, Transport};
+use crate::packet::{IpSummary, Transport};
 
 /// Bytes of a `virtio_net_hdr` with `num_buffers` (virtio 1.0 and later): flags, GSO type,
 /// header length, GSO size, checksum start and offset, buffers merged.
@@ -89,7 +97,7 @@ pub struct Offload {
 /// malformed, with this as its detail).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OffloadError {
-    /// A partial checksum on something other than an IPv4 packet's TCP or UDP checksum.
+    /// A partial checksum on something other than a TCP or UDP checksum.
     ChecksumNotTransport,
     /// A partial checksum whose start or field is not the packet's TCP or UDP checksum.
     ChecksumMisplaced,
@@ -103,6 +111,9 @@ pub enum OffloadError {
     SegmentationMismatch,
     /// A super-frame that is a fragment.
     SegmentationOfFragment,
+    /// A UDP super-frame (UFO) of IPv6: it stands for IPv6 fragments, which the appliance
+    /// never makes.
+    SegmentationOfIpv6,
 }
 
 impl OffloadError {
@@ -116,6 +127,7 @@ impl OffloadError {
             OffloadError::SegmentSizeZero => "offload-gso-size-zero",
             OffloadError::SegmentationMismatch => "offload-gso-type-mismatch",
             OffloadError::SegmentationOfFragment => "offload-gso-on-fragment",
+            OffloadError::SegmentationOfIpv6 => "offload-ufo-ipv6",
         }
     }
 }
@@ -193,8 +205,8 @@ impl Offload {
     }
 
     /// Checks the metadata against the packet it came with (`ip`, parsed from the frame's
-    /// IPv4 payload). See the module documentation.
-    pub fn check(&self, ip: &Ipv4Summary) -> Result<(), OffloadError> {
+    /// IPv4 or IPv6 payload). See the module documentation.
+    pub fn check(&self, ip: &IpSummary) -> Result<(), OffloadError> {
         if let Some(partial) = self.partial_checksum {
             let offset = match ip.protocol {
                 IpProtocol::Tcp => TCP_CHECKSUM_OFFSET,
@@ -216,12 +228,16 @@ impl Offload {
             if segmentation.size == 0 {
                 return Err(OffloadError::SegmentSizeZero);
             }
-            let matches = matches!(
-                (segmentation.kind, ip.transport),
-                (GsoKind::TcpV4, Transport::Tcp(_)) | (GsoKind::Udp, Transport::Udp { .. })
-            );
+            let matches = match (segmentation.kind, ip.transport) {
+                (GsoKind::TcpV4, Transport::Tcp(_)) => !ip.is_ipv6(),
+                (GsoKind::Udp, Transport::Udp { .. }) => true,
+                _ => false,
+            };
             if !matches {
                 return Err(OffloadError::SegmentationMismatch);
+            }
+            if ip.is_ipv6() {
+                return Err(OffloadError::SegmentationOfIpv6);
             }
             if ip.is_fragment() {
                 return Err(OffloadError::SegmentationOfFragment);
@@ -230,12 +246,12 @@ impl Offload {
         Ok(())
     }
 
-    /// The length of the largest IPv4 packet the frame becomes on the wire: one segment
+    /// The length of the largest IP packet the frame becomes on the wire: one segment
     /// (IP and transport headers and `size` bytes of payload) for a super-frame, the whole
     /// packet otherwise. This is what the egress MTU is checked against, as Linux does
     /// (`skb_gso_validate_network_len`). UDP with DF set is the whole datagram: it may not
     /// be cut into fragments.
-    pub fn wire_packet_len(&self, ip: &Ipv4Summary) -> usize {
+    pub fn wire_packet_len(&self, ip: &IpSummary) -> usize {
         let Some(segmentation) = self.segmentation else {
             return ip.total_len;
         };
@@ -316,14 +332,14 @@ mod tests {
         h
     }
 
-    fn tcp_packet(payload: usize) -> Ipv4Summary {
+    fn tcp_packet(payload: usize) -> IpSummary {
         let bytes = packets::tcp(
             ([10, 137, 1, 10], 40000),
             ([198, 51, 100, 80], 5201),
             (1, 1, 0x18),
             &alloc::vec![7u8; payload],
         );
-        Ipv4Summary::parse(&bytes).unwrap()
+        IpSummary::parse(&bytes).unwrap()
     }
 
     fn tso(size: u16) -> Offload {
@@ -464,13 +480,13 @@ mod tests {
             &[7; 3004],
         );
         packets::set_fragment(&mut fragment, true, 0);
-        let fragment = Ipv4Summary::parse(&fragment).unwrap();
+        let fragment = IpSummary::parse(&fragment).unwrap();
         assert_eq!(
             tso(1448).check(&fragment),
             Err(OffloadError::ChecksumOnFragment)
         );
         let icmp = packets::icmp_echo([10, 137, 1, 10], [1, 1, 1, 1], true, 1, 1, b"x");
-        let icmp = Ipv4Summary::parse(&icmp).unwrap();
+        let icmp = IpSummary::parse(&icmp).unwrap();
         let partial_only = Offload {
             segmentation: None,
             ..tso(0)

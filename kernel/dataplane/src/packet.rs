@@ -1,6 +1,6 @@
 //! Parsing and validating an IPv4 packet once, at the edge.
 //!
-//! [`Ipv4Summary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
+//! [`IpSummary::parse`] takes the bytes of an IPv4 packet (the Ethernet payload), checks
 //! everything the data plane relies on — version, header length, total length, header
 //! checksum, well-formed IPv4 options (summed up by [`IpOptions`]), a transport header
 //! long enough to read the ports/flags (TCP, UDP, SCTP) or the ICMP type, coherent TCP
@@ -16,8 +16,8 @@
 use crate::ip_options::IpOptions;
 use crate::sctp::{self, SctpPacket};
 use smoltcp::wire::{
-    Icmpv4Message, Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
-    UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
+    Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet, IpAddress, IpProtocol, IpVersion,
+    Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket, UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 /// The TCP control flags the data plane tracks, as one byte. Read from a segment with
@@ -64,6 +64,16 @@ pub enum Malformed {
     /// A TCP segment whose flags no real stack sends (SYN+FIN, SYN+RST, FIN+RST, no flags,
     /// FIN/PSH/URG without ACK).
     ImpossibleTcpFlags,
+    /// IPv6: more extension headers than the data plane walks
+    /// ([`crate::ipv6::MAX_EXTENSION_HEADERS`]).
+    ExtensionChainTooLong,
+    /// IPv6: a hop-by-hop options header other than first (RFC 8200 §4.1).
+    MisplacedHopByHop,
+    /// IPv6: a type 0 routing header (deprecated by RFC 5095).
+    RoutingHeaderType0,
+    /// IPv6: the extension-header chain, or the upper-layer header of a first fragment,
+    /// does not fit in the packet (RFC 7112).
+    IncompleteHeaderChain,
     /// IPv4 options whose lengths do not fit the header.
     BadIpOptions,
     /// A whole UDP datagram whose length field is shorter than its header or longer than
@@ -84,6 +94,10 @@ impl Malformed {
             Malformed::DatagramTooLong => "datagram-too-long",
             Malformed::FragmentMisaligned => "fragment-misaligned",
             Malformed::ImpossibleTcpFlags => "bad-tcp-flags",
+            Malformed::ExtensionChainTooLong => "ipv6-chain-too-long",
+            Malformed::MisplacedHopByHop => "ipv6-misplaced-hop-by-hop",
+            Malformed::RoutingHeaderType0 => "ipv6-routing-header-type-0",
+            Malformed::IncompleteHeaderChain => "ipv6-incomplete-header-chain",
             Malformed::BadIpOptions => "bad-ip-options",
             Malformed::BadTransportLength => "bad-transport-length",
         }
@@ -121,14 +135,14 @@ impl TcpSummary {
 /// The transport endpoints inside an ICMP error's quoted packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuotedPacket {
-    /// Offset of the quoted IPv4 header from the start of the outer IP packet.
+    /// Offset of the quoted IP header from the start of the outer IP packet.
     pub offset: usize,
-    /// Length of the quoted IPv4 header.
+    /// Length of the quoted IP header (IPv6: with the extension headers walked).
     pub header_len: usize,
     /// Quoted source address.
-    pub src: Ipv4Address,
+    pub src: IpAddress,
     /// Quoted destination address.
-    pub dst: Ipv4Address,
+    pub dst: IpAddress,
     /// Quoted protocol.
     pub protocol: IpProtocol,
     /// Quoted source port (TCP, UDP, SCTP) or echo identifier (ICMP echo), if quoted.
@@ -195,24 +209,25 @@ pub enum Transport {
     Other,
 }
 
-/// A validated IPv4 packet. See the module documentation.
+/// A validated IPv4 or IPv6 packet. See the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Summary {
-    /// IPv4 header length in bytes.
+pub struct IpSummary {
+    /// Bytes before the transport header: the IPv4 header with its options, or the IPv6
+    /// header with its extension headers.
     pub header_len: usize,
     /// Total length in bytes (the packet may sit in a longer buffer: Ethernet padding).
     pub total_len: usize,
     /// Source address.
-    pub src: Ipv4Address,
+    pub src: IpAddress,
     /// Destination address.
-    pub dst: Ipv4Address,
-    /// Protocol.
+    pub dst: IpAddress,
+    /// Protocol: for IPv6, the upper-layer protocol found after the extension headers.
     pub protocol: IpProtocol,
-    /// Time to live.
+    /// Time to live (IPv4) or hop limit (IPv6).
     pub ttl: u8,
-    /// Identification.
-    pub ident: u16,
-    /// Don't-fragment flag.
+    /// Identification (IPv4's 16 bits, or an IPv6 fragment header's 32).
+    pub ident: u32,
+    /// Don't-fragment flag (always set for IPv6: routers never fragment it).
     pub dont_fragment: bool,
     /// More-fragments flag.
     pub more_fragments: bool,
@@ -224,7 +239,25 @@ pub struct Ipv4Summary {
     pub transport: Transport,
 }
 
-impl Ipv4Summary {
+impl IpSummary {
+    /// The IP version.
+    pub fn version(&self) -> IpVersion {
+        self.src.version()
+    }
+
+    /// Whether this is an IPv6 packet.
+    pub fn is_ipv6(&self) -> bool {
+        self.version() == IpVersion::Ipv6
+    }
+
+    /// The IPv4 source and destination, `None` for an IPv6 packet.
+    pub fn ipv4_addresses(&self) -> Option<(Ipv4Address, Ipv4Address)> {
+        match (self.src, self.dst) {
+            (IpAddress::Ipv4(src), IpAddress::Ipv4(dst)) => Some((src, dst)),
+            _ => None,
+        }
+    }
+
     /// Whether this packet is a fragment (first or later).
     pub fn is_fragment(&self) -> bool {
         self.more_fragments || self.fragment_offset != 0
@@ -246,11 +279,8 @@ impl Ipv4Summary {
     /// ICMP type and code (zeros for other protocols).
     pub fn icmp_type_code(&self) -> (u8, u8) {
         match self.transport {
-            Transport::Icmp(IcmpSummary::Echo { request: true, .. }) => {
-                (Icmpv4Message::EchoRequest.into(), 0)
-            }
-            Transport::Icmp(IcmpSummary::Echo { request: false, .. }) => {
-                (Icmpv4Message::EchoReply.into(), 0)
+            Transport::Icmp(IcmpSummary::Echo { request, .. }) => {
+                (echo_type(self.version(), request), 0)
             }
             Transport::Icmp(IcmpSummary::Error {
                 icmp_type, code, ..
@@ -261,7 +291,7 @@ impl Ipv4Summary {
     }
 
     /// Parses and validates `bytes` (which may be longer than the packet: Ethernet padding).
-    pub fn parse(bytes: &[u8]) -> Result<Ipv4Summary, Malformed> {
+    pub fn parse(bytes: &[u8]) -> Result<IpSummary, Malformed> {
         if bytes.len() < IPV4_HEADER_LEN {
             return Err(Malformed::Truncated);
         }
@@ -297,20 +327,30 @@ impl Ipv4Summary {
         } else {
             parse_transport(protocol, payload, header_len, !more_fragments)?
         };
-        Ok(Ipv4Summary {
+        Ok(IpSummary {
             header_len,
             total_len,
-            src: packet.src_addr(),
-            dst: packet.dst_addr(),
+            src: packet.src_addr().into(),
+            dst: packet.dst_addr().into(),
             protocol,
             ttl: packet.hop_limit(),
-            ident: packet.ident(),
+            ident: packet.ident().into(),
             dont_fragment: packet.dont_frag(),
             more_fragments,
             fragment_offset,
             options,
             transport,
         })
+    }
+}
+
+/// The ICMP (or ICMPv6) type of an echo request or reply.
+pub fn echo_type(version: IpVersion, request: bool) -> u8 {
+    match (version, request) {
+        (IpVersion::Ipv4, true) => Icmpv4Message::EchoRequest.into(),
+        (IpVersion::Ipv4, false) => Icmpv4Message::EchoReply.into(),
+        (IpVersion::Ipv6, true) => Icmpv6Message::EchoRequest.into(),
+        (IpVersion::Ipv6, false) => Icmpv6Message::EchoReply.into(),
     }
 }
 
@@ -321,7 +361,11 @@ pub const MAX_DATAGRAM_PAYLOAD: usize = 65535;
 /// Refuses a fragment that ends past [`MAX_DATAGRAM_PAYLOAD`] (pf's "respect maximum
 /// length"), or that has more to come but does not end on an 8-byte boundary (pf's "all
 /// fragments are 8 byte aligned").
-fn check_fragment_bounds(offset: u16, more: bool, payload_len: usize) -> Result<(), Malformed> {
+pub(crate) fn check_fragment_bounds(
+    offset: u16,
+    more: bool,
+    payload_len: usize,
+) -> Result<(), Malformed> {
     if usize::from(offset) + payload_len > MAX_DATAGRAM_PAYLOAD {
         return Err(Malformed::DatagramTooLong);
     }
@@ -333,7 +377,7 @@ fn check_fragment_bounds(offset: u16, more: bool, payload_len: usize) -> Result<
 
 /// The transport summary of a first fragment or whole packet (`whole`: no more fragments
 /// follow, so the payload is all of the datagram).
-fn parse_transport(
+pub(crate) fn parse_transport(
     protocol: IpProtocol,
     payload: &[u8],
     header_len: usize,
@@ -393,7 +437,7 @@ fn parse_transport(
 }
 
 /// The control flags of a segment, read with smoltcp's accessors.
-fn flags_of(tcp: &TcpPacket<&[u8]>) -> u8 {
+pub(crate) fn flags_of(tcp: &TcpPacket<&[u8]>) -> u8 {
     use tcp_flags::*;
     [
         (tcp.fin(), FIN),
@@ -464,12 +508,6 @@ fn parse_icmp(payload: &[u8], header_len: usize) -> Result<IcmpSummary, Malforme
 /// UDP header and a TCP sequence number, or an ICMP echo's type and identifier, all within
 /// those 8 bytes — and the fields are then read through unchecked views.
 fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
-    /// The two ports at the start of a TCP or UDP header.
-    const PORTS_LEN: usize = 4;
-    /// An ICMP echo's type, code, checksum, identifier and sequence number.
-    const ECHO_HEADER_LEN: usize = 8;
-    /// A TCP header's ports and sequence number.
-    const TCP_SEQ_END: usize = 8;
     if bytes.len() < IPV4_HEADER_LEN {
         return None;
     }
@@ -479,39 +517,70 @@ fn parse_quoted(bytes: &[u8], offset: usize) -> Option<QuotedPacket> {
         return None;
     }
     let protocol = ip.next_header();
-    let rest = &bytes[header_len..];
     let first_fragment = ip.frag_offset() == 0;
-    let tcp_seq = (protocol == IpProtocol::Tcp && first_fragment && rest.len() >= TCP_SEQ_END)
-        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
-    let (src_port, dst_port) = match protocol {
-        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL
-            if first_fragment && rest.len() >= PORTS_LEN =>
-        {
-            // TCP, UDP and SCTP all start with the two ports.
-            let udp = UdpPacket::new_unchecked(rest);
-            (Some(udp.src_port()), Some(udp.dst_port()))
-        }
-        IpProtocol::Icmp if first_fragment && rest.len() >= ECHO_HEADER_LEN => {
-            let icmp = Icmpv4Packet::new_unchecked(rest);
-            match icmp.msg_type() {
-                Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply => {
-                    (Some(icmp.echo_ident()), Some(icmp.echo_ident()))
-                }
-                _ => (None, None),
-            }
-        }
-        _ => (None, None),
-    };
+    let (src_port, dst_port, tcp_seq) =
+        quoted_transport(protocol, &bytes[header_len..], first_fragment);
     Some(QuotedPacket {
         offset,
         header_len,
-        src: ip.src_addr(),
-        dst: ip.dst_addr(),
+        src: ip.src_addr().into(),
+        dst: ip.dst_addr().into(),
         protocol,
         src_port,
         dst_port,
         tcp_seq,
     })
+}
+
+/// The ports (or echo identifier, twice) and TCP sequence number a quote holds in `rest`,
+/// the first bytes of its transport header (of `protocol`; none in a later fragment), as
+/// far as the quote carries them — IPv4's and IPv6's alike (ICMP and ICMPv6 echoes keep
+/// their identifier in the same place).
+pub(crate) fn quoted_transport(
+    protocol: IpProtocol,
+    rest: &[u8],
+    first_fragment: bool,
+) -> (Option<u16>, Option<u16>, Option<u32>) {
+    /// The two ports at the start of a TCP or UDP header.
+    const PORTS_LEN: usize = 4;
+    /// An ICMP echo's type, code, checksum, identifier and sequence number.
+    const ECHO_HEADER_LEN: usize = 8;
+    /// A TCP header's ports and sequence number.
+    const TCP_SEQ_END: usize = 8;
+    if !first_fragment {
+        return (None, None, None);
+    }
+    let tcp_seq = (protocol == IpProtocol::Tcp && rest.len() >= TCP_SEQ_END)
+        .then(|| TcpPacket::new_unchecked(rest).seq_number().0 as u32);
+    let echo_ident = match protocol {
+        _ if rest.len() < ECHO_HEADER_LEN => None,
+        IpProtocol::Icmp => {
+            let icmp = Icmpv4Packet::new_unchecked(rest);
+            matches!(
+                icmp.msg_type(),
+                Icmpv4Message::EchoRequest | Icmpv4Message::EchoReply
+            )
+            .then(|| icmp.echo_ident())
+        }
+        IpProtocol::Icmpv6 => {
+            let icmp = Icmpv6Packet::new_unchecked(rest);
+            matches!(
+                icmp.msg_type(),
+                Icmpv6Message::EchoRequest | Icmpv6Message::EchoReply
+            )
+            .then(|| icmp.echo_ident())
+        }
+        _ => None,
+    };
+    let (src_port, dst_port) = match protocol {
+        IpProtocol::Tcp | IpProtocol::Udp | sctp::PROTOCOL if rest.len() >= PORTS_LEN => {
+            // TCP, UDP and SCTP all start with the two ports.
+            let udp = UdpPacket::new_unchecked(rest);
+            (Some(udp.src_port()), Some(udp.dst_port()))
+        }
+        _ => (echo_ident, echo_ident),
+    };
+    (src_port, dst_port, tcp_seq)
 }
 
 /// The blocks of IPv4 addresses that never hold a single host's address (RFC 1812 5.3.7,
@@ -524,6 +593,16 @@ pub const SPECIAL_PURPOSE: [Ipv4Cidr; 4] = [
     Ipv4Cidr::new(Ipv4Address::new(224, 0, 0, 0), 4),
     Ipv4Cidr::new(Ipv4Address::new(240, 0, 0, 0), 4),
 ];
+
+/// Whether a packet for `addr` may never be forwarded: an IPv4 [`SPECIAL_PURPOSE`] address,
+/// or an IPv6 address that never leaves its link or is no single host's
+/// ([`crate::route6::is_never_routed`]).
+pub fn is_never_forwarded(addr: IpAddress) -> bool {
+    match addr {
+        IpAddress::Ipv4(v4) => is_special_purpose(v4),
+        IpAddress::Ipv6(v6) => crate::route6::is_never_routed(v6),
+    }
+}
 
 /// Whether `addr` lies in one of the [`SPECIAL_PURPOSE`] blocks.
 pub fn is_special_purpose(addr: Ipv4Address) -> bool {
@@ -540,9 +619,9 @@ mod tests {
     #[test]
     fn tcp_syn_is_summarised() {
         let bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
-        let s = Ipv4Summary::parse(&bytes).unwrap();
+        let s = IpSummary::parse(&bytes).unwrap();
         assert_eq!(s.protocol, IpProtocol::Tcp);
-        assert_eq!(s.src, Ipv4Address::new(10, 137, 1, 10));
+        assert_eq!(s.src, Ipv4Address::new(10, 137, 1, 10).into());
         assert_eq!(s.ports(), (40000, 443));
         let Transport::Tcp(tcp) = s.transport else {
             panic!("not tcp")
@@ -556,21 +635,21 @@ mod tests {
     fn bad_header_checksum_is_rejected() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
         bytes[10] ^= 0xff;
-        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::BadChecksum));
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::BadChecksum));
     }
 
     #[test]
     fn header_length_below_twenty_is_rejected() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
         bytes[0] = 0x44;
-        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::BadHeaderLength));
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::BadHeaderLength));
     }
 
     #[test]
     fn total_length_beyond_buffer_is_truncated() {
         let bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"query");
         assert_eq!(
-            Ipv4Summary::parse(&bytes[..bytes.len() - 1]),
+            IpSummary::parse(&bytes[..bytes.len() - 1]),
             Err(Malformed::Truncated)
         );
     }
@@ -578,10 +657,10 @@ mod tests {
     #[test]
     fn ip_options_are_summed_up() {
         let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
-        assert_eq!(Ipv4Summary::parse(&plain).unwrap().options, IpOptions::None);
+        assert_eq!(IpSummary::parse(&plain).unwrap().options, IpOptions::None);
         let routed =
             packets::with_ip_options(&plain, &packets::loose_source_route(&[[1, 2, 3, 4]]));
-        let s = Ipv4Summary::parse(&routed).unwrap();
+        let s = IpSummary::parse(&routed).unwrap();
         assert_eq!((s.options, s.header_len), (IpOptions::SourceRoute, 28));
         assert_eq!(s.ports(), (5353, 53));
     }
@@ -590,7 +669,7 @@ mod tests {
     fn options_that_run_past_the_header_are_malformed() {
         let plain = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
         let bad = packets::with_ip_options(&plain, &[crate::ip_options::ROUTER_ALERT, 9, 0, 0]);
-        assert_eq!(Ipv4Summary::parse(&bad), Err(Malformed::BadIpOptions));
+        assert_eq!(IpSummary::parse(&bad), Err(Malformed::BadIpOptions));
     }
 
     #[test]
@@ -598,17 +677,14 @@ mod tests {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, b"q");
         let len = bytes.len();
         bytes.extend_from_slice(&[0; 10]);
-        assert_eq!(Ipv4Summary::parse(&bytes).unwrap().total_len, len);
+        assert_eq!(IpSummary::parse(&bytes).unwrap().total_len, len);
     }
 
     #[test]
     fn syn_fin_is_impossible() {
         let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
         packets::set_tcp_flags(&mut bytes, tcp_flags::SYN | tcp_flags::FIN);
-        assert_eq!(
-            Ipv4Summary::parse(&bytes),
-            Err(Malformed::ImpossibleTcpFlags)
-        );
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::ImpossibleTcpFlags));
     }
 
     #[test]
@@ -617,7 +693,7 @@ mod tests {
             let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
             packets::set_tcp_flags(&mut bytes, flags);
             assert_eq!(
-                Ipv4Summary::parse(&bytes),
+                IpSummary::parse(&bytes),
                 Err(Malformed::ImpossibleTcpFlags),
                 "flags {flags:#x}"
             );
@@ -630,10 +706,7 @@ mod tests {
         // Keep the IP header and 8 bytes of TCP, as a first fragment.
         let mut tiny = bytes[..28].to_vec();
         packets::set_fragment(&mut tiny, true, 0);
-        assert_eq!(
-            Ipv4Summary::parse(&tiny),
-            Err(Malformed::TruncatedTransport)
-        );
+        assert_eq!(IpSummary::parse(&tiny), Err(Malformed::TruncatedTransport));
     }
 
     #[test]
@@ -641,7 +714,7 @@ mod tests {
         let mut bytes = packets::tcp_syn([10, 137, 1, 10], 40000, [1, 1, 1, 1], 443);
         packets::set_fragment(&mut bytes, false, 8);
         assert_eq!(
-            Ipv4Summary::parse(&bytes),
+            IpSummary::parse(&bytes),
             Err(Malformed::FragmentOverlapsTransport)
         );
     }
@@ -649,7 +722,7 @@ mod tests {
     #[test]
     fn sctp_ports_are_summarised() {
         let bytes = packets::sctp_init([10, 137, 1, 10], 40000, [1, 1, 1, 1], 9999);
-        let s = Ipv4Summary::parse(&bytes).unwrap();
+        let s = IpSummary::parse(&bytes).unwrap();
         assert_eq!(s.protocol, sctp::PROTOCOL);
         assert_eq!(
             s.transport,
@@ -664,34 +737,28 @@ mod tests {
     #[test]
     fn sctp_shorter_than_its_common_header_is_truncated() {
         let bytes = packets::ipv4([10, 137, 1, 10], [1, 1, 1, 1], 132, &[0; 8]);
-        assert_eq!(
-            Ipv4Summary::parse(&bytes),
-            Err(Malformed::TruncatedTransport)
-        );
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::TruncatedTransport));
     }
 
     #[test]
     fn fragment_reaching_past_the_largest_datagram_is_rejected() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 1472]);
         packets::set_fragment(&mut bytes, true, 64160);
-        assert_eq!(Ipv4Summary::parse(&bytes), Err(Malformed::DatagramTooLong));
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::DatagramTooLong));
         // Ending exactly at byte 65,535 is allowed.
         let mut last = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 1367]);
         packets::set_fragment(&mut last, false, 64160);
-        assert!(Ipv4Summary::parse(&last).is_ok());
+        assert!(IpSummary::parse(&last).is_ok());
     }
 
     #[test]
     fn fragment_with_more_to_come_must_end_on_an_eight_byte_boundary() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 93]);
         packets::set_fragment(&mut bytes, true, 1480);
-        assert_eq!(
-            Ipv4Summary::parse(&bytes),
-            Err(Malformed::FragmentMisaligned)
-        );
+        assert_eq!(IpSummary::parse(&bytes), Err(Malformed::FragmentMisaligned));
         packets::set_fragment(&mut bytes, false, 1480);
         assert!(
-            Ipv4Summary::parse(&bytes).is_ok(),
+            IpSummary::parse(&bytes).is_ok(),
             "the last fragment ends anywhere"
         );
     }
@@ -700,7 +767,7 @@ mod tests {
     fn later_fragment_has_no_transport() {
         let mut bytes = packets::udp([10, 137, 1, 10], 5353, [10, 0, 2, 3], 53, &[7; 64]);
         packets::set_fragment(&mut bytes, false, 1480);
-        let s = Ipv4Summary::parse(&bytes).unwrap();
+        let s = IpSummary::parse(&bytes).unwrap();
         assert_eq!(s.transport, Transport::NonFirstFragment);
         assert!(s.is_fragment());
     }
@@ -709,7 +776,7 @@ mod tests {
     fn icmp_error_quote_is_summarised() {
         let inner = packets::udp([10, 0, 2, 15], 40000, [8, 8, 8, 8], 53, b"q");
         let bytes = packets::icmp_error([10, 0, 2, 2], [10, 0, 2, 15], 3, 3, &inner);
-        let s = Ipv4Summary::parse(&bytes).unwrap();
+        let s = IpSummary::parse(&bytes).unwrap();
         let Transport::Icmp(IcmpSummary::Error {
             icmp_type: 3,
             code: 3,
@@ -719,8 +786,8 @@ mod tests {
             panic!("not an error: {:?}", s.transport)
         };
         assert_eq!(quoted.offset, 28);
-        assert_eq!(quoted.src, Ipv4Address::new(10, 0, 2, 15));
-        assert_eq!(quoted.dst, Ipv4Address::new(8, 8, 8, 8));
+        assert_eq!(quoted.src, Ipv4Address::new(10, 0, 2, 15).into());
+        assert_eq!(quoted.dst, Ipv4Address::new(8, 8, 8, 8).into());
         assert_eq!((quoted.src_port, quoted.dst_port), (Some(40000), Some(53)));
     }
 

@@ -1,11 +1,12 @@
-//! In-place rewriting of IPv4 packets with incremental checksum updates (RFC 1624).
+//! In-place rewriting of IPv4 and IPv6 packets with incremental checksum updates (RFC 1624).
 //!
-//! Every function takes the packet bytes (starting at the IPv4 header) and the
-//! [`Ipv4Summary`] that [`Ipv4Summary::parse`] produced for them, changes one field through
-//! a `smoltcp::wire` view, and adjusts every checksum that covers it — the IPv4 header
-//! checksum, the TCP/UDP checksum (whose pseudo-header covers the addresses), the ICMP
-//! checksum — without recomputing any of them over the packet. A UDP checksum of zero
-//! ("none") stays zero.
+//! Every function takes the packet bytes (starting at the IP header) and the
+//! [`IpSummary`] that [`IpSummary::parse`] (or [`IpSummary::parse_ipv6`]) produced for
+//! them, changes one field through a `smoltcp::wire` view, and adjusts every checksum that
+//! covers it — the IPv4 header checksum, the TCP/UDP checksum (whose pseudo-header covers
+//! the addresses), the ICMP checksum, and the ICMPv6 checksum (which, unlike ICMP's, covers
+//! the pseudo-header too) — without recomputing any of them over the packet. IPv6 has no
+//! header checksum. A UDP checksum of zero ("none") stays zero.
 //!
 //! The views give the fields; the adjustment is ours ([`update_bytes`], RFC 1624 eqn. 3):
 //! smoltcp only recomputes a checksum over the whole packet, which would also hide damage
@@ -22,15 +23,16 @@
 //! the functions then change nothing rather than panicking.
 
 use smoltcp::wire::{
-    Icmpv4Packet, IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket, TCP_HEADER_LEN,
-    UDP_HEADER_LEN,
+    Icmpv4Packet, Icmpv6Packet, IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
+    UdpPacket, TCP_HEADER_LEN, UDP_HEADER_LEN,
 };
 
 use crate::checksum::update_bytes;
-use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
 
-/// Longest IPv4 header (with options).
-const MAX_IPV4_HEADER_LEN: usize = 60;
+/// Longest quoted IP header an edit touches: an IPv4 header with options, or an IPv6
+/// header with the extension headers [`crate::packet`] accepts in a quote.
+const MAX_QUOTED_HEADER_LEN: usize = crate::ipv6::MAX_QUOTED_IPV6_HEADER_LEN;
 /// Bytes of an ICMP echo header (type, code, checksum, identifier, sequence number): the
 /// part of a quoted echo the checksum and identifier live in.
 const ICMP_ECHO_HEADER_LEN: usize = 8;
@@ -71,7 +73,7 @@ fn adjusted_partial(sum: u16, old: &[u8], new: &[u8]) -> u16 {
 }
 
 /// The bytes of the packet (without Ethernet padding), if `bytes` holds all of it.
-fn packet_of<'a>(bytes: &'a mut [u8], summary: &Ipv4Summary) -> Option<&'a mut [u8]> {
+fn packet_of<'a>(bytes: &'a mut [u8], summary: &IpSummary) -> Option<&'a mut [u8]> {
     bytes.get_mut(..summary.total_len)
 }
 
@@ -79,7 +81,7 @@ fn packet_of<'a>(bytes: &'a mut [u8], summary: &Ipv4Summary) -> Option<&'a mut [
 /// fragment's TCP or UDP checksum — for pseudo-header bytes that changed `old` → `new`.
 fn adjust_pseudo_header(
     packet: &mut [u8],
-    summary: &Ipv4Summary,
+    summary: &IpSummary,
     old: &[u8],
     new: &[u8],
     checksum: TransportChecksum,
@@ -104,13 +106,25 @@ fn adjust_pseudo_header(
             let mut udp = UdpPacket::new_unchecked(l4);
             udp.set_checksum(adjusted_partial(udp.checksum(), old, new));
         }
+        // ICMPv6's checksum covers the pseudo-header; ICMP's does not. It is never partial
+        // (offload metadata is only accepted on TCP and UDP).
+        (Transport::Icmp(_), _) if summary.is_ipv6() => {
+            let mut icmp = Icmpv6Packet::new_unchecked(l4);
+            icmp.set_checksum(adjusted(icmp.checksum(), old, new));
+        }
         _ => {}
     }
 }
 
-/// Decrements the TTL (the header checksum follows); returns the new TTL. The caller
-/// checks for expiry first.
+/// Decrements the TTL (the header checksum follows) or the IPv6 hop limit; returns the new
+/// value. The caller checks for expiry first.
 pub fn decrement_ttl(bytes: &mut [u8]) -> u8 {
+    if Ipv6Packet::new_checked(&*bytes).is_ok_and(|ip| ip.version() == 6) {
+        let mut ip = Ipv6Packet::new_unchecked(bytes);
+        let hop_limit = ip.hop_limit().saturating_sub(1);
+        ip.set_hop_limit(hop_limit);
+        return hop_limit;
+    }
     let Ok(mut ip) = Ipv4Packet::new_checked(bytes) else {
         return 0;
     };
@@ -131,34 +145,86 @@ enum End {
     Destination,
 }
 
-/// Sets one address of the IPv4 header at the start of `header` and adjusts its checksum;
-/// returns the old address.
-fn set_header_address(header: &mut [u8], end: End, new: Ipv4Address) -> Ipv4Address {
-    let mut ip = Ipv4Packet::new_unchecked(header);
-    let old = match end {
-        End::Source => ip.src_addr(),
-        End::Destination => ip.dst_addr(),
-    };
-    match end {
-        End::Source => ip.set_src_addr(new),
-        End::Destination => ip.set_dst_addr(new),
+/// An address's bytes as the pseudo-header carries them: 4 for IPv4, 16 for IPv6.
+struct AddressBytes {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl AddressBytes {
+    fn of(addr: IpAddress) -> AddressBytes {
+        let mut bytes = [0u8; 16];
+        let len = match addr {
+            IpAddress::Ipv4(v4) => {
+                bytes[..4].copy_from_slice(&v4.octets());
+                4
+            }
+            IpAddress::Ipv6(v6) => {
+                bytes = v6.octets();
+                16
+            }
+        };
+        AddressBytes { bytes, len }
     }
-    ip.set_checksum(adjusted(ip.checksum(), &old.octets(), &new.octets()));
-    old
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Sets one address of the IP header at the start of `header` (and adjusts an IPv4
+/// header's checksum); returns the old address. An address of the other family than the
+/// header's changes nothing (a caller bug) and returns `new`.
+fn set_header_address(header: &mut [u8], end: End, new: IpAddress) -> IpAddress {
+    match new {
+        IpAddress::Ipv4(new) if header.first().is_some_and(|b| b >> 4 == 4) => {
+            let mut ip = Ipv4Packet::new_unchecked(header);
+            let old = match end {
+                End::Source => ip.src_addr(),
+                End::Destination => ip.dst_addr(),
+            };
+            match end {
+                End::Source => ip.set_src_addr(new),
+                End::Destination => ip.set_dst_addr(new),
+            }
+            ip.set_checksum(adjusted(ip.checksum(), &old.octets(), &new.octets()));
+            old.into()
+        }
+        IpAddress::Ipv6(new) if header.first().is_some_and(|b| b >> 4 == 6) => {
+            let mut ip = Ipv6Packet::new_unchecked(header);
+            let old = match end {
+                End::Source => ip.src_addr(),
+                End::Destination => ip.dst_addr(),
+            };
+            match end {
+                End::Source => ip.set_src_addr(new),
+                End::Destination => ip.set_dst_addr(new),
+            }
+            old.into()
+        }
+        _ => new,
+    }
 }
 
 fn set_address(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
+    summary: &mut IpSummary,
     end: End,
-    new: Ipv4Address,
+    new: IpAddress,
     checksum: TransportChecksum,
 ) {
     let Some(packet) = packet_of(bytes, summary) else {
         return;
     };
-    let old = set_header_address(packet, end, new);
-    adjust_pseudo_header(packet, summary, &old.octets(), &new.octets(), checksum);
+    let old = AddressBytes::of(set_header_address(packet, end, new));
+    let new_bytes = AddressBytes::of(new);
+    adjust_pseudo_header(
+        packet,
+        summary,
+        old.as_slice(),
+        new_bytes.as_slice(),
+        checksum,
+    );
     match end {
         End::Source => summary.src = new,
         End::Destination => summary.dst = new,
@@ -166,20 +232,20 @@ fn set_address(
 }
 
 /// Rewrites the source address (IPv4 header and transport pseudo-header checksums).
-pub fn set_src_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
+pub fn set_src_addr(bytes: &mut [u8], summary: &mut IpSummary, new: IpAddress) {
     set_src_addr_of(bytes, summary, new, TransportChecksum::Complete);
 }
 
 /// Rewrites the destination address (IPv4 header and transport pseudo-header checksums).
-pub fn set_dst_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
+pub fn set_dst_addr(bytes: &mut [u8], summary: &mut IpSummary, new: IpAddress) {
     set_dst_addr_of(bytes, summary, new, TransportChecksum::Complete);
 }
 
 /// [`set_src_addr`] of a packet whose transport checksum stands as `checksum` says.
 pub fn set_src_addr_of(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
-    new: Ipv4Address,
+    summary: &mut IpSummary,
+    new: IpAddress,
     checksum: TransportChecksum,
 ) {
     set_address(bytes, summary, End::Source, new, checksum);
@@ -188,8 +254,8 @@ pub fn set_src_addr_of(
 /// [`set_dst_addr`] of a packet whose transport checksum stands as `checksum` says.
 pub fn set_dst_addr_of(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
-    new: Ipv4Address,
+    summary: &mut IpSummary,
+    new: IpAddress,
     checksum: TransportChecksum,
 ) {
     set_address(bytes, summary, End::Destination, new, checksum);
@@ -247,7 +313,7 @@ fn set_transport_port(
 
 fn set_port(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
+    summary: &mut IpSummary,
     end: End,
     new: u16,
     checksum: TransportChecksum,
@@ -269,19 +335,19 @@ fn set_port(
 }
 
 /// Rewrites the TCP/UDP source port (no effect for other protocols).
-pub fn set_src_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
+pub fn set_src_port(bytes: &mut [u8], summary: &mut IpSummary, new: u16) {
     set_src_port_of(bytes, summary, new, TransportChecksum::Complete);
 }
 
 /// Rewrites the TCP/UDP destination port (no effect for other protocols).
-pub fn set_dst_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
+pub fn set_dst_port(bytes: &mut [u8], summary: &mut IpSummary, new: u16) {
     set_dst_port_of(bytes, summary, new, TransportChecksum::Complete);
 }
 
 /// [`set_src_port`] of a packet whose transport checksum stands as `checksum` says.
 pub fn set_src_port_of(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
+    summary: &mut IpSummary,
     new: u16,
     checksum: TransportChecksum,
 ) {
@@ -291,15 +357,24 @@ pub fn set_src_port_of(
 /// [`set_dst_port`] of a packet whose transport checksum stands as `checksum` says.
 pub fn set_dst_port_of(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
+    summary: &mut IpSummary,
     new: u16,
     checksum: TransportChecksum,
 ) {
     set_port(bytes, summary, End::Destination, new, checksum);
 }
 
-/// Sets the identifier of the ICMP echo at the start of `l4` and adjusts its checksum.
-fn set_echo_ident(l4: &mut [u8], new: u16) {
+/// Sets the identifier of the ICMP (`protocol` Icmp) or ICMPv6 echo at the start of `l4`
+/// and adjusts its checksum.
+fn set_echo_ident(l4: &mut [u8], protocol: IpProtocol, new: u16) {
+    if protocol == IpProtocol::Icmpv6 {
+        let mut icmp = Icmpv6Packet::new_unchecked(l4);
+        let old = icmp.echo_ident();
+        icmp.set_echo_ident(new);
+        let checksum = adjusted(icmp.checksum(), &old.to_be_bytes(), &new.to_be_bytes());
+        icmp.set_checksum(checksum);
+        return;
+    }
     let mut icmp = Icmpv4Packet::new_unchecked(l4);
     let old = icmp.echo_ident();
     icmp.set_echo_ident(new);
@@ -311,7 +386,7 @@ fn set_echo_ident(l4: &mut [u8], new: u16) {
 }
 
 /// Rewrites the identifier of an ICMP echo request/reply (no effect otherwise).
-pub fn set_icmp_echo_ident(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
+pub fn set_icmp_echo_ident(bytes: &mut [u8], summary: &mut IpSummary, new: u16) {
     let header_len = summary.header_len;
     let Transport::Icmp(IcmpSummary::Echo { ident, .. }) = &mut summary.transport else {
         return;
@@ -322,11 +397,11 @@ pub fn set_icmp_echo_ident(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16
     else {
         return;
     };
-    set_echo_ident(l4, new);
+    set_echo_ident(l4, summary.protocol, new);
     *ident = new;
 }
 
-fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
+fn quoted_of(summary: &IpSummary) -> Option<QuotedPacket> {
     match summary.transport {
         Transport::Icmp(IcmpSummary::Error { quoted, .. }) => Some(quoted),
         _ => None,
@@ -336,11 +411,7 @@ fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
 /// Applies `edit` to the quote of the ICMP error in `bytes` (the quoted packet, as far as
 /// the error carries it) and adjusts the error's own ICMP checksum, which covers every
 /// quoted byte: the edited fields and whatever checksums inside the quote they moved.
-fn edit_quote(
-    bytes: &mut [u8],
-    summary: &Ipv4Summary,
-    edit: impl FnOnce(&mut [u8], &QuotedPacket),
-) {
+fn edit_quote(bytes: &mut [u8], summary: &IpSummary, edit: impl FnOnce(&mut [u8], &QuotedPacket)) {
     let Some(quoted) = quoted_of(summary) else {
         return;
     };
@@ -354,12 +425,16 @@ fn edit_quote(
     // checksum. An even length, starting at an even offset of the ICMP message, so that
     // the adjustment works on the same 16-bit words as the checksum.
     let touched = quote_len.min(quoted.header_len + TCP_HEADER_LEN) & !1;
-    let mut before = [0u8; MAX_IPV4_HEADER_LEN + TCP_HEADER_LEN];
+    let mut before = [0u8; MAX_QUOTED_HEADER_LEN + TCP_HEADER_LEN];
+    let Some(touched_before) = before.get_mut(..touched) else {
+        return;
+    };
     let region = quoted.offset..quoted.offset + touched;
-    before[..touched].copy_from_slice(&packet[region.clone()]);
+    touched_before.copy_from_slice(&packet[region.clone()]);
     edit(&mut packet[quoted.offset..], &quoted);
-    let mut after = [0u8; MAX_IPV4_HEADER_LEN + TCP_HEADER_LEN];
+    let mut after = [0u8; MAX_QUOTED_HEADER_LEN + TCP_HEADER_LEN];
     after[..touched].copy_from_slice(&packet[region]);
+    // ICMP and ICMPv6 keep their checksum in the same place.
     let mut icmp = Icmpv4Packet::new_unchecked(&mut packet[summary.header_len..]);
     icmp.set_checksum(adjusted(
         icmp.checksum(),
@@ -368,20 +443,26 @@ fn edit_quote(
     ));
 }
 
-fn set_quoted_address(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: Ipv4Address) {
+fn set_quoted_address(bytes: &mut [u8], summary: &mut IpSummary, end: End, new: IpAddress) {
     edit_quote(bytes, summary, |quote, quoted| {
-        let old = set_header_address(quote, end, new);
+        let old = AddressBytes::of(set_header_address(quote, end, new));
+        let new = AddressBytes::of(new);
+        let (old, new) = (old.as_slice(), new.as_slice());
         // The quoted transport checksum covers the quoted addresses (pseudo-header), when
         // the quote reaches it.
         let l4 = &mut quote[quoted.header_len..];
         match quoted.protocol {
             IpProtocol::Udp if l4.len() >= UDP_HEADER_LEN => {
                 let mut udp = UdpPacket::new_unchecked(l4);
-                udp.set_checksum(adjusted_udp(udp.checksum(), &old.octets(), &new.octets()));
+                udp.set_checksum(adjusted_udp(udp.checksum(), old, new));
             }
             IpProtocol::Tcp if l4.len() >= TCP_CHECKSUM_END => {
                 let mut tcp = TcpPacket::new_unchecked(l4);
-                tcp.set_checksum(adjusted(tcp.checksum(), &old.octets(), &new.octets()));
+                tcp.set_checksum(adjusted(tcp.checksum(), old, new));
+            }
+            IpProtocol::Icmpv6 if l4.len() >= ICMP_ECHO_HEADER_LEN => {
+                let mut icmp = Icmpv6Packet::new_unchecked(l4);
+                icmp.set_checksum(adjusted(icmp.checksum(), old, new));
             }
             _ => {}
         }
@@ -395,16 +476,16 @@ fn set_quoted_address(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new
 }
 
 /// Rewrites the quoted packet's source address inside an ICMP error.
-pub fn set_quoted_src_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
+pub fn set_quoted_src_addr(bytes: &mut [u8], summary: &mut IpSummary, new: IpAddress) {
     set_quoted_address(bytes, summary, End::Source, new);
 }
 
 /// Rewrites the quoted packet's destination address inside an ICMP error.
-pub fn set_quoted_dst_addr(bytes: &mut [u8], summary: &mut Ipv4Summary, new: Ipv4Address) {
+pub fn set_quoted_dst_addr(bytes: &mut [u8], summary: &mut IpSummary, new: IpAddress) {
     set_quoted_address(bytes, summary, End::Destination, new);
 }
 
-fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u16) {
+fn set_quoted_port(bytes: &mut [u8], summary: &mut IpSummary, end: End, new: u16) {
     let Some(quoted) = quoted_of(summary) else {
         return;
     };
@@ -415,7 +496,11 @@ fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u
     edit_quote(bytes, summary, |quote, quoted| {
         let l4 = &mut quote[quoted.header_len..];
         match quoted.protocol {
-            IpProtocol::Icmp if l4.len() >= ICMP_ECHO_HEADER_LEN => set_echo_ident(l4, new),
+            protocol @ (IpProtocol::Icmp | IpProtocol::Icmpv6)
+                if l4.len() >= ICMP_ECHO_HEADER_LEN =>
+            {
+                set_echo_ident(l4, protocol, new)
+            }
             protocol => {
                 set_transport_port(l4, protocol, end, new, TransportChecksum::Complete);
             }
@@ -435,23 +520,24 @@ fn set_quoted_port(bytes: &mut [u8], summary: &mut Ipv4Summary, end: End, new: u
 }
 
 /// Rewrites the quoted packet's source port (or echo identifier) inside an ICMP error.
-pub fn set_quoted_src_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
+pub fn set_quoted_src_port(bytes: &mut [u8], summary: &mut IpSummary, new: u16) {
     set_quoted_port(bytes, summary, End::Source, new);
 }
 
 /// Rewrites the quoted packet's destination port (or echo identifier) inside an ICMP error.
-pub fn set_quoted_dst_port(bytes: &mut [u8], summary: &mut Ipv4Summary, new: u16) {
+pub fn set_quoted_dst_port(bytes: &mut [u8], summary: &mut IpSummary, new: u16) {
     set_quoted_port(bytes, summary, End::Destination, new);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::Ipv4Summary;
+    use crate::packet::IpSummary;
     use crate::testutil::packets::{self, checksums_valid};
+    use smoltcp::wire::Ipv4Address;
 
-    fn parsed(bytes: &[u8]) -> Ipv4Summary {
-        Ipv4Summary::parse(bytes).unwrap()
+    fn parsed(bytes: &[u8]) -> IpSummary {
+        IpSummary::parse(bytes).unwrap()
     }
 
     #[test]
@@ -471,10 +557,10 @@ mod tests {
             b"hello",
         );
         let mut s = parsed(&bytes);
-        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
+        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15).into());
         set_src_port(&mut bytes, &mut s, 61000);
         let again = parsed(&bytes);
-        assert_eq!(again.src, Ipv4Address::new(10, 0, 2, 15));
+        assert_eq!(again.src, Ipv4Address::new(10, 0, 2, 15).into());
         assert_eq!(again.ports(), (61000, 443));
         assert_eq!(again, s);
         assert!(checksums_valid(&bytes));
@@ -484,7 +570,7 @@ mod tests {
     fn udp_destination_nat_keeps_checksum_valid() {
         let mut bytes = packets::udp([203, 0, 113, 9], 5000, [10, 0, 2, 15], 8022, b"x");
         let mut s = parsed(&bytes);
-        set_dst_addr(&mut bytes, &mut s, Ipv4Address::new(10, 137, 1, 10));
+        set_dst_addr(&mut bytes, &mut s, Ipv4Address::new(10, 137, 1, 10).into());
         set_dst_port(&mut bytes, &mut s, 22);
         assert_eq!(parsed(&bytes).ports(), (5000, 22));
         assert!(checksums_valid(&bytes));
@@ -497,7 +583,7 @@ mod tests {
         bytes[l4 + 6] = 0;
         bytes[l4 + 7] = 0;
         let mut s = parsed(&bytes);
-        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
+        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15).into());
         assert_eq!(&bytes[l4 + 6..l4 + 8], &[0, 0]);
         assert!(checksums_valid(&bytes));
     }
@@ -510,15 +596,19 @@ mod tests {
             let mut bytes = original.clone();
             let mut s = parsed(&bytes);
             let partial = TransportChecksum::Partial;
-            set_src_addr_of(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15), partial);
+            let (src, dst) = (
+                Ipv4Address::new(10, 0, 2, 15),
+                Ipv4Address::new(10, 0, 2, 3),
+            );
+            set_src_addr_of(&mut bytes, &mut s, src.into(), partial);
             set_src_port_of(&mut bytes, &mut s, 61000, partial);
-            set_dst_addr_of(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 3), partial);
+            set_dst_addr_of(&mut bytes, &mut s, dst.into(), partial);
             set_dst_port_of(&mut bytes, &mut s, 5353, partial);
             assert!(!checksums_valid(&bytes), "still partial");
             let done = completed(&bytes);
             assert!(checksums_valid(&done), "completed after NAT");
             let again = parsed(&done);
-            assert_eq!(again.src, Ipv4Address::new(10, 0, 2, 15));
+            assert_eq!(again.src, Ipv4Address::new(10, 0, 2, 15).into());
             assert_eq!(again.ports(), (61000, 5353));
         }
     }
@@ -528,7 +618,7 @@ mod tests {
         let mut bytes =
             packets::icmp_echo([10, 137, 1, 10], [1, 1, 1, 1], true, 0x1234, 1, b"ping");
         let mut s = parsed(&bytes);
-        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
+        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15).into());
         set_icmp_echo_ident(&mut bytes, &mut s, 0x4321);
         assert_eq!(parsed(&bytes).ports(), (0x4321, 0x4321));
         assert!(checksums_valid(&bytes));
@@ -540,9 +630,9 @@ mod tests {
         packets::set_fragment(&mut bytes, false, 1480);
         let payload_before = bytes[20..].to_vec();
         let mut s = parsed(&bytes);
-        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15));
+        set_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 0, 2, 15).into());
         assert_eq!(&bytes[20..], &payload_before[..]);
-        assert!(Ipv4Summary::parse(&bytes).is_ok());
+        assert!(IpSummary::parse(&bytes).is_ok());
     }
 
     #[test]
@@ -552,8 +642,8 @@ mod tests {
         let quoted = packets::udp([10, 0, 2, 15], 61000, [8, 8, 8, 8], 53, b"q");
         let mut bytes = packets::icmp_error([8, 8, 8, 8], [10, 0, 2, 15], 3, 3, &quoted);
         let mut s = parsed(&bytes);
-        set_dst_addr(&mut bytes, &mut s, Ipv4Address::new(10, 137, 1, 10));
-        set_quoted_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 137, 1, 10));
+        set_dst_addr(&mut bytes, &mut s, Ipv4Address::new(10, 137, 1, 10).into());
+        set_quoted_src_addr(&mut bytes, &mut s, Ipv4Address::new(10, 137, 1, 10).into());
         set_quoted_src_port(&mut bytes, &mut s, 40000);
         assert!(checksums_valid(&bytes), "outer checksums");
         let again = parsed(&bytes);

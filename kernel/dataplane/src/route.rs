@@ -1,4 +1,6 @@
-//! IPv4 routing: where a packet for a destination address goes.
+//! Routing: where a packet for a destination address goes. This module holds the IPv4
+//! routes; the IPv6 ones are [`Ipv6Routes`] (see [`crate::route6`]), and
+//! [`RouteTable::lookup`] and [`RouteTable::toward`] answer for both families.
 //!
 //! The table is derived from the [`Topology`] (the NICs' addressing and the policy's
 //! clients) and has four kinds of routes, longest prefix first:
@@ -27,11 +29,12 @@
 
 use alloc::vec::Vec;
 
-use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Cidr, IPV6_MIN_MTU};
 
 use crate::config::NicConfig;
 use crate::packet::is_special_purpose;
 use crate::policy::{Client, Policy};
+use crate::route6::{Ipv6Routes, Nic6};
 
 /// The Ethernet MTU every NIC has unless told otherwise.
 pub const DEFAULT_MTU: u16 = 1500;
@@ -86,6 +89,16 @@ impl<'a> Topology<'a> {
             .filter_map(|c| c.ipv4.map(Ipv4Address::from_bits))
     }
 
+    /// Every declared client with an IPv6 address, as `(nic, address)`.
+    pub fn client_ipv6_addresses(
+        &self,
+    ) -> impl Iterator<Item = (u8, smoltcp::wire::Ipv6Address)> + '_ {
+        self.clients.iter().filter_map(|c| {
+            c.ipv6
+                .map(|a| (c.nic, smoltcp::wire::Ipv6Address::from_bits(a)))
+        })
+    }
+
     /// Every declared client with an IPv4 address, as `(nic, address)`.
     pub fn client_addresses(&self) -> impl Iterator<Item = (u8, Ipv4Address)> + '_ {
         self.clients
@@ -108,8 +121,8 @@ pub enum Route {
     Forward {
         /// Egress NIC.
         nic: u8,
-        /// The neighbour whose MAC the frame is sent to.
-        next_hop: Ipv4Address,
+        /// The neighbour whose MAC the frame is sent to (of the destination's family).
+        next_hop: IpAddress,
         /// The egress NIC's MTU.
         mtu: u16,
     },
@@ -159,6 +172,7 @@ pub struct RouteTable {
     /// Connected networks shorter than /32, longest prefix first.
     prefixes: Vec<PrefixRoute>,
     default: Option<Target>,
+    ipv6: Ipv6Routes,
 }
 
 fn mask_of(prefix_len: u8) -> u32 {
@@ -179,6 +193,11 @@ impl RouteTable {
             hosts: Vec::new(),
             prefixes: Vec::new(),
             default: None,
+            ipv6: Ipv6Routes::new(
+                topology.nics.len(),
+                topology.uplink,
+                topology.client_ipv6_addresses(),
+            ),
         };
         table.rebuild();
         table
@@ -199,6 +218,21 @@ impl RouteTable {
         if let Some(slot) = self.mtus.get_mut(nic as usize) {
             *slot = mtu.max(MIN_MTU);
         }
+    }
+
+    /// Replaces NIC `nic`'s IPv6 addressing (static, or as SLAAC learned it).
+    pub fn set_nic_ipv6(&mut self, nic: u8, addressing: Nic6) {
+        self.ipv6.set_nic(nic, addressing);
+    }
+
+    /// The IPv6 routes.
+    pub fn ipv6(&self) -> &Ipv6Routes {
+        &self.ipv6
+    }
+
+    /// The IPv6 MTU of NIC `nic`: its MTU, at least IPv6's minimum of 1,280 bytes.
+    pub fn ipv6_mtu(&self, nic: u8) -> u16 {
+        self.mtu(nic).max(IPV6_MIN_MTU as u16)
     }
 
     /// The MTU of NIC `nic` ([`DEFAULT_MTU`] for unknown NICs).
@@ -267,7 +301,24 @@ impl RouteTable {
     }
 
     /// Where a packet for `dst` goes.
-    pub fn lookup(&self, dst: Ipv4Address) -> Route {
+    pub fn lookup(&self, dst: IpAddress) -> Route {
+        match dst {
+            IpAddress::Ipv4(dst) => self.lookup_ipv4(dst),
+            IpAddress::Ipv6(dst) => self.ipv6.lookup(dst, |nic| self.ipv6_mtu(nic)),
+        }
+    }
+
+    /// Where a packet for `dst` goes when it must leave through `nic` (see
+    /// [`RouteTable::toward_ipv4`] and [`Ipv6Routes::toward`]).
+    pub fn toward(&self, nic: u8, dst: IpAddress) -> Route {
+        match dst {
+            IpAddress::Ipv4(dst) => self.toward_ipv4(nic, dst),
+            IpAddress::Ipv6(dst) => self.ipv6.toward(nic, dst, |nic| self.ipv6_mtu(nic)),
+        }
+    }
+
+    /// Where a packet for the IPv4 address `dst` goes.
+    pub fn lookup_ipv4(&self, dst: Ipv4Address) -> Route {
         if is_special_purpose(dst) {
             return Route::Unreachable;
         }
@@ -291,7 +342,7 @@ impl RouteTable {
     /// gateway when `nic` carries the default route. The appliance's own addresses and its
     /// networks' broadcasts are [`Route::Local`]; anything else, and every special-purpose
     /// address, is [`Route::Unreachable`].
-    pub fn toward(&self, nic: u8, dst: Ipv4Address) -> Route {
+    pub fn toward_ipv4(&self, nic: u8, dst: Ipv4Address) -> Route {
         if is_special_purpose(dst) {
             return Route::Unreachable;
         }
@@ -326,12 +377,12 @@ impl RouteTable {
             Some(Target::Local { nic }) => Route::Local { nic },
             Some(Target::OnLink { nic }) => Route::Forward {
                 nic,
-                next_hop: dst,
+                next_hop: dst.into(),
                 mtu: self.mtu(nic),
             },
             Some(Target::Via { nic, gateway }) => Route::Forward {
                 nic,
-                next_hop: gateway,
+                next_hop: gateway.into(),
                 mtu: self.mtu(nic),
             },
             None => Route::Unreachable,
@@ -424,7 +475,7 @@ mod tests {
     fn forward(nic: u8, next_hop: [u8; 4]) -> Route {
         Route::Forward {
             nic,
-            next_hop: ip(next_hop),
+            next_hop: ip(next_hop).into(),
             mtu: DEFAULT_MTU,
         }
     }
@@ -437,15 +488,15 @@ mod tests {
     fn own_addresses_are_local_whatever_nic_owns_them() {
         let table = lab_table();
         assert_eq!(
-            table.lookup(ip([10, 0, 2, 15])),
+            table.lookup(ip([10, 0, 2, 15]).into()),
             Route::Local { nic: UPLINK }
         );
         assert_eq!(
-            table.lookup(ip([10, 137, 1, 1])),
+            table.lookup(ip([10, 137, 1, 1]).into()),
             Route::Local { nic: CLIENT_LAN }
         );
         assert_eq!(
-            table.lookup(ip([10, 138, 0, 1])),
+            table.lookup(ip([10, 138, 0, 1]).into()),
             Route::Local { nic: QUBES_VIF }
         );
     }
@@ -454,11 +505,11 @@ mod tests {
     fn directed_broadcast_is_local_never_forwarded() {
         let table = lab_table();
         assert_eq!(
-            table.lookup(ip([10, 137, 1, 255])),
+            table.lookup(ip([10, 137, 1, 255]).into()),
             Route::Local { nic: CLIENT_LAN }
         );
         assert_eq!(
-            table.lookup(ip([10, 0, 2, 255])),
+            table.lookup(ip([10, 0, 2, 255]).into()),
             Route::Local { nic: UPLINK }
         );
     }
@@ -467,11 +518,11 @@ mod tests {
     fn connected_network_is_on_link() {
         let table = lab_table();
         assert_eq!(
-            table.lookup(ip([10, 137, 1, 77])),
+            table.lookup(ip([10, 137, 1, 77]).into()),
             forward(CLIENT_LAN, [10, 137, 1, 77])
         );
         assert_eq!(
-            table.lookup(ip([10, 0, 2, 3])),
+            table.lookup(ip([10, 0, 2, 3]).into()),
             forward(UPLINK, [10, 0, 2, 3])
         );
     }
@@ -480,12 +531,12 @@ mod tests {
     fn qubes_client_outside_any_network_gets_a_host_route() {
         let table = lab_table();
         assert_eq!(
-            table.lookup(ip([10, 137, 0, 17])),
+            table.lookup(ip([10, 137, 0, 17]).into()),
             forward(QUBES_VIF, [10, 137, 0, 17])
         );
         // Its neighbours in 10.137.0.0/24 are not routed to the vif: they go to the default.
         assert_eq!(
-            table.lookup(ip([10, 137, 0, 18])),
+            table.lookup(ip([10, 137, 0, 18]).into()),
             forward(UPLINK, [10, 0, 2, 2])
         );
     }
@@ -516,7 +567,7 @@ mod tests {
             (UPLINK, [127, 0, 0, 1], Route::Unreachable),
         ];
         for (nic, dst, route) in cases {
-            assert_eq!(table.toward(nic, ip(dst)), route, "nic{nic} {dst:?}");
+            assert_eq!(table.toward(nic, ip(dst).into()), route, "nic{nic} {dst:?}");
         }
     }
 
@@ -524,7 +575,7 @@ mod tests {
     fn everything_else_goes_via_the_uplink_gateway() {
         let table = lab_table();
         assert_eq!(
-            table.lookup(ip([1, 1, 1, 1])),
+            table.lookup(ip([1, 1, 1, 1]).into()),
             forward(UPLINK, [10, 0, 2, 2])
         );
     }
@@ -544,10 +595,22 @@ mod tests {
             uplink: Some(0),
             clients: &clients,
         });
-        assert_eq!(table.lookup(ip([10, 9, 9, 9])), forward(1, [10, 9, 9, 9]));
-        assert_eq!(table.lookup(ip([10, 1, 9, 9])), forward(2, [10, 1, 9, 9]));
-        assert_eq!(table.lookup(ip([10, 1, 2, 3])), forward(3, [10, 1, 2, 3]));
-        assert_eq!(table.lookup(ip([8, 8, 8, 8])), forward(0, [192, 168, 0, 1]));
+        assert_eq!(
+            table.lookup(ip([10, 9, 9, 9]).into()),
+            forward(1, [10, 9, 9, 9])
+        );
+        assert_eq!(
+            table.lookup(ip([10, 1, 9, 9]).into()),
+            forward(2, [10, 1, 9, 9])
+        );
+        assert_eq!(
+            table.lookup(ip([10, 1, 2, 3]).into()),
+            forward(3, [10, 1, 2, 3])
+        );
+        assert_eq!(
+            table.lookup(ip([8, 8, 8, 8]).into()),
+            forward(0, [192, 168, 0, 1])
+        );
     }
 
     #[test]
@@ -560,7 +623,7 @@ mod tests {
             [240, 0, 0, 1],
             [255, 255, 255, 255],
         ] {
-            assert_eq!(table.lookup(ip(a)), Route::Unreachable, "{a:?}");
+            assert_eq!(table.lookup(ip(a).into()), Route::Unreachable, "{a:?}");
         }
     }
 
@@ -574,10 +637,10 @@ mod tests {
             ..lab.nics[0]
         };
         let table = RouteTable::new(&lab.topology());
-        assert_eq!(table.lookup(ip([1, 1, 1, 1])), Route::Unreachable);
-        assert_eq!(table.lookup(ip([10, 0, 2, 15])), Route::Unreachable);
+        assert_eq!(table.lookup(ip([1, 1, 1, 1]).into()), Route::Unreachable);
+        assert_eq!(table.lookup(ip([10, 0, 2, 15]).into()), Route::Unreachable);
         assert_eq!(
-            table.lookup(ip([10, 137, 1, 10])),
+            table.lookup(ip([10, 137, 1, 10]).into()),
             forward(CLIENT_LAN, [10, 137, 1, 10])
         );
     }
@@ -595,21 +658,21 @@ mod tests {
         let mut table = RouteTable::new(&lab.topology());
         table.set_nic(UPLINK, leased);
         assert_eq!(
-            table.lookup(ip([9, 9, 9, 9])),
+            table.lookup(ip([9, 9, 9, 9]).into()),
             forward(UPLINK, [10, 0, 2, 2])
         );
         assert_eq!(
-            table.lookup(ip([10, 0, 2, 15])),
+            table.lookup(ip([10, 0, 2, 15]).into()),
             Route::Local { nic: UPLINK }
         );
         // A renewal with a new address moves the local route and the gateway.
         table.set_nic(UPLINK, nic([10, 0, 3, 20], 24, Some([10, 0, 3, 1])));
         assert_eq!(
-            table.lookup(ip([10, 0, 3, 20])),
+            table.lookup(ip([10, 0, 3, 20]).into()),
             Route::Local { nic: UPLINK }
         );
         assert_eq!(
-            table.lookup(ip([10, 0, 2, 15])),
+            table.lookup(ip([10, 0, 2, 15]).into()),
             forward(UPLINK, [10, 0, 3, 1])
         );
     }
@@ -619,7 +682,7 @@ mod tests {
         let mut lab = Lab::new();
         lab.nics[UPLINK as usize].gateway = Some(ip([192, 168, 7, 1]));
         let table = RouteTable::new(&lab.topology());
-        assert_eq!(table.lookup(ip([1, 1, 1, 1])), Route::Unreachable);
+        assert_eq!(table.lookup(ip([1, 1, 1, 1]).into()), Route::Unreachable);
     }
 
     #[test]
@@ -628,7 +691,7 @@ mod tests {
         lab.nics[CLIENT_LAN as usize].gateway = Some(ip([10, 137, 1, 254]));
         lab.nics[UPLINK as usize].gateway = None;
         let table = RouteTable::new(&lab.topology());
-        assert_eq!(table.lookup(ip([1, 1, 1, 1])), Route::Unreachable);
+        assert_eq!(table.lookup(ip([1, 1, 1, 1]).into()), Route::Unreachable);
     }
 
     #[test]
@@ -637,7 +700,7 @@ mod tests {
         lab.nics[QUBES_VIF as usize].ipv4 = None;
         let table = RouteTable::new(&lab.topology());
         assert_eq!(
-            table.lookup(ip([10, 137, 0, 17])),
+            table.lookup(ip([10, 137, 0, 17]).into()),
             forward(UPLINK, [10, 0, 2, 2])
         );
     }
@@ -648,7 +711,7 @@ mod tests {
         lab.clients.push(client(CLIENT_LAN, [10, 137, 1, 1]));
         let table = RouteTable::new(&lab.topology());
         assert_eq!(
-            table.lookup(ip([10, 137, 1, 1])),
+            table.lookup(ip([10, 137, 1, 1]).into()),
             Route::Local { nic: CLIENT_LAN }
         );
     }
@@ -659,15 +722,15 @@ mod tests {
         table.set_mtu(UPLINK, 1400);
         table.set_mtu(CLIENT_LAN, 20);
         assert!(matches!(
-            table.lookup(ip([1, 1, 1, 1])),
+            table.lookup(ip([1, 1, 1, 1]).into()),
             Route::Forward { mtu: 1400, .. }
         ));
         assert!(matches!(
-            table.lookup(ip([10, 137, 1, 10])),
+            table.lookup(ip([10, 137, 1, 10]).into()),
             Route::Forward { mtu: MIN_MTU, .. }
         ));
         assert_eq!(
-            table.lookup(ip([10, 137, 0, 17])),
+            table.lookup(ip([10, 137, 0, 17]).into()),
             forward(QUBES_VIF, [10, 137, 0, 17])
         );
         // The MTU survives a rebuild.

@@ -1,8 +1,9 @@
 //! Finishing offloaded packets in software, for an egress that cannot take them as they are
-//! (a NIC without the offload, an MTU below one segment, a packet that must wait for ARP):
-//! [`complete_checksum`] computes a partial TCP or UDP checksum, and [`Segmenter`] cuts a
-//! TCP super-packet into the segments it stands for, as a NIC doing TSO (or Linux's
-//! `tcp_gso_segment`) would:
+//! (a NIC without the offload, an MTU below one segment, a packet that must wait for ARP or
+//! neighbour discovery): [`complete_checksum`] computes a partial TCP or UDP checksum (IPv4
+//! or IPv6), and [`Segmenter`] cuts a TCP/IPv4 super-packet into the segments it stands
+//! for, as a NIC doing TSO (or Linux's `tcp_gso_segment`) would (IPv6 super-packets are
+//! never accepted: [`crate::offload`]):
 //!
 //! - every segment carries a copy of the IP and TCP headers and `size` bytes of payload
 //!   (the last one the rest);
@@ -21,10 +22,13 @@ use alloc::vec::Vec;
 
 use smoltcp::wire::{checksum, IpAddress, IpProtocol, Ipv4Packet, TcpPacket};
 
+use crate::packet::IpSummary;
+
 /// Why a packet cannot be finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegmentError {
-    /// Not a well-formed IPv4 TCP/UDP packet (the caller validated it, so this is a bug).
+    /// Not a well-formed TCP/UDP packet (IPv4, or IPv6 for a checksum; the caller validated
+    /// it, so this is a bug).
     Malformed,
     /// A segment size of 0.
     SizeZero,
@@ -39,14 +43,14 @@ fn checksum_field(protocol: IpProtocol) -> Option<usize> {
     }
 }
 
-/// Completes the partial TCP or UDP checksum of `packet` (an IPv4 packet, whole and
-/// unfragmented, whose checksum field holds the pseudo-header's sum): the one's-complement
-/// sum of the transport header and payload, field included, complemented, goes into the
-/// field (a UDP checksum that comes out 0 is sent as `0xffff`, RFC 768).
+/// Completes the partial TCP or UDP checksum of `packet` (an IPv4 or IPv6 packet, whole
+/// and unfragmented, whose checksum field holds the pseudo-header's sum): the
+/// one's-complement sum of the transport header and payload, field included, complemented,
+/// goes into the field (a UDP checksum that comes out 0 is sent as `0xffff`, RFC 768 and
+/// RFC 8200 §8.1). The pseudo-header is already in the partial sum, so the family only
+/// decides where the transport header starts (after IPv6's extension headers).
 pub fn complete_checksum(packet: &mut [u8]) -> Result<(), SegmentError> {
-    let ip = Ipv4Packet::new_checked(&packet[..]).map_err(|_| SegmentError::Malformed)?;
-    let (header_len, total_len) = (ip.header_len() as usize, ip.total_len() as usize);
-    let protocol = ip.next_header();
+    let (header_len, total_len, protocol) = transport_of(packet)?;
     let field = checksum_field(protocol).ok_or(SegmentError::Malformed)?;
     let transport = packet
         .get_mut(header_len..total_len)
@@ -58,6 +62,24 @@ pub fn complete_checksum(packet: &mut [u8]) -> Result<(), SegmentError> {
     }
     transport[field..field + 2].copy_from_slice(&sum.to_be_bytes());
     Ok(())
+}
+
+/// Where the transport header of `packet` starts (after the IPv4 header, or after the IPv6
+/// header and its extension headers), where the packet ends, and the transport protocol.
+fn transport_of(packet: &[u8]) -> Result<(usize, usize, IpProtocol), SegmentError> {
+    if packet.first().map(|b| b >> 4) == Some(6) {
+        let ip = IpSummary::parse_ipv6(packet).map_err(|_| SegmentError::Malformed)?;
+        if ip.is_fragment() {
+            return Err(SegmentError::Malformed);
+        }
+        return Ok((ip.header_len, ip.total_len, ip.protocol));
+    }
+    let ip = Ipv4Packet::new_checked(packet).map_err(|_| SegmentError::Malformed)?;
+    Ok((
+        ip.header_len() as usize,
+        ip.total_len() as usize,
+        ip.next_header(),
+    ))
 }
 
 /// A TCP/IPv4 super-packet, ready to be cut into segments of `size` bytes of payload.
@@ -158,7 +180,7 @@ impl<'a> Segmenter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::{tcp_flags, Ipv4Summary, Transport};
+    use crate::packet::{tcp_flags, Transport};
     use crate::testutil::offload::{partial, super_packet};
     use crate::testutil::packets::{self, checksums_valid};
     use smoltcp::wire::TcpSeqNumber;
@@ -191,7 +213,7 @@ mod tests {
     fn a_super_packet_is_cut_into_segments_a_receiver_accepts_one_by_one() {
         let flags = tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
         let packet = super_packet(5000, 1_000_000, flags);
-        let original = Ipv4Summary::parse(&packet).unwrap();
+        let original = IpSummary::parse(&packet).unwrap();
         let segmenter = Segmenter::new(&packet, MSS).unwrap();
         assert_eq!(segmenter.count(), 4);
         let mut payload = Vec::new();
@@ -202,7 +224,7 @@ mod tests {
             assert!(checksums_valid(segment), "segment {index}: checksums");
             let ip = Ipv4Packet::new_checked(segment).unwrap();
             assert_eq!(ip.total_len() as usize, segment.len());
-            assert_eq!(ip.ident(), original.ident.wrapping_add(index as u16));
+            assert_eq!(u32::from(ip.ident()), original.ident + index as u32);
             assert!(ip.dont_frag());
             let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
             assert_eq!(tcp.seq_number(), TcpSeqNumber(1_000_000) + payload.len());

@@ -70,6 +70,16 @@ impl<A: Copy> Source<A> {
     }
 }
 
+impl Source {
+    /// An IPv6 sender on `nic`, in the IPv4-keyed shares (replies, drop log, early drop):
+    /// every IPv6 sender on a NIC shares that NIC's remote class, so IPv6 as a whole
+    /// never takes more than one class's share there. (The IPv6 neighbour queues have
+    /// per-source shares of their own, in [`crate::ndp`].)
+    pub const fn ipv6_sender(nic: u8) -> Source {
+        Source::remote(nic, Ipv4Address::UNSPECIFIED)
+    }
+}
+
 impl<A: Copy> From<Source<A>> for SourceClass<A> {
     fn from(source: Source<A>) -> SourceClass<A> {
         source.class()

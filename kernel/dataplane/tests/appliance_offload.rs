@@ -559,7 +559,7 @@ proptest! {
             let sent = lab.receive_offloaded(CLIENTS, frame, offload);
             for ((_, out), offload) in sent.sent.frames.iter().zip(&sent.offloads) {
                 if !offload.is_plain() {
-                    let ip = dataplane::packet::Ipv4Summary::parse(&out[14..]);
+                    let ip = dataplane::packet::IpSummary::parse(&out[14..]);
                     prop_assert!(ip.is_ok_and(|ip| offload.check(&ip).is_ok()));
                 }
             }

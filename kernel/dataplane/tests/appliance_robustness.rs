@@ -136,9 +136,10 @@ fn frames_for_another_mac_or_of_another_ethertype_are_dropped() {
     let syn = packets::tcp_syn(CLIENT.ip, 40000, SERVER, 443);
     lab.receive(CLIENTS, packets::ethernet(CLIENT.mac, CLIENT2.mac, &syn))
         .assert_nothing();
-    let mut ipv6 = client_frame(&syn);
-    ipv6[12..14].copy_from_slice(&u16::from(EthernetProtocol::Ipv6).to_be_bytes());
-    lab.receive(CLIENTS, ipv6).assert_nothing();
+    // An ethertype the appliance does not carry (IEEE local experimental).
+    let mut other = client_frame(&syn);
+    other[12..14].copy_from_slice(&u16::from(EthernetProtocol::Unknown(0x88b5)).to_be_bytes());
+    lab.receive(CLIENTS, other).assert_nothing();
     let counters = lab.appliance.drop_counters();
     assert_eq!(
         (

@@ -5,7 +5,7 @@
 use dataplane::antispoof::{SourceFilter, Spoofed};
 use dataplane::fragment::{FragmentKind, FragmentTable, Refused};
 use dataplane::icmp_error::{ErrorReplies, IcmpError, NoReply, Offending};
-use dataplane::packet::{tcp_flags, IcmpSummary, Ipv4Summary, Transport};
+use dataplane::packet::{tcp_flags, IcmpSummary, IpSummary, Transport};
 use dataplane::policy::{Client, SourcePos, Span};
 use dataplane::rewrite;
 use dataplane::route::{Route, RouteTable, Topology};
@@ -13,7 +13,7 @@ use dataplane::share::Source;
 use dataplane::testutil::packets::{self, checksums_valid};
 use dataplane::NicConfig;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv4Packet};
+use smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, Ipv4Cidr, Ipv4Packet};
 
 const UPLINK: u8 = 0;
 const CLIENTS: u8 = 1;
@@ -69,24 +69,25 @@ impl Addressing {
 }
 
 /// A packet that came in on the client LAN.
-fn from_client<'a>(bytes: &'a [u8], summary: &'a Ipv4Summary) -> Offending<'a> {
+fn from_client<'a>(bytes: &'a [u8], summary: &'a IpSummary) -> Offending<'a> {
     Offending {
         bytes,
         summary,
         ingress: Some(Ipv4Cidr::new(CLIENT_LAN_ADDRESS, 24)),
+        source6: None,
         link_broadcast: false,
     }
 }
 
-fn parsed(bytes: &[u8]) -> Ipv4Summary {
-    Ipv4Summary::parse(bytes).expect("a valid packet")
+fn parsed(bytes: &[u8]) -> IpSummary {
+    IpSummary::parse(bytes).expect("a valid packet")
 }
 
 /// What a forwarded first fragment leaves behind for the rest of its datagram.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Forwarded {
     nic: u8,
-    next_hop: Ipv4Address,
+    next_hop: IpAddress,
     translated_src: Ipv4Address,
 }
 
@@ -102,7 +103,10 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
     let mut sent = Vec::new();
     for mut bytes in packets::fragments(&datagram, 1480) {
         let mut summary = parsed(&bytes);
-        assert_eq!(spoofing.check(CLIENTS, summary.src), Ok(()));
+        assert_eq!(
+            spoofing.check(CLIENTS, summary.ipv4_addresses().unwrap().0),
+            Ok(())
+        );
         let decision = match FragmentKind::of(&summary) {
             FragmentKind::First => {
                 // Classified like any packet: the policy passes it, NAT picks the uplink address.
@@ -122,11 +126,11 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
                 .expect("follows its first"),
             FragmentKind::Whole => panic!("the datagram was fragmented"),
         };
-        assert_eq!((decision.nic, decision.next_hop), (UPLINK, GATEWAY));
+        assert_eq!((decision.nic, decision.next_hop), (UPLINK, GATEWAY.into()));
         rewrite::decrement_ttl(&mut bytes);
-        rewrite::set_src_addr(&mut bytes, &mut summary, decision.translated_src);
+        rewrite::set_src_addr(&mut bytes, &mut summary, decision.translated_src.into());
         assert!(
-            Ipv4Summary::parse(&bytes).is_ok(),
+            IpSummary::parse(&bytes).is_ok(),
             "header checksum stays valid"
         );
         sent.push(bytes);
@@ -143,7 +147,7 @@ fn fragmented_udp_from_a_client_leaves_the_uplink_masqueraded_and_still_reassemb
     let received = packets::reassembled(&sent);
     assert!(checksums_valid(&received));
     let summary = parsed(&received);
-    assert_eq!(summary.src, UPLINK_ADDRESS);
+    assert_eq!(summary.src, UPLINK_ADDRESS.into());
     assert_eq!(summary.ports(), (40000, 9000));
     assert_eq!(&received[28..], &datagram[28..], "payload intact");
 }
@@ -186,18 +190,18 @@ fn ttl_one_from_a_client_yields_time_exceeded_routed_back_to_it() {
         .icmp_error(
             IcmpError::TimeExceeded,
             &offending,
-            Source::neighbour(CLIENTS, summary.src),
+            Source::neighbour(CLIENTS, summary.ipv4_addresses().unwrap().0),
             Instant::from_secs(1),
         )
         .expect("a time-exceeded error");
     assert!(checksums_valid(&error));
     let reply = parsed(&error);
-    assert_eq!(reply.src, CLIENT_LAN_ADDRESS);
+    assert_eq!(reply.src, CLIENT_LAN_ADDRESS.into());
     assert_eq!(
         routes.lookup(reply.dst),
         Route::Forward {
             nic: CLIENTS,
-            next_hop: Ipv4Address::from(CLIENT),
+            next_hop: Ipv4Address::from(CLIENT).into(),
             mtu: 1500
         }
     );
@@ -255,7 +259,7 @@ fn spoofed_packet_from_the_uplink_is_dropped_and_answered_by_nothing() {
     // Someone outside poses as the client to reach the client LAN.
     let posing = packets::udp(CLIENT, 53, [10, 137, 1, 20], 53, b"x");
     assert_eq!(
-        spoofing.check(UPLINK, parsed(&posing).src),
+        spoofing.check(UPLINK, parsed(&posing).ipv4_addresses().unwrap().0),
         Err(Spoofed::ClientSourceOnUplink)
     );
     // An ICMP error about a packet from a broadcast source is never sent either.
@@ -266,7 +270,7 @@ fn spoofed_packet_from_the_uplink_is_dropped_and_answered_by_nothing() {
         ErrorReplies::default().icmp_error(
             IcmpError::PortUnreachable,
             &offending,
-            Source::neighbour(CLIENTS, summary.src),
+            Source::neighbour(CLIENTS, summary.ipv4_addresses().unwrap().0),
             Instant::ZERO
         ),
         Err(NoReply::InvalidSource)

@@ -48,8 +48,8 @@ fn client_syn_leaves_the_uplink_masqueraded_field_by_field() {
     open_masqueraded(&mut table, &mut masquerader, &mut syn, at(0));
 
     let (before, after) = (parse(&original), parse(&syn));
-    assert_eq!(after.src, ip(UPLINK_ADDR), "source address");
-    assert_eq!(after.dst, ip(SERVER), "destination address");
+    assert_eq!(after.src, ip(UPLINK_ADDR).into(), "source address");
+    assert_eq!(after.dst, ip(SERVER).into(), "destination address");
     assert_eq!(
         after.ports(),
         (40000, 443),
@@ -151,7 +151,7 @@ fn exhausted_port_range_refuses_the_flow_until_a_port_is_released() {
         open_masqueraded(&mut table, &mut masquerader, &mut datagram, at(0));
     }
     let late = packets::udp(CLIENT2, 2000, SERVER, 443, b"x");
-    let refused = masquerader.masquerade(&table, tuple(&late), ip(UPLINK_ADDR), at(0));
+    let refused = masquerader.masquerade(&table, tuple(&late), ip(UPLINK_ADDR).into(), at(0));
     assert_eq!(refused, Err(NatRefused::PortsExhausted));
     assert_eq!(masquerader.stats().exhausted, 1);
 
@@ -161,7 +161,7 @@ fn exhausted_port_range_refuses_the_flow_until_a_port_is_released() {
         .unwrap();
     table.remove(id);
     let translated = masquerader
-        .masquerade(&table, tuple(&late), ip(UPLINK_ADDR), at(0))
+        .masquerade(&table, tuple(&late), ip(UPLINK_ADDR).into(), at(0))
         .unwrap();
     assert_eq!(translated.src_port, 2002);
 }
@@ -199,16 +199,19 @@ fn icmp_echo_identifiers_are_translated_both_ways() {
     open_masqueraded(&mut table, &mut masquerader, &mut second, at(0));
     assert_eq!(
         (parse(&first).src, echo_ident(&first)),
-        (ip(UPLINK_ADDR), 0x1234)
+        (addr(UPLINK_ADDR), 0x1234)
     );
     let remapped = echo_ident(&second);
-    assert_eq!(parse(&second).src, ip(UPLINK_ADDR));
+    assert_eq!(parse(&second).src, ip(UPLINK_ADDR).into());
     assert_ne!(remapped, 0x1234);
     assert_eq!(&second[28..], b"ping", "the echo data is untouched");
 
     let mut pong = packets::icmp_echo(SERVER, UPLINK_ADDR, false, remapped, 1, b"ping");
     assert!(forwarded(pass(&mut table, UPLINK_NIC, &mut pong, at(0))));
-    assert_eq!((parse(&pong).dst, echo_ident(&pong)), (ip(CLIENT2), 0x1234));
+    assert_eq!(
+        (parse(&pong).dst, echo_ident(&pong)),
+        (addr(CLIENT2), 0x1234)
+    );
     // An echo *request* from the server with that identifier is not a reply.
     let probe = packets::icmp_echo(SERVER, UPLINK_ADDR, true, remapped, 1, b"");
     assert_eq!(
@@ -232,17 +235,18 @@ fn masquerade_rule_matches_ingress_source_and_egress() {
         pos: SourcePos::default(),
     });
     let policy = policy.as_policy();
-    assert!(nat::masquerade_rule(&policy, CLIENT_NIC, ip(CLIENT), UPLINK_NIC).is_some());
+    assert!(nat::masquerade_rule(&policy, CLIENT_NIC, ip(CLIENT).into(), UPLINK_NIC).is_some());
     assert!(
-        nat::masquerade_rule(&policy, CLIENT_NIC, ip(CLIENT), 2).is_none(),
+        nat::masquerade_rule(&policy, CLIENT_NIC, ip(CLIENT).into(), 2).is_none(),
         "to another client NIC"
     );
     assert!(
-        nat::masquerade_rule(&policy, CLIENT_NIC, ip([192, 168, 0, 9]), UPLINK_NIC).is_none(),
+        nat::masquerade_rule(&policy, CLIENT_NIC, ip([192, 168, 0, 9]).into(), UPLINK_NIC)
+            .is_none(),
         "foreign source"
     );
     assert!(
-        nat::masquerade_rule(&policy, UPLINK_NIC, ip(CLIENT), UPLINK_NIC).is_none(),
+        nat::masquerade_rule(&policy, UPLINK_NIC, ip(CLIENT).into(), UPLINK_NIC).is_none(),
         "from the uplink"
     );
 }
@@ -271,7 +275,7 @@ fn open_forwarded(
     now: Instant,
 ) -> NewFlow {
     let original = tuple(packet);
-    let translated = nat::port_forward(forwards, UPLINK_NIC, ip(UPLINK_ADDR), &original)
+    let translated = nat::port_forward(forwards, UPLINK_NIC, ip(UPLINK_ADDR).into(), &original)
         .expect("a forward applies")
         .flow;
     let flow = NewFlow {
@@ -332,7 +336,7 @@ fn port_forward_range_maps_port_by_port() {
 fn port_forward_applies_only_to_its_nic_protocol_port_and_the_appliances_address() {
     let forwards = [ssh_forward()];
     let flow = |src_nic, packet: Vec<u8>| {
-        nat::port_forward(&forwards, src_nic, ip(UPLINK_ADDR), &tuple(&packet))
+        nat::port_forward(&forwards, src_nic, ip(UPLINK_ADDR).into(), &tuple(&packet))
     };
     assert!(flow(
         UPLINK_NIC,
@@ -393,14 +397,14 @@ fn open_redirected_query(table: &mut StateTable, policy: &PolicyBuf, packet: &mu
     let redirected = nat::dns_redirect(
         &policy.as_policy(),
         CLIENT_NIC,
-        ip(CLIENT_GATEWAY),
+        ip(CLIENT_GATEWAY).into(),
         &original,
-        &[ip(RESOLVER)],
+        &[ip(RESOLVER).into()],
     )
     .unwrap()
     .flow;
     let translated = masquerader()
-        .masquerade(table, redirected, ip(UPLINK_ADDR), at(0))
+        .masquerade(table, redirected, ip(UPLINK_ADDR).into(), at(0))
         .unwrap();
     let flow = NewFlow {
         translated,
@@ -459,13 +463,13 @@ fn dns_redirect_uses_static_resolvers_when_the_policy_names_them() {
     let redirected = nat::dns_redirect(
         &policy.as_policy(),
         CLIENT_NIC,
-        ip(CLIENT_GATEWAY),
+        ip(CLIENT_GATEWAY).into(),
         &query,
-        &[ip(RESOLVER)],
+        &[ip(RESOLVER).into()],
     );
     assert_eq!(
         redirected.map(|r| (r.flow.dst, r.flow.dst_port)),
-        Some((ip([1, 1, 1, 1]), 53))
+        Some((addr([1, 1, 1, 1]), 53))
     );
 }
 
@@ -475,23 +479,44 @@ fn dns_redirect_applies_only_to_dns_for_the_appliance_on_redirecting_nics() {
     let policy = policy.as_policy();
     let gateway = ip(CLIENT_GATEWAY);
     let query = tuple(&packets::udp(CLIENT, 5353, CLIENT_GATEWAY, 53, b"q"));
-    assert!(nat::dns_redirect(&policy, CLIENT_NIC, gateway, &query, &[ip(RESOLVER)]).is_some());
+    assert!(nat::dns_redirect(
+        &policy,
+        CLIENT_NIC,
+        gateway.into(),
+        &query,
+        &[ip(RESOLVER).into()]
+    )
+    .is_some());
     assert!(
-        nat::dns_redirect(&policy, 2, gateway, &query, &[ip(RESOLVER)]).is_none(),
+        nat::dns_redirect(&policy, 2, gateway.into(), &query, &[ip(RESOLVER).into()]).is_none(),
         "NIC without redirect"
     );
     assert!(
-        nat::dns_redirect(&policy, CLIENT_NIC, gateway, &query, &[]).is_none(),
+        nat::dns_redirect(&policy, CLIENT_NIC, gateway.into(), &query, &[]).is_none(),
         "no resolver learned yet"
     );
     let elsewhere = tuple(&packets::udp(CLIENT, 5353, RESOLVER, 53, b"q"));
     assert!(
-        nat::dns_redirect(&policy, CLIENT_NIC, gateway, &elsewhere, &[ip(RESOLVER)]).is_none(),
+        nat::dns_redirect(
+            &policy,
+            CLIENT_NIC,
+            gateway.into(),
+            &elsewhere,
+            &[ip(RESOLVER).into()]
+        )
+        .is_none(),
         "not for us"
     );
     let ntp = tuple(&packets::udp(CLIENT, 5353, CLIENT_GATEWAY, 123, b"q"));
     assert!(
-        nat::dns_redirect(&policy, CLIENT_NIC, gateway, &ntp, &[ip(RESOLVER)]).is_none(),
+        nat::dns_redirect(
+            &policy,
+            CLIENT_NIC,
+            gateway.into(),
+            &ntp,
+            &[ip(RESOLVER).into()]
+        )
+        .is_none(),
         "not DNS"
     );
 }
@@ -526,7 +551,7 @@ fn icmp_error_about_a_masqueraded_flow_is_translated_back_to_the_client() {
     let outer = parse(&error);
     assert_eq!(
         (outer.src, outer.dst),
-        (ip(ROUTER), ip(CLIENT2)),
+        (addr(ROUTER), addr(CLIENT2)),
         "the router stays the sender"
     );
     assert_eq!(outer.icmp_type_code(), (11, 0));
@@ -555,7 +580,7 @@ fn port_unreachable_from_the_server_itself_is_translated_back() {
     ));
     assert_eq!(
         (parse(&error).src, parse(&error).dst),
-        (ip(SERVER), ip(CLIENT))
+        (addr(SERVER), addr(CLIENT))
     );
     assert_eq!(
         quoted_endpoints(&error),
@@ -583,7 +608,7 @@ fn icmp_error_quoting_a_ping_translates_the_identifier_back() {
         pass(&mut table, UPLINK_NIC, &mut error, at(0)),
         Lookup::Related(_)
     ));
-    assert_eq!(parse(&error).dst, ip(CLIENT2));
+    assert_eq!(parse(&error).dst, ip(CLIENT2).into());
     assert_eq!(
         quoted_endpoints(&error),
         ((ip(CLIENT2), Some(0x99)), (ip(SERVER), Some(0x99)))
@@ -610,7 +635,7 @@ fn icmp_error_from_a_port_forwarded_client_shows_the_appliance_not_the_client() 
     assert_eq!(hit.egress_nic, UPLINK_NIC);
     assert_eq!(
         (parse(&error).src, parse(&error).dst),
-        (ip(UPLINK_ADDR), ip(SERVER))
+        (addr(UPLINK_ADDR), addr(SERVER))
     );
     assert_eq!(
         quoted_endpoints(&error),
@@ -652,7 +677,7 @@ fn icmp_error_from_the_client_about_a_reply_leaves_masqueraded() {
     );
     assert_eq!(
         (parse(&error).src, parse(&error).dst),
-        (ip(UPLINK_ADDR), ip(SERVER))
+        (addr(UPLINK_ADDR), addr(SERVER))
     );
     assert_eq!(
         error[28..],
@@ -712,11 +737,36 @@ fn later_fragment_gets_the_addresses_of_its_flow_and_nothing_else() {
     nat::apply(&mut fragment, &mut summary, &flow.translation());
     assert_eq!(
         (parse(&fragment).src, parse(&fragment).dst),
-        (ip(UPLINK_ADDR), ip(SERVER))
+        (addr(UPLINK_ADDR), addr(SERVER))
     );
     assert_eq!(
         fragment[20..],
         payload[..],
         "no transport header to rewrite"
+    );
+}
+
+#[test]
+fn an_ipv6_dns_query_is_redirected_to_an_ipv6_resolver_only() {
+    use dataplane::packet::IpSummary;
+    use dataplane::state::FlowTuple;
+    use dataplane::testutil::packets6::{self, addr};
+    let policy = dns_policy(|_| DnsUpstream::Learned);
+    let policy = policy.as_policy();
+    let appliance = addr("fd00:137:1::1");
+    let query = packets6::udp(addr("fd00:137:1::10"), 5353, appliance, 53, b"q");
+    let query = FlowTuple::of(&IpSummary::parse_ipv6(&query).unwrap()).unwrap();
+    let resolver6 = addr("2001:db8:1:2::1");
+    let learned = [ip(RESOLVER).into(), resolver6.into()];
+    let redirected = nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &learned);
+    assert_eq!(
+        redirected.map(|r| (r.flow.dst, r.flow.dst_port)),
+        Some((resolver6.into(), 53)),
+        "the IPv6 resolver, though the IPv4 one comes first"
+    );
+    let only_ipv4 = [ip(RESOLVER).into()];
+    assert!(
+        nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &only_ipv4).is_none(),
+        "no family translation"
     );
 }

@@ -16,6 +16,7 @@ mod forwarding_drops;
 mod hostile;
 mod images;
 mod interrupts;
+mod ipv6;
 mod ipv6_router;
 mod kvm;
 mod libvirt;

@@ -76,7 +76,7 @@ fn routes(checked: &Checked, policy: &Policy) -> RouteTable {
 
 /// The egress of a packet to `dst` (a NIC, or [`OUT_SELF`]), if it has a route.
 fn egress(routes: &RouteTable, dst: Ipv4Addr) -> Option<u8> {
-    match routes.lookup(dst) {
+    match routes.lookup(dst.into()) {
         Route::Forward { nic, .. } => Some(nic),
         Route::Local { .. } => Some(OUT_SELF),
         Route::Unreachable => None,

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use dataplane::appliance::{Fate, Trace};
 use dataplane::arp;
-use dataplane::policy::{ipv4_to_flow_addr, reference, Action};
+use dataplane::policy::{ip_to_flow_addr, ipv4_to_flow_addr, reference, Action};
 use dataplane::testutil::datagram::describe_frame;
 use dataplane::testutil::packets::checksums_valid;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Address, Ipv4Packet};
@@ -21,10 +21,11 @@ const SCTP_PROTOCOL: u8 = 132;
 /// Frames kept for replies and errors to refer to.
 const HISTORY: usize = 256;
 
-/// `(protocol, source, source port, destination, destination port)`; ports are the echo
-/// identifier twice for ICMP echo, zeros where a protocol has none (or a fragment after the
-/// first carries none).
-type Tuple = (u8, u32, u16, u32, u16);
+/// `(protocol, source, source port, destination, destination port)`, the addresses in the
+/// policy's flow address space (IPv4-mapped, as the data plane's dual-stack traces and
+/// keys give them); ports are the echo identifier twice for ICMP echo, zeros where a
+/// protocol has none (or a fragment after the first carries none).
+type Tuple = (u8, u128, u16, u128, u16);
 
 fn reversed((protocol, src, sport, dst, dport): Tuple) -> Tuple {
     (protocol, dst, dport, src, sport)
@@ -56,7 +57,10 @@ fn quoted_tuple(quote: &[u8]) -> Option<Tuple> {
 
 fn tuple_from(ip: &Ipv4Packet<&[u8]>, payload: &[u8]) -> Tuple {
     let protocol = u8::from(ip.next_header());
-    let (src, dst) = (ip.src_addr().to_bits(), ip.dst_addr().to_bits());
+    let (src, dst) = (
+        ipv4_to_flow_addr(ip.src_addr().to_bits()),
+        ipv4_to_flow_addr(ip.dst_addr().to_bits()),
+    );
     let word = |at: usize| match (payload.get(at), payload.get(at + 1)) {
         (Some(&a), Some(&b)) => u16::from_be_bytes([a, b]),
         _ => 0,
@@ -97,7 +101,7 @@ pub struct Oracle {
     /// first packet left (it waits for ARP), so `sent` does not know it yet.
     expected_replies: HashSet<Tuple>,
     /// `(source, destination, protocol, identification)` of forwarded first fragments.
-    first_fragments: HashSet<(u32, u32, u8, u16)>,
+    first_fragments: HashSet<(u128, u128, u8, u16)>,
     /// `(on behalf of, to)`: the appliance answered (TCP reset, ICMP error) a packet from
     /// `to` addressed to `on behalf of`; the answer may come from that address, whoever it
     /// is (now, or later if it waited for ARP).
@@ -245,7 +249,7 @@ impl Oracle {
                 ));
             }
             let (to, to_port) = match trace.redirect {
-                Some(redirect) => (redirect.to.to_bits(), redirect.to_port),
+                Some(redirect) => (ip_to_flow_addr(redirect.to), redirect.to_port),
                 None => (dst, dport),
             };
             let has_ports = matches!(protocol, 6 | 17 | SCTP_PROTOCOL);
@@ -253,8 +257,8 @@ impl Oracle {
                 nic,
                 out,
                 protocol,
-                ipv4_to_flow_addr(src),
-                ipv4_to_flow_addr(to),
+                src,
+                to,
                 if has_ports {
                     (sport, to_port)
                 } else {
@@ -284,9 +288,9 @@ impl Oracle {
                 let after = translation.after;
                 self.expected_replies.insert((
                     u8::from(after.protocol),
-                    after.dst.to_bits(),
+                    ip_to_flow_addr(after.dst),
                     after.dst_port,
-                    after.src.to_bits(),
+                    ip_to_flow_addr(after.src),
                     after.src_port,
                 ));
             }

@@ -3,6 +3,7 @@
 //! its rate limit and routed like any packet the appliance originates.
 
 use alloc::vec::Vec;
+use smoltcp::wire::{IpAddress, IpVersion};
 
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
@@ -10,7 +11,7 @@ use super::trace::{PolicyDecision, Reply};
 use super::Appliance;
 use crate::icmp_error::{IcmpError, Offending};
 use crate::offload::GsoKind;
-use crate::packet::{Ipv4Summary, Transport};
+use crate::packet::{IpSummary, Transport};
 use crate::policy::{Action, FlowKey, Verdict};
 use crate::rule_counters::RuleId;
 use crate::segmenter::{complete_checksum, Segmenter};
@@ -56,6 +57,10 @@ impl Appliance<'_> {
     /// the wire: the first segment of a super-frame, with its own lengths and complete
     /// checksums (a reset answers the whole super-segment, as its sender sent it).
     pub(super) fn answer(&mut self, pd: &mut PacketDesc, answer: Answer, sink: &mut dyn FrameSink) {
+        let source6 = match pd.ip.src {
+            IpAddress::Ipv6(src) => self.routes.ipv6().source_for(pd.nic, src),
+            IpAddress::Ipv4(_) => None,
+        };
         let sender = self.source_of(pd.nic, pd.ip.src);
         let resets =
             matches!(answer, Answer::Reject) && matches!(pd.ip.transport, Transport::Tcp(_));
@@ -71,11 +76,13 @@ impl Appliance<'_> {
             bytes,
             summary,
             ingress: pd.ingress,
+            source6,
             link_broadcast: pd.link_broadcast,
         };
+        let version = pd.ip.version();
         let (reply, sent) = match answer {
             Answer::Error(error) => {
-                let (icmp_type, code) = error.type_code();
+                let (icmp_type, code) = error.type_code_for(version);
                 let reply = self.errors.icmp_error(error, &offending, sender, pd.now);
                 (reply, Reply::Icmp { icmp_type, code })
             }
@@ -84,7 +91,7 @@ impl Appliance<'_> {
                 let sent = match pd.ip.transport {
                     Transport::Tcp(_) => Reply::TcpReset,
                     _ => {
-                        let (icmp_type, code) = IcmpError::AdminProhibited.type_code();
+                        let (icmp_type, code) = IcmpError::AdminProhibited.type_code_for(version);
                         Reply::Icmp { icmp_type, code }
                     }
                 };
@@ -100,7 +107,7 @@ impl Appliance<'_> {
 
 /// The first packet an offloaded packet stands for on the wire, and its summary: the
 /// first segment of a TCP super-frame, the packet with its checksum completed otherwise.
-fn first_on_the_wire(pd: &PacketDesc) -> Option<(Vec<u8>, Ipv4Summary)> {
+fn first_on_the_wire(pd: &PacketDesc) -> Option<(Vec<u8>, IpSummary)> {
     let bytes = match pd.offload.segmentation {
         Some(segmentation) if segmentation.kind == GsoKind::TcpV4 => {
             Segmenter::new(pd.packet(), segmentation.size).ok()?.first()
@@ -111,6 +118,9 @@ fn first_on_the_wire(pd: &PacketDesc) -> Option<(Vec<u8>, Ipv4Summary)> {
             bytes
         }
     };
-    let summary = Ipv4Summary::parse(&bytes).ok()?;
-    Some((bytes, summary))
+    let summary = match pd.ip.version() {
+        IpVersion::Ipv6 => IpSummary::parse_ipv6(&bytes),
+        IpVersion::Ipv4 => IpSummary::parse(&bytes),
+    };
+    Some((bytes, summary.ok()?))
 }

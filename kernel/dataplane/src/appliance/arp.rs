@@ -86,7 +86,7 @@ impl Appliance<'_> {
             return Err(Dropped::detail(DropReason::Spoofed, spoofed.as_str()));
         }
         if let Some(detail) =
-            self.refuses_client_mac(nic, message.sender_ip, message.sender_mac, now)
+            self.refuses_client_mac(nic, message.sender_ip.into(), message.sender_mac, now)
         {
             return Err(Dropped::detail(DropReason::Spoofed, detail));
         }
@@ -109,7 +109,7 @@ impl Appliance<'_> {
                 .refresh((nic, message.sender_ip), message.sender_mac, now)
         };
         for packet in released {
-            self.send_ipv4_to(nic, message.sender_mac, &packet, sink);
+            self.send_ip_to(nic, message.sender_mac, &packet, sink);
         }
         self.gateway_arp(nic, message.sender_ip, now, sink);
         match answer {

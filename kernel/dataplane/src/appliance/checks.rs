@@ -4,14 +4,16 @@
 //! may go on.
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, Ipv4Address};
+use smoltcp::wire::{EthernetAddress, IpAddress};
 
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
 use super::Appliance;
 use crate::antispoof::Spoofed;
+use crate::antispoof6;
 use crate::drops::DropReason;
 use crate::ip_options::DETAIL_NOT_ALLOWED;
+use crate::policy::ip_to_flow_addr;
 use crate::state::ClientRef;
 
 /// The detail of a drop line for a declared client's address sent from another MAC than
@@ -27,10 +29,17 @@ impl Appliance<'_> {
     /// renews the appliance's binding of its address to that MAC, as its ARP messages do:
     /// an active client keeps its address.
     pub(super) fn check_source(&mut self, pd: &PacketDesc) -> Result<(), Dropped> {
-        if let Some(leased) = self.check_leased(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
-            return leased;
+        if let IpAddress::Ipv4(src) = pd.ip.src {
+            // A DHCP server's lease (IPv4 only) binds its address to the client's MAC.
+            if let Some(leased) = self.check_leased(pd.nic, src, pd.sender_mac, pd.now) {
+                return leased;
+            }
         }
-        if let Err(spoofed) = self.sources.check(pd.nic, pd.ip.src) {
+        let checked = match pd.ip.src {
+            IpAddress::Ipv4(src) => self.sources.check(pd.nic, src),
+            IpAddress::Ipv6(src) => antispoof6::check(self.routes.ipv6(), pd.nic, src),
+        };
+        if let Err(spoofed) = checked {
             let reason = match spoofed {
                 Spoofed::MartianSource => DropReason::MartianSource,
                 _ => DropReason::Spoofed,
@@ -41,10 +50,22 @@ impl Appliance<'_> {
             return Err(Dropped::detail(DropReason::Spoofed, detail));
         }
         if self.declared_client(pd.nic, pd.ip.src).is_some() {
-            self.neighbors
-                .confirm((pd.nic, pd.ip.src), pd.sender_mac, pd.now);
+            match pd.ip.src {
+                IpAddress::Ipv4(src) => {
+                    self.neighbors.confirm((pd.nic, src), pd.sender_mac, pd.now)
+                }
+                IpAddress::Ipv6(src) => self.ndp.confirm(pd.nic, src, pd.sender_mac, pd.now),
+            }
         }
         Ok(())
+    }
+
+    /// Refuses a frame whose offload metadata does not hold for its packet (see
+    /// [`crate::offload::Offload::check`]), as malformed with the reason.
+    pub(super) fn check_offload(&self, pd: &PacketDesc) -> Result<(), Dropped> {
+        pd.offload
+            .check(&pd.ip)
+            .map_err(|e| Dropped::detail(DropReason::Malformed, e.as_str()))
     }
 
     /// Refuses a packet whose IPv4 options nothing may allow: a source route, route
@@ -69,9 +90,10 @@ impl Appliance<'_> {
         Ok(())
     }
 
-    /// The index in `policy.clients` of the client declared with address `ip` on `nic`.
-    pub(super) fn declared_client(&self, nic: u8, ip: Ipv4Address) -> Option<usize> {
-        let key = (nic, ip.to_bits());
+    /// The index in `policy.clients` of the client declared with address `ip` (of either
+    /// family) on `nic`.
+    pub(super) fn declared_client(&self, nic: u8, ip: IpAddress) -> Option<usize> {
+        let key = (nic, ip_to_flow_addr(ip));
         self.declared_clients
             .binary_search_by(|&(n, a, _)| (n, a).cmp(&key))
             .ok()
@@ -79,12 +101,18 @@ impl Appliance<'_> {
     }
 
     /// The client record for a source on a NIC, for per-client state limits.
-    pub(super) fn client_ref(&self, nic: u8, src: Ipv4Address, now: Instant) -> Option<ClientRef> {
+    /// The client record for a source on a NIC, for per-client state limits: a declared
+    /// client (by either of its addresses), or a DHCP pool client (by its leased IPv4
+    /// address; its IPv6 addresses, which no lease names, are not held to the pool's limit).
+    pub(super) fn client_ref(&self, nic: u8, src: IpAddress, now: Instant) -> Option<ClientRef> {
         let declared = self.declared_client(nic, src).map(|index| ClientRef {
             index: index as u32,
             max_states: self.policy.clients[index].max_states,
         });
-        declared.or_else(|| self.pool_client_ref(nic, src, now))
+        declared.or_else(|| match src {
+            IpAddress::Ipv4(src) => self.pool_client_ref(nic, src, now),
+            IpAddress::Ipv6(_) => None,
+        })
     }
 
     /// Why `mac` may not claim `ip`, the address of a declared client on `nic`, if it may
@@ -97,7 +125,7 @@ impl Appliance<'_> {
     pub(super) fn refuses_client_mac(
         &self,
         nic: u8,
-        ip: Ipv4Address,
+        ip: IpAddress,
         mac: EthernetAddress,
         now: Instant,
     ) -> Option<&'static str> {
@@ -106,15 +134,23 @@ impl Appliance<'_> {
         }
         let changed = self.declared_client(nic, ip).is_some()
             && self
-                .neighbors
-                .lookup((nic, ip), now)
+                .neighbor_mac(nic, ip, now)
                 .is_some_and(|known| known != mac);
         changed.then_some(CLIENT_MAC_CHANGED)
     }
 
+    /// The MAC the neighbour table (ARP, or neighbour discovery for IPv6) knows for `ip` on
+    /// `nic`, if it is current.
+    fn neighbor_mac(&self, nic: u8, ip: IpAddress, now: Instant) -> Option<EthernetAddress> {
+        match ip {
+            IpAddress::Ipv4(ip) => self.neighbors.lookup((nic, ip), now),
+            IpAddress::Ipv6(ip) => self.ndp.neighbor_mac(nic, ip, now),
+        }
+    }
+
     /// The MAC the ruleset pins for the client with address `ip` on `nic`, if it does.
-    pub(super) fn pinned_mac(&self, nic: u8, ip: Ipv4Address) -> Option<EthernetAddress> {
-        let key = (nic, ip.to_bits());
+    pub(super) fn pinned_mac(&self, nic: u8, ip: IpAddress) -> Option<EthernetAddress> {
+        let key = (nic, ip_to_flow_addr(ip));
         self.pinned_macs
             .binary_search_by(|(k, _)| k.cmp(&key))
             .ok()

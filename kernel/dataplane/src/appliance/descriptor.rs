@@ -3,7 +3,7 @@
 //!
 //! The receive path fills it in once: where and when the frame arrived, how it was
 //! addressed on the link, and the network layer parsed and validated
-//! ([`Ipv4Summary::parse`]). No stage parses the frame again or re-derives what an earlier
+//! ([`IpSummary::parse`]). No stage parses the frame again or re-derives what an earlier
 //! stage knew; the summary is kept in step with every rewrite, and the stages record their
 //! decisions in the descriptor's [`Trace`].
 //!
@@ -24,13 +24,14 @@ use smoltcp::wire::{EthernetAddress, IpProtocol, Ipv4Cidr, ETHERNET_HEADER_LEN};
 use super::trace::RedirectKind;
 use super::trace::Trace;
 use crate::offload::Offload;
-use crate::packet::{Ipv4Summary, Transport};
-use crate::policy::{ipv4_to_flow_addr, FlowKey, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE};
+use crate::packet::{IpSummary, Transport};
+use crate::policy::{ip_to_flow_addr, FlowKey, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE};
 use crate::rewrite::TransportChecksum;
 use crate::sctp;
-use crate::state::FlowTuple;
+use crate::state::{Endpoint, FlowTuple};
 
-/// One received IPv4 packet and what is known about it. See the module documentation.
+/// One received IP packet (IPv4 or IPv6) and what is known about it. See the module
+/// documentation.
 pub(super) struct PacketDesc<'f, 't> {
     /// The NIC it arrived on.
     pub nic: u8,
@@ -43,8 +44,8 @@ pub(super) struct PacketDesc<'f, 't> {
     /// The appliance's address and connected network on the ingress NIC as the packet
     /// arrived (`None` before DHCP has configured it).
     pub ingress: Option<Ipv4Cidr>,
-    /// The IPv4 packet, parsed and validated, kept in step with every rewrite.
-    pub ip: Ipv4Summary,
+    /// The IP packet, parsed and validated, kept in step with every rewrite.
+    pub ip: IpSummary,
     /// The frame's offload metadata (plain for most frames).
     pub offload: Offload,
     /// The whole Ethernet frame; forwarding rewrites it in place.
@@ -54,7 +55,7 @@ pub(super) struct PacketDesc<'f, 't> {
 }
 
 impl PacketDesc<'_, '_> {
-    /// The IPv4 packet's bytes (from its header, without Ethernet padding).
+    /// The IP packet's bytes (from its header, without Ethernet padding).
     pub fn packet(&self) -> &[u8] {
         &self.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + self.ip.total_len]
     }
@@ -87,8 +88,8 @@ impl PacketDesc<'_, '_> {
             in_nic: self.nic,
             out,
             protocol: flow.protocol.into(),
-            src: ipv4_to_flow_addr(flow.src.to_bits()),
-            dst: ipv4_to_flow_addr(flow.dst.to_bits()),
+            src: ip_to_flow_addr(flow.src),
+            dst: ip_to_flow_addr(flow.dst),
             src_port,
             dst_port,
             icmp_type,
@@ -108,7 +109,7 @@ impl PacketDesc<'_, '_> {
 }
 
 /// A packet for log lines: protocol, addresses, ports or ICMP type.
-pub(super) struct Described<'a>(pub &'a Ipv4Summary);
+pub(super) struct Described<'a>(pub &'a IpSummary);
 
 impl fmt::Display for Described<'_> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -117,18 +118,22 @@ impl fmt::Display for Described<'_> {
         match s.transport {
             Transport::Tcp(t) => write!(
                 f,
-                "tcp {}:{} -> {}:{}",
-                s.src, t.src_port, s.dst, t.dst_port
+                "tcp {} -> {}",
+                Endpoint(s.src, t.src_port),
+                Endpoint(s.dst, t.dst_port)
             ),
             Transport::Udp { src_port, dst_port } => {
-                write!(f, "udp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
+                let (src, dst) = (Endpoint(s.src, src_port), Endpoint(s.dst, dst_port));
+                write!(f, "udp {src} -> {dst}")
             }
             Transport::Sctp { src_port, dst_port } => {
-                write!(f, "sctp {}:{} -> {}:{}", s.src, src_port, s.dst, dst_port)
+                let (src, dst) = (Endpoint(s.src, src_port), Endpoint(s.dst, dst_port));
+                write!(f, "sctp {src} -> {dst}")
             }
             Transport::Icmp(_) => {
                 let (ty, code) = s.icmp_type_code();
-                write!(f, "icmp {} -> {} type {ty} code {code}", s.src, s.dst)
+                let icmp = if s.is_ipv6() { "icmp6" } else { "icmp" };
+                write!(f, "{icmp} {} -> {} type {ty} code {code}", s.src, s.dst)
             }
             Transport::NonFirstFragment => {
                 write!(f, "proto {protocol} {} -> {} fragment", s.src, s.dst)

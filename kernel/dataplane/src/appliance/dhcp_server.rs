@@ -15,7 +15,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, Ipv4Address, DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
+use smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, DHCP_CLIENT_PORT, DHCP_SERVER_PORT};
 
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
@@ -143,7 +143,12 @@ impl Appliance<'_> {
         );
         to_server
             && self.dhcp_servers.on(pd.nic).is_some()
-            && (pd.ip.dst.is_broadcast() || pd.ingress.is_some_and(|c| c.address() == pd.ip.dst))
+            && match pd.ip.dst {
+                IpAddress::Ipv4(dst) => {
+                    dst.is_broadcast() || pd.ingress.is_some_and(|c| c.address() == dst)
+                }
+                IpAddress::Ipv6(_) => false,
+            }
     }
 
     /// Answers a DHCP client's message (the appliance's own service: no rule decides it).
@@ -175,14 +180,14 @@ impl Appliance<'_> {
         }
         if let Some(answer) = outcome.answer {
             let (to, packet) = answer.build(&request, &params);
-            self.send_ipv4_to(nic, to, &packet, sink);
+            self.send_ip_to(nic, to, &packet, sink);
         }
         Ok(())
     }
 
     /// A lease on `nic` ended: its holder's states go.
     fn lease_ended(&mut self, nic: u8, ip: Ipv4Address) {
-        let removed = self.states.remove_bound_to(nic, ip);
+        let removed = self.states.remove_bound_to(nic, ip.into());
         log::info!("nic{nic} dhcp: lease on {ip} ended, {removed} states dropped");
     }
 

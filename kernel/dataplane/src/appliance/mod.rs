@@ -45,6 +45,7 @@ mod new_flow;
 mod report;
 mod sources;
 mod to_self;
+mod to_self6;
 mod trace;
 mod transmit;
 mod uplink;
@@ -53,8 +54,8 @@ use alloc::vec::Vec;
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
-    ETHERNET_HEADER_LEN,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpVersion,
+    Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, ETHERNET_HEADER_LEN,
 };
 
 use crate::antispoof::SourceFilter;
@@ -67,11 +68,13 @@ use crate::icmp_error::{ErrorReplies, REPLY_SHARES};
 use crate::keys::ApplianceKeys;
 use crate::local::LocalStack;
 use crate::nat::{MasqueradeConfig, Masquerader};
+use crate::ndp::{NdEvent, NeighborDiscovery};
 use crate::neighbor::NeighborTable;
 use crate::offload::{NicOffloads, Offload, OffloadError};
-use crate::packet::Ipv4Summary;
-use crate::policy::{Action, Policy};
+use crate::packet::{IpSummary, Malformed};
+use crate::policy::{ipv4_to_flow_addr, Action, Policy};
 use crate::route::{RouteTable, Topology};
+use crate::route6::Nic6;
 use crate::rule_counters::RuleCounters;
 use crate::share::Source;
 use crate::sink::FrameSink;
@@ -82,6 +85,22 @@ use drop::Dropped;
 pub use footprint::Footprint;
 pub use report::Stats;
 pub use trace::{Fate, PolicyDecision, Redirect, RedirectKind, Reply, Trace};
+
+/// Parses the IPv4 or IPv6 packet (as `ethertype` says) at the start of `bytes`.
+fn parse_ip(ethertype: EthernetProtocol, bytes: &[u8]) -> Result<IpSummary, Malformed> {
+    match ethertype {
+        EthernetProtocol::Ipv6 => IpSummary::parse_ipv6(bytes),
+        _ => IpSummary::parse(bytes),
+    }
+}
+
+/// NIC `nic`'s IPv6 addressing as neighbour discovery has it now.
+fn addressing6(ndp: &NeighborDiscovery, nic: u8) -> Nic6 {
+    Nic6 {
+        addresses: ndp.addresses(nic).collect(),
+        gateway: ndp.gateway(nic),
+    }
+}
 
 /// The detail of a drop line for a frame from a broadcast, multicast or zero MAC.
 const BAD_SOURCE_MAC: &str = "bad-source-mac";
@@ -141,13 +160,25 @@ struct Nic {
     uplink: uplink::Uplink,
 }
 
-/// The IPv4 source address of `frame`, if it is an IPv4 packet long enough to have one.
-fn ipv4_source(frame: &[u8]) -> Option<Ipv4Address> {
+/// The IP source address of `frame`, if it is an IPv4 or IPv6 packet long enough to have
+/// one.
+fn ip_source(frame: &[u8]) -> Option<IpAddress> {
     let ethernet = EthernetFrame::new_checked(frame).ok()?;
-    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
+    match ethernet.ethertype() {
+        EthernetProtocol::Ipv4 => Some(
+            Ipv4Packet::new_checked(ethernet.payload())
+                .ok()?
+                .src_addr()
+                .into(),
+        ),
+        EthernetProtocol::Ipv6 => Some(
+            Ipv6Packet::new_checked(ethernet.payload())
+                .ok()?
+                .src_addr()
+                .into(),
+        ),
+        _ => None,
     }
-    Some(Ipv4Packet::new_checked(ethernet.payload()).ok()?.src_addr())
 }
 
 /// Counts the frames the local stack (ARP and ping replies, DHCP) sends, for its NIC's
@@ -175,6 +206,8 @@ pub struct Appliance<'p> {
     routes: RouteTable,
     sources: SourceFilter,
     neighbors: NeighborTable,
+    /// IPv6 addressing and neighbour discovery (SLAAC, DAD, RAs, the IPv6 neighbours).
+    ndp: NeighborDiscovery,
     states: StateTable,
     masquerader: Masquerader,
     fragments: FragmentTable<transmit::Plan>,
@@ -186,15 +219,15 @@ pub struct Appliance<'p> {
     /// Dropped (and logged passed) frames, as a pcap stream.
     capture: Capture,
     /// DNS resolvers learned on the uplink (DHCP) or configured statically.
-    upstream_dns: Vec<Ipv4Address>,
-    /// `(nic, address, index in policy.clients)` of every declared client, sorted (looked
-    /// up for every packet).
-    declared_clients: Vec<(u8, u32, u32)>,
+    upstream_dns: Vec<IpAddress>,
+    /// `(nic, flow address, index in policy.clients)` of every declared client's address
+    /// of either family, sorted (looked up for every packet).
+    declared_clients: Vec<(u8, u128, u32)>,
     /// The DHCP servers of client interfaces.
     dhcp_servers: dhcp_server::DhcpServers,
-    /// `((nic, address), MAC)` of every client whose MAC the ruleset pins, sorted (looked up
-    /// for every packet sent to a neighbour).
-    pinned_macs: Vec<((u8, u32), EthernetAddress)>,
+    /// `((nic, flow address), MAC)` of every address (of either family) of every client
+    /// whose MAC the ruleset pins, sorted (looked up for every packet sent to a neighbour).
+    pinned_macs: Vec<((u8, u128), EthernetAddress)>,
     stats: report::Reporter,
 }
 
@@ -233,8 +266,18 @@ impl<'p> Appliance<'p> {
             .collect();
         let topology = Topology::from_policy(&configs, &policy);
         let mut routes = RouteTable::new(&topology);
+        let macs: Vec<EthernetAddress> = config.nics.iter().map(|n| n.mac).collect();
+        let ndp = NeighborDiscovery::from_policy(
+            &policy,
+            &macs,
+            options.keys.local_stack.rotate_left(7),
+            now,
+        );
         for interface in policy.interfaces {
             routes.set_mtu(interface.nic, interface.mtu);
+        }
+        for nic in 0..config.nics.len() as u8 {
+            routes.set_nic_ipv6(nic, addressing6(&ndp, nic));
         }
         let dhcp_servers = dhcp_server::DhcpServers::new(&policy, &configs);
         let sources = dhcp_server::source_filter(&dhcp_servers, &configs, &policy);
@@ -243,19 +286,32 @@ impl<'p> Appliance<'p> {
             hash_key: options.keys.state_hash,
             timeouts: options.timeouts,
         });
-        let upstream_dns = config.upstream_dns.clone();
-        let mut declared_clients: Vec<(u8, u32, u32)> = policy
+        let upstream_dns = config.upstream_dns.iter().map(|&a| a.into()).collect();
+        let mut declared_clients: Vec<(u8, u128, u32)> = policy
             .clients
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| Some((c.nic, c.ipv4?, i as u32)))
+            .flat_map(|(i, c)| {
+                let v4 = c.ipv4.map(ipv4_to_flow_addr);
+                [v4, c.ipv6]
+                    .into_iter()
+                    .flatten()
+                    .map(move |a| (c.nic, a, i as u32))
+            })
             .collect();
         declared_clients.sort_unstable();
         let rule_counts = RuleCounters::new(policy.rules.len());
-        let mut pinned_macs: Vec<((u8, u32), EthernetAddress)> = policy
+        let mut pinned_macs: Vec<((u8, u128), EthernetAddress)> = policy
             .clients
             .iter()
-            .filter_map(|c| Some(((c.nic, c.ipv4?), EthernetAddress(c.mac?))))
+            .filter_map(|c| Some((c, EthernetAddress(c.mac?))))
+            .flat_map(|(c, mac)| {
+                let v4 = c.ipv4.map(ipv4_to_flow_addr);
+                [v4, c.ipv6]
+                    .into_iter()
+                    .flatten()
+                    .map(move |a| ((c.nic, a), mac))
+            })
             .collect();
         pinned_macs.sort_unstable_by_key(|&(key, _)| key);
         let mut appliance = Appliance {
@@ -268,6 +324,7 @@ impl<'p> Appliance<'p> {
             routes,
             sources,
             neighbors: NeighborTable::new(),
+            ndp,
             states,
             masquerader: Masquerader::new(MasqueradeConfig::seeded(options.keys.nat_ports)),
             fragments: FragmentTable::new(),
@@ -311,6 +368,38 @@ impl<'p> Appliance<'p> {
             if let Some(cidr) = config.ipv4 {
                 let message = arp_wire::gratuitous(config.mac, cidr.address());
                 self.send_arp(index as u8, EthernetAddress::BROADCAST, &message, sink);
+            }
+        }
+    }
+
+    /// Pins IPv6 neighbour `addr` on `nic` to MAC `mac`, for good (no solicitation for it
+    /// ever): for tests, and for dry runs whose neighbours answer nothing.
+    pub fn pin_ipv6_neighbor(&mut self, nic: u8, addr: Ipv6Address, mac: EthernetAddress) {
+        self.ndp.learn_static(nic, addr, mac);
+    }
+
+    /// Follows what neighbour discovery changed: each NIC's IPv6 addresses and router
+    /// (routes, anti-spoofing, NAT66 and ICMPv6 sources read them from the routes), the
+    /// uplink's IPv6 resolvers, and next hops that never answered.
+    fn follow_ndp(&mut self) {
+        for event in self.ndp.take_events() {
+            match event {
+                NdEvent::AddressAdded { nic, .. }
+                | NdEvent::AddressRemoved { nic, .. }
+                | NdEvent::GatewayChanged { nic, .. } => {
+                    let addressing = addressing6(&self.ndp, nic);
+                    self.routes.set_nic_ipv6(nic, addressing);
+                }
+                NdEvent::DnsChanged => {
+                    self.upstream_dns.retain(|a| a.version() == IpVersion::Ipv4);
+                    let learned = self.ndp.dns_servers().iter().map(|&a| IpAddress::Ipv6(a));
+                    self.upstream_dns.extend(learned);
+                }
+                NdEvent::Unreachable { nic, dropped } => {
+                    for _ in 0..dropped {
+                        self.count_drop(nic, DropReason::NeighborUnreachable);
+                    }
+                }
             }
         }
     }
@@ -379,7 +468,7 @@ impl<'p> Appliance<'p> {
             (CaptureMode::Drops, _) => false,
         };
         if wanted {
-            let sender = match ipv4_source(frame) {
+            let sender = match ip_source(frame) {
                 Some(addr) => self.source_of(nic, addr),
                 None => Source::neighbour(nic, Ipv4Address::UNSPECIFIED),
             };
@@ -423,33 +512,47 @@ impl<'p> Appliance<'p> {
             Dropped::from(DropReason::NotForUs)
         } else {
             match repr.ethertype {
-                _ if !offload.is_plain() && repr.ethertype != EthernetProtocol::Ipv4 => {
+                _ if !offload.is_plain()
+                    && !matches!(
+                        repr.ethertype,
+                        EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6
+                    ) =>
+                {
                     Dropped::detail(
                         DropReason::Malformed,
                         OffloadError::ChecksumNotTransport.as_str(),
                     )
                 }
                 EthernetProtocol::Arp => return self.receive_arp(nic, frame, now, sink),
-                EthernetProtocol::Ipv4 => match Ipv4Summary::parse(&frame[ETHERNET_HEADER_LEN..]) {
-                    Ok(ip) => {
-                        let mut pd = PacketDesc {
-                            nic,
-                            now,
-                            sender_mac: repr.src_addr,
-                            link_broadcast,
-                            ingress: config.ipv4,
-                            ip,
-                            offload,
-                            frame,
-                            trace: &mut trace,
-                        };
-                        if let Err(dropped) = self.forward_ipv4(&mut pd, sink) {
-                            self.refuse_packet(&mut pd, dropped);
+                EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 => {
+                    match parse_ip(repr.ethertype, &frame[ETHERNET_HEADER_LEN..]) {
+                        Ok(ip) => {
+                            let mut pd = PacketDesc {
+                                nic,
+                                now,
+                                sender_mac: repr.src_addr,
+                                link_broadcast,
+                                ingress: config.ipv4,
+                                ip,
+                                offload,
+                                frame,
+                                trace: &mut trace,
+                            };
+                            let forwarded = if pd.ip.is_ipv6() {
+                                self.forward_ipv6(&mut pd, sink)
+                            } else {
+                                self.forward_ipv4(&mut pd, sink)
+                            };
+                            if let Err(dropped) = forwarded {
+                                self.refuse_packet(&mut pd, dropped);
+                            }
+                            return trace;
                         }
-                        return trace;
+                        Err(malformed) => {
+                            Dropped::detail(DropReason::Malformed, malformed.as_str())
+                        }
                     }
-                    Err(malformed) => Dropped::detail(DropReason::Malformed, malformed.as_str()),
-                },
+                }
                 _ => DropReason::UnsupportedEtherType.into(),
             }
         };
@@ -485,6 +588,8 @@ impl<'p> Appliance<'p> {
                 self.send_arp(nic, to, &request, sink);
             }
         }
+        self.ndp.poll(now, sink);
+        self.follow_ndp();
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = self.stats.wait_at_most(MAX_POLL_DELAY);
@@ -498,9 +603,14 @@ impl<'p> Appliance<'p> {
         }
         let uplinks = self.poll_uplinks(&work.gave_up, now, sink);
         let leases = self.poll_dhcp_servers(now);
-        for at in [self.neighbors.next_deadline(), uplinks, leases]
-            .into_iter()
-            .flatten()
+        for at in [
+            self.neighbors.next_deadline(),
+            uplinks,
+            leases,
+            self.ndp.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
         {
             delay = delay.min(if at > now { at - now } else { Duration::ZERO });
         }

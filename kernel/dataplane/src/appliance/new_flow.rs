@@ -2,7 +2,7 @@
 //! goes ([`Appliance::first_packet`]); once its TTL is checked, masquerade and the state
 //! table take it on ([`Appliance::open_state`]).
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::answer::Answer;
 use super::descriptor::PacketDesc;
@@ -13,9 +13,10 @@ use super::Appliance;
 use crate::drops::DropReason;
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Redirected};
-use crate::packet::is_special_purpose;
+use crate::packet::is_never_forwarded;
 use crate::policy::Verdict;
 use crate::route::Route;
+use crate::route6::is_link_local;
 use crate::rule_counters::RuleId;
 use crate::sink::FrameSink;
 use crate::state::{FlowTuple, NewFlow, Refused, RuleRef};
@@ -41,9 +42,13 @@ pub(super) struct Passed {
     pub verdict: Verdict,
     /// Where routing sends it.
     out_nic: u8,
-    next_hop: Ipv4Address,
+    next_hop: IpAddress,
     mtu: u16,
 }
+
+/// The detail of a drop line for an IPv6 packet from a link-local source that would leave
+/// its link (RFC 4291 §2.5.6).
+const LINK_LOCAL_SOURCE: &str = "link-local-source-off-link";
 
 impl Appliance<'_> {
     /// Destination NAT, routing and the policy for the first packet of a flow.
@@ -63,12 +68,17 @@ impl Appliance<'_> {
         match route {
             // Point-to-point links may share one address (Qubes' gateway address on every
             // client's link): the arrival NIC owns it if it has it.
-            Route::Local { .. } if pd.ingress.is_some_and(|c| c.address() == destination) => {
+            Route::Local { .. }
+                if pd
+                    .ingress
+                    .is_some_and(|c| IpAddress::from(c.address()) == destination) =>
+            {
                 Ok(FirstPacket::ToSelf { owner: pd.nic })
             }
             Route::Local { nic: owner } => Ok(FirstPacket::ToSelf { owner }),
-            // Loopback, multicast, reserved, "this network": never forwarded, never answered.
-            Route::Unreachable if is_special_purpose(destination) => {
+            // Loopback, multicast, reserved, "this network", link-local IPv6: never
+            // forwarded, never answered.
+            Route::Unreachable if is_never_forwarded(destination) => {
                 Err(DropReason::MartianDestination.into())
             }
             Route::Unreachable => {
@@ -76,6 +86,12 @@ impl Appliance<'_> {
                     self.answer(pd, Answer::Error(IcmpError::NetUnreachable), sink);
                 }
                 Err(DropReason::NoRoute.into())
+            }
+            Route::Forward { .. } if matches!(pd.ip.src, IpAddress::Ipv6(src) if is_link_local(src)) => {
+                Err(Dropped::detail(
+                    DropReason::MartianSource,
+                    LINK_LOCAL_SOURCE,
+                ))
             }
             Route::Forward { nic, next_hop, mtu } => {
                 // An ICMP error about no known flow, and the like, opens nothing.
@@ -96,7 +112,13 @@ impl Appliance<'_> {
 
     /// The port forward or DNS redirect for a first packet's `flow`, recorded in the trace.
     fn redirect(&self, pd: &mut PacketDesc, flow: &FlowTuple) -> Option<FlowTuple> {
-        let appliance = pd.ingress?.address();
+        // The appliance's address on the ingress NIC, of the flow's family.
+        let appliance: IpAddress = match flow.dst {
+            IpAddress::Ipv4(_) => pd.ingress?.address().into(),
+            IpAddress::Ipv6(dst) => {
+                (self.routes.ipv6().owner_of(dst) == Some(pd.nic)).then_some(flow.dst)?
+            }
+        };
         let forwards = self.policy.forwards;
         let (kind, Redirected { rule, flow }) =
             nat::port_forward(forwards, pd.nic, appliance, flow)
@@ -128,6 +150,21 @@ impl Appliance<'_> {
         self.enforce(pd, key, verdict, sink)
     }
 
+    /// The address a flow towards `dst` is masqueraded behind when it leaves through
+    /// `out_nic`: the appliance's address there of `dst`'s family (for IPv6, a global or
+    /// unique local one: never link-local).
+    fn nat_address(&self, out_nic: u8, dst: IpAddress) -> Option<IpAddress> {
+        match dst {
+            IpAddress::Ipv4(_) => Some(self.configs.get(out_nic as usize)?.ipv4?.address().into()),
+            IpAddress::Ipv6(dst) => self
+                .routes
+                .ipv6()
+                .source_for(out_nic, dst)
+                .filter(|a| !is_link_local(*a))
+                .map(IpAddress::Ipv6),
+        }
+    }
+
     /// Masquerade and the state for a first packet that goes on: how it leaves.
     pub(super) fn open_state(
         &mut self,
@@ -146,7 +183,7 @@ impl Appliance<'_> {
         let masquerade = nat::masquerade_rule(&self.policy, pd.nic, translated.src, out_nic);
         if let Some(rule) = masquerade {
             pd.trace.masquerade = Some(rule);
-            let Some(nat_address) = self.configs[out_nic as usize].ipv4.map(|c| c.address()) else {
+            let Some(nat_address) = self.nat_address(out_nic, translated.dst) else {
                 return Err(DropReason::NoRoute.into());
             };
             translated = self

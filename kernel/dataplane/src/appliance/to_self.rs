@@ -1,22 +1,25 @@
 //! Packets for the appliance itself: the policy decides (`to self`), then the local stack
-//! of the NIC they arrived on answers (ICMP echo, ARP, the DHCP client).
+//! of the NIC they arrived on answers (ICMP echo, ARP, the DHCP client); IPv6 ones are
+//! answered by [`super::to_self6`].
 
 use smoltcp::time::Instant;
-use smoltcp::wire::{ArpOperation, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETHERNET_HEADER_LEN};
+use smoltcp::wire::{
+    ArpOperation, IpAddress, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, ETHERNET_HEADER_LEN,
+};
 
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
 use super::{Appliance, CountingSink};
 use crate::arp as arp_wire;
 use crate::drops::DropReason;
-use crate::packet::{Ipv4Summary, Transport};
+use crate::packet::{IpSummary, Transport};
 use crate::policy::{Verdict, OUT_SELF};
 use crate::segmenter::complete_checksum;
 use crate::sink::FrameSink;
 use crate::state::FlowTuple;
 
 /// Whether a packet is a DHCP server's answer to the appliance's DHCP client.
-fn is_dhcp_to_client(ip: &Ipv4Summary) -> bool {
+fn is_dhcp_to_client(ip: &IpSummary) -> bool {
     matches!(
         ip.transport,
         Transport::Udp {
@@ -51,6 +54,9 @@ impl Appliance<'_> {
         owner: u8,
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
+        if pd.ip.is_ipv6() {
+            return self.for_appliance_ipv6(pd, owner, sink);
+        }
         if self.configs[pd.nic as usize].dhcp && is_dhcp_to_client(&pd.ip) {
             self.deliver_packet(pd, sink);
             return Ok(());
@@ -58,7 +64,28 @@ impl Appliance<'_> {
         let Some(cidr) = pd.ingress else {
             return Err(DropReason::NicUnconfigured.into());
         };
-        let broadcast = pd.ip.dst.is_broadcast() || Some(pd.ip.dst) == cidr.broadcast();
+        let broadcast =
+            pd.ip.dst.is_broadcast() || Some(pd.ip.dst) == cidr.broadcast().map(IpAddress::from);
+        self.decide_to_self(pd, broadcast, sink)?;
+        if owner != pd.nic || (pd.ip.dst != IpAddress::from(cidr.address()) && !broadcast) {
+            // The appliance's address on another NIC is not served from here.
+            return Err(DropReason::NoRoute.into());
+        }
+        if !broadcast {
+            self.introduce_sender(pd, sink);
+        }
+        self.deliver_packet(pd, sink);
+        Ok(())
+    }
+
+    /// The policy's verdict (`to self`) on a packet for the appliance, enforced; broadcast
+    /// chatter is counted, never logged.
+    pub(super) fn decide_to_self(
+        &mut self,
+        pd: &mut PacketDesc,
+        broadcast: bool,
+        sink: &mut dyn FrameSink,
+    ) -> Result<(), Dropped> {
         let flow = pd.flow().unwrap_or(FlowTuple {
             protocol: pd.ip.protocol,
             src: pd.ip.src,
@@ -75,16 +102,7 @@ impl Appliance<'_> {
             ..verdict
         };
         self.enforce(pd, key, verdict, sink)?;
-        self.check_options_allowed(pd, self.allows_options(verdict.rule))?;
-        if owner != pd.nic || (pd.ip.dst != cidr.address() && !broadcast) {
-            // The appliance's address on another NIC is not served from here.
-            return Err(DropReason::NoRoute.into());
-        }
-        if !broadcast {
-            self.introduce_sender(pd, sink);
-        }
-        self.deliver_packet(pd, sink);
-        Ok(())
+        self.check_options_allowed(pd, self.allows_options(verdict.rule))
     }
 
     /// Tells the local stack the sender's MAC (as an ARP reply would) before it answers a
@@ -92,16 +110,18 @@ impl Appliance<'_> {
     /// a packet whose next hop it has not resolved yet. Only for on-link senders, whose
     /// address anti-spoofing already accepted on this NIC.
     fn introduce_sender(&mut self, pd: &PacketDesc, sink: &mut dyn FrameSink) {
-        let Some(cidr) = pd.ingress else { return };
+        let (Some(cidr), Some((src, _))) = (pd.ingress, pd.ip.ipv4_addresses()) else {
+            return;
+        };
         // On a point-to-point link (/32) the client at the other end is on-link.
-        let on_link = cidr.contains_addr(&pd.ip.src) || cidr.prefix_len() == 32;
+        let on_link = cidr.contains_addr(&src) || cidr.prefix_len() == 32;
         if !on_link || !pd.sender_mac.is_unicast() {
             return;
         }
         let introduction = arp_wire::ArpMessage {
             operation: ArpOperation::Reply,
             sender_mac: pd.sender_mac,
-            sender_ip: pd.ip.src,
+            sender_ip: src,
             target_mac: self.configs[pd.nic as usize].mac,
             target_ip: cidr.address(),
         };
@@ -112,7 +132,7 @@ impl Appliance<'_> {
 
     /// Hands the descriptor's frame to its NIC's local stack, its partial checksum (if it
     /// came with one) completed first: the local stack verifies checksums.
-    fn deliver_packet(&mut self, pd: &mut PacketDesc, sink: &mut dyn FrameSink) {
+    pub(super) fn deliver_packet(&mut self, pd: &mut PacketDesc, sink: &mut dyn FrameSink) {
         if pd.offload.partial_checksum.is_some() {
             let total_len = pd.ip.total_len;
             let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + total_len];

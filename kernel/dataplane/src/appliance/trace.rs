@@ -6,7 +6,7 @@
 //! The ruleset compiler's `test` lines and `explain` report exactly this, so what they say
 //! is what the kernel does: there is no second implementation of the path to disagree.
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use crate::drops::DropReason;
 use crate::nat::Translation;
@@ -24,7 +24,7 @@ pub enum Fate {
         /// The egress NIC.
         nic: u8,
         /// The neighbour it is sent to.
-        next_hop: Ipv4Address,
+        next_hop: IpAddress,
         /// How its addresses and ports were translated (`None` for a fragment after the
         /// first, which follows its first fragment's translation without ports).
         translation: Option<Translation>,
@@ -50,7 +50,7 @@ pub struct Redirect {
     /// The rule's index in its list of the policy.
     pub rule: usize,
     /// The new destination address.
-    pub to: Ipv4Address,
+    pub to: IpAddress,
     /// The new destination port.
     pub to_port: u16,
 }

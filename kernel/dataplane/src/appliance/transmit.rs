@@ -1,14 +1,15 @@
-//! Sending packets on their way: the TTL check, the egress MTU (fragmentation, or ICMP
-//! fragmentation-needed), NAT and TTL rewritten in place, offloads the egress NIC cannot
-//! take finished in software (segmentation, checksums), the next hop resolved by ARP, and
-//! the frames written to the sink — a forwarded packet in its own frame, rewritten in
-//! place; the ones the appliance originates itself (ICMP errors, TCP resets, ARP), the
-//! fragments and the software segments copied into new ones.
+//! Sending packets on their way: the TTL (hop limit) check, the egress MTU (fragmentation,
+//! or ICMP fragmentation-needed; for IPv6, which routers never fragment, ICMPv6 packet too
+//! big), NAT and TTL rewritten in place, offloads the egress NIC cannot take finished in
+//! software (segmentation, checksums), the next hop resolved (ARP, or neighbour discovery
+//! for IPv6), and the frames written to the sink — a forwarded packet in its own frame,
+//! rewritten in place; the ones the appliance originates itself (ICMP errors, TCP resets,
+//! ARP), the fragments and the software segments copied into new ones.
 
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Address, Ipv4Packet,
-    ETHERNET_HEADER_LEN,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, Ipv4Address,
+    Ipv4Packet, Ipv6Address, Ipv6Packet, ETHERNET_HEADER_LEN,
 };
 
 use super::answer::Answer;
@@ -22,6 +23,7 @@ use crate::fragment::FragmentKind;
 use crate::fragmenter::{self, SplitError};
 use crate::icmp_error::IcmpError;
 use crate::nat::{self, Translation};
+use crate::ndp::{NextHop, SourceClass6};
 use crate::neighbor::{Enqueued, Resolution};
 use crate::offload::{Egress, GsoKind, Offload};
 use crate::packet::Malformed;
@@ -32,14 +34,14 @@ use crate::share::Source;
 use crate::sink::FrameSink;
 
 /// How a neighbour is reached now.
-enum NextHop {
+enum Reach {
     /// At this MAC.
     Known(EthernetAddress),
-    /// At this MAC, which is to be verified.
-    Verify(EthernetAddress),
-    /// Not known: packets wait for ARP.
+    /// At this MAC, which is to be verified (an IPv4 neighbour, by unicast ARP).
+    Verify(EthernetAddress, Ipv4Address),
+    /// Not known: packets wait for ARP or neighbour discovery.
     Wait,
-    /// The NIC has no address to ask from.
+    /// The NIC has no IPv4 address to ask from.
     Unaddressed,
 }
 
@@ -68,9 +70,9 @@ pub(crate) enum Rewrite {
     /// that every fragment of a datagram is translated alike and the datagram reassembles.
     Addresses {
         /// The source the first fragment left with.
-        src: Ipv4Address,
+        src: IpAddress,
         /// The destination the first fragment left with.
-        dst: Ipv4Address,
+        dst: IpAddress,
     },
 }
 
@@ -83,7 +85,7 @@ pub(crate) struct Plan {
     /// The egress NIC.
     pub out_nic: u8,
     /// The neighbour the frame goes to.
-    pub next_hop: Ipv4Address,
+    pub next_hop: IpAddress,
     /// The egress NIC's MTU.
     pub mtu: u16,
     /// Whether the rule that passed the flow allows IPv4 options (`allow-opts`).
@@ -116,6 +118,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         let fits = pd.offload.wire_packet_len(&pd.ip) <= plan.mtu as usize;
+        // IPv6 is never fragmented by a router: its summary always says "don't fragment".
         if !fits && pd.ip.dont_fragment {
             let error = IcmpError::FragmentationNeeded { mtu: plan.mtu };
             self.answer(pd, Answer::Error(error), sink);
@@ -232,21 +235,21 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) {
         let (nic, now) = (plan.out_nic, pd.now);
-        match self.next_hop_mac(nic, plan.next_hop, now) {
-            NextHop::Known(mac) => self.send_frame_to(nic, mac, pd, sink),
-            NextHop::Verify(mac) => {
+        match self.reach(nic, plan.next_hop, now, sink) {
+            Reach::Known(mac) => self.send_frame_to(nic, mac, pd, sink),
+            Reach::Verify(mac, next_hop) => {
                 self.send_frame_to(nic, mac, pd, sink);
-                self.probe_neighbor(nic, mac, plan.next_hop, sink);
+                self.probe_neighbor(nic, mac, next_hop, sink);
             }
-            NextHop::Wait if pd.offload.is_plain() => {
+            Reach::Wait if pd.offload.is_plain() => {
                 self.send_to_neighbor(nic, plan.next_hop, pd.packet(), source, now, sink)
             }
-            NextHop::Wait => {
+            Reach::Wait => {
                 if let Err(dropped) = self.send_finished(pd, plan, source, sink) {
                     self.count_drop(nic, dropped.reason);
                 }
             }
-            NextHop::Unaddressed => {}
+            Reach::Unaddressed => {}
         }
     }
 
@@ -270,7 +273,7 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IPv4 packet the appliance originates towards its destination: out of
+    /// Sends an IP packet the appliance originates towards its destination: out of
     /// `back_through` when it answers a packet that arrived there (an ICMP error, a TCP
     /// reset: they go back the way the packet came, see [`RouteTable::toward`]), else
     /// where address routing says (a DHCP message). Its resolution, if one is needed, is
@@ -284,10 +287,16 @@ impl Appliance<'_> {
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        let Ok(view) = Ipv4Packet::new_checked(packet) else {
-            return;
+        let dst: IpAddress = match packet.first().map(|b| b >> 4) {
+            Some(6) => match Ipv6Packet::new_checked(packet) {
+                Ok(view) => view.dst_addr().into(),
+                Err(_) => return,
+            },
+            _ => match Ipv4Packet::new_checked(packet) {
+                Ok(view) => view.dst_addr().into(),
+                Err(_) => return,
+            },
         };
-        let dst = view.dst_addr();
         let route = match back_through {
             Some(nic) => self.routes.toward(nic, dst),
             None => self.routes.lookup(dst),
@@ -300,22 +309,37 @@ impl Appliance<'_> {
 
     /// How to reach the neighbour `next_hop` on `nic` now: at its pinned MAC if it is a
     /// client whose MAC the ruleset pins (no need, and no room, to ask), otherwise as ARP
-    /// knows it.
-    fn next_hop_mac(&mut self, nic: u8, next_hop: Ipv4Address, now: Instant) -> NextHop {
-        if self.configs[nic as usize].ipv4.is_none() {
-            return NextHop::Unaddressed;
-        }
+    /// (or, for IPv6, neighbour discovery, which verifies stale entries itself) knows it.
+    fn reach(
+        &mut self,
+        nic: u8,
+        next_hop: IpAddress,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Reach {
         if let Some(mac) = self.pinned_mac(nic, next_hop) {
-            return NextHop::Known(mac);
+            return Reach::Known(mac);
+        }
+        let next_hop = match next_hop {
+            IpAddress::Ipv4(next_hop) => next_hop,
+            IpAddress::Ipv6(next_hop) => {
+                return match self.ndp.resolved_mac(nic, next_hop, now, sink) {
+                    Some(mac) => Reach::Known(mac),
+                    None => Reach::Wait,
+                };
+            }
+        };
+        if self.configs[nic as usize].ipv4.is_none() {
+            return Reach::Unaddressed;
         }
         match self.neighbors.resolve((nic, next_hop), now) {
-            Resolution::Known(mac) => NextHop::Known(mac),
-            Resolution::Verify(mac) => NextHop::Verify(mac),
-            Resolution::Unknown => NextHop::Wait,
+            Resolution::Known(mac) => Reach::Known(mac),
+            Resolution::Verify(mac) => Reach::Verify(mac, next_hop),
+            Resolution::Unknown => Reach::Wait,
         }
     }
 
-    /// Asks the neighbour `next_hop` at `mac` whether it is still there (unicast ARP).
+    /// Asks the IPv4 neighbour `next_hop` at `mac` whether it is still there (unicast ARP).
     fn probe_neighbor(
         &mut self,
         nic: u8,
@@ -330,27 +354,32 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the neighbour `next_hop`: to its pinned MAC if
-    /// it is a client whose MAC the ruleset pins, otherwise resolving its MAC first if
-    /// needed (the packet then waits, boundedly, for the answer; the resolution is
-    /// `source`'s, within its share).
+    /// Sends an IP packet out of `nic` to the neighbour `next_hop` (of the packet's family):
+    /// to its pinned MAC if it is a client whose MAC the ruleset pins, otherwise resolving
+    /// its MAC first if needed (the packet then waits, boundedly, for the answer; the
+    /// resolution is `source`'s, within its share).
     pub(super) fn send_to_neighbor(
         &mut self,
         nic: u8,
-        next_hop: Ipv4Address,
+        next_hop: IpAddress,
         packet: &[u8],
         source: Source,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) {
-        match self.next_hop_mac(nic, next_hop, now) {
-            NextHop::Known(mac) => self.send_ipv4_to(nic, mac, packet, sink),
-            NextHop::Verify(mac) => {
-                self.send_ipv4_to(nic, mac, packet, sink);
+        match (self.reach(nic, next_hop, now, sink), next_hop) {
+            (Reach::Known(mac), _) => self.send_ip_to(nic, mac, packet, sink),
+            (Reach::Verify(mac, next_hop), _) => {
+                self.send_ip_to(nic, mac, packet, sink);
                 self.probe_neighbor(nic, mac, next_hop, sink);
             }
-            NextHop::Wait => self.wait_for_neighbor(nic, next_hop, packet, source, now, sink),
-            NextHop::Unaddressed => {}
+            (Reach::Wait, IpAddress::Ipv4(next_hop)) => {
+                self.wait_for_neighbor(nic, next_hop, packet, source, now, sink)
+            }
+            (Reach::Wait, IpAddress::Ipv6(next_hop)) => {
+                self.send_to_ipv6_neighbor(nic, next_hop, packet, now, sink)
+            }
+            (Reach::Unaddressed, _) => {}
         }
     }
 
@@ -400,21 +429,50 @@ impl Appliance<'_> {
         }
     }
 
-    /// Sends an IPv4 packet out of `nic` to the MAC `dst`.
-    pub(super) fn send_ipv4_to(
+    /// [`Appliance::send_to_neighbor`] for IPv6 whose next hop is not resolved yet: queued
+    /// by neighbour discovery, which solicits it.
+    fn send_to_ipv6_neighbor(
+        &mut self,
+        nic: u8,
+        next_hop: Ipv6Address,
+        packet: &[u8],
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) {
+        let source = match Ipv6Packet::new_checked(packet).map(|ip| ip.src_addr()) {
+            Ok(src) if self.routes.ipv6().on_link(nic, src) => SourceClass6::Neighbour(nic, src),
+            _ => SourceClass6::Remote(nic),
+        };
+        match self
+            .ndp
+            .next_hop_mac(nic, next_hop, packet, source, now, sink)
+        {
+            NextHop::Resolved(mac) => self.send_ip_to(nic, mac, packet, sink),
+            NextHop::Queued => {}
+            NextHop::Dropped => self.count_drop(nic, DropReason::NeighborUnreachable),
+        }
+    }
+
+    /// Sends an IP packet (IPv4 or IPv6, as its first byte says) out of `nic` to the MAC
+    /// `dst`.
+    pub(super) fn send_ip_to(
         &mut self,
         nic: u8,
         dst: EthernetAddress,
         packet: &[u8],
         sink: &mut dyn FrameSink,
     ) {
+        let ethertype = match packet.first().map(|b| b >> 4) {
+            Some(6) => EthernetProtocol::Ipv6,
+            _ => EthernetProtocol::Ipv4,
+        };
         let src = self.configs[nic as usize].mac;
         let sent = sink.transmit(nic, ETHERNET_HEADER_LEN + packet.len(), &mut |out| {
             let mut frame = EthernetFrame::new_unchecked(out);
             EthernetRepr {
                 src_addr: src,
                 dst_addr: dst,
-                ethertype: EthernetProtocol::Ipv4,
+                ethertype,
             }
             .emit(&mut frame);
             frame.payload_mut().copy_from_slice(packet);

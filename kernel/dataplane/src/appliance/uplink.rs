@@ -32,7 +32,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpVersion, Ipv4Address, Ipv4Cidr};
 
 use super::dhcp_server::source_filter;
 use super::Appliance;
@@ -348,7 +348,7 @@ impl Appliance<'_> {
         for transmit in out {
             match transmit.destination {
                 Destination::Broadcast => {
-                    self.send_ipv4_to(nic, EthernetAddress::BROADCAST, &transmit.packet, sink)
+                    self.send_ip_to(nic, EthernetAddress::BROADCAST, &transmit.packet, sink)
                 }
                 Destination::Unicast(_) => self.send_originated(&transmit.packet, None, now, sink),
             }
@@ -431,7 +431,10 @@ impl Appliance<'_> {
         let config = *config;
         if let Some(lease) = lease {
             if !lease.dns_servers.is_empty() {
-                self.upstream_dns = lease.dns_servers.clone();
+                // The lease names the IPv4 resolvers; IPv6 ones (RDNSS) stay.
+                self.upstream_dns.retain(|a| a.version() == IpVersion::Ipv6);
+                self.upstream_dns
+                    .extend(lease.dns_servers.iter().map(|&a| IpAddress::from(a)));
             }
         }
         self.routes.set_nic(nic, config);
@@ -453,7 +456,7 @@ impl Appliance<'_> {
     /// neighbours of its network with the packets waiting for them, fragment decisions.
     /// Returns how many states were dropped.
     fn unbind(&mut self, nic: u8, old: Ipv4Cidr) -> usize {
-        let dropped = self.states.remove_bound_to(nic, old.address());
+        let dropped = self.states.remove_bound_to(nic, old.address().into());
         for _ in 0..self.neighbors.flush_nic(nic) {
             self.count_drop(nic, DropReason::NoRoute);
         }

@@ -45,8 +45,9 @@
 use alloc::collections::{BTreeMap, VecDeque};
 
 use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpAddress;
 
-use crate::packet::Ipv4Summary;
+use crate::packet::IpSummary;
 
 mod shares;
 
@@ -73,7 +74,7 @@ pub enum FragmentKind {
 
 impl FragmentKind {
     /// The kind of the packet `summary` describes.
-    pub fn of(summary: &Ipv4Summary) -> FragmentKind {
+    pub fn of(summary: &IpSummary) -> FragmentKind {
         match (summary.fragment_offset, summary.more_fragments) {
             (0, false) => FragmentKind::Whole,
             (0, true) => FragmentKind::First,
@@ -82,29 +83,35 @@ impl FragmentKind {
     }
 }
 
-/// A datagram's identity: the NIC it arrived on and RFC 791's reassembly key (source,
-/// destination, protocol, identification) as the datagram arrived, packed into one integer
-/// so that the table compares keys in one instruction.
+/// A datagram's identity: the NIC it arrived on and RFC 791's (RFC 8200's for IPv6)
+/// reassembly key — source, destination, protocol, identification — as the datagram
+/// arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct DatagramKey(u128);
+struct DatagramKey {
+    nic: u8,
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: u8,
+    ident: u32,
+}
 
 impl DatagramKey {
     /// The key of the datagram `summary` is (a fragment of), arrived on `nic`.
-    fn of(nic: u8, summary: &Ipv4Summary) -> DatagramKey {
-        DatagramKey(
-            (nic as u128) << 96
-                | (summary.src.to_bits() as u128) << 64
-                | (summary.dst.to_bits() as u128) << 32
-                | (u8::from(summary.protocol) as u128) << 16
-                | summary.ident as u128,
-        )
+    fn of(nic: u8, summary: &IpSummary) -> DatagramKey {
+        DatagramKey {
+            nic,
+            src: summary.src,
+            dst: summary.dst,
+            protocol: summary.protocol.into(),
+            ident: summary.ident,
+        }
     }
 
     /// Whom the datagram is charged to.
     fn consumer(self) -> Consumer {
         Consumer {
-            nic: (self.0 >> 96) as u8,
-            src: (self.0 >> 64) as u32,
+            nic: self.nic,
+            src: self.src,
         }
     }
 }
@@ -174,7 +181,7 @@ impl<T> Default for FragmentTable<T> {
     }
 }
 
-fn payload_len(summary: &Ipv4Summary) -> u32 {
+fn payload_len(summary: &IpSummary) -> u32 {
     summary.total_len.saturating_sub(summary.header_len) as u32
 }
 
@@ -203,7 +210,7 @@ impl<T: Clone> FragmentTable<T> {
     /// with `decision`, so that the rest of its datagram follows. Ignored unless `summary`
     /// is a first fragment. When the table is full, the biggest consumer's oldest datagram
     /// makes room.
-    pub fn record_first(&mut self, nic: u8, summary: &Ipv4Summary, decision: T, now: Instant) {
+    pub fn record_first(&mut self, nic: u8, summary: &IpSummary, decision: T, now: Instant) {
         if FragmentKind::of(summary) != FragmentKind::First {
             return;
         }
@@ -232,7 +239,7 @@ impl<T: Clone> FragmentTable<T> {
     /// arrived on `nic`, or why the fragment must be dropped (see the module
     /// documentation). Not meant for whole packets or first fragments, which are refused
     /// as orphans.
-    pub fn follow(&mut self, nic: u8, summary: &Ipv4Summary, now: Instant) -> Result<T, Refused> {
+    pub fn follow(&mut self, nic: u8, summary: &IpSummary, now: Instant) -> Result<T, Refused> {
         if FragmentKind::of(summary) != FragmentKind::Later {
             return Err(Refused::Orphan);
         }
@@ -369,8 +376,8 @@ mod tests {
         ]
     }
 
-    fn parsed(bytes: &[u8]) -> Ipv4Summary {
-        Ipv4Summary::parse(bytes).expect("valid fragment")
+    fn parsed(bytes: &[u8]) -> IpSummary {
+        IpSummary::parse(bytes).expect("valid fragment")
     }
 
     /// The NIC the fragments arrive on.
@@ -527,8 +534,8 @@ mod tests {
 
     /// Summaries of the first and middle fragments of datagrams from any source.
     struct Datagrams {
-        first: Ipv4Summary,
-        middle: Ipv4Summary,
+        first: IpSummary,
+        middle: IpSummary,
     }
 
     impl Datagrams {
@@ -542,10 +549,10 @@ mod tests {
 
         /// The first and middle fragments of datagram `ident` from `src` (the table reads
         /// nothing but their headers).
-        fn from(&self, src: [u8; 4], ident: u16) -> (Ipv4Summary, Ipv4Summary) {
-            let moved = |summary: Ipv4Summary| Ipv4Summary {
-                src: src.into(),
-                ident,
+        fn from(&self, src: [u8; 4], ident: u16) -> (IpSummary, IpSummary) {
+            let moved = |summary: IpSummary| IpSummary {
+                src: smoltcp::wire::Ipv4Address::from(src).into(),
+                ident: ident.into(),
                 ..summary
             };
             (moved(self.first), moved(self.middle))
@@ -647,7 +654,7 @@ mod tests {
         let mut table = FragmentTable::new();
         let client = Consumer {
             nic: NIC,
-            src: u32::from_be_bytes([10, 137, 1, 10]),
+            src: smoltcp::wire::Ipv4Address::new(10, 137, 1, 10).into(),
         };
         let [first, middle, last] = udp_fragments(7);
         table.record_first(NIC, &parsed(&first), (), at(0));

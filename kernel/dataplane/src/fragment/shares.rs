@@ -15,6 +15,7 @@
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use core::cmp::Reverse;
+use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address};
 
 use super::DatagramKey;
 
@@ -22,8 +23,12 @@ use super::DatagramKey;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Consumer {
     pub nic: u8,
-    pub src: u32,
+    pub src: IpAddress,
 }
+
+/// The first and last address in `IpAddress`'s order (IPv4 before IPv6).
+const LOWEST_ADDRESS: IpAddress = IpAddress::Ipv4(Ipv4Address::UNSPECIFIED);
+const HIGHEST_ADDRESS: IpAddress = IpAddress::Ipv6(Ipv6Address::from_bits(u128::MAX));
 
 /// A datagram as a consumer's record: its generation and key.
 pub(super) type Record = (u64, DatagramKey);
@@ -41,7 +46,7 @@ struct Share {
 }
 
 /// How the consumers rank for eviction: NIC, then the most datagrams, then the oldest one.
-type Rank = (u8, u32, Reverse<u64>, u32);
+type Rank = (u8, u32, Reverse<u64>, IpAddress);
 
 /// The consumers and what each holds. See the module documentation.
 #[derive(Debug, Default)]
@@ -125,8 +130,8 @@ impl Shares {
         } else {
             *self.per_nic.iter().find(|(_, &count)| count == busiest)?.0
         };
-        let lowest = (nic, 0, Reverse(u64::MAX), 0);
-        let highest = (nic, u32::MAX, Reverse(0), u32::MAX);
+        let lowest = (nic, 0, Reverse(u64::MAX), LOWEST_ADDRESS);
+        let highest = (nic, u32::MAX, Reverse(0), HIGHEST_ADDRESS);
         let &(_, _, _, src) = self.ranked.range(lowest..=highest).next_back()?;
         let consumer = Consumer { nic, src };
         let oldest = *self.shares.get(&consumer)?.records.front()?;

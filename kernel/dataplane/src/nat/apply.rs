@@ -1,10 +1,10 @@
 //! [`apply`]: making a packet match a [`Translation`], with `rewrite`'s incremental
 //! checksum updates.
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::Translation;
-use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
 use crate::rewrite::{self, TransportChecksum};
 use crate::state::FlowTuple;
 
@@ -23,7 +23,7 @@ use crate::state::FlowTuple;
 /// Every checksum covering a changed field (IPv4 header, TCP/UDP pseudo-header, ICMP,
 /// and inside the quote) is updated incrementally, so a packet with good checksums leaves
 /// with good checksums.
-pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+pub fn apply(bytes: &mut [u8], summary: &mut IpSummary, translation: &Translation) {
     apply_offloaded(bytes, summary, translation, TransportChecksum::Complete);
 }
 
@@ -32,7 +32,7 @@ pub fn apply(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translat
 /// not the ports.
 pub fn apply_offloaded(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
+    summary: &mut IpSummary,
     translation: &Translation,
     checksum: TransportChecksum,
 ) {
@@ -47,21 +47,16 @@ pub fn apply_offloaded(
 
 /// Sets the packet's source and destination addresses (the checksums that cover them
 /// follow); for a fragment after the first, that is all of its translation.
-pub fn set_addresses(
-    bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
-    src: Ipv4Address,
-    dst: Ipv4Address,
-) {
+pub fn set_addresses(bytes: &mut [u8], summary: &mut IpSummary, src: IpAddress, dst: IpAddress) {
     set_addresses_of(bytes, summary, src, dst, TransportChecksum::Complete);
 }
 
 /// [`set_addresses`] of a packet whose transport checksum stands as `checksum` says.
 fn set_addresses_of(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
-    src: Ipv4Address,
-    dst: Ipv4Address,
+    summary: &mut IpSummary,
+    src: IpAddress,
+    dst: IpAddress,
     checksum: TransportChecksum,
 ) {
     if summary.src != src {
@@ -74,7 +69,7 @@ fn set_addresses_of(
 
 fn apply_to_packet(
     bytes: &mut [u8],
-    summary: &mut Ipv4Summary,
+    summary: &mut IpSummary,
     after: &FlowTuple,
     checksum: TransportChecksum,
 ) {
@@ -101,14 +96,14 @@ fn apply_to_packet(
     }
 }
 
-fn quoted_of(summary: &Ipv4Summary) -> Option<QuotedPacket> {
+fn quoted_of(summary: &IpSummary) -> Option<QuotedPacket> {
     match summary.transport {
         Transport::Icmp(IcmpSummary::Error { quoted, .. }) => Some(quoted),
         _ => None,
     }
 }
 
-fn apply_to_error(bytes: &mut [u8], summary: &mut Ipv4Summary, translation: &Translation) {
+fn apply_to_error(bytes: &mut [u8], summary: &mut IpSummary, translation: &Translation) {
     let (before, after) = (&translation.before, &translation.after);
     let src = if summary.src == before.src {
         after.src

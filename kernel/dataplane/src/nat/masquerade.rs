@@ -4,7 +4,7 @@
 use core::fmt;
 
 use smoltcp::time::Instant;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::policy_match::{addr_in, nic_in};
 use crate::policy::Policy;
@@ -13,12 +13,7 @@ use crate::state::{FlowTuple, StateTable};
 
 /// The first `nat` rule of `policy` (its index in `policy.masquerade`) for a flow from
 /// `src` arriving on `in_nic` and leaving through `out_nic`.
-pub fn masquerade_rule(
-    policy: &Policy,
-    in_nic: u8,
-    src: Ipv4Address,
-    out_nic: u8,
-) -> Option<usize> {
+pub fn masquerade_rule(policy: &Policy, in_nic: u8, src: IpAddress, out_nic: u8) -> Option<usize> {
     policy.masquerade.iter().position(|m| {
         m.out_nic == out_nic && nic_in(policy, m.in_nic, in_nic) && addr_in(policy, m.src, src)
     })
@@ -129,7 +124,7 @@ impl Masquerader {
         &mut self,
         table: &StateTable,
         flow: FlowTuple,
-        addr: Ipv4Address,
+        addr: IpAddress,
         now: Instant,
     ) -> Result<FlowTuple, NatRefused> {
         let is_free = |port: u16| {

@@ -2,7 +2,7 @@
 //! addressed to the appliance itself, before routing and the policy (pf's `rdr`
 //! semantics: the rules see the translated flow).
 
-use smoltcp::wire::{IpProtocol, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpProtocol, IpVersion, Ipv4Address};
 
 use super::policy_match::nic_in;
 use crate::policy::{DnsUpstream, Policy, PortForward};
@@ -30,10 +30,11 @@ fn carries_ports(flow: &FlowTuple) -> bool {
 pub fn port_forward(
     forwards: &[PortForward],
     in_nic: u8,
-    appliance: Ipv4Address,
+    appliance: IpAddress,
     flow: &FlowTuple,
 ) -> Option<Redirected> {
-    if flow.dst != appliance || !carries_ports(flow) {
+    // Port forwards name IPv4 targets: an IPv6 flow is never forwarded to one.
+    if flow.dst != appliance || !carries_ports(flow) || flow.dst.version() != IpVersion::Ipv4 {
         return None;
     }
     let port = flow.dst_port;
@@ -48,7 +49,7 @@ pub fn port_forward(
         .checked_add(port - forward.ports.first)?;
     Some(Redirected {
         rule,
-        flow: flow.with_destination(Ipv4Address::from_bits(forward.target), target_port),
+        flow: flow.with_destination(Ipv4Address::from_bits(forward.target).into(), target_port),
     })
 }
 
@@ -59,12 +60,15 @@ pub fn port_forward(
 /// uplink, by DHCP or its static `dns` list) — when a `dns` rule covers `in_nic`. `None`
 /// when no redirect applies or no resolver is known. The other resolvers of a list are not
 /// used: every query goes to the first.
+///
+/// The resolver is of the query's family (a header rewrite cannot turn an IPv6 query into
+/// an IPv4 one): the first of the list with that family.
 pub fn dns_redirect(
     policy: &Policy,
     in_nic: u8,
-    appliance: Ipv4Address,
+    appliance: IpAddress,
     flow: &FlowTuple,
-    learned: &[Ipv4Address],
+    learned: &[IpAddress],
 ) -> Option<Redirected> {
     if flow.dst_port != DNS_PORT || !carries_ports(flow) {
         return None;
@@ -74,17 +78,21 @@ pub fn dns_redirect(
         .iter()
         .enumerate()
         .find(|(_, d)| nic_in(policy, d.in_nic, in_nic))?;
+    // The `at` addresses are IPv4 (the virtual DNS servers of a Qubes import).
     let addressed = flow.dst == appliance
-        || redirect
-            .at
-            .of(policy.ipv4_addrs)
-            .contains(&flow.dst.to_bits());
+        || matches!(flow.dst, IpAddress::Ipv4(dst)
+            if redirect.at.of(policy.ipv4_addrs).contains(&dst.to_bits()));
     if !addressed {
         return None;
     }
+    let family = flow.dst.version();
     let resolver = match redirect.upstream {
-        DnsUpstream::Learned => learned.first().copied()?,
-        DnsUpstream::Static(span) => Ipv4Address::from_bits(*span.of(policy.ipv4_addrs).first()?),
+        DnsUpstream::Learned => learned.iter().copied().find(|r| r.version() == family)?,
+        DnsUpstream::Static(span) => span
+            .of(policy.ipv4_addrs)
+            .iter()
+            .map(|a| IpAddress::Ipv4(Ipv4Address::from_bits(*a)))
+            .find(|r| r.version() == family)?,
     };
     Some(Redirected {
         rule,

@@ -332,6 +332,26 @@ impl NeighborDiscovery {
         core::mem::take(&mut self.events)
     }
 
+    /// The MAC neighbour `addr` on `nic` is known at now (a static entry, or a live cache
+    /// entry): what a declared client's sticky binding is checked against.
+    pub fn neighbor_mac(
+        &self,
+        nic: u8,
+        addr: Ipv6Address,
+        now: Instant,
+    ) -> Option<EthernetAddress> {
+        self.statics
+            .get(&(nic, addr))
+            .copied()
+            .or_else(|| self.cache.lookup((nic, addr), now))
+    }
+
+    /// A declared client's packet from `mac` renews its binding there, as its
+    /// advertisements do (an active client keeps its address).
+    pub fn confirm(&mut self, nic: u8, addr: Ipv6Address, mac: EthernetAddress, now: Instant) {
+        self.cache.confirm((nic, addr), mac, now);
+    }
+
     /// Sets `addr` on `nic` at `mac` for good: packets go there without solicitation, and
     /// no advertisement rebinds it (tests; neighbours a ruleset pins).
     pub fn learn_static(&mut self, nic: u8, addr: Ipv6Address, mac: EthernetAddress) {
@@ -711,34 +731,56 @@ impl NeighborDiscovery {
         if !self.nics.get(nic as usize).is_some_and(|n| n.enabled) {
             return NextHop::Dropped;
         }
+        if let Some(mac) = self.resolved_mac(nic, next_hop, now, sink) {
+            return NextHop::Resolved(mac);
+        }
+        let key = (nic, next_hop);
+        match self.cache.enqueue(key, packet, now, source) {
+            Enqueued::SendRequest { queued, displaced } => {
+                if let Some(((nic, _), dropped)) = displaced {
+                    self.events.push(NdEvent::Unreachable { nic, dropped });
+                }
+                self.solicit(nic, next_hop, None, sink);
+                if queued {
+                    NextHop::Queued
+                } else {
+                    NextHop::Dropped
+                }
+            }
+            Enqueued::Queued => NextHop::Queued,
+            Enqueued::Dropped => NextHop::Dropped,
+        }
+    }
+
+    /// The MAC to send a packet for `next_hop` on `nic` to right now, if it is known (a
+    /// stale entry is solicited, and used meanwhile); `None` when a packet would have to
+    /// wait for a resolution (or the NIC has no IPv6). Nothing is queued: the forward path
+    /// asks this before it decides whether a frame leaves as it is (with its offload
+    /// metadata) or is finished in software and queued by [`Self::next_hop_mac`].
+    pub fn resolved_mac(
+        &mut self,
+        nic: u8,
+        next_hop: Ipv6Address,
+        now: Instant,
+        sink: &mut dyn FrameSink,
+    ) -> Option<EthernetAddress> {
+        if !self.nics.get(nic as usize).is_some_and(|n| n.enabled) {
+            return None;
+        }
         if next_hop.is_multicast() {
-            return NextHop::Resolved(multicast_mac(next_hop));
+            return Some(multicast_mac(next_hop));
         }
         let key = (nic, next_hop);
         if let Some(&mac) = self.statics.get(&key) {
-            return NextHop::Resolved(mac);
+            return Some(mac);
         }
         match self.cache.resolve(key, now) {
-            Resolution::Known(to) => NextHop::Resolved(to),
+            Resolution::Known(to) => Some(to),
             Resolution::Verify(to) => {
                 self.solicit(nic, next_hop, Some(to), sink);
-                NextHop::Resolved(to)
+                Some(to)
             }
-            Resolution::Unknown => match self.cache.enqueue(key, packet, now, source) {
-                Enqueued::SendRequest { queued, displaced } => {
-                    if let Some(((nic, _), dropped)) = displaced {
-                        self.events.push(NdEvent::Unreachable { nic, dropped });
-                    }
-                    self.solicit(nic, next_hop, None, sink);
-                    if queued {
-                        NextHop::Queued
-                    } else {
-                        NextHop::Dropped
-                    }
-                }
-                Enqueued::Queued => NextHop::Queued,
-                Enqueued::Dropped => NextHop::Dropped,
-            },
+            Resolution::Unknown => None,
         }
     }
 

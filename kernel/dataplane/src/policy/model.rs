@@ -32,6 +32,14 @@ pub const fn ipv4_to_flow_addr(v4: u32) -> u128 {
     0xffff_0000_0000u128 | v4 as u128
 }
 
+/// Maps an address of either family into the unified flow address space.
+pub fn ip_to_flow_addr(addr: smoltcp::wire::IpAddress) -> u128 {
+    match addr {
+        smoltcp::wire::IpAddress::Ipv4(v4) => ipv4_to_flow_addr(v4.to_bits()),
+        smoltcp::wire::IpAddress::Ipv6(v6) => v6.to_bits(),
+    }
+}
+
 /// The IPv4 address inside a flow address, if it is an IPv4-mapped one.
 pub const fn flow_addr_to_ipv4(addr: u128) -> Option<u32> {
     if addr >> 32 == 0xffff {

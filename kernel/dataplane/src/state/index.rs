@@ -190,8 +190,8 @@ mod tests {
     fn tuple(n: u32) -> FlowTuple {
         FlowTuple {
             protocol: smoltcp::wire::IpProtocol::Udp,
-            src: Ipv4Address::from_bits(0x0a00_0000 | (n >> 8)),
-            dst: Ipv4Address::new(1, 1, 1, 1),
+            src: smoltcp::wire::IpAddress::from(Ipv4Address::from_bits(0x0a00_0000 | (n >> 8))),
+            dst: Ipv4Address::new(1, 1, 1, 1).into(),
             src_port: n as u16,
             dst_port: 53,
             echo: None,

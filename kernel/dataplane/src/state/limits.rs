@@ -7,7 +7,7 @@
 
 use alloc::collections::BTreeMap;
 
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::Refused;
 use crate::policy::StateLimits;
@@ -42,7 +42,7 @@ pub(crate) struct Held {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Owner {
     pub rule: Option<u32>,
-    pub source: Ipv4Address,
+    pub source: IpAddress,
     pub client: Option<u32>,
 }
 
@@ -50,7 +50,7 @@ pub(crate) struct Owner {
 #[derive(Debug, Default)]
 pub(crate) struct LimitCounts {
     per_rule: BTreeMap<u32, u32>,
-    per_source: BTreeMap<(u32, Ipv4Address), u32>,
+    per_source: BTreeMap<(u32, IpAddress), u32>,
     per_client: BTreeMap<u32, u32>,
 }
 
@@ -78,7 +78,7 @@ impl LimitCounts {
         &self,
         rule: Option<RuleRef>,
         client: Option<ClientRef>,
-        source: Ipv4Address,
+        source: IpAddress,
     ) -> Result<Held, Refused> {
         let mut held = Held::default();
         if let Some(rule) = rule {

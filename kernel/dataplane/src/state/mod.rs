@@ -88,20 +88,21 @@
 //! A client's UDP query leaves the uplink masqueraded, and the answer finds its way back:
 //! ```
 //! use dataplane::nat::{self, MasqueradeConfig, Masquerader};
-//! use dataplane::packet::Ipv4Summary;
+//! use dataplane::packet::IpSummary;
 //! use dataplane::state::{FlowTuple, Lookup, NewFlow, StateConfig, StateTable, Timeouts};
 //! use dataplane::testutil::packets;
 //! use smoltcp::time::Instant;
-//! use smoltcp::wire::Ipv4Address;
+//! use smoltcp::wire::{IpAddress, Ipv4Address};
 //!
 //! let config = StateConfig { capacity: 1024, hash_key: [7; 16], timeouts: Timeouts::default() };
 //! let mut table = StateTable::new(config);
 //! let mut masquerader = Masquerader::new(MasqueradeConfig::seeded(42));
-//! let (uplink, now) = (Ipv4Address::new(10, 0, 2, 15), Instant::from_secs(1));
+//! let uplink = IpAddress::from(Ipv4Address::new(10, 0, 2, 15));
+//! let now = Instant::from_secs(1);
 //!
 //! // The first packet, from the client NIC (1) to the uplink (0).
 //! let mut query = packets::udp([10, 137, 1, 10], 5353, [9, 9, 9, 9], 53, b"q");
-//! let mut summary = Ipv4Summary::parse(&query).unwrap();
+//! let mut summary = IpSummary::parse(&query).unwrap();
 //! assert_eq!(table.lookup(1, &summary, now), Lookup::Miss);
 //! let original = FlowTuple::of(&summary).unwrap();
 //! let translated = masquerader.masquerade(&table, original, uplink, now).unwrap();
@@ -112,11 +113,11 @@
 //!
 //! // The answer arrives on the uplink, addressed to the appliance.
 //! let mut answer = packets::udp([9, 9, 9, 9], 53, [10, 0, 2, 15], 5353, b"a");
-//! let mut summary = Ipv4Summary::parse(&answer).unwrap();
+//! let mut summary = IpSummary::parse(&answer).unwrap();
 //! let Lookup::Hit(hit) = table.lookup(0, &summary, now) else { panic!("no state") };
 //! assert_eq!((hit.egress_nic, hit.verdict), (1, Ok(())));
 //! nat::apply(&mut answer, &mut summary, &hit.translation);
-//! assert_eq!(summary.dst, Ipv4Address::new(10, 137, 1, 10));
+//! assert_eq!(summary.dst, Ipv4Address::new(10, 137, 1, 10).into());
 //! assert!(packets::checksums_valid(&answer));
 //! ```
 
@@ -140,4 +141,4 @@ pub use table::{Hit, Lookup, NewFlow, StateConfig, StateDrop, StateId, StateTabl
 pub use tcp::TcpState;
 pub use timeouts::Timeouts;
 pub use tracking::ProtocolState;
-pub use tuple::{Direction, Echo, FlowTuple};
+pub use tuple::{Direction, Echo, Endpoint, FlowTuple};

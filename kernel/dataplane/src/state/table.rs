@@ -1,7 +1,7 @@
 //! [`StateTable`]: lookup, creation, expiry and early drop of states.
 
 use smoltcp::time::Instant;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::IpAddress;
 
 use super::entry::{State, StateInfo};
 use super::index::{FlowIndex, IndexKey};
@@ -13,7 +13,7 @@ use super::timeouts::Timeouts;
 use super::tracking::{Progress, Quote, Tracking};
 use super::tuple::{Direction, Echo, FlowTuple};
 use crate::nat::Translation;
-use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
 use crate::share::Source;
 
 /// How to build a [`StateTable`].
@@ -71,7 +71,10 @@ impl NewFlow {
             translated: original,
             rule: None,
             client: None,
-            source: Source::neighbour(in_nic, original.src),
+            source: match original.src {
+                IpAddress::Ipv4(src) => Source::neighbour(in_nic, src),
+                IpAddress::Ipv6(_) => Source::ipv6_sender(in_nic),
+            },
         }
     }
 
@@ -257,7 +260,7 @@ impl StateTable {
     /// Finds the state of a packet that arrived on `in_nic`, tracks the packet through it
     /// (TCP window, pseudo-state, timeout) and says how to translate and whether to forward
     /// it. Expired states found on the way are removed. Never allocates.
-    pub fn lookup(&mut self, in_nic: u8, summary: &Ipv4Summary, now: Instant) -> Lookup {
+    pub fn lookup(&mut self, in_nic: u8, summary: &IpSummary, now: Instant) -> Lookup {
         if let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = summary.transport {
             return self.lookup_related(in_nic, summary, &quoted, now);
         }
@@ -316,7 +319,7 @@ impl StateTable {
     fn lookup_related(
         &mut self,
         in_nic: u8,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         quoted: &QuotedPacket,
         now: Instant,
     ) -> Lookup {
@@ -383,7 +386,7 @@ impl StateTable {
     pub fn insert(
         &mut self,
         flow: &NewFlow,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         now: Instant,
     ) -> Result<StateId, Refused> {
         let created = self.create(flow, summary, now);
@@ -396,7 +399,7 @@ impl StateTable {
     fn create(
         &mut self,
         flow: &NewFlow,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         now: Instant,
     ) -> Result<StateId, Refused> {
         if FlowTuple::of(summary).is_none() {
@@ -467,7 +470,7 @@ impl StateTable {
     /// uplink's lease changed or was lost): masqueraded flows translated to it, port
     /// forwards addressed to it. Their NAT ports are free again. Examines every slot once;
     /// returns how many states it removed.
-    pub fn remove_bound_to(&mut self, nic: u8, address: Ipv4Address) -> usize {
+    pub fn remove_bound_to(&mut self, nic: u8, address: IpAddress) -> usize {
         let touches = |t: &FlowTuple| t.src == address || t.dst == address;
         let mut removed = 0;
         for slot in 0..self.slab.used_slots() as u32 {

@@ -7,7 +7,7 @@ use super::tcp::{TcpState, TcpTimeout, TcpTracker, Tracked};
 use super::timeouts::Timeouts;
 use smoltcp::wire::IpProtocol;
 
-use crate::packet::{Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IpSummary, QuotedPacket, Transport};
 
 /// How far a state has come, for logs and tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub(crate) enum Progress {
 impl Tracking {
     /// Tracking for a flow opened by `summary`, and its first timeout. `None` if the packet
     /// cannot open a state: a TCP segment other than a SYN.
-    pub fn open(summary: &Ipv4Summary, timeouts: &Timeouts) -> Option<(Tracking, Duration)> {
+    pub fn open(summary: &IpSummary, timeouts: &Timeouts) -> Option<(Tracking, Duration)> {
         let kind = match summary.transport {
             Transport::Tcp(syn) => {
                 return TcpTracker::opens(&syn)
@@ -99,7 +99,7 @@ impl Tracking {
     /// responder.
     pub fn advance(
         &mut self,
-        summary: &Ipv4Summary,
+        summary: &IpSummary,
         from_initiator: bool,
         timeouts: &Timeouts,
     ) -> Progress {
@@ -182,7 +182,7 @@ impl Tracking {
     /// Whether the segment is a SYN (without ACK) that starts a new connection on this
     /// state's tuple: the connection is over (both FINs acknowledged, or reset). Which end
     /// sends it does not matter.
-    pub fn tcp_reusable_by(&self, summary: &Ipv4Summary) -> bool {
+    pub fn tcp_reusable_by(&self, summary: &IpSummary) -> bool {
         match (self, summary.transport) {
             (Tracking::Tcp(tracker), Transport::Tcp(segment)) => {
                 tracker.is_over() && TcpTracker::opens(&segment)

@@ -1,8 +1,8 @@
 //! [`FlowTuple`]: what identifies a flow in one direction, and [`Direction`].
 
-use smoltcp::wire::{IpProtocol, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpProtocol};
 
-use crate::packet::{IcmpSummary, Ipv4Summary, QuotedPacket, Transport};
+use crate::packet::{IcmpSummary, IpSummary, QuotedPacket, Transport};
 use crate::sctp;
 
 /// Which way an ICMP echo packet goes. Part of an echo flow's tuple, so that an echo
@@ -38,10 +38,10 @@ impl Echo {
 pub struct FlowTuple {
     /// IP protocol.
     pub protocol: IpProtocol,
-    /// Source address.
-    pub src: Ipv4Address,
+    /// Source address (both addresses of a tuple are of one family).
+    pub src: IpAddress,
     /// Destination address.
-    pub dst: Ipv4Address,
+    pub dst: IpAddress,
     /// Source port (ICMP echo: the identifier).
     pub src_port: u16,
     /// Destination port (ICMP echo: the identifier).
@@ -54,7 +54,7 @@ impl FlowTuple {
     /// The tuple of a packet, or `None` for packets that cannot be tracked by themselves:
     /// fragments after the first (no transport header) and ICMP errors (they belong to the
     /// flow they quote, see [`FlowTuple::quoted_flow`]).
-    pub fn of(summary: &Ipv4Summary) -> Option<FlowTuple> {
+    pub fn of(summary: &IpSummary) -> Option<FlowTuple> {
         let (src_port, dst_port, echo) = match summary.transport {
             Transport::Tcp(tcp) => (tcp.src_port, tcp.dst_port, None),
             Transport::Udp { src_port, dst_port } | Transport::Sctp { src_port, dst_port } => {
@@ -110,7 +110,7 @@ impl FlowTuple {
     }
 
     /// This tuple with a new source address and port (identifier for ICMP echo).
-    pub fn with_source(&self, addr: Ipv4Address, port: u16) -> FlowTuple {
+    pub fn with_source(&self, addr: IpAddress, port: u16) -> FlowTuple {
         let mut t = FlowTuple {
             src: addr,
             src_port: port,
@@ -123,7 +123,7 @@ impl FlowTuple {
     }
 
     /// This tuple with a new destination address and port (identifier for ICMP echo).
-    pub fn with_destination(&self, addr: Ipv4Address, port: u16) -> FlowTuple {
+    pub fn with_destination(&self, addr: IpAddress, port: u16) -> FlowTuple {
         let mut t = FlowTuple {
             dst: addr,
             dst_port: port,
@@ -141,20 +141,41 @@ impl FlowTuple {
         matches!(self.protocol, IpProtocol::Tcp | IpProtocol::Udp) || self.echo.is_some()
     }
 
-    /// The tuple as 14 bytes, for hashing.
-    pub(crate) fn to_bytes(self) -> [u8; 14] {
-        let mut b = [0u8; 14];
+    /// The tuple as 38 bytes, for hashing: IPv4 addresses mapped into IPv6
+    /// (`::ffff:a.b.c.d`), so that the two families never share a key.
+    pub(crate) fn to_bytes(self) -> [u8; 38] {
+        let mut b = [0u8; 38];
         b[0] = self.protocol.into();
         b[1] = match self.echo {
             None => 0,
             Some(Echo::Request) => 1,
             Some(Echo::Reply) => 2,
         };
-        b[2..6].copy_from_slice(&self.src.octets());
-        b[6..10].copy_from_slice(&self.dst.octets());
-        b[10..12].copy_from_slice(&self.src_port.to_be_bytes());
-        b[12..14].copy_from_slice(&self.dst_port.to_be_bytes());
+        b[2..18].copy_from_slice(&address_bytes(self.src));
+        b[18..34].copy_from_slice(&address_bytes(self.dst));
+        b[34..36].copy_from_slice(&self.src_port.to_be_bytes());
+        b[36..38].copy_from_slice(&self.dst_port.to_be_bytes());
         b
+    }
+}
+
+/// An address as 16 bytes: IPv6 as itself, IPv4 mapped (`::ffff:a.b.c.d`).
+fn address_bytes(addr: IpAddress) -> [u8; 16] {
+    match addr {
+        IpAddress::Ipv4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddress::Ipv6(v6) => v6.octets(),
+    }
+}
+
+/// An address and port as written: `a.b.c.d:port`, or `[v6]:port`.
+pub struct Endpoint(pub IpAddress, pub u16);
+
+impl core::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            IpAddress::Ipv4(a) => write!(f, "{a}:{}", self.1),
+            IpAddress::Ipv6(a) => write!(f, "[{a}]:{}", self.1),
+        }
     }
 }
 
@@ -169,29 +190,39 @@ impl core::fmt::Display for FlowTuple {
                 };
                 write!(
                     f,
-                    "icmp {} -> {} {kind} id {}",
-                    self.src, self.dst, self.src_port
+                    "{} {} -> {} {kind} id {}",
+                    if self.protocol == IpProtocol::Icmpv6 {
+                        "icmp6"
+                    } else {
+                        "icmp"
+                    },
+                    self.src,
+                    self.dst,
+                    self.src_port
                 )
             }
             (IpProtocol::Tcp, None) => {
                 write!(
                     f,
-                    "tcp {}:{} -> {}:{}",
-                    self.src, self.src_port, self.dst, self.dst_port
+                    "tcp {} -> {}",
+                    Endpoint(self.src, self.src_port),
+                    Endpoint(self.dst, self.dst_port)
                 )
             }
             (IpProtocol::Udp, None) => {
                 write!(
                     f,
-                    "udp {}:{} -> {}:{}",
-                    self.src, self.src_port, self.dst, self.dst_port
+                    "udp {} -> {}",
+                    Endpoint(self.src, self.src_port),
+                    Endpoint(self.dst, self.dst_port)
                 )
             }
             (sctp::PROTOCOL, None) => {
                 write!(
                     f,
-                    "sctp {}:{} -> {}:{}",
-                    self.src, self.src_port, self.dst, self.dst_port
+                    "sctp {} -> {}",
+                    Endpoint(self.src, self.src_port),
+                    Endpoint(self.dst, self.dst_port)
                 )
             }
             (protocol, None) => write!(
@@ -230,7 +261,7 @@ mod tests {
     use crate::testutil::packets;
 
     fn tuple(bytes: &[u8]) -> Option<FlowTuple> {
-        FlowTuple::of(&Ipv4Summary::parse(bytes).unwrap())
+        FlowTuple::of(&IpSummary::parse(bytes).unwrap())
     }
 
     const CLIENT: [u8; 4] = [10, 137, 1, 10];
@@ -285,7 +316,7 @@ mod tests {
     #[test]
     fn echo_source_rewrite_moves_the_identifier_in_both_port_fields() {
         let ping = echo(CLIENT, SERVER, true);
-        let natted = ping.with_source(Ipv4Address::new(10, 0, 2, 15), 9000);
+        let natted = ping.with_source(smoltcp::wire::Ipv4Address::new(10, 0, 2, 15).into(), 9000);
         assert_eq!((natted.src_port, natted.dst_port), (9000, 9000));
         assert_eq!(
             natted.reversed().with_destination(ping.src, 7),

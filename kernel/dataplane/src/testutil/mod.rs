@@ -22,3 +22,4 @@ pub mod dhcp;
 pub mod link;
 pub mod offload;
 pub mod packets;
+pub mod packets6;

@@ -20,6 +20,7 @@
 mod connection;
 mod crafting;
 mod dhcp_server;
+mod ipv6;
 mod lab;
 mod logs;
 mod rulesets;
@@ -28,6 +29,7 @@ mod seen;
 pub use connection::*;
 pub use crafting::*;
 pub use dhcp_server::*;
+pub use ipv6::*;
 pub use lab::*;
 pub use logs::*;
 pub use rulesets::*;

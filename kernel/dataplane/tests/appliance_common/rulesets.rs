@@ -195,6 +195,23 @@ pub static SERVED: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// Dual stack, Qubes-style: the clients have unique local IPv6 addresses, masqueraded
+/// behind the uplink's IPv6 address like their IPv4 ones.
+pub static DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 address6 2001:db8:2::15/64 gateway6 fe80::2
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+         client work     10.137.1.10, fd00:137:1::10 on clients
+         client personal 10.137.1.11, fd00:137:1::11 on clients
+         nat from clients to uplink
+         pass from clients to self { icmp, icmp6 } type echo-request
+         reject from clients to uplink tcp port 25
+         pass from clients to uplink
+         default block log",
+    )
+});
+
 /// Qubes' wiring: two point-to-point client links sharing the gateway address 10.137.0.1,
 /// each with one qube at an address of its own.
 pub static POINT_TO_POINT: LazyLock<PolicyBuf> = LazyLock::new(|| {
@@ -208,6 +225,32 @@ pub static POINT_TO_POINT: LazyLock<PolicyBuf> = LazyLock::new(|| {
          nat from { vif1, vif2 } to uplink
          pass from { vif1, vif2 } to self icmp type echo-request
          pass from { vif1, vif2 } to uplink
+         default block log",
+    )
+});
+
+/// Dual stack with a routed IPv6 prefix on the clients' network: IPv4 is masqueraded,
+/// IPv6 is not.
+pub static ROUTED_DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "routed-dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 address6 2001:db8:2::15/64 gateway6 fe80::2
+         interface clients nic1 address 10.137.1.1/24 address6 2001:db8:137::1/64
+         nat from 10.137.1.0/24 to uplink
+         pass from clients to uplink
+         pass from uplink to 2001:db8:137::10 tcp port 22
+         default block log",
+    )
+});
+
+/// Dual stack behind an uplink whose MTU is IPv6's minimum.
+pub static SMALL_MTU_DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "small-mtu-dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 address6 2001:db8:2::15/64 gateway6 fe80::2 mtu 1280
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+         nat from clients to uplink
+         pass from clients to uplink
          default block log",
     )
 });

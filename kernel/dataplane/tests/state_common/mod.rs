@@ -10,13 +10,13 @@
 #![allow(dead_code)]
 
 use dataplane::nat::{self, MasqueradeConfig, Masquerader};
-use dataplane::packet::{Ipv4Summary, Transport};
+use dataplane::packet::{IpSummary, Transport};
 use dataplane::state::{
     FlowTuple, Lookup, NewFlow, Refused, StateConfig, StateId, StateTable, Timeouts,
 };
 use dataplane::testutil::packets::checksums_valid;
 use smoltcp::time::Instant;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::{IpAddress, Ipv4Address};
 
 pub const UPLINK_NIC: u8 = 0;
 pub const CLIENT_NIC: u8 = 1;
@@ -58,8 +58,8 @@ pub fn masquerader() -> Masquerader {
 }
 
 /// Parses a packet the test built (and must be valid).
-pub fn parse(packet: &[u8]) -> Ipv4Summary {
-    Ipv4Summary::parse(packet).expect("test packet parses")
+pub fn parse(packet: &[u8]) -> IpSummary {
+    IpSummary::parse(packet).expect("test packet parses")
 }
 
 /// The tuple of a packet.
@@ -81,7 +81,7 @@ pub fn masqueraded(
 ) -> NewFlow {
     let original = tuple(packet);
     let translated = masquerader
-        .masquerade(table, original, ip(UPLINK_ADDR), now)
+        .masquerade(table, original, ip(UPLINK_ADDR).into(), now)
         .expect("a free port");
     NewFlow {
         translated,
@@ -149,15 +149,28 @@ pub fn forwarded(found: Lookup) -> bool {
 pub fn endpoints(packet: &[u8]) -> ((Ipv4Address, u16), (Ipv4Address, u16)) {
     let s = parse(packet);
     let (sport, dport) = s.ports();
-    ((s.src, sport), (s.dst, dport))
+    let (src, dst) = s.ipv4_addresses().expect("an IPv4 packet");
+    ((src, sport), (dst, dport))
 }
 
 /// The quoted packet of an ICMP error: source and destination, with ports.
 pub fn quoted_endpoints(packet: &[u8]) -> ((Ipv4Address, Option<u16>), (Ipv4Address, Option<u16>)) {
     match parse(packet).transport {
         Transport::Icmp(dataplane::packet::IcmpSummary::Error { quoted, .. }) => {
-            ((quoted.src, quoted.src_port), (quoted.dst, quoted.dst_port))
+            let v4 = |a: IpAddress| match a {
+                IpAddress::Ipv4(a) => a,
+                IpAddress::Ipv6(a) => panic!("an IPv6 quote: {a}"),
+            };
+            (
+                (v4(quoted.src), quoted.src_port),
+                (v4(quoted.dst), quoted.dst_port),
+            )
         }
         other => panic!("not an ICMP error: {other:?}"),
     }
+}
+
+/// An IPv4 address as an address of either family.
+pub fn addr(a: [u8; 4]) -> IpAddress {
+    ip(a).into()
 }

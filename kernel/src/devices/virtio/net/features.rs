@@ -190,7 +190,8 @@ pub fn accept(offered: Features, buffers: ReceiveBuffers) -> Result<Features, Fe
         .with(GUEST_UFO, big && offers(GUEST_CSUM) && offers(GUEST_UFO));
     // Not accepted: MRG_RXBUF (a super-frame spread over buffers would have to be copied
     // together before the data plane could read it; big buffers keep it whole), TSO6 and
-    // USO (no IPv6 forwarding yet; USO needs its own segmentation kind), indirect
+    // USO (the software segmenter cuts TCP/IPv4 only, and an egress without TSO6 would
+    // need it; USO needs its own segmentation kind), indirect
     // descriptors (every buffer is one descriptor), the control queue and MTU.
     Ok(accepted)
 }

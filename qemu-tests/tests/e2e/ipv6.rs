@@ -1,0 +1,304 @@
+//! IPv6 through the appliance with real Linux hosts (root; skipped loudly without it,
+//! failing under CI). The uplink host plays the IPv6 internet: `radvd` advertises
+//! `2001:db8:1:2::/64` on the uplink's link, so the appliance's `slaac` uplink configures
+//! itself, and the host holds the server address `2001:db8:5::80`. The clients have unique
+//! local addresses (`qemu-tests/rules/ipv6.rules`), masqueraded behind the uplink's SLAAC
+//! address; the uplink's MTU is IPv6's minimum, 1,280 bytes.
+
+use std::time::{Duration, Instant};
+
+use image::qemu::{BootPath, Machine};
+use qemu_tests::background::Background;
+use qemu_tests::kernels::KernelVariant;
+use qemu_tests::notice::require_root;
+use qemu_tests::radvd::{RaPlan, Radvd};
+use qemu_tests::test_host::TestHost;
+use qemu_tests::vm::{NicWiring, Vm, VmSpec};
+use qemu_tests::{ensure, Failure, Outcome};
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
+
+/// The kernel built with the IPv6 suite's ruleset.
+const IPV6: KernelVariant = KernelVariant {
+    name: "ipv6",
+    rules: Some("qemu-tests/rules/ipv6.rules"),
+    features: &[],
+};
+
+const NICS: usize = 3;
+/// The uplink's link prefix, as radvd advertises it.
+const UPLINK_PREFIX: &str = "2001:db8:1:2::";
+/// The uplink host's address on the link (the router, and the resolver radvd names).
+const ROUTER: &str = "2001:db8:1:2::1";
+/// The internet server.
+const SERVER: &str = "2001:db8:5::80";
+/// The clients' addresses and the appliance's on their networks.
+const ALPHA: &str = "fd00:137:1::2";
+const BETA: &str = "fd00:137:2::2";
+const APPLIANCE_LAN: [&str; 2] = ["fd00:137:1::1", "fd00:137:2::1"];
+/// The uplink's SLAAC address must be there (RS answered, DAD passed) within this.
+const SLAAC_BOUND: Duration = Duration::from_secs(60);
+const PINGS: u32 = 3;
+/// A one-request HTTP server on an IPv6 address (argv 1, port argv 2) whose body is the
+/// peer address it saw.
+const PEER_ECHO_SERVER: &str = "\
+import http.server, socket, sys
+class Peer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = self.client_address[0].encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+class Server(http.server.HTTPServer):
+    address_family = socket.AF_INET6
+Server((sys.argv[1], int(sys.argv[2])), Peer).handle_request()
+";
+
+fn v6(text: &str) -> Ipv6Address {
+    text.parse().expect("an IPv6 address")
+}
+
+/// The appliance between an IPv6 internet and two dual-stack clients.
+struct Ipv6Lab {
+    vm: Vm,
+    _radvd: Radvd,
+    uplink: TestHost,
+    alpha: TestHost,
+    beta: TestHost,
+}
+
+impl Ipv6Lab {
+    /// Boots it, or `None` when `test` must be skipped (not root).
+    fn boot(test: &str) -> Outcome<Option<Ipv6Lab>> {
+        if !require_root(test)? {
+            return Ok(None);
+        }
+        let uplink = TestHost::create()?;
+        let alpha = TestHost::create()?;
+        let beta = TestHost::create()?;
+        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
+        spec.variant = IPV6;
+        spec.nics = [&uplink, &alpha, &beta]
+            .iter()
+            .map(|host| NicWiring::Tap(host.tap().to_string()))
+            .collect();
+        let vm = Vm::start(spec)?;
+        vm.wait_ready()?;
+        uplink.attach(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 2), 24))?;
+        uplink.add_ipv6(Ipv6Cidr::new(v6(ROUTER), 64))?;
+        uplink.add_ipv6(Ipv6Cidr::new(v6(SERVER), 128))?;
+        let prefix = Ipv6Cidr::new(v6(UPLINK_PREFIX), 64);
+        let radvd = Radvd::start(&uplink, &RaPlan::router(prefix, &[v6(ROUTER)]))?;
+        for (host, nic, address) in [(&alpha, 1u8, ALPHA), (&beta, 2, BETA)] {
+            host.attach(Ipv4Cidr::new(Ipv4Address::new(10, 137, nic, 2), 24))?;
+            host.add_ipv6(Ipv6Cidr::new(v6(address), 64))?;
+            let gateway = APPLIANCE_LAN[usize::from(nic) - 1];
+            host.run_checked("ip", &["-6", "route", "add", "default", "via", gateway])?;
+        }
+        let lab = Ipv6Lab {
+            vm,
+            _radvd: radvd,
+            uplink,
+            alpha,
+            beta,
+        };
+        lab.wait_for_uplink()?;
+        Ok(Some(lab))
+    }
+
+    /// Waits until a client's ping reaches the server: the uplink has its SLAAC address and
+    /// its router.
+    fn wait_for_uplink(&self) -> Outcome {
+        let deadline = Instant::now() + SLAAC_BOUND;
+        loop {
+            let summary = self.alpha.ping6(v6(SERVER), 1)?;
+            if summary.received == 1 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::new(format!(
+                    "no IPv6 path to {SERVER} within {SLAAC_BOUND:?} (SLAAC on the uplink?):\n{}\nconsole:\n{}",
+                    summary.output,
+                    self.vm.console().transcript()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// The appliance's SLAAC address on the uplink, as the uplink host's neighbour table
+    /// knows it.
+    fn appliance_uplink_address(&self) -> Outcome<Ipv6Address> {
+        let output = self.uplink.run_checked("ip", &["-6", "neigh", "show"])?;
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        text.lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .filter_map(|address| address.parse::<Ipv6Address>().ok())
+            .find(|a| Ipv6Cidr::new(v6(UPLINK_PREFIX), 64).contains_addr(a))
+            .ok_or_else(|| Failure::new(format!("no appliance address in:\n{text}")))
+    }
+
+    /// Fails unless `console` shows a drop line containing every one of `words` within
+    /// `timeout`.
+    fn wait_for_drop_line(&self, what: &str, words: &[&str]) -> Outcome {
+        self.vm
+            .console()
+            .wait_until(what, Duration::from_secs(15), |snapshot| {
+                snapshot
+                    .lines
+                    .iter()
+                    .any(|line| words.iter().all(|w| line.contains(w)))
+                    .then_some(Ok(()))
+            })
+    }
+}
+
+fn pings_all(host: &TestHost, target: &str) -> Outcome {
+    let summary = host.ping6(v6(target), PINGS)?;
+    ensure(summary.received == PINGS, || {
+        format!(
+            "ping -6 {target} from {}: {} of {} replies\n{}",
+            host.namespace(),
+            summary.received,
+            summary.transmitted,
+            summary.output
+        )
+    })
+}
+
+fn pings_none(host: &TestHost, target: &str, source: Option<&str>) -> Outcome {
+    let mut args = vec!["-6", "-n", "-c", "2", "-i", "0.3", "-w", "3"];
+    if let Some(source) = source {
+        args.extend(["-I", source]);
+    }
+    args.push(target);
+    let output = host.run("ping", &args)?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    ensure(
+        text.contains(" 0 received") || text.contains("0 packets received"),
+        || {
+            format!(
+                "expected no reply to ping -6 {target} from {}:\n{text}",
+                host.namespace()
+            )
+        },
+    )
+}
+
+#[test]
+fn a_dual_stack_client_reaches_an_ipv6_server_with_ping_curl_and_iperf3_masqueraded() -> Outcome {
+    let Some(lab) = Ipv6Lab::boot(
+        "a_dual_stack_client_reaches_an_ipv6_server_with_ping_curl_and_iperf3_masqueraded",
+    )?
+    else {
+        return Ok(());
+    };
+    pings_all(&lab.alpha, SERVER)?;
+    pings_all(&lab.beta, SERVER)?;
+    pings_all(&lab.alpha, APPLIANCE_LAN[0])?;
+    let nat_address = lab.appliance_uplink_address()?;
+
+    // curl -6 to a web server on the internet, which answers with the peer it sees: the
+    // appliance's uplink address, never the client's.
+    let server = lab
+        .uplink
+        .spawn("python3", &["-c", PEER_ECHO_SERVER, SERVER, "8080"])?;
+    let server = Background::new("the peer-echo web server on the uplink", server);
+    std::thread::sleep(Duration::from_millis(800));
+    let url = format!("http://[{SERVER}]:8080/");
+    let fetched = lab
+        .alpha
+        .run("curl", &["-6", "-s", "--max-time", "20", &url])?;
+    let peer = String::from_utf8_lossy(&fetched.stdout).to_string();
+    ensure(peer == nat_address.to_string(), || {
+        format!(
+            "curl -6 {url} from alpha: the server saw {peer:?}, expected the appliance's {nat_address}\n{}",
+            String::from_utf8_lossy(&fetched.stderr)
+        )
+    })?;
+    drop(server);
+
+    // iperf3 -6: a short TCP transfer (PMTU discovery through the 1,280-byte uplink).
+    let iperf_server = lab
+        .uplink
+        .spawn("iperf3", &["-s", "-1", "-B", SERVER, "-p", "5201"])?;
+    let iperf_server = Background::new("iperf3 -s on the uplink", iperf_server);
+    std::thread::sleep(Duration::from_millis(800));
+    let run = lab.alpha.run(
+        "iperf3",
+        &[
+            "-6",
+            "-c",
+            SERVER,
+            "-p",
+            "5201",
+            "-t",
+            "2",
+            "-J",
+            "--connect-timeout",
+            "10000",
+        ],
+    )?;
+    let report = String::from_utf8_lossy(&run.stdout).to_string();
+    ensure(
+        run.status.success() && report.contains("\"sum_received\""),
+        || {
+            format!(
+                "iperf3 -6 from alpha failed:\n{report}\n{}",
+                String::from_utf8_lossy(&run.stderr)
+            )
+        },
+    )?;
+    drop(iperf_server);
+    Ok(())
+}
+
+#[test]
+fn ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big() -> Outcome {
+    let Some(lab) = Ipv6Lab::boot("ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big")?
+    else {
+        return Ok(());
+    };
+    // Isolation: one client never reaches the other.
+    pings_none(&lab.alpha, BETA, None)?;
+    // Nothing inbound: the internet cannot ping the appliance's uplink address.
+    let nat_address = lab.appliance_uplink_address()?.to_string();
+    pings_none(&lab.uplink, &nat_address, None)?;
+    // A spoofed source (outside alpha's prefix) goes nowhere, and is logged.
+    lab.alpha
+        .add_ipv6(Ipv6Cidr::new(v6("2001:db8:99::5"), 128))?;
+    pings_none(&lab.alpha, SERVER, Some("2001:db8:99::5"))?;
+    lab.wait_for_drop_line("the spoofed source logged", &["spoofed", "2001:db8:99::5"])?;
+    // (Linux would prefer that global address as the source from now on.)
+    let device = lab.alpha.tap().to_string();
+    lab.alpha.run_checked(
+        "ip",
+        &["-6", "addr", "del", "2001:db8:99::5/128", "dev", &device],
+    )?;
+    // A rogue router advertisement from a client is refused (RA guard).
+    let rogue = Radvd::start(
+        &lab.alpha,
+        &RaPlan::router(Ipv6Cidr::new(v6("2001:db8:bad::"), 64), &[]),
+    )?;
+    lab.wait_for_drop_line("the rogue RA refused", &["ra-guard"])?;
+    drop(rogue);
+    // Still routed the same way.
+    pings_all(&lab.alpha, SERVER)?;
+    // Packet too big: 1,400 bytes do not fit the 1,280-byte uplink; the client hears it.
+    let output = lab.alpha.run(
+        "ping",
+        &[
+            "-6", "-n", "-c", "2", "-i", "0.5", "-w", "5", "-s", "1400", "-M", "do", SERVER,
+        ],
+    )?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ensure(
+        text.contains("mtu=1280") || text.contains("mtu = 1280") || text.contains("Packet too big"),
+        || format!("expected a packet-too-big with MTU 1280:\n{text}"),
+    )?;
+    Ok(())
+}
