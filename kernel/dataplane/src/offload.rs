@@ -498,6 +498,40 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_partial_checksum_checks_after_the_extension_headers_and_a_super_frame_does_not() {
+        use crate::testutil::packets6::{self, addr, Extension};
+        let udp = packets6::udp(addr("fd00::10"), 5353, addr("2001:db8::80"), 53, &[1; 3000]);
+        let udp = packets6::with_extensions(&udp, &[Extension::HopByHop]);
+        let ip = IpSummary::parse_ipv6(&udp).unwrap();
+        let at = |start: usize| PartialChecksum {
+            start: start as u16,
+            offset: UDP_CHECKSUM_OFFSET,
+        };
+        let partial = Offload {
+            partial_checksum: Some(at(ETHERNET_HEADER_LEN + 48)),
+            segmentation: None,
+        };
+        assert_eq!(partial.check(&ip), Ok(()));
+        let before_the_options = Offload {
+            partial_checksum: Some(at(ETHERNET_HEADER_LEN + 40)),
+            segmentation: None,
+        };
+        assert_eq!(
+            before_the_options.check(&ip),
+            Err(OffloadError::ChecksumMisplaced)
+        );
+        let ufo = Offload {
+            segmentation: Some(Segmentation {
+                kind: GsoKind::Udp,
+                size: 1232,
+                ecn: false,
+            }),
+            ..partial
+        };
+        assert_eq!(ufo.check(&ip), Err(OffloadError::SegmentationOfIpv6));
+    }
+
+    #[test]
     fn the_mtu_is_checked_against_one_segment_not_the_super_frame() {
         let ip = tcp_packet(20_000);
         // 20 bytes of IP, 20 of TCP, 1448 of payload.

@@ -210,6 +210,21 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_ipv6_checksum_completes_to_the_real_one_after_extension_headers() {
+        use crate::testutil::packets6::{self, addr, Extension};
+        let (client, server) = (addr("fd00:137:1::10"), addr("2001:db8:5::80"));
+        let tcp = packets6::tcp((client, 40000), (server, 443), (7, 9, 0x18), &[0xa5; 3001]);
+        let udp = packets6::udp(client, 5353, server, 53, b"query");
+        let with_options = packets6::with_extensions(&udp, &[Extension::DestinationOptions]);
+        for whole in [tcp, udp, with_options] {
+            let mut packet = partial(&whole);
+            assert_ne!(packet, whole, "left partial");
+            complete_checksum(&mut packet).unwrap();
+            assert_eq!(packet, whole);
+        }
+    }
+
+    #[test]
     fn a_super_packet_is_cut_into_segments_a_receiver_accepts_one_by_one() {
         let flags = tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
         let packet = super_packet(5000, 1_000_000, flags);

@@ -9,6 +9,8 @@ use dataplane::capture::pcap::{GLOBAL_HEADER_LEN, RECORD_HEADER_LEN};
 use dataplane::capture::{CaptureConfig, CaptureMode, CaptureStats};
 use dataplane::policy::PolicyBuf;
 use dataplane::testutil::packets;
+use dataplane::testutil::packets6::{self, addr};
+use smoltcp::wire::EthernetProtocol;
 use std::sync::LazyLock;
 
 /// The default shape, with the clients' web traffic passed and logged.
@@ -89,6 +91,35 @@ fn spoofed_and_malformed_frames_are_recorded_too() {
     let frames = recorded_frames(&mut lab);
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[1], truncated);
+}
+
+#[test]
+fn a_blocked_ipv6_frame_is_recorded_as_it_arrived_and_a_forwarded_one_is_not() {
+    let options = ApplianceOptions {
+        capture: CaptureConfig {
+            mode: CaptureMode::Drops,
+            ..CaptureConfig::default()
+        },
+        ..ApplianceOptions::default()
+    };
+    let mut lab = Lab::with_options(&DUAL_STACK, options);
+    lab.teach6_all(&[CLIENT6]);
+    let server = addr(SERVER6);
+    let blocked = packets6::tcp_syn(server, 40000, CLIENT6.addr(), 22);
+    let blocked_frame = packets::ethernet_of(
+        EthernetProtocol::Ipv6,
+        GATEWAY.mac,
+        appliance_mac(UPLINK),
+        &blocked,
+    );
+    lab.receive(UPLINK, blocked_frame.clone()).assert_nothing();
+    lab.send6(
+        CLIENT6,
+        &packets6::tcp_syn(CLIENT6.addr(), 40000, server, 443),
+    )
+    .ipv6_upstream();
+
+    assert_eq!(recorded_frames(&mut lab), [blocked_frame]);
 }
 
 #[test]

@@ -8,7 +8,9 @@ use dataplane::appliance::ApplianceOptions;
 use dataplane::packet::tcp_flags::{ACK, SYN};
 use dataplane::rule_counters::{RuleCount, RuleId};
 use dataplane::testutil::packets;
+use dataplane::testutil::packets6::{self, addr};
 use smoltcp::time::Duration;
+use smoltcp::wire::{Ipv6Packet, TcpPacket};
 
 /// `rules/default.rules`: rule 1 (line 19) passes ping to the appliance, rule 2 (line 20)
 /// passes clients to the uplink, the default (line 21) blocks.
@@ -69,6 +71,45 @@ fn a_blocked_packet_counts_for_the_default_without_a_state() {
         RuleCount {
             packets: 1,
             bytes: syn.len() as u64,
+            states: 0
+        }
+    );
+}
+
+#[test]
+fn an_ipv6_connection_counts_for_its_rule_like_an_ipv4_one() {
+    // `DUAL_STACK`: rules 0 and 1 pass ping (ICMP, ICMPv6) to the appliance, rule 2 rejects
+    // SMTP, rule 3 passes the clients to the uplink.
+    let mut lab = Lab::new(&DUAL_STACK);
+    lab.teach6_all(&[CLIENT6]);
+    let server = addr(SERVER6);
+    let syn = packets6::tcp_syn(CLIENT6.addr(), 40000, server, 443);
+    let out = lab.send6(CLIENT6, &syn).ipv6_upstream();
+    let nat_port = TcpPacket::new_checked(Ipv6Packet::new_checked(&out[..]).unwrap().payload())
+        .unwrap()
+        .src_port();
+    let synack = packets6::tcp(
+        (server, 443),
+        (addr(APPLIANCE6_UPLINK), nat_port),
+        (5000, 1001, SYN | ACK),
+        b"",
+    );
+    lab.send6(GATEWAY6, &synack).ipv6_to(CLIENT6);
+    assert_eq!(
+        lab.appliance.rule_counters().get(RuleId::Rule(3)),
+        RuleCount {
+            packets: 2,
+            bytes: (syn.len() + synack.len()) as u64,
+            states: 1
+        }
+    );
+    let smtp = packets6::tcp_syn(CLIENT6.addr(), 40001, server, 25);
+    lab.send6(CLIENT6, &smtp);
+    assert_eq!(
+        lab.appliance.rule_counters().get(RuleId::Rule(2)),
+        RuleCount {
+            packets: 1,
+            bytes: smtp.len() as u64,
             states: 0
         }
     );

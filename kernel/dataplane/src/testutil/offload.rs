@@ -5,10 +5,11 @@
 
 use alloc::vec::Vec;
 
-use smoltcp::wire::{checksum, IpProtocol, Ipv4Packet, ETHERNET_HEADER_LEN};
+use smoltcp::wire::{checksum, IpAddress, IpProtocol, ETHERNET_HEADER_LEN};
 
 use super::packets;
 use crate::offload::{GsoKind, Offload, PartialChecksum, Segmentation};
+use crate::packet::IpSummary;
 
 /// The client and server of the super-packets: `10.137.1.10:40000` to
 /// `198.51.100.80:5201`.
@@ -21,22 +22,33 @@ pub fn payload_byte(index: usize) -> u8 {
     (index % 251) as u8
 }
 
-/// `packet` (an IPv4 TCP or UDP packet with a complete checksum) with its checksum left
-/// partial: the field holds the pseudo-header's sum (addresses, protocol, transport
+/// `packet` (an IPv4 or IPv6 TCP or UDP packet with a complete checksum) with its checksum
+/// left partial: the field holds the pseudo-header's sum (addresses, protocol, transport
 /// length), not complemented.
 pub fn partial(packet: &[u8]) -> Vec<u8> {
     let mut bytes = packet.to_vec();
-    let ip = Ipv4Packet::new_checked(&bytes[..]).expect("an IPv4 packet");
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    let protocol = ip.next_header();
-    let start = ip.header_len() as usize;
-    let length = ip.total_len() as u32 - start as u32;
+    let ip = match packet.first().map(|b| b >> 4) {
+        Some(6) => IpSummary::parse_ipv6(packet),
+        _ => IpSummary::parse(packet),
+    }
+    .expect("an IP packet");
+    let protocol = ip.protocol;
+    let start = ip.header_len;
+    let length = (ip.total_len - start) as u32;
     let field = match protocol {
         IpProtocol::Tcp => start + 16,
         IpProtocol::Udp => start + 6,
         other => panic!("no transport checksum to leave partial in {other}"),
     };
-    let sum = checksum::pseudo_header_v4(&src, &dst, protocol, length);
+    let sum = match (ip.src, ip.dst) {
+        (IpAddress::Ipv4(src), IpAddress::Ipv4(dst)) => {
+            checksum::pseudo_header_v4(&src, &dst, protocol, length)
+        }
+        (IpAddress::Ipv6(src), IpAddress::Ipv6(dst)) => {
+            checksum::pseudo_header_v6(&src, &dst, protocol, length)
+        }
+        _ => unreachable!("one family per header"),
+    };
     bytes[field..field + 2].copy_from_slice(&sum.to_be_bytes());
     bytes
 }
@@ -70,14 +82,28 @@ pub fn checksum_only(protocol: IpProtocol) -> Offload {
     }
 }
 
+/// The metadata of a frame whose `protocol` checksum (TCP or UDP, IPv6 without extension
+/// headers) is partial.
+pub fn checksum_only6(protocol: IpProtocol) -> Offload {
+    Offload {
+        partial_checksum: Some(transport_checksum_at(protocol, 40)),
+        segmentation: None,
+    }
+}
+
 fn transport_checksum(protocol: IpProtocol) -> PartialChecksum {
+    transport_checksum_at(protocol, 20)
+}
+
+/// The partial `protocol` checksum of a packet whose IP header is `ip_header_len` bytes.
+fn transport_checksum_at(protocol: IpProtocol, ip_header_len: usize) -> PartialChecksum {
     PartialChecksum {
-        start: (ETHERNET_HEADER_LEN + 20) as u16,
+        start: (ETHERNET_HEADER_LEN + ip_header_len) as u16,
         offset: if protocol == IpProtocol::Tcp { 16 } else { 6 },
     }
 }
 
-/// `packet` (IPv4) with its partial checksum completed: what the receiver of a frame sent
+/// `packet` (IPv4 or IPv6) with its partial checksum completed: what the receiver of a frame sent
 /// with a partial checksum sees once the NIC has done its part.
 pub fn completed(packet: &[u8]) -> Vec<u8> {
     let mut bytes = packet.to_vec();
