@@ -4,13 +4,16 @@
 //!
 //! # The path of a packet
 //! A frame is Ethernet, then ARP ([`arp`]: proxy ARP for clients, learning, the local
-//! stack's own address) or IPv4. An IPv4 packet is parsed and validated once, into a
-//! [`PacketDesc`] (OpenBSD pf's `pf_pdesc`), and that one descriptor goes down every stage.
-//! `Appliance::forward_ipv4` in [`forward`] is the whole path, one call per stage, in
+//! stack's own address), IPv4 or IPv6. An IP packet is parsed and validated once, with the
+//! frame's offload metadata, into a [`PacketDesc`] (OpenBSD pf's `pf_pdesc`), and that one
+//! descriptor goes down every stage. `Appliance::forward_ipv4` and
+//! `Appliance::forward_ipv6` in [`forward`] are the whole path, one call per stage, in
 //! this order:
 //!
 //! ```text
-//! checks       the NIC has an address (else only its DHCP client is served);
+//! checks       the offload metadata holds for the packet; IPv4: the NIC has an address
+//!              (else only its DHCP client is served), DHCP to the appliance's server;
+//!              IPv6: the NIC has IPv6, neighbour discovery goes to `ndp`;
 //!              the source may arrive on this NIC (anti-spoofing, sticky client MACs);
 //!              no source route or route recording (IPv4 options)
 //! established  a later fragment follows its first fragment's way, or is dropped;
@@ -21,7 +24,9 @@
 //! checks       nothing that came as a link-layer broadcast is forwarded; IPv4 options
 //!              only where the flow's rule says `allow-opts`
 //! transmit     TTL (the one check) -> new flow: masquerade, state -> MTU -> NAT and TTL
-//!              rewritten in place (RFC 1624 checksums) -> next hop resolved -> out
+//!              rewritten in place (RFC 1624 checksums, partial ones kept in step) ->
+//!              offloads the egress cannot take finished in software -> next hop
+//!              resolved (ARP or ND) -> out
 //! ```
 //!
 //! Along the way, [`answer`] applies `block` and `reject` and tells senders why their
