@@ -11,15 +11,6 @@ use dataplane::sctp::{self, SctpPacket};
 use dataplane::testutil::packets::{self, checksums_valid, with_ip_options, ROUTER_ALERT};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Packet, UdpPacket};
 
-/// `policy`'s network with CLIENT and CLIENT2 attached and the gateway known.
-fn lab(policy: &'static dataplane::policy::PolicyBuf) -> Lab {
-    let mut lab = Lab::new(policy);
-    lab.attach(CLIENT);
-    lab.attach(CLIENT2);
-    lab.teach(GATEWAY);
-    lab
-}
-
 /// An SCTP packet's addresses and ports, its CRC32c checked.
 fn sctp_of(packet: &[u8]) -> (Ipv4Address, u16, Ipv4Address, u16) {
     let ip = Ipv4Packet::new_checked(packet).expect("an IPv4 packet");
@@ -43,7 +34,7 @@ fn sctp_answer(from: ([u8; 4], u16), to: ([u8; 4], u16)) -> Vec<u8> {
 
 #[test]
 fn sctp_to_a_blocked_port_goes_nowhere() {
-    let mut lab = lab(&SCTP_BLOCKED);
+    let mut lab = Lab::with_clients(&SCTP_BLOCKED);
     let init = packets::sctp_init(CLIENT.ip, 40000, SERVER, 9999);
     lab.send(CLIENT, &init).assert_nothing();
     assert_eq!(lab.dropped(DropReason::Policy), 1);
@@ -52,7 +43,7 @@ fn sctp_to_a_blocked_port_goes_nowhere() {
 
 #[test]
 fn sctp_to_another_port_leaves_masqueraded_with_its_ports_and_its_answer_comes_back() {
-    let mut lab = lab(&SCTP_BLOCKED);
+    let mut lab = Lab::with_clients(&SCTP_BLOCKED);
     let init = packets::sctp_init(CLIENT.ip, 40000, SERVER, 9998);
     let left = lab.send(CLIENT, &init).ipv4_to(GATEWAY);
     assert_eq!(
@@ -77,7 +68,7 @@ fn sctp_to_another_port_leaves_masqueraded_with_its_ports_and_its_answer_comes_b
 
 #[test]
 fn two_clients_cannot_share_the_uplink_address_with_one_sctp_port_pair() {
-    let mut lab = lab(&SCTP_BLOCKED);
+    let mut lab = Lab::with_clients(&SCTP_BLOCKED);
     let first = packets::sctp_init(CLIENT.ip, 40000, SERVER, 9998);
     lab.send(CLIENT, &first).ipv4_to(GATEWAY);
     // SCTP keeps its ports through masquerade (its checksum covers them and no
@@ -93,7 +84,7 @@ fn two_clients_cannot_share_the_uplink_address_with_one_sctp_port_pair() {
 
 #[test]
 fn a_packet_with_ip_options_is_dropped_and_logged_by_default() {
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     let plain = packets::udp(CLIENT.ip, 5000, SERVER, 5004, b"stream");
     let with_options = with_ip_options(&plain, &ROUTER_ALERT);
     lab.send(CLIENT, &with_options).assert_nothing();
@@ -109,7 +100,7 @@ fn a_packet_with_ip_options_is_dropped_and_logged_by_default() {
 
 #[test]
 fn a_rule_that_allows_options_forwards_them_unchanged() {
-    let mut lab = lab(&OPTIONS_ALLOWED);
+    let mut lab = Lab::with_clients(&OPTIONS_ALLOWED);
     let packet = with_ip_options(
         &packets::udp(CLIENT.ip, 5000, SERVER, 5004, b"stream"),
         &ROUTER_ALERT,
@@ -135,7 +126,7 @@ fn a_rule_that_allows_options_forwards_them_unchanged() {
 
 #[test]
 fn source_routes_and_route_recording_never_pass_even_where_options_are_allowed() {
-    let mut lab = lab(&OPTIONS_ALLOWED);
+    let mut lab = Lab::with_clients(&OPTIONS_ALLOWED);
     let plain = packets::udp(CLIENT.ip, 5000, SERVER, 5004, b"stream");
     for option in [
         packets::loose_source_route(&[[198, 51, 100, 1]]),
@@ -151,7 +142,7 @@ fn source_routes_and_route_recording_never_pass_even_where_options_are_allowed()
 #[test]
 fn the_packets_of_a_flow_carry_options_only_if_the_rule_that_passed_it_allows_them() {
     for (policy, port, allowed) in [(&DEFAULT, 5004, false), (&OPTIONS_ALLOWED, 5004, true)] {
-        let mut lab = lab(policy);
+        let mut lab = Lab::with_clients(policy);
         let query = packets::udp(CLIENT.ip, 5000, SERVER, port, b"hello");
         lab.send(CLIENT, &query).ipv4_to(GATEWAY);
         let answer = with_ip_options(
@@ -176,11 +167,11 @@ fn a_ping_to_the_appliance_with_options_is_answered_only_where_allowed() {
             options,
         )
     };
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     lab.send(CLIENT, &ping(&ROUTER_ALERT)).assert_nothing();
     assert_eq!(lab.dropped(DropReason::IpOptions), 1);
 
-    let mut lab = self::lab(&OPTIONS_ALLOWED);
+    let mut lab = Lab::with_clients(&OPTIONS_ALLOWED);
     let reply = lab.send(CLIENT, &ping(&ROUTER_ALERT)).ipv4_to(CLIENT);
     assert_eq!(echo_of(&reply).ident, 7);
     let source_routed = ping(&packets::loose_source_route(&[APPLIANCE_CLIENTS]));
@@ -192,7 +183,7 @@ fn a_ping_to_the_appliance_with_options_is_answered_only_where_allowed() {
 
 #[test]
 fn a_unicast_packet_in_a_broadcast_or_multicast_frame_is_not_forwarded() {
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     let syn = packets::tcp_syn(CLIENT.ip, 40000, SERVER, 443);
     for link in [
         EthernetAddress::BROADCAST,
@@ -208,7 +199,7 @@ fn a_unicast_packet_in_a_broadcast_or_multicast_frame_is_not_forwarded() {
 
 #[test]
 fn a_reply_in_a_broadcast_frame_is_not_forwarded_either() {
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     let query = packets::udp(CLIENT.ip, 5353, SERVER, 53, b"query");
     lab.send(CLIENT, &query).ipv4_to(GATEWAY);
     let answer = packets::udp(SERVER, 53, APPLIANCE_UPLINK, 5353, b"answer");
@@ -220,7 +211,7 @@ fn a_reply_in_a_broadcast_frame_is_not_forwarded_either() {
 
 #[test]
 fn a_ping_to_the_appliance_in_a_broadcast_frame_is_still_answered() {
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     let ping = packets::icmp_echo(CLIENT.ip, APPLIANCE_CLIENTS, true, 9, 1, b"ping");
     let frame = packets::ethernet(CLIENT.mac, EthernetAddress::BROADCAST, &ping);
     let reply = lab.receive(CLIENT.nic, frame).ipv4_to(CLIENT);
@@ -231,7 +222,7 @@ fn a_ping_to_the_appliance_in_a_broadcast_frame_is_still_answered() {
 
 #[test]
 fn a_forwarded_pass_rule_opens_the_forward_and_not_the_clients_private_address() {
-    let mut lab = lab(&FORWARDED_ONLY);
+    let mut lab = Lab::with_clients(&FORWARDED_ONLY);
     let direct = packets::tcp_syn(REMOTE, 40000, CLIENT.ip, 22);
     lab.send(GATEWAY, &direct).assert_nothing();
     assert_eq!(lab.dropped(DropReason::Policy), 1);
@@ -248,7 +239,7 @@ fn a_forwarded_pass_rule_opens_the_forward_and_not_the_clients_private_address()
 fn a_plain_pass_rule_for_a_forward_still_opens_both_ways_as_its_warning_says() {
     // DECLARED passes its forward with a plain rule (the compiler warns about it): the
     // private address is open too, exactly as the rule says.
-    let mut lab = lab(&DECLARED);
+    let mut lab = Lab::with_clients(&DECLARED);
     let direct = packets::tcp_syn(REMOTE, 40000, CLIENT.ip, 22);
     lab.send(GATEWAY, &direct).ipv4_to(CLIENT);
     assert!(checksums_valid(&direct));

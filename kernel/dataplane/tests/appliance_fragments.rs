@@ -12,15 +12,6 @@ use dataplane::packet::tcp_flags::SYN;
 use dataplane::testutil::packets::{self, checksums_valid};
 use smoltcp::wire::{IpProtocol, Ipv4Packet};
 
-/// `policy`'s network with the client attached and the gateway known.
-fn lab(policy: &'static dataplane::policy::PolicyBuf) -> Lab {
-    let mut lab = Lab::new(policy);
-    lab.attach(CLIENT);
-    lab.attach(CLIENT2);
-    lab.teach(GATEWAY);
-    lab
-}
-
 /// `packet` made a fragment of datagram `ident`: more-fragments `more`, at byte `offset`.
 fn fragment_of(mut packet: Vec<u8>, ident: u16, more: bool, offset: u16) -> Vec<u8> {
     Ipv4Packet::new_unchecked(&mut packet[..]).set_ident(ident);
@@ -54,7 +45,7 @@ fn offsets(packets: &[Vec<u8>]) -> Vec<(u16, bool)> {
 
 #[test]
 fn later_fragment_reaching_past_64_kib_is_dropped_and_never_cut_into_a_first_fragment() {
-    let mut lab = lab(&HTTPS_ONLY_SMALL_MTU);
+    let mut lab = Lab::with_clients(&HTTPS_ONLY_SMALL_MTU);
     lab.send(CLIENT, &https_syn_first_fragment(0x4242))
         .ipv4_fragment_to(GATEWAY);
 
@@ -89,7 +80,7 @@ fn later_fragment_reaching_past_64_kib_is_dropped_and_never_cut_into_a_first_fra
 
 #[test]
 fn later_fragment_overlapping_its_first_fragment_is_dropped_with_the_rest_of_its_datagram() {
-    let mut lab = lab(&HTTPS_ONLY_SMALL_MTU);
+    let mut lab = Lab::with_clients(&HTTPS_ONLY_SMALL_MTU);
     // RFC 1858 / RFC 3128: bytes 16.. of the TCP header (checksum, urgent pointer,
     // options) and the data the first fragment carried must not be rewritten by a later
     // fragment; offset 8 (the flags) is refused by the parser already.
@@ -122,7 +113,7 @@ fn later_fragment_overlapping_its_first_fragment_is_dropped_with_the_rest_of_its
 
 #[test]
 fn fragment_with_more_to_come_that_is_not_a_multiple_of_eight_bytes_is_malformed() {
-    let mut lab = lab(&HTTPS_ONLY_SMALL_MTU);
+    let mut lab = Lab::with_clients(&HTTPS_ONLY_SMALL_MTU);
     lab.send(CLIENT, &https_syn_first_fragment(9))
         .ipv4_fragment_to(GATEWAY);
     take_log_lines();
@@ -146,7 +137,7 @@ fn datagram_fragments(mut packet: Vec<u8>, ident: u16, chunk: usize) -> Vec<Vec<
 
 #[test]
 fn one_clients_flood_of_first_fragments_does_not_evict_another_clients_datagram() {
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     let quiet = datagram_fragments(
         packets::udp(CLIENT2.ip, 6000, SERVER, 9000, &[0x11; 1600]),
         77,
@@ -180,7 +171,7 @@ fn one_clients_flood_of_first_fragments_does_not_evict_another_clients_datagram(
 
 #[test]
 fn fragmented_icmp_error_from_a_router_reaches_the_client_with_every_fragment_alike() {
-    let mut lab = lab(&DEFAULT);
+    let mut lab = Lab::with_clients(&DEFAULT);
     let probe = packets::udp(CLIENT.ip, 5000, SERVER, 33434, &[0x42; 1000]);
     let left = lab.send(CLIENT, &probe).ipv4_to(GATEWAY);
 

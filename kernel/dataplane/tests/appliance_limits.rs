@@ -12,15 +12,6 @@ use dataplane::testutil::packets::{self, checksums_valid};
 use smoltcp::time::Duration;
 use smoltcp::wire::Ipv4Packet;
 
-/// `policy`'s network with `options`, both clients attached and the gateway known.
-fn lab_with(policy: &'static dataplane::policy::PolicyBuf, options: ApplianceOptions) -> Lab {
-    let mut lab = Lab::with_options(policy, options);
-    lab.attach(CLIENT);
-    lab.attach(CLIENT2);
-    lab.teach(GATEWAY);
-    lab
-}
-
 fn small_table(capacity: usize) -> ApplianceOptions {
     ApplianceOptions {
         state_capacity: capacity,
@@ -30,7 +21,7 @@ fn small_table(capacity: usize) -> ApplianceOptions {
 
 #[test]
 fn fragmented_udp_from_a_client_leaves_with_every_fragment_natted() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     // CLIENT2 holds port 7000 towards the server, so CLIENT's datagram gets another port:
     // the first fragment's UDP header (and checksum) is rewritten too.
     lab.send(
@@ -90,7 +81,7 @@ fn fragmented_udp_from_a_client_leaves_with_every_fragment_natted() {
 
 #[test]
 fn later_fragment_without_its_first_is_dropped_as_orphan() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     let datagram = packets::udp(CLIENT.ip, 7000, SERVER, 9000, &[0x55; 1600]);
     let pieces = fragments(&datagram, 800);
     lab.send(CLIENT, &pieces[1]).assert_nothing();
@@ -101,7 +92,7 @@ fn later_fragment_without_its_first_is_dropped_as_orphan() {
 
 #[test]
 fn later_fragments_of_a_blocked_datagram_are_dropped_too() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     let datagram = packets::udp(CLIENT.ip, 7000, CLIENT2.ip, 9000, &[0x55; 1600]);
     let pieces = fragments(&datagram, 800);
     for piece in &pieces {
@@ -113,7 +104,7 @@ fn later_fragments_of_a_blocked_datagram_are_dropped_too() {
 
 #[test]
 fn syn_flood_does_not_starve_an_established_flow_or_a_new_legitimate_one() {
-    let mut lab = lab_with(&DEFAULT, small_table(8));
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, small_table(8));
     let mut established = Connection::open(&mut lab, CLIENT, 40000, sock(SERVER, 443));
 
     // CLIENT2 floods SYNs, far more than the table holds: each takes the place of the
@@ -135,7 +126,7 @@ fn syn_flood_does_not_starve_an_established_flow_or_a_new_legitimate_one() {
 
 #[test]
 fn table_full_of_established_flows_refuses_a_new_flow_and_counts_it() {
-    let mut lab = lab_with(&DEFAULT, small_table(4));
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, small_table(4));
     let flows: Vec<Connection> = (0..4)
         .map(|i| Connection::open(&mut lab, CLIENT, 40000 + i, sock(SERVER, 443)))
         .collect();
@@ -165,7 +156,7 @@ fn table_full_of_established_flows_refuses_a_new_flow_and_counts_it() {
 
 #[test]
 fn client_state_limit_refuses_its_flows_beyond_the_limit_and_no_one_elses() {
-    let mut lab = lab_with(&LIMITED, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&LIMITED, ApplianceOptions::default());
     Connection::open(&mut lab, CLIENT, 40000, sock(SERVER, 443));
     Connection::open(&mut lab, CLIENT, 40001, sock(SERVER, 443));
     let third = packets::tcp_syn(CLIENT.ip, 40002, SERVER, 443);
@@ -184,7 +175,7 @@ fn client_state_limit_refuses_its_flows_beyond_the_limit_and_no_one_elses() {
 
 #[test]
 fn rule_state_limit_refuses_flows_beyond_the_limit_while_other_rules_still_pass() {
-    let mut lab = lab_with(&LIMITED, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&LIMITED, ApplianceOptions::default());
     Connection::open(&mut lab, CLIENT2, 40000, sock(SERVER, 22));
     let second_ssh = packets::tcp_syn(CLIENT.ip, 40001, OTHER_SERVER, 22);
     lab.send(CLIENT, &second_ssh).assert_nothing();
@@ -215,13 +206,13 @@ fn assert_reply_refused(lab: &mut Lab, reply: &[u8]) {
 
 #[test]
 fn udp_reply_passes_within_the_first_timeout_and_not_after_it() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     let reply = udp_query_out(&mut lab);
     lab.advance(Duration::from_secs(59)); // pf's udp.first is 60 s
     lab.attach(CLIENT); // The client's ARP entry is confirmed, as the client would.
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
 
-    let mut late = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut late = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     let reply = udp_query_out(&mut late);
     late.advance(Duration::from_secs(61));
     assert_reply_refused(&mut late, &reply);
@@ -229,7 +220,7 @@ fn udp_reply_passes_within_the_first_timeout_and_not_after_it() {
 
 #[test]
 fn udp_flow_answered_once_lives_for_the_single_timeout() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     let reply = udp_query_out(&mut lab);
     lab.advance(Duration::from_secs(10));
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
@@ -242,7 +233,7 @@ fn udp_flow_answered_once_lives_for_the_single_timeout() {
 
 #[test]
 fn udp_flow_with_traffic_both_ways_lives_for_the_multiple_timeout() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     let reply = udp_query_out(&mut lab);
     lab.send(GATEWAY, &reply).ipv4_to(CLIENT);
     udp_query_out(&mut lab);
@@ -256,7 +247,7 @@ fn udp_flow_with_traffic_both_ways_lives_for_the_multiple_timeout() {
 
 #[test]
 fn expired_states_are_swept_by_poll_and_free_their_nat_ports() {
-    let mut lab = lab_with(&DEFAULT, ApplianceOptions::default());
+    let mut lab = Lab::with_clients_and_options(&DEFAULT, ApplianceOptions::default());
     for port in 5000..5010 {
         lab.send(CLIENT, &packets::udp(CLIENT.ip, port, SERVER, 53, b"q"))
             .ipv4_to(GATEWAY);

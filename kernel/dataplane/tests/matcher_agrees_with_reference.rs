@@ -15,7 +15,6 @@ use proptest::prelude::*;
 use support::{cidr4, cidr6, complement, policy_of, Rng, RuleSpec};
 
 const CASES: u32 = 1_600;
-thread_local! { static BT: std::cell::RefCell<(std::time::Duration, std::time::Duration, std::time::Duration, u32)> = Default::default(); }
 const KEYS_PER_RULESET: usize = 64;
 
 /// How one field is drawn: a kind and two picks (small integers, so that proptest shrinks a
@@ -263,18 +262,11 @@ proptest! {
 
     #[test]
     fn indexed_matcher_decides_like_the_linear_interpreter(rules in ruleset(), seed in any::<u64>()) {
-        let t = std::time::Instant::now();
         let buf = policy_of(&rules);
-        let b = t.elapsed();
         let policy = buf.as_policy();
         prop_assert_eq!(policy.index.rule_count as usize, policy.rules.len());
-        let t = std::time::Instant::now();
         let keys = probing_keys(&policy, seed, KEYS_PER_RULESET);
-        let k = t.elapsed();
-        let t = std::time::Instant::now();
         assert_agrees(&policy, &keys)?;
-        let a = t.elapsed();
-        BT.with(|x| { let mut x = x.borrow_mut(); x.0 += b; x.1 += k; x.2 += a; x.3 += 1; if x.3 % 400 == 0 { eprintln!("{:?}", *x); } });
     }
 }
 

@@ -12,7 +12,9 @@ use dataplane::{Appliance, ApplianceConfig};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Ipv4Packet};
 
-use super::{appliance_ip, appliance_mac, capture_logs, ip, take_log_lines, Host};
+use super::{
+    appliance_ip, appliance_mac, capture_logs, ip, take_log_lines, Host, CLIENT, CLIENT2, GATEWAY,
+};
 
 /// What the appliance sent in answer to one input, in transmission order.
 #[derive(Debug, Default)]
@@ -46,6 +48,21 @@ impl Lab {
     /// An appliance running `policy` with default options, booted at an arbitrary time.
     pub fn new(policy: &'static PolicyBuf) -> Lab {
         Lab::with_options(policy, ApplianceOptions::default())
+    }
+
+    /// An appliance running `policy` with default options, both clients attached and the
+    /// gateway known: the network most pipeline tests start from.
+    pub fn with_clients(policy: &'static PolicyBuf) -> Lab {
+        Lab::with_clients_and_options(policy, ApplianceOptions::default())
+    }
+
+    /// [`Lab::with_clients`] with `options`.
+    pub fn with_clients_and_options(policy: &'static PolicyBuf, options: ApplianceOptions) -> Lab {
+        let mut lab = Lab::with_options(policy, options);
+        lab.attach(CLIENT);
+        lab.attach(CLIENT2);
+        lab.teach(GATEWAY);
+        lab
     }
 
     /// An appliance running `policy` with `options`.
