@@ -271,6 +271,35 @@ fn an_icmpv6_error_from_a_router_is_translated_back_to_the_client() {
 }
 
 #[test]
+fn an_icmpv6_error_from_the_routers_link_local_address_never_leaves_the_uplink() {
+    let mut lab = dual_stack();
+    let server = addr(SERVER6);
+    let query = packets6::udp(CLIENT6.addr(), 5353, server, 53, b"query");
+    let out = lab.send6(CLIENT6, &query).ipv6_upstream();
+    // The uplink's router (fe80::2) says the masqueraded datagram was too big: related to
+    // the flow, but its source means nothing beyond the uplink (RFC 4291 §2.5.6), so it is
+    // not forwarded to the client with it (as Linux's forwarding path drops it).
+    let quoted = Ipv6Repr {
+        src_addr: addr(APPLIANCE6_UPLINK),
+        dst_addr: server,
+        next_header: IpProtocol::Udp,
+        payload_len: out.len() - 40,
+        hop_limit: 62,
+    };
+    let error = packets6::icmp(
+        GATEWAY6.addr(),
+        addr(APPLIANCE6_UPLINK),
+        &Icmpv6Repr::PktTooBig {
+            mtu: 1280,
+            header: quoted,
+            data: &out[40..],
+        },
+    );
+    lab.send6(GATEWAY6, &error).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::MartianSource), 1);
+}
+
+#[test]
 fn ping6_to_the_appliance_is_answered() {
     let mut lab = dual_stack();
     let ping = packets6::echo(CLIENT6.addr(), addr(APPLIANCE6_CLIENTS), true, 0x42, 7);

@@ -2,14 +2,18 @@
 //! one's packets, from the flow's peer or a router on its path), or the first fragment of
 //! their datagram. The policy is not asked again.
 
+use smoltcp::wire::IpAddress;
+
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
+use super::new_flow::LINK_LOCAL_SOURCE;
 use super::transmit::{Plan, Rewrite};
 use super::Appliance;
 use crate::drops::DropReason;
 use crate::fragment::Refused;
 use crate::packet::{IcmpSummary, Malformed, Transport};
 use crate::route::Route;
+use crate::route6::is_link_local;
 use crate::rule_counters::RuleId;
 use crate::state::Hit;
 
@@ -40,8 +44,17 @@ impl Appliance<'_> {
     /// passes an error off as one about someone else's flow, and a router's error leaves
     /// with the router's address, never a client's: the only NIC with a gateway is the
     /// uplink, where anti-spoofing has refused every address of the appliance's side.
+    /// An error from a link-local address (a router's, typically) never leaves its link
+    /// (RFC 4291 §2.5.6), related or not.
     pub(super) fn related_error(&self, pd: &PacketDesc, hit: Hit) -> Result<Plan, Dropped> {
         let plan = self.established(pd, hit)?;
+        if plan.out_nic != pd.nic && matches!(pd.ip.src, IpAddress::Ipv6(src) if is_link_local(src))
+        {
+            return Err(Dropped::detail(
+                DropReason::MartianSource,
+                LINK_LOCAL_SOURCE,
+            ));
+        }
         let Transport::Icmp(IcmpSummary::Error { quoted, .. }) = pd.ip.transport else {
             return Err(DropReason::InvalidState.into());
         };

@@ -48,7 +48,7 @@ pub(super) struct Passed {
 
 /// The detail of a drop line for an IPv6 packet from a link-local source that would leave
 /// its link (RFC 4291 §2.5.6).
-const LINK_LOCAL_SOURCE: &str = "link-local-source-off-link";
+pub(super) const LINK_LOCAL_SOURCE: &str = "link-local-source-off-link";
 
 impl Appliance<'_> {
     /// Destination NAT, routing and the policy for the first packet of a flow.
