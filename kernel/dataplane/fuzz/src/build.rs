@@ -24,8 +24,8 @@ const PARAMETER_PROBLEM: u8 = 12;
 
 /// Builds frames for one world.
 pub struct Builder<'a> {
-    world: &'a World,
-    oracle: &'a Oracle,
+    pub(crate) world: &'a World,
+    pub(crate) oracle: &'a Oracle,
 }
 
 impl<'a> Builder<'a> {
@@ -98,28 +98,53 @@ impl<'a> Builder<'a> {
                 view.set_src_addr(self.mac(nic, link.src));
                 Some((nic, frame, true))
             }
+            Step::Send6 { nic, link, packet } => {
+                let nic = self.nic(*nic);
+                let ip = self.packet6(nic, packet);
+                Some((nic, self.link6(nic, link, &ip), true))
+            }
+            Step::Nd {
+                nic,
+                link,
+                src,
+                dst,
+                hop_limit_255,
+                message,
+            } => {
+                let nic = self.nic(*nic);
+                let frame = self.nd(nic, link, (*src, *dst), *hop_limit_255, *message);
+                Some((nic, frame, true))
+            }
             Step::Reply {
                 of,
                 flags,
                 seq,
                 len,
-            } => self.reply(*of, *flags, *seq, *len),
+            } => self.reply(*of, *flags, *seq, *len).or_else(|| {
+                let frame = self.reply6(*of, *flags, *seq, *len)?;
+                Some((self.oracle.output(*of)?.0, frame, true))
+            }),
             Step::Error {
                 of,
                 from,
                 kind,
                 seq_shift,
                 extra_quote,
-            } => self.error(*of, *from, *kind, *seq_shift, *extra_quote),
+            } => self
+                .error(*of, *from, *kind, *seq_shift, *extra_quote)
+                .or_else(|| {
+                    let frame = self.error6(*of, *from, *kind, *seq_shift, *extra_quote)?;
+                    Some((self.oracle.output(*of)?.0, frame, true))
+                }),
             Step::Advance { .. } | Step::Wait { .. } => None,
         }
     }
 
-    fn nic(&self, pick: u8) -> u8 {
+    pub(crate) fn nic(&self, pick: u8) -> u8 {
         pick % self.world.nics.len() as u8
     }
 
-    fn mac(&self, nic: u8, pick: MacPick) -> EthernetAddress {
+    pub(crate) fn mac(&self, nic: u8, pick: MacPick) -> EthernetAddress {
         match pick {
             MacPick::Host(index) => host_mac(nic, index % 8),
             MacPick::Appliance(n) => appliance_mac(self.nic(n)),
@@ -130,7 +155,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn link_dst(&self, nic: u8, dst: LinkDst) -> EthernetAddress {
+    pub(crate) fn link_dst(&self, nic: u8, dst: LinkDst) -> EthernetAddress {
         match dst {
             LinkDst::Appliance => appliance_mac(nic),
             LinkDst::Broadcast => EthernetAddress::BROADCAST,
@@ -176,10 +201,7 @@ impl<'a> Builder<'a> {
     fn packet(&self, nic: u8, packet: &Packet) -> Vec<u8> {
         let src = self.addr(nic, packet.src).octets();
         let dst = self.addr(nic, packet.dst).octets();
-        let port = |pick: PortPick| match pick {
-            PortPick::Known(i) => PORTS[usize::from(i) % PORTS.len()],
-            PortPick::Any(p) => p,
-        };
+        let port = |pick: PortPick| self.port(pick);
         let payload = |len: u8| vec![0x61u8; usize::from(len)];
         let mut bytes = match packet.transport {
             TransportPick::Tcp {
@@ -259,6 +281,14 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The port `pick` names.
+    pub(crate) fn port(&self, pick: PortPick) -> u16 {
+        match pick {
+            PortPick::Known(i) => PORTS[usize::from(i) % PORTS.len()],
+            PortPick::Any(p) => p,
+        }
+    }
+
     fn options(&self, nic: u8, options: &OptionsPick) -> Vec<u8> {
         match options {
             OptionsPick::LooseSourceRoute(hop) => {
@@ -297,13 +327,10 @@ impl<'a> Builder<'a> {
         let packet = match ip.next_header() {
             IpProtocol::Tcp => {
                 let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-                let carried =
-                    tcp.payload().len() as u32 + u32::from(tcp.syn()) + u32::from(tcp.fin());
-                let ack = tcp.seq_number().0 as u32;
                 packets::tcp(
                     (src, tcp.dst_port()),
                     (dst, tcp.src_port()),
-                    (seq, ack.wrapping_add(carried), flags & 0x3f),
+                    (seq, acknowledging(&tcp), flags & 0x3f),
                     &payload,
                 )
             }
@@ -376,6 +403,13 @@ impl<'a> Builder<'a> {
             true,
         ))
     }
+}
+
+/// The acknowledgement number that answers TCP segment `tcp`: its sequence number and
+/// what it carried (payload, SYN and FIN each count one).
+pub(crate) fn acknowledging(tcp: &TcpPacket<&[u8]>) -> u32 {
+    let carried = tcp.payload().len() as u32 + u32::from(tcp.syn()) + u32::from(tcp.fin());
+    (tcp.seq_number().0 as u32).wrapping_add(carried)
 }
 
 fn breakage_of(pick: BreakPick) -> Breakage {

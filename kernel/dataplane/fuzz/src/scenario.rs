@@ -31,7 +31,7 @@ pub enum Step {
     /// The far side answers a frame the appliance sent earlier (swapped addresses and
     /// ports, the TCP ack following its sequence).
     Reply {
-        /// Which earlier output (modulo their count).
+        /// Which earlier output (modulo their count; 0 is the most recent).
         of: u16,
         /// TCP flags of the answer.
         flags: u8,
@@ -42,7 +42,7 @@ pub enum Step {
     },
     /// An ICMP error quoting a frame the appliance sent earlier.
     Error {
-        /// Which earlier output (modulo their count).
+        /// Which earlier output (modulo their count; 0 is the most recent).
         of: u16,
         /// Who sends it.
         from: ErrorSender,
@@ -96,6 +96,31 @@ pub enum Step {
         nic: u8,
         /// The frame.
         bytes: Vec<u8>,
+    },
+    /// A host sends a structured IPv6 packet.
+    Send6 {
+        /// Ingress NIC (modulo the NIC count).
+        nic: u8,
+        /// The Ethernet header.
+        link: Link,
+        /// The packet.
+        packet: Packet6,
+    },
+    /// A neighbour discovery message (router or neighbour solicitation or advertisement,
+    /// redirect), from the uplink's router, a client or a spoofer.
+    Nd {
+        /// Ingress NIC.
+        nic: u8,
+        /// The Ethernet header.
+        link: Link,
+        /// Source address.
+        src: Addr6Pick,
+        /// Destination address.
+        dst: Addr6Pick,
+        /// Hop limit 255, as RFC 4861 requires (else 64: must be ignored).
+        hop_limit_255: bool,
+        /// The message.
+        message: NdPick,
     },
     /// The clock moves on by some milliseconds, and the timers run.
     Advance {
@@ -344,4 +369,149 @@ pub enum BreakPick {
     TransportChecksum,
     /// Cut to `n` bytes.
     Truncated(u8),
+}
+
+/// An IPv6 address.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Addr6Pick {
+    /// IPv6 host `n` of the ingress NIC (router, declared clients, prefix, link-local).
+    Local(u8),
+    /// IPv6 host `h` of NIC `nic`.
+    OnNic(u8, u8),
+    /// A server beyond the uplink's router.
+    Remote(u8),
+    /// The appliance's (global or unique local) address on NIC `n`.
+    Appliance(u8),
+    /// The appliance's link-local address on NIC `n`.
+    ApplianceLinkLocal(u8),
+    /// ff02::1.
+    AllNodes,
+    /// ff02::2.
+    AllRouters,
+    /// The solicited-node group of the appliance's address on the ingress NIC.
+    SolicitedNode,
+    /// A multicast group beyond the link (ff0e::1).
+    GlobalMulticast,
+    /// The unspecified address.
+    Unspecified,
+    /// Any address.
+    Any([u8; 16]),
+}
+
+/// An IPv6 extension header.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum ExtensionPick {
+    /// Hop-by-hop options.
+    HopByHop,
+    /// Destination options.
+    DestinationOptions,
+    /// A routing header (type 0 is deprecated, RFC 5095).
+    Routing {
+        /// Routing type.
+        routing_type: u8,
+        /// Segments left.
+        segments_left: u8,
+    },
+    /// A fragment header inside the chain (an atomic fragment, or a nested one).
+    Fragment {
+        /// Offset in eight-byte units (13 bits).
+        offset: u16,
+        /// More fragments.
+        more: bool,
+        /// Identification.
+        ident: u32,
+    },
+}
+
+/// An IPv6 packet.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Packet6 {
+    /// Source address.
+    pub src: Addr6Pick,
+    /// Destination address.
+    pub dst: Addr6Pick,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Extension headers before the upper-layer header, in order (up to 16: longer than
+    /// the appliance's bound).
+    pub extensions: Vec<ExtensionPick>,
+    /// Fragmentation of everything after the IPv6 header (a fragment header first, then
+    /// the piece).
+    pub fragment: FragmentPick,
+    /// Fragment identification.
+    pub ident: u32,
+    /// The upper layer (ICMP picks are ICMPv6; SCTP keeps its checksum).
+    pub transport: TransportPick,
+}
+
+/// A neighbour discovery message.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum NdPick {
+    /// A router solicitation.
+    RouterSolicit {
+        /// Source link-layer address option.
+        lladdr: Option<MacPick>,
+    },
+    /// A router advertisement.
+    RouterAdvert {
+        /// Router lifetime in seconds (0: not a default router).
+        lifetime: u16,
+        /// A prefix information option.
+        prefix: Option<PrefixPick>,
+        /// An MTU option.
+        mtu: Option<u16>,
+        /// Source link-layer address option.
+        lladdr: Option<MacPick>,
+    },
+    /// A neighbour solicitation.
+    NeighborSolicit {
+        /// Target address.
+        target: Addr6Pick,
+        /// Source link-layer address option.
+        lladdr: Option<MacPick>,
+    },
+    /// A neighbour advertisement.
+    NeighborAdvert {
+        /// Target address (the address claimed).
+        target: Addr6Pick,
+        /// Solicited flag.
+        solicited: bool,
+        /// Override flag.
+        override_: bool,
+        /// Router flag.
+        router: bool,
+        /// Target link-layer address option.
+        lladdr: Option<MacPick>,
+    },
+    /// A redirect.
+    Redirect {
+        /// Better first hop.
+        target: Addr6Pick,
+        /// Destination redirected.
+        dest: Addr6Pick,
+    },
+}
+
+/// A prefix information option.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct PrefixPick {
+    /// The prefix: NIC `n`'s (modulo the NIC count), or any.
+    pub prefix: Prefix6Pick,
+    /// On-link flag.
+    pub on_link: bool,
+    /// Autonomous (SLAAC) flag.
+    pub autonomous: bool,
+    /// Valid lifetime, seconds.
+    pub valid: u32,
+    /// Preferred lifetime, seconds.
+    pub preferred: u32,
+}
+
+/// Which prefix an advertisement carries.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Prefix6Pick {
+    /// NIC `n`'s prefix (for the uplink with SLAAC: the one its router advertises).
+    OfNic(u8),
+    /// Any prefix of any length.
+    Any([u8; 16], u8),
 }

@@ -21,6 +21,12 @@ pub struct Footprint {
     pub resolving: usize,
     /// Fragmented datagrams whose first fragment's decision is remembered.
     pub fragments: usize,
+    /// IPv6 neighbour (ND) entries.
+    pub neighbors6: usize,
+    /// IPv6 packets queued until their next hop resolves.
+    pub queued6: usize,
+    /// IPv6 neighbours being resolved for sources.
+    pub resolving6: usize,
 }
 
 impl Footprint {
@@ -45,6 +51,18 @@ impl Footprint {
                 self.fragments,
                 fragment::MAX_DATAGRAMS,
             ),
+            // The IPv6 neighbour table has the same bounds as ARP's (one `NeighborTable`).
+            ("IPv6 neighbours", self.neighbors6, neighbor::MAX_ENTRIES),
+            (
+                "queued IPv6 packets",
+                self.queued6,
+                neighbor::MAX_PENDING_TOTAL + MAX_NICS * neighbor::MAX_PENDING_PER_NEXT_HOP,
+            ),
+            (
+                "IPv6 neighbours resolving",
+                self.resolving6,
+                neighbor::MAX_RESOLVING,
+            ),
         ]
         .into_iter()
         .find(|&(_, size, bound)| size > bound)
@@ -59,6 +77,7 @@ impl Footprint {
 impl Appliance<'_> {
     /// How full the bounded tables are now.
     pub fn footprint(&self) -> Footprint {
+        let (neighbors6, queued6, resolving6) = self.ndp.cache_footprint();
         Footprint {
             states: self.states.len(),
             state_capacity: self.states.capacity(),
@@ -66,6 +85,9 @@ impl Appliance<'_> {
             queued: self.neighbors.pending(),
             resolving: self.neighbors.resolving(),
             fragments: self.fragments.len(),
+            neighbors6,
+            queued6,
+            resolving6,
         }
     }
 }

@@ -60,7 +60,7 @@ use alloc::vec::Vec;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpVersion,
-    Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Packet, ETHERNET_HEADER_LEN,
+    Ipv4Address, Ipv4Packet, Ipv6Address, Ipv6Cidr, Ipv6Packet, ETHERNET_HEADER_LEN,
 };
 
 use crate::antispoof::SourceFilter;
@@ -364,6 +364,13 @@ impl<'p> Appliance<'p> {
     /// The addressing of NIC `nic` as it is now (DHCP may have changed it).
     pub fn nic_config(&self, nic: u8) -> Option<NicConfig> {
         self.configs.get(nic as usize).copied()
+    }
+
+    /// The IPv6 addresses of NIC `nic` as they are now (link-local first; static, SLAAC;
+    /// not those found duplicate) and its default router: what neighbour discovery made of
+    /// the ruleset and of the advertisements it accepted.
+    pub fn ipv6_addressing(&self, nic: u8) -> (Vec<Ipv6Cidr>, Option<Ipv6Address>) {
+        (self.ndp.addresses(nic).collect(), self.ndp.gateway(nic))
     }
 
     /// Announces every configured address with a gratuitous ARP (at boot, after DHCP).

@@ -319,6 +319,16 @@ impl NeighborDiscovery {
             .is_some_and(|n| n.enabled && n.on_link(addr))
     }
 
+    /// The IPv6 neighbour table's `(entries, queued packets, neighbours resolving)`, for
+    /// [`crate::appliance::Footprint`].
+    pub fn cache_footprint(&self) -> (usize, usize, usize) {
+        (
+            self.cache.len(),
+            self.cache.pending(),
+            self.cache.resolving(),
+        )
+    }
+
     /// The DNS servers learned on the uplink (RDNSS).
     pub fn dns_servers(&self) -> &[Ipv6Address] {
         self.nics
