@@ -224,6 +224,28 @@ fn a_packet_bigger_than_the_uplink_mtu_gets_packet_too_big_never_fragments() {
     assert_eq!(lab.dropped(DropReason::TooBig), 1);
 }
 
+/// A packet too big (MTU 1280) from `router` to the appliance's uplink address, quoting
+/// `out` (a UDP datagram the appliance sent upstream) as the next link got it.
+fn too_big_about(router: Ipv6Address, out: &[u8]) -> Vec<u8> {
+    let sent = Ipv6Packet::new_checked(out).unwrap();
+    let quoted = Ipv6Repr {
+        src_addr: sent.src_addr(),
+        dst_addr: sent.dst_addr(),
+        next_header: IpProtocol::Udp,
+        payload_len: out.len() - 40,
+        hop_limit: 62,
+    };
+    packets6::icmp(
+        router,
+        sent.src_addr(),
+        &Icmpv6Repr::PktTooBig {
+            mtu: 1280,
+            header: quoted,
+            data: &out[40..],
+        },
+    )
+}
+
 #[test]
 fn an_icmpv6_error_from_a_router_is_translated_back_to_the_client() {
     let mut lab = dual_stack();
@@ -232,22 +254,7 @@ fn an_icmpv6_error_from_a_router_is_translated_back_to_the_client() {
     let out = lab.send6(CLIENT6, &query).ipv6_upstream();
     // A router on the way says the (masqueraded) datagram was too big for its next link.
     let router = addr("2001:db8:ffff::1");
-    let quoted = Ipv6Repr {
-        src_addr: addr(APPLIANCE6_UPLINK),
-        dst_addr: server,
-        next_header: IpProtocol::Udp,
-        payload_len: out.len() - 40,
-        hop_limit: 62,
-    };
-    let error = packets6::icmp(
-        router,
-        addr(APPLIANCE6_UPLINK),
-        &Icmpv6Repr::PktTooBig {
-            mtu: 1280,
-            header: quoted,
-            data: &out[40..],
-        },
-    );
+    let error = too_big_about(router, &out);
     let back = lab.send6(GATEWAY6, &error).ipv6_to(CLIENT6);
     assert_eq!(
         header(&back).0,
@@ -279,22 +286,7 @@ fn an_icmpv6_error_from_the_routers_link_local_address_never_leaves_the_uplink()
     // The uplink's router (fe80::2) says the masqueraded datagram was too big: related to
     // the flow, but its source means nothing beyond the uplink (RFC 4291 §2.5.6), so it is
     // not forwarded to the client with it (as Linux's forwarding path drops it).
-    let quoted = Ipv6Repr {
-        src_addr: addr(APPLIANCE6_UPLINK),
-        dst_addr: server,
-        next_header: IpProtocol::Udp,
-        payload_len: out.len() - 40,
-        hop_limit: 62,
-    };
-    let error = packets6::icmp(
-        GATEWAY6.addr(),
-        addr(APPLIANCE6_UPLINK),
-        &Icmpv6Repr::PktTooBig {
-            mtu: 1280,
-            header: quoted,
-            data: &out[40..],
-        },
-    );
+    let error = too_big_about(GATEWAY6.addr(), &out);
     lab.send6(GATEWAY6, &error).assert_nothing();
     assert_eq!(lab.dropped(DropReason::MartianSource), 1);
 }
