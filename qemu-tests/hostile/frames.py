@@ -11,6 +11,7 @@ test captures on the far side with a filter that matches exactly what must not c
 an unknown case or an unresolvable appliance is an error naming it.
 """
 
+import os
 import socket
 import sys
 import time
@@ -29,6 +30,19 @@ from scapy.all import (  # noqa: E402  (scapy's own layout)
     sendp,
     srp1,
 )
+from scapy.layers.inet6 import (
+    ICMPv6EchoRequest,
+    ICMPv6ND_NA,
+    ICMPv6ND_RA,
+    ICMPv6NDOptDstLLAddr,
+    ICMPv6NDOptPrefixInfo,
+    ICMPv6NDOptSrcLLAddr,
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    IPv6ExtHdrFragment,
+    IPv6ExtHdrHopByHop,
+    IPv6ExtHdrRouting,
+)
 from scapy.layers.sctp import SCTP, SCTPChunkInit
 
 conf.verb = 0
@@ -42,6 +56,16 @@ UPLINK_HOST = "10.0.2.2"
 APPLIANCE_UPLINK = "10.0.2.15"
 # A MAC no host of the test network has: the spoofer's.
 SPOOFER_MAC = "02:66:66:66:66:66"
+# IPv6 (the IPv6 suite's topology, qemu-tests/rules/ipv6.rules): the clients' unique local
+# addresses, the appliance's on lan1, the internet server.
+ALPHA6 = "fd00:137:1::2"
+BETA6 = "fd00:137:2::2"
+APPLIANCE6_LAN1 = "fd00:137:1::1"
+SERVER6 = "2001:db8:5::80"
+# The appliance's SLAAC address on the uplink (the test passes it in the environment).
+APPLIANCE6_UPLINK_ENV = "MOAT_APPLIANCE6_UPLINK"
+# More extension headers than the appliance walks (its bound is 8).
+LONG_CHAIN = 12
 # The port alpha's DNS query leaves from, which beta's forged error quotes.
 DNS_QUERY_PORT = 40053
 
@@ -257,6 +281,117 @@ def case_spoof_appliance(seg):
     """ARP spoofing from the uplink: another MAC claims the appliance's uplink address."""
     claim = ARP(op=2, hwsrc=SPOOFER_MAC, psrc=APPLIANCE_UPLINK, hwdst="ff:ff:ff:ff:ff:ff", pdst=APPLIANCE_UPLINK)
     sendp(Ether(src=SPOOFER_MAC, dst="ff:ff:ff:ff:ff:ff") / claim, iface=seg.iface)
+
+
+# --- IPv6 (each case marks its packets with its own flow label: a capture filter cannot
+# walk extension headers, but the flow label is in the fixed header) ----------------------
+
+
+def udp6(src, dst, label, chain=None, dport=7100):
+    """A UDP datagram with flow label `label` behind extension headers `chain`."""
+    packet = IPv6(src=src, dst=dst, fl=label)
+    for header in chain or []:
+        packet = packet / header
+    return packet / UDP(sport=7100, dport=dport) / Raw(b"moat-v6")
+
+
+def tcp6_fragments(src, dst, label, ident, first_len, dport=443):
+    """A TCP SYN (an MSS option and sixteen bytes of data: forty in all) cut after `first_len` bytes into a
+    first fragment and the rest, each with flow label `label`."""
+    segment = bytes(IPv6(src=src, dst=dst) / TCP(sport=7200, dport=dport, flags="S", options=[("MSS", 1440)]) / Raw(b"m" * 16))[40:]
+    first = IPv6(src=src, dst=dst, fl=label) / IPv6ExtHdrFragment(nh=6, m=1, offset=0, id=ident) / Raw(segment[:first_len])
+    rest = IPv6(src=src, dst=dst, fl=label) / IPv6ExtHdrFragment(nh=6, m=0, offset=first_len // 8, id=ident) / Raw(segment[first_len:])
+    return [first, rest]
+
+
+def case_v6_control(seg):
+    """Positive controls: a plain datagram (flow label 0x7100) and one behind a short chain
+    (hop-by-hop and two destination options, 0x7109) go out."""
+    seg.send(udp6(ALPHA6, SERVER6, 0x7100))
+    seg.send(udp6(ALPHA6, SERVER6, 0x7109, [IPv6ExtHdrHopByHop(), IPv6ExtHdrDestOpt(), IPv6ExtHdrDestOpt()]))
+
+
+def case_v6_long_chain(seg):
+    """More extension headers than the appliance's bound, and a hop-by-hop header that is
+    not first (RFC 8200 allows it only first)."""
+    seg.send(udp6(ALPHA6, SERVER6, 0x7101, [IPv6ExtHdrDestOpt() for _ in range(LONG_CHAIN)]))
+    seg.send(udp6(ALPHA6, SERVER6, 0x7101, [IPv6ExtHdrDestOpt(), IPv6ExtHdrHopByHop()]))
+
+
+def case_v6_rh0(seg):
+    """A type-0 routing header (RFC 5095), with segments left and without."""
+    for left in (1, 0):
+        seg.send(udp6(ALPHA6, SERVER6, 0x7102, [IPv6ExtHdrRouting(type=0, segleft=left, addresses=[BETA6])]))
+
+
+def case_v6_tiny_fragment(seg):
+    """A first fragment with only eight bytes of the TCP header (ports, not the flags), and
+    one whose three destination options leave the TCP header for the second fragment (RFC
+    7112); then the rest of each."""
+    seg.send(tcp6_fragments(ALPHA6, SERVER6, 0x7103, 0x7103, 8))
+    segment = bytes(IPv6(src=ALPHA6, dst=SERVER6) / TCP(sport=7203, dport=443, flags="S"))[40:]
+    chain = bytes(IPv6ExtHdrDestOpt(nh=60) / IPv6ExtHdrDestOpt(nh=60) / IPv6ExtHdrDestOpt(nh=6)) + segment
+    seg.send(
+        [
+            IPv6(src=ALPHA6, dst=SERVER6, fl=0x7103) / IPv6ExtHdrFragment(nh=60, m=1, offset=0, id=0x7113) / Raw(chain[:16]),
+            IPv6(src=ALPHA6, dst=SERVER6, fl=0x7103) / IPv6ExtHdrFragment(nh=60, m=0, offset=2, id=0x7113) / Raw(chain[16:]),
+        ]
+    )
+
+
+def case_v6_overlapping_fragment(seg):
+    """A whole first fragment (the SYN's forty bytes, allowed), then a later one of the same
+    datagram that overlaps it from byte 8 (rewriting the TCP header's flags)."""
+    first, _ = tcp6_fragments(ALPHA6, SERVER6, 0x7104, 0x7104, 40)
+    overlap = IPv6(src=ALPHA6, dst=SERVER6, fl=0x7104) / IPv6ExtHdrFragment(nh=6, m=0, offset=1, id=0x7104) / Raw(b"\0" * 24)
+    seg.send([first, overlap])
+
+
+def case_v6_spoofed(seg):
+    """IPv6 sources alpha cannot have: beta's, one outside its prefix, a link-local one (to
+    the server, beyond the link)."""
+    for src in (BETA6, "2001:db8:99::5", "fe80::1234"):
+        seg.send(udp6(src, SERVER6, 0x7105))
+
+
+def case_v6_rogue_ra(seg):
+    """A router advertisement from a client: a default router for half an hour with an
+    autonomous prefix of its own."""
+    ra = (
+        IPv6(src="fe80::66", dst="ff02::1", hlim=255)
+        / ICMPv6ND_RA(routerlifetime=1800)
+        / ICMPv6NDOptSrcLLAddr(lladdr=SPOOFER_MAC)
+        / ICMPv6NDOptPrefixInfo(prefix="2001:db8:bad::", prefixlen=64, L=1, A=1, validlifetime=86400, preferredlifetime=14400)
+    )
+    seg.send(ra, src_mac=SPOOFER_MAC, dst_mac="33:33:00:00:00:01")
+
+
+def case_v6_na_takeover(seg):
+    """Neighbour advertisements from the spoofer's MAC claiming alpha's address, the
+    appliance's address on lan1 and beta's (another client's, on another link), with the
+    override flag."""
+    for target in (ALPHA6, APPLIANCE6_LAN1, BETA6):
+        na = IPv6(src="fe80::66", dst="ff02::1", hlim=255) / ICMPv6ND_NA(R=0, S=0, O=1, tgt=target) / ICMPv6NDOptDstLLAddr(lladdr=SPOOFER_MAC)
+        seg.send(na, src_mac=SPOOFER_MAC, dst_mac="33:33:00:00:00:01")
+
+
+def case_v6_echo(seg):
+    """Alpha pings the server (its replies come back through the appliance)."""
+    for seq in range(3):
+        seg.send(IPv6(src=ALPHA6, dst=SERVER6) / ICMPv6EchoRequest(id=0x7112, seq=seq))
+        time.sleep(0.2)
+
+
+def case_v6_in(seg):
+    """From the uplink: straight at alpha's unique local address (nothing inbound), through a
+    type-0 routing header naming it, and tiny fragments towards it."""
+    appliance = os.environ.get(APPLIANCE6_UPLINK_ENV)
+    if not appliance:
+        sys.exit(f"frames.py: v6_in needs the appliance's uplink address in ${APPLIANCE6_UPLINK_ENV}")
+    seg.send(udp6(SERVER6, ALPHA6, 0x7111))
+    seg.send(IPv6(src=SERVER6, dst=ALPHA6, fl=0x7111) / ICMPv6EchoRequest(id=0x7111))
+    seg.send(udp6(SERVER6, appliance, 0x7111, [IPv6ExtHdrRouting(type=0, segleft=1, addresses=[ALPHA6])]))
+    seg.send(tcp6_fragments(SERVER6, ALPHA6, 0x7111, 0x7111, 8, dport=22))
 
 
 CASES = {name[len("case_"):]: f for name, f in globals().items() if name.startswith("case_")}

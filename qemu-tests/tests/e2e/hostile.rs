@@ -9,6 +9,17 @@
 //! identifications). Positive controls show the senders and captures work. Afterwards both
 //! clients still reach the internet, through the appliance, and alpha still answers through
 //! its port forward.
+//!
+//! The IPv6 half boots the IPv6 suite's dual-stack appliance (`ipv6.rs`: SLAAC uplink from
+//! radvd, unique local clients behind NAT66) and sends, from alpha, extension-header chains
+//! longer than the bound, hop-by-hop not first, type-0 routing headers, tiny first
+//! fragments and ones whose chain spills into the second (RFC 7112), a fragment
+//! overlapping its first, spoofed and link-local sources, a rogue router advertisement and
+//! neighbour advertisements claiming alpha's, the appliance's and beta's addresses; from
+//! the uplink, packets straight at alpha's private address, through a type-0 routing
+//! header and in tiny fragments. Captures match each case's flow label (BPF cannot walk
+//! extension headers); controls show the plain and short-chain datagrams and the whole
+//! first fragment do leave, and `ping -6` still works afterwards.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +33,8 @@ use qemu_tests::tap_appliance::TapAppliance;
 use qemu_tests::test_host::TestHost;
 use qemu_tests::uplink_services::WEB_SERVER_NAME;
 use qemu_tests::{ensure, Failure, Outcome};
+
+use crate::ipv6::{pings_all, Ipv6Lab, APPLIANCE_LAN, SERVER};
 
 /// The kernel built with the hostile suite's ruleset.
 const HOSTILE: KernelVariant = KernelVariant {
@@ -42,15 +55,43 @@ enum Side {
     Beta,
 }
 
-impl Side {
-    fn host(self, appliance: &TapAppliance) -> Outcome<&TestHost> {
-        match self {
-            Side::Uplink => Ok(&appliance.uplink),
-            Side::Alpha => appliance.client(1),
-            Side::Beta => appliance.client(2),
+/// A booted appliance between the three test hosts.
+trait Topology {
+    /// The test host of `side`.
+    fn host(&self, side: Side) -> Outcome<&TestHost>;
+    /// `NAME=VALUE` settings `frames.py` needs beyond its arguments.
+    fn frames_env(&self) -> Outcome<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+impl Topology for TapAppliance {
+    fn host(&self, side: Side) -> Outcome<&TestHost> {
+        match side {
+            Side::Uplink => Ok(&self.uplink),
+            Side::Alpha => self.client(1),
+            Side::Beta => self.client(2),
         }
     }
+}
 
+/// The IPv6 suite's lab: the same addresses on the same sides, IPv6 configured.
+impl Topology for Ipv6Lab {
+    fn host(&self, side: Side) -> Outcome<&TestHost> {
+        Ok(match side {
+            Side::Uplink => &self.uplink,
+            Side::Alpha => &self.alpha,
+            Side::Beta => &self.beta,
+        })
+    }
+
+    fn frames_env(&self) -> Outcome<Vec<String>> {
+        let address = self.appliance_uplink_address()?;
+        Ok(vec![format!("MOAT_APPLIANCE6_UPLINK={address}")])
+    }
+}
+
+impl Side {
     /// The appliance's address on this host's segment.
     fn appliance_address(self) -> &'static str {
         match self {
@@ -74,7 +115,7 @@ enum Want {
 struct Watch {
     case: &'static str,
     on: Side,
-    filter: &'static str,
+    filter: String,
     want: Want,
 }
 
@@ -84,11 +125,11 @@ struct Round {
     sends: Vec<(Side, &'static [&'static str])>,
 }
 
-fn watch(case: &'static str, on: Side, filter: &'static str, want: Want) -> Watch {
+fn watch(case: &'static str, on: Side, filter: impl Into<String>, want: Want) -> Watch {
     Watch {
         case,
         on,
-        filter,
+        filter: filter.into(),
         want,
     }
 }
@@ -278,14 +319,21 @@ fn frames_script() -> Outcome<PathBuf> {
 }
 
 /// Runs the scapy sender in `side`'s namespace with `cases`.
-fn send(appliance: &TapAppliance, side: Side, cases: &[&str]) -> Outcome {
-    let host = side.host(appliance)?;
+fn send(topology: &dyn Topology, side: Side, cases: &[&str]) -> Outcome {
+    let host = topology.host(side)?;
     let script = frames_script()?;
     let script = script.to_string_lossy();
-    let mut args = vec![script.as_ref(), host.tap(), side.appliance_address()];
-    args.extend_from_slice(cases);
+    let env = topology.frames_env()?;
+    let mut args: Vec<&str> = env.iter().map(String::as_str).collect();
     // Debian's python3 (the one python3-scapy installs into), whatever else is on PATH.
-    let output = host.run("/usr/bin/python3", &args)?;
+    args.extend([
+        "/usr/bin/python3",
+        script.as_ref(),
+        host.tap(),
+        side.appliance_address(),
+    ]);
+    args.extend_from_slice(cases);
+    let output = host.run("/usr/bin/env", &args)?;
     ensure(output.status.success(), || {
         format!(
             "frames.py {} on {side:?} failed ({}): {}{}\n(scripts/setup installs python3-scapy)",
@@ -298,13 +346,13 @@ fn send(appliance: &TapAppliance, side: Side, cases: &[&str]) -> Outcome {
 }
 
 /// Plays `round`: returns what went wrong, one line per failed watch.
-fn play(appliance: &TapAppliance, round: &Round) -> Outcome<Vec<String>> {
+fn play(topology: &dyn Topology, round: &Round) -> Outcome<Vec<String>> {
     let mut captures = Vec::new();
     for watch in &round.watches {
-        captures.push(Capture::start(watch.on.host(appliance)?, watch.filter)?);
+        captures.push(Capture::start(topology.host(watch.on)?, &watch.filter)?);
     }
     for (side, cases) in &round.sends {
-        send(appliance, *side, cases)?;
+        send(topology, *side, cases)?;
     }
     std::thread::sleep(SETTLE);
     let mut failures = Vec::new();
@@ -361,7 +409,7 @@ fn pin_alpha_mac(alpha: &TestHost) -> Outcome {
 fn ordinary_flows_work(appliance: &TapAppliance) -> Outcome<Vec<String>> {
     let mut failures = Vec::new();
     for side in [Side::Alpha, Side::Beta] {
-        let host = side.host(appliance)?;
+        let host = appliance.host(side)?;
         let fetched = curl(
             host,
             "http://198.51.100.80/",
@@ -421,4 +469,156 @@ fn hostile_frames_from_clients_and_the_uplink_leave_nothing_forbidden() -> Outco
     }
     failures.extend(ordinary_flows_work(&appliance)?);
     ensure(failures.is_empty(), || failures.join("\n"))
+}
+
+/// The IPv6 rounds, against the IPv6 suite's appliance (SLAAC uplink, unique local clients
+/// behind NAT66; nothing is open inbound). Capture filters match on the flow label each
+/// case marks its packets with (BPF cannot walk extension headers).
+fn rounds6() -> Vec<Round> {
+    use Side::*;
+    use Want::*;
+    let flow = |label: u32| format!("ip6 and ip6[0:4] & 0xfffff = {label:#x}");
+    vec![
+        Round {
+            watches: vec![
+                watch("IPv6 control: a plain datagram", Uplink, flow(0x7100), Some),
+                watch(
+                    "IPv6 control: a datagram behind a short chain",
+                    Uplink,
+                    flow(0x7109),
+                    Some,
+                ),
+                watch(
+                    "a chain longer than the bound, hop-by-hop not first",
+                    Uplink,
+                    flow(0x7101),
+                    Nothing,
+                ),
+                watch("a type-0 routing header", Uplink, flow(0x7102), Nothing),
+                watch(
+                    "tiny first fragments (RFC 7112)",
+                    Uplink,
+                    flow(0x7103),
+                    Nothing,
+                ),
+                watch(
+                    "a later fragment overlapping the first",
+                    Uplink,
+                    "ip6 and ip6[0:4] & 0xfffff = 0x7104 and ip6[6] = 44 and ip6[42:2] & 0xfff8 != 0",
+                    Nothing,
+                ),
+                watch(
+                    "IPv6 control: the whole first fragment",
+                    Uplink,
+                    "ip6 and ip6[0:4] & 0xfffff = 0x7104 and ip6[6] = 44 and ip6[42:2] & 0xfff8 = 0",
+                    Some,
+                ),
+                watch("spoofed IPv6 sources", Uplink, flow(0x7105), Nothing),
+                watch(
+                    "nothing of alpha's IPv6 reaches the other client",
+                    Beta,
+                    "ip6 and not icmp6",
+                    Nothing,
+                ),
+                watch(
+                    "no address from the rogue router's prefix (DAD) on lan1",
+                    Alpha,
+                    "icmp6 and ip6[40] = 135 and ip6[48:4] = 0x20010db8 and ip6[52:2] = 0x0bad",
+                    Nothing,
+                ),
+                watch(
+                    "the rogue RA leaves lan1 for no one",
+                    Beta,
+                    "icmp6 and ip6[40] = 134",
+                    Nothing,
+                ),
+            ],
+            sends: vec![(
+                Alpha,
+                &[
+                    "v6_control",
+                    "v6_long_chain",
+                    "v6_rh0",
+                    "v6_tiny_fragment",
+                    "v6_overlapping_fragment",
+                    "v6_spoofed",
+                    "v6_rogue_ra",
+                    "v6_na_takeover",
+                ],
+            )],
+        },
+        // The spoofer's advertisements must not win alpha's or the appliance's address:
+        // alpha's pings after them are answered to alpha's MAC, never the spoofer's.
+        Round {
+            watches: vec![
+                watch(
+                    "nothing is sent to the spoofer's MAC after its neighbour advertisements",
+                    Alpha,
+                    "ether dst 02:66:66:66:66:66",
+                    Nothing,
+                ),
+                watch(
+                    "control: the spoofer's advertisements were sent",
+                    Alpha,
+                    "ether src 02:66:66:66:66:66 and icmp6 and ip6[40] = 136",
+                    Some,
+                ),
+                watch(
+                    "control: alpha's echo replies come back through the appliance",
+                    Alpha,
+                    "icmp6 and ip6[40] = 129",
+                    Some,
+                ),
+            ],
+            sends: vec![(Alpha, &["v6_na_takeover", "v6_echo"])],
+        },
+        Round {
+            watches: vec![
+                watch(
+                    "nothing inbound from the uplink reaches alpha (direct, RH0, tiny fragments)",
+                    Alpha,
+                    flow(0x7111),
+                    Nothing,
+                ),
+                watch(
+                    "control: the inbound frames were sent",
+                    Uplink,
+                    flow(0x7111),
+                    Some,
+                ),
+            ],
+            sends: vec![(Uplink, &["v6_in"])],
+        },
+    ]
+}
+
+#[test]
+fn hostile_ipv6_frames_from_clients_and_the_uplink_leave_nothing_forbidden() -> Outcome {
+    let Some(lab) =
+        Ipv6Lab::boot("hostile_ipv6_frames_from_clients_and_the_uplink_leave_nothing_forbidden")?
+    else {
+        return Ok(());
+    };
+    let mut failures = Vec::new();
+    for round in rounds6() {
+        failures.extend(play(&lab, &round)?);
+    }
+    // Ordinary IPv6 still works afterwards: both clients reach the server, alpha the
+    // appliance's address it tried to take.
+    for (host, target) in [
+        (&lab.alpha, SERVER),
+        (&lab.beta, SERVER),
+        (&lab.alpha, APPLIANCE_LAN[0]),
+    ] {
+        if let Err(failure) = pings_all(host, target) {
+            failures.push(format!("afterwards: {failure}"));
+        }
+    }
+    ensure(failures.is_empty(), || {
+        format!(
+            "{}\nconsole:\n{}",
+            failures.join("\n"),
+            lab.vm.console().transcript()
+        )
+    })
 }

@@ -30,11 +30,11 @@ const UPLINK_PREFIX: &str = "2001:db8:1:2::";
 /// The uplink host's address on the link (the router, and the resolver radvd names).
 const ROUTER: &str = "2001:db8:1:2::1";
 /// The internet server.
-const SERVER: &str = "2001:db8:5::80";
+pub(crate) const SERVER: &str = "2001:db8:5::80";
 /// The clients' addresses and the appliance's on their networks.
 const ALPHA: &str = "fd00:137:1::2";
 const BETA: &str = "fd00:137:2::2";
-const APPLIANCE_LAN: [&str; 2] = ["fd00:137:1::1", "fd00:137:2::1"];
+pub(crate) const APPLIANCE_LAN: [&str; 2] = ["fd00:137:1::1", "fd00:137:2::1"];
 /// The uplink's SLAAC address must be there (RS answered, DAD passed) within this.
 const SLAAC_BOUND: Duration = Duration::from_secs(60);
 const PINGS: u32 = 3;
@@ -58,18 +58,19 @@ fn v6(text: &str) -> Ipv6Address {
     text.parse().expect("an IPv6 address")
 }
 
-/// The appliance between an IPv6 internet and two dual-stack clients.
-struct Ipv6Lab {
-    vm: Vm,
+/// The appliance between an IPv6 internet and two dual-stack clients (the hostile suite
+/// boots it too).
+pub(crate) struct Ipv6Lab {
+    pub(crate) vm: Vm,
     _radvd: Radvd,
-    uplink: TestHost,
-    alpha: TestHost,
-    beta: TestHost,
+    pub(crate) uplink: TestHost,
+    pub(crate) alpha: TestHost,
+    pub(crate) beta: TestHost,
 }
 
 impl Ipv6Lab {
     /// Boots it, or `None` when `test` must be skipped (not root).
-    fn boot(test: &str) -> Outcome<Option<Ipv6Lab>> {
+    pub(crate) fn boot(test: &str) -> Outcome<Option<Ipv6Lab>> {
         if !require_root(test)? {
             return Ok(None);
         }
@@ -128,7 +129,7 @@ impl Ipv6Lab {
 
     /// The appliance's SLAAC address on the uplink, as the uplink host's neighbour table
     /// knows it.
-    fn appliance_uplink_address(&self) -> Outcome<Ipv6Address> {
+    pub(crate) fn appliance_uplink_address(&self) -> Outcome<Ipv6Address> {
         let output = self.uplink.run_checked("ip", &["-6", "neigh", "show"])?;
         let text = String::from_utf8_lossy(&output.stdout).to_string();
         text.lines()
@@ -153,7 +154,8 @@ impl Ipv6Lab {
     }
 }
 
-fn pings_all(host: &TestHost, target: &str) -> Outcome {
+/// Fails unless all of a few `ping -6 target` from `host` are answered.
+pub(crate) fn pings_all(host: &TestHost, target: &str) -> Outcome {
     let summary = host.ping6(v6(target), PINGS)?;
     ensure(summary.received == PINGS, || {
         format!(
