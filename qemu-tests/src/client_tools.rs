@@ -2,7 +2,7 @@
 //! read: `curl` (with its exit code, which tells a refused connection from a timeout) and
 //! `dig` (a real resolver, asked over UDP or TCP).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use crate::test_host::TestHost;
@@ -96,6 +96,17 @@ pub struct DigAnswer {
 pub fn dig(
     host: &TestHost,
     resolver: Ipv4Addr,
+    name: &str,
+    transport: DigTransport,
+) -> Outcome<DigAnswer> {
+    dig_at(host, resolver.into(), name, transport)
+}
+
+/// [`dig`] of a resolver of either family: dig asks over `resolver`'s (IPv6 for an IPv6
+/// address).
+pub fn dig_at(
+    host: &TestHost,
+    resolver: IpAddr,
     name: &str,
     transport: DigTransport,
 ) -> Outcome<DigAnswer> {

@@ -75,7 +75,7 @@ impl ConnectionRate {
 /// `duration`.
 pub fn measure(
     namespace: &str,
-    server: SocketAddrV4,
+    server: SocketAddr,
     workers: usize,
     duration: Duration,
 ) -> Outcome<ConnectionRate> {
@@ -104,10 +104,10 @@ pub fn measure(
 }
 
 /// Connects and resets until `deadline`: (completed, failed).
-fn connect_until(server: SocketAddrV4, deadline: Instant) -> (u64, u64) {
+fn connect_until(server: SocketAddr, deadline: Instant) -> (u64, u64) {
     let (mut completed, mut failed) = (0, 0);
     while Instant::now() < deadline {
-        match TcpStream::connect_timeout(&SocketAddr::V4(server), CONNECT_TIMEOUT) {
+        match TcpStream::connect_timeout(&server, CONNECT_TIMEOUT) {
             Ok(stream) => {
                 reset_on_close(&stream);
                 completed += 1;

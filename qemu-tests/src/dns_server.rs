@@ -8,7 +8,7 @@
 //! panic.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -56,8 +56,14 @@ pub struct DnsServer {
 }
 
 impl DnsServer {
-    /// Starts serving `zone` on `address` (UDP and TCP) inside network namespace `namespace`.
-    pub fn start(namespace: &str, address: SocketAddrV4, zone: Zone) -> Outcome<DnsServer> {
+    /// Starts serving `zone` on `address` (IPv4 or IPv6; UDP and TCP) inside network
+    /// namespace `namespace`.
+    pub fn start(
+        namespace: &str,
+        address: impl Into<SocketAddr>,
+        zone: Zone,
+    ) -> Outcome<DnsServer> {
+        let address = address.into();
         let (udp, tcp) = in_namespace(namespace, || {
             let udp = UdpSocket::bind(address)?;
             udp.set_read_timeout(Some(POLL_INTERVAL))?;

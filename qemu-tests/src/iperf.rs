@@ -2,7 +2,7 @@
 //! client's JSON report read into the figures the tests and the forwarding benchmark use
 //! (per-second intervals, bytes sent and received, UDP packets and losses).
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -22,12 +22,14 @@ const CLIENT_GRACE: Duration = Duration::from_secs(60);
 /// An `iperf3 --server` in a test host's namespace, killed when dropped.
 pub struct IperfServer {
     child: Child,
-    address: SocketAddrV4,
+    address: SocketAddr,
 }
 
 impl IperfServer {
-    /// Starts a server on `address` in `host`'s namespace and waits until it listens.
-    pub fn start(host: &TestHost, address: SocketAddrV4) -> Outcome<IperfServer> {
+    /// Starts a server on `address` (IPv4 or IPv6) in `host`'s namespace and waits until it
+    /// listens.
+    pub fn start(host: &TestHost, address: impl Into<SocketAddr>) -> Outcome<IperfServer> {
+        let address = address.into();
         let (ip, port) = (address.ip().to_string(), address.port().to_string());
         let child = host.spawn("iperf3", &["--server", "--bind", &ip, "--port", &port])?;
         let mut server = IperfServer { child, address };
@@ -54,7 +56,7 @@ impl IperfServer {
     }
 
     /// Where it listens.
-    pub fn address(&self) -> SocketAddrV4 {
+    pub fn address(&self) -> SocketAddr {
         self.address
     }
 }
@@ -86,7 +88,7 @@ pub enum IperfLoad {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IperfRun {
     /// The server.
-    pub server: SocketAddrV4,
+    pub server: SocketAddr,
     /// How long to send.
     pub seconds: u32,
     /// What to send.

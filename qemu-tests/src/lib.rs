@@ -64,6 +64,7 @@ pub mod dns_server;
 pub mod dnsmasq;
 pub mod download;
 pub mod drop_log;
+pub mod dual_stack;
 pub mod expect;
 pub mod failure;
 pub mod flood;

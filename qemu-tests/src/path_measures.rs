@@ -1,22 +1,26 @@
 //! The measures the benchmarks run over a path from a client namespace to the internet
-//! server ([`INTERNET_SERVER`]) — through a firewall VM, or over the [`DirectLink`]
-//! baseline — each run the same way on every path:
+//! server ([`INTERNET_SERVER`], or [`INTERNET_SERVER6`] over IPv6) — through a firewall VM,
+//! or over the [`DirectLink`] baseline — each run the same way on every path:
 //!
 //! - TCP throughput one way and the other (`iperf3`, one stream; `--reverse` for the server
 //!   sending);
 //! - UDP throughput (`iperf3 --udp`, 1400-byte datagrams, unlimited rate: what arrives);
-//! - the 64-byte-frame UDP packet rate (18-byte payloads; received packets per second);
+//! - the small-packet UDP rate (18-byte payloads, the least iperf3 sends: 64-byte frames
+//!   over IPv4, 84-byte frames over IPv6's 40-byte header; received packets per second);
 //! - the ping round-trip time (mean);
 //! - new TCP connections per second ([`crate::connection_rate`]).
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use smoltcp::wire::Ipv4Cidr;
 
-use crate::addressing::{appliance_address, host_address, INTERNET_SERVER};
+use crate::addressing::{
+    appliance_address, appliance_address6, host_address, INTERNET_SERVER, INTERNET_SERVER6,
+};
 use crate::client_tools::parse_round_trip;
 use crate::connection_rate;
+use crate::dual_stack::{address_client6, hold_internet_server6};
 use crate::forwarding_ruleset::{ALPHA_NIC, IPERF_PORT};
 use crate::iperf::{IperfLoad, IperfRun, IperfServer};
 use crate::test_host::TestHost;
@@ -42,7 +46,7 @@ pub enum Measure {
     TcpThroughputReverse,
     /// UDP, 1400-byte datagrams.
     UdpThroughput,
-    /// UDP, 64-byte frames.
+    /// UDP, 18-byte payloads (64-byte frames over IPv4).
     SmallPacketRate,
     /// Ping round trip.
     PingRoundTrip,
@@ -81,6 +85,15 @@ impl Measure {
         }
     }
 
+    /// How the measure is called in tables when run to `server`: [`Measure::name`], with
+    /// the frame size of small packets over IPv6.
+    pub fn name_to(self, server: IpAddr) -> &'static str {
+        match (self, server) {
+            (Measure::SmallPacketRate, IpAddr::V6(_)) => "UDP 84-byte frames (18 B data)",
+            _ => self.name(),
+        }
+    }
+
     /// Whether a bigger figure is better (all but the round trip).
     pub fn higher_is_better(self) -> bool {
         self != Measure::PingRoundTrip
@@ -100,9 +113,14 @@ impl Measure {
 
     /// Runs the measure from `client` to the internet server at [`INTERNET_SERVER`].
     pub fn run(self, client: &TestHost, seconds: u32) -> Outcome<Figure> {
-        let server = SocketAddrV4::new(INTERNET_SERVER, IPERF_PORT);
+        self.run_to(client, INTERNET_SERVER.into(), seconds)
+    }
+
+    /// Runs the measure from `client` to the internet server at `server`
+    /// ([`INTERNET_SERVER`] or [`INTERNET_SERVER6`]: the family the measure runs over).
+    pub fn run_to(self, client: &TestHost, server: IpAddr, seconds: u32) -> Outcome<Figure> {
         let iperf = |load| IperfRun {
-            server,
+            server: SocketAddr::new(server, IPERF_PORT),
             seconds,
             load,
         };
@@ -147,7 +165,10 @@ impl Measure {
             }
             Measure::PingRoundTrip => {
                 let count = seconds * PINGS_PER_SECOND;
-                let summary = client.ping(INTERNET_SERVER, count)?;
+                let summary = match server {
+                    IpAddr::V4(server) => client.ping(server, count)?,
+                    IpAddr::V6(server) => client.ping6(server, count)?,
+                };
                 let round_trip = parse_round_trip(&summary.output).ok_or_else(|| {
                     Failure::new(format!(
                         "ping printed no round-trip times:\n{}",
@@ -165,7 +186,7 @@ impl Measure {
             Measure::ConnectionRate => {
                 let rate = connection_rate::measure(
                     client.namespace(),
-                    SocketAddrV4::new(INTERNET_SERVER, CONNECTION_PORT),
+                    SocketAddr::new(server, CONNECTION_PORT),
                     CONNECTION_WORKERS,
                     Duration::from_secs(seconds.into()),
                 )?;
@@ -182,12 +203,13 @@ impl Measure {
 }
 
 /// The baseline: a client namespace and a server namespace joined by a veth pair, addressed
-/// like the appliance's client network (the server plays the client's gateway and holds the
-/// internet server's address), with an iperf3 server. (No connection rate: without a
+/// like the appliance's client network in both families (the server plays the client's
+/// gateway and holds the internet server's addresses), with an iperf3 server on each
+/// address. (No connection rate: without a
 /// firewall there is no state to create, and the rate is whatever the host's scheduler
 /// gives two processes on a loaded machine.)
 pub struct DirectLink {
-    _iperf: IperfServer,
+    _iperf: [IperfServer; 2],
     /// The client end.
     pub client: TestHost,
     _server: TestHost,
@@ -206,7 +228,16 @@ impl DirectLink {
         )?;
         let gateway = network.address().to_string();
         client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
-        let iperf = IperfServer::start(&server, SocketAddrV4::new(INTERNET_SERVER, IPERF_PORT))?;
+        address_client6(&client, ALPHA_NIC)?;
+        server.add_ipv6(appliance_address6(ALPHA_NIC))?;
+        hold_internet_server6(&server)?;
+        let iperf = [
+            IperfServer::start(&server, SocketAddr::new(INTERNET_SERVER.into(), IPERF_PORT))?,
+            IperfServer::start(
+                &server,
+                SocketAddr::new(INTERNET_SERVER6.into(), IPERF_PORT),
+            )?,
+        ];
         Ok(DirectLink {
             _iperf: iperf,
             client,

@@ -81,10 +81,16 @@ impl TapAppliance {
         })
     }
 
-    /// [`TapAppliance::boot`], without printing the console when dropped (for benchmarks),
-    /// with `memory_mib` of guest RAM (`None`: the default).
-    pub fn boot_quietly(kernel_cmdline: &str, memory_mib: Option<u32>) -> Outcome<TapAppliance> {
+    /// [`TapAppliance::boot`] of `variant` (a ruleset with the forwarding ruleset's
+    /// topology), without printing the console when dropped (for benchmarks), with
+    /// `memory_mib` of guest RAM (`None`: the default).
+    pub fn boot_quietly(
+        variant: KernelVariant,
+        kernel_cmdline: &str,
+        memory_mib: Option<u32>,
+    ) -> Outcome<TapAppliance> {
         TapAppliance::boot_with(TapSetup {
+            variant,
             kernel_cmdline,
             report_on_drop: false,
             memory_mib,

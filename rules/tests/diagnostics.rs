@@ -333,9 +333,17 @@ fn dns_upstream_without_resolvers() {
         &errors_of(text),
         &[
             "3:17: error: the uplink 'wan' has no resolvers",
-            "add 'dns A, ...' to the uplink",
+            "add 'dns A, ...' (or 'slaac', for IPv6 resolvers by RDNSS) to the uplink",
         ],
     );
+}
+
+#[test]
+fn dns_upstream_of_a_slaac_uplink_takes_the_resolvers_its_router_advertises() {
+    let text = "interface wan nic0 address 192.0.2.2/24 gateway 192.0.2.1 slaac\ninterface lan nic1 address 10.0.0.1/24 address6 fd00::1/64\ndns from lan to upstream\npass from lan to wan\n";
+    if let Err(e) = compile("t.rules", text) {
+        panic!("expected the ruleset to compile:\n{}", e.render());
+    }
 }
 
 #[test]

@@ -27,7 +27,7 @@ const STATS_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn iperf_tcp(seconds: u32) -> IperfRun {
     IperfRun {
-        server: SocketAddrV4::new(INTERNET_SERVER, IPERF_PORT),
+        server: SocketAddrV4::new(INTERNET_SERVER, IPERF_PORT).into(),
         seconds,
         load: IperfLoad::Tcp,
     }

@@ -60,7 +60,7 @@ fn background_ping(
 
 /// A TCP stream from `host` to the iperf3 server at `server`, at a gentle 2 Mbit/s (the
 /// point is a long-lived connection, not load), in the background.
-fn background_stream(host: &TestHost, server: std::net::SocketAddrV4) -> Outcome<Background> {
+fn background_stream(host: &TestHost, server: std::net::SocketAddr) -> Outcome<Background> {
     let (address, port) = (server.ip().to_string(), server.port().to_string());
     let child = host.spawn(
         "iperf3",

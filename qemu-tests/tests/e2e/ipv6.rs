@@ -3,16 +3,21 @@
 //! `2001:db8:1:2::/64` on the uplink's link, so the appliance's `slaac` uplink configures
 //! itself, and the host holds the server address `2001:db8:5::80`. The clients have unique
 //! local addresses (`qemu-tests/rules/ipv6.rules`), masqueraded behind the uplink's SLAAC
-//! address; the uplink's MTU is IPv6's minimum, 1,280 bytes.
+//! address; the uplink's MTU is IPv6's minimum, 1,280 bytes. radvd names the uplink host
+//! as resolver (RDNSS): DNS asked of the appliance's IPv6 addresses is redirected there.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use image::qemu::{BootPath, Machine};
 use qemu_tests::background::Background;
+use qemu_tests::client_tools::{dig_at, DigTransport};
+use qemu_tests::dns_server::{DnsServer, DnsTransport};
 use qemu_tests::kernels::KernelVariant;
 use qemu_tests::notice::require_root;
 use qemu_tests::radvd::{RaPlan, Radvd};
 use qemu_tests::test_host::TestHost;
+use qemu_tests::uplink_services::{DNS_PORT, WEB_SERVER_NAME};
 use qemu_tests::vm::{NicWiring, Vm, VmSpec};
 use qemu_tests::{ensure, Failure, Outcome};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
@@ -303,4 +308,80 @@ fn ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big() -> Outcome {
         || format!("expected a packet-too-big with MTU 1280:\n{text}"),
     )?;
     Ok(())
+}
+
+#[test]
+fn dns_asked_of_the_appliances_ipv6_address_is_answered_by_the_advertised_resolver() -> Outcome {
+    let Some(lab) = Ipv6Lab::boot(
+        "dns_asked_of_the_appliances_ipv6_address_is_answered_by_the_advertised_resolver",
+    )?
+    else {
+        return Ok(());
+    };
+    // The resolver radvd advertises (RDNSS), which the appliance learned with its SLAAC
+    // address: it knows one name, whose answer only it can give.
+    let answer = Ipv4Address::new(198, 51, 100, 80);
+    let resolver = DnsServer::start(
+        lab.uplink.namespace(),
+        SocketAddr::new(IpAddr::V6(v6(ROUTER)), DNS_PORT),
+        vec![(WEB_SERVER_NAME.to_string(), answer)],
+    )?;
+    let nat_address = lab.appliance_uplink_address()?;
+    for (host, appliance) in [
+        (&lab.alpha, APPLIANCE_LAN[0]),
+        (&lab.beta, APPLIANCE_LAN[1]),
+    ] {
+        for transport in [DigTransport::Udp, DigTransport::Tcp] {
+            let got = dig_at(host, IpAddr::V6(v6(appliance)), WEB_SERVER_NAME, transport)?;
+            ensure(
+                got.status == "NOERROR"
+                    && got.addresses == [answer]
+                    && got.server.starts_with(&format!("{appliance}#53")),
+                || {
+                    format!(
+                        "dig @{appliance} {WEB_SERVER_NAME} over {transport:?} from {}: {got:?}, expected NOERROR with {answer} from {appliance}#53",
+                        host.namespace()
+                    )
+                },
+            )?;
+        }
+    }
+    let missing = dig_at(
+        &lab.alpha,
+        IpAddr::V6(v6(APPLIANCE_LAN[0])),
+        "nowhere.moat.test",
+        DigTransport::Udp,
+    )?;
+    ensure(missing.status == "NXDOMAIN", || {
+        format!(
+            "dig @{} nowhere.moat.test: {missing:?}, expected the resolver's NXDOMAIN",
+            APPLIANCE_LAN[0]
+        )
+    })?;
+    // Every query reached the resolver over the client's transport, from the appliance's
+    // uplink address (redirected, then masqueraded): two clients, two transports, and the
+    // unknown name.
+    let queries = resolver.queries();
+    let from_appliance = |transport| {
+        queries
+            .iter()
+            .filter(|q| {
+                q.name == WEB_SERVER_NAME
+                    && q.transport == transport
+                    && q.peer.ip() == IpAddr::V6(nat_address)
+            })
+            .count()
+    };
+    ensure(
+        from_appliance(DnsTransport::Udp) >= 2
+            && from_appliance(DnsTransport::Tcp) >= 2
+            && queries
+                .iter()
+                .all(|q| q.peer.ip() == IpAddr::V6(nat_address)),
+        || {
+            format!(
+                "expected (at least) two UDP and two TCP queries for {WEB_SERVER_NAME}, all from the appliance's {nat_address}; the resolver saw {queries:?}"
+            )
+        },
+    )
 }

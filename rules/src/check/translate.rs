@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::scope::Side;
 use super::{Checker, Entity};
 use crate::ast::{DnsDecl, ForwardDecl, ForwardTarget, NatDecl, ScopeItem, Upstream};
-use crate::checked::{Addressing, DnsDef, DnsTarget, ForwardDef, MasqueradeDef};
+use crate::checked::{Addressing, Addressing6, DnsDef, DnsTarget, ForwardDef, MasqueradeDef};
 use crate::diag::Diagnostic;
 use crate::names;
 use crate::ranges::RangeSet;
@@ -201,9 +201,13 @@ impl Checker<'_> {
                 };
                 match uplink.addressing {
                     Addressing::Dhcp => DnsTarget::Learned(None),
+                    // SLAAC learns the IPv6 resolvers (RDNSS); IPv4 queries then have none.
+                    _ if uplink.dns.is_empty() && uplink.addressing6 == Addressing6::Slaac => {
+                        DnsTarget::Learned(None)
+                    }
                     _ if uplink.dns.is_empty() => {
                         return Err(Diagnostic::error(*loc, format!("the uplink '{}' has no resolvers", uplink.name))
-                            .with_hint("add 'dns A, ...' to the uplink, or name the resolvers here: dns from IFACE to A, ...")
+                            .with_hint("add 'dns A, ...' (or 'slaac', for IPv6 resolvers by RDNSS) to the uplink, or name the resolvers here: dns from IFACE to A, ...")
                             .with_note(uplink.name_loc, "the uplink is declared here"))
                     }
                     _ => DnsTarget::Learned(Some(uplink.dns.clone())),
