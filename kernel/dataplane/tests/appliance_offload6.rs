@@ -157,23 +157,28 @@ fn a_partial_ipv6_checksum_is_completed_in_software_for_an_egress_without_the_of
     }
 }
 
-#[test]
-fn a_partial_ipv6_checksum_is_completed_before_the_packet_waits_for_neighbour_discovery() {
+/// `DUAL_STACK` with every NIC taking every offload, the client known but not the uplink's
+/// router, the uplink's addresses past DAD.
+fn lab_with_router_unknown() -> Lab {
     let mut lab = Lab::with_nic_offloads(&DUAL_STACK, ApplianceOptions::default(), EVERY_OFFLOAD);
     lab.teach6(CLIENT6).assert_nothing();
-    // DAD of the uplink's addresses runs its course first.
     lab.poll();
     lab.advance(smoltcp::time::Duration::from_secs(2));
     lab.poll();
-    let [(protocol, whole), _] = client_packets();
-    let sent = client_sends_partial(&mut lab, &whole, protocol);
+    lab
+}
+
+/// Fails unless `sent` is only a neighbour solicitation (the packet waits).
+fn assert_only_a_solicitation(sent: &SentOffloaded) {
     assert!(
         sent.sent.frames.iter().all(|(_, f)| f.len() < 100),
         "only a solicitation goes out: {:?}",
         sent.sent
     );
+}
 
-    // The router answers; the packet that waited leaves, plain and complete.
+/// The uplink's router answers the appliance's solicitation; what the appliance sends then.
+fn router_answers(lab: &mut Lab) -> SentOffloaded {
     let router: Ipv6Address = GATEWAY6.addr();
     let advert = Outgoing {
         eth_src: GATEWAY.mac,
@@ -191,7 +196,18 @@ fn a_partial_ipv6_checksum_is_completed_before_the_packet_waits_for_neighbour_di
     };
     let mut frame = vec![0; advert.len()];
     advert.emit(&mut frame);
-    let released = lab.receive_offloaded(UPLINK, frame, Offload::PLAIN);
+    lab.receive_offloaded(UPLINK, frame, Offload::PLAIN)
+}
+
+#[test]
+fn a_partial_ipv6_checksum_is_completed_before_the_packet_waits_for_neighbour_discovery() {
+    let mut lab = lab_with_router_unknown();
+    let [(protocol, whole), _] = client_packets();
+    let sent = client_sends_partial(&mut lab, &whole, protocol);
+    assert_only_a_solicitation(&sent);
+
+    // The router answers; the packet that waited leaves, plain and complete.
+    let released = router_answers(&mut lab);
     let (out, offload) = one_upstream(&released);
     assert!(offload.is_plain(), "a queued packet has no metadata");
     assert!(
@@ -271,10 +287,19 @@ fn payload(len: usize) -> Vec<u8> {
 /// A TCP/IPv6 connection from the client's port 40000 to the server's port 443, open
 /// (handshake done through the appliance); the port it is masqueraded to.
 fn open_connection(lab: &mut Lab) -> u16 {
+    let out = lab.send6(CLIENT6, &client_syn()).ipv6_upstream();
+    finish_handshake(lab, src_port(&out))
+}
+
+/// The client's SYN of the connection of [`open_connection`].
+fn client_syn() -> Vec<u8> {
+    packets6::tcp_syn(CLIENT6.addr(), 40000, addr(SERVER6), 443)
+}
+
+/// The rest of [`open_connection`] once the client's SYN left masqueraded as `nat_port`:
+/// the server's SYN-ACK, the client's ACK; `nat_port`.
+fn finish_handshake(lab: &mut Lab, nat_port: u16) -> u16 {
     let server = addr(SERVER6);
-    let syn = packets6::tcp_syn(CLIENT6.addr(), 40000, server, 443);
-    let out = lab.send6(CLIENT6, &syn).ipv6_upstream();
-    let nat_port = src_port(&out);
     let synack = packets6::tcp(
         (server, 443),
         (addr(APPLIANCE6_UPLINK), nat_port),
@@ -551,4 +576,23 @@ fn malformed_tso6_metadata_is_dropped_with_its_reason() {
             "{reason}: the drop line names it"
         );
     }
+}
+
+#[test]
+fn a_tso6_super_frame_waiting_for_neighbour_discovery_waits_as_checked_segments() {
+    let mut lab = lab_with_router_unknown();
+    assert_only_a_solicitation(&send6_offloaded(
+        &mut lab,
+        CLIENT6,
+        &client_syn(),
+        Offload::PLAIN,
+    ));
+    let (syn, _) = one_upstream(&router_answers(&mut lab));
+    let nat_port = finish_handshake(&mut lab, src_port(&syn));
+    // The router's entry runs out; the connection's state does not.
+    lab.advance(smoltcp::time::Duration::from_secs(61));
+    let sent = client_sends_super_segment(&mut lab, 5000, MSS6);
+    assert_only_a_solicitation(&sent);
+    let released = router_answers(&mut lab);
+    assert_segments_of(&plain_upstream(&released), 5000, MSS6, nat_port, 1500);
 }
