@@ -10,7 +10,9 @@
 //!   up from the super-packet's, one per segment; IPv6: the payload length is its own;
 //! - the sequence number advances by the payload before it; FIN and PSH stay on the last
 //!   segment only, CWR on the first only;
-//! - the TCP checksum is computed in full, over the pseudo-header and the segment.
+//! - the TCP checksum is computed in full, over the pseudo-header and the segment (an
+//!   IPv6 super-packet with a routing header still en route, whose pseudo-header names
+//!   another destination, is refused).
 //!
 //! A UDP super-packet (UFO) is one datagram: its checksum is completed and it is then
 //! fragmented like any datagram too big for its link ([`crate::fragmenter`]). Segments are
@@ -108,8 +110,14 @@ impl<'a> Segmenter<'a> {
             .get(header_len..)
             .and_then(|tcp| TcpPacket::new_checked(tcp).ok())
             .ok_or(SegmentError::Malformed)?;
+        let ipv6 = packet.first().map(|b| b >> 4) == Some(6);
+        // Each segment's checksum is computed from its header's addresses, which a routing
+        // header with segments left does not end at.
+        if ipv6 && crate::ipv6::routed_via_waypoint(packet) != Some(false) {
+            return Err(SegmentError::Malformed);
+        }
         Ok(Segmenter {
-            ipv6: packet.first().map(|b| b >> 4) == Some(6),
+            ipv6,
             header_len,
             tcp_header_len: tcp.header_len() as usize,
             packet,
@@ -330,6 +338,30 @@ mod tests {
                 "the payload, in order"
             );
         }
+    }
+
+    #[test]
+    fn an_ipv6_super_packet_still_en_route_to_a_waypoint_is_refused_not_misaddressed() {
+        use crate::testutil::offload::super_packet6;
+        use crate::testutil::packets6::{self, Extension};
+        let whole = completed(&super_packet6(5000, 1, tcp_flags::ACK));
+        let routed = |segments_left| {
+            partial(&packets6::with_extensions(
+                &whole,
+                &[Extension::Routing {
+                    routing_type: 2,
+                    segments_left,
+                }],
+            ))
+        };
+        assert_eq!(
+            Segmenter::new(&routed(1), 1428).err(),
+            Some(SegmentError::Malformed)
+        );
+        assert!(
+            Segmenter::new(&routed(0), 1428).is_ok(),
+            "arrived: no waypoint left"
+        );
     }
 
     #[test]
