@@ -4,7 +4,7 @@
 //! moat <version>: ruleset <file name> sha256:<hex>                    banner, first moat line
 //! moat: nic<i> <mac> <transport> <location> <interrupt> ipv4 <a.b.c.d/len|dhcp|none> offloads <o>
 //!                                       one per NIC; <interrupt>: msi-x | intx gsi N | gsi N;
-//!                                       <o>: tx=csum,tso4,ecn,ufo rx=csum,tso4,ecn,ufo | none
+//!                                       <o>: tx=csum,tso4,tso6,ecn,ufo rx=csum,tso4,tso6,ecn,ufo | none
 //! moat: entropy rdseed | rdrand | tsc-jitter only                  where the keys came from
 //! moat: watchdog i6300esb <pci address> timeout <n> s | ... off (...) | none
 //! moat: ready                                                        once, all NICs up
@@ -71,7 +71,7 @@ pub struct NicReport {
 }
 
 impl NicReport {
-    /// Whether the device takes `offload` (`csum`, `tso4`, `ecn`, `ufo`) in `direction`
+    /// Whether the device takes `offload` (`csum`, `tso4`, `tso6`, `ecn`, `ufo`) in `direction`
     /// (`tx` or `rx`).
     pub fn offloads(&self, direction: &str, offload: &str) -> bool {
         self.offloads.split_whitespace().any(|word| {

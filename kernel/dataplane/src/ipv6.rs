@@ -50,6 +50,9 @@ struct Chain {
     header_len: usize,
     /// The fragment header's offset (bytes), more-fragments flag and identification.
     fragment: Option<(u16, bool, u32)>,
+    /// A routing header with segments left: the destination is a waypoint, not the
+    /// address the upper-layer checksum's pseudo-header names.
+    en_route: bool,
 }
 
 /// Walks the chain of `packet` (a whole IPv6 packet, or a quote of one): at most
@@ -60,6 +63,7 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
     let mut protocol = ip.next_header();
     let mut offset = IPV6_HEADER_LEN;
     let mut fragment = None;
+    let mut en_route = false;
     for index in 0..=MAX_EXTENSION_HEADERS {
         let (next, length) = match protocol {
             IpProtocol::HopByHop if index != 0 => return Err(Malformed::MisplacedHopByHop),
@@ -75,6 +79,7 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
                     if routing.routing_type() == Ipv6RoutingType::Type0 {
                         return Err(Malformed::RoutingHeaderType0);
                     }
+                    en_route |= routing.segments_left() > 0;
                 }
                 (ext.next_header(), 8 * (usize::from(ext.header_len()) + 1))
             }
@@ -96,6 +101,7 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
                         protocol: next,
                         header_len: offset,
                         fragment,
+                        en_route,
                     });
                 }
                 protocol = next;
@@ -106,6 +112,7 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
                     protocol,
                     header_len: offset,
                     fragment,
+                    en_route,
                 })
             }
         };
@@ -113,6 +120,14 @@ fn walk_chain(packet: &[u8]) -> Result<Chain, Malformed> {
         offset += length;
     }
     Err(Malformed::ExtensionChainTooLong)
+}
+
+/// Whether the IPv6 packet `packet` carries a routing header with segments left: its
+/// destination is a waypoint, so the upper-layer checksum cannot be computed from its
+/// header's addresses (RFC 8200 §8.1). `None` if its header chain does not parse.
+pub fn routed_via_waypoint(packet: &[u8]) -> Option<bool> {
+    Ipv6Packet::new_checked(packet).ok()?;
+    walk_chain(packet).ok().map(|chain| chain.en_route)
 }
 
 impl IpSummary {

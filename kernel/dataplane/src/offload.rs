@@ -4,29 +4,32 @@
 //! A virtio-net device with checksum and segmentation offloads (and a Linux host behind a
 //! tap) hands over frames that are not yet finished: a TCP or UDP checksum that is only the
 //! pseudo-header's sum (*partial*: whoever takes the frame last completes it), and whole
-//! *super-frames* — an IPv4 packet of up to 65,535 bytes carrying many segments' worth of
-//! TCP payload, to be cut into segments of `size` bytes on the last link. [`Offload`] is
+//! *super-frames* — an IPv4 or IPv6 packet of up to 65,535 bytes carrying many segments'
+//! worth of TCP payload, to be cut into segments of `size` bytes on the last link. [`Offload`] is
 //! that metadata (virtio 1.2 5.1.6, `struct virtio_net_hdr`, which is also Linux's GSO
 //! metadata on taps and packet sockets); [`Offload::from_virtio_net_hdr`] and
 //! [`Offload::to_virtio_net_hdr`] are its wire format.
 //!
 //! The data plane trusts none of it: [`Offload::check`] validates it against the parsed
 //! packet (a partial checksum where the packet's TCP or UDP checksum is, a segmentation of
-//! the protocol the packet carries, a non-zero segment size, never on a fragment), and a
+//! the protocol and IP version the packet carries, a non-zero segment size, never on a
+//! fragment), and a
 //! frame whose metadata does not hold is dropped as malformed with the reason, like any
 //! other bad frame. The egress NIC says what it can take ([`NicOffloads`]); what it cannot
 //! is done in software ([`crate::segmenter`]).
 //!
 //! IPv6: a partial TCP or UDP checksum is handled as for IPv4 (the transport header starts
 //! after the extension headers; NAT66 moves the pseudo-header's sum with the addresses,
-//! [`crate::rewrite`]), but no IPv6 super-frame is: TSO6 is not negotiated (its GSO type
-//! arrives as [`GsoKind::Unsupported`]) and a UDP super-frame (UFO) would have to be
-//! fragmented, which the appliance never does to IPv6 — both are refused as malformed
-//! ([`OffloadError::SegmentationMismatch`], [`OffloadError::SegmentationOfIpv6`]), never
-//! forwarded with metadata that does not hold.
+//! [`crate::rewrite`]), and so is a TCP super-frame ([`GsoKind::TcpV6`], TSO6: its
+//! checksum starts after the extension headers, its segments are checked against the MTU,
+//! and an egress without `HOST_TSO6` gets them cut in software). A UDP super-frame (UFO)
+//! of IPv6 would have to be fragmented, which the appliance never does to IPv6: it is
+//! refused as malformed ([`OffloadError::SegmentationOfIpv6`]), as is a TSO4 super-frame
+//! carrying IPv6 or a TSO6 one carrying IPv4 ([`OffloadError::SegmentationMismatch`]) —
+//! never forwarded with metadata that does not hold.
 //!
-//! Room to grow: IPv6 adds [`GsoKind`] `TcpV6`, and UDP segmentation (virtio's USO) a kind
-//! of its own; [`NicOffloads`] then gains the matching capabilities.
+//! Room to grow: UDP segmentation (virtio's USO) is a kind of its own; [`NicOffloads`]
+//! then gains the matching capability.
 
 use smoltcp::wire::{IpProtocol, TcpPacket, ETHERNET_HEADER_LEN, UDP_HEADER_LEN};
 
@@ -42,6 +45,7 @@ const HDR_F_NEEDS_CSUM: u8 = 1;
 const HDR_GSO_NONE: u8 = 0;
 const HDR_GSO_TCPV4: u8 = 1;
 const HDR_GSO_UDP: u8 = 3;
+const HDR_GSO_TCPV6: u8 = 4;
 const HDR_GSO_ECN: u8 = 0x80;
 
 /// Where the TCP checksum sits in its header, and the UDP checksum in its.
@@ -66,6 +70,9 @@ pub enum GsoKind {
     /// TCP over IPv4 (TSO): segments of `size` bytes of payload, each with its own TCP and
     /// IP header.
     TcpV4,
+    /// TCP over IPv6 (TSO6): as [`GsoKind::TcpV4`], each segment with its own IPv6
+    /// header (extension headers included) and TCP header.
+    TcpV6,
     /// UDP over IPv4 (UFO): one datagram, cut into IP fragments of `size` bytes of payload.
     Udp,
     /// A GSO type the appliance does not handle (never negotiated; the value as received).
@@ -157,6 +164,7 @@ impl Offload {
         let kind = match gso_type & !HDR_GSO_ECN {
             HDR_GSO_NONE if gso_type == HDR_GSO_NONE => None,
             HDR_GSO_TCPV4 => Some(GsoKind::TcpV4),
+            HDR_GSO_TCPV6 => Some(GsoKind::TcpV6),
             HDR_GSO_UDP => Some(GsoKind::Udp),
             _ => Some(GsoKind::Unsupported(gso_type)),
         };
@@ -195,6 +203,7 @@ impl Offload {
         if let Some(segmentation) = self.segmentation {
             let gso_type = match segmentation.kind {
                 GsoKind::TcpV4 => HDR_GSO_TCPV4,
+                GsoKind::TcpV6 => HDR_GSO_TCPV6,
                 GsoKind::Udp => HDR_GSO_UDP,
                 GsoKind::Unsupported(value) => value & !HDR_GSO_ECN,
             };
@@ -230,13 +239,14 @@ impl Offload {
             }
             let matches = match (segmentation.kind, ip.transport) {
                 (GsoKind::TcpV4, Transport::Tcp(_)) => !ip.is_ipv6(),
+                (GsoKind::TcpV6, Transport::Tcp(_)) => ip.is_ipv6(),
                 (GsoKind::Udp, Transport::Udp { .. }) => true,
                 _ => false,
             };
             if !matches {
                 return Err(OffloadError::SegmentationMismatch);
             }
-            if ip.is_ipv6() {
+            if ip.is_ipv6() && segmentation.kind == GsoKind::Udp {
                 return Err(OffloadError::SegmentationOfIpv6);
             }
             if ip.is_fragment() {
@@ -257,7 +267,7 @@ impl Offload {
         };
         let size = segmentation.size as usize;
         let segment = match (segmentation.kind, ip.transport) {
-            (GsoKind::TcpV4, Transport::Tcp(tcp)) => {
+            (GsoKind::TcpV4 | GsoKind::TcpV6, Transport::Tcp(tcp)) => {
                 let tcp_header_len = ip.total_len - ip.header_len - tcp.payload_len as usize;
                 ip.header_len + tcp_header_len + size
             }
@@ -275,6 +285,8 @@ pub struct NicOffloads {
     pub checksum: bool,
     /// It cuts TCP/IPv4 super-frames into segments (`HOST_TSO4`).
     pub tcp4_segmentation: bool,
+    /// It cuts TCP/IPv6 super-frames into segments (`HOST_TSO6`).
+    pub tcp6_segmentation: bool,
     /// ... including those with CWR set (`HOST_ECN`).
     pub ecn: bool,
     /// It cuts UDP super-frames into fragments (`HOST_UFO`).
@@ -303,6 +315,7 @@ impl NicOffloads {
             (Some(segmentation), _) => {
                 let kind = match segmentation.kind {
                     GsoKind::TcpV4 => self.tcp4_segmentation && (self.ecn || !segmentation.ecn),
+                    GsoKind::TcpV6 => self.tcp6_segmentation && (self.ecn || !segmentation.ecn),
                     GsoKind::Udp => self.udp_fragmentation,
                     GsoKind::Unsupported(_) => false,
                 };
@@ -374,10 +387,15 @@ mod tests {
             ecn.segmentation.map(|s| (s.kind, s.ecn)),
             Some((GsoKind::TcpV4, true))
         );
-        let tcp6 = Offload::from_virtio_net_hdr(&header(1, 4, 1428, 54, 16));
+        let tcp6 = Offload::from_virtio_net_hdr(&header(1, 0x84, 1428, 54, 16));
         assert_eq!(
-            tcp6.segmentation.map(|s| s.kind),
-            Some(GsoKind::Unsupported(4))
+            tcp6.segmentation.map(|s| (s.kind, s.ecn)),
+            Some((GsoKind::TcpV6, true))
+        );
+        let uso = Offload::from_virtio_net_hdr(&header(1, 5, 1428, 54, 6));
+        assert_eq!(
+            uso.segmentation.map(|s| s.kind),
+            Some(GsoKind::Unsupported(5))
         );
         let ecn_alone = Offload::from_virtio_net_hdr(&header(0, 0x80, 0, 0, 0));
         assert_eq!(
@@ -498,7 +516,91 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_partial_checksum_checks_after_the_extension_headers_and_a_super_frame_does_not() {
+    fn a_tso6_header_reads_back_the_same_and_names_the_ipv6_headers() {
+        use crate::testutil::offload::{super_packet6, tso6};
+        let frame = packets::ethernet_of(
+            smoltcp::wire::EthernetProtocol::Ipv6,
+            smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 1]),
+            smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 2]),
+            &super_packet6(3000, 1, 0x10),
+        );
+        let header = tso6(40, 1428).to_virtio_net_hdr(&frame);
+        assert_eq!(header[1], HDR_GSO_TCPV6);
+        // Ethernet, IPv6 and TCP headers: 14 + 40 + 20.
+        assert_eq!(&header[2..4], &74u16.to_le_bytes());
+        assert_eq!(Offload::from_virtio_net_hdr(&header), tso6(40, 1428));
+    }
+
+    #[test]
+    fn a_tso6_frame_checks_after_the_extension_headers_and_only_on_ipv6() {
+        use crate::testutil::offload::{completed, partial, super_packet6, tso6};
+        use crate::testutil::packets6::{self, Extension};
+        let plain = super_packet6(20_000, 1, 0x10);
+        let ip = IpSummary::parse_ipv6(&plain).unwrap();
+        assert_eq!(tso6(40, 1428).check(&ip), Ok(()));
+        // 40 bytes of IPv6, 20 of TCP, 1428 of payload.
+        assert_eq!(tso6(40, 1428).wire_packet_len(&ip), 1488);
+        let options = partial(&packets6::with_extensions(
+            &completed(&plain),
+            &[Extension::DestinationOptions],
+        ));
+        let options = IpSummary::parse_ipv6(&options).unwrap();
+        assert_eq!(tso6(48, 1428).check(&options), Ok(()));
+        assert_eq!(tso6(48, 1428).wire_packet_len(&options), 1496);
+        assert_eq!(
+            tso6(40, 1428).check(&options),
+            Err(OffloadError::ChecksumMisplaced),
+            "the checksum before the extension headers"
+        );
+        assert_eq!(tso6(40, 0).check(&ip), Err(OffloadError::SegmentSizeZero));
+        let udp_field = Offload {
+            partial_checksum: Some(PartialChecksum {
+                start: 54,
+                offset: UDP_CHECKSUM_OFFSET,
+            }),
+            ..tso6(40, 1428)
+        };
+        assert_eq!(udp_field.check(&ip), Err(OffloadError::ChecksumMisplaced));
+        let tso4_on_ipv6 = Offload {
+            segmentation: tso(1428).segmentation,
+            ..tso6(40, 1428)
+        };
+        assert_eq!(
+            tso4_on_ipv6.check(&ip),
+            Err(OffloadError::SegmentationMismatch)
+        );
+        let tso6_on_ipv4 = Offload {
+            segmentation: tso6(40, 1448).segmentation,
+            ..tso(1448)
+        };
+        assert_eq!(
+            tso6_on_ipv4.check(&tcp_packet(20_000)),
+            Err(OffloadError::SegmentationMismatch)
+        );
+        let udp = packets6::udp(
+            packets6::addr("fd00::10"),
+            53,
+            packets6::addr("fd00::1"),
+            53,
+            &[1; 3000],
+        );
+        let udp = IpSummary::parse_ipv6(&udp).unwrap();
+        let tso6_on_udp = Offload {
+            partial_checksum: Some(PartialChecksum {
+                start: 54,
+                offset: UDP_CHECKSUM_OFFSET,
+            }),
+            ..tso6(40, 1428)
+        };
+        assert_eq!(
+            tso6_on_udp.check(&udp),
+            Err(OffloadError::SegmentationMismatch)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_partial_checksum_checks_after_the_extension_headers_and_a_udp_super_frame_does_not()
+    {
         use crate::testutil::packets6::{self, addr, Extension};
         let udp = packets6::udp(addr("fd00::10"), 5353, addr("2001:db8::80"), 53, &[1; 3000]);
         let udp = packets6::with_extensions(&udp, &[Extension::HopByHop]);
@@ -546,6 +648,7 @@ mod tests {
         let full = NicOffloads {
             checksum: true,
             tcp4_segmentation: true,
+            tcp6_segmentation: false,
             ecn: false,
             udp_fragmentation: false,
         };
@@ -565,5 +668,13 @@ mod tests {
         assert_eq!(none.egress(&tso(1448), true), Egress::Segment);
         assert_eq!(none.egress(&partial, true), Egress::CompleteChecksum);
         assert_eq!(none.egress(&Offload::PLAIN, true), Egress::AsIs);
+        let tso6 = crate::testutil::offload::tso6(40, 1428);
+        assert_eq!(full.egress(&tso6, true), Egress::Segment, "no HOST_TSO6");
+        let with_tso6 = NicOffloads {
+            tcp6_segmentation: true,
+            ..full
+        };
+        assert_eq!(with_tso6.egress(&tso6, true), Egress::AsIs);
+        assert_eq!(with_tso6.egress(&tso6, false), Egress::Segment);
     }
 }

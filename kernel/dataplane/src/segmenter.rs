@@ -1,17 +1,18 @@
 //! Finishing offloaded packets in software, for an egress that cannot take them as they are
 //! (a NIC without the offload, an MTU below one segment, a packet that must wait for ARP or
 //! neighbour discovery): [`complete_checksum`] computes a partial TCP or UDP checksum (IPv4
-//! or IPv6), and [`Segmenter`] cuts a TCP/IPv4 super-packet into the segments it stands
-//! for, as a NIC doing TSO (or Linux's `tcp_gso_segment`) would (IPv6 super-packets are
-//! never accepted: [`crate::offload`]):
+//! or IPv6), and [`Segmenter`] cuts a TCP super-packet (IPv4 or IPv6) into the segments
+//! it stands for, as a NIC doing TSO (or Linux's `tcp_gso_segment`) would:
 //!
-//! - every segment carries a copy of the IP and TCP headers and `size` bytes of payload
-//!   (the last one the rest);
-//! - the IP total length and header checksum are its own, and the IP identification counts
-//!   up from the super-packet's, one per segment;
+//! - every segment carries a copy of the IP and TCP headers (IPv4 options, IPv6 extension
+//!   headers) and `size` bytes of payload (the last one the rest);
+//! - IPv4: the total length and header checksum are its own, and the identification counts
+//!   up from the super-packet's, one per segment; IPv6: the payload length is its own;
 //! - the sequence number advances by the payload before it; FIN and PSH stay on the last
 //!   segment only, CWR on the first only;
-//! - the TCP checksum is computed in full, over the pseudo-header and the segment.
+//! - the TCP checksum is computed in full, over the pseudo-header and the segment (an
+//!   IPv6 super-packet with a routing header still en route, whose pseudo-header names
+//!   another destination, is refused).
 //!
 //! A UDP super-packet (UFO) is one datagram: its checksum is completed and it is then
 //! fragmented like any datagram too big for its link ([`crate::fragmenter`]). Segments are
@@ -20,15 +21,17 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use smoltcp::wire::{checksum, IpAddress, IpProtocol, Ipv4Packet, TcpPacket};
+use smoltcp::wire::{
+    checksum, IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, IPV6_HEADER_LEN,
+};
 
 use crate::packet::IpSummary;
 
 /// Why a packet cannot be finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SegmentError {
-    /// Not a well-formed TCP/UDP packet (IPv4, or IPv6 for a checksum; the caller validated
-    /// it, so this is a bug).
+    /// Not a well-formed TCP/UDP packet (IPv4 or IPv6; the caller validated it, so this is
+    /// a bug).
     Malformed,
     /// A segment size of 0.
     SizeZero,
@@ -82,28 +85,40 @@ fn transport_of(packet: &[u8]) -> Result<(usize, usize, IpProtocol), SegmentErro
     ))
 }
 
-/// A TCP/IPv4 super-packet, ready to be cut into segments of `size` bytes of payload.
+/// A TCP super-packet (IPv4 or IPv6), ready to be cut into segments of `size` bytes of
+/// payload.
 pub struct Segmenter<'a> {
     packet: &'a [u8],
+    ipv6: bool,
     header_len: usize,
     tcp_header_len: usize,
     size: usize,
 }
 
 impl<'a> Segmenter<'a> {
-    /// `packet`: an IPv4 packet (its total length exact) carrying a TCP segment; `size`:
-    /// the payload bytes per segment.
+    /// `packet`: an IPv4 or IPv6 packet (its length exact, not a fragment) carrying a TCP
+    /// segment; `size`: the payload bytes per segment.
     pub fn new(packet: &'a [u8], size: u16) -> Result<Segmenter<'a>, SegmentError> {
         if size == 0 {
             return Err(SegmentError::SizeZero);
         }
-        let ip = Ipv4Packet::new_checked(packet).map_err(|_| SegmentError::Malformed)?;
-        if ip.next_header() != IpProtocol::Tcp || ip.total_len() as usize != packet.len() {
+        let (header_len, total_len, protocol) = transport_of(packet)?;
+        if protocol != IpProtocol::Tcp || total_len != packet.len() {
             return Err(SegmentError::Malformed);
         }
-        let tcp = TcpPacket::new_checked(ip.payload()).map_err(|_| SegmentError::Malformed)?;
+        let tcp = packet
+            .get(header_len..)
+            .and_then(|tcp| TcpPacket::new_checked(tcp).ok())
+            .ok_or(SegmentError::Malformed)?;
+        let ipv6 = packet.first().map(|b| b >> 4) == Some(6);
+        // Each segment's checksum is computed from its header's addresses, which a routing
+        // header with segments left does not end at.
+        if ipv6 && crate::ipv6::routed_via_waypoint(packet) != Some(false) {
+            return Err(SegmentError::Malformed);
+        }
         Ok(Segmenter {
-            header_len: ip.header_len() as usize,
+            ipv6,
+            header_len,
             tcp_header_len: tcp.header_len() as usize,
             packet,
             size: size as usize,
@@ -137,14 +152,26 @@ impl<'a> Segmenter<'a> {
         out[..headers].copy_from_slice(&self.packet[..headers]);
         out[headers..].copy_from_slice(piece);
 
-        let mut ip = Ipv4Packet::new_unchecked(&mut out[..]);
-        ip.set_total_len(len as u16);
-        ip.set_ident(ip.ident().wrapping_add(index as u16));
-        ip.fill_checksum();
-        let (src, dst) = (
-            IpAddress::Ipv4(ip.src_addr()),
-            IpAddress::Ipv4(ip.dst_addr()),
-        );
+        let (src, dst) = match self.ipv6 {
+            true => {
+                let mut ip = Ipv6Packet::new_unchecked(&mut out[..]);
+                ip.set_payload_len((len - IPV6_HEADER_LEN) as u16);
+                (
+                    IpAddress::Ipv6(ip.src_addr()),
+                    IpAddress::Ipv6(ip.dst_addr()),
+                )
+            }
+            false => {
+                let mut ip = Ipv4Packet::new_unchecked(&mut out[..]);
+                ip.set_total_len(len as u16);
+                ip.set_ident(ip.ident().wrapping_add(index as u16));
+                ip.fill_checksum();
+                (
+                    IpAddress::Ipv4(ip.src_addr()),
+                    IpAddress::Ipv4(ip.dst_addr()),
+                )
+            }
+        };
         let mut tcp = TcpPacket::new_unchecked(&mut out[self.header_len..]);
         tcp.set_seq_number(tcp.seq_number() + start);
         if !last {
@@ -181,7 +208,7 @@ impl<'a> Segmenter<'a> {
 mod tests {
     use super::*;
     use crate::packet::{tcp_flags, Transport};
-    use crate::testutil::offload::{partial, super_packet};
+    use crate::testutil::offload::{completed, partial, super_packet};
     use crate::testutil::packets::{self, checksums_valid};
     use smoltcp::wire::TcpSeqNumber;
 
@@ -259,6 +286,82 @@ mod tests {
         };
         assert_eq!(payload.len(), tcp.payload_len as usize);
         assert_eq!(payload[..], packet[40..]);
+    }
+
+    #[test]
+    fn an_ipv6_super_packet_is_cut_into_segments_a_receiver_accepts_one_by_one() {
+        use crate::testutil::offload::{super_packet6, with_cwr6};
+        use crate::testutil::packets6::{self, Extension};
+        let flags = tcp_flags::ACK | tcp_flags::PSH | tcp_flags::FIN;
+        let plain = with_cwr6(&super_packet6(5000, 1_000_000, flags));
+        let with_options = partial(&packets6::with_extensions(
+            &completed(&plain),
+            &[Extension::HopByHop],
+        ));
+        for (packet, header_len) in [(plain, 40), (with_options, 48)] {
+            let segmenter = Segmenter::new(&packet, 1428).unwrap();
+            assert_eq!(segmenter.count(), 4);
+            let mut payload = Vec::new();
+            let mut seen = 0;
+            segmenter.each(|segment| {
+                let index = seen;
+                seen += 1;
+                let ip = IpSummary::parse_ipv6(segment).unwrap();
+                assert_eq!(ip.header_len, header_len);
+                assert_eq!(
+                    ip.total_len,
+                    segment.len(),
+                    "segment {index}: payload length"
+                );
+                let ip6 = Ipv6Packet::new_checked(segment).unwrap();
+                let tcp = TcpPacket::new_checked(&segment[header_len..]).unwrap();
+                let (src, dst) = (ip6.src_addr().into(), ip6.dst_addr().into());
+                assert!(tcp.verify_checksum(&src, &dst), "segment {index}: checksum");
+                assert_eq!(tcp.seq_number(), TcpSeqNumber(1_000_000) + payload.len());
+                let last = index == 3;
+                assert_eq!(tcp.fin(), last, "segment {index}: FIN on the last only");
+                assert_eq!(tcp.psh(), last, "segment {index}: PSH on the last only");
+                assert_eq!(
+                    tcp.cwr(),
+                    index == 0,
+                    "segment {index}: CWR on the first only"
+                );
+                assert!(tcp.ack());
+                let expected = if last { 5000 - 3 * 1428 } else { 1428 };
+                assert_eq!(tcp.payload().len(), expected, "segment {index}");
+                payload.extend_from_slice(tcp.payload());
+            });
+            assert_eq!(seen, 4);
+            assert_eq!(
+                payload[..],
+                packet[header_len + 20..],
+                "the payload, in order"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv6_super_packet_still_en_route_to_a_waypoint_is_refused_not_misaddressed() {
+        use crate::testutil::offload::super_packet6;
+        use crate::testutil::packets6::{self, Extension};
+        let whole = completed(&super_packet6(5000, 1, tcp_flags::ACK));
+        let routed = |segments_left| {
+            partial(&packets6::with_extensions(
+                &whole,
+                &[Extension::Routing {
+                    routing_type: 2,
+                    segments_left,
+                }],
+            ))
+        };
+        assert_eq!(
+            Segmenter::new(&routed(1), 1428).err(),
+            Some(SegmentError::Malformed)
+        );
+        assert!(
+            Segmenter::new(&routed(0), 1428).is_ok(),
+            "arrived: no waypoint left"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ use smoltcp::wire::{IpProtocol, Ipv4Packet};
 const EVERY_OFFLOAD: NicOffloads = NicOffloads {
     checksum: true,
     tcp4_segmentation: true,
+    tcp6_segmentation: true,
     ecn: true,
     udp_fragmentation: true,
 };
@@ -490,6 +491,7 @@ fn nic_offloads() -> impl Strategy<Value = NicOffloads> {
         |(checksum, tcp4_segmentation, ecn, udp_fragmentation)| NicOffloads {
             checksum,
             tcp4_segmentation,
+            tcp6_segmentation: false,
             ecn,
             udp_fragmentation,
         },

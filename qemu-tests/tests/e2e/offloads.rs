@@ -22,9 +22,10 @@ const DOWNLOAD: usize = 48 << 20;
 /// How long a download may take on a loaded host, without offloads.
 const DOWNLOAD_TIME: Duration = Duration::from_secs(180);
 
-/// Fails unless `nic` took checksum and TCP segmentation offloads both ways.
+/// Fails unless `nic` took checksum and TCP segmentation offloads (IPv4 and IPv6) both
+/// ways.
 fn offloads_both_ways(nic: &NicReport) -> Outcome {
-    let every = ["csum", "tso4"]
+    let every = ["csum", "tso4", "tso6"]
         .iter()
         .all(|offload| nic.offloads("tx", offload) && nic.offloads("rx", offload));
     ensure(every, || {

@@ -109,7 +109,7 @@ impl Appliance<'_> {
 /// first segment of a TCP super-frame, the packet with its checksum completed otherwise.
 fn first_on_the_wire(pd: &PacketDesc) -> Option<(Vec<u8>, IpSummary)> {
     let bytes = match pd.offload.segmentation {
-        Some(segmentation) if segmentation.kind == GsoKind::TcpV4 => {
+        Some(segmentation) if matches!(segmentation.kind, GsoKind::TcpV4 | GsoKind::TcpV6) => {
             Segmenter::new(pd.packet(), segmentation.size).ok()?.first()
         }
         _ => {

@@ -207,7 +207,7 @@ impl Appliance<'_> {
     ) -> Result<(), Dropped> {
         let now = pd.now;
         match pd.offload.segmentation.map(|s| (s.kind, s.size)) {
-            Some((GsoKind::TcpV4, size)) => {
+            Some((GsoKind::TcpV4 | GsoKind::TcpV6, size)) => {
                 let segmenter = Segmenter::new(pd.packet(), size).map_err(malformed_offload)?;
                 let mut refused = Ok(());
                 segmenter.each(|segment| {

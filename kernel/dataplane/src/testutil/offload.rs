@@ -5,11 +5,11 @@
 
 use alloc::vec::Vec;
 
-use smoltcp::wire::{checksum, IpAddress, IpProtocol, ETHERNET_HEADER_LEN};
+use smoltcp::wire::{checksum, IpAddress, IpProtocol, Ipv6Packet, TcpPacket, ETHERNET_HEADER_LEN};
 
-use super::packets;
+use super::{packets, packets6};
 use crate::offload::{GsoKind, Offload, PartialChecksum, Segmentation};
-use crate::packet::IpSummary;
+use crate::packet::{tcp_flags, IpSummary};
 
 /// The client and server of the super-packets: `10.137.1.10:40000` to
 /// `198.51.100.80:5201`.
@@ -60,13 +60,54 @@ pub fn super_packet(payload_len: usize, seq: u32, flags: u8) -> Vec<u8> {
     partial(&packets::tcp(CLIENT, SERVER, (seq, 1, flags), &payload))
 }
 
+/// A TCP/IPv6 super-packet from `fd00:137:1::10` port 40000 to `2001:db8:5::80` port
+/// 5201: `payload_len` bytes of [`payload_byte`]s from sequence number `seq`, with
+/// `flags`, its checksum partial.
+pub fn super_packet6(payload_len: usize, seq: u32, flags: u8) -> Vec<u8> {
+    let payload: Vec<u8> = (0..payload_len).map(payload_byte).collect();
+    let (client, server) = (
+        packets6::addr("fd00:137:1::10"),
+        packets6::addr("2001:db8:5::80"),
+    );
+    let mut whole = packets6::tcp((client, 40000), (server, 5201), (seq, 1, flags), &payload);
+    // `packets6::tcp` sets one control flag: set FIN and PSH as `flags` says.
+    let mut ip = Ipv6Packet::new_unchecked(&mut whole[..]);
+    let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
+    tcp.set_fin(flags & tcp_flags::FIN != 0);
+    tcp.set_psh(flags & tcp_flags::PSH != 0);
+    tcp.fill_checksum(&client.into(), &server.into());
+    partial(&whole)
+}
+
+/// `packet` (an IPv6 TCP packet without extension headers, its checksum partial) with CWR
+/// set, the partial checksum kept in step.
+pub fn with_cwr6(packet: &[u8]) -> Vec<u8> {
+    let mut whole = completed(packet);
+    let mut ip = Ipv6Packet::new_unchecked(&mut whole[..]);
+    let (src, dst) = (ip.src_addr().into(), ip.dst_addr().into());
+    let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
+    tcp.set_cwr(true);
+    tcp.fill_checksum(&src, &dst);
+    partial(&whole)
+}
+
 /// The metadata of a TCP super-frame (Ethernet, IPv4 without options, TCP) cut into
 /// segments of `size` bytes.
 pub fn tso(size: u16) -> Offload {
+    tso_at(GsoKind::TcpV4, 20, size)
+}
+
+/// The metadata of a TCP/IPv6 super-frame (Ethernet, `ip_header_len` bytes of IPv6 header
+/// and extension headers, TCP) cut into segments of `size` bytes.
+pub fn tso6(ip_header_len: usize, size: u16) -> Offload {
+    tso_at(GsoKind::TcpV6, ip_header_len, size)
+}
+
+fn tso_at(kind: GsoKind, ip_header_len: usize, size: u16) -> Offload {
     Offload {
-        partial_checksum: Some(transport_checksum(IpProtocol::Tcp)),
+        partial_checksum: Some(transport_checksum_at(IpProtocol::Tcp, ip_header_len)),
         segmentation: Some(Segmentation {
-            kind: GsoKind::TcpV4,
+            kind,
             size,
             ecn: false,
         }),

@@ -171,34 +171,38 @@ pub fn accept(offered: Features, buffers: ReceiveBuffers) -> Result<Features, Fe
         .with(STATUS, offers(STATUS))
         // One interrupt per batch of received frames, one kick per batch of sent ones.
         .with(RING_EVENT_IDX, offers(RING_EVENT_IDX))
-        // Transmit: the device completes checksums, segments TCP/IPv4 and fragments UDP
-        // super-frames (with CWR too), so forwarded super-frames leave whole.
+        // Transmit: the device completes checksums, segments TCP/IPv4 and TCP/IPv6 and
+        // fragments UDP super-frames (with CWR too), so forwarded super-frames leave whole.
         .with(CSUM, offers(CSUM))
         .with(HOST_TSO4, offers(CSUM) && offers(HOST_TSO4))
+        .with(HOST_TSO6, offers(CSUM) && offers(HOST_TSO6))
         .with(
             HOST_ECN,
-            offers(CSUM) && offers(HOST_TSO4) && offers(HOST_ECN),
+            offers(CSUM) && (offers(HOST_TSO4) || offers(HOST_TSO6)) && offers(HOST_ECN),
         )
         .with(HOST_UFO, offers(CSUM) && offers(HOST_UFO))
         // Receive: partial checksums always; super-frames only into buffers that hold one.
         .with(GUEST_CSUM, offers(GUEST_CSUM))
         .with(GUEST_TSO4, big && offers(GUEST_CSUM) && offers(GUEST_TSO4))
+        .with(GUEST_TSO6, big && offers(GUEST_CSUM) && offers(GUEST_TSO6))
         .with(
             GUEST_ECN,
-            big && offers(GUEST_CSUM) && offers(GUEST_TSO4) && offers(GUEST_ECN),
+            big && offers(GUEST_CSUM)
+                && (offers(GUEST_TSO4) || offers(GUEST_TSO6))
+                && offers(GUEST_ECN),
         )
         .with(GUEST_UFO, big && offers(GUEST_CSUM) && offers(GUEST_UFO));
     // Not accepted: MRG_RXBUF (a super-frame spread over buffers would have to be copied
-    // together before the data plane could read it; big buffers keep it whole), TSO6 and
-    // USO (the software segmenter cuts TCP/IPv4 only, and an egress without TSO6 would
-    // need it; USO needs its own segmentation kind), indirect
+    // together before the data plane could read it; big buffers keep it whole), USO (it
+    // needs its own segmentation kind in the data plane and software segmenter), indirect
     // descriptors (every buffer is one descriptor), the control queue and MTU.
     Ok(accepted)
 }
 
 /// Whether a device offering `offered` could send super-frames (worth big buffers).
 pub fn offers_super_frames(offered: Features) -> bool {
-    offered.has(GUEST_CSUM) && (offered.has(GUEST_TSO4) || offered.has(GUEST_UFO))
+    offered.has(GUEST_CSUM)
+        && (offered.has(GUEST_TSO4) || offered.has(GUEST_TSO6) || offered.has(GUEST_UFO))
 }
 
 /// What the NIC takes on transmission, for the data plane.
@@ -206,23 +210,27 @@ pub fn transmit_offloads(accepted: Features) -> dataplane::offload::NicOffloads 
     dataplane::offload::NicOffloads {
         checksum: accepted.has(CSUM),
         tcp4_segmentation: accepted.has(HOST_TSO4),
+        tcp6_segmentation: accepted.has(HOST_TSO6),
         ecn: accepted.has(HOST_ECN),
         udp_fragmentation: accepted.has(HOST_UFO),
     }
 }
 
 /// The offloads of each direction, as the console's NIC line says them:
-/// `tx=csum,tso4,ecn,ufo rx=csum,tso4,ecn,ufo`, or `none`.
+/// `tx=csum,tso4,tso6,ecn,ufo rx=csum,tso4,tso6,ecn,ufo`, or `none`.
 pub struct Offloads(pub Features);
 
 impl core::fmt::Display for Offloads {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         let features = self.0;
         let directions = [
-            ("tx", [CSUM, HOST_TSO4, HOST_ECN, HOST_UFO]),
-            ("rx", [GUEST_CSUM, GUEST_TSO4, GUEST_ECN, GUEST_UFO]),
+            ("tx", [CSUM, HOST_TSO4, HOST_TSO6, HOST_ECN, HOST_UFO]),
+            (
+                "rx",
+                [GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_UFO],
+            ),
         ];
-        let short = ["csum", "tso4", "ecn", "ufo"];
+        let short = ["csum", "tso4", "tso6", "ecn", "ufo"];
         let mut any = false;
         for (direction, bits) in directions {
             let mut names = bits
