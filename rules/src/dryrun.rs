@@ -1,7 +1,8 @@
 //! A described packet run through the data plane itself.
 //!
 //! An [`Appliance`] — the very code the kernel runs — is built from the compiled policy
-//! (with a stand-in lease for an interface addressed by DHCP, see [`crate::cases`]); the
+//! (with a stand-in lease for an interface addressed by DHCP and a stand-in router
+//! advertisement for one addressed by SLAAC, see [`crate::cases`]); the
 //! packet is built as a host would send it (a TCP SYN, a UDP datagram, an ICMP message...)
 //! and handed to it as an Ethernet frame on its arrival NIC. The appliance's
 //! [`Trace`] says what it decided — the destination NAT, the policy's verdict, where the
@@ -18,20 +19,22 @@ use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
 use dataplane::dhcp::ClientMessage;
 use dataplane::drops::DropReason;
+use dataplane::ndp::wire::Outgoing;
 use dataplane::neighbor;
 use dataplane::policy::{DnsUpstream, Policy};
 use dataplane::sink::RecordingSink;
 use dataplane::testutil::{packets, packets6};
 use dataplane::{Appliance, ApplianceConfig};
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv6Message,
-    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Packet, Ipv6Repr,
-    NdiscNeighborFlags, NdiscRepr, ETHERNET_HEADER_LEN,
+    Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv6Address,
+    Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscPrefixInfoFlags, NdiscPrefixInformation,
+    NdiscRepr, NdiscRouterFlags, ETHERNET_HEADER_LEN,
 };
 
-use crate::cases::{self, Case, Lease, LEASE_PREFIX_LEN};
+use crate::cases::{self, Advert, Case, Lease, LEASE_PREFIX_LEN};
 use crate::checked::Checked;
 use crate::concrete::{ConcretePacket, Destination};
 use crate::names::{ICMP, ICMP6, SCTP, TCP, UDP};
@@ -116,43 +119,66 @@ pub fn runs(checked: &Checked, policy: &Policy, packet: &ConcretePacket) -> Vec<
     } else {
         Vec::new()
     };
+    let advert_nic = cases::slaac_nic(checked);
+    let prefix = advert_nic.map(|_| cases::stand_in_prefix(checked, &avoid));
+    let resolvers6: Vec<Ipv6Addr> = match prefix {
+        Some(prefix) => cases::representatives6(&cases::learnable_space6(checked), policy)
+            .into_iter()
+            .filter(|r| {
+                r.to_bits() >> 64 != prefix.to_bits() >> 64 && !avoid.contains(&IpAddr::V6(*r))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let advert = |resolver: Ipv6Addr| {
+        advert_nic.zip(prefix).map(|(nic, prefix)| Advert {
+            nic,
+            prefix,
+            resolver,
+        })
+    };
+    let stand_in6 = resolvers6.first().copied();
     let mut runs = Vec::new();
     for lease in leases {
         let taken = |r: &Ipv4Addr| {
             lease.is_some_and(|l| l.address == *r) || avoid.contains(&IpAddr::V4(*r))
         };
         let stand_in = resolvers.iter().copied().find(|r| !taken(r));
-        let first = run(
-            policy,
-            packet,
-            Case {
-                lease,
-                resolver: stand_in,
-            },
-        );
-        // A DNS query sent to the resolver DHCP will name: try every resolver the policy
-        // can tell apart.
-        let to_learned_resolver = stand_in.is_some()
-            && first.trace.redirect.is_some_and(|r| {
-                r.kind == RedirectKind::Dns
-                    && policy
-                        .dns
-                        .get(r.rule)
-                        .is_some_and(|d| d.upstream == DnsUpstream::Learned)
-            });
-        if to_learned_resolver {
-            runs.extend(resolvers.iter().filter(|r| !taken(r)).map(|&resolver| {
-                run(
-                    policy,
-                    packet,
-                    Case {
-                        lease,
+        let case = Case {
+            lease,
+            resolver: stand_in,
+            advert: stand_in6.and_then(advert),
+        };
+        let first = run(policy, packet, case);
+        // A DNS query sent to the resolver DHCP or the router will name: try every
+        // resolver the policy can tell apart.
+        let to_learned = first.trace.redirect.filter(|r| {
+            r.kind == RedirectKind::Dns
+                && policy
+                    .dns
+                    .get(r.rule)
+                    .is_some_and(|d| d.upstream == DnsUpstream::Learned)
+        });
+        match to_learned.map(|r| r.to) {
+            Some(IpAddress::Ipv4(_)) if stand_in.is_some() => {
+                runs.extend(resolvers.iter().filter(|r| !taken(r)).map(|&resolver| {
+                    let case = Case {
                         resolver: Some(resolver),
-                    },
-                )
-            }));
-        } else {
-            runs.push(first);
+                        ..case
+                    };
+                    run(policy, packet, case)
+                }));
+            }
+            Some(IpAddress::Ipv6(_)) if case.advert.is_some() => {
+                runs.extend(resolvers6.iter().map(|&resolver| {
+                    let case = Case {
+                        advert: advert(resolver),
+                        ..case
+                    };
+                    run(policy, packet, case)
+                }));
+            }
+            _ => runs.push(first),
         }
     }
     runs
@@ -176,10 +202,13 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
     let mut appliance = Appliance::new(*policy, &config, options, now);
     // The appliance has been up a while: its IPv6 addresses passed duplicate address
     // detection (what it sends meanwhile — solicitations, advertisements — goes nowhere).
-    let now = now + SETTLED;
-    for step in 1..=SETTLED.secs() {
-        let at = now - SETTLED + smoltcp::time::Duration::from_secs(step);
-        appliance.poll(at, &mut RecordingSink::default());
+    let mut now = settle(&mut appliance, now);
+    if let Some(advert) = case.advert {
+        // The uplink's router advertises: the appliance forms its address (which then
+        // passes duplicate address detection), learns its default router and resolver.
+        let mut frame = router_advert(&advert);
+        appliance.receive(advert.nic, &mut frame, now, &mut RecordingSink::default());
+        now = settle(&mut appliance, now);
     }
     let dst = match packet.dst {
         Destination::Addr(addr) => addr,
@@ -202,6 +231,54 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         sent,
         neighbor_unreachable,
     }
+}
+
+/// Polls the appliance for [`SETTLED`] from `since`, as the kernel's timers do; the time
+/// then.
+fn settle(appliance: &mut Appliance, since: Instant) -> Instant {
+    for step in 1..=SETTLED.secs() {
+        let at = since + Duration::from_secs(step);
+        appliance.poll(at, &mut RecordingSink::default());
+    }
+    since + SETTLED
+}
+
+/// The link-local address of the uplink's router in a dry run.
+pub const ROUTER: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+/// The router advertisement `advert` stands for, as a router sends it to all nodes: a
+/// default router for half an hour, its /64 prefix on-link and autonomous, its resolver in
+/// an RDNSS option (RFC 8106).
+fn router_advert(advert: &Advert) -> Vec<u8> {
+    let all_nodes = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let message = NdiscRepr::RouterAdvert {
+        hop_limit: 64,
+        flags: NdiscRouterFlags::empty(),
+        router_lifetime: Duration::from_secs(1800),
+        reachable_time: Duration::ZERO,
+        retrans_time: Duration::ZERO,
+        lladdr: Some(host_mac(IpAddr::V6(ROUTER)).into()),
+        mtu: None,
+        prefix_info: Some(NdiscPrefixInformation {
+            prefix_len: 64,
+            flags: NdiscPrefixInfoFlags::ON_LINK | NdiscPrefixInfoFlags::ADDRCONF,
+            valid_lifetime: Duration::from_secs(86_400),
+            preferred_lifetime: Duration::from_secs(14_400),
+            prefix: advert.prefix,
+        }),
+    };
+    let resolvers = [advert.resolver];
+    let outgoing = Outgoing {
+        eth_src: host_mac(IpAddr::V6(ROUTER)),
+        eth_dst: EthernetAddress([0x33, 0x33, 0, 0, 0, 1]),
+        src: ROUTER,
+        dst: all_nodes,
+        message,
+        rdnss: Some((Duration::from_secs(1200), &resolvers)),
+    };
+    let mut frame = vec![0; outgoing.len()];
+    outgoing.emit(&mut frame);
+    frame
 }
 
 /// A source in the DHCP pool of its arrival interface sends as the client holding its
@@ -414,7 +491,7 @@ fn ipv4_packet(packet: &ConcretePacket, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8>
 
 /// How long the dry-run appliance runs before the packet arrives: long enough for its IPv6
 /// addresses to pass duplicate address detection.
-const SETTLED: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(3);
+const SETTLED: Duration = Duration::from_secs(3);
 
 /// An ICMP echo's identifier in a dry run (`explain` shows it: `echo-request id 28020`).
 pub const ECHO_IDENT: u16 = 0x6d74;

@@ -165,6 +165,17 @@ fn explain_run(
                 lease.gateway
             );
         }
+        if let Some(advert) = run.case.advert.filter(|a| a.nic == nic) {
+            let _ = writeln!(
+                out,
+                "slaac:   {}'s IPv6 address, router and resolver are learned at run time; an \
+                 advertisement of {}/64 by {} with resolver {} stands in for them",
+                nic_text(checked, nic),
+                advert.prefix,
+                crate::dryrun::ROUTER,
+                advert.resolver
+            );
+        }
     }
     match run.trace.reply {
         Some(Reply::TcpReset) => {

@@ -10,7 +10,7 @@ use dataplane::ip_options;
 use dataplane::packet::SPECIAL_PURPOSE;
 use dataplane::policy::{flow_addr_to_ipv4, Action, DnsUpstream, Policy, Verdict, OUT_SELF};
 
-use smoltcp::wire::Ipv4Cidr;
+use smoltcp::wire::{IpAddress, Ipv4Cidr};
 
 use crate::checked::Checked;
 use crate::concrete::Destination;
@@ -226,12 +226,15 @@ pub fn redirect_text(policy: &Policy, run: &Run) -> String {
         }
         RedirectKind::Dns => {
             let dns = policy.dns.get(redirect.rule);
-            let learned = run.case.resolver.is_some()
-                && dns.is_some_and(|d| d.upstream == DnsUpstream::Learned);
-            let to = if learned {
-                format!("the resolver DHCP names ({} here)", redirect.to)
-            } else {
-                redirect.to.to_string()
+            let learned = dns.is_some_and(|d| d.upstream == DnsUpstream::Learned);
+            let to = match redirect.to {
+                IpAddress::Ipv4(_) if learned && run.case.resolver.is_some() => {
+                    format!("the resolver DHCP names ({} here)", redirect.to)
+                }
+                IpAddress::Ipv6(_) if learned && run.case.advert.is_some() => {
+                    format!("the resolver the router advertises ({} here)", redirect.to)
+                }
+                _ => redirect.to.to_string(),
             };
             format!(
                 " (after the DNS redirect at {} to {to})",
@@ -241,15 +244,19 @@ pub fn redirect_text(policy: &Policy, run: &Run) -> String {
     }
 }
 
-/// What a run assumed about what DHCP learns, when it matters: `" when the destination is
+/// What a run assumed about what DHCP or SLAAC learns, when it matters: `" when the destination is
 /// 8.8.8.0"` (the resolver the redirected query went to) or `" when wan's address is
 /// 1.0.0.0"` (a packet to the appliance's learned address).
 pub fn case_text(checked: &Checked, runs: &[Run], run: &Run) -> String {
     if runs.len() < 2 {
         return String::new();
     }
-    let resolvers_vary = runs.iter().any(|r| r.case.resolver != run.case.resolver);
-    match (run.case.resolver, run.case.lease) {
+    let resolver = |r: &Run| match r.trace.redirect.map(|d| d.to) {
+        Some(IpAddress::Ipv6(_)) => r.case.advert.map(|a| IpAddr::V6(a.resolver)),
+        _ => r.case.resolver.map(IpAddr::V4),
+    };
+    let resolvers_vary = runs.iter().any(|r| resolver(r) != resolver(run));
+    match (resolver(run), run.case.lease) {
         (Some(resolver), _) if resolvers_vary => format!(" when the destination is {resolver}"),
         (_, Some(lease)) if run.packet.dst == Destination::LearnedSelf => format!(
             " when {}'s address is {}",

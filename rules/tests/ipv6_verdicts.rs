@@ -72,3 +72,78 @@ fn explain_shows_an_ipv6_flow_leaving_masqueraded() {
     );
     assert!(text.contains("fe80::2"), "via the IPv6 router:\n{text}");
 }
+
+/// An uplink that learns its IPv6 address, router and resolvers from router advertisements
+/// (SLAAC, RDNSS), and DNS from one client network redirected to those resolvers.
+const SLAAC_UPLINK: &str = "\
+interface uplink nic0 address 10.0.2.15/24 gateway 10.0.2.2 slaac
+interface lan1   nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+interface lan2   nic2 address 10.137.2.1/24 address6 fd00:137:2::1/64
+client alpha 10.137.1.2, fd00:137:1::2 on lan1
+client beta  10.137.2.2, fd00:137:2::2 on lan2
+nat from { lan1, lan2 } to uplink
+dns from lan1 to upstream
+pass from { lan1, lan2 } to uplink
+default block log
+";
+
+fn slaac_with(lines: &str) -> String {
+    format!("{SLAAC_UPLINK}{lines}")
+}
+
+#[test]
+fn dns_asked_of_the_appliances_ipv6_address_goes_to_the_resolver_the_router_advertises() {
+    let text = slaac_with("test pass udp [fd00:137:1::2]:40000 -> self:53\n");
+    assert_eq!(errors(&text), "");
+}
+
+#[test]
+fn dns_from_a_client_the_redirect_does_not_cover_gets_the_policys_verdict() {
+    let text = slaac_with("test block log udp [fd00:137:2::2]:40000 -> self:53\n");
+    assert_eq!(errors(&text), "");
+    let wrong = slaac_with("test pass udp [fd00:137:2::2]:40000 -> self:53\n");
+    assert!(
+        errors(&wrong).contains("expected pass, got block log, decided by the default at 9:1"),
+        "{}",
+        errors(&wrong)
+    );
+}
+
+#[test]
+fn a_dns_test_must_hold_for_every_resolver_the_router_may_advertise() {
+    let text = SLAAC_UPLINK.replace(
+        "pass from { lan1, lan2 } to uplink\n",
+        "block from lan1 to 2a00::/16\n\
+         pass from { lan1, lan2 } to uplink\n",
+    ) + "test pass udp [fd00:137:1::2]:40000 -> self:53\n";
+    assert!(
+        errors(&text).contains(
+            "expected pass, got block when the destination is 2a00::, decided by the rule at 8:1 \
+             (after the DNS redirect at 7:1 to the resolver the router advertises (2a00:: here))"
+        ),
+        "{}",
+        errors(&text)
+    );
+}
+
+#[test]
+fn explain_shows_the_stand_in_advertisement_a_slaac_uplink_learns_from() {
+    let compiled = rules::compile("t.rules", SLAAC_UPLINK).expect("compiles");
+    let text = rules::explain::explain(
+        &compiled.file,
+        &compiled.checked,
+        &compiled.policy.as_policy(),
+        "udp [fd00:137:1::2]:40000 -> self:53",
+    )
+    .expect("explains");
+    assert!(
+        text.contains("the resolver the router advertises"),
+        "redirected to the advertised resolver:\n{text}"
+    );
+    assert!(
+        text.contains(
+            "slaac:   uplink's IPv6 address, router and resolver are learned at run time"
+        ),
+        "names the stand-in:\n{text}"
+    );
+}

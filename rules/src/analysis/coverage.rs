@@ -69,6 +69,7 @@ fn routes(checked: &Checked, policy: &Policy) -> RouteTable {
     let case = Case {
         lease: cases::dhcp_nic(checked).map(|nic| cases::stand_in_lease(checked, nic, &[])),
         resolver: None,
+        advert: None,
     };
     let config = dryrun::config(policy, nics, &case);
     RouteTable::new(&Topology::from_policy(&config.nics, policy))
