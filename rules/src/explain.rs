@@ -165,7 +165,11 @@ fn explain_run(
                 lease.gateway
             );
         }
-        if let Some(advert) = run.case.advert.filter(|a| a.nic == nic) {
+        if let Some(advert) = run
+            .case
+            .advert
+            .filter(|a| a.nic == nic && run.dst.is_ipv6())
+        {
             let _ = writeln!(
                 out,
                 "slaac:   {}'s IPv6 address, router and resolver are learned at run time; an \
