@@ -158,6 +158,13 @@ pub enum NdEvent {
     },
 }
 
+/// A neighbour advertisement's fields, as [`NeighborDiscovery::receive`] hands them on.
+struct NeighborAdvert {
+    flags: NdiscNeighborFlags,
+    target: Ipv6Address,
+    lladdr: Option<smoltcp::wire::RawHardwareAddress>,
+}
+
 /// One NIC's IPv6 state.
 #[derive(Debug)]
 struct NdNic {
@@ -401,7 +408,14 @@ impl NeighborDiscovery {
                 flags,
                 target_addr,
                 lladdr,
-            } => self.neighbor_advert(nic, &nd, flags, target_addr, lladdr, now, sink),
+            } => {
+                let received = NeighborAdvert {
+                    flags,
+                    target: target_addr,
+                    lladdr,
+                };
+                self.neighbor_advert(nic, &nd, received, now, sink)
+            }
             NdiscRepr::RouterAdvert {
                 router_lifetime, ..
             } => self.router_advert(nic, &nd, router_lifetime, now, sink),
@@ -497,17 +511,19 @@ impl NeighborDiscovery {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn neighbor_advert(
         &mut self,
         nic: u8,
         nd: &NdFrame,
-        flags: NdiscNeighborFlags,
-        target: Ipv6Address,
-        lladdr: Option<smoltcp::wire::RawHardwareAddress>,
+        received: NeighborAdvert,
         now: Instant,
         sink: &mut dyn FrameSink,
     ) -> Result<(), NdDrop> {
+        let NeighborAdvert {
+            flags,
+            target,
+            lladdr,
+        } = received;
         if target.is_multicast() {
             return Err(NdDrop::Invalid("nd-target-multicast"));
         }
