@@ -71,9 +71,11 @@ impl<A: Copy> Source<A> {
 }
 
 impl Source {
-    /// An IPv6 sender on `nic`, in the IPv4-keyed shares (replies, drop log, early drop):
-    /// every IPv6 sender on a NIC shares that NIC's remote class, so IPv6 as a whole
-    /// never takes more than one class's share there. (The IPv6 neighbour queues have
+    /// An IPv6 sender on `nic` that is no client the appliance knows, in the IPv4-keyed
+    /// shares (replies, drop log, early drop): every such sender on a NIC shares that NIC's
+    /// remote class, so they never take more than one class's share there together. A
+    /// declared or DHCP pool client's IPv6 packets take that client's own class instead
+    /// (the appliance's `sources` stage names them). (The IPv6 neighbour queues have
     /// per-source shares of their own, in [`crate::ndp`].)
     pub const fn ipv6_sender(nic: u8) -> Source {
         Source::remote(nic, Ipv4Address::UNSPECIFIED)

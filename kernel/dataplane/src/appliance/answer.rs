@@ -61,7 +61,7 @@ impl Appliance<'_> {
             IpAddress::Ipv6(src) => self.routes.ipv6().source_for(pd.nic, src),
             IpAddress::Ipv4(_) => None,
         };
-        let sender = self.source_of(pd.nic, pd.ip.src);
+        let sender = self.sender_of(pd);
         let resets =
             matches!(answer, Answer::Reject) && matches!(pd.ip.transport, Transport::Tcp(_));
         let on_the_wire = match pd.offload.is_plain() || resets {

@@ -100,18 +100,12 @@ impl Appliance<'_> {
             .map(|at| self.declared_clients[at].2 as usize)
     }
 
-    /// The client record for a source on a NIC, for per-client state limits.
-    /// The client record for a source on a NIC, for per-client state limits: a declared
-    /// client (by either of its addresses), or a DHCP pool client (by its leased IPv4
-    /// address; its IPv6 addresses, which no lease names, are not held to the pool's limit).
-    pub(super) fn client_ref(&self, nic: u8, src: IpAddress, now: Instant) -> Option<ClientRef> {
-        let declared = self.declared_client(nic, src).map(|index| ClientRef {
+    /// The declared client with address `ip` (of either family) on `nic`, with its state
+    /// limit.
+    pub(super) fn declared_client_ref(&self, nic: u8, ip: IpAddress) -> Option<ClientRef> {
+        self.declared_client(nic, ip).map(|index| ClientRef {
             index: index as u32,
             max_states: self.policy.clients[index].max_states,
-        });
-        declared.or_else(|| match src {
-            IpAddress::Ipv4(src) => self.pool_client_ref(nic, src, now),
-            IpAddress::Ipv6(_) => None,
         })
     }
 

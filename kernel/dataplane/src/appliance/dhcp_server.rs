@@ -213,6 +213,21 @@ impl Appliance<'_> {
         Some(Ok(()))
     }
 
+    /// The address `mac` holds a live lease of on `nic`, if it holds one.
+    pub(super) fn pool_lease_of(
+        &self,
+        nic: u8,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Option<Ipv4Address> {
+        let served = self.dhcp_servers.on(nic)?;
+        served
+            .server
+            .leases()
+            .of_mac(mac, now)
+            .map(|entry| entry.ip)
+    }
+
     /// The state-limit record of a pool client: `src` leased on `nic`.
     pub(super) fn pool_client_ref(
         &self,

@@ -115,7 +115,7 @@ impl Appliance<'_> {
     pub(super) fn refuse_packet(&mut self, pd: &mut PacketDesc, dropped: Dropped) {
         let described = pd.described();
         let (nic, now) = (pd.nic, pd.now);
-        let sender = self.source_of(nic, pd.ip.src);
+        let sender = self.sender_of(pd);
         let logged = self.log_refusal(nic, now, sender, &dropped, Some(&described));
         pd.trace.logged = logged;
         pd.trace.detail = dropped.detail_text();

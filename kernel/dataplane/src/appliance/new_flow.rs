@@ -203,8 +203,8 @@ impl Appliance<'_> {
                     limits: rule.limits,
                 })
             }),
-            client: self.client_ref(pd.nic, pd.ip.src, pd.now),
-            source: self.source_of(pd.nic, pd.ip.src),
+            client: self.client_of(pd),
+            source: self.sender_of(pd),
         };
         self.states
             .insert(&flow, &pd.ip, pd.now)

@@ -1,21 +1,96 @@
 //! Who a packet's source is, for the per-source shares of shared resources
-//! ([`crate::share`]), and the next hops the appliance's own configuration names, whose
-//! resolution no source can starve ([`crate::neighbor`]).
+//! ([`crate::share`]) and the per-client state limits, and the next hops the appliance's
+//! own configuration names, whose resolution no source can starve ([`crate::neighbor`]).
+//!
+//! An IPv6 sender is known by the client it is, not by its address (a host picks any
+//! of the 2^64 addresses of its prefix): a declared client by its declared IPv6 address,
+//! a DHCP pool client by the MAC that holds its lease. Either takes the share and the
+//! state limit its IPv4 packets take — one client, one share, whatever the family. Every
+//! other IPv6 sender on a NIC shares that NIC's one IPv6 class
+//! ([`Source::ipv6_sender`]).
 
 use alloc::vec::Vec;
 
-use smoltcp::wire::{IpAddress, Ipv4Address};
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, Ipv6Address};
 
+use super::descriptor::PacketDesc;
 use super::Appliance;
 use crate::neighbor::NeighborKey;
 use crate::policy::flow_addr_to_ipv4;
 use crate::route::Route;
 use crate::share::Source;
+use crate::state::ClientRef;
+
+/// The share key of a declared client without an IPv4 address: `0.x.y.z`, its index + 1.
+/// No neighbour has such an address (`0.0.0.0/8` is never a source the appliance accepts
+/// from a neighbour), so the key is the client's alone.
+fn ipv6_only_client_key(index: usize) -> Ipv4Address {
+    Ipv4Address::from_bits((index as u32 + 1) & 0x00ff_ffff)
+}
 
 impl Appliance<'_> {
+    /// The source of the packet `pd` describes (see the module documentation).
+    pub(super) fn sender_of(&self, pd: &PacketDesc) -> Source {
+        self.source_at(pd.nic, pd.ip.src, pd.sender_mac, pd.now)
+    }
+
+    /// The source `addr`, sent from `mac` on `nic` (see the module documentation).
+    pub(super) fn source_at(
+        &self,
+        nic: u8,
+        addr: IpAddress,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Source {
+        match addr {
+            IpAddress::Ipv4(_) => self.source_of(nic, addr),
+            IpAddress::Ipv6(addr) => self
+                .ipv6_client(nic, addr, mac, now)
+                .map_or(Source::ipv6_sender(nic), |(source, _)| source),
+        }
+    }
+
+    /// The client record of the packet `pd` describes, for per-client state limits: a
+    /// declared client (by either of its addresses), or a DHCP pool client (by its leased
+    /// IPv4 address, or for IPv6 by the MAC that holds the lease).
+    pub(super) fn client_of(&self, pd: &PacketDesc) -> Option<ClientRef> {
+        match pd.ip.src {
+            IpAddress::Ipv4(src) => self
+                .declared_client_ref(pd.nic, src.into())
+                .or_else(|| self.pool_client_ref(pd.nic, src, pd.now)),
+            IpAddress::Ipv6(src) => self
+                .ipv6_client(pd.nic, src, pd.sender_mac, pd.now)
+                .map(|(_, client)| client),
+        }
+    }
+
+    /// The client an IPv6 sender is, with the share key its IPv4 packets use: a client
+    /// declared with `addr` on `nic` (keyed by its IPv4 address, or by
+    /// [`ipv6_only_client_key`] without one), or the pool client whose lease `mac` holds.
+    fn ipv6_client(
+        &self,
+        nic: u8,
+        addr: Ipv6Address,
+        mac: EthernetAddress,
+        now: Instant,
+    ) -> Option<(Source, ClientRef)> {
+        if let Some(index) = self.declared_client(nic, addr.into()) {
+            let client = self.declared_client_ref(nic, addr.into())?;
+            let key = self.policy.clients[index]
+                .ipv4
+                .map_or(ipv6_only_client_key(index), Ipv4Address::from_bits);
+            return Some((Source::neighbour(nic, key), client));
+        }
+        let leased = self.pool_lease_of(nic, mac, now)?;
+        let client = self.pool_client_ref(nic, leased, now)?;
+        Some((Source::neighbour(nic, leased), client))
+    }
+
     /// The source `addr` on `nic`: a neighbour if it lies in the NIC's network or is a
     /// client declared there, else an address behind a router (the NIC's remote side).
-    /// An IPv6 sender: see [`Source::ipv6_sender`].
+    /// An IPv6 sender whose MAC is not known here: see [`Source::ipv6_sender`]
+    /// ([`Appliance::source_at`] knows it by its client).
     pub(super) fn source_of(&self, nic: u8, addr: IpAddress) -> Source {
         let IpAddress::Ipv4(addr) = addr else {
             return Source::ipv6_sender(nic);

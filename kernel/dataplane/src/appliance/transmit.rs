@@ -153,7 +153,7 @@ impl Appliance<'_> {
             next_hop: plan.next_hop,
             translation,
         };
-        let source = self.source_of(pd.nic, arrived.src);
+        let source = self.source_at(pd.nic, arrived.src, pd.sender_mac, pd.now);
         match self.offloads[plan.out_nic as usize].egress(&pd.offload, fits) {
             // Its segments fit (`egress` says so only then): it leaves whole.
             Egress::AsIs if pd.offload.segmentation.is_some() => {

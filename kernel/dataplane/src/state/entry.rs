@@ -3,7 +3,7 @@
 
 use smoltcp::time::Instant;
 
-use super::limits::{Held, Owner};
+use super::limits::{Held, LimitSource, Owner};
 use super::shares::AccountId;
 use super::slab::{QueueLinks, Queued};
 use super::tracking::{ProtocolState, Tracking};
@@ -85,7 +85,7 @@ impl State {
     pub fn owner(&self) -> Owner {
         Owner {
             rule: self.rule,
-            source: self.original.src,
+            source: LimitSource::of(self.original.src, self.client),
             client: self.client,
         }
     }

@@ -1,4 +1,9 @@
-//! State limits from the ruleset: per rule, per rule and source address, per client.
+//! State limits from the ruleset: per rule, per rule and source, per client.
+//!
+//! The source `max-src-states` counts is a [`LimitSource`]: a client the appliance knows
+//! (declared, or a DHCP pool client) is one source whatever address and family it sends
+//! from; any other IPv4 sender is its address (pf's count); any other IPv6 sender is its
+//! /64, because a host forms addresses in a whole /64 by SLAAC and may pick any of them.
 //!
 //! Counts are kept incrementally — taken when a state is created, released when it dies —
 //! and only for keys that have a limit, so an unlimited rule costs nothing. The maps are
@@ -7,7 +12,7 @@
 
 use alloc::collections::BTreeMap;
 
-use smoltcp::wire::IpAddress;
+use smoltcp::wire::{IpAddress, Ipv4Address};
 
 use super::Refused;
 use crate::policy::StateLimits;
@@ -30,6 +35,32 @@ pub struct ClientRef {
     pub max_states: u32,
 }
 
+/// Whom `max-src-states` counts a state against (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LimitSource {
+    /// A client the appliance knows, by its index ([`ClientRef::index`]).
+    Client(u32),
+    /// Another IPv4 sender, by its address.
+    Ipv4(Ipv4Address),
+    /// Another IPv6 sender, by the first 64 bits of its address.
+    Ipv6Prefix([u8; 8]),
+}
+
+impl LimitSource {
+    /// The source of a flow from `src`, of `client` if it is a known client's.
+    pub fn of(src: IpAddress, client: Option<u32>) -> LimitSource {
+        match (client, src) {
+            (Some(index), _) => LimitSource::Client(index),
+            (None, IpAddress::Ipv4(addr)) => LimitSource::Ipv4(addr),
+            (None, IpAddress::Ipv6(addr)) => {
+                let mut prefix = [0u8; 8];
+                prefix.copy_from_slice(&addr.octets()[..8]);
+                LimitSource::Ipv6Prefix(prefix)
+            }
+        }
+    }
+}
+
 /// Which counts a state holds, so that exactly those are released when it dies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Held {
@@ -38,11 +69,11 @@ pub(crate) struct Held {
     client: bool,
 }
 
-/// Whose counts a state holds: its rule, its source address, its client.
+/// Whose counts a state holds: its rule, its source, its client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Owner {
     pub rule: Option<u32>,
-    pub source: IpAddress,
+    pub source: LimitSource,
     pub client: Option<u32>,
 }
 
@@ -50,7 +81,7 @@ pub(crate) struct Owner {
 #[derive(Debug, Default)]
 pub(crate) struct LimitCounts {
     per_rule: BTreeMap<u32, u32>,
-    per_source: BTreeMap<(u32, IpAddress), u32>,
+    per_source: BTreeMap<(u32, LimitSource), u32>,
     per_client: BTreeMap<u32, u32>,
 }
 
@@ -78,7 +109,7 @@ impl LimitCounts {
         &self,
         rule: Option<RuleRef>,
         client: Option<ClientRef>,
-        source: IpAddress,
+        source: LimitSource,
     ) -> Result<Held, Refused> {
         let mut held = Held::default();
         if let Some(rule) = rule {

@@ -135,7 +135,7 @@ mod tuple;
 
 pub use crate::nat::Translation;
 pub use entry::StateInfo;
-pub use limits::{ClientRef, RuleRef};
+pub use limits::{ClientRef, LimitSource, RuleRef};
 pub use stats::{ByProtocol, Refusals, Refused, StateStats};
 pub use table::{Hit, Lookup, NewFlow, StateConfig, StateDrop, StateId, StateTable, MAX_CAPACITY};
 pub use tcp::TcpState;

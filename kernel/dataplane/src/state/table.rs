@@ -5,7 +5,7 @@ use smoltcp::wire::IpAddress;
 
 use super::entry::{State, StateInfo};
 use super::index::{FlowIndex, IndexKey};
-use super::limits::{ClientRef, LimitCounts, RuleRef};
+use super::limits::{ClientRef, LimitCounts, LimitSource, RuleRef};
 use super::shares::Shares;
 use super::slab::{QueueLinks, Slab};
 use super::stats::{Refused, StateStats};
@@ -418,9 +418,11 @@ impl StateTable {
         {
             return Err(Refused::TupleInUse);
         }
-        let held = self
-            .limits
-            .admit(flow.rule, flow.client, flow.original.src)?;
+        let held = self.limits.admit(
+            flow.rule,
+            flow.client,
+            LimitSource::of(flow.original.src, flow.client.map(|c| c.index)),
+        )?;
         if self.slab.is_full() {
             let victim = self.shares.victim(flow.source).ok_or(Refused::TableFull)?;
             self.kill(victim, Death::EarlyDrop);

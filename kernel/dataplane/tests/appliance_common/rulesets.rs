@@ -195,6 +195,23 @@ pub static SERVED: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// [`SERVED`] with IPv6: the clients, leased or declared, form addresses in
+/// `fd00:137:1::/64` and are masqueraded behind the uplink's IPv6 address; every flow from
+/// the clients' network is limited per source.
+pub static SERVED_DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "served-dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 address6 2001:db8:2::15/64 gateway6 fe80::2
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+         client work 10.137.1.10, fd00:137:1::10 on clients max-states 3
+         client v6only fd00:137:1::20 on clients max-states 3
+         dhcp on clients pool 10.137.1.100-10.137.1.103 lease 2m max-states 2
+         nat from clients to uplink
+         pass from clients to uplink max-src-states 4
+         default block log",
+    )
+});
+
 /// Dual stack, Qubes-style: the clients have unique local IPv6 addresses, masqueraded
 /// behind the uplink's IPv6 address like their IPv4 ones.
 pub static DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
