@@ -824,22 +824,28 @@ fn an_advertisement_from_a_global_address_is_refused() {
 
 // ---- router advertisements ----
 
+/// The router advertisements in `out` (all on the clients' NIC), with their options.
+fn adverts(out: &[(u8, Vec<u8>)]) -> Vec<(NdFrame<'_>, RaOptions)> {
+    out.iter()
+        .filter(|(_, f)| matches!(sent(f).message, NdiscRepr::RouterAdvert { .. }))
+        .map(|(nic, f)| {
+            assert_eq!(*nic, 1, "only where the ruleset says ra");
+            let adv = sent(f);
+            let options = RaOptions::parse(adv.options).unwrap();
+            (adv, options)
+        })
+        .collect()
+}
+
 #[test]
-fn a_client_interface_with_ra_advertises_its_prefix_mtu_and_resolver() {
+fn a_client_interface_with_ra_advertises_its_prefix_and_mtu() {
     let mut nd = Nd::new(STATIC);
     nd.poll();
     nd.advance(Duration::from_secs(1));
     let out = nd.poll();
-    let adverts: Vec<&Vec<u8>> = out
-        .iter()
-        .filter(|(_, f)| matches!(sent(f).message, NdiscRepr::RouterAdvert { .. }))
-        .map(|(nic, f)| {
-            assert_eq!(*nic, 1, "only where the ruleset says ra");
-            f
-        })
-        .collect();
+    let adverts = adverts(&out);
     assert_eq!(adverts.len(), 1);
-    let adv = sent(adverts[0]);
+    let (adv, options) = &adverts[0];
     assert_eq!((adv.src, adv.dst), (link_local(CLIENTS_MAC), ALL_NODES));
     let NdiscRepr::RouterAdvert {
         router_lifetime, ..
@@ -848,15 +854,65 @@ fn a_client_interface_with_ra_advertises_its_prefix_mtu_and_resolver() {
         panic!()
     };
     assert!(router_lifetime > Duration::ZERO);
-    let options = RaOptions::parse(adv.options).unwrap();
     assert_eq!(options.source_mac, Some(CLIENTS_MAC));
     assert_eq!(options.mtu, Some(1500));
     assert_eq!(options.prefixes[0].prefix, a("fd00:137:1::"));
     assert!(options.prefixes[0]
         .flags
         .contains(NdiscPrefixInfoFlags::ADDRCONF | NdiscPrefixInfoFlags::ON_LINK));
-    let rdnss = options.rdnss.unwrap();
+    // A static uplink learns no IPv6 resolver: a query to the appliance's IPv6 address
+    // would have nowhere to go, so none is named.
+    assert_eq!(options.rdnss, None);
+}
+
+/// SLAAC on the uplink, a DNS redirect for the advertising client interface.
+const SLAAC_DNS: &str = "\
+interface uplink  nic0 dhcp slaac
+interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64 ra
+dns from clients to upstream
+";
+
+#[test]
+fn the_appliance_is_named_resolver_while_an_upstream_ipv6_resolver_is_known() {
+    let mut nd = Nd::ready(SLAAC_DNS);
+    assert!(adverts(&nd.poll()).is_empty());
+    nd.advance(Duration::from_secs(4));
+    let first = nd.poll();
+    assert_eq!(adverts(&first)[0].1.rdnss, None, "no upstream resolver yet");
+
+    // The uplink's router names a resolver for 600 s: the clients hear of the appliance's
+    // at once (within the 3 s rate limit), not at the next periodic advertisement.
+    let dns = [a("2001:db8::53")];
+    let ra = ra_with_rdnss(
+        Duration::from_secs(1800),
+        prefix("2001:db8:1:2::", 86400),
+        &dns,
+    );
+    nd.advance(Duration::from_secs(3));
+    assert_eq!(nd.receive(0, &ra).0, NdOutcome::Handled);
+    let announced = nd.poll();
+    let adverts_now = adverts(&announced);
+    let rdnss = adverts_now[0]
+        .1
+        .rdnss
+        .clone()
+        .expect("the resolver is named");
     assert_eq!(rdnss.servers, [a("fd00:137:1::1")]);
+    assert_eq!(rdnss.lifetime, Duration::from_secs(1200));
+
+    // The upstream resolver's lifetime ends: the next advertisement withdraws the
+    // appliance's (lifetime zero), and the ones after name none.
+    nd.advance(Duration::from_secs(601));
+    let withdrawn = nd.poll();
+    let adverts_now = adverts(&withdrawn);
+    let rdnss = adverts_now[0].1.rdnss.clone().expect("a withdrawal");
+    assert_eq!(
+        (rdnss.servers.as_slice(), rdnss.lifetime),
+        ([a("fd00:137:1::1")].as_slice(), Duration::ZERO)
+    );
+    nd.advance(Duration::from_secs(600));
+    let later = nd.poll();
+    assert_eq!(adverts(&later)[0].1.rdnss, None);
 }
 
 #[test]

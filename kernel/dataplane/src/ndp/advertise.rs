@@ -6,7 +6,11 @@
 //! advertisement per [`MIN_DELAY_BETWEEN_RAS`], so a client's flood of solicitations
 //! cannot make it flood the link. Each advertisement carries the interface's /64 prefix
 //! (on-link, autonomous), its MTU, the NIC's MAC and, when the appliance answers DNS for
-//! the interface, its own address as resolver (RDNSS).
+//! the interface, its own address as resolver (RDNSS) — but only while an IPv6 upstream
+//! resolver is known: a query to the appliance's IPv6 address is redirected to an IPv6
+//! resolver, and without one it would go unanswered. A resolver that goes away is
+//! withdrawn at once (an RDNSS option with lifetime zero, RFC 8106 §5.1); one that comes
+//! is announced at once, both within the rate limit.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
@@ -50,10 +54,22 @@ pub struct AdvertContent {
     pub resolver: Option<Ipv6Address>,
 }
 
+/// Whether the advertisements name the resolver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Announced {
+    /// No: no upstream resolver to redirect to (and none was announced).
+    No,
+    /// Yes, with [`RDNSS_LIFETIME`].
+    Yes,
+    /// It was announced and is gone: the next advertisement withdraws it.
+    Withdrawing,
+}
+
 /// The advertising schedule of one interface. See the module documentation.
 #[derive(Debug)]
 pub struct Advertiser {
     content: AdvertContent,
+    announced: Announced,
     sent: u8,
     next: Option<Instant>,
     last: Option<Instant>,
@@ -64,6 +80,7 @@ impl Advertiser {
     pub fn new(content: AdvertContent) -> Advertiser {
         Advertiser {
             content,
+            announced: Announced::No,
             sent: 0,
             next: None,
             last: None,
@@ -73,6 +90,35 @@ impl Advertiser {
     /// What it advertises.
     pub fn content(&self) -> &AdvertContent {
         &self.content
+    }
+
+    /// Whether an upstream resolver is there to redirect queries to (see the module
+    /// documentation): a change is advertised as soon as the rate limit allows.
+    pub fn set_upstream_resolver(&mut self, known: bool, now: Instant) {
+        if self.content.resolver.is_none() {
+            return;
+        }
+        let announced = match (known, self.announced) {
+            (true, Announced::Yes) | (false, Announced::No | Announced::Withdrawing) => return,
+            (true, _) => Announced::Yes,
+            (false, Announced::Yes) => Announced::Withdrawing,
+        };
+        self.announced = announced;
+        self.solicited(now);
+    }
+
+    /// The RDNSS option of the advertisement being sent, if it carries one: the resolver
+    /// and its lifetime (zero to withdraw it, once).
+    pub fn rdnss(&mut self) -> Option<(Duration, Ipv6Address)> {
+        let resolver = self.content.resolver?;
+        match self.announced {
+            Announced::No => None,
+            Announced::Yes => Some((RDNSS_LIFETIME, resolver)),
+            Announced::Withdrawing => {
+                self.announced = Announced::No;
+                Some((Duration::ZERO, resolver))
+            }
+        }
     }
 
     /// Starts advertising (the link-local address passed DAD).

@@ -55,7 +55,7 @@ use crate::sink::FrameSink;
 use address::{
     is_link_local, link_local, multicast_mac, solicited_node, Addresses, DadState, Origin,
 };
-use advertise::{AdvertContent, Advertiser, RDNSS_LIFETIME};
+use advertise::{AdvertContent, Advertiser};
 use slaac::{Slaac, SlaacChange};
 use wire::{advert, solicit, NdError, NdFrame, Outgoing, RaOptions};
 
@@ -737,6 +737,10 @@ impl NeighborDiscovery {
                 log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
             }
             self.events.push(NdEvent::DnsChanged);
+            let known = !self.dns_servers().is_empty();
+            for advertiser in self.nics.iter_mut().filter_map(|n| n.advertiser.as_mut()) {
+                advertiser.set_upstream_resolver(known, now);
+            }
         }
     }
 
@@ -911,15 +915,17 @@ impl NeighborDiscovery {
         let state = &mut self.nics[nic as usize];
         if let Some(advertiser) = &mut state.advertiser {
             if advertiser.due(now, &mut self.rng) {
-                let resolver = advertiser.content().resolver;
-                let resolvers = resolver.as_slice();
+                let rdnss = advertiser.rdnss();
+                let resolvers = rdnss
+                    .as_ref()
+                    .map(|(_, resolver)| core::slice::from_ref(resolver));
                 Outgoing {
                     eth_src: mac,
                     eth_dst: multicast_mac(IPV6_LINK_LOCAL_ALL_NODES),
                     src: link_local,
                     dst: IPV6_LINK_LOCAL_ALL_NODES,
                     message: advertiser.message(mac),
-                    rdnss: (!resolvers.is_empty()).then_some((RDNSS_LIFETIME, resolvers)),
+                    rdnss: rdnss.map(|(lifetime, _)| lifetime).zip(resolvers),
                 }
                 .send(nic, sink);
             }
