@@ -27,6 +27,9 @@ fn default_ruleset_is_clean_and_pins_each_promise_with_a_test() {
         "test block log tcp 10.137.1.10:40000 -> 10.137.1.11:22 on clients",
         "test block log tcp 203.0.113.9:40000 -> 10.137.1.10:22 on uplink",
         "test block log icmp 10.0.2.2 -> 10.0.2.15 on uplink type echo-request",
+        "test pass icmp6 [fd00:137:1::10] -> [fd00:137:1::1] on clients type echo-request",
+        "test block log tcp [fd00:137:1::10]:40000 -> [fd00:137:1::11]:22 on clients",
+        "test block log tcp [2001:db8::9]:40000 -> [fd00:137:1::10]:22 on uplink",
     ] {
         assert!(tests.contains(&promise), "missing {promise}");
     }
@@ -41,7 +44,7 @@ fn examples_compile_without_warnings() {
     for example in [
         "examples/home-router.rules",
         "examples/locked-down.rules",
-        "examples/dual-stack.rules",
+        "examples/ipv4-only.rules",
     ] {
         let compiled = compile_shipped(example);
         assert!(

@@ -12,9 +12,9 @@ use dataplane::testutil::packets6::{self, addr};
 use smoltcp::time::Duration;
 use smoltcp::wire::{Ipv6Packet, TcpPacket};
 
-/// `rules/default.rules`: rule 1 (line 19) passes ping to the appliance, rule 2 (line 20)
-/// passes clients to the uplink, the default (line 21) blocks.
-const PASS_OUT: RuleId = RuleId::Rule(1);
+/// `rules/default.rules`: rules 0 and 1 (line 20, ICMP and ICMPv6) pass ping to the
+/// appliance, rule 2 (line 21) passes clients to the uplink, the default (line 22) blocks.
+const PASS_OUT: RuleId = RuleId::Rule(2);
 
 fn lab_with(options: ApplianceOptions) -> Lab {
     let mut lab = Lab::with_options(&DEFAULT, options);
@@ -130,11 +130,11 @@ fn shutdown_reports_every_non_zero_rule_and_drop_reason_as_key_value_lines() {
         lines[1..],
         [
             format!(
-                "stats rule=2 line=20 packets=3 bytes={} states=1",
+                "stats rule=2 line=21 packets=3 bytes={} states=1",
                 handshake_bytes()
             ),
             format!(
-                "stats rule=default line=21 packets=1 bytes={} states=0",
+                "stats rule=default line=22 packets=1 bytes={} states=0",
                 syn.len()
             ),
             "stats drop reason=policy count=1".to_string(),
@@ -156,7 +156,7 @@ fn the_schedule_prints_only_the_counters_that_changed_at_most_once_per_interval(
     assert_eq!(
         first[1..],
         [format!(
-            "stats rule=2 line=20 packets=3 bytes={} states=1",
+            "stats rule=2 line=21 packets=3 bytes={} states=1",
             handshake_bytes()
         )]
     );
@@ -173,7 +173,7 @@ fn the_schedule_prints_only_the_counters_that_changed_at_most_once_per_interval(
         second[1..],
         [
             format!(
-                "stats rule=default line=21 packets=1 bytes={} states=0",
+                "stats rule=default line=22 packets=1 bytes={} states=0",
                 syn.len()
             ),
             "stats drop reason=policy count=1".to_string(),
@@ -195,7 +195,7 @@ fn the_schedule_prints_only_the_counters_that_changed_at_most_once_per_interval(
         third[1..],
         [
             format!(
-                "stats rule=default line=21 packets=2 bytes={} states=0",
+                "stats rule=default line=22 packets=2 bytes={} states=0",
                 2 * syn.len()
             ),
             "stats drop reason=policy count=2".to_string(),

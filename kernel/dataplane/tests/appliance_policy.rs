@@ -46,7 +46,7 @@ fn inbound_connection_from_the_uplink_never_appears_on_any_nic_and_is_counted_un
         .expect("the drop is logged");
     assert_eq!(
         drop_line,
-        "drop nic0 block default 21:1 tcp 203.0.113.9:40000 -> 10.137.1.10:22"
+        "drop nic0 block default 22:1 tcp 203.0.113.9:40000 -> 10.137.1.10:22"
     );
 }
 

@@ -12,8 +12,9 @@ use dataplane::testutil::packets;
 use smoltcp::wire::Ipv4Packet;
 
 /// The default network with the client attached; the gateway not yet resolved.
+/// The default without IPv6: every frame `poll` sends here is ARP's.
 fn unresolved_lab() -> Lab {
-    let mut lab = Lab::new(&DEFAULT);
+    let mut lab = Lab::new(&IPV4_ONLY);
     lab.attach(CLIENT);
     lab
 }

@@ -30,15 +30,15 @@ pub struct Ruleset {
     pub hides_clients6: bool,
 }
 
-/// The rulesets: the shipped default, and ones with port forwards, DNS redirects, state
+/// The rulesets: the shipped default and its IPv4-only form, and ones with port forwards, DNS redirects, state
 /// limits, rejects, a small uplink MTU, SCTP and a generated one with four networks.
 fn rulesets() -> &'static [Ruleset] {
     static RULESETS: OnceLock<Vec<Ruleset>> = OnceLock::new();
     RULESETS.get_or_init(|| {
         let texts: [(&str, String, bool, bool); 9] = [
             (
-                "default.rules",
-                include_str!("../../../../rules/default.rules").to_string(),
+                "ipv4-only.rules",
+                include_str!("../../../../rules/examples/ipv4-only.rules").to_string(),
                 true,
                 true,
             ),
@@ -52,8 +52,8 @@ fn rulesets() -> &'static [Ruleset] {
                 true,
             ),
             (
-                "dual-stack.rules",
-                include_str!("../../../../rules/examples/dual-stack.rules").to_string(),
+                "default.rules",
+                include_str!("../../../../rules/default.rules").to_string(),
                 true,
                 true,
             ),

@@ -13,7 +13,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use dataplane_fuzz::*;
 
 /// Ruleset indices (see `world.rs`): the declared dual-stack ruleset (ULA clients behind
-/// NAT66, RA on the clients' network), SLAAC uplink, routed prefixes, 1280-byte uplink.
+/// NAT66, RA on the clients' network), SLAAC uplink (the shipped default), routed
+/// prefixes, 1280-byte uplink.
 const DECLARED_DUAL_STACK: u8 = 6;
 const SLAAC_DUAL_STACK: u8 = 5;
 const ROUTED_DUAL_STACK: u8 = 7;

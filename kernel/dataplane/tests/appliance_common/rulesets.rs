@@ -97,6 +97,15 @@ pub static LIMITED: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// `rules/examples/ipv4-only.rules`: the default without IPv6, for tests that pin every
+/// frame the appliance sends (no neighbour discovery, no router advertisements).
+pub static IPV4_ONLY: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "ipv4-only.rules",
+        include_str!("../../../../rules/examples/ipv4-only.rules"),
+    )
+});
+
 /// `rules/default.rules` with a 1,400-byte uplink MTU (a PPPoE or VPN uplink).
 pub static SMALL_UPLINK_MTU: LazyLock<PolicyBuf> = LazyLock::new(|| {
     compile(
