@@ -11,7 +11,7 @@ use smoltcp::wire::{ArpOperation, ArpRepr, EthernetAddress, EthernetRepr, Ipv4Ad
 use crate::{Failure, Outcome};
 use dataplane::testutil::datagram::describe_frame;
 use dataplane::testutil::link::{
-    arp_reply, arp_request, echo_request, inspect, Echo, Inbound, Station,
+    arp_reply, arp_request, echo_request, inspect, is_neighbour_discovery, Echo, Inbound, Station,
 };
 
 /// Largest frame QEMU delivers on a dgram netdev (jumbo frames are not used).
@@ -194,13 +194,14 @@ impl SegmentHost {
         awaited.map_err(|instead| self.nothing_within(what, timeout, &instead))
     }
 
-    /// Every frame but ARP that arrives within `window` (the appliance's ARP requests for this
-    /// host are answered meanwhile, as a real host would).
+    /// Every frame but ARP and IPv6 neighbour discovery that arrives within `window` (the
+    /// appliance's ARP requests for this host are answered meanwhile, as a real host would;
+    /// its neighbour discovery is its own, unasked: see [`is_neighbour_discovery`]).
     pub fn frames_within(&self, window: Duration) -> Outcome<Vec<Vec<u8>>> {
         let mut frames = Vec::new();
         // Nothing is awaited: the wait always runs to the end of the window.
         let _ = self.await_frame("the end of the window", window, |bytes, inbound| {
-            if !matches!(inbound, Inbound::Arp { .. }) {
+            if !matches!(inbound, Inbound::Arp { .. }) && !is_neighbour_discovery(bytes) {
                 frames.push(bytes.to_vec());
             }
             None::<()>

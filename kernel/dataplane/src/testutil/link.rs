@@ -12,7 +12,8 @@ use alloc::vec::Vec;
 
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, Icmpv4Message, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+    EthernetRepr, Icmpv4Message, Icmpv6Message, Icmpv6Packet, IpProtocol, Ipv4Address, Ipv4Packet,
+    Ipv4Repr, Ipv6Packet,
 };
 
 use super::datagram::{
@@ -150,6 +151,35 @@ pub fn inspect(bytes: &[u8]) -> Inbound {
         EthernetProtocol::Ipv4 => inspect_ipv4(ethernet, frame.payload()),
         other => Inbound::Other(format!("ethertype {other}")),
     }
+}
+
+/// Whether `bytes` is an IPv6 neighbour discovery frame (router or neighbour solicitation
+/// or advertisement, redirect): the link's own chatter, like ARP, which a dual-stack
+/// appliance sends unasked (duplicate address detection, router solicitations and
+/// advertisements).
+pub fn is_neighbour_discovery(bytes: &[u8]) -> bool {
+    let Ok(frame) = EthernetFrame::new_checked(bytes) else {
+        return false;
+    };
+    if frame.ethertype() != EthernetProtocol::Ipv6 {
+        return false;
+    }
+    let Ok(ip) = Ipv6Packet::new_checked(frame.payload()) else {
+        return false;
+    };
+    if ip.next_header() != IpProtocol::Icmpv6 {
+        return false;
+    }
+    Icmpv6Packet::new_checked(ip.payload()).is_ok_and(|icmp| {
+        matches!(
+            icmp.msg_type(),
+            Icmpv6Message::RouterSolicit
+                | Icmpv6Message::RouterAdvert
+                | Icmpv6Message::NeighborSolicit
+                | Icmpv6Message::NeighborAdvert
+                | Icmpv6Message::Redirect
+        )
+    })
 }
 
 fn inspect_ipv4(ethernet: EthernetRepr, bytes: &[u8]) -> Inbound {
