@@ -11,7 +11,7 @@ use dataplane::testutil::packets6::{self, addr};
 use smoltcp::wire::{Ipv6Packet, UdpPacket};
 
 /// A state table twice the size of `default.rules`' per-client share (the kernel's is far
-/// bigger: a quarter of the heap, about 110,000 states in 64 MiB).
+/// bigger: a quarter of the heap, about 75,000 states in 64 MiB).
 const CAPACITY: usize = 8192;
 
 #[test]
