@@ -916,6 +916,31 @@ fn the_appliance_is_named_resolver_while_an_upstream_ipv6_resolver_is_known() {
 }
 
 #[test]
+fn a_redirect_to_static_ipv4_resolvers_never_names_the_appliance_over_ipv6() {
+    // The static list names IPv4 resolvers only: an IPv6 query to the appliance could not
+    // be redirected, whatever the uplink learns.
+    let mut nd = Nd::ready(
+        "interface uplink  nic0 dhcp slaac
+interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64 ra
+dns from clients to 9.9.9.9
+",
+    );
+    let ra = ra_with_rdnss(
+        Duration::from_secs(1800),
+        prefix("2001:db8:1:2::", 86400),
+        &[a("2001:db8::53")],
+    );
+    assert_eq!(nd.receive(0, &ra).0, NdOutcome::Handled);
+    assert_eq!(nd.nd.dns_servers(), [a("2001:db8::53")]);
+    for _ in 0..3 {
+        nd.advance(Duration::from_secs(4));
+        for (_, options) in adverts(&nd.poll()) {
+            assert_eq!(options.rdnss, None);
+        }
+    }
+}
+
+#[test]
 fn without_a_dns_redirect_the_advertisement_names_no_resolver() {
     let mut nd = Nd::ready("interface lan nic1 address6 fd00::1/64 ra mtu 1400\n");
     nd.advance(Duration::from_secs(4));

@@ -32,22 +32,11 @@ fn ipv6_only_client_key(index: usize) -> Ipv4Address {
 impl Appliance<'_> {
     /// The source of the packet `pd` describes (see the module documentation).
     pub(super) fn sender_of(&self, pd: &PacketDesc) -> Source {
-        self.source_at(pd.nic, pd.ip.src, pd.sender_mac, pd.now)
-    }
-
-    /// The source `addr`, sent from `mac` on `nic` (see the module documentation).
-    pub(super) fn source_at(
-        &self,
-        nic: u8,
-        addr: IpAddress,
-        mac: EthernetAddress,
-        now: Instant,
-    ) -> Source {
-        match addr {
-            IpAddress::Ipv4(_) => self.source_of(nic, addr),
-            IpAddress::Ipv6(addr) => self
-                .ipv6_client(nic, addr, mac, now)
-                .map_or(Source::ipv6_sender(nic), |(source, _)| source),
+        match pd.ip.src {
+            IpAddress::Ipv4(_) => self.source_of(pd.nic, pd.ip.src),
+            IpAddress::Ipv6(src) => self
+                .ipv6_client(pd.nic, src, pd.sender_mac, pd.now)
+                .map_or(Source::ipv6_sender(pd.nic), |(source, _)| source),
         }
     }
 
@@ -75,8 +64,8 @@ impl Appliance<'_> {
         mac: EthernetAddress,
         now: Instant,
     ) -> Option<(Source, ClientRef)> {
-        if let Some(index) = self.declared_client(nic, addr.into()) {
-            let client = self.declared_client_ref(nic, addr.into())?;
+        if let Some(client) = self.declared_client_ref(nic, addr.into()) {
+            let index = client.index as usize;
             let key = self.policy.clients[index]
                 .ipv4
                 .map_or(ipv6_only_client_key(index), Ipv4Address::from_bits);
@@ -90,7 +79,7 @@ impl Appliance<'_> {
     /// The source `addr` on `nic`: a neighbour if it lies in the NIC's network or is a
     /// client declared there, else an address behind a router (the NIC's remote side).
     /// An IPv6 sender whose MAC is not known here: see [`Source::ipv6_sender`]
-    /// ([`Appliance::source_at`] knows it by its client).
+    /// ([`Appliance::sender_of`] knows it by its client).
     pub(super) fn source_of(&self, nic: u8, addr: IpAddress) -> Source {
         let IpAddress::Ipv4(addr) = addr else {
             return Source::ipv6_sender(nic);

@@ -153,7 +153,9 @@ impl Appliance<'_> {
             next_hop: plan.next_hop,
             translation,
         };
-        let source = self.source_at(pd.nic, arrived.src, pd.sender_mac, pd.now);
+        // Only a packet waiting for ARP is charged to this source (IPv6 neighbour discovery
+        // keeps its own shares): the cheap address-based view does, per packet.
+        let source = self.source_of(pd.nic, arrived.src);
         match self.offloads[plan.out_nic as usize].egress(&pd.offload, fits) {
             // Its segments fit (`egress` says so only then): it leaves whole.
             Egress::AsIs if pd.offload.segmentation.is_some() => {

@@ -5,8 +5,8 @@
 //! [`MAX_INTERVAL`] (random), and in answer to router solicitations — at most one
 //! advertisement per [`MIN_DELAY_BETWEEN_RAS`], so a client's flood of solicitations
 //! cannot make it flood the link. Each advertisement carries the interface's /64 prefix
-//! (on-link, autonomous), its MTU, the NIC's MAC and, when the appliance answers DNS for
-//! the interface, its own address as resolver (RDNSS) — but only while an IPv6 upstream
+//! (on-link, autonomous), its MTU, the NIC's MAC and, when the appliance redirects the
+//! interface's DNS `to upstream`, its own address as resolver (RDNSS) — but only while an IPv6 upstream
 //! resolver is known: a query to the appliance's IPv6 address is redirected to an IPv6
 //! resolver, and without one it would go unanswered. A resolver that goes away is
 //! withdrawn at once (an RDNSS option with lifetime zero, RFC 8106 §5.1); one that comes

@@ -46,7 +46,7 @@ use smoltcp::wire::{
 
 use crate::arp::is_station;
 use crate::neighbor::{Enqueued, NeighborTable, Resolution};
-use crate::policy::{Ipv6Config, Policy};
+use crate::policy::{DnsUpstream, Ipv6Config, Policy};
 use crate::ratelimit::TokenBucket;
 use crate::rng::SplitMix64;
 use crate::share::SourceClass;
@@ -988,16 +988,22 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
     state
 }
 
-/// Whether a DNS redirect covers clients arriving on `nic` (the appliance answers DNS
-/// there, so its router advertisements name it as resolver).
+/// Whether the DNS redirect for clients arriving on `nic` (the first that covers it, as
+/// the data plane applies them) can take IPv6 queries: only one `to upstream` can, with
+/// the IPv6 resolvers the uplink learns (a static list names IPv4 resolvers). Then the
+/// router advertisements there name the appliance as resolver while one is known.
 fn dns_served(policy: &Policy, nic: u8) -> bool {
-    policy.dns.iter().any(|redirect| {
-        redirect
-            .in_nic
-            .of(policy.byte_ranges)
-            .iter()
-            .any(|r| (r.first..=r.last).contains(&nic))
-    })
+    policy
+        .dns
+        .iter()
+        .find(|redirect| {
+            redirect
+                .in_nic
+                .of(policy.byte_ranges)
+                .iter()
+                .any(|r| (r.first..=r.last).contains(&nic))
+        })
+        .is_some_and(|redirect| matches!(redirect.upstream, DnsUpstream::Learned))
 }
 
 /// Sends `packet` (an IPv6 packet) to `to` on `nic`, with an Ethernet header.
