@@ -19,7 +19,6 @@ use dataplane::appliance::{ApplianceOptions, RedirectKind, Trace};
 use dataplane::arp::{self, ArpMessage};
 use dataplane::dhcp::ClientMessage;
 use dataplane::drops::DropReason;
-use dataplane::ndp::wire::Outgoing;
 use dataplane::neighbor;
 use dataplane::policy::{DnsUpstream, Policy};
 use dataplane::sink::RecordingSink;
@@ -30,8 +29,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv6Message,
     Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv6Address,
-    Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscPrefixInfoFlags, NdiscPrefixInformation,
-    NdiscRepr, NdiscRouterFlags, ETHERNET_HEADER_LEN,
+    Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr, ETHERNET_HEADER_LEN,
 };
 
 use crate::cases::{self, Advert, Case, Lease, LEASE_PREFIX_LEN};
@@ -246,39 +244,15 @@ fn settle(appliance: &mut Appliance, since: Instant) -> Instant {
 /// The link-local address of the uplink's router in a dry run.
 pub const ROUTER: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 
-/// The router advertisement `advert` stands for, as a router sends it to all nodes: a
-/// default router for half an hour, its /64 prefix on-link and autonomous, its resolver in
-/// an RDNSS option (RFC 8106).
+/// The router advertisement `advert` stands for ([`packets6::router_advert_frame`]: a
+/// default router for half an hour, its /64 prefix, its resolver in an RDNSS option).
 fn router_advert(advert: &Advert) -> Vec<u8> {
-    let all_nodes = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-    let message = NdiscRepr::RouterAdvert {
-        hop_limit: 64,
-        flags: NdiscRouterFlags::empty(),
-        router_lifetime: Duration::from_secs(1800),
-        reachable_time: Duration::ZERO,
-        retrans_time: Duration::ZERO,
-        lladdr: Some(host_mac(IpAddr::V6(ROUTER)).into()),
-        mtu: None,
-        prefix_info: Some(NdiscPrefixInformation {
-            prefix_len: 64,
-            flags: NdiscPrefixInfoFlags::ON_LINK | NdiscPrefixInfoFlags::ADDRCONF,
-            valid_lifetime: Duration::from_secs(86_400),
-            preferred_lifetime: Duration::from_secs(14_400),
-            prefix: advert.prefix,
-        }),
-    };
-    let resolvers = [advert.resolver];
-    let outgoing = Outgoing {
-        eth_src: host_mac(IpAddr::V6(ROUTER)),
-        eth_dst: EthernetAddress([0x33, 0x33, 0, 0, 0, 1]),
-        src: ROUTER,
-        dst: all_nodes,
-        message,
-        rdnss: Some((Duration::from_secs(1200), &resolvers)),
-    };
-    let mut frame = vec![0; outgoing.len()];
-    outgoing.emit(&mut frame);
-    frame
+    packets6::router_advert_frame(
+        ROUTER,
+        host_mac(IpAddr::V6(ROUTER)),
+        advert.prefix,
+        &[advert.resolver],
+    )
 }
 
 /// A source in the DHCP pool of its arrival interface sends as the client holding its

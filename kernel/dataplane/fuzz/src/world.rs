@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use dataplane::appliance::{ApplianceOptions, Trace};
 use dataplane::arp::{self, ArpMessage};
-use dataplane::ndp::address::{is_link_local, link_local, multicast_mac};
+use dataplane::ndp::address::{is_link_local, link_local};
 use dataplane::policy::{Ipv6Config, Policy, PolicyBuf};
 use dataplane::sink::RecordingSink;
 use dataplane::testutil::packets::ethernet_of;
@@ -13,7 +13,7 @@ use dataplane::{Appliance, ApplianceConfig, NicConfig};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     ArpOperation, EthernetAddress, EthernetProtocol, Icmpv6Repr, Ipv4Address, Ipv6Address,
-    Ipv6Cidr, NdiscPrefixInfoFlags, NdiscPrefixInformation, NdiscRepr, NdiscRouterFlags,
+    Ipv6Cidr, NdiscRepr,
     RawHardwareAddress,
 };
 
@@ -310,31 +310,7 @@ impl World {
         if !matches!(self.prefixes6.first(), Some(Some((_, true)))) {
             return None;
         }
-        let repr = NdiscRepr::RouterAdvert {
-            hop_limit: 64,
-            flags: NdiscRouterFlags::empty(),
-            router_lifetime: Duration::from_secs(1800),
-            reachable_time: Duration::from_millis(0),
-            retrans_time: Duration::from_millis(0),
-            lladdr: Some(RawHardwareAddress::from(host_mac(0, 0))),
-            mtu: None,
-            prefix_info: Some(NdiscPrefixInformation {
-                prefix_len: 64,
-                flags: NdiscPrefixInfoFlags::ON_LINK | NdiscPrefixInfoFlags::ADDRCONF,
-                valid_lifetime: Duration::from_secs(86_400),
-                preferred_lifetime: Duration::from_secs(14_400),
-                prefix: SLAAC_PREFIX,
-            }),
-        };
-        let all_nodes = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-        let mut ip = packets6::icmp(ROUTER6, all_nodes, &Icmpv6Repr::Ndisc(repr));
-        packets6::set_hop_limit(&mut ip, 255);
-        let frame = ethernet_of(
-            EthernetProtocol::Ipv6,
-            host_mac(0, 0),
-            multicast_mac(all_nodes),
-            &ip,
-        );
+        let frame = packets6::router_advert_frame(ROUTER6, host_mac(0, 0), SLAAC_PREFIX, &[]);
         Some((0, frame))
     }
 

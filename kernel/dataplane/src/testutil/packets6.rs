@@ -1,5 +1,6 @@
 //! Short builders of IPv6 test packets — a TCP segment, a UDP datagram, an ICMPv6 echo or
-//! error — and the extension headers a sender (or an attacker) puts before them, all
+//! error, an upstream router's advertisement — and the extension headers a sender (or an
+//! attacker) puts before them, all
 //! emitted with `smoltcp::wire` representations; plus [`checksums_valid`], what a receiving
 //! host checks.
 
@@ -7,12 +8,15 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::time::Duration;
 use smoltcp::wire::{
-    Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv6Address, Ipv6ExtHeader, Ipv6ExtHeaderRepr,
-    Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr, Ipv6RoutingHeader, Ipv6RoutingType,
-    TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
+    EthernetAddress, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv6Address, Ipv6ExtHeader,
+    Ipv6ExtHeaderRepr, Ipv6FragmentHeader, Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr,
+    Ipv6RoutingHeader, Ipv6RoutingType, NdiscPrefixInfoFlags, NdiscPrefixInformation, NdiscRepr,
+    NdiscRouterFlags, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber, UdpPacket, UdpRepr,
 };
 
+use crate::ndp::wire::Outgoing;
 use crate::packet::tcp_flags;
 
 /// An IPv6 address from its text (test constants only).
@@ -267,4 +271,43 @@ pub fn checksums_valid(bytes: &[u8]) -> bool {
         }
         _ => true,
     }
+}
+
+/// The frame of a router advertisement that `router` (link-local, at `mac`) sends to all
+/// nodes, as an upstream router on the appliance's uplink does: a default router for half
+/// an hour, the /64 `prefix` on-link and autonomous (valid a day, preferred four hours),
+/// and `resolvers` in an RDNSS option (RFC 8106, 20 minutes) when there are any.
+pub fn router_advert_frame(
+    router: Ipv6Address,
+    mac: EthernetAddress,
+    prefix: Ipv6Address,
+    resolvers: &[Ipv6Address],
+) -> Vec<u8> {
+    let message = NdiscRepr::RouterAdvert {
+        hop_limit: 64,
+        flags: NdiscRouterFlags::empty(),
+        router_lifetime: Duration::from_secs(1800),
+        reachable_time: Duration::ZERO,
+        retrans_time: Duration::ZERO,
+        lladdr: Some(mac.into()),
+        mtu: None,
+        prefix_info: Some(NdiscPrefixInformation {
+            prefix_len: 64,
+            flags: NdiscPrefixInfoFlags::ON_LINK | NdiscPrefixInfoFlags::ADDRCONF,
+            valid_lifetime: Duration::from_secs(86_400),
+            preferred_lifetime: Duration::from_secs(14_400),
+            prefix,
+        }),
+    };
+    let outgoing = Outgoing {
+        eth_src: mac,
+        eth_dst: EthernetAddress([0x33, 0x33, 0, 0, 0, 1]),
+        src: router,
+        dst: Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+        message,
+        rdnss: (!resolvers.is_empty()).then_some((Duration::from_secs(1200), resolvers)),
+    };
+    let mut frame = vec![0; outgoing.len()];
+    outgoing.emit(&mut frame);
+    frame
 }
