@@ -860,8 +860,9 @@ fn a_client_interface_with_ra_advertises_its_prefix_and_mtu() {
     assert!(options.prefixes[0]
         .flags
         .contains(NdiscPrefixInfoFlags::ADDRCONF | NdiscPrefixInfoFlags::ON_LINK));
-    // A static uplink learns no IPv6 resolver: a query to the appliance's IPv6 address
-    // would have nowhere to go, so none is named.
+    // No upstream resolver is known to neighbour discovery until the appliance says one
+    // is (it knows the uplink's `dns 10.0.2.3`: see appliance_dns_across.rs), so none is
+    // named.
     assert_eq!(options.rdnss, None);
 }
 
@@ -873,23 +874,18 @@ dns from clients to upstream
 ";
 
 #[test]
-fn the_appliance_is_named_resolver_while_an_upstream_ipv6_resolver_is_known() {
+fn the_appliance_is_named_resolver_while_an_upstream_resolver_is_known() {
     let mut nd = Nd::ready(SLAAC_DNS);
     assert!(adverts(&nd.poll()).is_empty());
     nd.advance(Duration::from_secs(4));
     let first = nd.poll();
     assert_eq!(adverts(&first)[0].1.rdnss, None, "no upstream resolver yet");
 
-    // The uplink's router names a resolver for 600 s: the clients hear of the appliance's
-    // at once (within the 3 s rate limit), not at the next periodic advertisement.
-    let dns = [a("2001:db8::53")];
-    let ra = ra_with_rdnss(
-        Duration::from_secs(1800),
-        prefix("2001:db8:1:2::", 86400),
-        &dns,
-    );
+    // The appliance learns an upstream resolver (of either family: a query crosses
+    // families if it must): the clients hear of the appliance's at once (within the 3 s
+    // rate limit), not at the next periodic advertisement.
     nd.advance(Duration::from_secs(3));
-    assert_eq!(nd.receive(0, &ra).0, NdOutcome::Handled);
+    nd.nd.set_upstream_resolver(true, nd.now);
     let announced = nd.poll();
     let adverts_now = adverts(&announced);
     let rdnss = adverts_now[0]
@@ -900,9 +896,10 @@ fn the_appliance_is_named_resolver_while_an_upstream_ipv6_resolver_is_known() {
     assert_eq!(rdnss.servers, [a("fd00:137:1::1")]);
     assert_eq!(rdnss.lifetime, Duration::from_secs(1200));
 
-    // The upstream resolver's lifetime ends: the next advertisement withdraws the
-    // appliance's (lifetime zero), and the ones after name none.
-    nd.advance(Duration::from_secs(601));
+    // The last upstream resolver goes: the next advertisement withdraws the appliance's
+    // (lifetime zero), and the ones after name none.
+    nd.advance(Duration::from_secs(5));
+    nd.nd.set_upstream_resolver(false, nd.now);
     let withdrawn = nd.poll();
     let adverts_now = adverts(&withdrawn);
     let rdnss = adverts_now[0].1.rdnss.clone().expect("a withdrawal");
@@ -916,26 +913,24 @@ fn the_appliance_is_named_resolver_while_an_upstream_ipv6_resolver_is_known() {
 }
 
 #[test]
-fn a_redirect_to_static_ipv4_resolvers_never_names_the_appliance_over_ipv6() {
-    // The static list names IPv4 resolvers only: an IPv6 query to the appliance could not
-    // be redirected, whatever the uplink learns.
+fn a_redirect_to_static_resolvers_names_the_appliance_from_the_first_advertisement() {
+    // An IPv6 query to the appliance crosses to the static list's IPv4 resolvers, which
+    // are always there: nothing the uplink learns or loses changes that.
     let mut nd = Nd::ready(
         "interface uplink  nic0 dhcp slaac
 interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64 ra
 dns from clients to 9.9.9.9
 ",
     );
-    let ra = ra_with_rdnss(
-        Duration::from_secs(1800),
-        prefix("2001:db8:1:2::", 86400),
-        &[a("2001:db8::53")],
-    );
-    assert_eq!(nd.receive(0, &ra).0, NdOutcome::Handled);
-    assert_eq!(nd.nd.dns_servers(), [a("2001:db8::53")]);
+    nd.nd.set_upstream_resolver(false, nd.now);
     for _ in 0..3 {
         nd.advance(Duration::from_secs(4));
         for (_, options) in adverts(&nd.poll()) {
-            assert_eq!(options.rdnss, None);
+            let rdnss = options.rdnss.expect("the appliance is named");
+            assert_eq!(
+                (rdnss.servers.as_slice(), rdnss.lifetime),
+                ([a("fd00:137:1::1")].as_slice(), Duration::from_secs(1200))
+            );
         }
     }
 }

@@ -747,7 +747,7 @@ fn later_fragment_gets_the_addresses_of_its_flow_and_nothing_else() {
 }
 
 #[test]
-fn an_ipv6_dns_query_is_redirected_to_an_ipv6_resolver_only() {
+fn an_ipv6_dns_query_goes_to_an_ipv6_resolver_first_and_crosses_to_ipv4_without_one() {
     use dataplane::packet::IpSummary;
     use dataplane::state::FlowTuple;
     use dataplane::testutil::packets6::{self, addr};
@@ -765,8 +765,11 @@ fn an_ipv6_dns_query_is_redirected_to_an_ipv6_resolver_only() {
         "the IPv6 resolver, though the IPv4 one comes first"
     );
     let only_ipv4 = [ip(RESOLVER).into()];
-    assert!(
-        nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &only_ipv4).is_none(),
-        "no family translation"
+    let crossing = nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &only_ipv4);
+    assert_eq!(
+        crossing.map(|r| (r.flow.dst, r.flow.dst_port)),
+        Some((ip(RESOLVER).into(), 53)),
+        "without an IPv6 resolver, the IPv4 one: the query crosses families"
     );
+    assert!(nat::dns_redirect(&policy, CLIENT_NIC, appliance.into(), &query, &[]).is_none());
 }

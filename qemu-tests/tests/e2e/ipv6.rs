@@ -4,7 +4,8 @@
 //! itself, and the host holds the server address `2001:db8:5::80`. The clients have unique
 //! local addresses (`qemu-tests/rules/ipv6.rules`), masqueraded behind the uplink's SLAAC
 //! address; the uplink's MTU is IPv6's minimum, 1,280 bytes. radvd names the uplink host
-//! as resolver (RDNSS): DNS asked of the appliance's IPv6 addresses is redirected there.
+//! as resolver (RDNSS): DNS asked of the appliance's IPv6 addresses is redirected there
+//! (where it names none, such queries cross to the uplink host's IPv4 resolver).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -76,6 +77,11 @@ pub(crate) struct Ipv6Lab {
 impl Ipv6Lab {
     /// Boots it, or `None` when `test` must be skipped (not root).
     pub(crate) fn boot(test: &str) -> Outcome<Option<Ipv6Lab>> {
+        Ipv6Lab::boot_with(test, &[v6(ROUTER)])
+    }
+
+    /// [`Ipv6Lab::boot`] with radvd naming `resolvers` (RDNSS; none: no option).
+    fn boot_with(test: &str, resolvers: &[Ipv6Address]) -> Outcome<Option<Ipv6Lab>> {
         if !require_root(test)? {
             return Ok(None);
         }
@@ -94,7 +100,7 @@ impl Ipv6Lab {
         uplink.add_ipv6(Ipv6Cidr::new(v6(ROUTER), 64))?;
         uplink.add_ipv6(Ipv6Cidr::new(v6(SERVER), 128))?;
         let prefix = Ipv6Cidr::new(v6(UPLINK_PREFIX), 64);
-        let radvd = Radvd::start(&uplink, &RaPlan::router(prefix, &[v6(ROUTER)]))?;
+        let radvd = Radvd::start(&uplink, &RaPlan::router(prefix, resolvers))?;
         for (host, nic, address) in [(&alpha, 1u8, ALPHA), (&beta, 2, BETA)] {
             host.attach(Ipv4Cidr::new(Ipv4Address::new(10, 137, nic, 2), 24))?;
             host.add_ipv6(Ipv6Cidr::new(v6(address), 64))?;
@@ -384,4 +390,55 @@ fn dns_asked_of_the_appliances_ipv6_address_is_answered_by_the_advertised_resolv
             )
         },
     )
+}
+
+#[test]
+fn dns_asked_of_the_appliances_ipv6_address_crosses_to_the_ipv4_resolver() -> Outcome {
+    // radvd names no resolver: the uplink knows only its static IPv4 one (10.0.2.2), and
+    // IPv6 queries to the appliance cross to it.
+    let Some(lab) = Ipv6Lab::boot_with(
+        "dns_asked_of_the_appliances_ipv6_address_crosses_to_the_ipv4_resolver",
+        &[],
+    )?
+    else {
+        return Ok(());
+    };
+    let answer = Ipv4Address::new(198, 51, 100, 81);
+    let resolver = DnsServer::start(
+        lab.uplink.namespace(),
+        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 2)), DNS_PORT),
+        vec![(WEB_SERVER_NAME.to_string(), answer)],
+    )?;
+    let appliance = APPLIANCE_LAN[0];
+    for transport in [DigTransport::Udp, DigTransport::Tcp] {
+        let got = dig_at(
+            &lab.alpha,
+            IpAddr::V6(v6(appliance)),
+            WEB_SERVER_NAME,
+            transport,
+        )?;
+        ensure(
+            got.status == "NOERROR"
+                && got.addresses == [answer]
+                && got.server.starts_with(&format!("{appliance}#53")),
+            || {
+                format!(
+                    "dig @{appliance} {WEB_SERVER_NAME} over {transport:?}: {got:?}, expected NOERROR with {answer} from {appliance}#53\nconsole:\n{}",
+                    lab.vm.console().transcript()
+                )
+            },
+        )?;
+    }
+    // Both reached the IPv4 resolver over the client's transport, from the appliance's
+    // IPv4 uplink address.
+    let queries = resolver.queries();
+    let uplink = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 15));
+    let seen = |transport| {
+        queries
+            .iter()
+            .any(|q| q.name == WEB_SERVER_NAME && q.transport == transport && q.peer.ip() == uplink)
+    };
+    ensure(seen(DnsTransport::Udp) && seen(DnsTransport::Tcp), || {
+        format!("expected a UDP and a TCP query from {uplink}; the resolver saw {queries:?}")
+    })
 }

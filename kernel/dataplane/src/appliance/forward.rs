@@ -82,7 +82,7 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         let outcome = self.ndp.receive(pd.nic, pd.frame, pd.now, sink);
-        self.follow_ndp();
+        self.follow_ndp(pd.now);
         match outcome {
             NdOutcome::Handled => {
                 pd.trace.fate = Fate::Local;

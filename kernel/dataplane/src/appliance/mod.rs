@@ -36,6 +36,7 @@
 //! descriptor's [`Trace`], which [`Appliance::receive_traced`] returns: that is how
 //! `rules test` and `explain` report what the kernel does with a packet.
 
+mod across;
 mod answer;
 mod arp;
 mod checks;
@@ -343,7 +344,15 @@ impl<'p> Appliance<'p> {
             stats: report::Reporter::new(now, options.stats_interval),
         };
         appliance.configure_next_hops();
+        appliance.upstream_resolvers_changed(now);
         appliance
+    }
+
+    /// Tells neighbour discovery whether any upstream resolver is known, after the list
+    /// changed: client networks are told of the appliance's IPv6 resolver while one is.
+    fn upstream_resolvers_changed(&mut self, now: Instant) {
+        let known = !self.upstream_dns.is_empty();
+        self.ndp.set_upstream_resolver(known, now);
     }
 
     /// Counters of NIC `nic`.
@@ -393,7 +402,7 @@ impl<'p> Appliance<'p> {
     /// Follows what neighbour discovery changed: each NIC's IPv6 addresses and router
     /// (routes, anti-spoofing, NAT66 and ICMPv6 sources read them from the routes), the
     /// uplink's IPv6 resolvers, and next hops that never answered.
-    fn follow_ndp(&mut self) {
+    fn follow_ndp(&mut self, now: Instant) {
         for event in self.ndp.take_events() {
             match event {
                 NdEvent::AddressAdded { nic, .. }
@@ -406,6 +415,7 @@ impl<'p> Appliance<'p> {
                     self.upstream_dns.retain(|a| a.version() == IpVersion::Ipv4);
                     let learned = self.ndp.dns_servers().iter().map(|&a| IpAddress::Ipv6(a));
                     self.upstream_dns.extend(learned);
+                    self.upstream_resolvers_changed(now);
                 }
                 NdEvent::Unreachable { nic, dropped } => {
                     for _ in 0..dropped {
@@ -601,7 +611,7 @@ impl<'p> Appliance<'p> {
             }
         }
         self.ndp.poll(now, sink);
-        self.follow_ndp();
+        self.follow_ndp(now);
         self.states.sweep(now, SWEEP_BUDGET);
         self.fragments.expire(now);
         let mut delay = self.stats.wait_at_most(MAX_POLL_DELAY);

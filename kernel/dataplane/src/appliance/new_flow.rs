@@ -181,8 +181,12 @@ impl Appliance<'_> {
         } = passed;
         let mut translated = redirected;
         let masquerade = nat::masquerade_rule(&self.policy, pd.nic, translated.src, out_nic);
-        if let Some(rule) = masquerade {
-            pd.trace.masquerade = Some(rule);
+        // A query the DNS redirect sends to a resolver of the other family leaves from the
+        // appliance's own address of that family, `nat` rule or not: its client's address
+        // has no place in the other family's header.
+        let crosses_families = translated.src.version() != translated.dst.version();
+        if masquerade.is_some() || crosses_families {
+            pd.trace.masquerade = masquerade;
             let Some(nat_address) = self.nat_address(out_nic, translated.dst) else {
                 return Err(DropReason::NoRoute.into());
             };

@@ -46,7 +46,7 @@ enum Reach {
 }
 
 /// Completes the descriptor's partial checksum in software; the packet is plain afterwards.
-fn finish_checksum(pd: &mut PacketDesc) -> Result<(), Dropped> {
+pub(super) fn finish_checksum(pd: &mut PacketDesc) -> Result<(), Dropped> {
     let total_len = pd.ip.total_len;
     let packet = &mut pd.frame[ETHERNET_HEADER_LEN..ETHERNET_HEADER_LEN + total_len];
     segmenter::complete_checksum(packet).map_err(malformed_offload)?;
@@ -56,7 +56,7 @@ fn finish_checksum(pd: &mut PacketDesc) -> Result<(), Dropped> {
 
 /// An offloaded packet the segmenter refuses (its metadata was checked, so this does not
 /// happen): dropped as malformed.
-fn malformed_offload(_: segmenter::SegmentError) -> Dropped {
+pub(super) fn malformed_offload(_: segmenter::SegmentError) -> Dropped {
     Dropped::detail(DropReason::Malformed, "offload-unfinishable")
 }
 
@@ -117,6 +117,11 @@ impl Appliance<'_> {
         plan: Plan,
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
+        if let Rewrite::Translate(translation) = plan.rewrite {
+            if nat::changes_family(&translation) {
+                return self.transmit_across_families(pd, plan, translation, sink);
+            }
+        }
         let fits = pd.offload.wire_packet_len(&pd.ip) <= plan.mtu as usize;
         // IPv6 is never fragmented by a router: its summary always says "don't fragment".
         if !fits && pd.ip.dont_fragment {

@@ -435,6 +435,7 @@ impl Appliance<'_> {
                 self.upstream_dns.retain(|a| a.version() == IpVersion::Ipv6);
                 self.upstream_dns
                     .extend(lease.dns_servers.iter().map(|&a| IpAddress::from(a)));
+                self.upstream_resolvers_changed(now);
             }
         }
         self.routes.set_nic(nic, config);

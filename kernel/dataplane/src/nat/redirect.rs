@@ -61,8 +61,10 @@ pub fn port_forward(
 /// when no redirect applies or no resolver is known. The other resolvers of a list are not
 /// used: every query goes to the first.
 ///
-/// The resolver is of the query's family (a header rewrite cannot turn an IPv6 query into
-/// an IPv4 one): the first of the list with that family.
+/// The resolver is the first of the query's family; without one, the first of the other
+/// family — the query then crosses families on its way ([`super::across_families`]): a
+/// client that learned the appliance's IPv6 address as its resolver is answered even
+/// where the upstream resolvers are IPv4 only.
 pub fn dns_redirect(
     policy: &Policy,
     in_nic: u8,
@@ -85,14 +87,24 @@ pub fn dns_redirect(
     if !addressed {
         return None;
     }
-    let family = flow.dst.version();
+    let first_of = |resolvers: &mut dyn Iterator<Item = IpAddress>| {
+        let mut other = None;
+        for resolver in resolvers {
+            if resolver.version() == flow.dst.version() {
+                return Some(resolver);
+            }
+            other = other.or(Some(resolver));
+        }
+        other
+    };
     let resolver = match redirect.upstream {
-        DnsUpstream::Learned => learned.iter().copied().find(|r| r.version() == family)?,
-        DnsUpstream::Static(span) => span
-            .of(policy.ipv4_addrs)
-            .iter()
-            .map(|a| IpAddress::Ipv4(Ipv4Address::from_bits(*a)))
-            .find(|r| r.version() == family)?,
+        DnsUpstream::Learned => first_of(&mut learned.iter().copied())?,
+        DnsUpstream::Static(span) => first_of(
+            &mut span
+                .of(policy.ipv4_addrs)
+                .iter()
+                .map(|a| IpAddress::Ipv4(Ipv4Address::from_bits(*a))),
+        )?,
     };
     Some(Redirected {
         rule,

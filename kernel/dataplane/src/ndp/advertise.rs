@@ -6,9 +6,10 @@
 //! advertisement per [`MIN_DELAY_BETWEEN_RAS`], so a client's flood of solicitations
 //! cannot make it flood the link. Each advertisement carries the interface's /64 prefix
 //! (on-link, autonomous), its MTU, the NIC's MAC and, when the appliance redirects the
-//! interface's DNS `to upstream`, its own address as resolver (RDNSS) — but only while an IPv6 upstream
-//! resolver is known: a query to the appliance's IPv6 address is redirected to an IPv6
-//! resolver, and without one it would go unanswered. A resolver that goes away is
+//! interface's DNS, its own address as resolver (RDNSS). A query to that address goes to
+//! an upstream resolver of either family (crossing families if it must), so for a
+//! redirect `to upstream` the resolver is named only while the uplink knows one: without
+//! one the query would go unanswered. A resolver that goes away is
 //! withdrawn at once (an RDNSS option with lifetime zero, RFC 8106 §5.1); one that comes
 //! is announced at once, both within the rate limit.
 

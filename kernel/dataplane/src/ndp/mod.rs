@@ -177,6 +177,9 @@ struct NdNic {
     static_gateway: Option<Ipv6Address>,
     slaac: Option<Slaac>,
     advertiser: Option<Advertiser>,
+    /// Whether the advertised resolver comes and goes with the upstream resolvers (a
+    /// `to upstream` redirect), rather than being always there (a static list).
+    resolver_follows_upstream: bool,
 }
 
 impl NdNic {
@@ -737,8 +740,15 @@ impl NeighborDiscovery {
                 log::info!("nic{nic} slaac: dns {:?}", self.dns_servers());
             }
             self.events.push(NdEvent::DnsChanged);
-            let known = !self.dns_servers().is_empty();
-            for advertiser in self.nics.iter_mut().filter_map(|n| n.advertiser.as_mut()) {
+        }
+    }
+
+    /// Whether any upstream resolver (IPv4 or IPv6: a query crosses families if it must)
+    /// is known now: the advertisements of the interfaces whose DNS goes `to upstream`
+    /// name the appliance as resolver only while one is.
+    pub fn set_upstream_resolver(&mut self, known: bool, now: Instant) {
+        for nic in self.nics.iter_mut().filter(|n| n.resolver_follows_upstream) {
+            if let Some(advertiser) = &mut nic.advertiser {
                 advertiser.set_upstream_resolver(known, now);
             }
         }
@@ -957,6 +967,7 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
         static_gateway: None,
         slaac: None,
         advertiser: None,
+        resolver_follows_upstream: false,
     };
     if !state.enabled {
         return state;
@@ -974,12 +985,19 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
             state.addresses.add(cidr, Origin::Static, now);
             state.static_gateway = gateway.map(Ipv6Address::from_bits);
             if interface.is_some_and(|i| i.router_adverts) {
-                let resolver = dns_served(policy, nic).then_some(cidr.address());
-                state.advertiser = Some(Advertiser::new(AdvertContent {
+                let upstream = dns_upstream(policy, nic);
+                let resolver = upstream.is_some().then_some(cidr.address());
+                state.resolver_follows_upstream = matches!(upstream, Some(DnsUpstream::Learned));
+                let mut advertiser = Advertiser::new(AdvertContent {
                     prefix: address::network(cidr),
                     mtu: interface.map_or(crate::policy::MAX_MTU, |i| i.mtu),
                     resolver,
-                }));
+                });
+                if matches!(upstream, Some(DnsUpstream::Static(_))) {
+                    // A static list is always there.
+                    advertiser.set_upstream_resolver(true, now);
+                }
+                state.advertiser = Some(advertiser);
             }
         }
         Ipv6Config::Slaac => state.slaac = Some(Slaac::new(mac)),
@@ -988,11 +1006,11 @@ fn nic_from_policy(policy: &Policy, nic: u8, mac: EthernetAddress, now: Instant)
     state
 }
 
-/// Whether the DNS redirect for clients arriving on `nic` (the first that covers it, as
-/// the data plane applies them) can take IPv6 queries: only one `to upstream` can, with
-/// the IPv6 resolvers the uplink learns (a static list names IPv4 resolvers). Then the
-/// router advertisements there name the appliance as resolver while one is known.
-fn dns_served(policy: &Policy, nic: u8) -> bool {
+/// Where the DNS redirect for clients arriving on `nic` (the first that covers it, as the
+/// data plane applies them) sends queries, if one covers it: it takes IPv6 queries to
+/// either family's resolvers, so the router advertisements there name the appliance as
+/// resolver — always for a static list, while one is known for `to upstream`.
+fn dns_upstream(policy: &Policy, nic: u8) -> Option<DnsUpstream> {
     policy
         .dns
         .iter()
@@ -1003,7 +1021,7 @@ fn dns_served(policy: &Policy, nic: u8) -> bool {
                 .iter()
                 .any(|r| (r.first..=r.last).contains(&nic))
         })
-        .is_some_and(|redirect| matches!(redirect.upstream, DnsUpstream::Learned))
+        .map(|redirect| redirect.upstream)
 }
 
 /// Sends `packet` (an IPv6 packet) to `to` on `nic`, with an Ethernet header.

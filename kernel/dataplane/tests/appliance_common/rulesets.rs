@@ -238,6 +238,22 @@ pub static DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// Dual stack whose uplink knows only an IPv4 resolver (10.0.2.3), with the clients' DNS
+/// redirected: a query to the appliance's IPv6 address crosses to IPv4. The uplink's MTU
+/// is smaller than the clients' (TCP's MSS is lowered to fit both).
+pub static DNS_ACROSS_FAMILIES: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "dns-across-families.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 address6 2001:db8:2::15/64 gateway6 fe80::2 mtu 1400
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64 ra
+         client work     10.137.1.10, fd00:137:1::10 on clients
+         nat from clients to uplink
+         dns from clients to upstream
+         pass from clients to uplink
+         default block log",
+    )
+});
+
 /// Qubes' wiring: two point-to-point client links sharing the gateway address 10.137.0.1,
 /// each with one qube at an address of its own.
 pub static POINT_TO_POINT: LazyLock<PolicyBuf> = LazyLock::new(|| {
