@@ -232,21 +232,43 @@ pub fn wait_for_drop(
             .find(|line| wanted(line))
             .map(Ok)
     });
-    found.map_err(|failure| {
-        let seen: Vec<String> = console
-            .lines()
-            .into_iter()
-            .filter(|line| line.starts_with(DROP_PREFIX))
-            .collect();
-        Failure::new(format!(
-            "{failure}; drop lines on the console: {}",
-            if seen.is_empty() {
-                "none".to_string()
-            } else {
-                seen.join(" | ")
-            }
-        ))
-    })
+    found.map_err(|failure| with_drop_lines(console, failure))
+}
+
+/// Waits for a drop line whose text `wanted` accepts — for the lines [`DropLine::parse`]
+/// does not read (IPv6 addresses) — and returns it; on timeout the failure lists the drop
+/// lines that did appear.
+pub fn wait_for_drop_text(
+    console: &Console,
+    what: &str,
+    timeout: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Outcome<String> {
+    let found = console.wait_until(what, timeout, |snapshot| {
+        snapshot
+            .lines
+            .iter()
+            .find(|line| line.starts_with(DROP_PREFIX) && wanted(line))
+            .map(|line| Ok(line.clone()))
+    });
+    found.map_err(|failure| with_drop_lines(console, failure))
+}
+
+/// `failure`, followed by the drop lines on the console.
+fn with_drop_lines(console: &Console, failure: Failure) -> Failure {
+    let seen: Vec<String> = console
+        .lines()
+        .into_iter()
+        .filter(|line| line.starts_with(DROP_PREFIX))
+        .collect();
+    Failure::new(format!(
+        "{failure}; drop lines on the console: {}",
+        if seen.is_empty() {
+            "none".to_string()
+        } else {
+            seen.join(" | ")
+        }
+    ))
 }
 
 /// Where the statement `rule` (its exact text, after any indentation) starts in `ruleset`.

@@ -6,8 +6,8 @@
 //! and `nic2` with client `beta`, each client at [`crate::addressing::host_address`].
 
 use crate::drop_log::{default_position, rule_position, RulePosition};
-use crate::kernels::{workspace, KernelVariant};
-use crate::{Failure, Outcome};
+use crate::kernels::KernelVariant;
+use crate::Outcome;
 
 /// The ruleset, relative to the workspace root.
 pub const RULESET: &str = "qemu-tests/rules/forwarding.rules";
@@ -51,9 +51,7 @@ pub const BLOCK_RULE: &str = "block log from { lan1, lan2 } to uplink tcp port 8
 
 /// The ruleset's text.
 pub fn ruleset_text() -> Outcome<String> {
-    let path = workspace()?.root.join(RULESET);
-    std::fs::read_to_string(&path)
-        .map_err(|error| Failure::new(format!("reading {}: {error}", path.display())))
+    FORWARDING.ruleset_text()
 }
 
 /// Where `rule` (one of the constants above) sits in the ruleset.

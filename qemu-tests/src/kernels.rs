@@ -45,6 +45,17 @@ impl KernelVariant {
         features: &["fault-injection"],
     };
 
+    /// The text of this variant's ruleset file (a test variant's: fails for one built with
+    /// the default ruleset).
+    pub fn ruleset_text(&self) -> Outcome<String> {
+        let rules = self.rules.ok_or_else(|| {
+            Failure::new(format!("the {} kernel has the default ruleset", self.name))
+        })?;
+        let path = workspace()?.root.join(rules);
+        std::fs::read_to_string(&path)
+            .map_err(|error| Failure::new(format!("reading {}: {error}", path.display())))
+    }
+
     /// The cargo build request of this variant, writing into `out_dir`.
     pub fn request(&self, workspace: &Workspace, out_dir: PathBuf) -> BuildRequest {
         BuildRequest {

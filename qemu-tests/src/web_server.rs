@@ -10,7 +10,7 @@
 //! - anything else gets `404` or `400`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use dataplane::rng::SplitMix64;
 
@@ -60,13 +60,19 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
 /// A web server, serving until dropped.
 pub struct WebServer {
-    address: SocketAddrV4,
+    address: SocketAddr,
     _service: Service,
 }
 
 impl WebServer {
-    /// Starts a server named `name` on `address` inside network namespace `namespace`.
-    pub fn start(namespace: &str, address: SocketAddrV4, name: &str) -> Outcome<WebServer> {
+    /// Starts a server named `name` on `address` (IPv4 or IPv6) inside network namespace
+    /// `namespace`.
+    pub fn start(
+        namespace: &str,
+        address: impl Into<SocketAddr>,
+        name: &str,
+    ) -> Outcome<WebServer> {
+        let address = address.into();
         let listener =
             in_namespace(namespace, || TcpListener::bind(address)).map_err(|failure| {
                 Failure::new(format!("web server {name} on {address}: {failure}"))
@@ -85,7 +91,7 @@ impl WebServer {
     }
 
     /// Where it listens.
-    pub fn address(&self) -> SocketAddrV4 {
+    pub fn address(&self) -> SocketAddr {
         self.address
     }
 }

@@ -4,7 +4,7 @@
 //! which plays the internet. Each test boots its own appliance with the forwarding ruleset
 //! (`qemu-tests/rules/forwarding.rules`).
 
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use qemu_tests::addressing::{appliance_address, host_address, INTERNET_SERVER};
@@ -28,7 +28,7 @@ const PINGS: u32 = 3;
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client waits on a blocked port before concluding that it times out.
-const BLOCKED_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const BLOCKED_WAIT: Duration = Duration::from_secs(5);
 
 /// Boots the appliance between real hosts, or `None` when `test` must be skipped (not root).
 pub(crate) fn boot(test: &str, kernel_cmdline: &str) -> Outcome<Option<TapAppliance>> {
@@ -38,9 +38,9 @@ pub(crate) fn boot(test: &str, kernel_cmdline: &str) -> Outcome<Option<TapApplia
     TapAppliance::boot(kernel_cmdline).map(Some)
 }
 
-/// `http://address:port/path`.
+/// `http://address:port/path` (`http://[address]:port/path` for IPv6).
 pub(crate) fn url(address: impl Into<IpAddr>, port: u16, path: &str) -> String {
-    format!("http://{}:{port}{path}", address.into())
+    format!("http://{}{path}", SocketAddr::new(address.into(), port))
 }
 
 /// The greeting of the web server `url` names, fetched from `host`.

@@ -14,14 +14,18 @@ use image::qemu::{BootPath, Machine};
 use qemu_tests::background::Background;
 use qemu_tests::client_tools::{dig_at, DigTransport};
 use qemu_tests::dns_server::{DnsServer, DnsTransport};
+use qemu_tests::drop_log::wait_for_drop_text;
 use qemu_tests::kernels::KernelVariant;
 use qemu_tests::notice::require_root;
 use qemu_tests::radvd::{RaPlan, Radvd};
 use qemu_tests::test_host::TestHost;
-use qemu_tests::uplink_services::{DNS_PORT, WEB_SERVER_NAME};
+use qemu_tests::uplink_services::{DNS_PORT, INTERNET_WEB_SERVER, WEB_SERVER_NAME};
 use qemu_tests::vm::{NicWiring, Vm, VmSpec};
+use qemu_tests::web_server::WebServer;
 use qemu_tests::{ensure, Failure, Outcome};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
+
+use crate::clients::{greeting, url};
 
 /// The kernel built with the IPv6 suite's ruleset.
 const IPV6: KernelVariant = KernelVariant {
@@ -30,9 +34,8 @@ const IPV6: KernelVariant = KernelVariant {
     features: &[],
 };
 
-const NICS: usize = 3;
 /// The uplink's link prefix, as radvd advertises it.
-const UPLINK_PREFIX: &str = "2001:db8:1:2::";
+pub(crate) const UPLINK_PREFIX: &str = "2001:db8:1:2::";
 /// The uplink host's address on the link (the router, and the resolver radvd names).
 const ROUTER: &str = "2001:db8:1:2::1";
 /// The internet server.
@@ -44,23 +47,11 @@ pub(crate) const APPLIANCE_LAN: [&str; 2] = ["fd00:137:1::1", "fd00:137:2::1"];
 /// The uplink's SLAAC address must be there (RS answered, DAD passed) within this.
 const SLAAC_BOUND: Duration = Duration::from_secs(60);
 const PINGS: u32 = 3;
-/// A one-request HTTP server on an IPv6 address (argv 1, port argv 2) whose body is the
-/// peer address it saw.
-const PEER_ECHO_SERVER: &str = "\
-import http.server, socket, sys
-class Peer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = self.client_address[0].encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-class Server(http.server.HTTPServer):
-    address_family = socket.AF_INET6
-Server((sys.argv[1], int(sys.argv[2])), Peer).handle_request()
-";
+/// Where the internet's web server listens.
+const WEB_PORT: u16 = 8080;
 
-fn v6(text: &str) -> Ipv6Address {
+/// `text` as an IPv6 address (a constant of these suites).
+pub(crate) fn v6(text: &str) -> Ipv6Address {
     text.parse().expect("an IPv6 address")
 }
 
@@ -88,24 +79,10 @@ impl Ipv6Lab {
         let uplink = TestHost::create()?;
         let alpha = TestHost::create()?;
         let beta = TestHost::create()?;
-        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
-        spec.variant = IPV6;
-        spec.nics = [&uplink, &alpha, &beta]
-            .iter()
-            .map(|host| NicWiring::Tap(host.tap().to_string()))
-            .collect();
-        let vm = Vm::start(spec)?;
-        vm.wait_ready()?;
-        uplink.attach(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 2), 24))?;
-        uplink.add_ipv6(Ipv6Cidr::new(v6(ROUTER), 64))?;
-        uplink.add_ipv6(Ipv6Cidr::new(v6(SERVER), 128))?;
-        let prefix = Ipv6Cidr::new(v6(UPLINK_PREFIX), 64);
-        let radvd = Radvd::start(&uplink, &RaPlan::router(prefix, resolvers))?;
+        let vm = start_appliance(IPV6, &[&uplink, &alpha, &beta])?;
+        let radvd = serve_ipv6_internet(&uplink, resolvers)?;
         for (host, nic, address) in [(&alpha, 1u8, ALPHA), (&beta, 2, BETA)] {
-            host.attach(Ipv4Cidr::new(Ipv4Address::new(10, 137, nic, 2), 24))?;
-            host.add_ipv6(Ipv6Cidr::new(v6(address), 64))?;
-            let gateway = APPLIANCE_LAN[usize::from(nic) - 1];
-            host.run_checked("ip", &["-6", "route", "add", "default", "via", gateway])?;
+            address_client(host, nic, address, APPLIANCE_LAN[usize::from(nic) - 1])?;
         }
         let lab = Ipv6Lab {
             vm,
@@ -114,28 +91,8 @@ impl Ipv6Lab {
             alpha,
             beta,
         };
-        lab.wait_for_uplink()?;
+        wait_for_server(&lab.vm, &lab.alpha)?;
         Ok(Some(lab))
-    }
-
-    /// Waits until a client's ping reaches the server: the uplink has its SLAAC address and
-    /// its router.
-    fn wait_for_uplink(&self) -> Outcome {
-        let deadline = Instant::now() + SLAAC_BOUND;
-        loop {
-            let summary = self.alpha.ping6(v6(SERVER), 1)?;
-            if summary.received == 1 {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(Failure::new(format!(
-                    "no IPv6 path to {SERVER} within {SLAAC_BOUND:?} (SLAAC on the uplink?):\n{}\nconsole:\n{}",
-                    summary.output,
-                    self.vm.console().transcript()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
     }
 
     /// The appliance's SLAAC address on the uplink, as the uplink host's neighbour table
@@ -149,20 +106,69 @@ impl Ipv6Lab {
             .find(|a| Ipv6Cidr::new(v6(UPLINK_PREFIX), 64).contains_addr(a))
             .ok_or_else(|| Failure::new(format!("no appliance address in:\n{text}")))
     }
+}
 
-    /// Fails unless `console` shows a drop line containing every one of `words` within
-    /// `timeout`.
-    fn wait_for_drop_line(&self, what: &str, words: &[&str]) -> Outcome {
-        self.vm
-            .console()
-            .wait_until(what, Duration::from_secs(15), |snapshot| {
-                snapshot
-                    .lines
-                    .iter()
-                    .any(|line| words.iter().all(|w| line.contains(w)))
-                    .then_some(Ok(()))
-            })
+/// Starts the appliance built as `variant` on q35, one NIC per host in order (the uplink
+/// first), and waits until it is ready.
+pub(crate) fn start_appliance(variant: KernelVariant, hosts: &[&TestHost]) -> Outcome<Vm> {
+    let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, hosts.len());
+    spec.variant = variant;
+    spec.nics = hosts
+        .iter()
+        .map(|host| NicWiring::Tap(host.tap().to_string()))
+        .collect();
+    let vm = Vm::start(spec)?;
+    vm.wait_ready()?;
+    Ok(vm)
+}
+
+/// Makes `uplink` (its tap opened by the appliance) the IPv6 internet: the router's and
+/// the server's addresses, and radvd advertising the uplink's prefix, itself as default
+/// router and as resolver.
+pub(crate) fn serve_ipv6_internet(uplink: &TestHost, resolvers: &[Ipv6Address]) -> Outcome<Radvd> {
+    uplink.attach(Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 2), 24))?;
+    uplink.add_ipv6(Ipv6Cidr::new(v6(ROUTER), 64))?;
+    uplink.add_ipv6(Ipv6Cidr::new(v6(SERVER), 128))?;
+    let prefix = Ipv6Cidr::new(v6(UPLINK_PREFIX), 64);
+    Radvd::start(uplink, &RaPlan::router(prefix, resolvers))
+}
+
+/// Addresses the client on `nic` (its tap opened by the appliance): `10.137.<nic>.2/24`
+/// and `address`/64, with the appliance's `gateway` as its IPv6 default router.
+pub(crate) fn address_client(host: &TestHost, nic: u8, address: &str, gateway: &str) -> Outcome {
+    host.attach(Ipv4Cidr::new(Ipv4Address::new(10, 137, nic, 2), 24))?;
+    host.add_ipv6(Ipv6Cidr::new(v6(address), 64))?;
+    host.run_checked("ip", &["-6", "route", "add", "default", "via", gateway])
+        .map(|_| ())
+}
+
+/// Waits until a ping from `client` reaches the server: the uplink has its SLAAC address
+/// and its router.
+pub(crate) fn wait_for_server(vm: &Vm, client: &TestHost) -> Outcome {
+    let deadline = Instant::now() + SLAAC_BOUND;
+    loop {
+        let summary = client.ping6(v6(SERVER), 1)?;
+        if summary.received == 1 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::new(format!(
+                "no IPv6 path to {SERVER} within {SLAAC_BOUND:?} (SLAAC on the uplink?):\n{}\nconsole:\n{}",
+                summary.output,
+                vm.console().transcript()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Fails unless a drop line containing every one of `words` appears on the console within
+/// 15 s.
+pub(crate) fn wait_for_drop_line(vm: &Vm, what: &str, words: &[&str]) -> Outcome {
+    wait_for_drop_text(vm.console(), what, Duration::from_secs(15), |line| {
+        words.iter().all(|word| line.contains(word))
+    })
+    .map(|_| ())
 }
 
 /// Fails unless all of a few `ping -6 target` from `host` are answered.
@@ -211,25 +217,17 @@ fn a_dual_stack_client_reaches_an_ipv6_server_with_ping_curl_and_iperf3_masquera
     pings_all(&lab.alpha, APPLIANCE_LAN[0])?;
     let nat_address = lab.appliance_uplink_address()?;
 
-    // curl -6 to a web server on the internet, which answers with the peer it sees: the
+    // curl to a web server on the internet, which answers with the peer it sees: the
     // appliance's uplink address, never the client's.
-    let server = lab
-        .uplink
-        .spawn("python3", &["-c", PEER_ECHO_SERVER, SERVER, "8080"])?;
-    let server = Background::new("the peer-echo web server on the uplink", server);
-    std::thread::sleep(Duration::from_millis(800));
-    let url = format!("http://[{SERVER}]:8080/");
-    let fetched = lab
-        .alpha
-        .run("curl", &["-6", "-s", "--max-time", "20", &url])?;
-    let peer = String::from_utf8_lossy(&fetched.stdout).to_string();
-    ensure(peer == nat_address.to_string(), || {
+    let server = SocketAddr::new(v6(SERVER).into(), WEB_PORT);
+    let _web = WebServer::start(lab.uplink.namespace(), server, INTERNET_WEB_SERVER)?;
+    let seen = greeting(&lab.alpha, &url(server.ip(), WEB_PORT, "/"))?;
+    ensure(seen.peer.ip() == IpAddr::V6(nat_address), || {
         format!(
-            "curl -6 {url} from alpha: the server saw {peer:?}, expected the appliance's {nat_address}\n{}",
-            String::from_utf8_lossy(&fetched.stderr)
+            "curl {server} from alpha: the server saw {}, expected the appliance's {nat_address}",
+            seen.peer
         )
     })?;
-    drop(server);
 
     // iperf3 -6: a short TCP transfer (PMTU discovery through the 1,280-byte uplink).
     let iperf_server = lab
@@ -281,7 +279,11 @@ fn ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big() -> Outcome {
     lab.alpha
         .add_ipv6(Ipv6Cidr::new(v6("2001:db8:99::5"), 128))?;
     pings_none(&lab.alpha, SERVER, Some("2001:db8:99::5"))?;
-    lab.wait_for_drop_line("the spoofed source logged", &["spoofed", "2001:db8:99::5"])?;
+    wait_for_drop_line(
+        &lab.vm,
+        "the spoofed source logged",
+        &["spoofed", "2001:db8:99::5"],
+    )?;
     // (Linux would prefer that global address as the source from now on.)
     let device = lab.alpha.tap().to_string();
     lab.alpha.run_checked(
@@ -293,7 +295,7 @@ fn ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big() -> Outcome {
         &lab.alpha,
         &RaPlan::router(Ipv6Cidr::new(v6("2001:db8:bad::"), 64), &[]),
     )?;
-    lab.wait_for_drop_line("the rogue RA refused", &["ra-guard"])?;
+    wait_for_drop_line(&lab.vm, "the rogue RA refused", &["ra-guard"])?;
     drop(rogue);
     // Still routed the same way.
     pings_all(&lab.alpha, SERVER)?;
@@ -313,6 +315,26 @@ fn ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big() -> Outcome {
         text.contains("mtu=1280") || text.contains("mtu = 1280") || text.contains("Packet too big"),
         || format!("expected a packet-too-big with MTU 1280:\n{text}"),
     )?;
+    Ok(())
+}
+
+/// Fails unless `dig @appliance` (an IPv6 address of the appliance) from `host` gets
+/// [`WEB_SERVER_NAME`]'s `answer`, from the address it asked, over UDP and over TCP.
+fn answered_over_udp_and_tcp(host: &TestHost, appliance: &str, answer: Ipv4Address) -> Outcome {
+    for transport in [DigTransport::Udp, DigTransport::Tcp] {
+        let got = dig_at(host, IpAddr::V6(v6(appliance)), WEB_SERVER_NAME, transport)?;
+        ensure(
+            got.status == "NOERROR"
+                && got.addresses == [answer]
+                && got.server.starts_with(&format!("{appliance}#53")),
+            || {
+                format!(
+                    "dig @{appliance} {WEB_SERVER_NAME} over {transport:?} from {}: {got:?}, expected NOERROR with {answer} from {appliance}#53",
+                    host.namespace()
+                )
+            },
+        )?;
+    }
     Ok(())
 }
 
@@ -337,20 +359,7 @@ fn dns_asked_of_the_appliances_ipv6_address_is_answered_by_the_advertised_resolv
         (&lab.alpha, APPLIANCE_LAN[0]),
         (&lab.beta, APPLIANCE_LAN[1]),
     ] {
-        for transport in [DigTransport::Udp, DigTransport::Tcp] {
-            let got = dig_at(host, IpAddr::V6(v6(appliance)), WEB_SERVER_NAME, transport)?;
-            ensure(
-                got.status == "NOERROR"
-                    && got.addresses == [answer]
-                    && got.server.starts_with(&format!("{appliance}#53")),
-                || {
-                    format!(
-                        "dig @{appliance} {WEB_SERVER_NAME} over {transport:?} from {}: {got:?}, expected NOERROR with {answer} from {appliance}#53",
-                        host.namespace()
-                    )
-                },
-            )?;
-        }
+        answered_over_udp_and_tcp(host, appliance, answer)?;
     }
     let missing = dig_at(
         &lab.alpha,
@@ -409,26 +418,7 @@ fn dns_asked_of_the_appliances_ipv6_address_crosses_to_the_ipv4_resolver() -> Ou
         SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 2, 2)), DNS_PORT),
         vec![(WEB_SERVER_NAME.to_string(), answer)],
     )?;
-    let appliance = APPLIANCE_LAN[0];
-    for transport in [DigTransport::Udp, DigTransport::Tcp] {
-        let got = dig_at(
-            &lab.alpha,
-            IpAddr::V6(v6(appliance)),
-            WEB_SERVER_NAME,
-            transport,
-        )?;
-        ensure(
-            got.status == "NOERROR"
-                && got.addresses == [answer]
-                && got.server.starts_with(&format!("{appliance}#53")),
-            || {
-                format!(
-                    "dig @{appliance} {WEB_SERVER_NAME} over {transport:?}: {got:?}, expected NOERROR with {answer} from {appliance}#53\nconsole:\n{}",
-                    lab.vm.console().transcript()
-                )
-            },
-        )?;
-    }
+    answered_over_udp_and_tcp(&lab.alpha, APPLIANCE_LAN[0], answer)?;
     // Both reached the IPv4 resolver over the client's transport, from the appliance's
     // IPv4 uplink address.
     let queries = resolver.queries();

@@ -17,6 +17,7 @@ mod hostile;
 mod images;
 mod interrupts;
 mod ipv6;
+mod ipv6_routed;
 mod ipv6_router;
 mod kvm;
 mod libvirt;
