@@ -32,9 +32,9 @@ fn packets_the_kernel_drops_fail_pass_tests_with_the_kernels_reasons() {
         .collect();
     let out = errors(&default_rules_with(&lines));
     for expected in [
-        "54:1: error: test failed: expected pass, got block (martian-destination), decided by the data plane: 127.0.0.1 is in 127.0.0.0/8, which the appliance never forwards to",
-        "55:1: error: test failed: expected pass, got block (martian-destination), decided by the data plane: 224.0.0.1 is in 224.0.0.0/4, which the appliance never forwards to",
-        "56:1: error: test failed: expected pass, got block log, decided by the default at 23:1 for the appliance itself (10.0.2.255 is uplink's broadcast address)",
+        "53:1: error: test failed: expected pass, got block (martian-destination), decided by the data plane: 127.0.0.1 is in 127.0.0.0/8, which the appliance never forwards to",
+        "54:1: error: test failed: expected pass, got block (martian-destination), decided by the data plane: 224.0.0.1 is in 224.0.0.0/4, which the appliance never forwards to",
+        "55:1: error: test failed: expected pass, got block log, decided by the default at 22:1 for the appliance itself (10.0.2.255 is uplink's broadcast address)",
     ] {
         assert!(out.contains(expected), "missing {expected}\nin:\n{out}");
     }
@@ -100,7 +100,7 @@ fn the_appliances_address_on_another_interface_is_not_answered_from_here() {
     );
     assert!(
         errors(&text).contains(
-            "expected pass, got block (no-route), decided by the data plane, after the rule at 21:1 passed it"
+            "expected pass, got block (no-route), decided by the data plane, after the rule at 20:1 passed it"
         ),
         "{}",
         errors(&text)

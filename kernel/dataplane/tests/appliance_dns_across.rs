@@ -296,3 +296,19 @@ fn the_clients_port_unreachable_reaches_the_resolver_as_icmp_about_its_answer() 
     let udp = UdpPacket::new_unchecked(quote.payload());
     assert_eq!((udp.src_port(), udp.dst_port()), (53, nat_port));
 }
+
+#[test]
+fn a_query_to_the_appliances_link_local_address_is_not_redirected() {
+    // Link-local addresses stay on their link (RFC 4291 §2.5.6): the redirect is for the
+    // appliance's `address6`, so this query is the appliance's own, and its policy blocks it.
+    let mut lab = lab();
+    let link_local = addr("fe80::5054:ff:fe6d:1");
+    let query = packets6::udp(CLIENT6.addr(), PORT, link_local, 53, QUERY);
+    let sent = lab.send6(CLIENT6, &query);
+    assert!(
+        sent.frames.iter().all(|(nic, _)| *nic != UPLINK),
+        "nothing goes upstream: {sent:?}"
+    );
+    assert_eq!(lab.live_states(), 0);
+    assert_eq!(lab.dropped(DropReason::Policy), 1);
+}

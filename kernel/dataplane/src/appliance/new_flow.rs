@@ -112,9 +112,12 @@ impl Appliance<'_> {
 
     /// The port forward or DNS redirect for a first packet's `flow`, recorded in the trace.
     fn redirect(&self, pd: &mut PacketDesc, flow: &FlowTuple) -> Option<FlowTuple> {
-        // The appliance's address on the ingress NIC, of the flow's family.
+        // The appliance's address on the ingress NIC, of the flow's family. Never its
+        // link-local one: a flow to that stays on the link, translated or not (RFC 4291
+        // §2.5.6); forwards and the DNS redirect are for its `address6` (or SLAAC) address.
         let appliance: IpAddress = match flow.dst {
             IpAddress::Ipv4(_) => pd.ingress?.address().into(),
+            IpAddress::Ipv6(dst) if is_link_local(dst) => return None,
             IpAddress::Ipv6(dst) => {
                 (self.routes.ipv6().owner_of(dst) == Some(pd.nic)).then_some(flow.dst)?
             }
