@@ -2,7 +2,7 @@
 //! what the lowering to a [`PolicyBuf`](dataplane::policy::PolicyBuf), the shadowing
 //! analysis, the self-tests and `explain` work on.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use dataplane::policy::{ipv4_to_flow_addr, Action, DefaultRule, SourcePos, StateLimits};
 
@@ -213,7 +213,7 @@ pub struct MasqueradeDef {
     pub out_nic: u8,
 }
 
-/// A resolved port forward (one per protocol).
+/// A resolved port forward (one per protocol and family).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardDef {
     /// The statement.
@@ -224,8 +224,9 @@ pub struct ForwardDef {
     pub protocol: u8,
     /// External ports.
     pub ports: (u16, u16),
-    /// The client's address.
-    pub target: Ipv4Addr,
+    /// The client's address: of the family of the flows forwarded (a forward to a client
+    /// with both addresses is one of these per family).
+    pub target: IpAddr,
     /// Internal port of `ports.0`.
     pub target_port: u16,
 }

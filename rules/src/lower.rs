@@ -4,10 +4,12 @@
 //! (every unconstrained field of every rule points at the same full-range entry).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use dataplane::policy::{
-    AddrRange, AddressPool, ByteRange, Client, DhcpServer, DnsRedirect, DnsUpstream, Interface,
-    Ipv4Config, Ipv6Config, Masquerade, PolicyBuf, PortForward, PortRange, Rule, Span,
+    ipv4_to_flow_addr, AddrRange, AddressPool, ByteRange, Client, DhcpServer, DnsRedirect,
+    DnsUpstream, Interface, Ipv4Config, Ipv6Config, Masquerade, PolicyBuf, PortForward, PortRange,
+    Rule, Span,
 };
 
 use crate::checked::{Addressing, Addressing6, Checked, DnsTarget, NormRule};
@@ -104,7 +106,10 @@ pub fn lower(file: &SourceFile, checked: &Checked) -> PolicyBuf {
                 first: f.ports.0,
                 last: f.ports.1,
             },
-            target: f.target.into(),
+            target: match f.target {
+                IpAddr::V4(v4) => ipv4_to_flow_addr(v4.into()),
+                IpAddr::V6(v6) => v6.into(),
+            },
             target_port: f.target_port,
             pos: file.position(f.loc.start),
         });

@@ -60,15 +60,15 @@ fn examples_compile_without_warnings() {
 fn home_router_forwards_to_the_nas() {
     let compiled = compile_shipped("examples/home-router.rules");
     let forwards = compiled.policy.forwards;
-    assert_eq!(forwards.len(), 2);
-    assert_eq!(
-        (
-            forwards[1].ports.first,
-            forwards[1].ports.last,
-            forwards[1].target_port
-        ),
-        (2222, 2223, 22)
-    );
+    // Two statements, each to the NAS's IPv4 and IPv6 address (the SLAAC uplink has both).
+    assert_eq!(forwards.len(), 4);
+    for forward in &forwards[2..] {
+        assert_eq!(
+            (forward.ports.first, forward.ports.last, forward.target_port),
+            (2222, 2223, 22)
+        );
+    }
+    assert_ne!(forwards[2].target, forwards[3].target);
 }
 
 #[test]

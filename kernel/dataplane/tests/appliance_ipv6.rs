@@ -378,3 +378,40 @@ fn fragment(whole: &[u8], piece: &[u8], offset: u16, more: bool) -> Vec<u8> {
         }],
     )
 }
+
+#[test]
+fn a_port_forward_takes_ipv6_to_the_clients_ipv6_address_and_the_reply_back() {
+    let mut lab = Lab::new(&FORWARD_DUAL_STACK);
+    lab.teach6_all(&[CLIENT6]);
+    let server = addr(SERVER6);
+    let uplink = addr(APPLIANCE6_UPLINK);
+    let syn = packets6::tcp_syn(server, 40000, uplink, 2222);
+    let inbound = lab.send6(GATEWAY6, &syn).ipv6_to(CLIENT6);
+    assert_eq!(header(&inbound), (server, CLIENT6.addr(), 63));
+    assert_eq!(tcp_ports(&inbound), (40000, 22));
+
+    let synack = packets6::tcp(
+        (CLIENT6.addr(), 22),
+        (server, 40000),
+        (5000, 1001, SYN | ACK),
+        b"",
+    );
+    let back = lab.send6(CLIENT6, &synack).ipv6_upstream();
+    assert_eq!(
+        header(&back),
+        (uplink, server, 63),
+        "the reply comes from the appliance's address, never the client's"
+    );
+    assert_eq!(tcp_ports(&back), (2222, 40000));
+
+    // The client's own address stays closed, and other ports of the appliance too.
+    let direct = packets6::tcp_syn(server, 40001, CLIENT6.addr(), 22);
+    lab.send6(GATEWAY6, &direct).assert_nothing();
+    let other = packets6::tcp_syn(server, 40002, uplink, 2223);
+    assert!(lab
+        .send6(GATEWAY6, &other)
+        .frames
+        .iter()
+        .all(|(nic, _)| *nic != CLIENTS));
+    assert_eq!(lab.live_states(), 1);
+}

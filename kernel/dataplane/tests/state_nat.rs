@@ -261,7 +261,7 @@ fn ssh_forward() -> PortForward {
             first: 8022,
             last: 8022,
         },
-        target: u32::from_be_bytes(CLIENT),
+        target: ipv4_to_flow_addr(u32::from_be_bytes(CLIENT)),
         target_port: 22,
         pos: SourcePos::default(),
     }

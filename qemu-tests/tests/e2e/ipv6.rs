@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use image::qemu::{BootPath, Machine};
 use qemu_tests::background::Background;
-use qemu_tests::client_tools::{dig_at, DigTransport};
+use qemu_tests::client_tools::{curl, dig_at, DigTransport, Fetch};
 use qemu_tests::dns_server::{DnsServer, DnsTransport};
 use qemu_tests::drop_log::wait_for_drop_text;
 use qemu_tests::kernels::KernelVariant;
@@ -49,6 +49,10 @@ const SLAAC_BOUND: Duration = Duration::from_secs(60);
 const PINGS: u32 = 3;
 /// Where the internet's web server listens.
 const WEB_PORT: u16 = 8080;
+/// The uplink's forwarded port (`forward uplink tcp port 8443 to alpha port 8080`).
+const FORWARD_PORT: u16 = 8443;
+/// Where alpha's forwarded web server listens.
+const FORWARDED_PORT: u16 = 8080;
 
 /// `text` as an IPv6 address (a constant of these suites).
 pub(crate) fn v6(text: &str) -> Ipv6Address {
@@ -273,8 +277,35 @@ fn ipv6_isolation_spoofing_rogue_ras_inbound_and_packet_too_big() -> Outcome {
     // Isolation: one client never reaches the other.
     pings_none(&lab.alpha, BETA, None)?;
     // Nothing inbound: the internet cannot ping the appliance's uplink address.
-    let nat_address = lab.appliance_uplink_address()?.to_string();
-    pings_none(&lab.uplink, &nat_address, None)?;
+    let nat_address = lab.appliance_uplink_address()?;
+    pings_none(&lab.uplink, &nat_address.to_string(), None)?;
+    // The one way in is the port forward, over IPv6 as over IPv4: the uplink's port 8443
+    // is alpha's web server, which sees the internet's address; alpha's own address stays
+    // closed.
+    let _alpha_web = WebServer::start(
+        lab.alpha.namespace(),
+        SocketAddr::new(v6(ALPHA).into(), FORWARDED_PORT),
+        "alpha",
+    )?;
+    let seen = greeting(&lab.uplink, &url(nat_address, FORWARD_PORT, "/"))?;
+    ensure(seen.server == "alpha" && seen.peer.ip().is_ipv6(), || {
+        format!("curl [{nat_address}]:{FORWARD_PORT} from the internet: {seen:?}, expected alpha's server")
+    })?;
+    // Even routed to the appliance, alpha's own address is closed to the internet.
+    let appliance = nat_address.to_string();
+    lab.uplink.run_checked(
+        "ip",
+        &["-6", "route", "add", "fd00:137:1::/64", "via", &appliance],
+    )?;
+    let direct = curl(
+        &lab.uplink,
+        &url(v6(ALPHA), FORWARDED_PORT, "/"),
+        Duration::from_secs(2),
+        Duration::from_secs(2),
+    )?;
+    ensure(direct.outcome == Fetch::TimedOut, || {
+        format!("alpha's own address answered the internet: {direct:?}")
+    })?;
     // A spoofed source (outside alpha's prefix) goes nowhere, and is logged.
     lab.alpha
         .add_ipv6(Ipv6Cidr::new(v6("2001:db8:99::5"), 128))?;

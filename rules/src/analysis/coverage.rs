@@ -9,7 +9,7 @@
 //! passes only what a forward translated. A `forwarded` rule that no forward feeds is an
 //! error: it can never match.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use dataplane::policy::{
     ipv4_to_flow_addr, Action, Policy, OUT_SELF, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE,
@@ -57,6 +57,14 @@ fn flow_v4(a: Ipv4Addr) -> u128 {
     ipv4_to_flow_addr(a.into())
 }
 
+/// `a` in the unified flow address space.
+fn flow_addr(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => flow_v4(v4),
+        IpAddr::V6(v6) => v6.into(),
+    }
+}
+
 /// The data plane's routing table for `policy` (with a stand-in lease on an interface
 /// addressed by DHCP): where a translated packet leaves is the kernel's decision.
 fn routes(checked: &Checked, policy: &Policy) -> RouteTable {
@@ -76,11 +84,26 @@ fn routes(checked: &Checked, policy: &Policy) -> RouteTable {
 }
 
 /// The egress of a packet to `dst` (a NIC, or [`OUT_SELF`]), if it has a route.
-fn egress(routes: &RouteTable, dst: Ipv4Addr) -> Option<u8> {
+fn egress(routes: &RouteTable, dst: IpAddr) -> Option<u8> {
     match routes.lookup(dst.into()) {
         Route::Forward { nic, .. } => Some(nic),
         Route::Local { .. } => Some(OUT_SELF),
         Route::Unreachable => None,
+    }
+}
+
+/// Where forward `f`'s translated packets leave: where the kernel routes an IPv4 target;
+/// the NIC of the client that owns an IPv6 target (a declared client's address is on its
+/// NIC's link: the kernel's IPv6 routes say the same once the NIC is addressed, which the
+/// analysis's table, built before any neighbour discovery, is not).
+fn forward_egress(checked: &Checked, routes: &RouteTable, f: &ForwardDef) -> Option<u8> {
+    match f.target {
+        IpAddr::V4(_) => egress(routes, f.target),
+        IpAddr::V6(v6) => checked
+            .clients
+            .iter()
+            .find(|c| c.ipv6 == Some(v6))
+            .map(|c| c.nic),
     }
 }
 
@@ -94,7 +117,7 @@ pub fn translations(checked: &Checked, policy: &Policy) -> Diagnostics {
     let forwards: Vec<(&ForwardDef, u8)> = checked
         .forwards
         .iter()
-        .filter_map(|f| Some((f, egress(&routes, f.target)?)))
+        .filter_map(|f| Some((f, forward_egress(checked, &routes, f)?)))
         .collect();
     for &(f, out) in &forwards {
         let keys = forward_keys(f, out, REDIRECT_FORWARD);
@@ -124,7 +147,7 @@ fn forward_keys(f: &ForwardDef, out: u8, redirect: u8) -> KeySet {
         .restrict(Field::InNic, &single(f.in_nic.into()))
         .restrict(Field::Out, &single(out.into()))
         .restrict(Field::Protocol, &single(f.protocol.into()))
-        .restrict(Field::Dst, &single(flow_v4(f.target)))
+        .restrict(Field::Dst, &single(flow_addr(f.target)))
         .restrict(
             Field::DstPort,
             &RangeSet::range(f.target_port.into(), f.translate_port(f.ports.1).into()),
@@ -141,7 +164,9 @@ fn forward_words(checked: &Checked, f: &ForwardDef) -> (String, String, &'static
     let client = checked
         .clients
         .iter()
-        .find(|c| c.ipv4 == Some(f.target))
+        .find(|c| {
+            c.ipv4.map(IpAddr::V4) == Some(f.target) || c.ipv6.map(IpAddr::V6) == Some(f.target)
+        })
         .map_or_else(|| "the client".to_string(), |c| c.name.clone());
     let ports = if f.target_port == last {
         f.target_port.to_string()
@@ -250,7 +275,7 @@ fn dns_without_pass(checked: &Checked, routes: &RouteTable, diags: &mut Diagnost
         // Queries go to the first resolver only (see `nat::dns_redirect`).
         let (resolvers, out) = match &d.target {
             DnsTarget::Static(list) | DnsTarget::Learned(Some(list)) => match list.first() {
-                Some(&first) => (single(flow_v4(first)), egress(routes, first)),
+                Some(&first) => (single(flow_v4(first)), egress(routes, first.into())),
                 None => continue,
             },
             DnsTarget::Learned(None) => (

@@ -9,6 +9,7 @@ use crate::checked::{Addressing, Addressing6, DnsDef, DnsTarget, ForwardDef, Mas
 use crate::diag::Diagnostic;
 use crate::names;
 use crate::ranges::RangeSet;
+use crate::source::Loc;
 
 /// The hint shared by every statement that needs an uplink.
 const DECLARE_UPLINK: &str = "declare the uplink with 'dhcp' or 'address A/P gateway G'";
@@ -58,12 +59,17 @@ impl Checker<'_> {
 
     fn try_forward(&mut self, forward: &ForwardDecl) -> Result<(), Diagnostic> {
         let iface = self.interface_named(&forward.on.value, forward.on.loc)?;
-        if iface.addressing == Addressing::None {
+        let (has_ipv4, has_ipv6) = (
+            iface.addressing != Addressing::None,
+            iface.addressing6 != Addressing6::None,
+        );
+        if !has_ipv4 && !has_ipv6 {
             return Err(Diagnostic::error(
                 forward.on.loc,
                 format!("interface '{}' has no address to forward from", iface.name),
             ));
         }
+        let iface_name = iface.name.clone();
         let in_nic = iface.nic;
         if let Some(p) = forward
             .protocols
@@ -76,32 +82,52 @@ impl Checker<'_> {
                     .with_hint("write tcp, udp or { tcp, udp }"),
             );
         }
-        let (target, target_loc) = match &forward.target {
+        // A client by name is forwarded to in each family it has an address of; by address,
+        // in that address's family. Only the families the interface has: a flow of another
+        // cannot be addressed to the appliance there.
+        let (candidates, target_loc): (Vec<IpAddr>, Loc) = match &forward.target {
             ForwardTarget::Client(name) => {
                 let client = self.client_named(&name.value, name.loc)?;
-                let Some(v4) = client.ipv4 else {
-                    return Err(Diagnostic::error(
-                        name.loc,
-                        format!("client '{}' has no IPv4 address", client.name),
-                    )
-                    .with_hint("port forwards are IPv4 only"));
-                };
-                (v4, name.loc)
+                let addresses = client.ipv4.map(IpAddr::V4).into_iter();
+                (
+                    addresses.chain(client.ipv6.map(IpAddr::V6)).collect(),
+                    name.loc,
+                )
             }
             ForwardTarget::Address(addr) => {
-                let IpAddr::V4(v4) = addr.value else {
-                    return Err(Diagnostic::error(addr.loc, "port forwards are IPv4 only"));
-                };
-                if !self.out.clients.iter().any(|c| c.ipv4 == Some(v4)) {
+                let known = self.out.clients.iter().any(|c| {
+                    c.ipv4.map(IpAddr::V4) == Some(addr.value)
+                        || c.ipv6.map(IpAddr::V6) == Some(addr.value)
+                });
+                if !known {
                     return Err(Diagnostic::error(
                         addr.loc,
-                        format!("forward to {v4}, which is not a client's address"),
+                        format!("forward to {}, which is not a client's address", addr.value),
                     )
-                    .with_hint(format!("declare it first: client NAME {v4} on IFACE")));
+                    .with_hint(format!(
+                        "declare it first: client NAME {} on IFACE",
+                        addr.value
+                    )));
                 }
-                (v4, addr.loc)
+                (vec![addr.value], addr.loc)
             }
         };
+        let targets: Vec<IpAddr> = candidates
+            .iter()
+            .copied()
+            .filter(|t| if t.is_ipv4() { has_ipv4 } else { has_ipv6 })
+            .collect();
+        if targets.is_empty() {
+            let families = if candidates.iter().all(IpAddr::is_ipv4) {
+                "IPv4"
+            } else {
+                "IPv6"
+            };
+            return Err(Diagnostic::error(
+                target_loc,
+                format!("interface '{iface_name}' has no {families} address to forward from"),
+            ));
+        }
         let (first, last) = forward.ports.value;
         let target_port = forward.target_port.as_ref().map_or(first, |p| p.value);
         if u32::from(target_port) + u32::from(last - first) > u32::from(u16::MAX) {
@@ -111,10 +137,16 @@ impl Checker<'_> {
                 format!("the range {first}-{last} mapped to port {target_port} runs past 65535"),
             ));
         }
-        for p in &forward.protocols.items {
+        for (p, target) in forward
+            .protocols
+            .items
+            .iter()
+            .flat_map(|p| targets.iter().map(move |t| (p, *t)))
+        {
             let clash = self.out.forwards.iter().find(|f| {
                 f.in_nic == in_nic
                     && f.protocol == p.value
+                    && f.target.is_ipv4() == target.is_ipv4()
                     && f.ports.0 <= last
                     && first <= f.ports.1
             });

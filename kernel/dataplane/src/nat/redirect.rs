@@ -2,10 +2,10 @@
 //! addressed to the appliance itself, before routing and the policy (pf's `rdr`
 //! semantics: the rules see the translated flow).
 
-use smoltcp::wire::{IpAddress, IpProtocol, IpVersion, Ipv4Address};
+use smoltcp::wire::{IpAddress, IpProtocol, IpVersion, Ipv4Address, Ipv6Address};
 
 use super::policy_match::nic_in;
-use crate::policy::{DnsUpstream, Policy, PortForward};
+use crate::policy::{flow_addr_to_ipv4, DnsUpstream, Policy, PortForward};
 use crate::state::FlowTuple;
 
 /// The DNS port.
@@ -25,31 +25,38 @@ fn carries_ports(flow: &FlowTuple) -> bool {
 }
 
 /// The first port forward for `flow`, which arrived on `in_nic` where the appliance's
-/// address is `appliance`: the flow redirected to the forward's target address and port
-/// (`target_port + (port - ports.first)`), or `None` when no forward applies.
+/// address (of the flow's family) is `appliance`: the flow redirected to the forward's
+/// target address — one of the flow's family: a forward to a client with both addresses
+/// is one per family — and port (`target_port + (port - ports.first)`), or `None` when no
+/// forward applies.
 pub fn port_forward(
     forwards: &[PortForward],
     in_nic: u8,
     appliance: IpAddress,
     flow: &FlowTuple,
 ) -> Option<Redirected> {
-    // Port forwards name IPv4 targets: an IPv6 flow is never forwarded to one.
-    if flow.dst != appliance || !carries_ports(flow) || flow.dst.version() != IpVersion::Ipv4 {
+    if flow.dst != appliance || !carries_ports(flow) {
         return None;
     }
+    let ipv4 = flow.dst.version() == IpVersion::Ipv4;
     let port = flow.dst_port;
     let (rule, forward) = forwards.iter().enumerate().find(|(_, f)| {
         f.in_nic == in_nic
             && f.protocol == u8::from(flow.protocol)
+            && flow_addr_to_ipv4(f.target).is_some() == ipv4
             && f.ports.first <= port
             && port <= f.ports.last
     })?;
     let target_port = forward
         .target_port
         .checked_add(port - forward.ports.first)?;
+    let target = match flow_addr_to_ipv4(forward.target) {
+        Some(v4) => IpAddress::Ipv4(Ipv4Address::from_bits(v4)),
+        None => IpAddress::Ipv6(Ipv6Address::from_bits(forward.target)),
+    };
     Some(Redirected {
         rule,
-        flow: flow.with_destination(Ipv4Address::from_bits(forward.target).into(), target_port),
+        flow: flow.with_destination(target, target_port),
     })
 }
 

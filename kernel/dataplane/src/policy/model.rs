@@ -295,8 +295,9 @@ pub struct PortForward {
     pub protocol: u8,
     /// External destination ports.
     pub ports: PortRange,
-    /// Internal address (big-endian IPv4 `u32`).
-    pub target: u32,
+    /// Internal address in the unified flow address space ([`ip_to_flow_addr`]): an IPv4
+    /// target takes IPv4 flows, an IPv6 target IPv6 ones.
+    pub target: u128,
     /// Internal port for `ports.first`.
     pub target_port: u16,
     /// Where the `forward` line was written.

@@ -254,6 +254,22 @@ pub static DNS_ACROSS_FAMILIES: LazyLock<PolicyBuf> = LazyLock::new(|| {
     )
 });
 
+/// Dual stack with a port forward to a dual-stack client: the IPv4 and the IPv6 address
+/// of the uplink forward to the client's own of the same family.
+pub static FORWARD_DUAL_STACK: LazyLock<PolicyBuf> = LazyLock::new(|| {
+    compile(
+        "forward-dual-stack.rules",
+        "interface uplink  nic0 address 10.0.2.15/24 gateway 10.0.2.2 dns 10.0.2.3 address6 2001:db8:2::15/64 gateway6 fe80::2
+         interface clients nic1 address 10.137.1.1/24 address6 fd00:137:1::1/64
+         client work     10.137.1.10, fd00:137:1::10 on clients
+         nat from clients to uplink
+         forward uplink tcp port 2222 to work port 22
+         pass forwarded from uplink to work tcp port 22
+         pass from clients to uplink
+         default block log",
+    )
+});
+
 /// Qubes' wiring: two point-to-point client links sharing the gateway address 10.137.0.1,
 /// each with one qube at an address of its own.
 pub static POINT_TO_POINT: LazyLock<PolicyBuf> = LazyLock::new(|| {

@@ -357,8 +357,8 @@ const POLICY_MASQUERADE_WORDS: [u32; 7] = [
 ];
 static POLICY_MASQUERADES: [::dataplane::policy::Masquerade; 1] = ::dataplane::policy::codegen::flat::masquerades(&POLICY_MASQUERADE_WORDS);
 #[allow(clippy::large_const_arrays)]
-const POLICY_FORWARD_WORDS: [u32; 8] = [
-    0, 6, 8022, 8023, 176750858, 22, 8, 1,
+const POLICY_FORWARD_WORDS: [u32; 11] = [
+    0, 6, 8022, 8023, 0, 0, 65535, 176750858, 22, 8, 1,
 ];
 static POLICY_FORWARDS: [::dataplane::policy::PortForward; 1] = ::dataplane::policy::codegen::flat::forwards(&POLICY_FORWARD_WORDS);
 #[allow(clippy::large_const_arrays)]

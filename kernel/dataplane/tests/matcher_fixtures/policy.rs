@@ -126,7 +126,7 @@ pub fn fixture() -> PolicyBuf {
             first: 8022,
             last: 8023,
         },
-        target: 0x0a89_010a,
+        target: dataplane::policy::ipv4_to_flow_addr(0x0a89_010a),
         target_port: 22,
         pos: pos(8),
     }];

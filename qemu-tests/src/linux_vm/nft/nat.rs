@@ -15,7 +15,8 @@ use rules::space::Field;
 /// redirects. Fails for what has no static translation (DNS resolvers learned by DHCP).
 pub fn destination_nat(checked: &Checked) -> Result<Vec<String>, String> {
     let mut rules = Vec::new();
-    for forward in &checked.forwards {
+    // The comparator's tables are IPv4 (`table ip`): so are the forwards it translates.
+    for forward in checked.forwards.iter().filter(|f| f.target.is_ipv4()) {
         let interface = checked.interface_on(forward.in_nic);
         let Some(address) = interface.and_then(|i| i.address()) else {
             return Err(format!(

@@ -363,9 +363,9 @@ const fn masquerade_at(w: &[u32], base: usize) -> Masquerade {
     }
 }
 
-/// Words per port forward: ingress NIC, protocol, ports (2), target, target port,
-/// position (2).
-pub const FORWARD_WORDS: usize = 8;
+/// Words per port forward: ingress NIC, protocol, ports (2), target (4, most significant
+/// first), target port, position (2).
+pub const FORWARD_WORDS: usize = 11;
 
 /// A port forward as [`FORWARD_WORDS`] words.
 pub const fn forward_words(f: &PortForward) -> [u32; FORWARD_WORDS] {
@@ -374,7 +374,10 @@ pub const fn forward_words(f: &PortForward) -> [u32; FORWARD_WORDS] {
         f.protocol as u32,
         f.ports.first as u32,
         f.ports.last as u32,
-        f.target,
+        (f.target >> 96) as u32,
+        (f.target >> 64) as u32,
+        (f.target >> 32) as u32,
+        f.target as u32,
         f.target_port as u32,
         f.pos.line,
         f.pos.column,
@@ -389,9 +392,12 @@ const fn forward_at(w: &[u32], base: usize) -> PortForward {
             first: w[base + 2] as u16,
             last: w[base + 3] as u16,
         },
-        target: w[base + 4],
-        target_port: w[base + 5] as u16,
-        pos: pos_at(w, base + 6),
+        target: (w[base + 4] as u128) << 96
+            | (w[base + 5] as u128) << 64
+            | (w[base + 6] as u128) << 32
+            | w[base + 7] as u128,
+        target_port: w[base + 8] as u16,
+        pos: pos_at(w, base + 9),
     }
 }
 
@@ -766,11 +772,16 @@ mod tests {
                 first: 2200,
                 last: 2207,
             },
-            target: 0x0a02_000b,
+            target: crate::policy::ipv4_to_flow_addr(0x0a02_000b),
             target_port: 22,
             pos: SourcePos { line: 5, column: 1 },
         };
         assert_eq!(forwards::<1>(&forward_words(&forward)), [forward]);
+        let forward6 = PortForward {
+            target: 0xfd00_0137_0001_0000_0000_0000_0000_0010,
+            ..forward
+        };
+        assert_eq!(forwards::<1>(&forward_words(&forward6)), [forward6]);
         for upstream in [DnsUpstream::Learned, DnsUpstream::Static(span(1, 2))] {
             let dns = DnsRedirect {
                 at: span(4, 2),
