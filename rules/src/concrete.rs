@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::ast::{Host, IcmpWord, PacketSpec};
-use crate::checked::{Addressing, Checked, InterfaceDef};
+use crate::checked::{Addressing, Addressing6, Checked, InterfaceDef};
 use crate::diag::Diagnostic;
 use crate::names::{self, has_ports, is_icmp};
 
@@ -20,6 +20,9 @@ pub enum Destination {
     /// The appliance's address on the arrival interface, which DHCP gives it: not known at
     /// build time.
     LearnedSelf,
+    /// The appliance's IPv6 address on the arrival interface, which it forms by SLAAC from
+    /// its router's advertisements: not known at build time.
+    LearnedSelf6,
 }
 
 /// A packet made concrete.
@@ -107,12 +110,15 @@ pub fn concrete(checked: &Checked, spec: &PacketSpec) -> Result<ConcretePacket, 
     )? {
         Some(addr) => Destination::Addr(addr),
         None if !src.is_ipv6() && iface.addressing == Addressing::Dhcp => Destination::LearnedSelf,
+        None if src.is_ipv6() && iface.addressing6 == Addressing6::Slaac => {
+            Destination::LearnedSelf6
+        }
         None => {
             return Err(Diagnostic::error(
                 spec.dst.host.loc,
                 match src {
                     IpAddr::V6(_) => {
-                        format!("'{}' has no static IPv6 address to send to", iface.name)
+                        format!("'{}' has no IPv6 address to send to", iface.name)
                     }
                     IpAddr::V4(_) => format!("'{}' has no IPv4 address to send to", iface.name),
                 },

@@ -94,7 +94,7 @@ pub fn config(policy: &Policy, nics: u8, case: &Case) -> ApplianceConfig {
 pub fn runs(checked: &Checked, policy: &Policy, packet: &ConcretePacket) -> Vec<Run> {
     let known_dst = match packet.dst {
         Destination::Addr(addr) => Some(addr),
-        Destination::LearnedSelf => None,
+        Destination::LearnedSelf | Destination::LearnedSelf6 => None,
     };
     let avoid: Vec<IpAddr> = [Some(packet.src), known_dst]
         .into_iter()
@@ -107,7 +107,7 @@ pub fn runs(checked: &Checked, policy: &Policy, packet: &ConcretePacket) -> Vec<
                 .map(|address| Some(Lease::of(nic, address)))
                 .collect()
         }
-        (Some(nic), Destination::Addr(_)) => {
+        (Some(nic), Destination::Addr(_) | Destination::LearnedSelf6) => {
             vec![Some(cases::stand_in_lease(checked, nic, &avoid))]
         }
         (None, _) => vec![None],
@@ -213,6 +213,16 @@ pub fn run(policy: &Policy, packet: &ConcretePacket, case: Case) -> Run {
         Destination::LearnedSelf => {
             IpAddr::V4(case.lease.map_or(Ipv4Addr::UNSPECIFIED, |l| l.address))
         }
+        // The address the appliance formed from the stand-in advertisement.
+        Destination::LearnedSelf6 => IpAddr::V6(
+            appliance
+                .ipv6_addressing(packet.in_nic)
+                .0
+                .iter()
+                .map(|cidr| cidr.address())
+                .find(|a| !a.is_unicast_link_local())
+                .unwrap_or(Ipv6Addr::UNSPECIFIED),
+        ),
     };
     let ingress = config.nics.get(packet.in_nic as usize).and_then(|n| n.ipv4);
     lease_pool_source(policy, &mut appliance, packet, now);

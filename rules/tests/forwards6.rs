@@ -124,3 +124,31 @@ fn an_ipv6_forward_no_rule_passes_is_a_warning() {
         "{warnings}"
     );
 }
+
+#[test]
+fn test_lines_reach_the_appliances_slaac_address_and_its_forwards() {
+    // The uplink's IPv6 address comes from its router: the test runs against the address
+    // the appliance forms from the compiler's stand-in advertisement.
+    let text = "\
+interface wan  nic0 dhcp slaac
+interface home nic1 address 192.168.10.1/24 address6 fd00:10::1/64 ra
+client nas 192.168.10.2, fd00:10::2 on home
+nat from home to wan
+forward wan tcp port 443 to nas
+pass forwarded from wan to nas tcp port 443
+pass from home to wan
+default block log
+test pass tcp [2001:db8:99::7]:40000 -> self:443 on wan
+test block log tcp [2001:db8:99::7]:40000 -> self:22 on wan
+test block log tcp [2001:db8:99::7]:40000 -> [fd00:10::2]:443 on wan
+";
+    assert_eq!(targets(text), ["192.168.10.2", "fd00:10::2"]);
+    // A wrong expectation about it fails, with the kernel's reason.
+    let out = errors(&format!(
+        "{text}test pass tcp [2001:db8:99::7]:40000 -> self:22 on wan\n"
+    ));
+    assert!(
+        out.contains("12:1: error: test failed: expected pass, got block log"),
+        "{out}"
+    );
+}
