@@ -327,6 +327,12 @@ fn ping6_through_the_appliance_keeps_request_and_reply_apart() {
         icmp6(&back),
         Icmpv6Repr::EchoReply { ident: 0x42, .. }
     ));
+    let by_protocol = lab.appliance.state_stats().by_protocol;
+    assert_eq!(
+        (by_protocol.icmp, by_protocol.other),
+        (1, 0),
+        "an ICMPv6 echo is counted as ICMP on the stats line"
+    );
     // The server's own echo request on the flow's tuple is no reply.
     let their_ping = packets6::echo(server, addr(APPLIANCE6_UPLINK), true, ident, 1);
     assert!(lab

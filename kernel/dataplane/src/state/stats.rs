@@ -107,7 +107,7 @@ pub struct ByProtocol {
     pub tcp: u32,
     /// UDP.
     pub udp: u32,
-    /// ICMP.
+    /// ICMP and ICMPv6.
     pub icmp: u32,
     /// Everything else.
     pub other: u32,
@@ -118,7 +118,7 @@ impl ByProtocol {
         match protocol {
             IpProtocol::Tcp => &mut self.tcp,
             IpProtocol::Udp => &mut self.udp,
-            IpProtocol::Icmp => &mut self.icmp,
+            IpProtocol::Icmp | IpProtocol::Icmpv6 => &mut self.icmp,
             _ => &mut self.other,
         }
     }
