@@ -312,3 +312,38 @@ fn a_query_to_the_appliances_link_local_address_is_not_redirected() {
     assert_eq!(lab.live_states(), 0);
     assert_eq!(lab.dropped(DropReason::Policy), 1);
 }
+
+#[test]
+fn too_big_once_rebuilt_the_sender_hears_the_size_that_fits_if_it_set_df() {
+    let mut lab = lab();
+    // 1,450 bytes of IPv6 are 1,430 of IPv4: over the uplink's 1,400. The client may send
+    // 1,420.
+    let big = packets6::udp(CLIENT6.addr(), PORT, appliance6(), 53, &[7; 1402]);
+    assert_eq!(big.len(), 1450);
+    let back = lab.send6(CLIENT6, &big).ipv6_to(CLIENT6);
+    let ip6 = Ipv6Packet::new_checked(&back[..]).unwrap();
+    let icmp = Icmpv6Packet::new_checked(ip6.payload()).unwrap();
+    assert_eq!(icmp.msg_type(), smoltcp::wire::Icmpv6Message::PktTooBig);
+    assert_eq!(icmp.pkt_too_big_mtu(), 1420);
+    assert_eq!(lab.dropped(DropReason::TooBig), 1);
+
+    // An answer of 1,490 bytes of IPv4 is 1,510 of IPv6, over the client's 1,500: with DF
+    // the resolver hears 1,480; without, it is dropped untold.
+    let out = query_upstream(&mut lab);
+    let (nat_port, _, _) = udp4(&out);
+    let mut answer = packets::udp(RESOLVER.ip, 53, APPLIANCE_UPLINK, nat_port, &[9; 1462]);
+    assert_eq!(answer.len(), 1490);
+    assert!(Ipv4Packet::new_checked(&answer[..]).unwrap().dont_frag());
+    let told = lab.send(RESOLVER, &answer).ipv4_to(RESOLVER);
+    let icmp = &Ipv4Packet::new_checked(&told[..])
+        .unwrap()
+        .payload()
+        .to_vec();
+    assert_eq!((icmp[0], icmp[1]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1480);
+    let mut ip = Ipv4Packet::new_unchecked(&mut answer[..]);
+    ip.set_dont_frag(false);
+    ip.fill_checksum();
+    lab.send(RESOLVER, &answer).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::TooBig), 3);
+}

@@ -90,9 +90,14 @@ impl Appliance<'_> {
         sink: &mut dyn FrameSink,
     ) -> Result<(), Dropped> {
         if rebuilt.len() > usize::from(plan.mtu) {
+            if !pd.ip.dont_fragment {
+                // An IPv4 sender that lets routers fragment is not told (the appliance
+                // fragments no IPv6): the datagram is dropped, counted.
+                return Err(DropReason::TooBig.into());
+            }
             // What the sender may send so that it fits once rebuilt.
-            let grown = rebuilt.len().saturating_sub(pd.ip.total_len);
-            let mut mtu = usize::from(plan.mtu).saturating_sub(grown) as u16;
+            let fits = (usize::from(plan.mtu) + pd.ip.total_len).saturating_sub(rebuilt.len());
+            let mut mtu = fits.min(usize::from(u16::MAX)) as u16;
             if pd.ip.is_ipv6() {
                 mtu = mtu.max(IPV6_MIN_MTU);
             }
