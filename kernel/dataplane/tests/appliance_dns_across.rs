@@ -9,8 +9,8 @@ use appliance_common::*;
 use dataplane::drops::DropReason;
 use dataplane::ndp::wire::{NdFrame, RaOptions};
 use dataplane::packet::tcp_flags::{ACK, SYN};
-use dataplane::testutil::packets;
 use dataplane::testutil::packets6::{self, addr};
+use dataplane::testutil::{offload, packets};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     Icmpv6Packet, Icmpv6Repr, Ipv4Address, Ipv4Packet, Ipv6Packet, NdiscRepr, TcpOption, TcpPacket,
@@ -346,4 +346,78 @@ fn too_big_once_rebuilt_the_sender_hears_the_size_that_fits_if_it_set_df() {
     ip.fill_checksum();
     lab.send(RESOLVER, &answer).assert_nothing();
     assert_eq!(lab.dropped(DropReason::TooBig), 3);
+}
+
+#[test]
+fn a_tcp_super_frame_crosses_as_checked_segments() {
+    let mut lab = lab();
+    let syn = packets6::tcp_syn(CLIENT6.addr(), 41000, appliance6(), 53);
+    let out = lab.send6(CLIENT6, &syn).ipv4_to(RESOLVER);
+    let nat_port = TcpPacket::new_checked(Ipv4Packet::new_checked(&out[..]).unwrap().payload())
+        .unwrap()
+        .src_port();
+    let synack = packets::tcp(
+        (RESOLVER.ip, 53),
+        (APPLIANCE_UPLINK, nat_port),
+        (5000, 1001, SYN | ACK),
+        b"",
+    );
+    lab.send(RESOLVER, &synack).ipv6_to(CLIENT6);
+    // The client's NIC hands over 3,000 bytes as one TSO6 super-frame of 1,000-byte
+    // segments, its checksum partial.
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let whole = packets6::tcp(
+        (CLIENT6.addr(), 41000),
+        (appliance6(), 53),
+        (1001, 5001, ACK),
+        &payload,
+    );
+    let frame = packets::ethernet_of(
+        smoltcp::wire::EthernetProtocol::Ipv6,
+        CLIENT6.host.mac,
+        appliance_mac(CLIENTS),
+        &offload::partial(&whole),
+    );
+    let sent = lab.receive_offloaded(CLIENTS, frame, offload::tso6(40, 1000));
+    let segments = sent.sent.each_ipv4_to(RESOLVER);
+    assert_eq!(segments.len(), 3);
+    let mut carried = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let ip = Ipv4Packet::new_checked(&segment[..]).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!(tcp.seq_number().0, 1001 + 1000 * i as i32);
+        carried.extend_from_slice(tcp.payload());
+    }
+    assert_eq!(carried, payload, "every byte, in order, checksums valid");
+
+    // And back: the resolver's answer as one TSO4 super-frame reaches the client as IPv6
+    // segments.
+    let answer = packets::tcp(
+        (RESOLVER.ip, 53),
+        (APPLIANCE_UPLINK, nat_port),
+        (5001, 4001, ACK),
+        &payload,
+    );
+    let frame = packets::ethernet_of(
+        smoltcp::wire::EthernetProtocol::Ipv4,
+        RESOLVER.mac,
+        appliance_mac(UPLINK),
+        &offload::partial(&answer),
+    );
+    let sent = lab.receive_offloaded(UPLINK, frame, offload::tso(1000));
+    assert_eq!(sent.sent.frames.len(), 3);
+    let mut carried = Vec::new();
+    for (i, (nic, frame)) in sent.sent.frames.iter().enumerate() {
+        assert_eq!(*nic, CLIENTS);
+        assert!(
+            packets6::checksums_valid(&frame[14..]),
+            "segment {i}'s checksum"
+        );
+        let ip = Ipv6Packet::new_checked(&frame[14..]).unwrap();
+        let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+        assert_eq!((tcp.src_port(), tcp.dst_port()), (53, 41000));
+        assert_eq!(tcp.seq_number().0, 5001 + 1000 * i as i32);
+        carried.extend_from_slice(tcp.payload());
+    }
+    assert_eq!(carried, payload);
 }

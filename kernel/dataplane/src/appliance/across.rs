@@ -45,7 +45,8 @@ impl Appliance<'_> {
         if let Transport::Icmp(IcmpSummary::Error { .. }) = pd.ip.transport {
             let rebuilt = nat::error_across_families(pd.packet(), &pd.ip, &translation)
                 .map_err(untranslatable)?;
-            return self.send_across(pd, &rebuilt, plan, translation, sink);
+            let arrived = pd.ip.total_len;
+            return self.send_across(pd, &rebuilt, arrived, plan, translation, sink);
         }
         let (v4, v6) = match translation.after.dst {
             IpAddress::Ipv4(_) => (plan.out_nic, pd.nic),
@@ -58,12 +59,17 @@ impl Appliance<'_> {
                 let mut segments = alloc::vec::Vec::new();
                 segmenter.each(|segment| segments.push(segment.to_vec()));
                 for segment in segments {
-                    let summary = IpSummary::parse(&segment)
-                        .map_err(|e| Dropped::detail(DropReason::Malformed, e.as_str()))?;
+                    let parsed = match pd.ip.is_ipv6() {
+                        true => IpSummary::parse_ipv6(&segment),
+                        false => IpSummary::parse(&segment),
+                    };
+                    let summary =
+                        parsed.map_err(|e| Dropped::detail(DropReason::Malformed, e.as_str()))?;
                     let rebuilt =
                         nat::across_families(&segment, &summary, &translation.after, ceiling)
                             .map_err(untranslatable)?;
-                    self.send_across(pd, &rebuilt, plan, translation, sink)?;
+                    let arrived = summary.total_len;
+                    self.send_across(pd, &rebuilt, arrived, plan, translation, sink)?;
                 }
                 Ok(())
             }
@@ -74,17 +80,19 @@ impl Appliance<'_> {
                 let rebuilt =
                     nat::across_families(pd.packet(), &pd.ip, &translation.after, ceiling)
                         .map_err(untranslatable)?;
-                self.send_across(pd, &rebuilt, plan, translation, sink)
+                let arrived = pd.ip.total_len;
+                self.send_across(pd, &rebuilt, arrived, plan, translation, sink)
             }
         }
     }
 
-    /// Sends `rebuilt`, `pd` in the other family, to `plan`'s next hop, or tells `pd`'s
-    /// sender it is too big.
+    /// Sends `rebuilt` — `pd`, or one of its segments, `arrived` bytes long as it came — in
+    /// the other family, to `plan`'s next hop, or tells `pd`'s sender it is too big.
     fn send_across(
         &mut self,
         pd: &mut PacketDesc,
         rebuilt: &[u8],
+        arrived: usize,
         plan: Plan,
         translation: Translation,
         sink: &mut dyn FrameSink,
@@ -96,7 +104,7 @@ impl Appliance<'_> {
                 return Err(DropReason::TooBig.into());
             }
             // What the sender may send so that it fits once rebuilt.
-            let fits = (usize::from(plan.mtu) + pd.ip.total_len).saturating_sub(rebuilt.len());
+            let fits = (usize::from(plan.mtu) + arrived).saturating_sub(rebuilt.len());
             let mut mtu = fits.min(usize::from(u16::MAX)) as u16;
             if pd.ip.is_ipv6() {
                 mtu = mtu.max(IPV6_MIN_MTU);
