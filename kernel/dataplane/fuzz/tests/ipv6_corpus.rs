@@ -1,7 +1,8 @@
 //! The hostile IPv6 corpus: scenarios for long extension-header chains, routing type 0,
 //! tiny and overlapping fragments, first fragments without the whole upper-layer header
-//! (RFC 7112), rogue router advertisements and neighbour advertisements from clients and
-//! spoofed sources — each played through the oracle here, and kept as a seed in
+//! (RFC 7112), rogue router advertisements and neighbour advertisements from clients,
+//! spoofed sources, and DNS that crosses to an IPv4 resolver (with a fragment, a query to
+//! the link-local address, TCP) — each played through the oracle here, and kept as a seed in
 //! `seeds/appliance/` (the bytes `arbitrary` decodes into the scenario, written by
 //! [`encode`]; `MOAT_WRITE_SEEDS=1 cargo test --test ipv6_corpus` rewrites them).
 //!
@@ -26,6 +27,8 @@ const UPLINK: u8 = 0;
 /// `PORTS` index of 443 and 22.
 const HTTPS: PortPick = PortPick::Known(6);
 const SSH: PortPick = PortPick::Known(0);
+/// `PORTS` index of 53.
+const DNS: PortPick = PortPick::Known(2);
 
 fn from_host(host: u8) -> Link {
     Link {
@@ -316,7 +319,83 @@ fn corpus() -> Vec<(&'static str, Scenario)> {
                 ],
             },
         ),
+        (
+            "ipv6-dns-crossing-to-ipv4",
+            Scenario {
+                // The shipped default: the uplink's only resolver is IPv4 (10.0.2.3).
+                ruleset: SLAAC_DUAL_STACK,
+                small_table: false,
+                steps: vec![
+                    // A query to the appliance's address crosses to IPv4; the resolver's
+                    // answer and its port unreachable cross back.
+                    from_work(dns_query(
+                        Addr6Pick::Appliance(CLIENTS),
+                        FragmentPick::Whole,
+                    )),
+                    Step::Reply {
+                        of: 0,
+                        flags: 0,
+                        seq: 0,
+                        len: 48,
+                    },
+                    Step::Error {
+                        of: 1,
+                        from: ErrorSender::Destination,
+                        kind: ErrorKind::Unreachable(3),
+                        seq_shift: 0,
+                        extra_quote: 8,
+                    },
+                    // A tiny first fragment, a query to the link-local address (never
+                    // redirected), DNS over TCP.
+                    from_work(dns_query(
+                        Addr6Pick::Appliance(CLIENTS),
+                        FragmentPick::First { words: 1 },
+                    )),
+                    from_work(dns_query(
+                        Addr6Pick::ApplianceLinkLocal(CLIENTS),
+                        FragmentPick::Whole,
+                    )),
+                    from_work(packet(
+                        Addr6Pick::Local(0),
+                        Addr6Pick::Appliance(CLIENTS),
+                        syn(DNS),
+                    )),
+                ],
+            },
+        ),
     ]
+}
+
+/// A 40-byte DNS query from `work` to `dst`, as `fragment` says.
+fn dns_query(dst: Addr6Pick, fragment: FragmentPick) -> Packet6 {
+    Packet6 {
+        fragment,
+        ..packet(
+            Addr6Pick::Local(0),
+            dst,
+            TransportPick::Udp {
+                src_port: PortPick::Any(40000),
+                dst_port: DNS,
+                len: 40,
+            },
+        )
+    }
+}
+
+#[test]
+fn a_dns_query_crosses_to_ipv4_and_its_answer_back() {
+    let (_, scenario) = corpus()
+        .into_iter()
+        .find(|(n, _)| *n == "ipv6-dns-crossing-to-ipv4")
+        .unwrap();
+    let mut head = scenario.clone();
+    head.steps.truncate(2);
+    let summary = run(&head);
+    assert_eq!(
+        (summary.forwarded4, summary.forwarded6),
+        (1, 1),
+        "{summary:?}"
+    );
 }
 
 #[test]
