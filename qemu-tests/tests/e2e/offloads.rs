@@ -1,6 +1,7 @@
 //! Checksum and segmentation offloads with real Linux hosts (root): NICs on taps negotiate
 //! them (the console says so), and large downloads through NAT arrive byte for byte —
-//! forwarded as 64 KiB super-frames where both NICs take them, over a link with a smaller
+//! forwarded as 64 KiB super-frames where both NICs take them (in 6 MiB, gathered from
+//! merged receive buffers), over a link with a smaller
 //! MTU (path MTU discovery on the segment size), and to a NIC without offloads (segmented
 //! and checksummed in software by the appliance).
 
@@ -10,7 +11,7 @@ use qemu_tests::addressing::INTERNET_SERVER;
 use qemu_tests::boot_report::NicReport;
 use qemu_tests::forwarding_ruleset::{ALPHA_NIC, BETA_MTU, BETA_NIC, UPLINK_NIC, WEB_PORT};
 use qemu_tests::notice::require_root;
-use qemu_tests::tap_appliance::TapAppliance;
+use qemu_tests::tap_appliance::{TapAppliance, TapSetup};
 use qemu_tests::test_host::TestHost;
 use qemu_tests::web_server::pattern;
 use qemu_tests::{ensure, Failure, Outcome};
@@ -94,10 +95,46 @@ fn tap_nics_take_offloads_and_a_large_download_through_nat_is_byte_identical() -
     let appliance = TapAppliance::boot("")?;
     for nic in &appliance.report.nics {
         offloads_both_ways(nic)?;
+        // Memory enough for 64 KiB buffers: super-frames arrive whole, never merged.
+        ensure(!nic.offloads("rx", "merged"), || {
+            format!(
+                "nic{} merges buffers with memory to spare: `offloads {}`",
+                nic.index, nic.offloads
+            )
+        })?;
     }
     download_is_byte_identical(
         appliance.client(ALPHA_NIC)?,
         "alpha's download, super-frames both ways",
+    )
+}
+
+#[test]
+fn in_6_mib_super_frames_arrive_over_merged_buffers_and_a_large_download_is_byte_identical(
+) -> Outcome {
+    let test =
+        "in_6_mib_super_frames_arrive_over_merged_buffers_and_a_large_download_is_byte_identical";
+    if !require_root(test)? {
+        return Ok(());
+    }
+    // Too little memory for rings of 64 KiB buffers: each NIC posts small ones and takes
+    // super-frames spread over them (VIRTIO_NET_F_MRG_RXBUF), gathered by the driver.
+    let appliance = TapAppliance::boot_with(TapSetup {
+        memory_mib: Some(6),
+        ..TapSetup::default()
+    })?;
+    for nic in &appliance.report.nics {
+        offloads_both_ways(nic)?;
+        ensure(nic.offloads("rx", "merged"), || {
+            format!(
+                "nic{} in 6 MiB negotiated `offloads {}`: expected super-frames over merged buffers",
+                nic.index, nic.offloads
+            )
+        })?;
+    }
+    download_is_byte_identical(
+        appliance.client(ALPHA_NIC)?,
+        "alpha's download in 6 MiB, super-frames gathered from merged buffers",
     )
 }
 

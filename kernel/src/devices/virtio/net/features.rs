@@ -144,6 +144,10 @@ pub enum ReceiveBuffers {
     Small,
     /// A whole 64 KiB super-frame each.
     Big,
+    /// One Ethernet frame each, and a super-frame spread over several
+    /// (`VIRTIO_NET_F_MRG_RXBUF`), gathered by the driver into one of a few big buffers:
+    /// super-frames where memory is too short for big buffers.
+    Merged,
 }
 
 /// Why a device cannot be driven.
@@ -161,7 +165,8 @@ pub fn accept(offered: Features, buffers: ReceiveBuffers) -> Result<Features, Fe
         return Err(FeatureError::NotVersion1);
     }
     let offers = |bit| offered.has(bit);
-    let big = buffers == ReceiveBuffers::Big;
+    let merged = buffers == ReceiveBuffers::Merged && offered.has(MRG_RXBUF);
+    let big = buffers == ReceiveBuffers::Big || merged;
     let accepted = Features::default()
         // Modern virtio only (the transports are modern).
         .with(VERSION_1, true)
@@ -191,9 +196,11 @@ pub fn accept(offered: Features, buffers: ReceiveBuffers) -> Result<Features, Fe
                 && (offers(GUEST_TSO4) || offers(GUEST_TSO6))
                 && offers(GUEST_ECN),
         )
-        .with(GUEST_UFO, big && offers(GUEST_CSUM) && offers(GUEST_UFO));
-    // Not accepted: MRG_RXBUF (a super-frame spread over buffers would have to be copied
-    // together before the data plane could read it; big buffers keep it whole), USO (it
+        .with(GUEST_UFO, big && offers(GUEST_CSUM) && offers(GUEST_UFO))
+        // A super-frame over several small buffers, where big ones do not fit the memory
+        // (big buffers keep it whole, without the copy that gathers it).
+        .with(MRG_RXBUF, merged);
+    // Not accepted: USO (it
     // needs its own segmentation kind in the data plane and software segmenter), indirect
     // descriptors (every buffer is one descriptor), the control queue and MTU.
     Ok(accepted)
@@ -243,6 +250,10 @@ impl core::fmt::Display for Offloads {
                 write!(f, "{separator}{direction}={first}")?;
                 for name in names {
                     write!(f, ",{name}")?;
+                }
+                if direction == "rx" && features.has(MRG_RXBUF) {
+                    // Super-frames arrive over merged small buffers.
+                    f.write_str(",merged")?;
                 }
                 any = true;
             }

@@ -73,6 +73,8 @@ pub struct NicCounters {
     pub tx_ring_full: u64,
     /// Frames not transmitted because they do not fit a transmit buffer.
     pub tx_too_big: u64,
+    /// Merged super-frames dropped: no assembly buffer was free.
+    pub rx_dropped: u64,
 }
 
 /// A received frame and the buffer that holds it (its virtio-net header first).
@@ -117,6 +119,11 @@ impl RxFrame {
     /// The NIC whose pool its buffer belongs to.
     pub fn origin(&self) -> u8 {
         self.origin
+    }
+
+    /// Bytes of the buffer that holds it.
+    pub fn buffer_len(&self) -> usize {
+        self.buffer.len()
     }
 }
 
@@ -194,7 +201,11 @@ impl Nic {
         transport.set_status(DeviceStatus::empty());
         transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
         let offered = Features(transport.read_device_features());
-        let plan = Plan::for_budget(budget, features::offers_super_frames(offered));
+        let plan = Plan::for_budget(
+            budget,
+            features::offers_super_frames(offered),
+            offered.has(features::MRG_RXBUF),
+        );
         let accepted = features::accept(offered, plan.buffers).map_err(NicError::Features)?;
         transport.write_driver_features(accepted.0);
         let features_ok =
@@ -223,7 +234,7 @@ impl Nic {
             offered,
             accepted,
             plan,
-            pool: Pool::new(plan.total, plan.buffer_size(), plan.posted),
+            pool: Pool::new(plan.total, plan.buffer_size(), plan.posted, plan.assembly),
             posted: (0..QUEUE_SIZE).map(|_| None).collect(),
             posted_count: 0,
             in_flight: (0..QUEUE_SIZE).map(|_| None).collect(),
@@ -311,46 +322,108 @@ impl Nic {
     }
 
     /// Takes the next received frame, if any. Frames the device reports shorter than their
-    /// virtio-net header are dropped (their buffer goes back to the pool).
+    /// virtio-net header are dropped (their buffer goes back to the pool); so is a merged
+    /// super-frame when no assembly buffer is free (counted).
     pub fn receive(&mut self) -> Option<RxFrame> {
         loop {
             let token = self.receive.peek_used()?;
-            let Some(mut buffer) = self.posted.get_mut(token as usize).and_then(Option::take)
-            else {
-                device_violation(format_args!(
-                    "the device returned receive descriptor {token}, which holds no buffer"
-                ));
-            };
-            self.posted_count -= 1;
-            // SAFETY: `buffer` is the one posted with this token (looked up by token), and
-            // the device has handed it back (its token is next in the used ring).
-            let used = unsafe { self.receive.pop_used(token, &[], &mut [&mut buffer[..]]) };
-            let written = match used {
-                Ok(written) => written as usize,
-                Err(e) => device_violation(format_args!(
-                    "completing receive descriptor {token} failed: {e}"
-                )),
-            };
-            if written > buffer.len() {
-                device_violation(format_args!(
-                    "the device reported {written} bytes received into a {}-byte buffer",
-                    buffer.len()
-                ));
-            }
-            let Some(len) = written.checked_sub(VIRTIO_NET_HDR_LEN) else {
+            let (buffer, written) = self.take_used(token);
+            if written < VIRTIO_NET_HDR_LEN {
                 self.pool.put(buffer);
                 continue;
-            };
+            }
             let mut header = [0u8; VIRTIO_NET_HDR_LEN];
             header.copy_from_slice(&buffer[..VIRTIO_NET_HDR_LEN]);
+            // With merged buffers, the frame continues in `num_buffers - 1` more.
+            let num_buffers = u16::from_le_bytes([header[10], header[11]]);
+            let (buffer, written) = if self.accepted.has(features::MRG_RXBUF) && num_buffers > 1 {
+                match self.gather(buffer, written, num_buffers) {
+                    Some(gathered) => gathered,
+                    None => continue,
+                }
+            } else {
+                (buffer, written)
+            };
             self.counters.rx_frames += 1;
             return Some(RxFrame {
                 buffer,
-                len,
+                len: written - VIRTIO_NET_HDR_LEN,
                 offload: Offload::from_virtio_net_hdr(&header),
                 origin: self.index,
             });
         }
+    }
+
+    /// The buffer posted with `token`, which the device has handed back (it is next in
+    /// the used ring), and the bytes written into it.
+    fn take_used(&mut self, token: u16) -> (Box<[u8]>, usize) {
+        let Some(mut buffer) = self.posted.get_mut(token as usize).and_then(Option::take) else {
+            device_violation(format_args!(
+                "the device returned receive descriptor {token}, which holds no buffer"
+            ));
+        };
+        self.posted_count -= 1;
+        // SAFETY: `buffer` is the one posted with this token (looked up by token), and
+        // the device has handed it back (its token is next in the used ring).
+        let used = unsafe { self.receive.pop_used(token, &[], &mut [&mut buffer[..]]) };
+        let written = match used {
+            Ok(written) => written as usize,
+            Err(e) => device_violation(format_args!(
+                "completing receive descriptor {token} failed: {e}"
+            )),
+        };
+        if written > buffer.len() {
+            device_violation(format_args!(
+                "the device reported {written} bytes received into a {}-byte buffer",
+                buffer.len()
+            ));
+        }
+        (buffer, written)
+    }
+
+    /// A merged super-frame: `first` (`written` bytes, its header first) and the
+    /// `num_buffers - 1` buffers after it in the used ring (the device hands them back
+    /// together), copied one after the other into an assembly buffer; every receive buffer
+    /// goes back to the pool. `None` (the frame dropped, counted) when no assembly buffer
+    /// is free or the frame would not fit one.
+    fn gather(
+        &mut self,
+        first: Box<[u8]>,
+        written: usize,
+        num_buffers: u16,
+    ) -> Option<(Box<[u8]>, usize)> {
+        let mut assembly = self.pool.take_assembly();
+        if let Some(out) = &mut assembly {
+            out[..written].copy_from_slice(&first[..written]);
+        }
+        self.pool.put(first);
+        let mut at = written;
+        for _ in 1..num_buffers {
+            let Some(token) = self.receive.peek_used() else {
+                device_violation(format_args!(
+                    "a frame spread over {num_buffers} receive buffers was handed back without all of them"
+                ));
+            };
+            let (buffer, more) = self.take_used(token);
+            match &mut assembly {
+                Some(out) if at + more <= out.len() => {
+                    out[at..at + more].copy_from_slice(&buffer[..more]);
+                }
+                Some(_) => {
+                    // Longer than any super-frame: dropped whole.
+                    if let Some(out) = assembly.take() {
+                        self.pool.put(out);
+                    }
+                }
+                None => {}
+            }
+            at += more;
+            self.pool.put(buffer);
+        }
+        if assembly.is_none() {
+            self.counters.rx_dropped += 1;
+        }
+        assembly.map(|out| (out, at))
     }
 
     /// Gives a received frame's buffer back to the pool (it was this NIC's).
@@ -360,8 +433,12 @@ impl Nic {
 
     /// Whether this NIC may lend one more of its receive buffers for a frame of `len`
     /// bytes: freely (its ring stays full) for one that could be copied instead, down to
-    /// half its ring for one that could not.
+    /// half its ring for one that could not; always for a merged super-frame (its
+    /// assembly buffer is never posted).
     pub fn may_lend(&self, len: usize) -> bool {
+        if self.pool.is_assembled(VIRTIO_NET_HDR_LEN + len) {
+            return true;
+        }
         match VIRTIO_NET_HDR_LEN + len > SMALL_BUFFER {
             true => self.pool.may_lend(),
             false => self.pool.may_lend_freely(),
@@ -379,9 +456,12 @@ impl Nic {
         }
     }
 
-    /// Counts one of this NIC's buffers lent (until [`Nic::take_back`]).
-    pub fn lent_one(&mut self) {
-        self.pool.lend();
+    /// Counts one of this NIC's buffers lent (until [`Nic::take_back`]), a buffer of
+    /// `buffer_len` bytes: an assembly buffer is not counted (it is never posted).
+    pub fn lent_one(&mut self, buffer_len: usize) {
+        if !self.pool.is_assembled(buffer_len) {
+            self.pool.lend();
+        }
     }
 
     /// A buffer this NIC lent has come back.

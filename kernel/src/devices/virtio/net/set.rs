@@ -109,11 +109,12 @@ pub fn finish(nics: &mut [FoundNic], frame: RxFrame, lend: Option<Lend>) {
         nics[origin].nic.recycle(frame);
         return;
     };
+    let buffer_len = frame.buffer_len();
     match nics[lend.egress as usize]
         .nic
         .transmit_lent(frame, lend.len, lend.header)
     {
-        Ok(()) => nics[origin].nic.lent_one(),
+        Ok(()) => nics[origin].nic.lent_one(buffer_len),
         Err(frame) => nics[origin].nic.recycle(frame),
     }
 }
