@@ -227,6 +227,35 @@ fn a_fragmented_answer_does_not_cross() {
 }
 
 #[test]
+fn a_fragmented_query_does_not_cross_and_leaves_no_state_behind() {
+    // The first fragment of a query the redirect would send across: dropped before its
+    // flow's state opens, so the same query sent whole is a first packet again (policy
+    // decided), not the follower of a flow no packet ever opened.
+    let mut lab = lab();
+    // A fragment other than the last carries a multiple of 8 bytes (RFC 8200 §4.5).
+    let padded = [QUERY, &[0; 3]].concat();
+    let whole = packets6::udp(CLIENT6.addr(), PORT, appliance6(), 53, &padded);
+    let first_fragment = packets6::with_extensions(
+        &whole,
+        &[packets6::Extension::Fragment {
+            offset: 0,
+            more: true,
+            ident: 7,
+        }],
+    );
+    lab.send6(CLIENT6, &first_fragment).assert_nothing();
+    assert_eq!(lab.dropped(DropReason::InvalidState), 1);
+    assert_eq!(
+        lab.live_states(),
+        0,
+        "no state for a query that never crossed"
+    );
+    let out = lab.send6(CLIENT6, &whole).ipv4_to(RESOLVER);
+    assert_eq!(udp4(&out).2, padded);
+    assert_eq!(lab.live_states(), 1);
+}
+
+#[test]
 fn the_client_network_is_told_of_the_appliances_ipv6_resolver() {
     // The uplink's resolver is IPv4 (static): IPv6 queries cross to it, so the client
     // network's router advertisements name the appliance from the first.

@@ -345,11 +345,18 @@ fn corpus() -> Vec<(&'static str, Scenario)> {
                         seq_shift: 0,
                         extra_quote: 8,
                     },
-                    // A tiny first fragment, a query to the link-local address (never
-                    // redirected), DNS over TCP.
-                    from_work(dns_query(
+                    // A tiny first fragment opening a flow of its own (it cannot cross,
+                    // and leaves no state: the same query whole is decided anew), a
+                    // query to the link-local address (never redirected), DNS over TCP.
+                    from_work(dns_query_from(
+                        40001,
                         Addr6Pick::Appliance(CLIENTS),
                         FragmentPick::First { words: 1 },
+                    )),
+                    from_work(dns_query_from(
+                        40001,
+                        Addr6Pick::Appliance(CLIENTS),
+                        FragmentPick::Whole,
                     )),
                     from_work(dns_query(
                         Addr6Pick::ApplianceLinkLocal(CLIENTS),
@@ -366,15 +373,20 @@ fn corpus() -> Vec<(&'static str, Scenario)> {
     ]
 }
 
-/// A 40-byte DNS query from `work` to `dst`, as `fragment` says.
+/// A 40-byte DNS query from `work`'s port 40000 to `dst`, as `fragment` says.
 fn dns_query(dst: Addr6Pick, fragment: FragmentPick) -> Packet6 {
+    dns_query_from(40000, dst, fragment)
+}
+
+/// A 40-byte DNS query from `work`'s port `port` to `dst`, as `fragment` says.
+fn dns_query_from(port: u16, dst: Addr6Pick, fragment: FragmentPick) -> Packet6 {
     Packet6 {
         fragment,
         ..packet(
             Addr6Pick::Local(0),
             dst,
             TransportPick::Udp {
-                src_port: PortPick::Any(40000),
+                src_port: PortPick::Any(port),
                 dst_port: DNS,
                 len: 40,
             },

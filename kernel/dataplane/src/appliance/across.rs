@@ -23,7 +23,7 @@ use crate::sink::FrameSink;
 const IPV6_MIN_MTU: u16 = 1280;
 
 /// A packet that cannot cross, as a drop.
-fn untranslatable(why: Untranslatable) -> Dropped {
+pub(super) fn untranslatable(why: Untranslatable) -> Dropped {
     let reason = match why {
         Untranslatable::Malformed => DropReason::Malformed,
         Untranslatable::Protocol | Untranslatable::Fragment => DropReason::InvalidState,

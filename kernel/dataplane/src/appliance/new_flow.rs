@@ -4,6 +4,7 @@
 
 use smoltcp::wire::IpAddress;
 
+use super::across;
 use super::answer::Answer;
 use super::descriptor::PacketDesc;
 use super::drop::Dropped;
@@ -188,6 +189,9 @@ impl Appliance<'_> {
         // appliance's own address of that family, `nat` rule or not: its client's address
         // has no place in the other family's header.
         let crosses_families = translated.src.version() != translated.dst.version();
+        if crosses_families {
+            nat::crossable(&pd.ip).map_err(across::untranslatable)?;
+        }
         if masquerade.is_some() || crosses_families {
             pd.trace.masquerade = masquerade;
             let Some(nat_address) = self.nat_address(out_nic, translated.dst) else {

@@ -157,6 +157,19 @@ fn pseudo_addresses(src: IpAddress, dst: IpAddress) -> [u8; 32] {
     words
 }
 
+/// Whether the packet `summary` describes can be rebuilt in the other family: a whole
+/// (unfragmented) TCP or UDP packet. Checked before a crossing flow's state opens, so that
+/// a first packet that cannot cross leaves no state behind for the ones after it.
+pub fn crossable(summary: &IpSummary) -> Result<(), Untranslatable> {
+    if summary.is_fragment() {
+        return Err(Untranslatable::Fragment);
+    }
+    if !matches!(summary.transport, Transport::Tcp(_) | Transport::Udp { .. }) {
+        return Err(Untranslatable::Protocol);
+    }
+    Ok(())
+}
+
 /// `packet` (summarised by `summary`: plain, no offload pending, its TTL checked), a TCP or
 /// UDP packet of a flow whose translation crosses families, as it leaves: in the family
 /// of `after`, from and to `after`'s addresses and ports, with a TCP SYN's MSS no more
@@ -167,12 +180,7 @@ pub fn across_families(
     after: &FlowTuple,
     mss_ceiling: u16,
 ) -> Result<Vec<u8>, Untranslatable> {
-    if summary.is_fragment() {
-        return Err(Untranslatable::Fragment);
-    }
-    if !matches!(summary.transport, Transport::Tcp(_) | Transport::Udp { .. }) {
-        return Err(Untranslatable::Protocol);
-    }
+    crossable(summary)?;
     let transport = packet
         .get(summary.header_len..summary.total_len)
         .ok_or(Untranslatable::Malformed)?;

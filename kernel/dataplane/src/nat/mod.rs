@@ -24,7 +24,7 @@ mod translation;
 
 pub use apply::{apply, apply_offloaded, set_addresses};
 pub use family::{
-    across_families, changes_family, error_across_families, mss_ceiling, Untranslatable,
+    across_families, changes_family, crossable, error_across_families, mss_ceiling, Untranslatable,
 };
 pub use masquerade::{masquerade_rule, MasqueradeConfig, Masquerader, NatRefused, NatStats};
 pub use redirect::{dns_redirect, port_forward, Redirected, DNS_PORT};
