@@ -222,6 +222,12 @@ fn a_packet_bigger_than_the_uplink_mtu_gets_packet_too_big_never_fragments() {
         other => panic!("not packet too big: {other:?}"),
     }
     assert_eq!(lab.dropped(DropReason::TooBig), 1);
+    // The first packet never left: no state stays for it. The sender's smaller retry is
+    // a first packet again, and opens the flow.
+    assert_eq!(lab.live_states(), 0);
+    let fits = packets6::udp(CLIENT6.addr(), 4000, addr(SERVER6), 9000, &[0x5a; 1200]);
+    lab.send6(CLIENT6, &fits).ipv6_upstream();
+    assert_eq!(lab.live_states(), 1);
 }
 
 /// A packet too big (MTU 1280) from `router` to the appliance's uplink address, quoting

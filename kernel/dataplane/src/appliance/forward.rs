@@ -125,10 +125,23 @@ impl Appliance<'_> {
         };
         self.check_options_allowed(pd, options_allowed)?;
         self.check_ttl(pd, sink)?;
-        let plan = match way {
-            Way::Known(plan) => plan,
-            Way::New(passed) => self.open_state(pd, passed)?,
+        let (plan, opened) = match way {
+            Way::Known(plan) => (plan, None),
+            Way::New(passed) => {
+                let (plan, state) = self.open_state(pd, passed)?;
+                (plan, Some(state))
+            }
         };
-        self.transmit(pd, plan, sink)
+        let sent = self.transmit(pd, plan, sink);
+        // A first packet that did not leave (too big for the egress, or unable to cross
+        // families) leaves no state behind, as a connection tracker confirms a flow only
+        // when its first packet leaves: the one its sender sends instead is a first packet
+        // again, decided on its own. (A super-frame may have left in part: its state stays.)
+        if let (Err(_), Some(state)) = (&sent, opened) {
+            if pd.offload.segmentation.is_none() {
+                self.states.remove(state);
+            }
+        }
+        sent
     }
 }

@@ -20,7 +20,7 @@ use crate::route::Route;
 use crate::route6::is_link_local;
 use crate::rule_counters::RuleId;
 use crate::sink::FrameSink;
-use crate::state::{FlowTuple, NewFlow, Refused, RuleRef};
+use crate::state::{FlowTuple, NewFlow, Refused, RuleRef, StateId};
 
 /// Where a first packet goes.
 pub(super) enum FirstPacket {
@@ -169,12 +169,13 @@ impl Appliance<'_> {
         }
     }
 
-    /// Masquerade and the state for a first packet that goes on: how it leaves.
+    /// Masquerade and the state for a first packet that goes on: how it leaves, and the
+    /// state opened.
     pub(super) fn open_state(
         &mut self,
         pd: &mut PacketDesc,
         passed: Passed,
-    ) -> Result<Plan, Dropped> {
+    ) -> Result<(Plan, StateId), Dropped> {
         let Passed {
             original,
             redirected,
@@ -217,19 +218,21 @@ impl Appliance<'_> {
             client: self.client_of(pd),
             source: self.sender_of(pd),
         };
-        self.states
+        let state = self
+            .states
             .insert(&flow, &pd.ip, pd.now)
             .map_err(refused_state)?;
         if let Some(rule) = verdict.rule {
             self.rule_counts.state_created(RuleId::Rule(rule));
         }
-        Ok(Plan {
+        let plan = Plan {
             rewrite: Rewrite::Translate(flow.translation()),
             out_nic,
             next_hop,
             mtu,
             allow_opts: self.allows_options(verdict.rule),
-        })
+        };
+        Ok((plan, state))
     }
 
     /// Whether the rule at `index` of the policy (`None`: the default) allows IPv4 options.
