@@ -311,6 +311,7 @@ fn main_loop(
         // The round's frames leave before the timers run.
         nic_set::service(nics);
         if now >= next_poll {
+            nic_set::report_losses(nics, appliance);
             next_poll = now + appliance.poll(now, &mut NicSink::new(nics));
             nic_set::service(nics);
         }
@@ -340,8 +341,8 @@ fn main_loop(
 
 fn shutdown(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
     println!("moat: shutdown");
+    nic_set::report_losses(nics, appliance);
     appliance.report_final();
-    let _ = nics;
     power::power_off();
     // The hypervisor acts on the request asynchronously: give it time before concluding
     // that power-off failed.

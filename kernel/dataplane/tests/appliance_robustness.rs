@@ -5,7 +5,7 @@
 mod appliance_common;
 
 use appliance_common::*;
-use dataplane::appliance::{ApplianceOptions, NicCounters};
+use dataplane::appliance::{ApplianceOptions, DeviceLosses, NicCounters};
 use dataplane::drops::DropReason;
 use dataplane::packet::tcp_flags::{FIN, PSH, SYN};
 use dataplane::testutil::{crafted, packets};
@@ -183,12 +183,14 @@ fn stats_count_every_frame_in_and_out_per_nic_and_every_drop_by_reason() {
             NicCounters {
                 rx: 1 + 2 + 1,
                 tx: 2,
-                dropped: 1
+                dropped: 1,
+                device: DeviceLosses::default(),
             },
             NicCounters {
                 rx: 1 + 2 + 1 + 1,
                 tx: 1 + 2 + 1,
-                dropped: 1
+                dropped: 1,
+                device: DeviceLosses::default(),
             },
         ]
     );
@@ -196,6 +198,22 @@ fn stats_count_every_frame_in_and_out_per_nic_and_every_drop_by_reason() {
     assert_eq!(
         stats.to_string(),
         "nic0 rx 4 tx 2 drop 1, nic1 rx 5 tx 4 drop 1, \
+         states 1/4096 (tcp 1 udp 0 icmp 0 other 0), nat ports 1, drops spoofed 1 policy 1"
+    );
+    // What a NIC's driver lost below the data plane shows on its NIC's part of the line,
+    // the non-zero counters only.
+    lab.appliance.set_device_losses(
+        1,
+        DeviceLosses {
+            tx_ring_full: 3,
+            tx_too_big: 0,
+            rx_dropped: 2,
+        },
+    );
+    assert_eq!(
+        lab.appliance.stats().to_string(),
+        "nic0 rx 4 tx 2 drop 1, \
+         nic1 rx 5 tx 4 drop 1 (driver lost: tx ring full 3, rx dropped 2), \
          states 1/4096 (tcp 1 udp 0 icmp 0 other 0), nat ports 1, drops spoofed 1 policy 1"
     );
 }

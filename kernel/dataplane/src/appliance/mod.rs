@@ -158,6 +158,29 @@ pub struct NicCounters {
     pub tx: u64,
     /// Frames dropped (any reason).
     pub dropped: u64,
+    /// Frames the NIC's driver lost below the data plane, as the kernel last reported
+    /// them ([`Appliance::set_device_losses`]).
+    pub device: DeviceLosses,
+}
+
+/// Frames a NIC's driver lost where the data plane never saw them (or after it sent
+/// them): counted by the driver, reported by the kernel, shown on the stats line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceLosses {
+    /// Frames not sent: the transmit ring stayed full.
+    pub tx_ring_full: u64,
+    /// Frames not sent: too big for a transmit buffer.
+    pub tx_too_big: u64,
+    /// Frames received but dropped by the driver (a merged super-frame with no free
+    /// buffer to gather it into).
+    pub rx_dropped: u64,
+}
+
+impl DeviceLosses {
+    /// Whether the driver lost nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == DeviceLosses::default()
+    }
 }
 
 struct Nic {
@@ -660,6 +683,14 @@ impl<'p> Appliance<'p> {
     /// Packets, bytes and states per compiled rule.
     pub fn rule_counters(&self) -> &RuleCounters {
         &self.rule_counts
+    }
+
+    /// Records what NIC `nic`'s driver has lost so far (its running totals), for the
+    /// stats line. The kernel reports them before each poll and at shutdown.
+    pub fn set_device_losses(&mut self, nic: u8, losses: DeviceLosses) {
+        if let Some(nic) = self.nics.get_mut(usize::from(nic)) {
+            nic.counters.device = losses;
+        }
     }
 
     /// Everything the stats line reports.

@@ -8,7 +8,7 @@ use core::fmt;
 use smoltcp::time::{Duration, Instant};
 
 use super::counter_lines::{changed_drops, CaptureLine, RuleLine};
-use super::NicCounters;
+use super::{DeviceLosses, NicCounters};
 use crate::capture::CaptureStats;
 use crate::drops::DropCounters;
 use crate::rule_counters::RuleCount;
@@ -34,11 +34,11 @@ pub struct Stats {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         for (i, nic) in self.nics.iter().enumerate() {
-            write!(
-                f,
-                "nic{i} rx {} tx {} drop {}, ",
-                nic.rx, nic.tx, nic.dropped
-            )?;
+            write!(f, "nic{i} rx {} tx {} drop {}", nic.rx, nic.tx, nic.dropped)?;
+            if !nic.device.is_empty() {
+                write_device_losses(f, &nic.device)?;
+            }
+            f.write_str(", ")?;
         }
         let s = &self.states;
         write!(
@@ -75,6 +75,23 @@ impl fmt::Display for Stats {
         }
         Ok(())
     }
+}
+
+/// ` (driver lost: tx ring full N, tx too big N, rx dropped N)`, naming the non-zero ones.
+fn write_device_losses(f: &mut fmt::Formatter, losses: &DeviceLosses) -> fmt::Result {
+    let named = [
+        ("tx ring full", losses.tx_ring_full),
+        ("tx too big", losses.tx_too_big),
+        ("rx dropped", losses.rx_dropped),
+    ];
+    f.write_str(" (driver lost:")?;
+    let mut first = true;
+    for (name, count) in named.into_iter().filter(|(_, count)| *count > 0) {
+        let separator = if first { " " } else { ", " };
+        write!(f, "{separator}{name} {count}")?;
+        first = false;
+    }
+    f.write_str(")")
 }
 
 /// Prints the stats line and the counter lines ([`super::counter_lines`]) that changed, at

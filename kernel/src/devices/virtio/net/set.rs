@@ -1,8 +1,10 @@
 //! The NICs together: the sink the data plane transmits through ([`NicSink`]), receive
 //! buffers lent from one NIC to another's transmit queue ([`finish`]), and the service
 //! that ends each round of the main loop ([`service`]: completed transmissions taken
-//! back, lent buffers returned, receive rings refilled, devices notified once).
+//! back, lent buffers returned, receive rings refilled, devices notified once), and the
+//! drivers' losses told to the data plane ([`report_losses`]).
 
+use dataplane::appliance::{Appliance, DeviceLosses};
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::FrameSink;
 
@@ -150,4 +152,19 @@ fn take_back_transmitted(nics: &mut [FoundNic]) {
 /// main loop looks before it halts.
 pub fn any_received(nics: &[FoundNic]) -> bool {
     nics.iter().any(|found| found.nic.has_received())
+}
+
+/// Tells the data plane what each NIC's driver has lost so far (its stats line shows it).
+pub fn report_losses(nics: &[FoundNic], appliance: &mut Appliance<'_>) {
+    for (index, found) in nics.iter().enumerate() {
+        let counters = &found.nic.counters;
+        appliance.set_device_losses(
+            index as u8,
+            DeviceLosses {
+                tx_ring_full: counters.tx_ring_full,
+                tx_too_big: counters.tx_too_big,
+                rx_dropped: counters.rx_dropped,
+            },
+        );
+    }
 }
