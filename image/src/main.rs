@@ -339,6 +339,7 @@ fn describe_nics(nics: &[Nic]) {
         let wiring = match &nic.backend {
             NicBackend::User => "QEMU user networking (10.0.2.0/24, gateway 10.0.2.2)".to_string(),
             NicBackend::Tap { ifname } => format!("tap device {ifname}"),
+            NicBackend::TapFd { fd } => format!("tap device open as descriptor {fd}"),
             NicBackend::PlainTap { ifname } => {
                 format!("tap device {ifname}, without the virtio-net header (no offloads)")
             }

@@ -95,6 +95,7 @@ pub mod stats_line;
 pub mod stream_server;
 pub mod syn_flood;
 pub mod tap_appliance;
+pub mod tap_fd;
 pub mod test_host;
 pub mod uplink_services;
 pub mod vm;

@@ -208,10 +208,29 @@ pub fn client_on(clients: &[TestHost], nic: usize) -> Outcome<&TestHost> {
 /// Moves every host's tap into its namespace ([`attach`]): `uplink` on `nic0`,
 /// `clients[i - 1]` on `nic<i>` with the appliance as its default gateway.
 pub fn attach_all(uplink: &TestHost, clients: &[TestHost]) -> Outcome {
-    attach(uplink, UPLINK_NIC)?;
+    address_all(uplink, clients, attach)
+}
+
+/// [`attach_all`] for taps created inside their namespaces
+/// ([`TestHost::create_with_open_tap`]): addressed where they are.
+pub fn address_all_in_place(uplink: &TestHost, clients: &[TestHost]) -> Outcome {
+    address_all(uplink, clients, |host, nic| {
+        let prefix = appliance_address(nic).prefix_len();
+        host.address_in_place(Ipv4Cidr::new(host_address(nic), prefix))
+    })
+}
+
+/// Addresses the uplink's host and every client's with `address` (the host, its NIC's
+/// index), and gives each client its default route through the appliance.
+fn address_all(
+    uplink: &TestHost,
+    clients: &[TestHost],
+    address: impl Fn(&TestHost, usize) -> Outcome,
+) -> Outcome {
+    address(uplink, UPLINK_NIC)?;
     for (index, client) in clients.iter().enumerate() {
         let nic = index + 1;
-        attach(client, nic)?;
+        address(client, nic)?;
         let gateway = appliance_address(nic).address().to_string();
         client.run_checked("ip", &["route", "add", "default", "via", &gateway])?;
     }

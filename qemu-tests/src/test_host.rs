@@ -4,10 +4,13 @@
 //!
 //! Life cycle: [`TestHost::create`] makes a persistent tap in the root namespace and an empty
 //! namespace; QEMU opens the tap by name; [`TestHost::attach`] then moves the tap into the
-//! namespace and addresses it. Dropping the host deletes both. Names carry the test process's
+//! namespace and addresses it. Alternatively ([`TestHost::create_with_open_tap`]) the tap is
+//! made inside the namespace and handed to QEMU open, addressed before QEMU starts.
+//! Dropping the host deletes both. Names carry the test process's
 //! pid, and hosts left behind by a process that no longer exists (killed before its drops ran)
 //! are removed the first time a host is created.
 
+use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
@@ -15,6 +18,7 @@ use std::sync::Once;
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::leftovers::{owned_name, owner_is_dead};
+use crate::tap_fd::open_tap_in;
 use crate::{Failure, Outcome};
 
 const NAMESPACE_PREFIX: &str = "moat-";
@@ -82,7 +86,32 @@ impl TestHost {
     /// QEMU must have opened the tap already (it has once the guest prints anything): moved
     /// earlier, QEMU would not find it and would create a new tap of the same name.
     pub fn attach(&self, address: Ipv4Cidr) -> Outcome {
-        self.attach_unaddressed()?;
+        ip(&["link", "set", &self.tap, "netns", &self.namespace])?;
+        self.address_in_place(address)
+    }
+
+    /// Moves the tap (or veth end) into the namespace and brings it and loopback up, with
+    /// no address (for a DHCP client to configure). The same ordering rule as
+    /// [`TestHost::attach`] holds.
+    pub fn attach_unaddressed(&self) -> Outcome {
+        ip(&["link", "set", &self.tap, "netns", &self.namespace])?;
+        self.bring_up()
+    }
+
+    /// Creates the namespace and, inside it, a tap device held open by the returned
+    /// descriptor, for QEMU to inherit ([`crate::tap_fd`]): the host's side can be
+    /// addressed ([`TestHost::address_in_place`]) before QEMU starts. The tap lives while a
+    /// descriptor of it is open (this one, then QEMU's).
+    pub fn create_with_open_tap() -> Outcome<(TestHost, OwnedFd)> {
+        let host = TestHost::with_namespace()?;
+        let fd = open_tap_in(&host.namespace, &host.tap)?;
+        Ok((host, fd))
+    }
+
+    /// Brings the tap (in the namespace: created there by
+    /// [`TestHost::create_with_open_tap`], or moved) and loopback up, with `address`.
+    pub fn address_in_place(&self, address: Ipv4Cidr) -> Outcome {
+        self.bring_up()?;
         ip(&[
             "-n",
             &self.namespace,
@@ -94,11 +123,8 @@ impl TestHost {
         ])
     }
 
-    /// Moves the tap (or veth end) into the namespace and brings it and loopback up, with
-    /// no address (for a DHCP client to configure). The same ordering rule as
-    /// [`TestHost::attach`] holds.
-    pub fn attach_unaddressed(&self) -> Outcome {
-        ip(&["link", "set", &self.tap, "netns", &self.namespace])?;
+    /// Brings the link device (in the namespace) and loopback up.
+    fn bring_up(&self) -> Outcome {
         ip(&["-n", &self.namespace, "link", "set", &self.tap, "up"])?;
         ip(&["-n", &self.namespace, "link", "set", "lo", "up"])
     }

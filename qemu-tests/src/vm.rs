@@ -39,6 +39,9 @@ pub enum NicWiring {
     /// An existing tap device opened without the virtio-net header (root): the NIC gets no
     /// offloads.
     PlainTap(String),
+    /// A tap device already open in this process, passed to QEMU by descriptor number (see
+    /// [`crate::tap_fd`]; the descriptor must be inheritable).
+    TapFd(i32),
 }
 
 /// What to boot, and how.
@@ -198,6 +201,7 @@ impl Vm {
                     },
                     None,
                 ),
+                NicWiring::TapFd(fd) => (NicBackend::TapFd { fd: *fd }, None),
             };
             nics.push(Nic::new(index, backend));
             hosts.push(host);

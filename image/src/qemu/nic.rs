@@ -70,6 +70,12 @@ pub enum NicBackend {
         /// Interface name of the tap device.
         ifname: String,
     },
+    /// A tap device QEMU inherits already open (`fd=`), as libvirt passes them: whether it
+    /// carries the virtio-net header QEMU reads from the descriptor itself.
+    TapFd {
+        /// The descriptor's number in QEMU (inherited: not close-on-exec).
+        fd: i32,
+    },
     /// A unix datagram socket pair: QEMU binds `local` and sends every frame to `remote`.
     /// The peer (a test, or another VM with the two paths swapped) binds `remote`.
     UnixDgram {
@@ -97,6 +103,7 @@ impl NicBackend {
                     escape_option(ifname)
                 )
             }
+            NicBackend::TapFd { fd } => format!("tap,id={id},fd={fd}"),
             NicBackend::UnixDgram { local, remote } => format!(
                 "dgram,id={id},local.type=unix,local.path={},remote.type=unix,remote.path={}",
                 escape_option(&local.to_string_lossy()),
@@ -212,6 +219,10 @@ mod tests {
         }
         .netdev("nic1")
         .ends_with(",vnet_hdr=off"));
+        assert_eq!(
+            NicBackend::TapFd { fd: 7 }.netdev("nic2"),
+            "tap,id=nic2,fd=7"
+        );
         assert_eq!(
             "dgram:/tmp/a.sock:/tmp/b.sock"
                 .parse::<NicBackend>()

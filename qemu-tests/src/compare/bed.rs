@@ -3,17 +3,18 @@
 //! client namespace per client network, as [`crate::tap_appliance`] wires Moat for the
 //! real-client tests), the same QEMU machine, accelerator and memory for both.
 //!
-//! [`Bed::boot`] prepares the namespaces and servers first, starts QEMU, moves the taps into
-//! their namespaces as soon as QEMU holds them open, and pings the internet server from a
-//! client every 5 ms until the first reply: the time from QEMU's start to that reply is the
-//! firewall's time to its first forwarded packet, measured the same way for both.
+//! [`Bed::boot`] prepares the namespaces, their taps (made inside them, addressed, handed to
+//! QEMU open, as libvirt does: [`crate::tap_fd`]) and the servers first, then starts QEMU
+//! and pings the internet server from a client every 5 ms until the first reply: the time
+//! from QEMU's start to that reply is the firewall's time to its first forwarded packet,
+//! measured the same way for both, with no host set-up inside it.
 
 use std::net::SocketAddrV4;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use image::accel::Accel;
-use image::qemu::{stop, BootPath, MacAddress, Machine};
+use image::qemu::{stop, BootPath, MacAddress, Machine, NicBackend};
 
 use crate::addressing::{appliance_address, INTERNET_SERVER};
 use crate::connection_rate::ConnectionSink;
@@ -23,14 +24,13 @@ use crate::linux_vm::vm::LinuxVm;
 use crate::linux_vm::LinuxImage;
 use crate::path_measures::CONNECTION_PORT;
 use crate::qemu_process::QemuProcess;
-use crate::tap_appliance::{attach_all, client_on};
+use crate::tap_appliance::{address_all_in_place, client_on};
+use crate::tap_fd::inheritable;
 use crate::test_host::TestHost;
 use crate::uplink_services::UplinkServices;
 use crate::vm::{NicWiring, Vm, VmSpec};
 use crate::{Failure, Outcome};
 
-/// How long QEMU may take to open its taps.
-const TAPS_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first-packet ping's interval (root may go this low).
 const PING_INTERVAL: &str = "0.005";
 
@@ -121,13 +121,18 @@ impl Bed {
         services: bool,
         timeout: Duration,
     ) -> Outcome<Bed> {
-        let uplink = TestHost::create()?;
-        let clients = (1..NICS)
-            .map(|_| TestHost::create())
-            .collect::<Outcome<Vec<_>>>()?;
-        for host in std::iter::once(&uplink).chain(&clients) {
-            host.run_checked("ip", &["link", "set", "lo", "up"])?;
+        // Every host's side of the topology is ready before QEMU starts, as libvirt
+        // prepares a VM's taps: each tap is made inside its host's namespace, addressed
+        // there, and handed to QEMU open. The time measured is QEMU's and the guest's.
+        let (uplink, uplink_tap) = TestHost::create_with_open_tap()?;
+        let mut tap_fds = vec![uplink_tap];
+        let mut clients = Vec::new();
+        for _ in 1..NICS {
+            let (client, tap) = TestHost::create_with_open_tap()?;
+            clients.push(client);
+            tap_fds.push(tap);
         }
+        address_all_in_place(&uplink, &clients)?;
         let services = if services {
             let internet = UplinkServices::start(&uplink)?;
             let sink = ConnectionSink::start(
@@ -142,29 +147,6 @@ impl Bed {
             )?;
             None
         };
-        let taps: Vec<String> = std::iter::once(&uplink)
-            .chain(&clients)
-            .map(|host| host.tap().to_string())
-            .collect();
-        let firewall = match subject {
-            Subject::Moat(variant) => {
-                let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
-                spec.variant = variant;
-                spec.accel = Some(accel);
-                spec.memory_mib = Some(memory_mib);
-                spec.ready_timeout = Some(timeout);
-                spec.report_on_drop = false;
-                spec.nics = taps.iter().cloned().map(NicWiring::Tap).collect();
-                Firewall::Moat(Box::new(Vm::start(spec)?))
-            }
-            Subject::Linux(image) => {
-                Firewall::Linux(LinuxVm::start(image, accel, memory_mib, &taps)?)
-            }
-        };
-        let qemu = QemuProcess::find_by_tap(uplink.tap())?;
-        let tap_names: Vec<&str> = taps.iter().map(String::as_str).collect();
-        qemu.wait_taps_open(&tap_names, TAPS_TIMEOUT)?;
-        attach_all(&uplink, &clients)?;
         let alpha = &clients[ALPHA_NIC - 1];
         // The connection-rate measure opens tens of thousands of connections: give the
         // client every port above 1023, so that it reuses a port (and its tuple) as late
@@ -189,6 +171,30 @@ impl Bed {
                 "permanent",
             ],
         )?;
+        let fds = tap_fds
+            .iter()
+            .map(inheritable)
+            .collect::<Outcome<Vec<_>>>()?;
+        let firewall = match subject {
+            Subject::Moat(variant) => {
+                let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, NICS);
+                spec.variant = variant;
+                spec.accel = Some(accel);
+                spec.memory_mib = Some(memory_mib);
+                spec.ready_timeout = Some(timeout);
+                spec.report_on_drop = false;
+                spec.nics = fds.iter().map(|&fd| NicWiring::TapFd(fd)).collect();
+                Firewall::Moat(Box::new(Vm::start(spec)?))
+            }
+            Subject::Linux(image) => {
+                let backends: Vec<NicBackend> =
+                    fds.iter().map(|&fd| NicBackend::TapFd { fd }).collect();
+                Firewall::Linux(LinuxVm::start(image, accel, memory_mib, &backends)?)
+            }
+        };
+        // QEMU holds the taps now: only its descriptors may keep them alive.
+        drop(tap_fds);
+        let qemu = QemuProcess::find_by_tap(uplink.tap())?;
         let first_forward =
             first_forward(alpha, &qemu, firewall.started(), timeout).map_err(|failure| {
                 Failure::new(format!(

@@ -27,12 +27,12 @@ pub struct LinuxVm {
 }
 
 impl LinuxVm {
-    /// Boots `image` with `memory_mib` of RAM and its NICs on the tap devices `taps`.
+    /// Boots `image` with `memory_mib` of RAM and its NICs on `backends` (tap devices).
     pub fn start(
         image: &LinuxImage,
         accel: Accel,
         memory_mib: u32,
-        taps: &[String],
+        backends: &[NicBackend],
     ) -> Outcome<LinuxVm> {
         let boot = Boot::Kernel {
             elf: image.kernel.clone(),
@@ -40,17 +40,10 @@ impl LinuxVm {
         };
         let mut config = QemuConfig::new(Machine::Q35, accel, boot);
         config.memory_mib = memory_mib;
-        config.nics = taps
+        config.nics = backends
             .iter()
             .enumerate()
-            .map(|(index, tap)| {
-                Nic::new(
-                    index,
-                    NicBackend::Tap {
-                        ifname: tap.clone(),
-                    },
-                )
-            })
+            .map(|(index, backend)| Nic::new(index, backend.clone()))
             .collect();
         config.extra_args = vec!["-initrd".into(), image.initrd.clone().into_os_string()];
         let line = config.command_line()?;
