@@ -7,6 +7,7 @@
 pub mod config;
 pub mod msix;
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use virtio_drivers::transport::pci::bus::{
@@ -62,12 +63,17 @@ impl BusTopology {
     }
 }
 
+/// A function's BAR: (bus, device, function), BAR index.
+type BarKey = ((u8, u8, u8), u8);
+
 /// The machine's PCI functions, enumerated once at boot, and the means to configure them.
 pub struct PciBus {
     root: PciRoot<ConfigSpace>,
     config: ConfigSpace,
     topology: BusTopology,
     functions: Vec<(DeviceFunction, DeviceFunctionInfo)>,
+    /// Memory BARs sized so far, and what sizing found (address and size).
+    bars: BTreeMap<BarKey, Option<(u64, u64)>>,
 }
 
 impl PciBus {
@@ -105,6 +111,7 @@ impl PciBus {
             config,
             topology,
             functions,
+            bars: BTreeMap::new(),
         }
     }
 
@@ -131,13 +138,23 @@ impl PciBus {
     }
 
     /// The address and size of `df`'s memory BAR `bar`, if the firmware assigned it one.
+    /// Sized once per BAR and remembered: sizing writes the BAR (all ones, then back),
+    /// and each such write makes the hypervisor remap the device's memory, about a
+    /// millisecond a device under TCG for the four register structures of a virtio device.
     pub fn memory_bar(&mut self, df: DeviceFunction, bar: u8) -> Option<(u64, u64)> {
-        self.root
+        let key = ((df.bus, df.device, df.function), bar);
+        if let Some(known) = self.bars.get(&key) {
+            return *known;
+        }
+        let sized = self
+            .root
             .bar_info(df, bar)
             .ok()
             .flatten()
             .and_then(|info| info.memory_address_size())
-            .filter(|&(address, size)| address != 0 && size != 0)
+            .filter(|&(address, size)| address != 0 && size != 0);
+        self.bars.insert(key, sized);
+        sized
     }
 
     /// The GSI and signalling of `df`'s INTx line, if it has one.
