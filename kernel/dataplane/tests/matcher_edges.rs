@@ -6,6 +6,7 @@ mod support;
 
 use dataplane::policy::index::axis::{Axis, CLASS_TABLE_LEN};
 use dataplane::policy::index::layout::{entry, NodeShape, TreeRef};
+use dataplane::policy::index::tally::WalkCounts;
 use dataplane::policy::index::{MatchIndex, MatchIndexBuf};
 use dataplane::policy::*;
 use support::{cidr4, cidr6, complement, policy_of, RuleSpec};
@@ -536,4 +537,57 @@ fn a_malformed_index_is_answered_by_a_linear_scan() {
         decide_with(truncated_classes, &tcp(1, 0x0a00_0001, 80)).rule,
         Some(0)
     );
+}
+
+#[test]
+fn a_malformed_tree_among_several_is_answered_by_a_linear_scan() {
+    let classes = [0u8; CLASS_TABLE_LEN];
+    let cyclic_node = NodeShape {
+        axis: Axis::SrcPort,
+        shift: 0,
+        window: 1,
+    }
+    .encode();
+    let cycle = TreeRef::Node(0).encode();
+    // A cyclic node, then a leaf that says rule 0 matches every key.
+    let tree = [cyclic_node, 0, cycle, cycle, cycle, 1, entry(0, 0)];
+    let (cyclic, everything) = (TreeRef::Node(0).encode(), TreeRef::Leaf(5).encode());
+    let none = TreeRef::NoMatch.encode();
+    let (inside, outside) = (tcp(1, 0x0a00_0001, 80), tcp(1, 0x0b00_0001, 80));
+    let cases: [(&[u32], &FlowKey); 3] = [
+        // A cyclic tree behind one that finds nothing.
+        (&[0, none, 0, cyclic], &inside),
+        // Trees past the first four are read too.
+        (&[0, none, 0, none, 0, none, 0, none, 0, cyclic], &inside),
+        // So is their order.
+        (
+            &[0, none, 0, none, 0, none, 1, none, 0, everything],
+            &outside,
+        ),
+    ];
+    for (roots, key) in cases {
+        let index = MatchIndex {
+            rule_count: 1,
+            roots,
+            classes: &classes,
+            tree: &tree,
+        };
+        let buf = policy_of(&[with_dst(vec![cidr4(0x0a00_0000, 8)])]);
+        let expected = reference::first_match(&buf.as_policy(), key);
+        assert_eq!(decide_with(index, key).rule, expected, "{roots:?}");
+    }
+}
+
+#[test]
+fn a_walk_counts_its_trees_nodes_entries_and_checks() {
+    let buf = policy_of(&[with_dst(vec![cidr4(0x0a00_0000, 8)])]);
+    let policy = buf.as_policy();
+    let mut counts = WalkCounts::default();
+    let found = policy
+        .index
+        .first_match_counted(&policy, &tcp(1, 0x0a00_0001, 80), &mut counts);
+    assert_eq!(found, Some(0));
+    assert_eq!((counts.lookups, counts.trees), (1, 1));
+    assert!(counts.entries >= 1 && counts.checks <= 10, "{counts:?}");
+    assert_eq!(counts.per_lookup()[0], 1.0);
 }

@@ -96,6 +96,7 @@ mod fields;
 #[cfg(any(test, feature = "codegen"))]
 mod forest;
 pub mod layout;
+pub mod tally;
 
 #[cfg(any(test, feature = "codegen"))]
 pub use build::MatchIndexBuf;
@@ -105,6 +106,7 @@ use axis::{coordinates, AXES};
 use layout::{
     child_slot, origin_from_words, split_entry, NodeShape, TreeRef, MAX_DEPTH, ORIGIN_WORDS,
 };
+use tally::Tally;
 
 use super::{FlowKey, Policy};
 
@@ -158,7 +160,26 @@ impl MatchIndex<'_> {
         if self.rule_count as usize != policy.rules.len() {
             return linear_first_match(policy, key);
         }
-        match self.walk(policy, key) {
+        match self.walk(policy, key, &mut ()) {
+            Ok(found) => found,
+            Err(Malformed) => linear_first_match(policy, key),
+        }
+    }
+
+    /// [`MatchIndex::first_match`], counting the walk's work into `counts` (nothing is
+    /// counted when the index is not used). For benchmarks and tests.
+    #[cfg(any(test, feature = "reference"))]
+    pub fn first_match_counted(
+        &self,
+        policy: &Policy,
+        key: &FlowKey,
+        counts: &mut tally::WalkCounts,
+    ) -> Option<u32> {
+        counts.lookups += 1;
+        if self.rule_count as usize != policy.rules.len() {
+            return linear_first_match(policy, key);
+        }
+        match self.walk(policy, key, counts) {
             Ok(found) => found,
             Err(Malformed) => linear_first_match(policy, key),
         }
@@ -174,7 +195,12 @@ impl MatchIndex<'_> {
     /// The earliest first match over all trees. The trees come in the order of their first
     /// rules, so once a match is found, a tree whose first rule comes later is not walked,
     /// and the others are only searched for earlier rules.
-    fn walk(&self, policy: &Policy, key: &FlowKey) -> Result<Option<u32>, Malformed> {
+    fn walk(
+        &self,
+        policy: &Policy,
+        key: &FlowKey,
+        tally: &mut impl Tally,
+    ) -> Result<Option<u32>, Malformed> {
         if self.roots.is_empty() {
             return Ok(None);
         }
@@ -194,7 +220,8 @@ impl MatchIndex<'_> {
             if first >= before {
                 break;
             }
-            if let Some(rule) = self.walk_tree(root, policy, key, &coordinates, before)? {
+            tally.tree();
+            if let Some(rule) = self.walk_tree(root, policy, key, &coordinates, before, tally)? {
                 before = rule;
             }
         }
@@ -209,12 +236,18 @@ impl MatchIndex<'_> {
         key: &FlowKey,
         coordinates: &[u128; AXES],
         before: u32,
+        tally: &mut impl Tally,
     ) -> Result<Option<u32>, Malformed> {
         let mut at = root;
         for _ in 0..=MAX_DEPTH {
             match TreeRef::decode(at).ok_or(Malformed)? {
-                TreeRef::Node(node) => at = self.child(node as usize, coordinates)?,
-                TreeRef::Leaf(leaf) => return self.scan_leaf(leaf as usize, policy, key, before),
+                TreeRef::Node(node) => {
+                    tally.node();
+                    at = self.child(node as usize, coordinates)?;
+                }
+                TreeRef::Leaf(leaf) => {
+                    return self.scan_leaf(leaf as usize, policy, key, before, tally)
+                }
                 TreeRef::NoMatch => return Ok(None),
             }
         }
@@ -243,10 +276,12 @@ impl MatchIndex<'_> {
         policy: &Policy,
         key: &FlowKey,
         before: u32,
+        tally: &mut impl Tally,
     ) -> Result<Option<u32>, Malformed> {
         let count = *self.tree.get(leaf).ok_or(Malformed)? as usize;
         let entries = self.tree.get(leaf + 1..leaf + 1 + count).ok_or(Malformed)?;
         'entries: for &word in entries {
+            tally.entry();
             let (index, mut unchecked) = split_entry(word);
             if index >= before {
                 return Ok(None);
@@ -255,6 +290,7 @@ impl MatchIndex<'_> {
             while unchecked != 0 {
                 let dim = Dim::from_index(unchecked.trailing_zeros() as usize).ok_or(Malformed)?;
                 unchecked &= unchecked - 1;
+                tally.check();
                 if !dim.field_contains(policy, rule, key) {
                     continue 'entries;
                 }
