@@ -26,9 +26,11 @@
 //! tree (EffiCuts' answer to HiCuts' weak spot): in one tree, every rule to "the whole
 //! uplink" or from `any` is copied into every region cut along that field, and with
 //! thousands of rules those copies filled the memory budget before the narrow rules were
-//! told apart. A lookup walks the trees in the order of their first rules, keeps the
-//! earliest match, skips a tree whose first rule comes after it, and stops scanning a leaf
-//! at the first entry after it.
+//! told apart. A lookup first descends all the trees together, a level at a time, to the
+//! leaf the key falls in in each (the trees do not depend on each other, so the loads of
+//! their nodes overlap instead of queueing one tree after the other); it then scans those
+//! leaves in the order of the trees' first rules, keeps the earliest match, skips a tree
+//! whose first rule comes after it, and stops scanning a leaf at the first entry after it.
 //!
 //! Each tree is built breadth first from the whole space. For a region, every axis and
 //! several windows are tried (over all the rule boundaries inside the region, and over each
@@ -141,6 +143,9 @@ impl Default for MatchIndex<'_> {
     }
 }
 
+/// Trees descended together (see [`MatchIndex::descend`]): as many as the builder makes.
+const LOCKSTEP_TREES: usize = 4;
+
 /// The walk met words that no builder writes.
 struct Malformed;
 
@@ -211,44 +216,65 @@ impl MatchIndex<'_> {
         // Rules from here on cannot be the answer: one before them matched.
         let mut before = u32::MAX;
         let mut previous_first = 0;
-        for tree in self.roots.chunks_exact(2) {
-            let (first, root) = (tree[0], tree[1]);
-            if first < previous_first {
-                return Err(Malformed);
-            }
-            previous_first = first;
+        for trees in self.roots.chunks(2 * LOCKSTEP_TREES) {
+            let Some(&first) = trees.first() else {
+                continue;
+            };
             if first >= before {
                 break;
             }
-            tally.tree();
-            if let Some(rule) = self.walk_tree(root, policy, key, &coordinates, before, tally)? {
-                before = rule;
+            let ends = self.descend(trees, &coordinates, tally)?;
+            for (tree, end) in trees.chunks_exact(2).zip(ends) {
+                let first = tree[0];
+                if first < previous_first {
+                    return Err(Malformed);
+                }
+                previous_first = first;
+                if first >= before {
+                    break;
+                }
+                tally.tree();
+                let found = match TreeRef::decode(end).ok_or(Malformed)? {
+                    TreeRef::Leaf(leaf) => {
+                        self.scan_leaf(leaf as usize, policy, key, before, tally)?
+                    }
+                    TreeRef::NoMatch => None,
+                    TreeRef::Node(_) => return Err(Malformed),
+                };
+                if let Some(rule) = found {
+                    before = rule;
+                }
             }
         }
         Ok((before != u32::MAX).then_some(before))
     }
 
-    /// The first match before rule `before` in the tree that starts at `root`.
-    fn walk_tree(
+    /// Where a key ends in each of up to [`LOCKSTEP_TREES`] trees (`trees` as in
+    /// [`MatchIndex::roots`]): a leaf or "no match". The trees are descended a level at a
+    /// time, all together, so that the loads of their nodes overlap instead of waiting
+    /// for each other.
+    #[inline]
+    fn descend(
         &self,
-        root: u32,
-        policy: &Policy,
-        key: &FlowKey,
+        trees: &[u32],
         coordinates: &[u128; AXES],
-        before: u32,
         tally: &mut impl Tally,
-    ) -> Result<Option<u32>, Malformed> {
-        let mut at = root;
+    ) -> Result<[u32; LOCKSTEP_TREES], Malformed> {
+        let mut at = [TreeRef::NoMatch.encode(); LOCKSTEP_TREES];
+        for (at, tree) in at.iter_mut().zip(trees.chunks_exact(2)) {
+            *at = tree[1];
+        }
         for _ in 0..=MAX_DEPTH {
-            match TreeRef::decode(at).ok_or(Malformed)? {
-                TreeRef::Node(node) => {
+            let mut deeper = false;
+            for at in &mut at {
+                if let TreeRef::Node(node) = TreeRef::decode(*at).ok_or(Malformed)? {
                     tally.node();
-                    at = self.child(node as usize, coordinates)?;
+                    *at = self.child(node as usize, coordinates)?;
+                    deeper = true;
                 }
-                TreeRef::Leaf(leaf) => {
-                    return self.scan_leaf(leaf as usize, policy, key, before, tally)
-                }
-                TreeRef::NoMatch => return Ok(None),
+            }
+            if !deeper {
+                return Ok(at);
             }
         }
         Err(Malformed)
