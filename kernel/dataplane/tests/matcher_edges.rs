@@ -591,3 +591,30 @@ fn a_walk_counts_its_trees_nodes_entries_and_checks() {
     assert!(counts.entries >= 1 && counts.checks <= 10, "{counts:?}");
     assert_eq!(counts.per_lookup()[0], 1.0);
 }
+
+#[test]
+fn a_few_rules_through_one_point_make_a_leaf_not_a_chain_of_cuts() {
+    // Twelve nested rules: no cut separates them, each one only narrows the region.
+    let rules: Vec<RuleSpec> = (0..12u32)
+        .map(|i| RuleSpec {
+            dst: vec![cidr4(0x0a01_0203, 32 - i)],
+            src_port: vec![(0, 65535 - i as u16)],
+            ..pass()
+        })
+        .collect();
+    let buf = policy_of(&rules);
+    let policy = buf.as_policy();
+    let mut counts = WalkCounts::default();
+    for src_port in [65535, 65530, 65524, 1] {
+        let key = FlowKey {
+            src_port,
+            ..tcp(5, 0x0a01_0203, 80)
+        };
+        assert_eq!(
+            deciding_rule(&buf, &key),
+            reference::first_match(&policy, &key)
+        );
+        policy.index.first_match_counted(&policy, &key, &mut counts);
+    }
+    assert!(counts.nodes <= 4, "{counts:?}");
+}

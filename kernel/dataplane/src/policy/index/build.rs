@@ -27,6 +27,9 @@ use crate::policy::Policy;
 
 /// A region with at most this many rules becomes a leaf.
 const LEAF_RULES: usize = 8;
+/// A region with at most this many rules is never cut so that a child keeps all of them
+/// (see [`Builder::choose_cut`]).
+const STALL_RULES: usize = 2 * LEAF_RULES;
 /// A cut may make at most this many rule copies (counting children that repeat their
 /// neighbour once) per rule of the region.
 const SPACE_FACTOR: usize = 8;
@@ -246,9 +249,13 @@ impl Builder {
 
     /// The best cut of a region: the one that leaves the least to scan, within the space
     /// factor and the memory budget (`reserved` is what the region's rules already hold of
-    /// it). A cut that leaves some child with every rule of the region is only taken when
-    /// nothing better exists and it cuts an axis that the first rule does not cover (so
-    /// that a child ends up inside that rule, which then decides it).
+    /// it). A cut that leaves some child with every rule of the region (a *stall*) is only
+    /// taken when nothing better exists, it cuts an axis that the first rule does not cover
+    /// (so that a child ends up inside that rule, which then decides it), and the region
+    /// has more than [`STALL_RULES`] rules: for fewer, a leaf scans faster than the chain
+    /// of stalls it takes to tell them apart (with wildcard-heavy rules, chains of up to
+    /// 30 nodes that narrowed a region of 9 to 12 rules a class code at a time and ended
+    /// in a leaf of all of them anyway).
     fn choose_cut(&self, cutting: &Cutting, reserved: usize) -> Option<Cut> {
         let n = cutting.rules.len();
         let mut best: Option<(Cut, Score)> = None;
@@ -283,7 +290,7 @@ impl Builder {
                     };
                     let slot = if largest < n {
                         &mut best
-                    } else if !first_rule_covers {
+                    } else if n > STALL_RULES && !first_rule_covers {
                         &mut fallback
                     } else {
                         continue;
