@@ -13,7 +13,7 @@
 //! comparisons and one load. A **leaf** lists the rules that can still be the first match in
 //! its region, in priority order, each with the dimensions it does not cover there; the
 //! first entry whose remaining dimensions match is the answer (usually the first or second
-//! entry: regions are cut until they hold at most eight rules, and a rule that covers its
+//! entry: regions are cut until they hold at most four rules, and a rule that covers its
 //! whole region ends the list, since no later rule can be first there).
 //!
 //! # How the trees are built (on the host, see `build` and `forest`)

@@ -26,10 +26,10 @@ use super::MatchIndex;
 use crate::policy::Policy;
 
 /// A region with at most this many rules becomes a leaf.
-const LEAF_RULES: usize = 8;
+const LEAF_RULES: usize = 4;
 /// A region with at most this many rules is never cut so that a child keeps all of them
 /// (see [`Builder::choose_cut`]).
-const STALL_RULES: usize = 2 * LEAF_RULES;
+const STALL_RULES: usize = 16;
 /// A cut may make at most this many rule copies (counting children that repeat their
 /// neighbour once) per rule of the region.
 const SPACE_FACTOR: usize = 8;
