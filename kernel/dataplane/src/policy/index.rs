@@ -53,28 +53,38 @@
 //!   table (none when no rule can match). `rules check` prints the size and the bound.
 //!
 //! Measured on rulesets compiled from `rules generate` text (`realistic`: rules mostly about
-//! one client or network; `wildcard-heavy`: half the sources `any` or interface-wide), on a
-//! shared 2-core VM under a load average of 15–18 (other builds): the lookups are the
-//! fastest of 15 rounds that alternate the sizes in one process (ns for keys first matched
-//! by an early rule / a late rule / the default); `cargo bench -p dataplane --bench
-//! matcher` measures the same with criterion, far noisier under such load.
+//! one client or network; `wildcard-heavy`: half the sources `any` or interface-wide) with
+//! `cargo bench -p dataplane --bench matcher_rounds`, on a shared 2-core VM under a load
+//! average of 2.4–2.6: the lookups are the fastest of 25 rounds that alternate the sizes
+//! in one process (ns for keys first matched by an early rule / a late rule / the
+//! default), and the walk's work per late key is counted (trees / cut nodes / leaf
+//! entries / field checks), which no load disturbs. `cargo bench -p dataplane --bench
+//! matcher` measures the lookups with criterion, noisier under load.
 //!
-//! | ruleset        |  rules |   index |   build | lookup (ns)          | late vs 10 rules |
-//! |----------------|-------:|--------:|--------:|----------------------|-----------------:|
-//! | realistic      |     10 |  1.4 KB |  0.1 ms | 120 / 325 / 66       |             1.0× |
-//! | realistic      | 10,000 |  346 KB |  1.5 s  | 804 / 1,290 / 184    |             4.0× |
-//! | wildcard-heavy |     10 |  1.6 KB |  0.1 ms | 75 / 144 / 67        |             1.0× |
-//! | wildcard-heavy | 10,000 |  939 KB |  3.1 s  | 1,631 / 1,505 / 1,326 |           10.4× |
+//! | ruleset        |  rules |  index |   build | lookup (ns)     | late key's walk      | late vs 10 |
+//! |----------------|-------:|-------:|--------:|-----------------|----------------------|-----------:|
+//! | realistic      |     10 | 1.6 KB |  0.0 ms | 33 / 74 / 30    | 1 / 1.0 / 4.0 / 19.5 |       1.0× |
+//! | realistic      |  1,000 |  42 KB |   10 ms | 90 / 114 / 55   | 4 / 7.2 / 7.4 / 21.4 |      1.54× |
+//! | realistic      | 10,000 | 385 KB |  136 ms | 109 / 137 / 54  | 4 / 9.9 / 4.4 / 16.6 |      1.86× |
+//! | wildcard-heavy |     10 | 1.9 KB |  0.1 ms | 34 / 52 / 31    | 1 / 2.0 / 3.0 / 13.0 |       1.0× |
+//! | wildcard-heavy |  1,000 |  49 KB |   12 ms | 82 / 121 / 74   | 4 / 7.6 / 6.3 / 23.5 |      2.30× |
+//! | wildcard-heavy | 10,000 | 509 KB |  242 ms | 179 / 229 / 179 | 4 / 12.1 / 11.9 / 39.3 |    4.37× |
 //!
-//! In a quieter moment of the same day the same program gave 247 / 550 ns (2.2×) for
-//! realistic late keys at 10 / 10,000 rules and 180 / 1,086 ns (6.0×) for wildcard-heavy
-//! ones, with builds of 0.36 s and 1.2 s. Before the split, one tree filled its 2.57 MB
-//! budget from 1,000 rules on, took 3.4 s to build, and late keys at 10,000 rules cost
-//! 2,929 ns (realistic) and 611 ns (wildcard-heavy) in the bench's quieter figures of
-//! an earlier session. A late key at 10,000 realistic rules now walks 4 trees, 9.6 nodes
-//! and 5.8 leaf entries (19 field checks), against 1 node and 4 entries (18.5 checks) at
-//! 10 rules; the extra cost is the nodes and tree starts. For wildcard-heavy rules it is
-//! 21 nodes and 14 entries (43 checks): wide rules still cross inside each group.
+//! The same program on the index before the trees were descended together, before
+//! stalls were barred from small regions and with leaves of eight rules, in the same
+//! minutes: realistic late keys 75 / 192 / 198 ns at 10 / 1,000 / 10,000 rules (2.55×,
+//! 2.64×), walking 4 trees, 9.6 nodes and 5.6 entries (19.6 checks) at 10,000 rules;
+//! wildcard-heavy 57 / 206 / 378 ns (3.59×, 6.58×), 21 nodes and 13.6 entries at 10,000
+//! rules in a 939 KB index built in 0.43 s. Under heavier load (15–18) the ratios of that
+//! index were 4.0× and 10.4×: load costs the deeper walks most. At 10,000 rules the extra
+//! cost against 10 rules is now the three more trees' nodes (about 2.5 each, descended
+//! together), not the leaves; for wildcard-heavy rules the leaves too, as wide rules
+//! still cross inside each group. Before the split into groups, one tree filled its
+//! 2.57 MB budget from 1,000 rules on, took 3.4 s to build, and late keys at 10,000
+//! rules cost 2,929 ns (realistic) and 611 ns (wildcard-heavy) in the bench's quieter
+//! figures of an earlier session. Criterion (`--warm-up-time 1 --measurement-time 3`,
+//! right after the table) gave realistic late keys 81 / 104 / 111 ns at 10 / 1,000 /
+//! 10,000 rules (1.28×, 1.36×): its tight loop keeps more of the index in cache.
 //!
 //! # Why a tree and not per-dimension bit vectors
 //!
