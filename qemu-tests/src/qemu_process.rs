@@ -13,8 +13,8 @@ pub struct QemuProcess {
 }
 
 impl QemuProcess {
-    /// Finds the QEMU whose command line opens tap `tap`, or that holds it open (passed as
-    /// a descriptor: [`crate::tap_fd`]). Tap names are unique to this process's test hosts.
+    /// Finds the QEMU whose command line opens tap `tap` (tap names are unique to this
+    /// process's test hosts).
     pub fn find_by_tap(tap: &str) -> Outcome<QemuProcess> {
         let needle = format!("ifname={tap},");
         let entries = std::fs::read_dir("/proc")
@@ -32,17 +32,21 @@ impl QemuProcess {
             let is_qemu = args
                 .next()
                 .is_some_and(|program| program.contains("qemu-system"));
-            let opens_it = || open_taps(pid).iter().any(|name| name == tap);
-            if is_qemu && (args.any(|arg| arg.contains(&needle)) || opens_it()) {
-                // SAFETY: sysconf(3) takes no pointers and has no preconditions.
-                let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-                return Ok(QemuProcess {
-                    pid,
-                    ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
-                });
+            if is_qemu && args.any(|arg| arg.contains(&needle)) {
+                return Ok(QemuProcess::of_pid(pid));
             }
         }
         Err(Failure::new(format!("no QEMU process opens tap {tap}")))
+    }
+
+    /// The QEMU this process started, as process `pid`.
+    pub fn of_pid(pid: u32) -> QemuProcess {
+        // SAFETY: sysconf(3) takes no pointers and has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        QemuProcess {
+            pid,
+            ticks_per_second: if ticks > 0 { ticks as f64 } else { 100.0 },
+        }
     }
 
     /// User and system CPU time so far.

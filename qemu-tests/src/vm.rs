@@ -279,6 +279,11 @@ impl Vm {
         self.started
     }
 
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The test end of `nic<index>` (dgram NICs only).
     pub fn host(&self, index: usize) -> Outcome<&SegmentHost> {
         self.hosts

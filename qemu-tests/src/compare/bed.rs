@@ -69,6 +69,13 @@ impl Firewall {
         }
     }
 
+    fn pid(&self) -> u32 {
+        match self {
+            Firewall::Moat(vm) => vm.pid(),
+            Firewall::Linux(vm) => vm.pid(),
+        }
+    }
+
     /// Waits until the firewall reports it is ready (Moat's NIC lines checked too).
     pub fn wait_ready(&self, timeout: Duration) -> Outcome {
         match self {
@@ -194,7 +201,7 @@ impl Bed {
         };
         // QEMU holds the taps now: only its descriptors may keep them alive.
         drop(tap_fds);
-        let qemu = QemuProcess::find_by_tap(uplink.tap())?;
+        let qemu = QemuProcess::of_pid(firewall.pid());
         let first_forward =
             first_forward(alpha, &qemu, firewall.started(), timeout).map_err(|failure| {
                 Failure::new(format!(

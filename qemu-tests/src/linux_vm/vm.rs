@@ -70,6 +70,11 @@ impl LinuxVm {
         self.started
     }
 
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The serial console.
     pub fn console(&self) -> &Console {
         &self.console
