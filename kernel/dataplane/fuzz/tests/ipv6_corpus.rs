@@ -394,13 +394,18 @@ fn dns_query_from(port: u16, dst: Addr6Pick, fragment: FragmentPick) -> Packet6 
     }
 }
 
+/// The corpus scenario named `name`.
+fn scenario(name: &str) -> Scenario {
+    corpus()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, scenario)| scenario)
+        .unwrap_or_else(|| panic!("no scenario {name} in the corpus"))
+}
+
 #[test]
 fn a_dns_query_crosses_to_ipv4_and_its_answer_back() {
-    let (_, scenario) = corpus()
-        .into_iter()
-        .find(|(n, _)| *n == "ipv6-dns-crossing-to-ipv4")
-        .unwrap();
-    let mut head = scenario.clone();
+    let mut head = scenario("ipv6-dns-crossing-to-ipv4");
     head.steps.truncate(2);
     let summary = run(&head);
     assert_eq!(
@@ -432,10 +437,9 @@ fn long_chains_routing_type_0_and_tiny_first_fragments_are_not_forwarded() {
         "ipv6-routing-type-0",
         "ipv6-tiny-first-fragment",
     ] {
-        let (_, scenario) = corpus().into_iter().find(|(n, _)| *n == name).unwrap();
         // Only the last step of each may pass (a RH0 with no segments left, an
         // ordinary-sized first fragment behind a short chain).
-        let mut head = scenario.clone();
+        let mut head = scenario(name);
         head.steps.pop();
         assert_eq!(run(&head).forwarded6, 0, "{name}");
     }
@@ -443,11 +447,7 @@ fn long_chains_routing_type_0_and_tiny_first_fragments_are_not_forwarded() {
 
 #[test]
 fn only_the_whole_first_fragment_of_the_overlapping_ones_is_forwarded() {
-    let (_, scenario) = corpus()
-        .into_iter()
-        .find(|(n, _)| *n == "ipv6-overlapping-fragments")
-        .unwrap();
-    assert_eq!(run(&scenario).forwarded6, 1);
+    assert_eq!(run(&scenario("ipv6-overlapping-fragments")).forwarded6, 1);
 }
 
 #[test]

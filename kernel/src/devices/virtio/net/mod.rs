@@ -36,6 +36,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 
+use dataplane::appliance::DeviceLosses;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
@@ -69,12 +70,10 @@ pub struct NicCounters {
     pub tx_frames: u64,
     /// Of those, frames sent from another NIC's receive buffer, without a copy.
     pub tx_lent: u64,
-    /// Frames not transmitted because the transmit ring was full.
-    pub tx_ring_full: u64,
-    /// Frames not transmitted because they do not fit a transmit buffer.
-    pub tx_too_big: u64,
-    /// Merged super-frames dropped: no assembly buffer was free.
-    pub rx_dropped: u64,
+    /// Frames lost here, below the data plane (transmit ring full, too big for a
+    /// transmit buffer, merged super-frames with no assembly buffer free): the data
+    /// plane's stats line reports them.
+    pub losses: DeviceLosses,
 }
 
 /// A received frame and the buffer that holds it (its virtio-net header first).
@@ -421,7 +420,7 @@ impl Nic {
             self.pool.put(buffer);
         }
         if assembly.is_none() {
-            self.counters.rx_dropped += 1;
+            self.counters.losses.rx_dropped += 1;
         }
         assembly.map(|out| (out, at))
     }
@@ -489,7 +488,7 @@ impl Nic {
         // the `Box` does not move the memory the device was given.
         let added = unsafe { self.transmit.add(&[&frame.buffer[..total]], &mut []) };
         let Ok(token) = added else {
-            self.counters.tx_ring_full += 1;
+            self.counters.losses.tx_ring_full += 1;
             return Err(frame);
         };
         let entry = InFlight::Lent {
@@ -512,7 +511,7 @@ impl Nic {
     ) -> bool {
         let total = VIRTIO_NET_HDR_LEN + len;
         if total > SMALL_BUFFER {
-            self.counters.tx_too_big += 1;
+            self.counters.losses.tx_too_big += 1;
             return false;
         }
         let mut polls = 0;
@@ -529,7 +528,7 @@ impl Nic {
             Some(index) if self.copy_slot_free_now() => index,
             taken => {
                 self.free_copies.extend(taken);
-                self.counters.tx_ring_full += 1;
+                self.counters.losses.tx_ring_full += 1;
                 return false;
             }
         };
@@ -546,7 +545,7 @@ impl Nic {
             }
             Err(_) => {
                 self.free_copies.push(index);
-                self.counters.tx_ring_full += 1;
+                self.counters.losses.tx_ring_full += 1;
                 false
             }
         }

@@ -4,7 +4,7 @@
 //! back, lent buffers returned, receive rings refilled, devices notified once), and the
 //! drivers' losses told to the data plane ([`report_losses`]).
 
-use dataplane::appliance::{Appliance, DeviceLosses};
+use dataplane::appliance::Appliance;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::FrameSink;
 
@@ -157,14 +157,6 @@ pub fn any_received(nics: &[FoundNic]) -> bool {
 /// Tells the data plane what each NIC's driver has lost so far (its stats line shows it).
 pub fn report_losses(nics: &[FoundNic], appliance: &mut Appliance<'_>) {
     for (index, found) in nics.iter().enumerate() {
-        let counters = &found.nic.counters;
-        appliance.set_device_losses(
-            index as u8,
-            DeviceLosses {
-                tx_ring_full: counters.tx_ring_full,
-                tx_too_big: counters.tx_too_big,
-                rx_dropped: counters.rx_dropped,
-            },
-        );
+        appliance.set_device_losses(index as u8, found.nic.counters.losses);
     }
 }
