@@ -39,9 +39,13 @@ pub fn run(boot: &BootInfo) -> ! {
     // After the banner, so that the banner stays the first line and each report follows it.
     let boot_options = &Options::parse(boot.cmdline(), |problem| log::warn!("{problem}"));
     console::set_verbose(boot_options.verbose);
+    time::checkpoint("banner");
     interrupts::init();
+    time::checkpoint("interrupt table");
     let memory = memory::init(boot).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
+    time::checkpoint("memory");
     let firmware = acpi::discover(boot.rsdp).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
+    time::checkpoint("acpi tables");
 
     pic::disable();
     if let Err(e) = lapic::init(firmware.lapic_address) {
@@ -52,10 +56,11 @@ pub fn run(boot: &BootInfo) -> ! {
     {
         fatal::stop(format_args!("cannot map the I/O APIC at {address:#x}: {e}"));
     }
-    log::debug!("memory, ACPI and interrupt controllers up (TSC not yet calibrated)");
+    time::checkpoint("interrupt controllers");
     let clock = time::calibrate();
-    log::debug!("{} µs: clock calibrated", time::since_entry_micros());
+    time::checkpoint("clock calibration");
     let button = power::init(&firmware);
+    time::checkpoint("power button");
     println!(
         "moat: boot {}, {} MiB RAM ({} MiB heap), tsc {} MHz, lapic timer {} MHz{}, power button {}",
         boot.protocol,
@@ -77,10 +82,13 @@ pub fn run(boot: &BootInfo) -> ! {
     let mut devices = Vec::new();
     let mut skipped = Vec::new();
     let mut pci = PciBus::scan(&firmware);
+    time::checkpoint("pci scan");
     virtio::discover_pci(&mut pci, &firmware, &mut devices, &mut skipped);
     virtio::discover_mmio(boot.cmdline(), &firmware, &mut devices, &mut skipped);
+    time::checkpoint("virtio discovery");
     let mut nics: Vec<FoundNic> = Vec::new();
     virtio::bring_up(devices, memory::heap::free_bytes(), &mut nics, &mut skipped);
+    time::checkpoint("nic bring-up");
     for s in &skipped {
         log::warn!("{} skipped: {}", s.location, s.reason);
     }
@@ -88,7 +96,6 @@ pub fn run(boot: &BootInfo) -> ! {
         log::warn!("no virtio-net NIC found: nothing to forward");
     }
 
-    log::debug!("{} µs: NICs up", time::since_entry_micros());
     let macs: Vec<EthernetAddress> = nics.iter().map(|n| EthernetAddress(n.nic.mac())).collect();
     let mut config = ApplianceConfig::from_policy(&embedded::POLICY, &macs);
     for (offloads, found) in config.offloads.iter_mut().zip(&nics) {
@@ -121,10 +128,12 @@ pub fn run(boot: &BootInfo) -> ! {
         );
     }
 
+    time::checkpoint("nic reports");
     let pcap_port = find_pcap_port(boot_options);
     let mut entropy = Entropy::probe();
     let keys = ApplianceKeys::draw(|| entropy.next_word());
     println!("moat: entropy {}", entropy.source());
+    time::checkpoint("entropy");
     let options = ApplianceOptions {
         state_capacity: state_capacity(boot_options, memory::heap::free_bytes()),
         keys,
@@ -144,7 +153,7 @@ pub fn run(boot: &BootInfo) -> ! {
         ..ApplianceOptions::default()
     };
     let mut appliance = Appliance::new(embedded::POLICY, &config, options, time::now());
-    log::debug!("{} µs: data plane up", time::since_entry_micros());
+    time::checkpoint("data plane");
     println!(
         "moat: {} rules, state table {} flows ({} KiB)",
         embedded::POLICY.rules.len(),
@@ -153,12 +162,17 @@ pub fn run(boot: &BootInfo) -> ! {
     );
     appliance.announce(&mut NicSink::new(&mut nics));
     nic_set::service(&mut nics);
+    time::checkpoint("announce");
     let watchdog = start_watchdog(&mut pci, boot_options.watchdog);
+    time::checkpoint("watchdog");
     println!(
         "moat: booted in {} µs (kernel entry to ready)",
         time::since_entry_micros()
     );
     println!("moat: ready");
+    time::for_each_checkpoint(|step, at, took| {
+        log::debug!("boot: {step} done at {at} µs, took {took} µs");
+    });
     fault::inject(boot_options);
     main_loop(&mut appliance, &mut nics, watchdog, pcap_port)
 }
