@@ -98,14 +98,15 @@ impl Watchdog {
         timeout_seconds: u32,
     ) -> Result<Watchdog, WatchdogError> {
         let timeout_seconds = timeout_seconds.clamp(MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS);
-        bus.enable_memory_and_bus_master(df);
-        let (address, size) = bus
-            .memory_bar(df, 0)
-            .filter(|&(_, size)| size >= REGISTERS)
+        // BAR 0 is the 16-byte register block (fixed by the 6300ESB): its address is
+        // read, not sized.
+        let address = bus
+            .memory_bar_address(df, 0)
             .ok_or(WatchdogError::BarUnusable)?;
-        // SAFETY: BAR 0 of the 6300ESB watchdog function, assigned by the firmware and at
-        // least 16 bytes (checked): its four registers, used only through this window.
-        let registers = unsafe { MmioRegion::map(address, REGISTERS.min(size)) }
+        bus.enable_memory(df);
+        // SAFETY: BAR 0 of the 6300ESB watchdog function, a memory BAR the firmware
+        // assigned: its four registers, used only through this window.
+        let registers = unsafe { MmioRegion::map(address, REGISTERS) }
             .map_err(|_| WatchdogError::BarUnusable)?;
         let config = *bus.config();
         config.write_u16(df, CONFIG_REGISTER, CONFIG_RESET_1KHZ_NO_INTERRUPT);
