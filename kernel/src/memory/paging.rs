@@ -135,7 +135,7 @@ fn map_range(
         if allow_huge
             && addr % HUGE == 0
             && addr + HUGE <= end
-            && !is_mapped_anywhere(tables, addr, HUGE)
+            && nothing_mapped_in_huge_page(tables, addr)
         {
             let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
             let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(addr));
@@ -168,13 +168,30 @@ fn map_range(
     Ok(())
 }
 
-fn is_mapped_anywhere(tables: &OffsetPageTable<'static>, start: u64, len: u64) -> bool {
-    (start..start + len).step_by(PAGE_SIZE as usize).any(|a| {
-        !matches!(
-            tables.translate(VirtAddr::new(a)),
-            TranslateResult::NotMapped
-        )
-    })
+/// Whether nothing at all is mapped in the 2 MiB page at `addr` (2 MiB-aligned): the walk
+/// down to its level-2 entry meets an absent entry. A level-2 entry in use — a huge page,
+/// or a table of small pages, some of which may be mapped — counts as mapped. Reads three
+/// entries, where translating each small page of the range would walk 512 times.
+fn nothing_mapped_in_huge_page(tables: &OffsetPageTable<'static>, addr: u64) -> bool {
+    let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
+    let level_4 = &tables.level_4_table()[page.p4_index()];
+    if level_4.is_unused() {
+        return true;
+    }
+    // SAFETY: memory is identity-mapped (the table's offset is 0), and a used level-4
+    // entry points at a level-3 table this module built from the frame pool.
+    let level_3 = unsafe { &*(level_4.addr().as_u64() as *const PageTable) };
+    let entry = &level_3[page.p3_index()];
+    if entry.is_unused() {
+        return true;
+    }
+    if entry.flags().contains(Flags::HUGE_PAGE) {
+        return false;
+    }
+    // SAFETY: as above: a used level-3 entry that is not a 1 GiB page points at a level-2
+    // table from the frame pool.
+    let level_2 = unsafe { &*(entry.addr().as_u64() as *const PageTable) };
+    level_2[page.p2_index()].is_unused()
 }
 
 fn map_after_init(start: u64, len: u64, flags: Flags) -> Result<(), PagingError> {
