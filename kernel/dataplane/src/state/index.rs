@@ -5,7 +5,8 @@
 //! sized once at construction to at least twice the number of entries it can ever hold
 //! (load factor ≤ ½), and deletes by backward shifting, so it never accumulates tombstones,
 //! never rehashes and never allocates after construction. Lookups cost one keyed hash and,
-//! on average, under two probes.
+//! on average, under two probes. Its memory is written page by page as entries arrive
+//! ([`Buckets`]), so a large index costs nothing to create.
 //!
 //! The hash is SipHash-1-3 under a 128-bit key the caller provides (the kernel seeds it at
 //! boot): tuples come from the network, and a keyed hash keeps an attacker from choosing
@@ -14,11 +15,9 @@
 //! Each bucket is a `u32`: the state's slot (24 bits), the direction (1 bit), and 7 bits of
 //! the hash as a tag, so most non-matching buckets are skipped without reading the state.
 
-use alloc::boxed::Box;
-use alloc::vec;
-
 use siphasher::sip::SipHasher13;
 
+use super::buckets::Buckets;
 use super::tuple::{Direction, FlowTuple};
 
 /// Largest number of states an index can serve (slots are 24-bit).
@@ -43,7 +42,7 @@ pub struct IndexKey {
 /// The index. See the module documentation.
 pub struct FlowIndex {
     hasher: SipHasher13,
-    buckets: Box<[u32]>,
+    buckets: Buckets,
     mask: usize,
 }
 
@@ -54,7 +53,7 @@ impl FlowIndex {
         let buckets = Self::buckets_for(states);
         FlowIndex {
             hasher: SipHasher13::new_with_key(&key),
-            buckets: vec![EMPTY; buckets].into_boxed_slice(),
+            buckets: Buckets::new(buckets, EMPTY),
             mask: buckets - 1,
         }
     }
@@ -69,6 +68,11 @@ impl FlowIndex {
         };
         let wanted = if states < 2 { 8 } else { states * 4 };
         wanted.next_power_of_two()
+    }
+
+    /// Bytes an index for `states` states occupies.
+    pub const fn bytes_for(states: usize) -> usize {
+        Buckets::bytes_for(Self::buckets_for(states))
     }
 
     /// The keyed hash of a tuple.
@@ -110,7 +114,7 @@ impl FlowIndex {
         let tag = Self::tag(hash);
         let mut at = self.home(hash);
         loop {
-            let entry = self.buckets[at];
+            let entry = self.buckets.get(at);
             if entry == EMPTY {
                 return None;
             }
@@ -129,10 +133,10 @@ impl FlowIndex {
     /// for (so a free bucket always exists).
     pub fn insert(&mut self, key: IndexKey, hash: u64) {
         let mut at = self.home(hash);
-        while self.buckets[at] != EMPTY {
+        while self.buckets.get(at) != EMPTY {
             at = (at + 1) & self.mask;
         }
-        self.buckets[at] = Self::encode(key, hash);
+        self.buckets.set(at, Self::encode(key, hash));
     }
 
     /// Removes the entry of `key`, filed under a tuple whose hash is `hash`. `tuple_of`
@@ -147,7 +151,7 @@ impl FlowIndex {
         let wanted = Self::encode(key, hash);
         let mut at = self.home(hash);
         loop {
-            match self.buckets[at] {
+            match self.buckets.get(at) {
                 EMPTY => return false,
                 entry if entry == wanted => break,
                 _ => at = (at + 1) & self.mask,
@@ -159,7 +163,7 @@ impl FlowIndex {
         let mut next = at;
         loop {
             next = (next + 1) & self.mask;
-            let entry = self.buckets[next];
+            let entry = self.buckets.get(next);
             if entry == EMPTY {
                 break;
             }
@@ -170,11 +174,11 @@ impl FlowIndex {
                 gap < home || home <= next
             };
             if !stays {
-                self.buckets[gap] = entry;
+                self.buckets.set(gap, entry);
                 gap = next;
             }
         }
-        self.buckets[gap] = EMPTY;
+        self.buckets.set(gap, EMPTY);
         true
     }
 }
@@ -311,7 +315,7 @@ mod tests {
                         expected.map(|s| (s, Direction::Reply)));
                 }
             }
-            let filled: Vec<_> = m.index.buckets.iter().filter(|&&b| b != EMPTY).collect();
+            let filled: Vec<_> = m.index.buckets.filled().collect();
             prop_assert_eq!(filled.len(), live.len() * 2);
         }
     }

@@ -121,6 +121,7 @@
 //! assert!(packets::checksums_valid(&answer));
 //! ```
 
+mod buckets;
 mod entry;
 mod index;
 mod limits;

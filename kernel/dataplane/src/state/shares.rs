@@ -104,7 +104,9 @@ pub(crate) struct Shares {
     free: Vec<AccountId>,
     neighbours: BTreeMap<(u8, Ipv4Address), AccountId>,
     remote_sides: BTreeMap<u8, AccountId>,
-    /// `by_candidates[n]`: the first class with `n` candidates (`NIL`: none).
+    /// `by_candidates[n]`: the first class with `n` candidates (`NIL`: none, as for every
+    /// `n` past its end). Its capacity, one per state, is reserved at construction; it is
+    /// lengthened as the most candidates grows, so a large table costs nothing to create.
     by_candidates: Vec<AccountId>,
     /// The most candidates any class has.
     most: u32,
@@ -123,7 +125,7 @@ impl Shares {
             free: Vec::new(),
             neighbours: BTreeMap::new(),
             remote_sides: BTreeMap::new(),
-            by_candidates: vec![NIL; capacity + 1],
+            by_candidates: Vec::with_capacity(capacity + 1),
             most: 0,
             hasher: SipHasher13::new_with_key(&key.map(|b| b ^ BUCKET_KEY_TWEAK)),
         }
@@ -199,7 +201,7 @@ impl Shares {
         let own_account = self.existing_account(newcomer);
         let own_class = own_account.map(|a| self.accounts[a as usize].class);
         let own_live = own_class.map_or(0, |c| self.accounts[c as usize].live);
-        let top = (self.most > 0).then(|| self.by_candidates[self.most as usize]);
+        let top = (self.most > 0).then(|| self.first_with(self.most));
         let class = match top {
             Some(top) if Some(top) != own_class && self.accounts[top as usize].live > own_live => {
                 top
@@ -242,7 +244,7 @@ impl Shares {
             },
         );
         let listed = |class: AccountId, count: u32| {
-            let mut at = self.by_candidates[count as usize];
+            let mut at = self.first_with(count);
             while at != NIL {
                 if at == class {
                     return true;
@@ -341,10 +343,18 @@ impl Shares {
         self.link(class, after);
         if after > self.most {
             self.most = after;
-        } else if before == self.most && self.by_candidates[before as usize] == NIL {
+        } else if before == self.most && self.first_with(before) == NIL {
             // The one class with the most lost one: the most is one less (it is there now).
             self.most = after;
         }
+    }
+
+    /// The first class with `count` candidates (`NIL`: none).
+    fn first_with(&self, count: u32) -> AccountId {
+        self.by_candidates
+            .get(count as usize)
+            .copied()
+            .unwrap_or(NIL)
     }
 
     fn unlink(&mut self, class: AccountId, count: u32) {
@@ -365,7 +375,12 @@ impl Shares {
         if count == 0 {
             return;
         }
-        let head = self.by_candidates[count as usize];
+        let head = self.first_with(count);
+        if self.by_candidates.len() <= count as usize {
+            // Within the capacity reserved at construction (a class has at most one
+            // candidate per state): no allocation.
+            self.by_candidates.resize(count as usize + 1, NIL);
+        }
         let entry = &mut self.accounts[class as usize];
         entry.prev = NIL;
         entry.next = head;

@@ -190,7 +190,7 @@ impl StateTable {
             capacity
         };
         Slab::<State>::bytes_for(capacity)
-            + FlowIndex::buckets_for(capacity) * core::mem::size_of::<u32>()
+            + FlowIndex::bytes_for(capacity)
             + Shares::bytes_for(capacity)
     }
 
