@@ -160,7 +160,7 @@ pub fn run(boot: &BootInfo) -> ! {
         options.state_capacity,
         StateTable::memory_bytes(options.state_capacity) / 1024
     );
-    appliance.announce(&mut NicSink::new(&mut nics));
+    appliance.announce(time::now(), &mut NicSink::new(&mut nics));
     nic_set::service(&mut nics);
     time::checkpoint("announce");
     let watchdog = start_watchdog(&mut pci, boot_options.watchdog);

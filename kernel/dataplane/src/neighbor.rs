@@ -347,6 +347,27 @@ impl<A: Copy + Ord> NeighborTable<A> {
         self.configured.binary_search(&key).is_ok()
     }
 
+    /// Starts resolving the configured next hop `key` before any packet needs it (at boot,
+    /// after an address change), so that the first packet through finds its MAC known.
+    /// Returns whether to send a broadcast request now: not if `key` is not a configured
+    /// next hop, or is known (within its lifetime) or being asked for already. Retries and
+    /// giving up follow [`NeighborTable::poll`], as for a resolution a packet started.
+    pub fn solicit(&mut self, key: NeighborKey<A>, now: Instant) -> bool {
+        if !self.is_configured(key) {
+            return false;
+        }
+        match self.entries.get(&key) {
+            Some(Entry::Incomplete { .. }) => return false,
+            Some(Entry::Resolved { confirmed, .. }) if now < *confirmed + LIFETIME => return false,
+            _ => {}
+        }
+        if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
+            self.evict_stalest();
+        }
+        self.entries.insert(key, Entry::asking(now, true));
+        true
+    }
+
     /// Queues `packet` (an IP packet without link header), which `source` sent, until `key`
     /// is resolved; starts resolving `key` if nobody is (within `source`'s share, see the
     /// module documentation).

@@ -76,7 +76,17 @@ fn lease_configures_the_uplink_announces_it_and_opens_the_way_out() {
     lab.attach(CLIENT);
     take_log_lines();
     let after_ack = DhcpServer::default().lease(&mut lab);
-    after_ack.assert_arp_request(UPLINK, APPLIANCE_UPLINK); // the gratuitous ARP
+    // The gratuitous ARP, then the gateway and the resolver the lease named are asked for.
+    let ask =
+        |target| dataplane::arp::request(appliance_mac(UPLINK), ip(APPLIANCE_UPLINK), ip(target));
+    assert_eq!(
+        after_ack.arp_broadcasts(),
+        [
+            (UPLINK, ask(APPLIANCE_UPLINK)),
+            (UPLINK, ask(GATEWAY.ip)),
+            (UPLINK, ask(RESOLVER.ip)),
+        ]
+    );
     assert_eq!(
         dhcp_log_lines(),
         ["nic0 dhcp: address 10.0.2.15/24 gateway 10.0.2.2 dns [10.0.2.3], lease 600 s from 10.0.2.2"]

@@ -37,6 +37,53 @@ fn packets_waiting_for_the_gateway_leave_in_order_once_it_answers() {
 }
 
 #[test]
+fn the_gateway_is_asked_for_at_boot_so_the_first_packet_finds_it_known() {
+    let mut lab = unresolved_lab();
+    let announced = lab.announce().arp_broadcasts();
+    let asked: Vec<_> = announced
+        .iter()
+        .filter(|(_, m)| m.target_ip != m.sender_ip)
+        .map(|&(nic, m)| (nic, m.target_ip))
+        .collect();
+    assert!(
+        asked.contains(&(UPLINK, ip(GATEWAY.ip))),
+        "the gateway is asked for with the announcement: {announced:?}"
+    );
+    // Announcing again while the question is open asks nothing more.
+    assert!(lab
+        .announce()
+        .arp_broadcasts()
+        .iter()
+        .all(|(_, m)| m.target_ip == m.sender_ip));
+
+    lab.arp_reply(GATEWAY).assert_nothing();
+    lab.send(CLIENT, &syn_from(40000)).ipv4_to(GATEWAY);
+}
+
+#[test]
+fn a_gateway_asked_for_at_boot_that_never_answers_is_given_up_like_any() {
+    let mut lab = unresolved_lab();
+    lab.announce();
+    let asked = |sent: Sent| -> Vec<_> {
+        sent.arp_broadcasts()
+            .iter()
+            .map(|&(nic, m)| (nic, m.target_ip))
+            .collect()
+    };
+    for _ in 1..MAX_REQUESTS {
+        lab.advance(REQUEST_INTERVAL);
+        assert!(asked(lab.poll()).contains(&(UPLINK, ip(GATEWAY.ip))));
+    }
+    lab.advance(REQUEST_INTERVAL);
+    lab.poll().assert_nothing();
+    // The first packet afterwards asks again, and waits for the answer.
+    lab.send(CLIENT, &syn_from(40000))
+        .assert_arp_request(UPLINK, GATEWAY.ip);
+    let released = lab.arp_reply(GATEWAY).each_ipv4_to(GATEWAY);
+    assert_eq!(released.len(), 1);
+}
+
+#[test]
 fn queue_for_the_unresolved_gateway_is_bounded() {
     let mut lab = unresolved_lab();
     let extra = 2;

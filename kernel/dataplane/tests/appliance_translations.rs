@@ -265,9 +265,9 @@ fn undeclared_clients_get_no_proxy_arp() {
 }
 
 #[test]
-fn gratuitous_arp_announces_every_address_at_boot() {
+fn gratuitous_arp_announces_every_address_at_boot_then_the_next_hops_are_asked_for() {
     let mut lab = Lab::new(&TWO_NETWORKS);
-    let expected: Vec<_> = [UPLINK, CLIENTS, LAB]
+    let mut expected: Vec<_> = [UPLINK, CLIENTS, LAB]
         .into_iter()
         .map(|nic| {
             (
@@ -276,6 +276,15 @@ fn gratuitous_arp_announces_every_address_at_boot() {
             )
         })
         .collect();
+    // The gateway, and the upstream resolver (on the uplink's network).
+    for next_hop in [GATEWAY.ip, RESOLVER.ip] {
+        let ask = dataplane::arp::request(
+            appliance_mac(UPLINK),
+            ip(appliance_ip(UPLINK)),
+            ip(next_hop),
+        );
+        expected.push((UPLINK, ask));
+    }
     assert_eq!(lab.announce().arp_broadcasts(), expected);
 }
 

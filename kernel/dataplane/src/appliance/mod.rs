@@ -405,8 +405,9 @@ impl<'p> Appliance<'p> {
         (self.ndp.addresses(nic).collect(), self.ndp.gateway(nic))
     }
 
-    /// Announces every configured address with a gratuitous ARP (at boot, after DHCP).
-    pub fn announce(&mut self, sink: &mut dyn FrameSink) {
+    /// Announces every configured address with a gratuitous ARP, and asks for the MAC of
+    /// each gateway and of the next hops toward the upstream resolvers (at boot).
+    pub fn announce(&mut self, now: Instant, sink: &mut dyn FrameSink) {
         for index in 0..self.configs.len() {
             let config = self.configs[index];
             if let Some(cidr) = config.ipv4 {
@@ -414,6 +415,7 @@ impl<'p> Appliance<'p> {
                 self.send_arp(index as u8, EthernetAddress::BROADCAST, &message, sink);
             }
         }
+        self.solicit_next_hops(now, sink);
     }
 
     /// Pins IPv6 neighbour `addr` on `nic` to MAC `mac`, for good (no solicitation for it

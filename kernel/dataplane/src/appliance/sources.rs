@@ -16,10 +16,12 @@ use smoltcp::wire::{EthernetAddress, IpAddress, Ipv4Address, Ipv6Address};
 
 use super::descriptor::PacketDesc;
 use super::Appliance;
+use crate::arp as arp_wire;
 use crate::neighbor::NeighborKey;
 use crate::policy::flow_addr_to_ipv4;
 use crate::route::Route;
 use crate::share::Source;
+use crate::sink::FrameSink;
 use crate::state::ClientRef;
 
 /// The share key of a declared client without an IPv4 address: `0.x.y.z`, its index + 1.
@@ -100,6 +102,16 @@ impl Appliance<'_> {
     /// gateway, the upstream resolvers and DHCP servers (or the gateway they are reached
     /// through), and the declared clients. Called whenever the addressing changes.
     pub(super) fn configure_next_hops(&mut self) {
+        let mut keys = self.routed_next_hops();
+        keys.extend(self.declared_clients.iter().filter_map(|&(nic, addr, _)| {
+            flow_addr_to_ipv4(addr).map(|a| (nic, Ipv4Address::from_bits(a)))
+        }));
+        self.neighbors.set_configured(keys);
+    }
+
+    /// The IPv4 next hops that carry everyone's traffic: each addressed NIC's gateway, and
+    /// the next hops toward the upstream resolvers and DHCP servers.
+    fn routed_next_hops(&self) -> Vec<NeighborKey> {
         let mut keys: Vec<NeighborKey> = Vec::new();
         for (nic, config) in self.configs.iter().enumerate() {
             if let (Some(gateway), Some(_)) = (config.gateway, config.ipv4) {
@@ -120,9 +132,23 @@ impl Appliance<'_> {
                 keys.push((nic, next_hop));
             }
         }
-        keys.extend(self.declared_clients.iter().filter_map(|&(nic, addr, _)| {
-            flow_addr_to_ipv4(addr).map(|a| (nic, Ipv4Address::from_bits(a)))
-        }));
-        self.neighbors.set_configured(keys);
+        keys
+    }
+
+    /// Asks for the MAC of each routed next hop (gateways, the next hops toward the
+    /// resolvers) not known or asked for yet, as a router that knows its gateway does at
+    /// boot: the first packet forwarded then finds it resolved instead of waiting for an
+    /// ARP round trip. Declared clients are asked for when a packet goes to them.
+    pub(super) fn solicit_next_hops(&mut self, now: Instant, sink: &mut dyn FrameSink) {
+        for (nic, next_hop) in self.routed_next_hops() {
+            let Some(cidr) = self.configs[nic as usize].ipv4 else {
+                continue;
+            };
+            if self.neighbors.solicit((nic, next_hop), now) {
+                let mac = self.configs[nic as usize].mac;
+                let request = arp_wire::request(mac, cidr.address(), next_hop);
+                self.send_arp(nic, EthernetAddress::BROADCAST, &request, sink);
+            }
+        }
     }
 }

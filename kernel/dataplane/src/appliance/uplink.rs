@@ -451,6 +451,7 @@ impl Appliance<'_> {
             let message = arp::gratuitous(config.mac, cidr.address());
             self.send_arp(nic, EthernetAddress::BROADCAST, &message, sink);
         }
+        self.solicit_next_hops(now, sink);
     }
 
     /// Removes everything bound to `nic`'s old address `old`: the states of its flows, the

@@ -127,7 +127,7 @@ impl Lab {
     /// The appliance announces its addresses (as at boot).
     pub fn announce(&mut self) -> Sent {
         let mut sink = RecordingSink::default();
-        self.appliance.announce(&mut sink);
+        self.appliance.announce(self.now, &mut sink);
         sink.into()
     }
 
