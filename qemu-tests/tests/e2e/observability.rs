@@ -95,15 +95,18 @@ fn dropped_packets_are_in_the_pcap_and_the_counters_add_up_to_the_traffic_sent()
     )?;
 
     // On the schedule (moat.stats=1): the block rule counts its three SYNs, the pass rule
-    // the marker and its state; the drop reasons count the blocked and the spoofed.
+    // the marker and its state; the drop reasons count the blocked and the spoofed. (The
+    // policy's drop line follows the spoofed one in the report: waiting for both keeps
+    // the snapshot from ending between them.)
     let blocked_bytes: u64 = blocked.iter().map(ip_bytes).sum();
     let console = appliance.vm.console();
     wait_for_counters(
         console,
-        &format!("counter lines: the rule at line {blocked_line} with {BLOCKED_SYNS} packets, a spoofed drop"),
+        &format!("counter lines: the rule at line {blocked_line} with {BLOCKED_SYNS} packets, a spoofed and policy drops"),
         |rules, drops| {
             rules.get(&blocked_line).is_some_and(|r| r.packets == u64::from(BLOCKED_SYNS))
                 && drops.get("spoofed") == Some(&1)
+                && drops.contains_key("policy")
         },
     )?;
     let lines = console.lines();
