@@ -14,7 +14,7 @@ use crate::acpi::{self, power};
 use crate::boot::BootInfo;
 use crate::cmdline::{Options, StatsSetting, WatchdogSetting};
 use crate::devices::pcap_port::PcapPort;
-use crate::devices::pci::PciBus;
+use crate::devices::pci::{self, PciBus};
 use crate::devices::virtio::net::features::{self, Offloads};
 use crate::devices::virtio::net::set::{self as nic_set, NicSink};
 use crate::devices::virtio::{self, FoundNic};
@@ -82,6 +82,7 @@ pub fn run(boot: &BootInfo) -> ! {
     let mut devices = Vec::new();
     let mut skipped = Vec::new();
     let mut pci = PciBus::scan(&firmware);
+    pci::assign::assign_unassigned(&mut pci, &firmware, boot.regions());
     time::checkpoint("pci scan");
     virtio::discover_pci(&mut pci, &firmware, &mut devices, &mut skipped);
     virtio::discover_mmio(boot.cmdline(), &firmware, &mut devices, &mut skipped);

@@ -2,8 +2,10 @@
 //! MSI-X ([`msix`]).
 //!
 //! Enumeration walks bus 0 and every bus behind a PCI-to-PCI bridge, in bus/slot/function
-//! order, which is what names NICs.
+//! order, which is what names NICs. Memory BARs the firmware left without an address are
+//! given one ([`assign`]).
 
+pub mod assign;
 pub mod config;
 pub mod msix;
 
