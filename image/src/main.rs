@@ -19,7 +19,7 @@ use image::accel::{self, AccelRequest};
 use image::artifacts::{self, Artifacts, BuildRequest};
 use image::kernel_build::Diagnostics;
 use image::libvirt::{Domain, DomainType, LibvirtConsole, LibvirtNic};
-use image::qemu::{Boot, BootPath, Console, Machine, Nic, NicBackend, QemuConfig};
+use image::qemu::{Boot, BootPath, Console, Firmware, Machine, Nic, NicBackend, QemuConfig};
 use image::workspace::Workspace;
 use image::{Error, Result};
 
@@ -57,6 +57,10 @@ struct LibvirtArgs {
     /// Boot path: kernel (moat.elf), bios or uefi (moat.qcow2 through GRUB).
     #[arg(long, default_value = "kernel")]
     boot: BootPath,
+    /// Firmware before a direct kernel boot on q35 or pc: default (SeaBIOS) or qboot
+    /// (starts the kernel in about half the time; the kernel assigns the PCI BARs).
+    #[arg(long, default_value = "default")]
+    firmware: Firmware,
     /// Guest RAM in MiB [default: 64, 128 for uefi].
     #[arg(long, short = 'm', value_name = "MIB")]
     memory: Option<u32>,
@@ -108,6 +112,10 @@ struct RunArgs {
     /// Boot path: kernel (PVH, `-kernel`), bios (SeaBIOS + GRUB) or uefi (OVMF + GRUB).
     #[arg(long, default_value = "kernel")]
     boot: BootPath,
+    /// Firmware before a direct kernel boot on q35 or pc: default (SeaBIOS) or qboot
+    /// (starts the kernel in about half the time; the kernel assigns the PCI BARs).
+    #[arg(long, default_value = "default")]
+    firmware: Firmware,
     /// Guest RAM in MiB [default: 64, 128 for uefi].
     #[arg(long, short = 'm', value_name = "MIB")]
     memory: Option<u32>,
@@ -232,6 +240,7 @@ fn run(args: RunArgs) -> Result<()> {
     eprintln!("image: {choice}");
 
     let mut config = QemuConfig::new(args.machine, choice.accel, boot);
+    config.firmware = args.firmware;
     if let Some(memory) = args.memory {
         config.memory_mib = memory;
     }

@@ -1,5 +1,6 @@
 //! `scripts/bench compare`: Moat side by side with a Linux + nftables firewall VM, measured
-//! in one run on the same topology — q35, the harness's accelerator, the same `-m` and one
+//! in one run on the same topology — q35 started by the same firmware (qboot:
+//! `qemu_tests::compare::bed::FIRMWARE`), the harness's accelerator, the same `-m` and one
 //! vCPU, three virtio-net-pci NICs on taps into network namespaces with real Linux clients —
 //! each enforcing the same ruleset (the forwarding suite's Qubes-like policy padded to 10
 //! rules, and to 10,000 for the connection-rate row: `qemu_tests::compare::rulesets`), the
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use image::accel::Accel;
 use qemu_tests::accel::harness_accel;
-use qemu_tests::compare::bed::{Bed, Subject};
+use qemu_tests::compare::bed::{Bed, Subject, FIRMWARE};
 use qemu_tests::compare::policy_check::check_policy;
 use qemu_tests::compare::rulesets::padded_ruleset;
 use qemu_tests::compare::samples::Samples;
@@ -225,7 +226,7 @@ fn run() -> Outcome {
     );
     println!("  Linux VM packages: {}", linux_small.packages.join(", "));
     println!(
-        "compare: {accel}, q35, -m {} and 1 vCPU each, {NICS} virtio-net-pci NICs on taps; {} repetitions, {} s per measure",
+        "compare: {accel}, q35 with {FIRMWARE} firmware, -m {} and 1 vCPU each, {NICS} virtio-net-pci NICs on taps; {} repetitions, {} s per measure",
         options.memory_mib, options.runs, options.seconds
     );
     let mut table = Table::default();

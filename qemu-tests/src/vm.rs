@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use image::accel::Accel;
 use image::qemu::{
-    stop, wait_until, Boot, BootPath, MacAddress, Machine, Nic, NicBackend, QemuConfig,
+    stop, wait_until, Boot, BootPath, Firmware, MacAddress, Machine, Nic, NicBackend, QemuConfig,
 };
 
 use crate::accel::harness_accel;
@@ -69,6 +69,8 @@ pub struct VmSpec {
     pub debug_exit: bool,
     /// Add the i6300ESB watchdog (default: where the machine offers it, as `image run` does).
     pub watchdog: bool,
+    /// The firmware before a direct kernel boot (default: QEMU's).
+    pub firmware: Firmware,
     /// Pass `-no-reboot` (default): a reset ends QEMU instead of rebooting the appliance.
     pub no_reboot: bool,
     /// QEMU arguments appended verbatim (e.g. `-global virtio-net-pci.vectors=0`).
@@ -99,6 +101,7 @@ impl VmSpec {
             qcow2: false,
             debug_exit: true,
             watchdog: machine.offers_watchdog(),
+            firmware: Firmware::Default,
             no_reboot: true,
             extra_qemu_args: Vec::new(),
             pcap: false,
@@ -227,6 +230,7 @@ impl Vm {
         config.qmp_socket = Some(qmp_socket.clone());
         config.debug_exit = spec.debug_exit;
         config.watchdog = spec.watchdog;
+        config.firmware = spec.firmware;
         config.no_reboot = spec.no_reboot;
         config.extra_args = spec.extra_qemu_args.iter().map(Into::into).collect();
         config.pcap = spec.pcap.then(|| run_dir.join(PCAP_FILE));

@@ -2,6 +2,7 @@
 //! benches all describe a VM as a [`QemuConfig`] and get the same command line from it.
 
 mod boot;
+mod firmware;
 mod machine;
 mod nic;
 mod process;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub use boot::{Boot, BootPath};
+pub use firmware::Firmware;
 pub use machine::Machine;
 pub use nic::{escape_option, MacAddress, Nic, NicBackend, MAX_NICS};
 pub use process::{stop, wait_until};
@@ -53,6 +55,8 @@ pub struct QemuConfig {
     pub accel: Accel,
     /// What to boot and how.
     pub boot: Boot,
+    /// The firmware before a direct kernel boot.
+    pub firmware: Firmware,
     /// Guest RAM in MiB.
     pub memory_mib: u32,
     /// NICs in order: `nics[i]` becomes `nic<i>`.
@@ -87,6 +91,7 @@ impl QemuConfig {
             accel,
             memory_mib: boot.path().default_memory_mib(),
             boot,
+            firmware: Firmware::Default,
             nics: Vec::new(),
             console: Console::Stdout,
             qmp_socket: None,
@@ -161,6 +166,14 @@ impl QemuConfig {
     }
 
     fn check(&self) -> Result<()> {
+        if self.firmware != Firmware::Default
+            && (self.boot.path() != BootPath::Kernel || self.machine == Machine::Microvm)
+        {
+            return Err(Error::UnsupportedConfiguration(format!(
+                "firmware {} starts direct kernel boots on q35 and pc only (microvm has its own)",
+                self.firmware
+            )));
+        }
         if self.watchdog && !self.machine.offers_watchdog() {
             return Err(Error::UnsupportedConfiguration(format!(
                 "machine {} has no PCI bus for the i6300esb watchdog",
@@ -196,6 +209,9 @@ impl QemuConfig {
     fn push_boot(&self, args: &mut Args) -> Result<()> {
         match &self.boot {
             Boot::Kernel { elf, cmdline } => {
+                if let Some(bios) = self.firmware.bios_file() {
+                    args.push_pair("-bios", bios);
+                }
                 args.push_pair("-kernel", elf);
                 if !cmdline.is_empty() {
                     args.push_pair("-append", cmdline);
@@ -333,6 +349,33 @@ mod tests {
         assert!(line.contains("netdev=nic1,mac=52:54:00:12:34:01,addr=0x11"));
         assert!(line.contains("-nodefaults -no-user-config -display none"));
         assert!(!line.contains("force-legacy"));
+    }
+
+    #[test]
+    fn qboot_starts_direct_kernel_boots_on_pci_machines_only() {
+        for machine in [Machine::Q35, Machine::Pc] {
+            let mut config = kernel_config(machine, 1);
+            config.firmware = Firmware::Qboot;
+            let line = rendered(&config);
+            assert!(
+                line.contains("-bios qboot.rom -kernel "),
+                "{machine}: {line}"
+            );
+        }
+        assert!(!rendered(&kernel_config(Machine::Q35, 1)).contains("-bios"));
+        let mut microvm = kernel_config(Machine::Microvm, 1);
+        microvm.watchdog = false;
+        microvm.firmware = Firmware::Qboot;
+        assert!(microvm.args().is_err());
+        let mut disk = QemuConfig::new(
+            Machine::Pc,
+            Accel::Tcg,
+            Boot::Bios {
+                disk: PathBuf::from("moat.img"),
+            },
+        );
+        disk.firmware = Firmware::Qboot;
+        assert!(disk.args().is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use image::accel::Accel;
-use image::qemu::{stop, Boot, Machine, Nic, NicBackend, QemuConfig};
+use image::qemu::{stop, Boot, Firmware, Machine, Nic, NicBackend, QemuConfig};
 
 use super::{LinuxImage, FAILED_PREFIX, READY_LINE};
 use crate::console::Console;
@@ -27,10 +27,12 @@ pub struct LinuxVm {
 }
 
 impl LinuxVm {
-    /// Boots `image` with `memory_mib` of RAM and its NICs on `backends` (tap devices).
+    /// Boots `image` with `memory_mib` of RAM and its NICs on `backends` (tap devices),
+    /// started by `firmware`.
     pub fn start(
         image: &LinuxImage,
         accel: Accel,
+        firmware: Firmware,
         memory_mib: u32,
         backends: &[NicBackend],
     ) -> Outcome<LinuxVm> {
@@ -39,6 +41,7 @@ impl LinuxVm {
             cmdline: CMDLINE.to_string(),
         };
         let mut config = QemuConfig::new(Machine::Q35, accel, boot);
+        config.firmware = firmware;
         config.memory_mib = memory_mib;
         config.nics = backends
             .iter()
@@ -58,7 +61,7 @@ impl LinuxVm {
             console: Console::attach(stdout),
             started,
             description: format!(
-                "Linux {} + nftables ({}), q35, {accel}, -m {memory_mib}",
+                "Linux {} + nftables ({}), q35, {firmware} firmware, {accel}, -m {memory_mib}",
                 image.release, image.variant.name
             ),
             command_line: line.to_string(),

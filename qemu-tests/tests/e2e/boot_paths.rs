@@ -3,7 +3,7 @@
 //! built with the test ruleset that addresses all eight NICs and allows ping to the appliance
 //! on each (the default ruleset declares two and blocks ping from the uplink).
 
-use image::qemu::{BootPath, Machine};
+use image::qemu::{BootPath, Firmware, Machine};
 use qemu_tests::expect::answers_arp_and_ping_on_every_nic;
 use qemu_tests::kernels::KernelVariant;
 use qemu_tests::vm::{Vm, VmSpec};
@@ -45,6 +45,22 @@ mod boot_to_ready_and_answer_arp_and_ping_on_every_nic {
         q35_disk_image_through_ovmf_with_1_nic: Q35 Uefi 1;
         q35_disk_image_through_ovmf_with_2_nics: Q35 Uefi 2;
         q35_disk_image_through_ovmf_with_8_nics: Q35 Uefi 8;
+    }
+
+    /// qboot leaves every PCI BAR unassigned: the kernel assigns them (eight NICs and the
+    /// watchdog on bus 0).
+    #[test]
+    fn q35_direct_kernel_through_qboot_with_8_nics() -> Outcome {
+        let mut spec = VmSpec::new(Machine::Q35, BootPath::Kernel, 8);
+        spec.firmware = Firmware::Qboot;
+        boots_and_answers_on_every_nic(spec)
+    }
+
+    #[test]
+    fn pc_direct_kernel_through_qboot_with_2_nics() -> Outcome {
+        let mut spec = VmSpec::new(Machine::Pc, BootPath::Kernel, 2);
+        spec.firmware = Firmware::Qboot;
+        boots_and_answers_on_every_nic(spec)
     }
 
     #[test]
