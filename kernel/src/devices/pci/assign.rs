@@ -103,8 +103,8 @@ fn has_unassigned_memory_bar(bus: &PciBus, df: DeviceFunction) -> bool {
     false
 }
 
-/// Sizes `df`'s BARs with decoding off (left off: it is switched on when the device is
-/// taken over), noting the memory ranges in use and the memory BARs that need an address.
+/// Sizes `df`'s BARs with decoding off (then switched back as it was), noting the memory
+/// ranges in use and the memory BARs that need an address.
 fn size_bars(
     bus: &mut PciBus,
     df: DeviceFunction,
@@ -116,16 +116,14 @@ fn size_bars(
     if command.intersects(decoding) {
         bus.root().set_command(df, command - decoding);
     }
-    let mut bar = 0;
-    while bar < 6 {
-        let info = bus.root().bar_info(df, bar).ok().flatten();
-        let wide = info.as_ref().is_some_and(BarInfo::takes_two_entries);
-        if let Some(BarInfo::Memory {
+    for (bar, info) in bus.size_bars(df) {
+        let wide = info.takes_two_entries();
+        if let BarInfo::Memory {
             address_type,
             address,
             size,
             ..
-        }) = info
+        } = info
         {
             if size > 0 && address != 0 {
                 // Kept where the firmware put it.
@@ -139,7 +137,6 @@ fn size_bars(
                 });
             }
         }
-        bar += if wide { 2 } else { 1 };
     }
     if command.intersects(decoding) {
         bus.root().set_command(df, command);
@@ -198,4 +195,5 @@ fn write_bar(bus: &mut PciBus, request: Request, address: u64) {
     if request.wide {
         config.write_word(request.df, offset + 4, (address >> 32) as u32);
     }
+    bus.placed_bar(request.df, request.bar, address, request.size);
 }

@@ -9,11 +9,11 @@ pub mod assign;
 pub mod config;
 pub mod msix;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use virtio_drivers::transport::pci::bus::{
-    Command, ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, HeaderType, PciRoot,
+    BarInfo, Command, ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, HeaderType, PciRoot,
 };
 
 pub use config::ConfigSpace;
@@ -76,6 +76,8 @@ pub struct PciBus {
     functions: Vec<(DeviceFunction, DeviceFunctionInfo)>,
     /// Memory BARs sized so far, and what sizing found (address and size).
     bars: BTreeMap<BarKey, Option<(u64, u64)>>,
+    /// Functions all of whose BARs have been sized.
+    sized: BTreeSet<(u8, u8, u8)>,
 }
 
 impl PciBus {
@@ -114,6 +116,7 @@ impl PciBus {
             topology,
             functions,
             bars: BTreeMap::new(),
+            sized: BTreeSet::new(),
         }
     }
 
@@ -142,10 +145,21 @@ impl PciBus {
     /// costs two such changes (decoding off, then on) instead of about ten.
     pub fn enable_memory_and_bus_master(&mut self, df: DeviceFunction) {
         let (_, command) = self.root.get_status_command(df);
-        let decoding = Command::IO_SPACE | Command::MEMORY_SPACE;
-        if command.intersects(decoding) {
-            self.root.set_command(df, command - decoding);
+        if !self.sized.contains(&(df.bus, df.device, df.function)) {
+            let decoding = Command::IO_SPACE | Command::MEMORY_SPACE;
+            if command.intersects(decoding) {
+                self.root.set_command(df, command - decoding);
+            }
+            self.size_bars(df);
         }
+        self.root
+            .set_command(df, command | Command::MEMORY_SPACE | Command::BUS_MASTER);
+    }
+
+    /// Sizes every BAR of `df`, whose decoding the caller has switched off, and remembers
+    /// what it found; returns each implemented BAR with its index.
+    pub(super) fn size_bars(&mut self, df: DeviceFunction) -> Vec<(u8, BarInfo)> {
+        let mut found = Vec::new();
         let mut bar = 0;
         while bar < 6 {
             let info = self.root.bar_info(df, bar).ok().flatten();
@@ -156,14 +170,26 @@ impl PciBus {
             self.bars
                 .insert(((df.bus, df.device, df.function), bar), sized);
             // A 64-bit BAR takes this slot and the next.
-            bar += if info.is_some_and(|info| info.takes_two_entries()) {
+            let step = if info.as_ref().is_some_and(BarInfo::takes_two_entries) {
                 2
             } else {
                 1
             };
+            if let Some(info) = info {
+                found.push((bar, info));
+            }
+            bar += step;
         }
-        self.root
-            .set_command(df, command | Command::MEMORY_SPACE | Command::BUS_MASTER);
+        self.sized.insert((df.bus, df.device, df.function));
+        found
+    }
+
+    /// Records that the kernel placed `df`'s memory BAR `bar` (`size` bytes) at `address`.
+    pub(super) fn placed_bar(&mut self, df: DeviceFunction, bar: u8, address: u64, size: u64) {
+        self.bars.insert(
+            ((df.bus, df.device, df.function), bar),
+            Some((address, size)),
+        );
     }
 
     /// Lets `df` decode its memory BARs, without sizing them: for a device whose register
