@@ -40,8 +40,10 @@ const FEWEST_POSTED: usize = 16;
 /// super-frame until the data plane is done with it (or its egress, when lent).
 const MOST_ASSEMBLY: usize = 4;
 const FEWEST_ASSEMBLY: usize = 2;
-/// Receive buffers a pool starts with, at most.
+/// Receive buffers a pool starts with, at most: small ones, and big ones (each of which
+/// is 64 KiB zeroed at boot; the pool grows as traffic asks, [`GROWTH_PER_ROUND`] a round).
 pub const INITIAL_BUFFERS: usize = 16;
+const INITIAL_BIG_BUFFERS: usize = 8;
 /// Buffers a pool adds at most per round of the main loop.
 const GROWTH_PER_ROUND: usize = 4;
 
@@ -157,10 +159,14 @@ pub struct Pool {
 
 impl Pool {
     /// A pool of up to `most` buffers of `size` bytes for a ring of `posted`, the first
-    /// [`INITIAL_BUFFERS`] allocated now, and `assembly` big assembly buffers (all now:
+    /// [`INITIAL_BUFFERS`] (or [`INITIAL_BIG_BUFFERS`]) allocated now, and `assembly` big assembly buffers (all now:
     /// later the heap may be short of 64 KiB in one piece).
     pub fn new(most: usize, size: usize, posted: usize, assembly: usize) -> Pool {
-        let initial = most.min(INITIAL_BUFFERS);
+        let initial = most.min(if size > SMALL_BUFFER {
+            INITIAL_BIG_BUFFERS
+        } else {
+            INITIAL_BUFFERS
+        });
         let mut spare = Vec::with_capacity(most);
         spare.extend((0..initial).map(|_| buffer(size)));
         Pool {

@@ -248,7 +248,7 @@ impl Nic {
             counters: NicCounters::default(),
             transport,
         };
-        nic.refill();
+        nic.post_spares();
         nic.transport.finish_init();
         nic.notify();
         Ok(nic)
@@ -283,6 +283,13 @@ impl Nic {
     /// is empty: its buffers are being forwarded, or it has grown all it may this round).
     pub fn refill(&mut self) {
         self.pool.next_round();
+        self.post_spares();
+    }
+
+    /// Posts the pool's spare buffers, up to what the plan says, growing the pool only as
+    /// far as this round allows (at bring-up: not at all, the pool's first buffers are
+    /// posted and it grows once traffic asks).
+    fn post_spares(&mut self) {
         while self.posted_count < self.plan.posted {
             let Some(mut buffer) = self.pool.take() else {
                 return;
