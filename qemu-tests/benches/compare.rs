@@ -107,9 +107,8 @@ impl Row {
     /// A figure of the row, without its unit.
     fn number(self, value: f64) -> String {
         match self {
-            Row::FirstForward | Row::FirstForwardBig | Row::CpuPerGbitUp | Row::CpuPerGbitDown => {
-                format!("{value:.2}")
-            }
+            Row::FirstForward | Row::FirstForwardBig => format!("{value:.3}"),
+            Row::CpuPerGbitUp | Row::CpuPerGbitDown => format!("{value:.2}"),
             Row::SmallestMemory | Row::Connections | Row::ConnectionsBig => format!("{value:.0}"),
             Row::TcpUp | Row::TcpDown | Row::TcpUpOffloadsOff | Row::TcpDownOffloadsOff => {
                 format!("{:.0}", value / 1e6)
@@ -532,6 +531,10 @@ fn print_table(table: &Table, options: &Options, loads: &[String]) {
         let linux = table.get(row, Column::Linux);
         let direct = table.get(moat_row, Column::Direct);
         let ratio = match (moat.median(), linux.median()) {
+            // Three places where a ratio is far from 1 (the boot's target is 1/30).
+            (Some(moat), Some(linux)) if linux > 0.0 && moat / linux < 0.1 => {
+                format!("{:.3}", moat / linux)
+            }
             (Some(moat), Some(linux)) if linux > 0.0 => format!("{:.2}", moat / linux),
             _ => "–".into(),
         };
