@@ -174,6 +174,10 @@ pub fn run(boot: &BootInfo) -> ! {
     time::for_each_checkpoint(|step, at, took| {
         log::debug!("boot: {step} done at {at} µs, took {took} µs");
     });
+    log::debug!(
+        "heap: {} KiB free after boot",
+        memory::heap::free_bytes() / 1024
+    );
     fault::inject(boot_options);
     main_loop(&mut appliance, &mut nics, watchdog, pcap_port)
 }
