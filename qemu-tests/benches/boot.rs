@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use image::accel::{kvm_usable, Accel};
 use image::artifacts::{package, ArtifactDigest, Artifacts};
 use image::probe_guest::{probe_elf, DONE_LINE};
-use image::qemu::{stop, BootPath, Machine, QemuConfig};
+use image::qemu::{stop, BootPath, Firmware, Machine, QemuConfig};
 use qemu_tests::boot_report::{BootReport, READY_LINE};
 use qemu_tests::console::Console;
 use qemu_tests::expect::{answers_arp, answers_ping, appliance_on};
@@ -21,15 +21,24 @@ use qemu_tests::kernels::{artifacts, workspace, KernelVariant};
 use qemu_tests::vm::{Vm, VmSpec};
 use qemu_tests::{Failure, Outcome};
 
-/// The boot paths measured: each machine's direct kernel boot, and the disk image through
-/// each firmware.
-const PATHS: [(Machine, BootPath); 5] = [
-    (Machine::Microvm, BootPath::Kernel),
-    (Machine::Q35, BootPath::Kernel),
-    (Machine::Pc, BootPath::Kernel),
-    (Machine::Pc, BootPath::Bios),
-    (Machine::Q35, BootPath::Uefi),
+/// The boot paths measured: each machine's direct kernel boot (q35's also started by
+/// qboot), and the disk image through each firmware.
+const PATHS: [(Machine, BootPath, Firmware); 6] = [
+    (Machine::Microvm, BootPath::Kernel, Firmware::Default),
+    (Machine::Q35, BootPath::Kernel, Firmware::Default),
+    (Machine::Q35, BootPath::Kernel, Firmware::Qboot),
+    (Machine::Pc, BootPath::Kernel, Firmware::Default),
+    (Machine::Pc, BootPath::Bios, Firmware::Default),
+    (Machine::Q35, BootPath::Uefi, Firmware::Default),
 ];
+
+/// A path's name in the table: `q35 kernel`, `q35 kernel qboot`.
+fn path_label(machine: Machine, path: BootPath, firmware: Firmware) -> String {
+    match firmware {
+        Firmware::Default => format!("{machine} {path}"),
+        Firmware::Qboot => format!("{machine} {path} {firmware}"),
+    }
+}
 /// The NIC that is pinged (a client NIC; nic0 is the uplink).
 const PINGED_NIC: usize = 1;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -73,11 +82,11 @@ fn run() -> Outcome {
     let mut tcg_ready = HashMap::new();
     for &accel in &options.accels {
         let runs = if accel == Accel::Kvm { 1 } else { options.runs };
-        for (machine, path) in PATHS {
-            let label = format!("{machine} {path}");
-            let measured = measure_path(machine, path, accel, runs, &probe);
+        for (machine, path, firmware) in PATHS {
+            let label = path_label(machine, path, firmware);
+            let measured = measure_path(machine, path, firmware, accel, runs, &probe);
             if let (Ok(row), Accel::Tcg) = (&measured, accel) {
-                tcg_ready.insert((machine, path), row.ready);
+                tcg_ready.insert((machine, path, firmware), row.ready);
             }
             match measured {
                 Ok(row) => println!(
@@ -95,16 +104,17 @@ fn run() -> Outcome {
     if options.memory_search {
         println!();
         println!("smallest -m reaching `{READY_LINE}` (tcg):");
-        for (machine, path) in PATHS {
+        for (machine, path, firmware) in PATHS {
             // A boot with too little memory may hang rather than fail: give up well after a
             // normal boot would have been ready.
             let timeout = tcg_ready
-                .get(&(machine, path))
+                .get(&(machine, path, firmware))
                 .map(|ready| (*ready * 5).max(MEMORY_PROBE_MIN_TIMEOUT))
                 .unwrap_or_else(|| VmSpec::default_ready_timeout(path));
-            match smallest_memory(machine, path, timeout) {
-                Ok(mib) => println!("  {:<16} {mib} MiB", format!("{machine} {path}")),
-                Err(failure) => println!("  {:<16} failed: {failure}", format!("{machine} {path}")),
+            let label = path_label(machine, path, firmware);
+            match smallest_memory(machine, path, firmware, timeout) {
+                Ok(mib) => println!("  {label:<16} {mib} MiB"),
+                Err(failure) => println!("  {label:<16} failed: {failure}"),
             }
         }
     }
@@ -174,6 +184,7 @@ struct Row {
 fn measure_path(
     machine: Machine,
     path: BootPath,
+    firmware: Firmware,
     accel: Accel,
     runs: usize,
     probe: &Artifacts,
@@ -187,8 +198,10 @@ fn measure_path(
     let mut first_ping = Vec::new();
     let mut baseline = Vec::new();
     for _ in 0..runs {
-        baseline.push(probe_boot_time(machine, path, accel, probe, timeout)?);
-        let (to_ready, to_ping) = kernel_boot_times(machine, path, accel, timeout)?;
+        baseline.push(probe_boot_time(
+            machine, path, firmware, accel, probe, timeout,
+        )?);
+        let (to_ready, to_ping) = kernel_boot_times(machine, path, firmware, accel, timeout)?;
         ready.push(to_ready);
         first_ping.push(to_ping);
     }
@@ -203,10 +216,12 @@ fn measure_path(
 fn kernel_boot_times(
     machine: Machine,
     path: BootPath,
+    firmware: Firmware,
     accel: Accel,
     timeout: Duration,
 ) -> Outcome<(Duration, Duration)> {
     let mut spec = VmSpec::new(machine, path, 2);
+    spec.firmware = firmware;
     spec.accel = Some(accel);
     spec.ready_timeout = Some(timeout);
     spec.report_on_drop = false;
@@ -225,11 +240,13 @@ fn kernel_boot_times(
 fn probe_boot_time(
     machine: Machine,
     path: BootPath,
+    firmware: Firmware,
     accel: Accel,
     probe: &Artifacts,
     timeout: Duration,
 ) -> Outcome<Duration> {
-    let config = QemuConfig::new(machine, accel, path.boot_from(probe, ""));
+    let mut config = QemuConfig::new(machine, accel, path.boot_from(probe, ""));
+    config.firmware = firmware;
     let line = config.command_line()?;
     let started = Instant::now();
     let mut child = line.spawn_piped()?;
@@ -248,9 +265,15 @@ fn probe_boot_time(
 
 /// Bisects the guest RAM between 1 MiB and the path's default for the smallest amount that
 /// still reaches `moat: ready`.
-fn smallest_memory(machine: Machine, path: BootPath, timeout: Duration) -> Outcome<u32> {
+fn smallest_memory(
+    machine: Machine,
+    path: BootPath,
+    firmware: Firmware,
+    timeout: Duration,
+) -> Outcome<u32> {
     let boots = |mib: u32| -> bool {
         let mut spec = VmSpec::new(machine, path, 2);
+        spec.firmware = firmware;
         spec.accel = Some(Accel::Tcg);
         spec.memory_mib = Some(mib);
         spec.ready_timeout = Some(timeout);
