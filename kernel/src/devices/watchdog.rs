@@ -13,7 +13,7 @@
 //! must be written with exactly their width; the memory-mapped preload and reload registers
 //! only take a write after the unlock sequence 0x80, 0x86 to the reload register.
 
-use virtio_drivers::transport::pci::bus::DeviceFunction;
+use virtio_drivers::transport::pci::bus::{DeviceFunction, DeviceFunctionInfo};
 
 use crate::devices::mmio::MmioRegion;
 use crate::devices::pci::PciBus;
@@ -80,12 +80,15 @@ impl core::fmt::Display for WatchdogError {
     }
 }
 
+/// Whether `info` is a 6300ESB watchdog function.
+pub fn is_watchdog(info: &DeviceFunctionInfo) -> bool {
+    info.vendor_id == VENDOR_INTEL && info.device_id == DEVICE_6300ESB_WATCHDOG
+}
+
 /// The first 6300ESB watchdog function on `bus`.
 pub fn find(bus: &PciBus) -> Option<DeviceFunction> {
     bus.functions()
-        .find(|(_, info)| {
-            info.vendor_id == VENDOR_INTEL && info.device_id == DEVICE_6300ESB_WATCHDOG
-        })
+        .find(|(_, info)| is_watchdog(info))
         .map(|(df, _)| df)
 }
 

@@ -13,18 +13,25 @@
 //! Functions behind a bridge are left alone: their BARs would need the bridge's windows
 //! programmed as well, and firmware that leaves BARs unassigned has no bridges to set up
 //! on the machines Moat runs on (`q35`, `pc`); a NIC there is reported as skipped, as
-//! before. When every BAR already has an address (the usual case), nothing is sized and
-//! nothing is written: the check costs a few configuration reads.
+//! before. The pass runs only if a device the kernel drives (a virtio-net NIC, the
+//! watchdog) has its memory decoding off and a BAR without an address — what a firmware
+//! that assigned nothing leaves. SeaBIOS switches decoding on for what it assigned: then
+//! nothing is sized and nothing is written, and the check costs a few configuration
+//! reads. (A BAR the device does not implement also reads as zero, so a function with
+//! decoding off may be sized in vain, as under OVMF, which leaves decoding to drivers.)
 
 use alloc::vec::Vec;
 
 use virtio_drivers::transport::pci::bus::{
-    BarInfo, Command, ConfigurationAccess, DeviceFunction, MemoryBarType,
+    BarInfo, Command, ConfigurationAccess, DeviceFunction, DeviceFunctionInfo, MemoryBarType,
 };
+use virtio_drivers::transport::pci::virtio_device_type;
+use virtio_drivers::transport::DeviceType;
 
 use super::PciBus;
 use crate::acpi::Firmware;
 use crate::boot::Region;
+use crate::devices::watchdog;
 
 /// Where the chipset's registers (I/O APIC, HPET, local APIC, firmware flash) begin: the
 /// PCI hole ends here.
@@ -45,20 +52,20 @@ struct Request {
 /// documentation); returns how many were assigned. Says on the console what it did and
 /// which BARs did not fit.
 pub fn assign_unassigned(bus: &mut PciBus, firmware: &Firmware, regions: &[Region]) -> usize {
-    let functions: Vec<DeviceFunction> = bus
+    let functions: Vec<(DeviceFunction, bool)> = bus
         .functions()
         .filter(|(df, _)| df.bus == 0)
-        .map(|(df, _)| df)
+        .map(|(df, info)| (df, driven(info)))
         .collect();
     if !functions
         .iter()
-        .any(|&df| has_unassigned_memory_bar(bus, df))
+        .any(|&(df, driven)| driven && left_unassigned(bus, df))
     {
         return 0;
     }
     let mut used: Vec<(u64, u64)> = Vec::new();
     let mut requests: Vec<Request> = Vec::new();
-    for &df in &functions {
+    for &(df, _) in &functions {
         size_bars(bus, df, &mut used, &mut requests);
     }
     let window = hole(firmware, regions);
@@ -80,17 +87,29 @@ pub fn assign_unassigned(bus: &mut PciBus, firmware: &Firmware, regions: &[Regio
         used.push((address, address + request.size));
         assigned += 1;
     }
-    log::info!(
-        "pci: {assigned} memory BARs left unassigned by the firmware given addresses in {:#x}-{:#x}",
-        window.0,
-        window.1
-    );
+    if assigned > 0 {
+        log::info!(
+            "pci: {assigned} memory BARs left unassigned by the firmware given addresses in {:#x}-{:#x}",
+            window.0,
+            window.1
+        );
+    }
     assigned
 }
 
-/// Whether `df` has a memory BAR without an address (read, not sized: a BAR that is not
-/// implemented reads as zero too, so this may be a false alarm, which only costs sizing).
-fn has_unassigned_memory_bar(bus: &PciBus, df: DeviceFunction) -> bool {
+/// Whether the kernel drives the function: a virtio-net NIC or the watchdog.
+fn driven(info: &DeviceFunctionInfo) -> bool {
+    virtio_device_type(info) == Some(DeviceType::Network) || watchdog::is_watchdog(info)
+}
+
+/// Whether `df` looks left unassigned: its memory decoding off and a memory BAR without an
+/// address (read, not sized: a BAR that is not implemented reads as zero too, so this may
+/// be a false alarm, which only costs sizing).
+fn left_unassigned(bus: &mut PciBus, df: DeviceFunction) -> bool {
+    let (_, command) = bus.root().get_status_command(df);
+    if command.contains(Command::MEMORY_SPACE) {
+        return false;
+    }
     let mut bar = 0;
     while bar < 6 {
         let value = bus.config().read_word(df, 0x10 + 4 * bar);
