@@ -159,8 +159,8 @@ pub struct Pool {
 
 impl Pool {
     /// A pool of up to `most` buffers of `size` bytes for a ring of `posted`, the first
-    /// [`INITIAL_BUFFERS`] (or [`INITIAL_BIG_BUFFERS`]) allocated now, and `assembly` big assembly buffers (all now:
-    /// later the heap may be short of 64 KiB in one piece).
+    /// [`INITIAL_BUFFERS`] (or [`INITIAL_BIG_BUFFERS`]) allocated now, and `assembly` big
+    /// assembly buffers (all now: later the heap may be short of 64 KiB in one piece).
     pub fn new(most: usize, size: usize, posted: usize, assembly: usize) -> Pool {
         let initial = most.min(if size > SMALL_BUFFER {
             INITIAL_BIG_BUFFERS
