@@ -119,9 +119,10 @@ pub fn run(boot: &BootInfo) -> ! {
         log::debug!("nic{i} features offered: {}", found.nic.offered());
         log::debug!("nic{i} features accepted: {}", found.nic.accepted());
         log::debug!(
-            "nic{i} buffers: {:?}, {} posted of {} x {} bytes, {} transmit copies ({} KiB)",
+            "nic{i} buffers: {:?}, {} posted (up to {} while busy) of {} x {} bytes, {} transmit copies ({} KiB)",
             plan.buffers,
             plan.posted,
+            plan.most_posted,
             plan.total,
             plan.buffer_size(),
             plan.copies,

@@ -41,7 +41,8 @@
 //! - [`checksum`]: incremental checksum updates (RFC 1624).
 //! - [`offload`], [`segmenter`]: checksum and segmentation offload metadata (partial
 //!   checksums, super-frames) as NICs hand it over, checked, kept across NAT, and finished
-//!   in software where the egress NIC cannot take it.
+//!   in software where the egress NIC cannot take it; [`ring_depth`]: how deep a NIC's
+//!   receive ring goes, from how the device uses it.
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
 //! - `testutil` (feature `testutil`): the project's one test packet library.
@@ -76,6 +77,7 @@ pub mod policy;
 pub mod proxy_arp;
 pub mod ratelimit;
 pub mod rewrite;
+pub mod ring_depth;
 pub mod rng;
 pub mod route;
 pub mod route6;

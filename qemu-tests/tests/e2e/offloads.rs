@@ -22,6 +22,10 @@ use crate::clients::url;
 const DOWNLOAD: usize = 48 << 20;
 /// How long a download may take on a loaded host, without offloads.
 const DOWNLOAD_TIME: Duration = Duration::from_secs(180);
+/// How soon a ring deepened by a download is back to its base once traffic stops (it
+/// halves after a second without running short, once a round: rounds come at least once
+/// a second when idle).
+const RING_QUIET: Duration = Duration::from_secs(15);
 
 /// Fails unless `nic` took checksum and TCP segmentation offloads (IPv4 and IPv6) both
 /// ways.
@@ -136,6 +140,61 @@ fn in_6_mib_super_frames_arrive_over_merged_buffers_and_a_large_download_is_byte
         appliance.client(ALPHA_NIC)?,
         "alpha's download in 6 MiB, super-frames gathered from merged buffers",
     )
+}
+
+#[test]
+fn in_8_mib_a_download_deepens_the_uplinks_ring_which_gives_its_buffers_back_once_quiet() -> Outcome
+{
+    let test =
+        "in_8_mib_a_download_deepens_the_uplinks_ring_which_gives_its_buffers_back_once_quiet";
+    if !require_root(test)? {
+        return Ok(());
+    }
+    // Each NIC's share of 8 MiB pays for a ring of 8 posted 64 KiB buffers. A download
+    // runs the uplink's ring dry: it goes deeper with buffers from the heap's headroom
+    // (and lends beyond half of it while the heap can replace them), and halves back once
+    // it has not run short for a second.
+    let appliance = TapAppliance::boot_with(TapSetup {
+        memory_mib: Some(8),
+        kernel_cmdline: "moat.log=debug",
+        ..TapSetup::default()
+    })?;
+    for nic in &appliance.report.nics {
+        offloads_both_ways(nic)?;
+        ensure(!nic.offloads("rx", "merged"), || {
+            format!(
+                "nic{} in 8 MiB negotiated `offloads {}`: expected whole super-frames in big buffers",
+                nic.index, nic.offloads
+            )
+        })?;
+    }
+    let console = appliance.vm.console();
+    let ring = |depth: usize| format!("nic{UPLINK_NIC} receive ring {depth} deep");
+    download_is_byte_identical(
+        appliance.client(ALPHA_NIC)?,
+        "alpha's download in 8 MiB, the uplink's ring deepened",
+    )?;
+    let deeper = ring(16);
+    ensure(
+        console.lines().iter().any(|line| line.ends_with(&deeper)),
+        || format!("no `{deeper}` on the console after the download"),
+    )?;
+    let back = ring(8);
+    console.wait_until(
+        &format!("`{back}` on the console"),
+        RING_QUIET,
+        |snapshot| {
+            snapshot
+                .lines
+                .iter()
+                .any(|line| line.ends_with(&back))
+                .then_some(Ok(()))
+        },
+    )?;
+    let short = console.count(|line| line.contains("out of memory"));
+    ensure(short == 0, || {
+        format!("{short} out-of-memory warnings in 8 MiB")
+    })
 }
 
 #[test]

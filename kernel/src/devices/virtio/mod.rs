@@ -224,6 +224,10 @@ pub fn discover_pci(
 
 /// Share of the free heap the NICs' buffers may take, all together.
 const BUFFER_SHARE: usize = 2;
+/// Share of the free heap a NIC's ring never takes when it goes deeper than its share
+/// pays for (kept for everything else the appliance allocates), and at least.
+const RESERVE_SHARE: usize = 8;
+const MIN_RESERVE: usize = 512 * 1024;
 
 /// Brings up every device found, in order, each NIC's buffers sized from its share of
 /// `free_heap`, and routes their lines; records why any was skipped.
@@ -234,16 +238,19 @@ pub fn bring_up(
     skipped: &mut Vec<Skipped>,
 ) {
     let budget = free_heap / BUFFER_SHARE / devices.len().max(1);
+    let reserve = (free_heap / RESERVE_SHARE).max(MIN_RESERVE);
     for device in devices {
-        adopt(device, budget, found, skipped);
+        adopt(device, budget, reserve, found, skipped);
     }
 }
 
-/// Brings up the NIC behind `device` with `budget` bytes for its buffers, and routes its
-/// line if it has one, or records why it was skipped.
+/// Brings up the NIC behind `device` with `budget` bytes for its buffers (more while the
+/// heap keeps `reserve` free), and routes its line if it has one, or records why it was
+/// skipped.
 fn adopt(
     device: FoundDevice,
     budget: usize,
+    reserve: usize,
     found: &mut Vec<FoundNic>,
     skipped: &mut Vec<Skipped>,
 ) {
@@ -252,7 +259,7 @@ fn adopt(
         location,
         wiring,
     } = device;
-    let nic = match Nic::new(transport, found.len() as u8, budget) {
+    let nic = match Nic::new(transport, found.len() as u8, budget, reserve) {
         Ok(nic) => nic,
         Err(e) => {
             skipped.push(Skipped {

@@ -8,15 +8,24 @@
 //! belong to the pool too. A received buffer
 //! may be lent to another NIC's transmit queue (the forwarded frame leaves without a
 //! copy); it comes back to its own NIC's pool when that transmission completes. A NIC
-//! never lends the buffers that keep half its receive ring posted ([`Pool::may_lend`]), so
-//! neither a stuck egress nor transmissions not yet taken back can starve its ring: the
-//! next frame still arrives, and wakes the main loop.
+//! never lends the buffers that keep half its receive ring posted ([`Pool::may_lend`]) —
+//! unless the pool may still grow to replace them — so neither a stuck egress nor
+//! transmissions not yet taken back can starve its ring: the next frame still arrives, and
+//! wakes the main loop.
+//!
+//! The plan's depth is what the NIC's share of memory pays for. A ring of big buffers that
+//! runs nearly dry goes deeper than that ([`dataplane::ring_depth`]), up to
+//! [`MOST_BIG_POSTED`], with buffers beyond the share taken from the heap only while it
+//! keeps a reserve free for everything else ([`Pool::take`]); so do buffers to lend beyond
+//! half the ring. Buffers beyond what the ring's depth needs go back to the heap when they
+//! have sat spare for a while ([`Pool::refilled`]).
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use dataplane::offload::VIRTIO_NET_HDR_LEN;
+use smoltcp::time::{Duration, Instant};
 
 use super::features::ReceiveBuffers;
 
@@ -57,8 +66,10 @@ const FEWEST_COPY_BUFFERS: usize = 16;
 pub struct Plan {
     /// Big or small receive buffers.
     pub buffers: ReceiveBuffers,
-    /// Receive buffers kept posted to the device.
+    /// Receive buffers kept posted to the device, paid for by the NIC's share of memory.
     pub posted: usize,
+    /// The deepest the ring may go when it runs dry, with buffers beyond the share.
+    pub most_posted: usize,
     /// Receive buffers in all (posted, spare, lent, being forwarded).
     pub total: usize,
     /// Transmit buffers for copied frames.
@@ -83,7 +94,8 @@ impl Plan {
             return Plan {
                 buffers: ReceiveBuffers::Big,
                 posted,
-                total: posted + posted / 2,
+                most_posted: MOST_BIG_POSTED,
+                total: buffers_for(posted),
                 copies,
                 assembly: 0,
             };
@@ -98,7 +110,8 @@ impl Plan {
             return Plan {
                 buffers: ReceiveBuffers::Merged,
                 posted,
-                total: posted + posted / 2,
+                most_posted: posted,
+                total: buffers_for(posted),
                 copies,
                 assembly,
             };
@@ -108,7 +121,8 @@ impl Plan {
         Plan {
             buffers: ReceiveBuffers::Small,
             posted,
-            total: posted + posted / 2,
+            most_posted: posted,
+            total: buffers_for(posted),
             copies,
             assembly: 0,
         }
@@ -128,6 +142,12 @@ impl Plan {
     }
 }
 
+/// Receive buffers a pool holds for a ring of `posted`: half again as many, the rest
+/// being forwarded or lent.
+fn buffers_for(posted: usize) -> usize {
+    posted + posted / 2
+}
+
 /// A buffer of `size` zeroed bytes.
 pub fn buffer(size: usize) -> Box<[u8]> {
     vec![0u8; size].into_boxed_slice()
@@ -141,15 +161,39 @@ fn try_buffer(size: usize) -> Option<Box<[u8]>> {
     Some(bytes.into_boxed_slice())
 }
 
+/// How often a pool gives back to the heap the spare buffers it did not use meanwhile
+/// (at once when another NIC's pool is short of memory: [`Pool::release_idle`]).
+const RELEASE_INTERVAL: Duration = Duration::from_millis(1000);
+
 /// A NIC's receive buffers that are not posted: spares, and the count of those lent; and
 /// its assembly buffers (merged super-frames), which are never posted.
+///
+/// The pool grows as the ring and lending ask, a few buffers a round: freely up to what
+/// the NIC's share pays for, beyond that (up to what the deepest ring would hold) only
+/// while the heap keeps its reserve free. What it holds beyond what its ring's present
+/// depth needs goes back to the heap once it has sat spare for [`RELEASE_INTERVAL`].
 pub struct Pool {
     spare: Vec<Box<[u8]>>,
     size: usize,
     assembly: Vec<Box<[u8]>>,
-    /// Buffers allocated so far, and at most.
+    /// Buffers allocated so far.
     allocated: usize,
+    /// Buffers allocated at most (for the deepest ring).
     most: usize,
+    /// Buffers the NIC's share of memory pays for: beyond them, a buffer is allocated
+    /// only while the heap keeps `reserve` bytes free.
+    paid: usize,
+    reserve: usize,
+    /// Buffers the pool keeps however long they sit spare: the ring's depth, and at least
+    /// what the share pays for.
+    keep: usize,
+    /// The fewest spare buffers seen at a refill since `interval_start`.
+    fewest_spare: usize,
+    interval_start: Instant,
+    /// Whether the heap has failed a buffer within the share (reported once).
+    warned: bool,
+    /// Whether the pool could not grow for the heap's reserve since last asked.
+    starved: bool,
     /// Buffers that may still be allocated this round.
     growth: usize,
     lent: usize,
@@ -158,26 +202,37 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool of up to `most` buffers of `size` bytes for a ring of `posted`, the first
-    /// [`INITIAL_BUFFERS`] (or [`INITIAL_BIG_BUFFERS`]) allocated now, and `assembly` big
+    /// A pool of buffers of the plan's size for a ring of the plan's depth, the first
+    /// [`INITIAL_BUFFERS`] (or [`INITIAL_BIG_BUFFERS`]) allocated now, and the plan's big
     /// assembly buffers (all now: later the heap may be short of 64 KiB in one piece).
-    pub fn new(most: usize, size: usize, posted: usize, assembly: usize) -> Pool {
-        let initial = most.min(if size > SMALL_BUFFER {
+    /// Buffers beyond the plan's total are allocated only while the heap keeps `reserve`
+    /// bytes free.
+    pub fn new(plan: &Plan, reserve: usize, now: Instant) -> Pool {
+        let size = plan.buffer_size();
+        let initial = plan.total.min(if size > SMALL_BUFFER {
             INITIAL_BIG_BUFFERS
         } else {
             INITIAL_BUFFERS
         });
+        let most = buffers_for(plan.most_posted).max(plan.total);
         let mut spare = Vec::with_capacity(most);
         spare.extend((0..initial).map(|_| buffer(size)));
         Pool {
             spare,
             size,
-            assembly: (0..assembly).map(|_| buffer(BIG_BUFFER)).collect(),
+            assembly: (0..plan.assembly).map(|_| buffer(BIG_BUFFER)).collect(),
             allocated: initial,
             most,
+            paid: plan.total,
+            reserve,
+            keep: plan.total,
+            fewest_spare: usize::MAX,
+            interval_start: now,
+            warned: false,
+            starved: false,
             growth: 0,
             lent: 0,
-            posted,
+            posted: plan.posted,
         }
     }
 
@@ -187,26 +242,92 @@ impl Pool {
         if let Some(buffer) = self.spare.pop() {
             return Some(buffer);
         }
-        if self.growth == 0 || self.allocated >= self.most {
+        if self.growth == 0 {
+            return None;
+        }
+        if !self.may_grow() {
+            self.starved = self.allocated < self.most;
             return None;
         }
         self.growth -= 1;
         let Some(buffer) = try_buffer(self.size) else {
-            log::warn!(
-                "out of memory for receive buffers: the pool stays at {} of {}",
-                self.allocated,
-                self.most
-            );
-            self.most = self.allocated;
+            // Within the share the heap should have had it; beyond it, the free bytes may
+            // lie in pieces too small. Either way the pool tries again next round.
+            if self.allocated < self.paid && !self.warned {
+                log::warn!(
+                    "out of memory for receive buffers: the pool stays at {} of {}",
+                    self.allocated,
+                    self.paid
+                );
+                self.warned = true;
+            }
+            self.growth = 0;
             return None;
         };
         self.allocated += 1;
         Some(buffer)
     }
 
+    /// Whether one more buffer may be allocated: within the share, or beyond it with the
+    /// heap still keeping its reserve.
+    fn may_grow(&self) -> bool {
+        self.allocated < self.paid
+            || (self.allocated < self.most
+                && crate::memory::heap::free_bytes() >= self.reserve + self.size)
+    }
+
     /// A new round: the pool may grow by a few buffers again.
     pub fn next_round(&mut self) {
         self.growth = GROWTH_PER_ROUND;
+    }
+
+    /// The ring's depth changed to `posted`: the pool keeps as many buffers (never fewer
+    /// than the share pays for); those beyond, which lending asked for, go back to the heap
+    /// as they sit spare ([`Pool::refilled`]).
+    pub fn set_depth(&mut self, posted: usize) {
+        self.posted = posted;
+        self.keep = posted.max(self.paid);
+    }
+
+    /// Whether the pool could hold the buffers of a ring `posted` deep: within what its
+    /// share pays for, or with the heap still keeping its reserve free once they are
+    /// allocated.
+    pub fn can_hold(&self, posted: usize) -> bool {
+        let wanted = buffers_for(posted);
+        if wanted <= self.paid {
+            return true;
+        }
+        let more = wanted.saturating_sub(self.allocated);
+        crate::memory::heap::free_bytes() >= self.reserve + more * self.size
+    }
+
+    /// After a refill at `now`: once per [`RELEASE_INTERVAL`], the buffers beyond what the
+    /// pool keeps that sat spare all along go back to the heap.
+    pub fn refilled(&mut self, now: Instant) {
+        self.fewest_spare = self.fewest_spare.min(self.spare.len());
+        if now - self.interval_start >= RELEASE_INTERVAL {
+            self.release_idle(now);
+        }
+    }
+
+    /// Whether the pool could not grow for the heap's reserve since the last call.
+    pub fn take_starved(&mut self) -> bool {
+        core::mem::take(&mut self.starved)
+    }
+
+    /// Gives back to the heap the buffers beyond what the pool keeps that sat spare at
+    /// every refill since the last release, and starts counting again at `now`.
+    pub fn release_idle(&mut self, now: Instant) {
+        let idle = self
+            .fewest_spare
+            .min(self.allocated.saturating_sub(self.keep));
+        for _ in 0..idle {
+            if self.spare.pop().is_some() {
+                self.allocated -= 1;
+            }
+        }
+        self.fewest_spare = usize::MAX;
+        self.interval_start = now;
     }
 
     /// Puts a buffer back (a receive or an assembly buffer: they differ in size).
@@ -230,10 +351,11 @@ impl Pool {
     }
 
     /// Whether one more buffer may be lent: the buffers not lent must still fill half the
-    /// ring (half of those allocated, while the pool has not grown to the ring's size).
+    /// ring (half of those allocated, while the pool has not grown to the ring's size) —
+    /// unless the pool may still grow, and so replace it at the refill.
     pub fn may_lend(&self) -> bool {
         let kept = (self.posted / 2).min(self.allocated / 2).max(1);
-        self.allocated - self.lent > kept
+        self.allocated - self.lent > kept || self.may_grow()
     }
 
     /// Whether one more buffer may be lent without the ring going short: the buffers not

@@ -38,6 +38,7 @@ use core::sync::atomic::{fence, Ordering};
 
 use dataplane::appliance::DeviceLosses;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
+use dataplane::ring_depth::{DepthChange, RingDepth};
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
 use virtio_drivers::PAGE_SIZE;
@@ -175,6 +176,8 @@ pub struct Nic {
     accepted: Features,
     plan: Plan,
     pool: Pool,
+    /// How many receive buffers to keep posted now.
+    depth: RingDepth,
     /// Receive buffers posted to the device, by descriptor token.
     posted: Vec<Option<Box<[u8]>>>,
     posted_count: usize,
@@ -195,8 +198,14 @@ pub struct Nic {
 
 impl Nic {
     /// Negotiates features with the device behind `transport` (NIC `index`), sets up its
-    /// queues and buffers within `budget` bytes, and posts every receive buffer.
-    pub fn new(mut transport: NicTransport, index: u8, budget: usize) -> Result<Nic, NicError> {
+    /// queues and buffers within `budget` bytes, and posts every receive buffer. Beyond
+    /// the budget, its ring may go deeper while the heap keeps `reserve` bytes free.
+    pub fn new(
+        mut transport: NicTransport,
+        index: u8,
+        budget: usize,
+        reserve: usize,
+    ) -> Result<Nic, NicError> {
         transport.set_status(DeviceStatus::empty());
         transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
         let offered = Features(transport.read_device_features());
@@ -233,7 +242,8 @@ impl Nic {
             offered,
             accepted,
             plan,
-            pool: Pool::new(plan.total, plan.buffer_size(), plan.posted, plan.assembly),
+            pool: Pool::new(&plan, reserve, crate::time::now()),
+            depth: RingDepth::new(plan.posted, plan.most_posted, crate::time::now()),
             posted: (0..QUEUE_SIZE).map(|_| None).collect(),
             posted_count: 0,
             in_flight: (0..QUEUE_SIZE).map(|_| None).collect(),
@@ -279,18 +289,42 @@ impl Nic {
         let _ = self.transport.ack_interrupt();
     }
 
-    /// Posts spare receive buffers until the ring holds what the plan says (or the pool
+    /// Posts spare receive buffers until the ring is as deep as it should be (or the pool
     /// is empty: its buffers are being forwarded, or it has grown all it may this round).
+    /// The depth follows how the device used the ring since the last refill.
     pub fn refill(&mut self) {
         self.pool.next_round();
+        let now = crate::time::now();
+        let pool = &self.pool;
+        let affordable = |depth| pool.can_hold(depth);
+        match self.depth.before_refill(self.posted_count, now, affordable) {
+            DepthChange::Same => {}
+            DepthChange::Deeper | DepthChange::Shallower => {
+                self.pool.set_depth(self.depth.depth());
+                log::debug!("nic{} receive ring {} deep", self.index, self.depth.depth());
+            }
+        }
         self.post_spares();
+        self.depth.after_refill(self.posted_count);
+        self.pool.refilled(now);
     }
 
-    /// Posts the pool's spare buffers, up to what the plan says, growing the pool only as
+    /// Whether the NIC's pool could not grow for the heap's reserve since the last call.
+    pub fn take_starved(&mut self) -> bool {
+        self.pool.take_starved()
+    }
+
+    /// Gives back to the heap the receive buffers beyond the ring's depth that sat spare
+    /// since the last release (another NIC needs the memory).
+    pub fn release_idle(&mut self) {
+        self.pool.release_idle(crate::time::now());
+    }
+
+    /// Posts the pool's spare buffers, up to the ring's depth, growing the pool only as
     /// far as this round allows (at bring-up: not at all, the pool's first buffers are
     /// posted and it grows once traffic asks).
     fn post_spares(&mut self) {
-        while self.posted_count < self.plan.posted {
+        while self.posted_count < self.depth.depth() {
             let Some(mut buffer) = self.pool.take() else {
                 return;
             };
@@ -439,7 +473,8 @@ impl Nic {
 
     /// Whether this NIC may lend one more of its receive buffers for a frame of `len`
     /// bytes: freely (its ring stays full) for one that could be copied instead, down to
-    /// half its ring for one that could not; always for a merged super-frame (its
+    /// half its ring (or further while its pool may grow to replace the buffer) for one
+    /// that could not; always for a merged super-frame (its
     /// assembly buffer is never posted).
     pub fn may_lend(&self, len: usize) -> bool {
         if self.pool.is_assembled(VIRTIO_NET_HDR_LEN + len) {

@@ -123,12 +123,20 @@ pub fn finish(nics: &mut [FoundNic], frame: RxFrame, lend: Option<Lend>) {
 
 /// The end of a round: every NIC's completed transmissions taken back, lent buffers
 /// returned to their NICs, receive rings refilled, and each device notified at most once
-/// per queue.
+/// per queue. When a NIC's pool could not grow for the heap's reserve, the others give
+/// back the buffers they held beyond their rings' depth without using them.
 pub fn service(nics: &mut [FoundNic]) {
     take_back_transmitted(nics);
+    let mut starved = false;
     for found in nics.iter_mut() {
         found.nic.refill();
         found.nic.notify();
+        starved |= found.nic.take_starved();
+    }
+    if starved {
+        for found in nics.iter_mut() {
+            found.nic.release_idle();
+        }
     }
 }
 
