@@ -13,8 +13,9 @@
 //! start to the first forwarded ping, TCP both ways (`iperf3`), the 64-byte UDP packet rate
 //! at unlimited offered load, the ping round trip, the QEMU process's CPU per Gbit/s of TCP,
 //! new TCP connections per second at 10 and 10,000 rules, the smallest `-m` that boots and
-//! forwards; the Linux VM also with its virtio offloads switched off (`ethtool -K`); and a
-//! direct veth pair as the baseline of the path measures. The table shows the median (min–
+//! forwards; the Linux VM also with its virtio offloads switched off (`ethtool -K`); Moat
+//! also in 8 MiB of RAM, TCP both ways (against its own figures at the usual `-m`, too); and
+//! a direct veth pair as the baseline of the path measures. The table shows the median (min–
 //! max) and the ratio of the medians, with the host's load average during the run.
 //!
 //! Options: `--runs N` (repetitions, default 3), `--seconds N` (per measure, default 10),
@@ -46,6 +47,8 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 const MEMORY_PROBE_MIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// NICs of both VMs.
 const NICS: u8 = 3;
+/// The guest RAM of the small-memory rows: Moat must forward at full rate in it (issue 10).
+const SMALL_MEMORY_MIB: u32 = 8;
 /// Console lines shown with a failed measure.
 const CONSOLE_TAIL: usize = 12;
 
@@ -83,6 +86,8 @@ enum Row {
     ConnectionsBig,
     TcpUpOffloadsOff,
     TcpDownOffloadsOff,
+    TcpUpSmallMemory,
+    TcpDownSmallMemory,
 }
 
 impl Row {
@@ -101,6 +106,10 @@ impl Row {
             Row::ConnectionsBig => format!("new TCP connections/s, {big_rules} rules"),
             Row::TcpUpOffloadsOff => "TCP client -> world, Linux offloads off".into(),
             Row::TcpDownOffloadsOff => "TCP world -> client, Linux offloads off".into(),
+            Row::TcpUpSmallMemory => format!("TCP client -> world, Moat at -m {SMALL_MEMORY_MIB}"),
+            Row::TcpDownSmallMemory => {
+                format!("TCP world -> client, Moat at -m {SMALL_MEMORY_MIB}")
+            }
         }
     }
 
@@ -110,9 +119,12 @@ impl Row {
             Row::FirstForward | Row::FirstForwardBig => format!("{value:.3}"),
             Row::CpuPerGbitUp | Row::CpuPerGbitDown => format!("{value:.2}"),
             Row::SmallestMemory | Row::Connections | Row::ConnectionsBig => format!("{value:.0}"),
-            Row::TcpUp | Row::TcpDown | Row::TcpUpOffloadsOff | Row::TcpDownOffloadsOff => {
-                format!("{:.0}", value / 1e6)
-            }
+            Row::TcpUp
+            | Row::TcpDown
+            | Row::TcpUpOffloadsOff
+            | Row::TcpDownOffloadsOff
+            | Row::TcpUpSmallMemory
+            | Row::TcpDownSmallMemory => format!("{:.0}", value / 1e6),
             Row::SmallPackets => format!("{:.1}", value / 1e3),
             Row::RoundTrip => format!("{value:.3}"),
         }
@@ -123,7 +135,12 @@ impl Row {
         match self {
             Row::FirstForward | Row::FirstForwardBig => "s",
             Row::SmallestMemory => "MiB",
-            Row::TcpUp | Row::TcpDown | Row::TcpUpOffloadsOff | Row::TcpDownOffloadsOff => "Mbit/s",
+            Row::TcpUp
+            | Row::TcpDown
+            | Row::TcpUpOffloadsOff
+            | Row::TcpDownOffloadsOff
+            | Row::TcpUpSmallMemory
+            | Row::TcpDownSmallMemory => "Mbit/s",
             Row::SmallPackets => "kpps",
             Row::RoundTrip => "ms",
             Row::CpuPerGbitUp | Row::CpuPerGbitDown => "cores",
@@ -255,6 +272,10 @@ fn run() -> Outcome {
                 measure_big(subject, column, accel, &options, table)
             })?;
         }
+        table.attempt(
+            &format!("repetition {repetition}, Moat at -m {SMALL_MEMORY_MIB}"),
+            |table| measure_small_memory(moat_small, accel, &options, table),
+        )?;
         table.attempt(&format!("repetition {repetition}, direct veth"), |table| {
             measure_direct(&options, table)
         })?;
@@ -414,13 +435,8 @@ fn measure_offloads_off(
     options: &Options,
     table: &mut Table,
 ) -> Outcome {
-    let bed = Bed::boot(
-        Subject::Linux(image),
-        accel,
-        options.memory_mib,
-        true,
-        BOOT_TIMEOUT,
-    )?;
+    let subject = Subject::Linux(image);
+    let bed = Bed::boot(subject, accel, options.memory_mib, true, BOOT_TIMEOUT)?;
     bed.firewall.wait_ready(BOOT_TIMEOUT)?;
     for line in bed.firewall.lines() {
         let note = format!("Linux, offloads off: {line}");
@@ -429,18 +445,51 @@ fn measure_offloads_off(
             table.notes.push(note);
         }
     }
+    let rows = [Row::TcpUpOffloadsOff, Row::TcpDownOffloadsOff];
+    measure_tcp(
+        &bed,
+        "Linux, offloads off",
+        rows,
+        Column::Linux,
+        options,
+        table,
+    )
+}
+
+/// Moat in [`SMALL_MEMORY_MIB`] of RAM: TCP both ways.
+fn measure_small_memory(
+    variant: KernelVariant,
+    accel: Accel,
+    options: &Options,
+    table: &mut Table,
+) -> Outcome {
+    let subject = Subject::Moat(variant);
+    let bed = Bed::boot(subject, accel, SMALL_MEMORY_MIB, true, BOOT_TIMEOUT)?;
+    bed.firewall.wait_ready(BOOT_TIMEOUT)?;
+    let rows = [Row::TcpUpSmallMemory, Row::TcpDownSmallMemory];
+    let what = format!("Moat at -m {SMALL_MEMORY_MIB}");
+    measure_tcp(&bed, &what, rows, Column::Moat, options, table)
+}
+
+/// TCP through `bed`'s firewall, client to world and back, into `rows` of `column`.
+fn measure_tcp(
+    bed: &Bed,
+    what: &str,
+    rows: [Row; 2],
+    column: Column,
+    options: &Options,
+    table: &mut Table,
+) -> Outcome {
     let client = bed.client(ALPHA_NIC)?;
-    for (measure, row) in [
-        (Measure::TcpThroughput, Row::TcpUpOffloadsOff),
-        (Measure::TcpThroughputReverse, Row::TcpDownOffloadsOff),
-    ] {
+    let measures = [Measure::TcpThroughput, Measure::TcpThroughputReverse];
+    for (measure, row) in measures.into_iter().zip(rows) {
         let figure = measure.run(client, options.seconds)?;
         println!(
-            "  Linux, offloads off: {} {}",
+            "  {what}: {} {}",
             measure.name(),
             measure.format(figure.value)
         );
-        table.push(row, Column::Linux, figure.value);
+        table.push(row, column, figure.value);
     }
     Ok(())
 }
@@ -519,17 +568,22 @@ fn print_table(table: &Table, options: &Options, loads: &[String]) {
         Row::ConnectionsBig,
         Row::TcpUpOffloadsOff,
         Row::TcpDownOffloadsOff,
+        Row::TcpUpSmallMemory,
+        Row::TcpDownSmallMemory,
     ];
     for row in rows {
-        // The offloads-off rows compare Moat's figure with Linux's without offloads.
-        let moat_row = match row {
-            Row::TcpUpOffloadsOff => Row::TcpUp,
-            Row::TcpDownOffloadsOff => Row::TcpDown,
-            other => other,
+        // The offloads-off rows compare Moat's figure with Linux's without offloads; the
+        // small-memory rows, Moat's figure in little RAM with Linux's at its usual -m.
+        let (moat_row, linux_row, direct_row) = match row {
+            Row::TcpUpOffloadsOff => (Row::TcpUp, row, Row::TcpUp),
+            Row::TcpDownOffloadsOff => (Row::TcpDown, row, Row::TcpDown),
+            Row::TcpUpSmallMemory => (row, Row::TcpUp, Row::TcpUp),
+            Row::TcpDownSmallMemory => (row, Row::TcpDown, Row::TcpDown),
+            other => (other, other, other),
         };
         let moat = table.get(moat_row, Column::Moat);
-        let linux = table.get(row, Column::Linux);
-        let direct = table.get(moat_row, Column::Direct);
+        let linux = table.get(linux_row, Column::Linux);
+        let direct = table.get(direct_row, Column::Direct);
         let ratio = match (moat.median(), linux.median()) {
             // Three places where a ratio is far from 1 (the boot's target is 1/30).
             (Some(moat), Some(linux)) if linux > 0.0 && moat / linux < 0.1 => {
@@ -550,6 +604,28 @@ fn print_table(table: &Table, options: &Options, loads: &[String]) {
             ratio,
             direct
         );
+    }
+    // Full rate in little RAM: Moat's own figures at the two memory sizes.
+    for (small, usual, direction) in [
+        (Row::TcpUpSmallMemory, Row::TcpUp, "client -> world"),
+        (Row::TcpDownSmallMemory, Row::TcpDown, "world -> client"),
+    ] {
+        let medians = (
+            table.get(small, Column::Moat).median(),
+            table.get(usual, Column::Moat).median(),
+        );
+        if let (Some(small), Some(usual)) = medians {
+            println!(
+                "{:<52} {:>28} {:>28} {:>10}",
+                format!(
+                    "  Moat's TCP {direction}, -m {SMALL_MEMORY_MIB} / -m {}",
+                    options.memory_mib
+                ),
+                "",
+                "",
+                format!("{:.2}", small / usual.max(1.0))
+            );
+        }
     }
     println!();
     println!(
