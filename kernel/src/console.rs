@@ -50,7 +50,7 @@ pub fn print(args: fmt::Arguments) {
     // With interrupts off, so that a line is written in one piece.
     without_interrupts(|_| {
         if let Some(uart) = CONSOLE.lock().as_mut() {
-            let _ = uart.write_fmt(args);
+            let _ = FifoWriter(uart).write_fmt(args);
         } else {
             let _ = EmergencyWriter.write_fmt(args);
         }
@@ -63,6 +63,27 @@ macro_rules! println {
     ($($arg:tt)*) => {
         $crate::console::print(format_args!("{}\n", format_args!($($arg)*)))
     };
+}
+
+/// Writes text to the UART a transmit FIFO at a time: the line status is read once per
+/// 16 bytes rather than once per byte (`Uart16550Tty`'s own `Write` sends each byte on
+/// its own). Each register access is a VM exit (an I/O helper under TCG): the boot's
+/// console lines cost half as many. Newlines go out as CR LF.
+struct FifoWriter<'a>(&'a mut Uart16550Tty<PioBackend>);
+
+impl Write for FifoWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let uart = self.0.inner_mut();
+        let mut lines = s.split('\n');
+        if let Some(first) = lines.next() {
+            uart.send_bytes_exact(first.as_bytes());
+        }
+        for line in lines {
+            uart.send_bytes_exact(b"\r\n");
+            uart.send_bytes_exact(line.as_bytes());
+        }
+        Ok(())
+    }
 }
 
 /// A lock-free writer straight to COM1, for the fatal path: it works even if the console
