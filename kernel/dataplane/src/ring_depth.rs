@@ -100,6 +100,15 @@ impl RingDepth {
         DepthChange::Same
     }
 
+    /// Back to the base depth at once (the heap needs its memory back); whether the depth
+    /// changed.
+    pub fn back_to_base(&mut self, now: Instant) -> bool {
+        let changed = self.depth != self.base;
+        self.depth = self.base;
+        self.last_short = now;
+        changed
+    }
+
     /// At the end of a refill: `posted` buffers are posted now.
     pub fn after_refill(&mut self, posted: usize) {
         self.posted_at_refill = posted;
@@ -193,6 +202,24 @@ mod tests {
         assert_eq!(ring.depth(), 8);
         assert_eq!(refill(&mut ring, 8, 9000), DepthChange::Same);
         assert_eq!(ring.depth(), 8);
+    }
+
+    #[test]
+    fn a_ring_sent_back_to_its_base_starts_deepening_again_from_there() {
+        let mut ring = RingDepth::new(8, 64, at(0));
+        ring.after_refill(8);
+        refill(&mut ring, 0, 1);
+        refill(&mut ring, 0, 2);
+        assert_eq!(ring.depth(), 32);
+        assert!(ring.back_to_base(at(3)));
+        assert_eq!(ring.depth(), 8);
+        assert!(!ring.back_to_base(at(4)));
+        // Posted beyond the base when it was sent back: that ring was not short.
+        ring.after_refill(20);
+        assert_eq!(ring.before_refill(10, at(5), |_| true), DepthChange::Same);
+        ring.after_refill(8);
+        assert_eq!(refill(&mut ring, 0, 6), DepthChange::Deeper);
+        assert_eq!(ring.depth(), 16);
     }
 
     #[test]

@@ -18,13 +18,18 @@
 //! [`MOST_BIG_POSTED`], with buffers beyond the share taken from the heap only while it
 //! keeps a reserve free for everything else ([`Pool::take`]); so do buffers to lend beyond
 //! half the ring. Buffers beyond what the ring's depth needs go back to the heap when they
-//! have sat spare for a while ([`Pool::refilled`]).
+//! have sat spare for a while ([`Pool::refilled`]), and every buffer beyond the share as
+//! soon as it is spare when the rest of the appliance has eaten into the reserve
+//! ([`Pool::heap_low`], [`Pool::shed`]): the memory is lent to the rings, never taken from
+//! the state, neighbour and fragment tables that grow at run time.
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 use dataplane::offload::VIRTIO_NET_HDR_LEN;
+
 use smoltcp::time::{Duration, Instant};
 
 use super::features::ReceiveBuffers;
@@ -161,6 +166,11 @@ fn try_buffer(size: usize) -> Option<Box<[u8]>> {
     Some(bytes.into_boxed_slice())
 }
 
+/// Bytes of the NICs' shares not allocated yet, all pools together: a pool grows beyond
+/// its share only while the heap keeps these free too, so that every NIC can still grow
+/// to its own share.
+static SHARES_UNALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
 /// How often a pool gives back to the heap the spare buffers it did not use meanwhile
 /// (at once when another NIC's pool is short of memory: [`Pool::release_idle`]).
 const RELEASE_INTERVAL: Duration = Duration::from_millis(1000);
@@ -215,6 +225,7 @@ impl Pool {
             INITIAL_BUFFERS
         });
         let most = buffers_for(plan.most_posted).max(plan.total);
+        SHARES_UNALLOCATED.fetch_add((plan.total - initial) * size, Ordering::Relaxed);
         let mut spare = Vec::with_capacity(most);
         spare.extend((0..initial).map(|_| buffer(size)));
         Pool {
@@ -264,16 +275,44 @@ impl Pool {
             self.growth = 0;
             return None;
         };
+        if self.allocated < self.paid {
+            SHARES_UNALLOCATED.fetch_sub(self.size, Ordering::Relaxed);
+        }
         self.allocated += 1;
         Some(buffer)
     }
 
     /// Whether one more buffer may be allocated: within the share, or beyond it with the
-    /// heap still keeping its reserve.
+    /// heap still keeping its reserve and a margin above it (so that the rest of the
+    /// appliance may allocate a little without the pools shedding at once).
     fn may_grow(&self) -> bool {
         self.allocated < self.paid
             || (self.allocated < self.most
-                && crate::memory::heap::free_bytes() >= self.reserve + self.size)
+                && crate::memory::heap::free_bytes() >= self.grow_threshold(1))
+    }
+
+    /// Free heap bytes needed to allocate `buffers` more beyond the share: the reserve, a
+    /// margin, and what the NICs' shares may still take.
+    fn grow_threshold(&self, buffers: usize) -> usize {
+        self.reserve
+            + self.reserve / 4
+            + SHARES_UNALLOCATED.load(Ordering::Relaxed)
+            + buffers * self.size
+    }
+
+    /// Whether the heap has less than its reserve free: the pools give back what they hold
+    /// beyond their shares ([`Pool::shed`]).
+    pub fn heap_low(&self) -> bool {
+        crate::memory::heap::free_bytes() < self.reserve
+    }
+
+    /// Back to the plan's depth, every spare buffer beyond the share freed now (and the
+    /// others as they come back).
+    pub fn shed(&mut self, posted: usize) {
+        self.set_depth(posted);
+        while self.allocated > self.keep && self.spare.pop().is_some() {
+            self.allocated -= 1;
+        }
     }
 
     /// A new round: the pool may grow by a few buffers again.
@@ -298,7 +337,7 @@ impl Pool {
             return true;
         }
         let more = wanted.saturating_sub(self.allocated);
-        crate::memory::heap::free_bytes() >= self.reserve + more * self.size
+        crate::memory::heap::free_bytes() >= self.grow_threshold(more)
     }
 
     /// After a refill at `now`: once per [`RELEASE_INTERVAL`], the buffers beyond what the

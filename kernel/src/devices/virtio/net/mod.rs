@@ -320,6 +320,25 @@ impl Nic {
         self.pool.release_idle(crate::time::now());
     }
 
+    /// Whether the heap has less than its reserve free (see [`set::service`]).
+    pub fn heap_low(&self) -> bool {
+        self.pool.heap_low()
+    }
+
+    /// The heap needs its memory back: the ring goes back to the plan's depth, and the
+    /// receive buffers beyond the NIC's share go back to the heap as they are spare.
+    pub fn shed(&mut self) {
+        if self.depth.back_to_base(crate::time::now()) {
+            log::debug!(
+                "nic{} receive ring {} deep (the heap is short: {} KiB free)",
+                self.index,
+                self.depth.depth(),
+                crate::memory::heap::free_bytes() / 1024
+            );
+        }
+        self.pool.shed(self.depth.depth());
+    }
+
     /// Posts the pool's spare buffers, up to the ring's depth, growing the pool only as
     /// far as this round allows (at bring-up: not at all, the pool's first buffers are
     /// posted and it grows once traffic asks).

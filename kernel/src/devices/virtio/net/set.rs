@@ -123,8 +123,10 @@ pub fn finish(nics: &mut [FoundNic], frame: RxFrame, lend: Option<Lend>) {
 
 /// The end of a round: every NIC's completed transmissions taken back, lent buffers
 /// returned to their NICs, receive rings refilled, and each device notified at most once
-/// per queue. When a NIC's pool could not grow for the heap's reserve, the others give
-/// back the buffers they held beyond their rings' depth without using them.
+/// per queue. When the rest of the appliance has eaten into the heap's reserve, every NIC
+/// gives back what it holds beyond its share; when a NIC's pool could not grow for the
+/// reserve, the others give back the buffers they held beyond their rings' depth without
+/// using them.
 pub fn service(nics: &mut [FoundNic]) {
     take_back_transmitted(nics);
     let mut starved = false;
@@ -133,7 +135,11 @@ pub fn service(nics: &mut [FoundNic]) {
         found.nic.notify();
         starved |= found.nic.take_starved();
     }
-    if starved {
+    if nics.first().is_some_and(|found| found.nic.heap_low()) {
+        for found in nics.iter_mut() {
+            found.nic.shed();
+        }
+    } else if starved {
         for found in nics.iter_mut() {
             found.nic.release_idle();
         }
