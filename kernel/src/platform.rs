@@ -119,8 +119,9 @@ pub fn run(boot: &BootInfo) -> ! {
         log::debug!("nic{i} features offered: {}", found.nic.offered());
         log::debug!("nic{i} features accepted: {}", found.nic.accepted());
         log::debug!(
-            "nic{i} buffers: {:?}, {} posted (up to {} while busy) of {} x {} bytes, {} transmit copies ({} KiB)",
+            "nic{i} buffers: {:?}, {} posted at rest ({} paid by its share, up to {} while busy) of {} x {} bytes, {} transmit copies ({} KiB)",
             plan.buffers,
+            plan.resting_posted(),
             plan.posted,
             plan.most_posted,
             plan.total,

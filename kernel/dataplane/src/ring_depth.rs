@@ -1,16 +1,18 @@
 //! [`RingDepth`]: how many receive buffers a NIC keeps posted, decided from how the device
 //! uses them.
 //!
-//! A NIC's own share of memory pays for a *base* depth. When little memory is shared out
-//! (`-m 8`: eight 64 KiB buffers per NIC), that depth holds a bulk TCP transfer back: the
-//! device runs out of buffers between two rounds of the main loop and waits for a refill
-//! (measured under TCG: 8 posted gave 0.68 of the rate of 64 posted; 16 gave 0.96). So a
-//! NIC whose ring runs nearly dry goes deeper, doubling up to a most, with buffers from the
-//! heap's headroom beyond its share — only if the heap can spare them all for the new
-//! depth while keeping a reserve (a depth the pool cannot fill would only make it keep
-//! more buffers back from lending); and one whose ring has not run short for [`SHALLOW_AFTER`] halves back towards
-//! its base, so that its buffers go back to the heap for the NIC that needs them next — the
-//! one that receives the next transfer, say, when the direction turns.
+//! A ring rests at a shallow *base* depth (eight 64 KiB buffers): a NIC without traffic
+//! holds no more, and boot does not zero megabytes of buffers that the first forwarded
+//! packets would wait behind. That depth holds a bulk TCP transfer back: the device runs
+//! out of buffers between two rounds of the main loop and waits for a refill (measured
+//! under TCG at `-m 8`: 8 posted gave 0.68 of the rate of 64 posted; 16 gave 0.96). So a
+//! NIC whose ring runs nearly dry goes deeper, doubling up to a most: freely as far as its
+//! own share of memory pays for, beyond that with buffers from the heap's headroom — only
+//! if the heap can spare them all for the new depth while keeping a reserve (a depth the
+//! pool cannot fill would only make it keep more buffers back from lending); and one whose
+//! ring has not run short for [`SHALLOW_AFTER`] halves back towards its base, so that the
+//! buffers beyond its share go back to the heap for the NIC that needs them next — the one
+//! that receives the next transfer, say, when the direction turns.
 //!
 //! "Nearly dry": at the refill, at most a quarter of the buffers posted at the previous
 //! refill are still posted — and the ring had been filled to the depth, so a ring that is

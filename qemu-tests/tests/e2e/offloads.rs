@@ -96,7 +96,17 @@ fn tap_nics_take_offloads_and_a_large_download_through_nat_is_byte_identical() -
     if !require_root(test)? {
         return Ok(());
     }
-    let appliance = TapAppliance::boot("")?;
+    let appliance = TapAppliance::boot("moat.log=debug")?;
+    let console = appliance.vm.console();
+    // At rest each ring holds a few 64 KiB buffers, not what its share would pay for: the
+    // first packets through a booting appliance do not wait for megabytes to be zeroed.
+    for nic in &appliance.report.nics {
+        let resting = format!("nic{} buffers: Big, 8 posted at rest", nic.index);
+        ensure(
+            console.lines().iter().any(|line| line.contains(&resting)),
+            || format!("no `{resting}` on the console after boot"),
+        )?;
+    }
     for nic in &appliance.report.nics {
         offloads_both_ways(nic)?;
         // Memory enough for 64 KiB buffers: super-frames arrive whole, never merged.
@@ -110,6 +120,12 @@ fn tap_nics_take_offloads_and_a_large_download_through_nat_is_byte_identical() -
     download_is_byte_identical(
         appliance.client(ALPHA_NIC)?,
         "alpha's download, super-frames both ways",
+    )?;
+    // The download ran the uplink's ring dry: it went deeper, within its share.
+    let deeper = format!("nic{UPLINK_NIC} receive ring 16 deep");
+    ensure(
+        console.lines().iter().any(|line| line.ends_with(&deeper)),
+        || format!("no `{deeper}` on the console after the download"),
     )
 }
 

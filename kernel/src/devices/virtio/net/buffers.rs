@@ -54,10 +54,11 @@ const FEWEST_POSTED: usize = 16;
 /// super-frame until the data plane is done with it (or its egress, when lent).
 const MOST_ASSEMBLY: usize = 4;
 const FEWEST_ASSEMBLY: usize = 2;
-/// Receive buffers a pool starts with, at most: small ones, and big ones (each of which
-/// is 64 KiB zeroed at boot; the pool grows as traffic asks, [`GROWTH_PER_ROUND`] a round).
-pub const INITIAL_BUFFERS: usize = 16;
-const INITIAL_BIG_BUFFERS: usize = 8;
+/// Receive buffers a ring keeps posted at rest, at most: small ones, and big ones. A pool
+/// starts with these (each big one is 64 KiB zeroed at boot); it grows, a few buffers a
+/// round, only when traffic runs the ring nearly dry and it goes deeper.
+const RESTING_BUFFERS: usize = 16;
+const RESTING_BIG_BUFFERS: usize = 8;
 /// Buffers a pool adds at most per round of the main loop.
 const GROWTH_PER_ROUND: usize = 4;
 
@@ -71,7 +72,8 @@ const FEWEST_COPY_BUFFERS: usize = 16;
 pub struct Plan {
     /// Big or small receive buffers.
     pub buffers: ReceiveBuffers,
-    /// Receive buffers kept posted to the device, paid for by the NIC's share of memory.
+    /// Receive buffers posted to the device that the NIC's share of memory pays for: a
+    /// ring that runs dry goes this deep whatever the rest of the heap holds.
     pub posted: usize,
     /// The deepest the ring may go when it runs dry, with buffers beyond the share.
     pub most_posted: usize,
@@ -131,6 +133,16 @@ impl Plan {
             copies,
             assembly: 0,
         }
+    }
+
+    /// Receive buffers the ring keeps posted at rest: a NIC without traffic holds no more
+    /// (the first frames through the appliance do not wait for buffers being zeroed), and
+    /// one whose ring runs dry goes deeper ([`dataplane::ring_depth`]).
+    pub fn resting_posted(&self) -> usize {
+        self.posted.min(match self.buffers {
+            ReceiveBuffers::Big => RESTING_BIG_BUFFERS,
+            ReceiveBuffers::Small | ReceiveBuffers::Merged => RESTING_BUFFERS,
+        })
     }
 
     /// Bytes of one receive buffer (posted to the device).
@@ -212,18 +224,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool of buffers of the plan's size for a ring of the plan's depth, the first
-    /// [`INITIAL_BUFFERS`] (or [`INITIAL_BIG_BUFFERS`]) allocated now, and the plan's big
-    /// assembly buffers (all now: later the heap may be short of 64 KiB in one piece).
-    /// Buffers beyond the plan's total are allocated only while the heap keeps `reserve`
-    /// bytes free.
+    /// A pool of buffers of the plan's size for a ring at its resting depth, whose buffers
+    /// ([`Plan::resting_posted`]) are allocated now, and the plan's big assembly buffers
+    /// (all now: later the heap may be short of 64 KiB in one piece). Buffers up to the
+    /// plan's total are allocated as the ring deepens; beyond it, only while the heap keeps
+    /// `reserve` bytes free.
     pub fn new(plan: &Plan, reserve: usize, now: Instant) -> Pool {
         let size = plan.buffer_size();
-        let initial = plan.total.min(if size > SMALL_BUFFER {
-            INITIAL_BIG_BUFFERS
-        } else {
-            INITIAL_BUFFERS
-        });
+        let initial = plan.resting_posted();
         let most = buffers_for(plan.most_posted).max(plan.total);
         SHARES_UNALLOCATED.fetch_add((plan.total - initial) * size, Ordering::Relaxed);
         let mut spare = Vec::with_capacity(most);
@@ -243,7 +251,7 @@ impl Pool {
             starved: false,
             growth: 0,
             lent: 0,
-            posted: plan.posted,
+            posted: initial,
         }
     }
 

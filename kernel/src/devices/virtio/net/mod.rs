@@ -198,8 +198,9 @@ pub struct Nic {
 
 impl Nic {
     /// Negotiates features with the device behind `transport` (NIC `index`), sets up its
-    /// queues and buffers within `budget` bytes, and posts every receive buffer. Beyond
-    /// the budget, its ring may go deeper while the heap keeps `reserve` bytes free.
+    /// queues and buffers within `budget` bytes, and posts the receive buffers of its
+    /// resting depth. Its ring goes deeper as traffic asks: freely within the budget,
+    /// beyond it while the heap keeps `reserve` bytes free.
     pub fn new(
         mut transport: NicTransport,
         index: u8,
@@ -243,7 +244,7 @@ impl Nic {
             accepted,
             plan,
             pool: Pool::new(&plan, reserve, crate::time::now()),
-            depth: RingDepth::new(plan.posted, plan.most_posted, crate::time::now()),
+            depth: RingDepth::new(plan.resting_posted(), plan.most_posted, crate::time::now()),
             posted: (0..QUEUE_SIZE).map(|_| None).collect(),
             posted_count: 0,
             in_flight: (0..QUEUE_SIZE).map(|_| None).collect(),
@@ -340,8 +341,8 @@ impl Nic {
     }
 
     /// Posts the pool's spare buffers, up to the ring's depth, growing the pool only as
-    /// far as this round allows (at bring-up: not at all, the pool's first buffers are
-    /// posted and it grows once traffic asks).
+    /// far as this round allows (at bring-up: not at all, the pool's first buffers fill
+    /// the resting depth; it grows only once the ring has gone deeper).
     fn post_spares(&mut self) {
         while self.posted_count < self.depth.depth() {
             let Some(mut buffer) = self.pool.take() else {
