@@ -54,9 +54,9 @@ const FEWEST_POSTED: usize = 16;
 /// super-frame until the data plane is done with it (or its egress, when lent).
 const MOST_ASSEMBLY: usize = 4;
 const FEWEST_ASSEMBLY: usize = 2;
-/// Receive buffers a ring keeps posted at rest, at most: small ones, and big ones. A pool
-/// starts with these (each big one is 64 KiB zeroed at boot); it grows, a few buffers a
-/// round, only when traffic runs the ring nearly dry and it goes deeper.
+/// Receive buffers a ring keeps posted at rest, at most: small ones (not merged), and big
+/// ones. A pool starts with these (each big one is 64 KiB zeroed at boot); it grows, a few
+/// buffers a round, only when traffic runs the ring nearly dry and it goes deeper.
 const RESTING_BUFFERS: usize = 16;
 const RESTING_BIG_BUFFERS: usize = 8;
 /// Buffers a pool adds at most per round of the main loop.
@@ -137,12 +137,17 @@ impl Plan {
 
     /// Receive buffers the ring keeps posted at rest: a NIC without traffic holds no more
     /// (the first frames through the appliance do not wait for buffers being zeroed), and
-    /// one whose ring runs dry goes deeper ([`dataplane::ring_depth`]).
+    /// one whose ring runs dry goes deeper ([`dataplane::ring_depth`]). Merged buffers
+    /// rest at the plan's depth: a super-frame spread over them is delivered only once
+    /// the ring holds enough for all of it (42 small buffers for 64 KiB), so a shallower
+    /// ring would never run dry, never deepen, and hold the first super-frame back for
+    /// ever.
     pub fn resting_posted(&self) -> usize {
-        self.posted.min(match self.buffers {
-            ReceiveBuffers::Big => RESTING_BIG_BUFFERS,
-            ReceiveBuffers::Small | ReceiveBuffers::Merged => RESTING_BUFFERS,
-        })
+        match self.buffers {
+            ReceiveBuffers::Big => self.posted.min(RESTING_BIG_BUFFERS),
+            ReceiveBuffers::Small => self.posted.min(RESTING_BUFFERS),
+            ReceiveBuffers::Merged => self.posted,
+        }
     }
 
     /// Bytes of one receive buffer (posted to the device).
