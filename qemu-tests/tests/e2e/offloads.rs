@@ -11,6 +11,7 @@ use qemu_tests::addressing::INTERNET_SERVER;
 use qemu_tests::boot_report::NicReport;
 use qemu_tests::forwarding_ruleset::{ALPHA_NIC, BETA_MTU, BETA_NIC, UPLINK_NIC, WEB_PORT};
 use qemu_tests::notice::require_root;
+use qemu_tests::path_measures::Measure;
 use qemu_tests::tap_appliance::{TapAppliance, TapSetup};
 use qemu_tests::test_host::TestHost;
 use qemu_tests::web_server::pattern;
@@ -26,6 +27,10 @@ const DOWNLOAD_TIME: Duration = Duration::from_secs(180);
 /// halves after a second without running short, once a round: rounds come at least once
 /// a second when idle).
 const RING_QUIET: Duration = Duration::from_secs(15);
+/// Seconds of bulk TCP each way in 8 MiB.
+const BULK_SECONDS: u32 = 3;
+/// How soon a stats line follows traffic (the appliance reports every 5 s).
+const STATS_WAIT: Duration = Duration::from_secs(15);
 
 /// Fails unless `nic` took checksum and TCP segmentation offloads (IPv4 and IPv6) both
 /// ways.
@@ -190,6 +195,13 @@ fn in_8_mib_a_download_deepens_the_uplinks_ring_which_gives_its_buffers_back_onc
         appliance.client(ALPHA_NIC)?,
         "alpha's download in 8 MiB, the uplink's ring deepened",
     )?;
+    // Bulk TCP both ways for a few seconds each: super-frames queue on both NICs faster
+    // than a download alone sends them.
+    let alpha = appliance.client(ALPHA_NIC)?;
+    for measure in [Measure::TcpThroughput, Measure::TcpThroughputReverse] {
+        measure.run(alpha, BULK_SECONDS)?;
+    }
+    let after_transfers = console.lines().len();
     let deeper = ring(16);
     ensure(
         console.lines().iter().any(|line| line.ends_with(&deeper)),
@@ -210,6 +222,18 @@ fn in_8_mib_a_download_deepens_the_uplinks_ring_which_gives_its_buffers_back_onc
     let short = console.count(|line| line.contains("out of memory"));
     ensure(short == 0, || {
         format!("{short} out-of-memory warnings in 8 MiB")
+    })?;
+    // A super-frame the uplink could not lend at once waited for its buffers to come
+    // back: none was dropped for want of a buffer (a stats line after the transfers says).
+    console.wait_until("a stats line after the transfers", STATS_WAIT, |snapshot| {
+        snapshot.lines[after_transfers.min(snapshot.lines.len())..]
+            .iter()
+            .any(|line| line.contains("moat: stats nic"))
+            .then_some(Ok(()))
+    })?;
+    let lost = console.count(|line| line.contains("tx too big"));
+    ensure(lost == 0, || {
+        format!("{lost} stats lines in 8 MiB count super-frames dropped as too big to copy")
     })
 }
 

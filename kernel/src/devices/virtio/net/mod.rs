@@ -60,7 +60,7 @@ pub const QUEUE_SIZE: usize = 256;
 /// frame is dropped. The device (QEMU's I/O thread) drains the ring concurrently, so a
 /// full ring during a burst usually frees up within microseconds; waiting briefly turns
 /// what would be loss into backpressure on the receive side.
-const TX_FULL_POLLS: u32 = 20_000;
+pub(super) const TX_FULL_POLLS: u32 = 20_000;
 
 /// Counters of one NIC.
 #[derive(Clone, Copy, Debug, Default)]
@@ -192,6 +192,12 @@ pub struct Nic {
     returned: Vec<(u8, Box<[u8]>)>,
     notify_receive: bool,
     notify_transmit: bool,
+    /// Whether a wait for a buffer to lend ran out with this NIC as the lender, and none of
+    /// the buffers it lent has come back since: until one does, frames do not wait on it.
+    lender_stuck: bool,
+    /// Whether such a wait ran out with this NIC as the egress, and none of its
+    /// transmissions has completed since.
+    egress_stuck: bool,
     /// Traffic counters.
     pub counters: NicCounters,
 }
@@ -256,6 +262,8 @@ impl Nic {
             returned: Vec::with_capacity(QUEUE_SIZE),
             notify_receive: false,
             notify_transmit: false,
+            lender_stuck: false,
+            egress_stuck: false,
             counters: NicCounters::default(),
             transport,
         };
@@ -506,10 +514,20 @@ impl Nic {
         }
     }
 
+    /// Whether a transmit descriptor could be promised ([`Nic::reserve`]) now.
+    pub fn can_reserve(&self) -> bool {
+        self.transmit.available_desc() > self.reserved
+    }
+
+    /// Whether a frame of `len` bytes fits a transmit copy buffer ([`Nic::transmit_copy`]).
+    pub fn can_copy(len: usize) -> bool {
+        VIRTIO_NET_HDR_LEN + len <= SMALL_BUFFER
+    }
+
     /// Promises a transmit descriptor to a frame [`Nic::transmit_lent`] will queue later
     /// in this round; `false` if none is free.
     pub fn reserve(&mut self) -> bool {
-        if self.transmit.available_desc() > self.reserved {
+        if self.can_reserve() {
             self.reserved += 1;
             true
         } else {
@@ -528,6 +546,29 @@ impl Nic {
     /// A buffer this NIC lent has come back.
     pub fn take_back(&mut self, buffer: Box<[u8]>) {
         self.pool.returned(buffer);
+        self.lender_stuck = false;
+    }
+
+    /// Whether a frame may wait for this NIC to lend a buffer: not while its last wait ran
+    /// out and no buffer it lent has come back since.
+    pub fn may_wait_to_lend(&self) -> bool {
+        !self.lender_stuck
+    }
+
+    /// Whether a frame may wait for a buffer to lend to this NIC: not while its last wait
+    /// ran out and none of its transmissions has completed since.
+    pub fn may_wait_to_transmit(&self) -> bool {
+        !self.egress_stuck
+    }
+
+    /// A wait for a buffer to lend from this NIC ran out.
+    pub fn lender_stuck(&mut self) {
+        self.lender_stuck = true;
+    }
+
+    /// A wait for a buffer to lend to this NIC ran out.
+    pub fn egress_stuck(&mut self) {
+        self.egress_stuck = true;
     }
 
     /// Queues `frame` (received on another NIC, or this one) for transmission as it is,
@@ -572,7 +613,7 @@ impl Nic {
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
         let total = VIRTIO_NET_HDR_LEN + len;
-        if total > SMALL_BUFFER {
+        if !Nic::can_copy(len) {
             self.counters.losses.tx_too_big += 1;
             return false;
         }
@@ -661,10 +702,11 @@ impl Nic {
                     "completing transmit descriptor {token} failed: {e}"
                 ));
             }
+            self.egress_stuck = false;
             match entry {
                 InFlight::Copy { index, .. } => self.free_copies.push(index),
                 InFlight::Lent { buffer, origin, .. } if origin == self.index => {
-                    self.pool.returned(buffer)
+                    self.take_back(buffer)
                 }
                 InFlight::Lent { buffer, origin, .. } => self.returned.push((origin, buffer)),
             }

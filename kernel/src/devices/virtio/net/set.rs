@@ -8,13 +8,18 @@ use dataplane::appliance::Appliance;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::FrameSink;
 
-use super::{Received, RxFrame};
+use super::{Nic, Received, RxFrame};
 use crate::devices::virtio::FoundNic;
 
 /// Frames up to this long are copied rather than lent: a copy of a few dozen bytes costs
 /// less than holding a receive buffer until the egress device is done with it (a big
 /// receive buffer holds a 64 KiB super-frame; a small packet would pin one).
 const COPY_BREAK: usize = 256;
+
+/// Polls of the used rings made while waiting for a super-frame's buffer to become
+/// lendable before the frame is dropped ([`NicSink::wait_until_lendable`]): as long as a
+/// copied frame waits for a transmit buffer.
+const LEND_WAIT_POLLS: u32 = super::TX_FULL_POLLS;
 
 /// A received frame the data plane transmits as it is: queued on `egress` from its own
 /// buffer once the data plane is done with it.
@@ -65,6 +70,41 @@ impl<'a> NicSink<'a> {
         self.receiving
             .filter(|r| r.start == frame.as_ptr() as usize && frame.len() <= r.len)
     }
+
+    /// Whether NIC `origin` may lend a buffer holding `len` bytes to NIC `egress` now.
+    fn may_lend(&self, origin: usize, egress: u8, len: usize) -> bool {
+        self.nics[origin].nic.may_lend(len) && self.nics[egress as usize].nic.can_reserve()
+    }
+
+    /// A super-frame that cannot be lent cannot be copied either: rather than drop it (TCP
+    /// would lose a whole window's worth at once), tells the devices about the frames
+    /// queued this round — the lent buffers it waits for are among them, unannounced
+    /// until the round ends — and takes completed transmissions back for a bounded while,
+    /// until `origin` may lend to `egress`. A wait that runs out marks both NICs, and
+    /// frames do not wait on either again until it makes progress (the lender has a lent
+    /// buffer back, the egress completes a transmission): an egress that has stopped
+    /// transmitting (a client that no longer reads) costs the appliance one wait, not one
+    /// per frame.
+    fn wait_until_lendable(&mut self, origin: usize, egress: u8, len: usize) {
+        let egress_index = egress as usize;
+        if !self.nics[origin].nic.may_wait_to_lend()
+            || !self.nics[egress_index].nic.may_wait_to_transmit()
+        {
+            return;
+        }
+        for found in self.nics.iter_mut() {
+            found.nic.notify();
+        }
+        for _ in 0..LEND_WAIT_POLLS {
+            take_back_transmitted(self.nics);
+            if self.may_lend(origin, egress, len) {
+                return;
+            }
+            core::hint::spin_loop();
+        }
+        self.nics[origin].nic.lender_stuck();
+        self.nics[egress_index].nic.egress_stuck();
+    }
 }
 
 impl FrameSink for NicSink<'_> {
@@ -84,9 +124,12 @@ impl FrameSink for NicSink<'_> {
         if let Some(received) = self.is_received(frame).filter(|_| lendable) {
             let origin = received.origin as usize;
             let len = frame.len();
-            if !self.nics[origin].nic.may_lend(len) {
+            if !self.may_lend(origin, nic, len) {
                 // Its buffers may be back from transmissions completed since the round began.
                 take_back_transmitted(self.nics);
+            }
+            if !self.may_lend(origin, nic, len) && !Nic::can_copy(len) {
+                self.wait_until_lendable(origin, nic, len);
             }
             if self.nics[origin].nic.may_lend(len) && self.nics[nic as usize].nic.reserve() {
                 self.lend = Some(Lend {
