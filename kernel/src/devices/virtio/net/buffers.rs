@@ -13,8 +13,9 @@
 //! transmissions not yet taken back can starve its ring: the next frame still arrives, and
 //! wakes the main loop.
 //!
-//! The plan's depth is what the NIC's share of memory pays for. A ring of big buffers that
-//! runs nearly dry goes deeper than that ([`dataplane::ring_depth`]), up to
+//! A ring rests shallow ([`Plan::resting_posted`]); the plan's depth is what the NIC's
+//! share of memory pays for. A ring that runs nearly dry goes deeper
+//! ([`dataplane::ring_depth`]): freely up to the plan's depth, and for big buffers on up to
 //! [`MOST_BIG_POSTED`], with buffers beyond the share taken from the heap only while it
 //! keeps a reserve free for everything else ([`Pool::take`]); so do buffers to lend beyond
 //! half the ring. Buffers beyond what the ring's depth needs go back to the heap when they
@@ -319,8 +320,8 @@ impl Pool {
         crate::memory::heap::free_bytes() < self.reserve
     }
 
-    /// Back to the plan's depth, every spare buffer beyond the share freed now (and the
-    /// others as they come back).
+    /// Back to a ring `posted` deep (the resting depth), every spare buffer beyond the
+    /// share freed now (and the others as they come back).
     pub fn shed(&mut self, posted: usize) {
         self.set_depth(posted);
         while self.allocated > self.keep && self.spare.pop().is_some() {

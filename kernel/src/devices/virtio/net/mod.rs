@@ -334,7 +334,7 @@ impl Nic {
         self.pool.heap_low()
     }
 
-    /// The heap needs its memory back: the ring goes back to the plan's depth, and the
+    /// The heap needs its memory back: the ring goes back to its resting depth, and the
     /// receive buffers beyond the NIC's share go back to the heap as they are spare.
     pub fn shed(&mut self) {
         if self.depth.back_to_base(crate::time::now()) {
