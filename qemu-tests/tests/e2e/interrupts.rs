@@ -88,7 +88,7 @@ fn beta_syns(appliance: &SegmentedAppliance) -> Outcome<Vec<Vec<u8>>> {
 }
 
 /// Runs a flood thread's body, turning a panic into a failure.
-fn joined<T>(result: std::thread::Result<Outcome<T>>, what: &str) -> Outcome<T> {
+pub(crate) fn joined<T>(result: std::thread::Result<Outcome<T>>, what: &str) -> Outcome<T> {
     result.unwrap_or_else(|_| Err(Failure::new(format!("{what} panicked"))))
 }
 

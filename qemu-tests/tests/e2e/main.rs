@@ -27,5 +27,6 @@ mod power;
 mod qubes;
 mod run_client;
 mod soak;
+mod stalled_client;
 mod tap_clients;
 mod watchdog;

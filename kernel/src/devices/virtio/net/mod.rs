@@ -59,7 +59,8 @@ pub const QUEUE_SIZE: usize = 256;
 /// Polls of the used ring made while waiting for a free transmit buffer before a copied
 /// frame is dropped. The device (QEMU's I/O thread) drains the ring concurrently, so a
 /// full ring during a burst usually frees up within microseconds; waiting briefly turns
-/// what would be loss into backpressure on the receive side.
+/// what would be loss into backpressure on the receive side. A device that does not free
+/// one in that time is waited on again only once it completes a transmission.
 pub(super) const TX_FULL_POLLS: u32 = 20_000;
 
 /// Counters of one NIC.
@@ -195,8 +196,9 @@ pub struct Nic {
     /// Whether a wait for a buffer to lend ran out with this NIC as the lender, and none of
     /// the buffers it lent has come back since: until one does, frames do not wait on it.
     lender_stuck: bool,
-    /// Whether such a wait ran out with this NIC as the egress, and none of its
-    /// transmissions has completed since.
+    /// Whether a wait to transmit on this NIC ran out (a copied frame waiting for a
+    /// transmit buffer, or a frame waiting for a buffer to lend to it), and none of its
+    /// transmissions has completed since: until one does, frames for it do not wait.
     egress_stuck: bool,
     /// Traffic counters.
     pub counters: NicCounters,
@@ -555,8 +557,9 @@ impl Nic {
         !self.lender_stuck
     }
 
-    /// Whether a frame may wait for a buffer to lend to this NIC: not while its last wait
-    /// ran out and none of its transmissions has completed since.
+    /// Whether a frame may wait to be transmitted on this NIC (for a transmit buffer, or
+    /// for a buffer to lend to it): not while its last wait ran out and none of its
+    /// transmissions has completed since.
     pub fn may_wait_to_transmit(&self) -> bool {
         !self.egress_stuck
     }
@@ -566,7 +569,8 @@ impl Nic {
         self.lender_stuck = true;
     }
 
-    /// A wait for a buffer to lend to this NIC ran out.
+    /// A wait for a buffer to lend to this NIC ran out: frames for it stop waiting until it
+    /// completes a transmission.
     pub fn egress_stuck(&mut self) {
         self.egress_stuck = true;
     }
@@ -606,6 +610,11 @@ impl Nic {
 
     /// Queues a frame of `len` bytes, built in place by `fill`, with `header`, in one of
     /// the NIC's transmit buffers. Returns `false` (and counts it) if it was dropped.
+    ///
+    /// With the ring full it waits up to [`TX_FULL_POLLS`] polls for the device to
+    /// complete a transmission — unless the last wait on this NIC ran out and nothing has
+    /// completed since: a device that has stopped transmitting (a client that no longer
+    /// reads) costs the appliance one wait, not one per frame.
     pub fn transmit_copy(
         &mut self,
         header: [u8; VIRTIO_NET_HDR_LEN],
@@ -617,8 +626,10 @@ impl Nic {
             self.counters.losses.tx_too_big += 1;
             return false;
         }
+        // A NIC whose last wait ran out gets no other until it completes a transmission.
+        let patience = if self.egress_stuck { 0 } else { TX_FULL_POLLS };
         let mut polls = 0;
-        while !self.copy_slot_free() && polls < TX_FULL_POLLS {
+        while !self.copy_slot_free() && polls < patience {
             if polls == 0 {
                 // The device may be waiting for a notification to drain the ring.
                 self.notify();
@@ -632,6 +643,7 @@ impl Nic {
             taken => {
                 self.free_copies.extend(taken);
                 self.counters.losses.tx_ring_full += 1;
+                self.egress_stuck |= patience > 0;
                 return false;
             }
         };
