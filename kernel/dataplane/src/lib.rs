@@ -42,7 +42,8 @@
 //! - [`offload`], [`segmenter`]: checksum and segmentation offload metadata (partial
 //!   checksums, super-frames) as NICs hand it over, checked, kept across NAT, and finished
 //!   in software where the egress NIC cannot take it; [`ring_depth`]: how deep a NIC's
-//!   receive ring goes, from how the device uses it.
+//!   receive ring goes, from how the device uses it; [`transmit_wait`]: how long the main
+//!   loop may wait on a NIC whose transmit ring is full.
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
 //! - `testutil` (feature `testutil`): the project's one test packet library.
@@ -89,6 +90,7 @@ pub mod sink;
 pub mod state;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
+pub mod transmit_wait;
 
 pub use appliance::Appliance;
 pub use config::{ApplianceConfig, NicConfig};

@@ -1,14 +1,14 @@
-//! A client that stops reading (a paused VM, a hung driver), rootless: its NIC's
-//! transmissions stop completing — QEMU holds the frame its socket did not take and then
-//! the whole transmit ring — and every frame the appliance still has for that client finds
-//! the ring full. The appliance must drop those frames without waiting on the client frame
-//! after frame: it keeps draining the uplink as fast as while the client read, keeps
-//! answering the other client, and delivers to the client again once it reads.
+//! A client that reads slowly or stops reading (a paused VM, a hung driver), rootless: its
+//! NIC's transmissions complete slowly or not at all — QEMU holds the frame its socket did
+//! not take, and then the whole transmit ring — and the frames the appliance still has for
+//! that client find the ring full. The appliance must drop those frames rather than go at
+//! the client's pace: it keeps draining the uplink about as fast as while the client read,
+//! keeps answering the other client, and delivers to the client again once it reads.
 //!
-//! The uplink floods beta with replies to a flow beta opened, twice for the same time:
-//! first while beta reads (the baseline), then while it does not. The rate the appliance
-//! drains the flood at (the rate QEMU takes the uplink's frames) is compared between the
-//! two, in the same run.
+//! The uplink floods beta with replies to a flow beta opened, three times for the same
+//! time: while beta reads (the baseline), while it reads one frame a millisecond, and while
+//! it does not read. The rates the appliance drains the flood at (the rate QEMU takes the
+//! uplink's frames) are compared, in the same run.
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use qemu_tests::addressing::INTERNET_SERVER;
 use qemu_tests::expect::{answers_ping, ANSWER_TIMEOUT};
 use qemu_tests::forwarding_ruleset::{ALPHA_NIC, BETA_NIC, IPERF_PORT, UPLINK_NIC};
 use qemu_tests::frame_flood::{Flooded, FrameFlood};
+use qemu_tests::segment_host::SegmentHost;
 use qemu_tests::segmented_appliance::{SegmentedAppliance, SETTLE};
 use qemu_tests::{ensure, Failure, Outcome};
 
@@ -32,11 +33,14 @@ const BETA_PORT: u16 = 5_002;
 /// one (which the appliance lends from the uplink's receive buffer when the client's ring
 /// has room). Below beta's MTU.
 const PAYLOADS: [usize; 2] = [18, 1_000];
-/// The least the drain rate while beta does not read may be, as a share of the rate while
-/// it reads: dropping a frame costs the appliance less than delivering it, so the rate
-/// should not fall at all; a wait per frame on the stalled ring takes it to a few percent.
+/// The least the drain rate while beta reads slowly or not at all may be, as a share of the
+/// rate while it reads: dropping a frame costs the appliance less than delivering it, and
+/// waiting on beta's ring may take an eighth of the time, so the rate should hardly fall;
+/// a wait per frame on the full ring takes it to beta's pace, a few percent.
 const LEAST_SHARE: f64 = 0.5;
-/// Alpha's pings to the appliance while beta's ring is stalled.
+/// How long slow beta pauses after each frame it reads.
+const SLOW_READ_PAUSE: Duration = Duration::from_millis(1);
+/// Alpha's pings to the appliance during each flood.
 const ALPHA_PINGS: u16 = 20;
 /// The first byte of the payload of the frame that shows beta is served again.
 const MARKER: u8 = 0x4d;
@@ -117,13 +121,36 @@ fn open_beta_flow(appliance: &SegmentedAppliance) -> Outcome<SocketAddrV4> {
     Ok(natted)
 }
 
-/// Floods beta's flow from the uplink for [`FLOOD`]; while it runs, beta reads (collecting
-/// what arrives) or not, and alpha pings the appliance. Returns what the flood drained and
-/// alpha's round-trip times.
+/// How beta reads during a flood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BetaReads {
+    /// As fast as frames come.
+    Fully,
+    /// One frame, then a pause of [`SLOW_READ_PAUSE`].
+    Slowly,
+    /// Not at all.
+    Not,
+}
+
+/// Beta reading slowly until `end`; returns the frames it read.
+fn read_slowly(beta: &SegmentHost, end: Instant) -> Outcome<usize> {
+    let mut read = 0;
+    while Instant::now() < end {
+        if beta.receive(end)?.is_some() {
+            read += 1;
+        }
+        std::thread::sleep(SLOW_READ_PAUSE);
+    }
+    Ok(read)
+}
+
+/// Floods beta's flow from the uplink for [`FLOOD`]; while it runs, beta reads as `reads`
+/// says, and alpha pings the appliance. Returns what the flood drained and alpha's
+/// round-trip times.
 fn flood_beta(
     appliance: &SegmentedAppliance,
     frames: &[Vec<u8>],
-    beta_reads: bool,
+    reads: BetaReads,
 ) -> Outcome<(Flooded, Vec<Duration>)> {
     let (uplink, alpha, beta) = (
         appliance.host(UPLINK_NIC)?,
@@ -139,7 +166,13 @@ fn flood_beta(
             }
             .send(uplink)
         });
-        let reader = beta_reads.then(|| scope.spawn(|| beta.frames_within(FLOOD + SETTLE)));
+        let reader = scope.spawn(|| match reads {
+            BetaReads::Fully => beta
+                .frames_within(FLOOD + SETTLE)
+                .map(|frames| frames.len()),
+            BetaReads::Slowly => read_slowly(beta, Instant::now() + FLOOD),
+            BetaReads::Not => Ok(0),
+        });
         let pings = scope.spawn(|| -> Outcome<Vec<Duration>> {
             let mut rtts = Vec::new();
             for seq_no in 0..ALPHA_PINGS {
@@ -151,12 +184,10 @@ fn flood_beta(
             Ok(rtts)
         });
         let flooded = joined(flood.join(), "the uplink's flood")?;
-        if let Some(reader) = reader {
-            let received = joined(reader.join(), "beta's reader")?;
-            ensure(!received.is_empty(), || {
-                "beta, reading, received none of the flood to it".to_string()
-            })?;
-        }
+        let read = joined(reader.join(), "beta's reader")?;
+        ensure(reads == BetaReads::Not || read > 0, || {
+            format!("beta, reading {reads:?}, received none of the flood to it")
+        })?;
         let rtts = joined(pings.join(), "alpha's pings")?;
         Ok((flooded, rtts))
     })
@@ -178,25 +209,30 @@ fn a_client_that_stops_reading_slows_neither_the_uplink_nor_the_other_client() -
         .map(|&len| reply(&appliance, natted, len, 0x66))
         .collect::<Outcome<Vec<_>>>()?;
 
-    let (reading, mut reading_rtts) = flood_beta(&appliance, &frames, true)?;
-    let (stalled, mut stalled_rtts) = flood_beta(&appliance, &frames, false)?;
-    let share = stalled.rate() / reading.rate().max(1.0);
+    let (reading, mut reading_rtts) = flood_beta(&appliance, &frames, BetaReads::Fully)?;
+    let (slow, mut slow_rtts) = flood_beta(&appliance, &frames, BetaReads::Slowly)?;
+    let (stalled, mut stalled_rtts) = flood_beta(&appliance, &frames, BetaReads::Not)?;
     eprintln!(
-        "flood to beta: {:.0} frames/s while beta reads, {:.0}/s while it does not ({share:.2}); \
-         alpha's ping RTT median {:.1} ms and {:.1} ms",
+        "flood to beta: {:.0} frames/s while beta reads, {:.0}/s while it reads slowly, \
+         {:.0}/s while it does not; alpha's ping RTT median {:.1}, {:.1} and {:.1} ms",
         reading.rate(),
+        slow.rate(),
         stalled.rate(),
         median_ms(&mut reading_rtts),
+        median_ms(&mut slow_rtts),
         median_ms(&mut stalled_rtts),
     );
-    ensure(share >= LEAST_SHARE, || {
-        format!(
-            "while beta did not read, the appliance drained the uplink at {:.0} frames/s, \
-             {share:.2} of the {:.0}/s while it read: it waits on beta's stalled ring",
-            stalled.rate(),
-            reading.rate()
-        )
-    })?;
+    for (how, flooded) in [("read slowly", slow), ("did not read", stalled)] {
+        let share = flooded.rate() / reading.rate().max(1.0);
+        ensure(share >= LEAST_SHARE, || {
+            format!(
+                "while beta {how}, the appliance drained the uplink at {:.0} frames/s, \
+                 {share:.2} of the {:.0}/s while it read: it waits on beta's full ring",
+                flooded.rate(),
+                reading.rate()
+            )
+        })?;
+    }
 
     // Beta reads again: QEMU's held frame and the ring go out, and new frames follow.
     let uplink = appliance.host(UPLINK_NIC)?;

@@ -39,6 +39,8 @@ use core::sync::atomic::{fence, Ordering};
 use dataplane::appliance::DeviceLosses;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::ring_depth::{DepthChange, RingDepth};
+use dataplane::transmit_wait::TransmitWait;
+use smoltcp::time::Duration;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
 use virtio_drivers::PAGE_SIZE;
@@ -56,12 +58,6 @@ pub const TRANSMIT_QUEUE: u16 = 1;
 pub const QUEUES: u16 = 2;
 /// Descriptors per virtqueue (receive and transmit each): QEMU's default ring size.
 pub const QUEUE_SIZE: usize = 256;
-/// Polls of the used ring made while waiting for a free transmit buffer before a copied
-/// frame is dropped. The device (QEMU's I/O thread) drains the ring concurrently, so a
-/// full ring during a burst usually frees up within microseconds; waiting briefly turns
-/// what would be loss into backpressure on the receive side. A device that does not free
-/// one in that time is waited on again only once it completes a transmission.
-pub(super) const TX_FULL_POLLS: u32 = 20_000;
 
 /// Counters of one NIC.
 #[derive(Clone, Copy, Debug, Default)]
@@ -196,10 +192,9 @@ pub struct Nic {
     /// Whether a wait for a buffer to lend ran out with this NIC as the lender, and none of
     /// the buffers it lent has come back since: until one does, frames do not wait on it.
     lender_stuck: bool,
-    /// Whether a wait to transmit on this NIC ran out (a copied frame waiting for a
-    /// transmit buffer, or a frame waiting for a buffer to lend to it), and none of its
-    /// transmissions has completed since: until one does, frames for it do not wait.
-    egress_stuck: bool,
+    /// How long a frame for this NIC may wait for a transmit buffer or descriptor (a
+    /// copied frame, or one waiting for a buffer to lend to it) when the ring is full.
+    transmit_wait: TransmitWait,
     /// Traffic counters.
     pub counters: NicCounters,
 }
@@ -265,7 +260,7 @@ impl Nic {
             notify_receive: false,
             notify_transmit: false,
             lender_stuck: false,
-            egress_stuck: false,
+            transmit_wait: TransmitWait::new(crate::time::now()),
             counters: NicCounters::default(),
             transport,
         };
@@ -557,22 +552,20 @@ impl Nic {
         !self.lender_stuck
     }
 
-    /// Whether a frame may wait to be transmitted on this NIC (for a transmit buffer, or
-    /// for a buffer to lend to it): not while its last wait ran out and none of its
-    /// transmissions has completed since.
-    pub fn may_wait_to_transmit(&self) -> bool {
-        !self.egress_stuck
+    /// How long a frame may wait now for this NIC to free a transmit descriptor or
+    /// buffer ([`TransmitWait::patience`]).
+    pub fn transmit_patience(&mut self) -> Duration {
+        self.transmit_wait.patience(crate::time::now())
+    }
+
+    /// A frame waited `waited` for this NIC; `ran_out` if the NIC freed nothing for it.
+    pub fn transmit_waited(&mut self, waited: Duration, ran_out: bool) {
+        self.transmit_wait.waited(waited, ran_out);
     }
 
     /// A wait for a buffer to lend from this NIC ran out.
     pub fn lender_stuck(&mut self) {
         self.lender_stuck = true;
-    }
-
-    /// A wait for a buffer to lend to this NIC ran out: frames for it stop waiting until it
-    /// completes a transmission.
-    pub fn egress_stuck(&mut self) {
-        self.egress_stuck = true;
     }
 
     /// Queues `frame` (received on another NIC, or this one) for transmission as it is,
@@ -611,10 +604,10 @@ impl Nic {
     /// Queues a frame of `len` bytes, built in place by `fill`, with `header`, in one of
     /// the NIC's transmit buffers. Returns `false` (and counts it) if it was dropped.
     ///
-    /// With the ring full it waits up to [`TX_FULL_POLLS`] polls for the device to
-    /// complete a transmission — unless the last wait on this NIC ran out and nothing has
-    /// completed since: a device that has stopped transmitting (a client that no longer
-    /// reads) costs the appliance one wait, not one per frame.
+    /// With the ring full it waits for the device to complete a transmission, as long as
+    /// the NIC's [`TransmitWait`] allows: a device that has stopped transmitting (a client
+    /// that no longer reads) costs the appliance one wait, and one that transmits slowly
+    /// a bounded share of its time.
     pub fn transmit_copy(
         &mut self,
         header: [u8; VIRTIO_NET_HDR_LEN],
@@ -626,24 +619,14 @@ impl Nic {
             self.counters.losses.tx_too_big += 1;
             return false;
         }
-        // A NIC whose last wait ran out gets no other until it completes a transmission.
-        let patience = if self.egress_stuck { 0 } else { TX_FULL_POLLS };
-        let mut polls = 0;
-        while !self.copy_slot_free() && polls < patience {
-            if polls == 0 {
-                // The device may be waiting for a notification to drain the ring.
-                self.notify();
-            }
-            core::hint::spin_loop();
-            self.reclaim();
-            polls += 1;
+        if !self.copy_slot_free() {
+            self.wait_for_copy_slot();
         }
         let index = match self.free_copies.pop() {
             Some(index) if self.copy_slot_free_now() => index,
             taken => {
                 self.free_copies.extend(taken);
                 self.counters.losses.tx_ring_full += 1;
-                self.egress_stuck |= patience > 0;
                 return false;
             }
         };
@@ -664,6 +647,29 @@ impl Nic {
                 false
             }
         }
+    }
+
+    /// Waits, as long as the NIC's [`TransmitWait`] allows, for a transmit buffer and a
+    /// descriptor to be free.
+    fn wait_for_copy_slot(&mut self) {
+        let patience = self.transmit_patience();
+        if patience == Duration::ZERO {
+            return;
+        }
+        // The device may be waiting for a notification to drain the ring.
+        self.notify();
+        let start = crate::time::now();
+        let mut waited = Duration::ZERO;
+        let mut free = false;
+        while waited < patience {
+            core::hint::spin_loop();
+            if self.copy_slot_free() {
+                free = true;
+                break;
+            }
+            waited = crate::time::now() - start;
+        }
+        self.transmit_waited(waited, !free);
     }
 
     /// Whether a transmit buffer and a descriptor (beyond those reserved) are free.
@@ -714,7 +720,7 @@ impl Nic {
                     "completing transmit descriptor {token} failed: {e}"
                 ));
             }
-            self.egress_stuck = false;
+            self.transmit_wait.completed();
             match entry {
                 InFlight::Copy { index, .. } => self.free_copies.push(index),
                 InFlight::Lent { buffer, origin, .. } if origin == self.index => {

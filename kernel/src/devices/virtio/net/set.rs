@@ -7,6 +7,7 @@
 use dataplane::appliance::Appliance;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::FrameSink;
+use smoltcp::time::Duration;
 
 use super::{Nic, Received, RxFrame};
 use crate::devices::virtio::FoundNic;
@@ -15,11 +16,6 @@ use crate::devices::virtio::FoundNic;
 /// less than holding a receive buffer until the egress device is done with it (a big
 /// receive buffer holds a 64 KiB super-frame; a small packet would pin one).
 const COPY_BREAK: usize = 256;
-
-/// Polls of the used rings made while waiting for a super-frame's buffer to become
-/// lendable before the frame is dropped ([`NicSink::wait_until_lendable`]): as long as a
-/// copied frame waits for a transmit buffer.
-const LEND_WAIT_POLLS: u32 = super::TX_FULL_POLLS;
 
 /// A received frame the data plane transmits as it is: queued on `egress` from its own
 /// buffer once the data plane is done with it.
@@ -79,31 +75,43 @@ impl<'a> NicSink<'a> {
     /// A super-frame that cannot be lent cannot be copied either: rather than drop it (TCP
     /// would lose a whole window's worth at once), tells the devices about the frames
     /// queued this round — the lent buffers it waits for are among them, unannounced
-    /// until the round ends — and takes completed transmissions back for a bounded while,
-    /// until `origin` may lend to `egress`. A wait that runs out marks both NICs, and
-    /// frames do not wait on either again until it makes progress (the lender has a lent
-    /// buffer back, the egress completes a transmission): an egress that has stopped
+    /// until the round ends — and takes completed transmissions back until `origin` may
+    /// lend to `egress`, for as long as the egress's `TransmitWait` allows (the wait is
+    /// for that frame to that egress). A wait that runs out marks the NIC that held it
+    /// up, and frames do not wait on it again until it makes progress (the lender has a
+    /// lent buffer back, the egress completes a transmission): an egress that has stopped
     /// transmitting (a client that no longer reads) costs the appliance one wait, not one
     /// per frame.
     fn wait_until_lendable(&mut self, origin: usize, egress: u8, len: usize) {
         let egress_index = egress as usize;
-        if !self.nics[origin].nic.may_wait_to_lend()
-            || !self.nics[egress_index].nic.may_wait_to_transmit()
-        {
+        if !self.nics[origin].nic.may_wait_to_lend() {
+            return;
+        }
+        let patience = self.nics[egress_index].nic.transmit_patience();
+        if patience == Duration::ZERO {
             return;
         }
         for found in self.nics.iter_mut() {
             found.nic.notify();
         }
-        for _ in 0..LEND_WAIT_POLLS {
+        let start = crate::time::now();
+        let mut waited = Duration::ZERO;
+        while waited < patience {
             take_back_transmitted(self.nics);
             if self.may_lend(origin, egress, len) {
+                self.nics[egress_index].nic.transmit_waited(waited, false);
                 return;
             }
             core::hint::spin_loop();
+            waited = crate::time::now() - start;
         }
-        self.nics[origin].nic.lender_stuck();
-        self.nics[egress_index].nic.egress_stuck();
+        let egress_full = !self.nics[egress_index].nic.can_reserve();
+        self.nics[egress_index]
+            .nic
+            .transmit_waited(waited, egress_full);
+        if !self.nics[origin].nic.may_lend(len) {
+            self.nics[origin].nic.lender_stuck();
+        }
     }
 }
 

@@ -1,0 +1,179 @@
+//! [`TransmitWait`]: how long the main loop may wait for one NIC's device to complete a
+//! transmission, when a frame for it finds its transmit ring full.
+//!
+//! Waiting briefly turns loss into backpressure: in a burst the device drains the ring
+//! concurrently and a slot frees up within microseconds, and the frame goes out instead of
+//! being dropped. But the main loop serves every NIC, and while it waits on one, nothing
+//! else moves. A client that stops reading (a paused VM) completes nothing, and one that
+//! reads slowly completes a transmission now and then — each wait would end with that
+//! completion, and the appliance would go at the slow client's pace for everyone.
+//!
+//! So each NIC's waits draw on a budget of time, refilled at a fixed share of the time
+//! that passes ([`SHARE`]) and holding at most [`MOST`]: a slow or stalled client can take
+//! at most that share of the main loop, however many frames come for it, while a fast
+//! device's short waits in a burst never run it dry. And a NIC whose wait ran out without
+//! a completion is not waited on again until it completes one: a stalled device costs one
+//! wait, not a share of the time for as long as it stays stalled.
+
+use smoltcp::time::{Duration, Instant};
+
+/// The most a NIC's budget holds, and so the longest single wait. Under TCG, with bulk TCP
+/// both ways in 8 MiB, waits for a super-frame's buffer to become lendable ran past 2 ms
+/// (QEMU's main loop, busy with the other direction, completes the egress's transmissions
+/// late) and super-frames were dropped; with 20 ms none were.
+pub const MOST: Duration = Duration::from_millis(20);
+
+/// The share of the time that passes added to each NIC's budget: one part in this many.
+pub const SHARE: u64 = 8;
+
+/// One NIC's budget for waiting on its transmit ring.
+#[derive(Clone, Copy, Debug)]
+pub struct TransmitWait {
+    /// Waiting time left.
+    balance: Duration,
+    /// When the balance was last refilled.
+    refilled: Instant,
+    /// Whether the last wait ran out with nothing completed, and nothing has since.
+    stalled: bool,
+}
+
+impl TransmitWait {
+    /// A full budget, at `now`.
+    pub fn new(now: Instant) -> TransmitWait {
+        TransmitWait {
+            balance: MOST,
+            refilled: now,
+            stalled: false,
+        }
+    }
+
+    /// How long a frame may wait for the device now: nothing while the device is stalled,
+    /// else the balance (refilled for the time since the last call).
+    pub fn patience(&mut self, now: Instant) -> Duration {
+        if now > self.refilled {
+            // Whole microseconds earned; the remainder counts towards the next call's.
+            let earned = (now - self.refilled).total_micros() / SHARE;
+            self.balance = (self.balance + Duration::from_micros(earned)).min(MOST);
+            self.refilled += Duration::from_micros(earned * SHARE);
+        }
+        if self.stalled {
+            Duration::ZERO
+        } else {
+            self.balance
+        }
+    }
+
+    /// A wait took `waited`; `ran_out` if it ended without the device completing a
+    /// transmission (the device is then stalled until it completes one).
+    pub fn waited(&mut self, waited: Duration, ran_out: bool) {
+        self.balance = if waited >= self.balance {
+            Duration::ZERO
+        } else {
+            self.balance - waited
+        };
+        self.stalled |= ran_out;
+    }
+
+    /// The device completed a transmission: it is not stalled.
+    pub fn completed(&mut self) {
+        self.stalled = false;
+    }
+
+    /// Whether frames for the device do not wait until it completes a transmission.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(micros: i64) -> Instant {
+        Instant::from_micros(micros)
+    }
+
+    fn micros(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    #[test]
+    fn a_fresh_budget_allows_the_longest_wait() {
+        let mut wait = TransmitWait::new(at(0));
+        assert_eq!(wait.patience(at(0)), MOST);
+    }
+
+    #[test]
+    fn waiting_spends_the_budget_and_time_refills_a_share_of_itself() {
+        let mut wait = TransmitWait::new(at(0));
+        wait.waited(MOST, false);
+        assert_eq!(wait.patience(at(0)), Duration::ZERO);
+        // 800 µs later, an eighth of them.
+        assert_eq!(wait.patience(at(800)), micros(100));
+        wait.waited(micros(30), false);
+        assert_eq!(wait.patience(at(800)), micros(70));
+        // Never more than the most, however long it was quiet.
+        assert_eq!(wait.patience(at(60_000_000)), MOST);
+    }
+
+    #[test]
+    fn a_device_that_completes_slowly_gets_a_share_of_the_time_and_no_more() {
+        // Frames come for it without pause; each waits as long as the budget lets it, and
+        // the device completes one transmission every 1,000 µs.
+        let mut wait = TransmitWait::new(at(0));
+        const TOTAL: i64 = 4_000_000;
+        let (mut now, mut waited_in_all, mut next_completion) = (0i64, 0u64, 1_000i64);
+        while now < TOTAL {
+            if now >= next_completion {
+                wait.completed();
+                next_completion += 1_000;
+            }
+            let patience = wait.patience(at(now)).total_micros() as i64;
+            let until_completion = next_completion - now;
+            let waited = patience.min(until_completion);
+            wait.waited(
+                micros(waited as u64),
+                waited < until_completion && patience > 0,
+            );
+            waited_in_all += waited as u64;
+            // Handling the frame (or dropping it) takes 2 µs.
+            now += waited + 2;
+        }
+        let share = waited_in_all as f64 / TOTAL as f64;
+        // The share, plus the full budget it started with.
+        let most = 1.0 / SHARE as f64 + MOST.total_micros() as f64 / TOTAL as f64;
+        assert!(share <= most + 0.005, "waited {share:.3} of the time");
+        assert!(
+            share >= 1.0 / SHARE as f64 - 0.02,
+            "waited {share:.3} of the time"
+        );
+    }
+
+    #[test]
+    fn a_stalled_device_is_not_waited_on_until_it_completes_a_transmission() {
+        let mut wait = TransmitWait::new(at(0));
+        wait.waited(MOST, true);
+        assert!(wait.is_stalled());
+        // However long it stays stalled, and however full the budget gets again.
+        assert_eq!(wait.patience(at(1_000_000)), Duration::ZERO);
+        wait.completed();
+        assert!(!wait.is_stalled());
+        assert_eq!(wait.patience(at(1_000_000)), MOST);
+    }
+
+    #[test]
+    fn a_wait_that_found_a_slot_leaves_the_device_unstalled() {
+        let mut wait = TransmitWait::new(at(0));
+        wait.waited(micros(5), false);
+        assert!(!wait.is_stalled());
+        assert_eq!(wait.patience(at(0)), MOST - micros(5));
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_adds_nothing() {
+        let mut wait = TransmitWait::new(at(1_000));
+        wait.waited(MOST, false);
+        assert_eq!(wait.patience(at(500)), Duration::ZERO);
+        assert_eq!(wait.patience(at(1_800)), micros(100));
+    }
+}
