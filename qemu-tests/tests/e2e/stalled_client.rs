@@ -201,7 +201,7 @@ fn median_ms(rtts: &mut [Duration]) -> f64 {
 }
 
 #[test]
-fn a_client_that_stops_reading_slows_neither_the_uplink_nor_the_other_client() -> Outcome {
+fn a_slow_or_stalled_client_slows_neither_the_uplink_nor_the_other_client() -> Outcome {
     let appliance = SegmentedAppliance::boot("")?;
     let natted = open_beta_flow(&appliance)?;
     let frames = PAYLOADS
