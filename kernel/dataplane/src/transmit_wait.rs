@@ -14,6 +14,11 @@
 //! device's short waits in a burst never run it dry. And a NIC whose wait ran out without
 //! a completion is not waited on again until it completes one: a stalled device costs one
 //! wait, not a share of the time for as long as it stays stalled.
+//!
+//! A device stalled for [`REPORT_STALL_AFTER`] is reported once ([`StallReport`]), and so
+//! is its first completion after that: a client that stopped reading shows on the
+//! console, one that reads slowly (each wait ends stalled, and the next completion ends
+//! that) does not.
 
 use smoltcp::time::{Duration, Instant};
 
@@ -26,6 +31,18 @@ pub const MOST: Duration = Duration::from_millis(20);
 /// The share of the time that passes added to each NIC's budget: one part in this many.
 pub const SHARE: u64 = 8;
 
+/// How long a device must stay stalled before it is reported.
+pub const REPORT_STALL_AFTER: Duration = Duration::from_millis(1000);
+
+/// What [`TransmitWait::report`] has to say about a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StallReport {
+    /// It has completed no transmission for this long, and frames for it are dropped.
+    Stalled(Duration),
+    /// It completed a transmission again after a reported stall of this long.
+    Resumed(Duration),
+}
+
 /// One NIC's budget for waiting on its transmit ring.
 #[derive(Clone, Copy, Debug)]
 pub struct TransmitWait {
@@ -33,8 +50,12 @@ pub struct TransmitWait {
     balance: Duration,
     /// When the balance was last refilled.
     refilled: Instant,
-    /// Whether the last wait ran out with nothing completed, and nothing has since.
-    stalled: bool,
+    /// Since when the last wait ran out with nothing completed, if nothing has since.
+    stalled_since: Option<Instant>,
+    /// Whether that stall was reported.
+    stall_reported: bool,
+    /// A reported stall that ended, and how long it lasted, not yet reported.
+    resumed_after: Option<Duration>,
 }
 
 impl TransmitWait {
@@ -43,7 +64,9 @@ impl TransmitWait {
         TransmitWait {
             balance: MOST,
             refilled: now,
-            stalled: false,
+            stalled_since: None,
+            stall_reported: false,
+            resumed_after: None,
         }
     }
 
@@ -56,32 +79,54 @@ impl TransmitWait {
             self.balance = (self.balance + Duration::from_micros(earned)).min(MOST);
             self.refilled += Duration::from_micros(earned * SHARE);
         }
-        if self.stalled {
+        if self.is_stalled() {
             Duration::ZERO
         } else {
             self.balance
         }
     }
 
-    /// A wait took `waited`; `ran_out` if it ended without the device completing a
-    /// transmission (the device is then stalled until it completes one).
-    pub fn waited(&mut self, waited: Duration, ran_out: bool) {
+    /// A wait that ended at `now` took `waited`; `ran_out` if it ended without the device
+    /// completing a transmission (the device is then stalled until it completes one).
+    pub fn waited(&mut self, now: Instant, waited: Duration, ran_out: bool) {
         self.balance = if waited >= self.balance {
             Duration::ZERO
         } else {
             self.balance - waited
         };
-        self.stalled |= ran_out;
+        if ran_out && self.stalled_since.is_none() {
+            self.stalled_since = Some(now);
+            self.stall_reported = false;
+        }
     }
 
-    /// The device completed a transmission: it is not stalled.
-    pub fn completed(&mut self) {
-        self.stalled = false;
+    /// The device completed a transmission, at `now`: it is not stalled.
+    pub fn completed(&mut self, now: Instant) {
+        if let Some(since) = self.stalled_since.take() {
+            if self.stall_reported {
+                self.resumed_after = Some(now - since);
+            }
+        }
     }
 
     /// Whether frames for the device do not wait until it completes a transmission.
     pub fn is_stalled(&self) -> bool {
-        self.stalled
+        self.stalled_since.is_some()
+    }
+
+    /// What to report at `now`, once each: a stall that has lasted
+    /// [`REPORT_STALL_AFTER`], and the end of a reported stall.
+    pub fn report(&mut self, now: Instant) -> Option<StallReport> {
+        if let Some(after) = self.resumed_after.take() {
+            return Some(StallReport::Resumed(after));
+        }
+        match self.stalled_since {
+            Some(since) if !self.stall_reported && now - since >= REPORT_STALL_AFTER => {
+                self.stall_reported = true;
+                Some(StallReport::Stalled(now - since))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -106,11 +151,11 @@ mod tests {
     #[test]
     fn waiting_spends_the_budget_and_time_refills_a_share_of_itself() {
         let mut wait = TransmitWait::new(at(0));
-        wait.waited(MOST, false);
+        wait.waited(at(0), MOST, false);
         assert_eq!(wait.patience(at(0)), Duration::ZERO);
         // 800 µs later, an eighth of them.
         assert_eq!(wait.patience(at(800)), micros(100));
-        wait.waited(micros(30), false);
+        wait.waited(at(800), micros(30), false);
         assert_eq!(wait.patience(at(800)), micros(70));
         // Never more than the most, however long it was quiet.
         assert_eq!(wait.patience(at(60_000_000)), MOST);
@@ -125,15 +170,18 @@ mod tests {
         let (mut now, mut waited_in_all, mut next_completion) = (0i64, 0u64, 1_000i64);
         while now < TOTAL {
             if now >= next_completion {
-                wait.completed();
+                wait.completed(at(now));
                 next_completion += 1_000;
             }
             let patience = wait.patience(at(now)).total_micros() as i64;
             let until_completion = next_completion - now;
             let waited = patience.min(until_completion);
-            wait.waited(
-                micros(waited as u64),
-                waited < until_completion && patience > 0,
+            let ran_out = waited < until_completion && patience > 0;
+            wait.waited(at(now + waited), micros(waited as u64), ran_out);
+            assert_eq!(
+                wait.report(at(now + waited)),
+                None,
+                "a slow device is never reported"
             );
             waited_in_all += waited as u64;
             // Handling the frame (or dropping it) takes 2 µs.
@@ -152,11 +200,11 @@ mod tests {
     #[test]
     fn a_stalled_device_is_not_waited_on_until_it_completes_a_transmission() {
         let mut wait = TransmitWait::new(at(0));
-        wait.waited(MOST, true);
+        wait.waited(at(20_000), MOST, true);
         assert!(wait.is_stalled());
         // However long it stays stalled, and however full the budget gets again.
         assert_eq!(wait.patience(at(1_000_000)), Duration::ZERO);
-        wait.completed();
+        wait.completed(at(1_000_000));
         assert!(!wait.is_stalled());
         assert_eq!(wait.patience(at(1_000_000)), MOST);
     }
@@ -164,7 +212,7 @@ mod tests {
     #[test]
     fn a_wait_that_found_a_slot_leaves_the_device_unstalled() {
         let mut wait = TransmitWait::new(at(0));
-        wait.waited(micros(5), false);
+        wait.waited(at(5), micros(5), false);
         assert!(!wait.is_stalled());
         assert_eq!(wait.patience(at(0)), MOST - micros(5));
     }
@@ -172,8 +220,38 @@ mod tests {
     #[test]
     fn a_clock_that_goes_back_adds_nothing() {
         let mut wait = TransmitWait::new(at(1_000));
-        wait.waited(MOST, false);
+        wait.waited(at(0), MOST, false);
         assert_eq!(wait.patience(at(500)), Duration::ZERO);
         assert_eq!(wait.patience(at(1_800)), micros(100));
+    }
+
+    #[test]
+    fn a_stall_is_reported_once_after_a_second_and_so_is_its_end() {
+        let mut wait = TransmitWait::new(at(0));
+        wait.waited(at(20_000), MOST, true);
+        assert_eq!(wait.report(at(500_000)), None);
+        // Further waits do not restart it (none happen while stalled, but a lend wait
+        // may record one).
+        wait.waited(at(600_000), Duration::ZERO, true);
+        assert_eq!(
+            wait.report(at(1_020_000)),
+            Some(StallReport::Stalled(micros(1_000_000)))
+        );
+        assert_eq!(wait.report(at(5_000_000)), None);
+        wait.completed(at(6_020_000));
+        assert_eq!(
+            wait.report(at(6_500_000)),
+            Some(StallReport::Resumed(micros(6_000_000)))
+        );
+        assert_eq!(wait.report(at(7_000_000)), None);
+    }
+
+    #[test]
+    fn a_stall_that_ends_before_it_is_reported_is_never_reported() {
+        let mut wait = TransmitWait::new(at(0));
+        wait.waited(at(20_000), MOST, true);
+        wait.completed(at(900_000));
+        assert_eq!(wait.report(at(2_000_000)), None);
+        assert_eq!(wait.report(at(3_000_000)), None);
     }
 }

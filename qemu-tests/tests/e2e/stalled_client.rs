@@ -8,7 +8,8 @@
 //! The uplink floods beta with replies to a flow beta opened, three times for the same
 //! time: while beta reads (the baseline), while it reads one frame a millisecond, and while
 //! it does not read. The rates the appliance drains the flood at (the rate QEMU takes the
-//! uplink's frames) are compared, in the same run.
+//! uplink's frames) are compared, in the same run. The console names the stalled NIC, and
+//! its return — and never the slow one.
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -193,6 +194,11 @@ fn flood_beta(
     })
 }
 
+/// Whether `line` reports beta's NIC stalled.
+fn is_stall_report(line: &str) -> bool {
+    line.starts_with("moat: warning: nic2 transmit stalled: ")
+}
+
 /// The median of `rtts`, in milliseconds.
 fn median_ms(rtts: &mut [Duration]) -> f64 {
     rtts.sort();
@@ -211,7 +217,22 @@ fn a_slow_or_stalled_client_slows_neither_the_uplink_nor_the_other_client() -> O
 
     let (reading, mut reading_rtts) = flood_beta(&appliance, &frames, BetaReads::Fully)?;
     let (slow, mut slow_rtts) = flood_beta(&appliance, &frames, BetaReads::Slowly)?;
+    // A slow reader is not a stalled one.
+    let console = appliance.vm.console();
+    ensure(console.count(is_stall_report) == 0, || {
+        format!(
+            "beta, reading slowly, was reported stalled:\n{}",
+            console.transcript()
+        )
+    })?;
     let (stalled, mut stalled_rtts) = flood_beta(&appliance, &frames, BetaReads::Not)?;
+    console.wait_until("nic2's stall reported", ANSWER_TIMEOUT, |snapshot| {
+        snapshot
+            .lines
+            .iter()
+            .any(|line| is_stall_report(line))
+            .then_some(Ok(()))
+    })?;
     eprintln!(
         "flood to beta: {:.0} frames/s while beta reads, {:.0}/s while it reads slowly, \
          {:.0}/s while it does not; alpha's ping RTT median {:.1}, {:.1} and {:.1} ms",
@@ -250,6 +271,13 @@ fn a_slow_or_stalled_client_slows_neither_the_uplink_nor_the_other_client() -> O
         "the server's reply after beta read again",
         |frame| is_reply_to_beta(frame, MARKER),
     )?;
+    console.wait_until("nic2's return reported", ANSWER_TIMEOUT, |snapshot| {
+        snapshot
+            .lines
+            .iter()
+            .any(|line| line.starts_with("moat: nic2 transmits again after "))
+            .then_some(Ok(()))
+    })?;
     answers_ping(
         appliance.host(ALPHA_NIC)?,
         appliance.appliance(ALPHA_NIC)?,

@@ -39,7 +39,7 @@ use core::sync::atomic::{fence, Ordering};
 use dataplane::appliance::DeviceLosses;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::ring_depth::{DepthChange, RingDepth};
-use dataplane::transmit_wait::TransmitWait;
+use dataplane::transmit_wait::{StallReport, TransmitWait};
 use smoltcp::time::Duration;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
@@ -560,7 +560,14 @@ impl Nic {
 
     /// A frame waited `waited` for this NIC; `ran_out` if the NIC freed nothing for it.
     pub fn transmit_waited(&mut self, waited: Duration, ran_out: bool) {
-        self.transmit_wait.waited(waited, ran_out);
+        self.transmit_wait
+            .waited(crate::time::now(), waited, ran_out);
+    }
+
+    /// A stall of this NIC's device to report, or the end of one, once each
+    /// ([`TransmitWait::report`]).
+    pub fn transmit_report(&mut self) -> Option<StallReport> {
+        self.transmit_wait.report(crate::time::now())
     }
 
     /// A wait for a buffer to lend from this NIC ran out.
@@ -720,7 +727,9 @@ impl Nic {
                     "completing transmit descriptor {token} failed: {e}"
                 ));
             }
-            self.transmit_wait.completed();
+            if self.transmit_wait.is_stalled() {
+                self.transmit_wait.completed(crate::time::now());
+            }
             match entry {
                 InFlight::Copy { index, .. } => self.free_copies.push(index),
                 InFlight::Lent { buffer, origin, .. } if origin == self.index => {

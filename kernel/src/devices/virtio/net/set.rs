@@ -6,6 +6,7 @@
 
 use dataplane::appliance::Appliance;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
+use dataplane::transmit_wait::StallReport;
 use dataplane::FrameSink;
 use smoltcp::time::Duration;
 
@@ -219,9 +220,32 @@ pub fn any_received(nics: &[FoundNic]) -> bool {
     nics.iter().any(|found| found.nic.has_received())
 }
 
-/// Tells the data plane what each NIC's driver has lost so far (its stats line shows it).
-pub fn report_losses(nics: &[FoundNic], appliance: &mut Appliance<'_>) {
-    for (index, found) in nics.iter().enumerate() {
+/// Tells the data plane what each NIC's driver has lost so far (its stats line shows it),
+/// and logs a NIC whose device has stopped transmitting (a client that no longer reads),
+/// and its return.
+pub fn report_losses(nics: &mut [FoundNic], appliance: &mut Appliance<'_>) {
+    for (index, found) in nics.iter_mut().enumerate() {
         appliance.set_device_losses(index as u8, found.nic.counters.losses);
+        match found.nic.transmit_report() {
+            Some(StallReport::Stalled(after)) => log::warn!(
+                "nic{index} transmit stalled: the device has sent nothing for {} s; frames for it are dropped (tx-full) until it sends again",
+                Seconds(after)
+            ),
+            Some(StallReport::Resumed(after)) => log::info!(
+                "nic{index} transmits again after {} s stalled",
+                Seconds(after)
+            ),
+            None => {}
+        }
+    }
+}
+
+/// A duration shown in seconds with one decimal.
+struct Seconds(Duration);
+
+impl core::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let tenths = self.0.total_millis() / 100;
+        write!(f, "{}.{}", tenths / 10, tenths % 10)
     }
 }
