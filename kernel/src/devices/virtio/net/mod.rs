@@ -498,8 +498,8 @@ impl Nic {
 
     /// Whether this NIC may lend one more of its receive buffers for a frame of `len`
     /// bytes: freely (its ring stays full) for one that could be copied instead, down to
-    /// half its ring (or further while its pool may grow to replace the buffer) for one
-    /// that could not; always for a merged super-frame (its
+    /// an eighth of its ring (or further while its pool may grow to replace the buffer)
+    /// for one that could not; always for a merged super-frame (its
     /// assembly buffer is never posted).
     pub fn may_lend(&self, len: usize) -> bool {
         if self.pool.is_assembled(VIRTIO_NET_HDR_LEN + len) {
