@@ -20,11 +20,11 @@
 //! ([`dataplane::ring_depth`]): freely up to the plan's depth, and for big buffers on up to
 //! [`MOST_BIG_POSTED`], with buffers beyond the share taken from the heap only while it
 //! keeps a reserve free for everything else ([`Pool::take`]); so do buffers to lend beyond
-//! what keeps an eighth of the ring posted. Buffers beyond what the ring's depth needs go back to the heap when they
-//! have sat spare for a while ([`Pool::refilled`]), and every buffer beyond the share as
-//! soon as it is spare when the rest of the appliance has eaten into the reserve
-//! ([`Pool::heap_low`], [`Pool::shed`]): the memory is lent to the rings, never taken from
-//! the state, neighbour and fragment tables that grow at run time.
+//! what keeps an eighth of the ring posted. Buffers beyond what the ring's depth needs go
+//! back to the heap when they have sat spare for a while ([`Pool::refilled`]), and every
+//! buffer beyond the share as soon as it is spare when the rest of the appliance has eaten
+//! into the reserve ([`Pool::heap_low`], [`Pool::shed`]): the memory is lent to the
+//! rings, never taken from the state, neighbour and fragment tables that grow at run time.
 
 use alloc::boxed::Box;
 use alloc::vec;
