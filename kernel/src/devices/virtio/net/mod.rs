@@ -39,7 +39,7 @@ use core::sync::atomic::{fence, Ordering};
 use dataplane::appliance::DeviceLosses;
 use dataplane::offload::{Offload, VIRTIO_NET_HDR_LEN};
 use dataplane::ring_depth::{DepthChange, RingDepth};
-use dataplane::transmit_wait::{StallReport, TransmitWait};
+use dataplane::transmit_wait::{StallReport, TransmitWait, WaitBudget, SHARED_SHARE};
 use smoltcp::time::Duration;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, Transport};
@@ -58,6 +58,12 @@ pub const TRANSMIT_QUEUE: u16 = 1;
 pub const QUEUES: u16 = 2;
 /// Descriptors per virtqueue (receive and transmit each): QEMU's default ring size.
 pub const QUEUE_SIZE: usize = 256;
+
+/// The waiting time the NICs that wait much share (their [`TransmitWait`]s draw on it as
+/// well as on their own): slow clients together take at most one part in [`SHARED_SHARE`]
+/// of the main loop, however many there are.
+static SHARED_WAIT: spin::Mutex<WaitBudget> =
+    spin::Mutex::new(WaitBudget::new(smoltcp::time::Instant::ZERO, SHARED_SHARE));
 
 /// Counters of one NIC.
 #[derive(Clone, Copy, Debug, Default)]
@@ -555,13 +561,14 @@ impl Nic {
     /// How long a frame may wait now for this NIC to free a transmit descriptor or
     /// buffer ([`TransmitWait::patience`]).
     pub fn transmit_patience(&mut self) -> Duration {
-        self.transmit_wait.patience(crate::time::now())
+        self.transmit_wait
+            .patience(crate::time::now(), &mut SHARED_WAIT.lock())
     }
 
     /// A frame waited `waited` for this NIC; `ran_out` if the NIC freed nothing for it.
     pub fn transmit_waited(&mut self, waited: Duration, ran_out: bool) {
         self.transmit_wait
-            .waited(crate::time::now(), waited, ran_out);
+            .waited(crate::time::now(), waited, ran_out, &mut SHARED_WAIT.lock());
     }
 
     /// A stall of this NIC's device to report, or the end of one, once each
