@@ -23,6 +23,8 @@ use crate::clients::url;
 const DOWNLOAD: usize = 48 << 20;
 /// How long a download may take on a loaded host, without offloads.
 const DOWNLOAD_TIME: Duration = Duration::from_secs(180);
+/// Downloads at most before the uplink's ring must have gone deeper.
+const DOWNLOADS_TO_DEEPEN: usize = 3;
 /// How soon a ring deepened by a download is back to its base once traffic stops (it
 /// halves after a second without running short, once a round: rounds come at least once
 /// a second when idle).
@@ -122,16 +124,24 @@ fn tap_nics_take_offloads_and_a_large_download_through_nat_is_byte_identical() -
             )
         })?;
     }
-    download_is_byte_identical(
-        appliance.client(ALPHA_NIC)?,
-        "alpha's download, super-frames both ways",
-    )?;
-    // The download ran the uplink's ring dry: it went deeper, within its share.
+    // A download runs the uplink's ring dry and it goes deeper, within its share. Whether
+    // one round of the main loop finds the ring nearly empty depends on how QEMU's tap
+    // thread and the guest happen to interleave on this host (one 48 MiB download in
+    // about twenty runs never did), so up to three downloads, each byte for byte.
     let deeper = format!("nic{UPLINK_NIC} receive ring 16 deep");
-    ensure(
-        console.lines().iter().any(|line| line.ends_with(&deeper)),
-        || format!("no `{deeper}` on the console after the download"),
-    )
+    let deepened = || console.lines().iter().any(|line| line.ends_with(&deeper));
+    for _ in 0..DOWNLOADS_TO_DEEPEN {
+        download_is_byte_identical(
+            appliance.client(ALPHA_NIC)?,
+            "alpha's download, super-frames both ways",
+        )?;
+        if deepened() {
+            break;
+        }
+    }
+    ensure(deepened(), || {
+        format!("no `{deeper}` on the console after {DOWNLOADS_TO_DEEPEN} downloads")
+    })
 }
 
 #[test]
