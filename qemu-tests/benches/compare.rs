@@ -12,7 +12,7 @@
 //! Per repetition, alternating the two so that the host's load touches both alike: QEMU
 //! start to the first forwarded ping (three boots each), TCP both ways (`iperf3`), the
 //! 64-byte UDP packet rate at unlimited offered load, the ping round trip, the QEMU
-//! process's CPU per Gbit/s of TCP, new TCP connections per second at 10 and 10,000 rules,
+//! process's CPU per Gbit/s of TCP and with no traffic at all, new TCP connections per second at 10 and 10,000 rules,
 //! the smallest `-m` that boots and forwards; the Linux VM also with its virtio offloads
 //! switched off (`ethtool -K`); Moat also in 8 MiB of RAM, TCP both ways (against its own
 //! figures at the usual `-m`, too); and a direct veth pair as the baseline of the path
@@ -54,6 +54,10 @@ const SMALL_MEMORY_MIB: u32 = 8;
 /// Boots of each firewall with the small ruleset per repetition, each a sample of its time
 /// to the first forwarded packet.
 const BOOTS_PER_REPETITION: usize = 3;
+/// Wait after the policy check before the no-traffic CPU is measured.
+const IDLE_SETTLE: Duration = Duration::from_secs(1);
+/// Shortest no-traffic CPU measure.
+const IDLE_LEAST: Duration = Duration::from_secs(10);
 /// Console lines shown with a failed measure.
 const CONSOLE_TAIL: usize = 12;
 
@@ -87,6 +91,7 @@ enum Row {
     RoundTrip,
     CpuPerGbitUp,
     CpuPerGbitDown,
+    IdleCpu,
     Connections,
     ConnectionsBig,
     TcpUpOffloadsOff,
@@ -107,6 +112,7 @@ impl Row {
             Row::RoundTrip => "ping RTT through (lower better)".into(),
             Row::CpuPerGbitUp => "QEMU CPU per Gbit/s, client -> world (lower better)".into(),
             Row::CpuPerGbitDown => "QEMU CPU per Gbit/s, world -> client (lower better)".into(),
+            Row::IdleCpu => "QEMU CPU with no traffic, % of a core (lower better)".into(),
             Row::Connections => format!("new TCP connections/s, {SMALL_RULES} rules"),
             Row::ConnectionsBig => format!("new TCP connections/s, {big_rules} rules"),
             Row::TcpUpOffloadsOff => "TCP client -> world, Linux offloads off".into(),
@@ -123,6 +129,7 @@ impl Row {
         match self {
             Row::FirstForward | Row::FirstForwardBig => format!("{value:.3}"),
             Row::CpuPerGbitUp | Row::CpuPerGbitDown => format!("{value:.2}"),
+            Row::IdleCpu => format!("{:.2}", value * 100.0),
             Row::SmallestMemory | Row::Connections | Row::ConnectionsBig => format!("{value:.0}"),
             Row::TcpUp
             | Row::TcpDown
@@ -149,6 +156,7 @@ impl Row {
             Row::SmallPackets => "kpps",
             Row::RoundTrip => "ms",
             Row::CpuPerGbitUp | Row::CpuPerGbitDown => "cores",
+            Row::IdleCpu => "%",
             Row::Connections | Row::ConnectionsBig => "/s",
         }
     }
@@ -402,6 +410,7 @@ fn measure_firewall(
         );
         table.checked.push(column);
     }
+    measure_idle(&bed, subject, column, options, table)?;
     let client = bed.client(ALPHA_NIC)?;
     for (measure, row, cpu_row) in [
         (Measure::TcpThroughput, Row::TcpUp, Some(Row::CpuPerGbitUp)),
@@ -448,6 +457,31 @@ fn measure_firewall(
                 .unwrap_or_default()
         );
     }
+    Ok(())
+}
+
+/// The QEMU process's CPU (cores) while no client sends anything, over a measure's time
+/// and at least [`IDLE_LEAST`] (the kernel counts CPU time in ticks of 10 ms: 0.1% of a
+/// core over 10 s), once the firewall has had [`IDLE_SETTLE`] to finish what the policy
+/// check left. A firewall that polls or ticks while idle shows here.
+fn measure_idle(
+    bed: &Bed,
+    subject: Subject,
+    column: Column,
+    options: &Options,
+    table: &mut Table,
+) -> Outcome {
+    std::thread::sleep(IDLE_SETTLE);
+    let started = (Instant::now(), bed.qemu.cpu_time()?);
+    std::thread::sleep(Duration::from_secs(u64::from(options.seconds)).max(IDLE_LEAST));
+    let cores =
+        (bed.qemu.cpu_time()? - started.1).as_secs_f64() / started.0.elapsed().as_secs_f64();
+    table.push(Row::IdleCpu, column, cores);
+    println!(
+        "  {}: QEMU CPU with no traffic {:.2}% of a core",
+        subject.name(),
+        cores * 100.0
+    );
     Ok(())
 }
 
@@ -609,6 +643,7 @@ fn print_table(table: &Table, options: &Options, loads: &[String]) {
         Row::RoundTrip,
         Row::CpuPerGbitUp,
         Row::CpuPerGbitDown,
+        Row::IdleCpu,
         Row::Connections,
         Row::ConnectionsBig,
         Row::TcpUpOffloadsOff,
