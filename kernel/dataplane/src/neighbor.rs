@@ -19,6 +19,12 @@
 //! gone silent. An ARP message from the neighbour (a reply, a request, a gratuitous ARP)
 //! confirms it at once, with the MAC it carries.
 //!
+//! A router is also confirmed by the frames it forwards ([`NeighborTable::saw_frame_from`]):
+//! their source addresses are other hosts', so without this only ARP would keep it
+//! reachable — and a flood on its link can drop the replies to every probe of a router that
+//! never stopped forwarding, after which the appliance would give it up and hold everyone's
+//! traffic for it until a later request got through.
+//!
 //! # Bounds and shares
 //! A flood of packets to unresolvable addresses must neither eat memory nor starve anyone
 //! else's resolution ([`crate::share`]):
@@ -71,6 +77,8 @@ pub const MAX_RESOLVING_PER_SOURCE: usize = 8;
 pub const MAX_PENDING_TOTAL: usize = MAX_RESOLVING * MAX_PENDING_PER_NEIGHBOR;
 /// Entries in the table.
 pub const MAX_ENTRIES: usize = 4096;
+/// How often frames from a router's MAC confirm it, at most.
+pub const ROUTER_SIGHTING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A neighbour is identified by the NIC it is on and its address.
 pub type NeighborKey<A = Ipv4Address> = (u8, A);
@@ -178,6 +186,9 @@ pub struct NeighborTable<A = Ipv4Address> {
     pending_shared: usize,
     /// Packets waiting for configured next hops.
     pending_next_hops: usize,
+    /// The routers ([`NeighborTable::set_routers`]), each with when a frame from its MAC
+    /// last confirmed it.
+    routers: Vec<(NeighborKey<A>, Option<Instant>)>,
 }
 
 impl<A> Default for NeighborTable<A> {
@@ -188,6 +199,7 @@ impl<A> Default for NeighborTable<A> {
             resolving: Vec::new(),
             pending_shared: 0,
             pending_next_hops: 0,
+            routers: Vec::new(),
         }
     }
 }
@@ -300,18 +312,50 @@ impl<A: Copy + Ord> NeighborTable<A> {
     /// Confirms a resolved entry from traffic the neighbour sent from `mac` (an IP packet,
     /// as Linux's upper-layer reachability confirmation): still at that MAC, it is
     /// reachable again, its binding renewed for another [`LIFETIME`]. Nothing happens for
-    /// another MAC, an unresolved or an unknown neighbour.
-    pub fn confirm(&mut self, key: NeighborKey<A>, mac: EthernetAddress, now: Instant) {
-        if let Some(Entry::Resolved {
-            mac: known,
-            confirmed,
-            probe,
-            ..
-        }) = self.entries.get_mut(&key)
-        {
-            if *known == mac {
+    /// another MAC, an unresolved or an unknown neighbour. Returns whether it confirmed.
+    pub fn confirm(&mut self, key: NeighborKey<A>, mac: EthernetAddress, now: Instant) -> bool {
+        match self.entries.get_mut(&key) {
+            Some(Entry::Resolved {
+                mac: known,
+                confirmed,
+                probe,
+                ..
+            }) if *known == mac => {
                 *confirmed = now;
                 *probe = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes `keys` the routers: the neighbours that forward other hosts' packets to the
+    /// appliance (each NIC's gateway, the next hops toward the resolvers), which frames
+    /// from their MAC confirm ([`NeighborTable::saw_frame_from`]).
+    pub fn set_routers(&mut self, mut keys: Vec<NeighborKey<A>>) {
+        keys.sort_unstable();
+        keys.dedup();
+        let before = core::mem::take(&mut self.routers);
+        self.routers = keys
+            .into_iter()
+            .map(|key| {
+                let seen = before.iter().find(|(k, _)| *k == key).and_then(|r| r.1);
+                (key, seen)
+            })
+            .collect();
+    }
+
+    /// A frame carrying an IP packet came in on `nic` from `mac` (and passed the source
+    /// checks): a router resolved at that MAC is there, and is confirmed as
+    /// [`NeighborTable::confirm`] does — at most once per [`ROUTER_SIGHTING_INTERVAL`].
+    pub fn saw_frame_from(&mut self, nic: u8, mac: EthernetAddress, now: Instant) {
+        for index in 0..self.routers.len() {
+            let (key, seen) = self.routers[index];
+            if key.0 != nic || seen.is_some_and(|at| now < at + ROUTER_SIGHTING_INTERVAL) {
+                continue;
+            }
+            if self.confirm(key, mac, now) {
+                self.routers[index].1 = Some(now);
             }
         }
     }
@@ -919,5 +963,105 @@ mod tests {
         let mut table = NeighborTable::new();
         table.refresh((1, HOST), MAC, t(0));
         assert!(table.is_empty());
+    }
+
+    /// A gateway learned at `t(0)`, a router of the table.
+    fn table_with_router() -> (NeighborTable, NeighborKey) {
+        let mut table = NeighborTable::new();
+        let gateway = uplink_host(2);
+        table.set_configured(vec![gateway]);
+        table.set_routers(vec![gateway]);
+        table.learn(gateway, MAC, t(0));
+        (table, gateway)
+    }
+
+    /// Milliseconds of a duration, for `t`.
+    fn ms(duration: Duration) -> i64 {
+        duration.total_millis() as i64
+    }
+
+    #[test]
+    fn frames_from_a_routers_mac_keep_it_reachable_without_arp() {
+        let (mut table, gateway) = table_with_router();
+        let step = ms(REACHABLE_TIME) / 2;
+        let mut now = 0;
+        // Well past its lifetime, never asked, never answering ARP: it forwards.
+        while now < 3 * ms(LIFETIME) {
+            now += step;
+            table.saw_frame_from(0, MAC, t(now));
+            assert_eq!(table.resolve(gateway, t(now)), Resolution::Known(MAC));
+            assert_eq!(table.poll(t(now)), NeighborWork::default());
+        }
+    }
+
+    #[test]
+    fn a_router_being_probed_is_confirmed_by_its_next_frame() {
+        let (mut table, gateway) = table_with_router();
+        let stale = ms(REACHABLE_TIME);
+        assert_eq!(table.resolve(gateway, t(stale)), Resolution::Verify(MAC));
+        // Its replies are lost; a frame it forwards still comes in.
+        table.saw_frame_from(0, MAC, t(stale + 10));
+        let later = stale + ms(REQUEST_INTERVAL) * i64::from(UNICAST_PROBES + MAX_REQUESTS);
+        assert_eq!(
+            table.poll(t(later)),
+            NeighborWork::default(),
+            "no probe, no broadcast"
+        );
+        assert_eq!(table.resolve(gateway, t(later)), Resolution::Known(MAC));
+    }
+
+    #[test]
+    fn only_a_router_at_its_own_mac_on_its_own_nic_is_confirmed() {
+        let (mut table, gateway) = table_with_router();
+        let stale = ms(REACHABLE_TIME);
+        table.saw_frame_from(0, NEW_MAC, t(stale)); // another host on the link
+        table.saw_frame_from(1, MAC, t(stale)); // the same MAC on another NIC
+        assert_eq!(table.resolve(gateway, t(stale)), Resolution::Verify(MAC));
+        // A neighbour that is not a router is not confirmed by its frames either.
+        let host = uplink_host(9);
+        table.learn(host, NEW_MAC, t(0));
+        table.saw_frame_from(0, NEW_MAC, t(stale));
+        assert_eq!(table.resolve(host, t(stale)), Resolution::Verify(NEW_MAC));
+    }
+
+    #[test]
+    fn routers_frames_confirm_at_most_once_a_sighting_interval() {
+        let (mut table, gateway) = table_with_router();
+        table.saw_frame_from(0, MAC, t(1_000));
+        // A frame within the interval changes nothing: the entry was confirmed at 1 s.
+        table.saw_frame_from(0, MAC, t(1_000 + ms(ROUTER_SIGHTING_INTERVAL) - 1));
+        let stale = 1_000 + ms(REACHABLE_TIME);
+        assert_eq!(table.resolve(gateway, t(stale)), Resolution::Verify(MAC));
+    }
+
+    #[test]
+    fn a_router_that_stopped_forwarding_is_still_given_up() {
+        let (mut table, gateway) = table_with_router();
+        let stale = ms(REACHABLE_TIME);
+        assert_eq!(table.resolve(gateway, t(stale)), Resolution::Verify(MAC));
+        let mut now = stale;
+        for _ in 1..UNICAST_PROBES {
+            now += ms(REQUEST_INTERVAL);
+            assert_eq!(table.poll(t(now)).unicast, [(gateway, MAC)]);
+        }
+        for _ in 0..MAX_REQUESTS {
+            now += ms(REQUEST_INTERVAL);
+            assert_eq!(table.poll(t(now)).broadcast, [gateway]);
+        }
+        now += ms(REQUEST_INTERVAL);
+        assert_eq!(table.poll(t(now)).gave_up, [(gateway, 0)]);
+        // Its MAC is forgotten: a late frame from it does not bring it back.
+        table.saw_frame_from(0, MAC, t(now + 1));
+        assert_eq!(table.resolve(gateway, t(now + 1)), Resolution::Unknown);
+    }
+
+    #[test]
+    fn routers_keep_their_sightings_when_the_routers_are_set_again() {
+        let (mut table, gateway) = table_with_router();
+        table.saw_frame_from(0, MAC, t(1_000));
+        table.set_routers(vec![uplink_host(3), gateway]);
+        table.saw_frame_from(0, MAC, t(1_500)); // within the interval of the first sighting
+        let stale = 1_000 + ms(REACHABLE_TIME);
+        assert_eq!(table.resolve(gateway, t(stale)), Resolution::Verify(MAC));
     }
 }

@@ -143,6 +143,40 @@ fn stale_neighbour_is_verified_at_its_mac_while_packets_keep_flowing() {
     );
 }
 
+/// The gateway known at the start, then no ARP from it for well past its lifetime while
+/// `forwarded_by` sends in packets from the internet; returns what the client's next
+/// packet makes the appliance send.
+fn after_a_minute_of_internet_traffic_from(forwarded_by: Host) -> Sent {
+    let mut lab = unresolved_lab();
+    lab.teach(GATEWAY);
+    lab.send(CLIENT, &syn_from(40000)).ipv4_to(GATEWAY);
+    // Refused by the policy, but a frame the gateway forwarded all the same.
+    let from_internet = packets::tcp_syn(SERVER, 443, appliance_ip(UPLINK), 8443);
+    for _ in 0..5 {
+        lab.advance(REACHABLE_TIME / 2);
+        lab.send(forwarded_by, &from_internet);
+        lab.attach(CLIENT);
+    }
+    lab.send(CLIENT, &syn_from(40001))
+}
+
+#[test]
+fn a_gateway_that_keeps_forwarding_stays_known_when_its_arp_replies_are_lost() {
+    let sent = after_a_minute_of_internet_traffic_from(GATEWAY);
+    assert_eq!(
+        tcp_of(&sent.ipv4_to(GATEWAY)).src.port(),
+        40001,
+        "no ARP: {sent:?}"
+    );
+    // Frames from another MAC on the uplink do not vouch for the gateway: past its
+    // lifetime it is asked for again.
+    let stranger = Host {
+        mac: smoltcp::wire::EthernetAddress([0x02, 0x47, 0, 0, 0, 0x66]),
+        ..GATEWAY
+    };
+    after_a_minute_of_internet_traffic_from(stranger).assert_arp_request(UPLINK, GATEWAY.ip);
+}
+
 #[test]
 fn neighbour_is_resolved_again_once_its_entry_outlived_its_lifetime() {
     let mut lab = unresolved_lab();

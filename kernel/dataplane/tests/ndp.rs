@@ -6,7 +6,7 @@
 use dataplane::ndp::wire::{solicit, NdFrame, Outgoing, RaOptions};
 use dataplane::ndp::{NdDrop, NdEvent, NdOutcome, NeighborDiscovery, NextHop, SourceClass6};
 use dataplane::neighbor::{
-    MAX_REQUESTS, MAX_RESOLVING, MAX_RESOLVING_PER_SOURCE, REQUEST_INTERVAL,
+    MAX_REQUESTS, MAX_RESOLVING, MAX_RESOLVING_PER_SOURCE, REACHABLE_TIME, REQUEST_INTERVAL,
 };
 use dataplane::sink::RecordingSink;
 use smoltcp::time::{Duration, Instant};
@@ -746,6 +746,41 @@ fn a_router_lifetime_of_zero_withdraws_the_default_router() {
             gateway: None
         }]
     );
+}
+
+/// A router learned from its advertisement, past its reachable time (not its lifetime):
+/// with `forwarding`, frames from its MAC came in meanwhile. Returns the frames the next packet to it sent.
+fn router_after_reachable_time(forwarding: bool) -> Vec<(u8, Vec<u8>)> {
+    let mut nd = Nd::ready(SLAAC);
+    nd.receive(
+        0,
+        &to_all_nodes(ROUTER_MAC, a("fe80::1"), ra(Duration::from_secs(1800), &[])),
+    );
+    nd.poll();
+    for _ in 0..3 {
+        nd.advance(REACHABLE_TIME / 2);
+        if forwarding {
+            nd.nd.saw_frame_from(0, ROUTER_MAC, nd.now);
+        }
+    }
+    let (hop, sent) = nd.next_hop(0, a("fe80::1"), b"p");
+    assert_eq!(hop, NextHop::Resolved(ROUTER_MAC));
+    sent
+}
+
+#[test]
+fn a_router_that_forwards_needs_no_solicitation_to_stay_reachable() {
+    assert_eq!(router_after_reachable_time(true), []);
+    let probe = router_after_reachable_time(false);
+    assert_eq!(
+        probe.len(),
+        1,
+        "without its frames, a stale router is verified"
+    );
+    assert!(matches!(
+        sent(&probe[0].1).message,
+        NdiscRepr::NeighborSolicit { target_addr, .. } if target_addr == a("fe80::1")
+    ));
 }
 
 #[test]

@@ -49,10 +49,13 @@ impl Appliance<'_> {
         if let Some(detail) = self.refuses_client_mac(pd.nic, pd.ip.src, pd.sender_mac, pd.now) {
             return Err(Dropped::detail(DropReason::Spoofed, detail));
         }
+        // A router forwards from its own MAC: its frames show it is there, in both families.
+        self.neighbors.saw_frame_from(pd.nic, pd.sender_mac, pd.now);
+        self.ndp.saw_frame_from(pd.nic, pd.sender_mac, pd.now);
         if self.declared_client(pd.nic, pd.ip.src).is_some() {
             match pd.ip.src {
                 IpAddress::Ipv4(src) => {
-                    self.neighbors.confirm((pd.nic, src), pd.sender_mac, pd.now)
+                    self.neighbors.confirm((pd.nic, src), pd.sender_mac, pd.now);
                 }
                 IpAddress::Ipv6(src) => self.ndp.confirm(pd.nic, src, pd.sender_mac, pd.now),
             }

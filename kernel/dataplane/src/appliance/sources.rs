@@ -100,9 +100,12 @@ impl Appliance<'_> {
 
     /// Tells the neighbour table which next hops the configuration names: each NIC's
     /// gateway, the upstream resolvers and DHCP servers (or the gateway they are reached
-    /// through), and the declared clients. Called whenever the addressing changes.
+    /// through), and the declared clients; and which of them are routers (all but the
+    /// clients). Called whenever the addressing changes.
     pub(super) fn configure_next_hops(&mut self) {
-        let mut keys = self.routed_next_hops();
+        let routers = self.routed_next_hops();
+        let mut keys = routers.clone();
+        self.neighbors.set_routers(routers);
         keys.extend(self.declared_clients.iter().filter_map(|&(nic, addr, _)| {
             flow_addr_to_ipv4(addr).map(|a| (nic, Ipv4Address::from_bits(a)))
         }));

@@ -285,15 +285,22 @@ impl NeighborDiscovery {
 
     /// Tells the neighbour table the configured next hops — every NIC's default router and
     /// the declared clients — whose resolution is outside the sources' shares, so that no
-    /// flood of unresolvable destinations can starve it.
+    /// flood of unresolvable destinations can starve it; and which are the routers, which
+    /// the frames they forward confirm.
     fn refresh_configured(&mut self) {
         let routers = self
             .nics
             .iter()
             .enumerate()
             .filter_map(|(i, n)| Some((i as u8, n.gateway()?)));
-        let keys = routers.chain(self.declared.iter().copied()).collect();
+        let routers: Vec<_> = routers.collect();
+        let keys = routers
+            .iter()
+            .copied()
+            .chain(self.declared.iter().copied())
+            .collect();
         self.cache.set_configured(keys);
+        self.cache.set_routers(routers);
     }
 
     /// The addresses of `nic` that are not known to be duplicates (link-local first; the
@@ -370,6 +377,12 @@ impl NeighborDiscovery {
     /// advertisements do (an active client keeps its address).
     pub fn confirm(&mut self, nic: u8, addr: Ipv6Address, mac: EthernetAddress, now: Instant) {
         self.cache.confirm((nic, addr), mac, now);
+    }
+
+    /// A frame from `mac` came in on `nic`: a default router known at that MAC is there
+    /// (see [`NeighborTable::saw_frame_from`]).
+    pub fn saw_frame_from(&mut self, nic: u8, mac: EthernetAddress, now: Instant) {
+        self.cache.saw_frame_from(nic, mac, now);
     }
 
     /// Sets `addr` on `nic` at `mac` for good: packets go there without solicitation, and
