@@ -4,21 +4,89 @@
 //! these. `info` records print as `moat: <message>`, `warn` as `moat: warning: <message>`,
 //! `error` as `moat: error: <message>`. Records from other crates (drivers) are shown from
 //! `warn` up; `moat.log=debug` on the command line shows everything.
+//!
+//! Lines go through a [`ConsoleQueue`] and reach the UART only as fast as it takes them,
+//! never waiting for it: a console whose reader stops reading (a paused `virsh console`, a
+//! hung socket reader, a full pipe) must not stop the appliance. While booting, [`print`]
+//! hands each line to the UART at once; once the main loop runs, it only queues, and the
+//! loop [`pump`]s a bounded number of bytes a round, so a burst of lines (the stats
+//! report) holds packets up no longer than that. A line the full queue has no room for
+//! waits while the UART takes what it takes without waiting; if that frees no room (the
+//! console is not read), the line is lost whole and counted, and a warning in its place
+//! says how many.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 
+use dataplane::console_queue::ConsoleQueue;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use uart_16550::{backend::PioBackend, Config, Uart16550Tty};
 use x86_64::instructions::port::Port;
 
 use crate::interrupts::{without_interrupts, MainLock};
+use crate::time;
 
 /// I/O port base of COM1.
 const COM1: u16 = 0x3f8;
+/// Console output held while the UART does not take it: a few seconds of the busiest
+/// drop log. (A longer burst — a stats report for a large ruleset — goes out as fast as
+/// the UART takes it once the queue is full; only a console that is not read loses lines.)
+const QUEUE_BYTES: usize = 16 * 1024;
 
-/// The UART. Taken only outside interrupt context (a [`MainLock`]): exceptions and panics
-/// print through [`EmergencyWriter`] instead, which takes no lock.
-static CONSOLE: MainLock<Option<Uart16550Tty<PioBackend>>> = MainLock::new("the console", None);
+/// The UART and the lines waiting for it.
+struct Console {
+    uart: Option<Uart16550Tty<PioBackend>>,
+    queue: ConsoleQueue<QUEUE_BYTES>,
+    /// Whether lines wait for [`pump`] (the main loop runs) rather than going out at once.
+    deferred: bool,
+}
+
+impl Console {
+    /// Hands at most `max` waiting bytes to the UART, as many as it takes without waiting,
+    /// and then the warning about lines lost, if there is room for it now; returns how many
+    /// bytes the UART took.
+    fn send(&mut self, max: usize) -> usize {
+        let sent = send(&mut self.uart, &mut self.queue, max);
+        self.queue.report_lost();
+        sent
+    }
+}
+
+/// Hands at most `max` of `queue`'s bytes to `uart`, as many as it takes without waiting,
+/// a FIFO's worth each time it says its FIFO is empty (one status read per 16 bytes: each
+/// register access is a VM exit, an I/O helper under TCG); returns how many it took.
+fn send(
+    uart: &mut Option<Uart16550Tty<PioBackend>>,
+    queue: &mut ConsoleQueue<QUEUE_BYTES>,
+    max: usize,
+) -> usize {
+    let Some(uart) = uart.as_mut() else {
+        return 0;
+    };
+    let port = uart.inner_mut();
+    queue.drain(max, |bytes| {
+        let mut sent = 0;
+        while sent < bytes.len() {
+            let n = port.send_bytes(&bytes[sent..]);
+            if n == 0 {
+                break;
+            }
+            sent += n;
+        }
+        sent
+    })
+}
+
+/// The console. Taken only outside interrupt context (a [`MainLock`]): exceptions and
+/// panics print through [`EmergencyWriter`] instead, which only tries it.
+static CONSOLE: MainLock<Console> = MainLock::new(
+    "the console",
+    Console {
+        uart: None,
+        queue: ConsoleQueue::new(),
+        deferred: false,
+    },
+);
 static LOGGER: ConsoleLogger = ConsoleLogger;
 
 /// Initialises COM1 and installs the logger. Safe to call once, first thing at boot.
@@ -27,7 +95,7 @@ pub fn init(verbose: bool) {
     // nothing else in the kernel touches them (the emergency writer only writes THR/LSR when
     // the kernel is already stopping).
     let uart = unsafe { Uart16550Tty::new_port(COM1, Config::default()) };
-    *CONSOLE.lock() = uart.ok();
+    CONSOLE.lock().uart = uart.ok();
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(if verbose {
         LevelFilter::Trace
@@ -45,16 +113,64 @@ pub fn set_verbose(verbose: bool) {
     });
 }
 
-/// Writes formatted text to the console (no prefix). Lines should start with `moat: `.
+/// Queues formatted text for the console (no prefix; lines should start with `moat: `) and,
+/// until [`defer_to_main_loop`], sends what the UART takes at once.
 pub fn print(args: fmt::Arguments) {
-    // With interrupts off, so that a line is written in one piece.
+    // With interrupts off, so that a line goes in whole.
     without_interrupts(|_| {
-        if let Some(uart) = CONSOLE.lock().as_mut() {
-            let _ = FifoWriter(uart).write_fmt(args);
-        } else {
+        let mut console = CONSOLE.lock();
+        if console.uart.is_none() {
+            drop(console);
             let _ = EmergencyWriter.write_fmt(args);
+            return;
+        }
+        // A line with no room waits for nothing: it goes in once the UART has taken what
+        // it takes without waiting, or it is lost (and counted).
+        let Console { uart, queue, .. } = &mut *console;
+        queue.push_making_room(args, |queue| {
+            send(uart, queue, usize::MAX);
+        });
+        if !console.deferred {
+            console.send(usize::MAX);
         }
     });
+}
+
+/// From now on [`print`] only queues: the main loop sends with [`pump`].
+pub fn defer_to_main_loop() {
+    without_interrupts(|_| CONSOLE.lock().deferred = true);
+}
+
+/// What [`pump`] left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pumped {
+    /// Nothing waits.
+    Empty,
+    /// The UART took bytes and more wait: pump again soon.
+    Moving,
+    /// Bytes wait and the UART took none (its reader is not reading): try again later.
+    Blocked,
+}
+
+/// Sends at most `max` waiting bytes, as many as the UART takes without waiting.
+pub fn pump(max: usize) -> Pumped {
+    without_interrupts(|_| {
+        let mut console = CONSOLE.lock();
+        let sent = console.send(max);
+        match (console.queue.pending(), sent) {
+            (0, _) => Pumped::Empty,
+            (_, 0) => Pumped::Blocked,
+            _ => Pumped::Moving,
+        }
+    })
+}
+
+/// Sends what waits, for at most `micros` (before the appliance powers off).
+pub fn flush(micros: u64) {
+    let deadline = time::now_micros() + micros;
+    while pump(usize::MAX) != Pumped::Empty && time::now_micros() < deadline {
+        core::hint::spin_loop();
+    }
 }
 
 /// Prints one console line: `println!("moat: ready")`.
@@ -65,40 +181,40 @@ macro_rules! println {
     };
 }
 
-/// Writes text to the UART a transmit FIFO at a time: the line status is read once per
-/// 16 bytes rather than once per byte (`Uart16550Tty`'s own `Write` sends each byte on
-/// its own). Each register access is a VM exit (an I/O helper under TCG): the boot's
-/// console lines cost half as many. Newlines go out as CR LF.
-struct FifoWriter<'a>(&'a mut Uart16550Tty<PioBackend>);
+/// Set once the emergency writer gave up waiting for the UART: it then writes without
+/// waiting, so a console nobody reads cannot hold up the fatal path byte after byte.
+static EMERGENCY_GAVE_UP: AtomicBool = AtomicBool::new(false);
 
-impl Write for FifoWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let uart = self.0.inner_mut();
-        let mut lines = s.split('\n');
-        if let Some(first) = lines.next() {
-            uart.send_bytes_exact(first.as_bytes());
-        }
-        for line in lines {
-            uart.send_bytes_exact(b"\r\n");
-            uart.send_bytes_exact(line.as_bytes());
-        }
-        Ok(())
-    }
-}
-
-/// A lock-free writer straight to COM1, for the fatal path: it works even if the console
-/// lock is held by the code that faulted.
+/// A writer straight to COM1 for the fatal path, which needs no lock: it works even if
+/// the code that faulted holds the console. It first sends the lines still queued, if the
+/// console is free to take.
 pub struct EmergencyWriter;
 
 impl EmergencyWriter {
+    /// Sends the console's queued lines the way [`EmergencyWriter`] sends bytes (for the
+    /// fatal report, so that it follows what the appliance printed before it).
+    pub fn send_queued() {
+        if let Some(mut console) = CONSOLE.try_lock_when_stopping() {
+            console.queue.drain(usize::MAX, |bytes| {
+                for &byte in bytes {
+                    Self::write_byte(byte);
+                }
+                bytes.len()
+            });
+        }
+    }
+
     fn write_byte(byte: u8) {
         let mut line_status: Port<u8> = Port::new(COM1 + 5);
         let mut data: Port<u8> = Port::new(COM1);
         // SAFETY: reading LSR and writing THR of COM1 has no effect beyond sending a byte.
         unsafe {
             let mut spins = 0u32;
-            while line_status.read() & 0x20 == 0 && spins < 100_000 {
+            while !EMERGENCY_GAVE_UP.load(Ordering::Relaxed) && line_status.read() & 0x20 == 0 {
                 spins += 1;
+                if spins == 100_000 {
+                    EMERGENCY_GAVE_UP.store(true, Ordering::Relaxed);
+                }
             }
             data.write(byte);
         }

@@ -26,6 +26,7 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 pub fn stop(what: core::fmt::Arguments) -> ! {
     x86_64::instructions::interrupts::disable();
     if !STOPPING.swap(true, Ordering::SeqCst) {
+        EmergencyWriter::send_queued();
         let _ = writeln!(EmergencyWriter, "moat: FATAL {what}");
         let _ = writeln!(EmergencyWriter, "moat: halted (fail closed)");
     }

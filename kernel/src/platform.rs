@@ -13,6 +13,7 @@ use smoltcp::wire::EthernetAddress;
 use crate::acpi::{self, power};
 use crate::boot::BootInfo;
 use crate::cmdline::{Options, StatsSetting, WatchdogSetting};
+use crate::console::Pumped;
 use crate::devices::pcap_port::PcapPort;
 use crate::devices::pci::{self, PciBus};
 use crate::devices::virtio::net::features::{self, Offloads};
@@ -266,6 +267,15 @@ fn drain_capture(appliance: &mut Appliance<'static>, port: &mut PcapPort) -> boo
     written > 0 && capture.pending() > 0
 }
 
+/// Console bytes sent per round of the main loop, so a burst of lines (a stats report)
+/// costs forwarding a bounded time per round.
+const CONSOLE_BYTES_PER_ROUND: usize = 256;
+/// How soon an idle main loop tries again to send console lines the UART did not take.
+const CONSOLE_RETRY_MICROS: u64 = 10_000;
+/// How long the appliance waits for the console to take its last lines before it powers
+/// off.
+const CONSOLE_FLUSH_MICROS: u64 = 500_000;
+
 /// Longest the appliance sleeps without being asked to.
 const MAX_SLEEP_MICROS: u64 = 1_000_000;
 
@@ -279,11 +289,13 @@ const RX_BUDGET: usize = 32;
 /// frame leaves from its own receive buffer), services the NICs (completed transmissions
 /// taken back, receive rings refilled, each device notified at most once per queue), runs
 /// the data plane's timers when due (and services the NICs again if it did), unmasks the
-/// lines it serviced and pets the watchdog. A round that received anything (or finds a
-/// frame waiting as it is about to halt) is followed by another at once: the NICs are
-/// polled while busy, and under a flood the button and the watchdog are still served every
-/// round. An idle round sleeps until an interrupt or the next deadline, never longer than
-/// the watchdog's pet interval.
+/// lines it serviced, sends the console some of its waiting lines (at most
+/// [`CONSOLE_BYTES_PER_ROUND`]) and pets the watchdog. A round that received anything,
+/// finds a frame waiting as it is about to halt, or left console lines the UART is still
+/// taking is followed by another at once: the NICs are polled while busy, and under a
+/// flood the button and the watchdog are still served every round. An idle round sleeps
+/// until an interrupt or the next deadline, never longer than the watchdog's pet interval
+/// (nor than [`CONSOLE_RETRY_MICROS`] while the console is not read).
 fn main_loop(
     appliance: &mut Appliance<'static>,
     nics: &mut [FoundNic],
@@ -294,6 +306,7 @@ fn main_loop(
         w.pet_interval_micros().min(MAX_SLEEP_MICROS)
     });
     let mut next_poll = time::now();
+    console::defer_to_main_loop();
     loop {
         let fired = interrupts::take();
         if power::button_vector().is_some_and(|button| fired.contains(button))
@@ -339,11 +352,12 @@ fn main_loop(
         let capture_waits = pcap_port
             .as_mut()
             .is_some_and(|port| drain_capture(appliance, port));
+        let console = console::pump(CONSOLE_BYTES_PER_ROUND);
         lines::unmask_serviced(&fired);
         if let Some(watchdog) = watchdog.as_mut() {
             watchdog.keep_alive();
         }
-        if received || nic_set::any_received(nics) {
+        if received || nic_set::any_received(nics) || console == Pumped::Moving {
             continue;
         }
         let now = time::now();
@@ -355,6 +369,9 @@ fn main_loop(
         if capture_waits {
             sleep = sleep.min(CAPTURE_RETRY_MICROS);
         }
+        if console == Pumped::Blocked {
+            sleep = sleep.min(CONSOLE_RETRY_MICROS);
+        }
         time::arm_wakeup(sleep.clamp(100, max_sleep));
         interrupts::wait();
     }
@@ -364,6 +381,7 @@ fn shutdown(appliance: &mut Appliance<'static>, nics: &mut [FoundNic]) -> ! {
     println!("moat: shutdown");
     nic_set::report_losses(nics, appliance);
     appliance.report_final();
+    console::flush(CONSOLE_FLUSH_MICROS);
     power::power_off();
     // The hypervisor acts on the request asynchronously: give it time before concluding
     // that power-off failed.

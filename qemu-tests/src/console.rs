@@ -27,6 +27,8 @@ struct State {
     lines: Vec<String>,
     partial: Vec<u8>,
     closed: bool,
+    /// Whether the reader stops reading (a console nobody reads: [`Console::pause`]).
+    paused: bool,
 }
 
 /// What a wait sees each time the console changes.
@@ -54,6 +56,19 @@ impl Console {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stops reading QEMU's output, as a console reader that hung would: what QEMU writes
+    /// fills the pipe and then waits (QEMU's serial port stops taking bytes). At most one
+    /// read already under way still completes.
+    pub fn pause(&self) {
+        self.state().paused = true;
+    }
+
+    /// Reads again after [`Console::pause`].
+    pub fn resume(&self) {
+        self.state().paused = false;
+        self.shared.changed.notify_all();
     }
 
     /// Complete lines so far.
@@ -155,6 +170,18 @@ impl Console {
 fn read_console(mut stream: impl Read, shared: &Shared) {
     let mut buffer = [0u8; 4096];
     loop {
+        {
+            let mut state = shared
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            while state.paused {
+                state = shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        }
         let read = match stream.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,

@@ -84,6 +84,9 @@ pub struct VmSpec {
     /// The addresses the kernel's ruleset gives its NICs, in NIC order, when they are not
     /// the address plan's ([`appliance_address`]): checked against the boot report.
     pub addresses: Option<Vec<smoltcp::wire::Ipv4Cidr>>,
+    /// The size of the pipe QEMU writes the console to, when not the system's default
+    /// (64 KiB): a test of a console nobody reads fills a small one sooner.
+    pub console_pipe_bytes: Option<usize>,
 }
 
 impl VmSpec {
@@ -107,6 +110,7 @@ impl VmSpec {
             pcap: false,
             report_on_drop: true,
             addresses: None,
+            console_pipe_bytes: None,
         }
     }
 
@@ -242,6 +246,9 @@ impl Vm {
             .stdout
             .take()
             .ok_or_else(|| Failure::new("QEMU's stdout is not piped"))?;
+        if let Some(bytes) = spec.console_pipe_bytes {
+            resize_pipe(&stdout, bytes)?;
+        }
         let console = Console::attach(stdout);
         let qemu_errors = Arc::new(Mutex::new(String::new()));
         if let Some(mut stderr) = child.stderr.take() {
@@ -499,6 +506,22 @@ impl Drop for Vm {
                 .trim()
         );
     }
+}
+
+/// Sets the capacity of the pipe `end` belongs to (Linux rounds it up to a page).
+fn resize_pipe(end: &impl std::os::fd::AsRawFd, bytes: usize) -> Outcome {
+    let size = libc::c_int::try_from(bytes)
+        .map_err(|_| Failure::new(format!("a console pipe of {bytes} bytes is too big")))?;
+    // SAFETY: F_SETPIPE_SZ only changes the capacity of the pipe behind a descriptor this
+    // process owns (QEMU's stdout, held by `end` for the call).
+    let result = unsafe { libc::fcntl(end.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+    if result < 0 {
+        return Err(Failure::new(format!(
+            "resizing the console pipe to {bytes} bytes: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
 }
 
 /// A fresh directory for one VM's sockets. Unix socket paths must stay under 108 bytes, so it

@@ -46,6 +46,8 @@
 //!   loop may wait on a NIC whose transmit ring is full.
 //! - [`rng`]: the project's one seeded pseudo-random generator (NAT ports, and the host's
 //!   generators and tests); [`keys`]: the appliance's secrets, one per purpose.
+//! - [`console_queue`]: console lines waiting for the serial port, so printing never
+//!   waits on the console's reader (the kernel's console drains it).
 //! - `testutil` (feature `testutil`): the project's one test packet library.
 #![cfg_attr(not(test), no_std)]
 
@@ -59,6 +61,7 @@ pub mod budget;
 pub mod capture;
 pub mod checksum;
 pub mod config;
+pub mod console_queue;
 pub mod dhcp;
 pub mod drops;
 pub mod fragment;

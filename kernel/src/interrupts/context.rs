@@ -91,4 +91,10 @@ impl<T> MainLock<T> {
         forbid_in_handler(self.name);
         self.inner.lock()
     }
+
+    /// Takes the lock if it is free, from any context: only for the fatal path, which never
+    /// returns to whatever it interrupted.
+    pub fn try_lock_when_stopping(&self) -> Option<spin::MutexGuard<'_, T>> {
+        self.inner.try_lock()
+    }
 }

@@ -28,5 +28,6 @@ mod qubes;
 mod run_client;
 mod soak;
 mod stalled_client;
+mod stalled_console;
 mod tap_clients;
 mod watchdog;
