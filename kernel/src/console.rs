@@ -28,6 +28,8 @@ use crate::time;
 
 /// I/O port base of COM1.
 const COM1: u16 = 0x3f8;
+/// The UART's transmit FIFO.
+const FIFO_BYTES: usize = 16;
 /// Console output held while the UART does not take it: a few seconds of the busiest
 /// drop log. (A longer burst — a stats report for a large ruleset — goes out as fast as
 /// the UART takes it once the queue is full; only a console that is not read loses lines.)
@@ -124,12 +126,11 @@ pub fn print(args: fmt::Arguments) {
             let _ = EmergencyWriter.write_fmt(args);
             return;
         }
-        // A line with no room waits for nothing: it goes in once the UART has taken what
-        // it takes without waiting, or it is lost (and counted).
+        // A line with no room waits for nothing: it goes in once the UART has taken about
+        // as much as the line needs (a FIFO at a time, without waiting), or it is lost
+        // (and counted).
         let Console { uart, queue, .. } = &mut *console;
-        queue.push_making_room(args, |queue| {
-            send(uart, queue, usize::MAX);
-        });
+        queue.push_making_room(args, |queue| send(uart, queue, FIFO_BYTES));
         if !console.deferred {
             console.send(usize::MAX);
         }

@@ -60,28 +60,28 @@ impl<const N: usize> ConsoleQueue<N> {
     /// at all; returns whether it went in. Lost text is counted, and the warning about it
     /// goes in ahead of the next text that fits along with it.
     pub fn push(&mut self, args: fmt::Arguments) -> bool {
-        self.push_making_room(args, |_| {})
+        self.push_making_room(args, |_| 0)
     }
 
-    /// [`ConsoleQueue::push`], but when the text does not fit, `make_room` may first drain
-    /// the queue (as far as its port takes bytes without waiting) before the text is lost.
+    /// [`ConsoleQueue::push`], but while the text does not fit, `make_room` may drain some
+    /// of the queue (as far as its port takes bytes without waiting) and return how many
+    /// bytes it freed; the text is lost only once it frees none. (Draining a little at a
+    /// time frees about as much as the text needs, not the whole queue.)
     pub fn push_making_room(
         &mut self,
         args: fmt::Arguments,
-        make_room: impl FnOnce(&mut Self),
+        mut make_room: impl FnMut(&mut Self) -> usize,
     ) -> bool {
-        if self.try_push(args) {
-            return true;
+        while !self.try_push(args) {
+            if make_room(self) == 0 {
+                let mut counter = ByteCounter(0);
+                let _ = counter.write_fmt(args);
+                self.lost.lines += 1;
+                self.lost.bytes += counter.0 as u64;
+                return false;
+            }
         }
-        make_room(self);
-        if self.try_push(args) {
-            return true;
-        }
-        let mut counter = ByteCounter(0);
-        let _ = counter.write_fmt(args);
-        self.lost.lines += 1;
-        self.lost.bytes += counter.0 as u64;
-        false
+        true
     }
 
     /// Queues the warning about lost lines on its own, if lines were lost and it fits now
@@ -350,13 +350,25 @@ mod tests {
         let mut queue = ConsoleQueue::<64>::new();
         let mut out = String::new();
         for i in 0..20 {
+            // A port with a 16-byte FIFO.
+            let mut freed = 0;
             let went_in = queue.push_making_room(
                 format_args!("stats rule {i} {}\n", "x".repeat(20)),
                 |queue| {
-                    out.push_str(&drained(queue));
+                    let taken = queue.drain(16, |bytes| {
+                        out.push_str(core::str::from_utf8(bytes).unwrap());
+                        bytes.len()
+                    });
+                    freed += taken;
+                    taken
                 },
             );
             assert!(went_in, "line {i}");
+            // About the line's room was made (36 bytes at most), not the whole queue's.
+            assert!(
+                freed < 36 + 16,
+                "line {i}: {freed} bytes drained to make room"
+            );
         }
         out.push_str(&drained(&mut queue));
         let expected: String = (0..20)
@@ -374,7 +386,7 @@ mod tests {
         assert!(
             !queue.push_making_room(format_args!("{}\n", "b".repeat(20)), |queue| {
                 asked += 1;
-                assert_eq!(queue.drain(usize::MAX, |_| 0), 0);
+                queue.drain(usize::MAX, |_| 0)
             })
         );
         assert_eq!(asked, 1);
