@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use dataplane::appliance::ApplianceOptions;
 use dataplane::capture::{CaptureConfig, CaptureMode, CAPTURE_SHARES};
+use dataplane::console_queue::RetryDelay;
 use dataplane::keys::ApplianceKeys;
 use dataplane::state::StateTable;
 use dataplane::{Appliance, ApplianceConfig};
@@ -270,8 +271,10 @@ fn drain_capture(appliance: &mut Appliance<'static>, port: &mut PcapPort) -> boo
 /// Console bytes sent per round of the main loop, so a burst of lines (a stats report)
 /// costs forwarding a bounded time per round.
 const CONSOLE_BYTES_PER_ROUND: usize = 256;
-/// How soon an idle main loop tries again to send console lines the UART did not take.
-const CONSOLE_RETRY_MICROS: u64 = 10_000;
+/// How soon an idle main loop tries again to send console lines the UART did not take:
+/// first, and at most, the delay doubling while it still takes none.
+const CONSOLE_RETRY_FIRST: Duration = Duration::from_millis(10);
+const CONSOLE_RETRY_LONGEST: Duration = Duration::from_millis(1000);
 /// How long the appliance waits for the console to take its last lines before it powers
 /// off.
 const CONSOLE_FLUSH_MICROS: u64 = 500_000;
@@ -295,7 +298,8 @@ const RX_BUDGET: usize = 32;
 /// taking is followed by another at once: the NICs are polled while busy, and under a
 /// flood the button and the watchdog are still served every round. An idle round sleeps
 /// until an interrupt or the next deadline, never longer than the watchdog's pet interval
-/// (nor than [`CONSOLE_RETRY_MICROS`] while the console is not read).
+/// (nor than a [`RetryDelay`] from [`CONSOLE_RETRY_FIRST`] to [`CONSOLE_RETRY_LONGEST`]
+/// while the console is not read).
 fn main_loop(
     appliance: &mut Appliance<'static>,
     nics: &mut [FoundNic],
@@ -306,6 +310,7 @@ fn main_loop(
         w.pet_interval_micros().min(MAX_SLEEP_MICROS)
     });
     let mut next_poll = time::now();
+    let mut console_retry = RetryDelay::new(CONSOLE_RETRY_FIRST, CONSOLE_RETRY_LONGEST);
     console::defer_to_main_loop();
     loop {
         let fired = interrupts::take();
@@ -353,6 +358,9 @@ fn main_loop(
             .as_mut()
             .is_some_and(|port| drain_capture(appliance, port));
         let console = console::pump(CONSOLE_BYTES_PER_ROUND);
+        if console != Pumped::Blocked {
+            console_retry.moved();
+        }
         lines::unmask_serviced(&fired);
         if let Some(watchdog) = watchdog.as_mut() {
             watchdog.keep_alive();
@@ -370,7 +378,7 @@ fn main_loop(
             sleep = sleep.min(CAPTURE_RETRY_MICROS);
         }
         if console == Pumped::Blocked {
-            sleep = sleep.min(CONSOLE_RETRY_MICROS);
+            sleep = sleep.min(console_retry.blocked().total_micros());
         }
         time::arm_wakeup(sleep.clamp(100, max_sleep));
         interrupts::wait();

@@ -11,9 +11,12 @@
 //! Lines are kept or lost whole. When the ring has no room for a line, the line is counted
 //! and dropped; [`lost_line`]'s warning goes in where they are missing, as soon as it fits
 //! ([`ConsoleQueue::report_lost`]) or ahead of the next line that fits, so that a reader
-//! sees where lines are missing and how many. Newlines go out as CR LF.
+//! sees where lines are missing and how many. Newlines go out as CR LF. While the port
+//! takes nothing, [`RetryDelay`] spaces the tries out.
 
 use core::fmt::{self, Write};
+
+use smoltcp::time::Duration;
 
 /// Lines waiting for the console, in a ring of `N` bytes. See the module documentation.
 pub struct ConsoleQueue<const N: usize> {
@@ -195,6 +198,40 @@ impl Write for ByteCounter {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.0 += s.len();
         Ok(())
+    }
+}
+
+/// How long to wait before offering a console that takes nothing its lines again: from a
+/// first delay, doubling up to a longest one while it still takes nothing, and from the
+/// first again once it takes bytes — so that a console nobody reads for hours costs a
+/// wake-up a second, not a hundred, and one that comes back is served within a second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryDelay {
+    first: Duration,
+    longest: Duration,
+    next: Duration,
+}
+
+impl RetryDelay {
+    /// Delays from `first`, doubling up to `longest`.
+    pub const fn new(first: Duration, longest: Duration) -> RetryDelay {
+        RetryDelay {
+            first,
+            longest,
+            next: first,
+        }
+    }
+
+    /// The console took nothing again: how long to wait before the next try.
+    pub fn blocked(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.longest);
+        delay
+    }
+
+    /// The console took bytes (or had none to take): the next wait is the first again.
+    pub fn moved(&mut self) {
+        self.next = self.first;
     }
 }
 
@@ -423,6 +460,16 @@ mod tests {
             drained(&mut queue),
             alloc::format!("{}next\r\n", warning(1, 61))
         );
+    }
+
+    #[test]
+    fn retries_back_off_while_blocked_and_start_over_once_the_console_moves() {
+        let mut delay = RetryDelay::new(Duration::from_millis(10), Duration::from_millis(1000));
+        let waits: Vec<u64> = (0..9).map(|_| delay.blocked().total_millis()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        delay.moved();
+        assert_eq!(delay.blocked(), Duration::from_millis(10));
+        assert_eq!(delay.blocked(), Duration::from_millis(20));
     }
 
     #[test]
