@@ -179,8 +179,9 @@ pub fn run(boot: &BootInfo) -> ! {
         log::debug!("boot: {step} done at {at} µs, took {took} µs");
     });
     log::debug!(
-        "heap: {} KiB free after boot",
-        memory::heap::free_bytes() / 1024
+        "heap: {} KiB free after boot; page tables: {} KiB",
+        memory::heap::free_bytes() / 1024,
+        memory::frames::used_bytes() / 1024
     );
     fault::inject(boot_options);
     main_loop(&mut appliance, &mut nics, watchdog, pcap_port)

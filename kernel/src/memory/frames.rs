@@ -51,6 +51,18 @@ impl FreeRegions {
         *self = kept;
     }
 
+    /// The start of the smallest range that holds `size` bytes, other than the largest
+    /// range (the one the heap takes).
+    pub fn smallest_other_holding(&self, size: u64) -> Option<u64> {
+        let largest = self.largest();
+        self.ranges[..self.count]
+            .iter()
+            .copied()
+            .filter(|&(s, e)| e - s >= size && (s, e) != largest)
+            .min_by_key(|(s, e)| e - s)
+            .map(|(s, _)| s)
+    }
+
     /// The largest range (or `(0, 0)` if there is none).
     pub fn largest(&self) -> (u64, u64) {
         self.ranges[..self.count]
@@ -69,15 +81,33 @@ impl Default for FreeRegions {
 
 /// The frame pool: a bump allocator over a reserved range. Page tables are never freed.
 struct FramePool {
+    start: u64,
     next: u64,
     end: u64,
 }
 
-static POOL: MainLock<FramePool> = MainLock::new("the frame pool", FramePool { next: 0, end: 0 });
+static POOL: MainLock<FramePool> = MainLock::new(
+    "the frame pool",
+    FramePool {
+        start: 0,
+        next: 0,
+        end: 0,
+    },
+);
 
 /// Hands `[start, end)` to the frame pool.
 pub fn init(start: u64, end: u64) {
-    *POOL.lock() = FramePool { next: start, end };
+    *POOL.lock() = FramePool {
+        start,
+        next: start,
+        end,
+    };
+}
+
+/// Bytes of the frame pool handed out so far.
+pub fn used_bytes() -> u64 {
+    let pool = POOL.lock();
+    pool.next - pool.start
 }
 
 /// Allocates zeroed page-table frames from the pool.

@@ -1,9 +1,11 @@
 //! Physical memory, the heap and the page tables.
 //!
 //! At boot, [`init`] takes the memory map, carves out what is already in use (the first
-//! MiB, the kernel image), keeps a small pool of page frames for page tables
-//! ([`frames`]), gives the rest of the largest region to the heap ([`heap`]) and switches
-//! to page tables that enforce W^X with a guard page under the stack ([`paging`]).
+//! 64 KiB, the BIOS area below 1 MiB, the kernel image), keeps a small pool of page frames
+//! for page tables ([`frames`]) in the smallest free region that holds it — on a PC, the
+//! memory below 640 KiB, which nothing else would use — gives the largest region to the
+//! heap ([`heap`]) and switches to page tables that enforce W^X with a guard page under
+//! the stack ([`paging`]).
 //!
 //! Everything is identity-mapped (virtual address = physical address), which keeps DMA
 //! for virtio trivial: a heap buffer's address is what the device is given.
@@ -18,6 +20,14 @@ use crate::boot::{BootInfo, RegionKind};
 pub const PAGE_SIZE: u64 = 4096;
 /// Memory reserved for page-table frames (enough for MMIO mappings made after boot).
 const FRAME_POOL: u64 = 512 * 1024;
+/// The first 64 KiB are never used: real-mode structures and BIOS data (Linux keeps them
+/// too, against firmware that writes there).
+const LOW_RESERVED: u64 = 64 * 1024;
+/// From here to 1 MiB: the extended BIOS data area, video memory and ROMs, whatever the
+/// memory map says.
+const BIOS_AREA: u64 = 0x9_f000;
+/// Smallest heap worth booting with.
+const MIN_HEAP: u64 = 2 * 1024 * 1024;
 /// The early identity map covers the first 4 GiB; memory above it is not used.
 pub const EARLY_MAP_LIMIT: u64 = 0x1_0000_0000;
 
@@ -117,25 +127,30 @@ pub fn init(boot: &BootInfo) -> Result<MemorySummary, MemoryError> {
         }
         free.add(region.start, region.end.min(EARLY_MAP_LIMIT));
     }
-    // The first MiB (real-mode structures, BIOS data) and the kernel image are taken.
-    free.remove(0, 0x10_0000);
+    free.remove(0, LOW_RESERVED);
+    free.remove(BIOS_AREA, 0x10_0000);
     free.remove(layout.start, layout.end);
 
     let (start, end) = free.largest();
-    let size = end - start;
-    if size < FRAME_POOL + 2 * 1024 * 1024 {
-        return Err(MemoryError::TooLittleMemory { largest: size });
+    let (pool_start, heap_start) = match free.smallest_other_holding(FRAME_POOL) {
+        Some(pool_start) => (pool_start, start),
+        None => (start, start + FRAME_POOL),
+    };
+    let heap = end.saturating_sub(heap_start);
+    if heap < MIN_HEAP {
+        return Err(MemoryError::TooLittleMemory {
+            largest: end - start,
+        });
     }
-    let pool_start = start;
-    let heap_start = start + FRAME_POOL;
-    frames::init(pool_start, heap_start);
+    frames::init(pool_start, pool_start + FRAME_POOL);
     // SAFETY: `heap_start..end` is usable RAM (memory map), below 4 GiB so identity-mapped
-    // by the early tables, and no longer in the free list: nothing else will use it.
-    unsafe { heap::init(heap_start, end - heap_start) };
+    // by the early tables, outside the frame pool and no longer in the free list: nothing
+    // else will use it.
+    unsafe { heap::init(heap_start, heap) };
     paging::init(&layout, boot).map_err(MemoryError::Paging)?;
     Ok(MemorySummary {
         usable: boot.usable_bytes(),
-        heap: end - heap_start,
+        heap,
         ignored_high,
     })
 }
