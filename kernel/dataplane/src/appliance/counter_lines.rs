@@ -14,7 +14,6 @@
 //! is its current value: on a schedule only what changed is printed, at shutdown every
 //! non-zero counter.
 
-use alloc::vec::Vec;
 use core::fmt;
 
 use crate::capture::CaptureStats;
@@ -49,36 +48,49 @@ impl fmt::Display for RuleLine {
 }
 
 /// Every ruleset rule's line, in ruleset order, then the default's: compiled rules from the
-/// same source rule (same position) are summed into one.
-pub fn rule_lines(policy: &Policy, counters: &RuleCounters) -> Vec<RuleLine> {
-    let mut lines: Vec<RuleLine> = Vec::new();
-    let mut last_pos = None;
-    for (id, count) in counters.iter() {
-        let (number, pos) = match id {
-            RuleId::Rule(index) => match policy.rules.get(index as usize) {
-                Some(rule) => (Some(()), rule.pos),
-                None => continue,
-            },
-            RuleId::Default => (None, policy.default.pos),
+/// same source rule (same position) are summed into one. Lazy and in one pass over the
+/// counters: a report allocates nothing, whatever the number of rules.
+pub fn rule_lines<'a>(
+    policy: &'a Policy,
+    counters: &'a RuleCounters,
+) -> impl Iterator<Item = RuleLine> + 'a {
+    // Each counter with its rule's source position (`None`: the default).
+    let mut entries = counters
+        .iter()
+        .filter_map(move |(id, count)| match id {
+            RuleId::Rule(index) => policy
+                .rules
+                .get(index as usize)
+                .map(|rule| (Some(rule.pos), count)),
+            RuleId::Default => Some((None, count)),
+        })
+        .peekable();
+    let mut numbered = 0;
+    core::iter::from_fn(move || {
+        let (pos, mut count) = entries.next()?;
+        let Some(pos) = pos else {
+            return Some(RuleLine {
+                number: None,
+                line: policy.default.pos.line,
+                count,
+            });
         };
-        match (lines.last_mut(), number) {
-            (Some(previous), Some(())) if last_pos == Some(pos) => {
-                previous.count.packets += count.packets;
-                previous.count.bytes += count.bytes;
-                previous.count.states += count.states;
+        while let Some(&(Some(next), more)) = entries.peek() {
+            if next != pos {
+                break;
             }
-            _ => {
-                let rules_so_far = lines.iter().filter(|l| l.number.is_some()).count() as u32;
-                lines.push(RuleLine {
-                    number: number.map(|()| rules_so_far + 1),
-                    line: pos.line,
-                    count,
-                });
-            }
+            count.packets += more.packets;
+            count.bytes += more.bytes;
+            count.states += more.states;
+            entries.next();
         }
-        last_pos = number.map(|()| pos);
-    }
-    lines
+        numbered += 1;
+        Some(RuleLine {
+            number: Some(numbered),
+            line: pos.line,
+            count,
+        })
+    })
 }
 
 /// One drop reason's line: `drop reason=spoofed count=5`.
@@ -149,6 +161,79 @@ mod tests {
             ..line
         };
         assert!(alloc::format!("{default}").starts_with("rule=default line=12 "));
+    }
+
+    /// A rule compiled from the source rule at `line` (only its position matters here).
+    fn compiled_at(line: u32) -> crate::policy::Rule {
+        use crate::policy::{Action, Rule, SourcePos, Span, StateLimits};
+        Rule {
+            pos: SourcePos { line, column: 1 },
+            action: Action::Pass,
+            log: false,
+            allow_opts: false,
+            limits: StateLimits {
+                max_states: 0,
+                max_states_per_source: 0,
+            },
+            in_nic: Span::EMPTY,
+            out: Span::EMPTY,
+            protocol: Span::EMPTY,
+            src: Span::EMPTY,
+            dst: Span::EMPTY,
+            src_port: Span::EMPTY,
+            dst_port: Span::EMPTY,
+            icmp_type: Span::EMPTY,
+            icmp_code: Span::EMPTY,
+            redirect: Span::EMPTY,
+        }
+    }
+
+    #[test]
+    fn compiled_rules_of_one_source_rule_make_one_numbered_line_and_the_default_comes_last() {
+        let mut buf = crate::policy::PolicyBuf::default();
+        buf.rules = [4, 4, 7, 9, 9, 9]
+            .into_iter()
+            .map(compiled_at)
+            .collect::<alloc::vec::Vec<_>>();
+        buf.default.pos.line = 12;
+        let policy = buf.as_policy();
+        let mut counters = RuleCounters::new(policy.rules.len());
+        for (rule, bytes) in [(0, 10), (1, 20), (2, 5), (3, 1), (5, 2)] {
+            counters.decided(RuleId::Rule(rule), bytes);
+        }
+        counters.state_created(RuleId::Rule(1));
+        counters.decided(RuleId::Default, 40);
+        let lines: alloc::vec::Vec<RuleLine> = rule_lines(&policy, &counters).collect();
+        let count = |packets, bytes, states| RuleCount {
+            packets,
+            bytes,
+            states,
+        };
+        assert_eq!(
+            lines,
+            [
+                RuleLine {
+                    number: Some(1),
+                    line: 4,
+                    count: count(2, 30, 1)
+                },
+                RuleLine {
+                    number: Some(2),
+                    line: 7,
+                    count: count(1, 5, 0)
+                },
+                RuleLine {
+                    number: Some(3),
+                    line: 9,
+                    count: count(2, 3, 0)
+                },
+                RuleLine {
+                    number: None,
+                    line: 12,
+                    count: count(1, 40, 0)
+                },
+            ]
+        );
     }
 
     #[test]

@@ -330,6 +330,7 @@ impl<'p> Appliance<'p> {
             .collect();
         declared_clients.sort_unstable();
         let rule_counts = RuleCounters::new(policy.rules.len());
+        let rule_lines = counter_lines::rule_lines(&policy, &rule_counts).count();
         let mut pinned_macs: Vec<((u8, u128), EthernetAddress)> = policy
             .clients
             .iter()
@@ -364,7 +365,7 @@ impl<'p> Appliance<'p> {
             capture: Capture::new(options.capture, options.keys.shares),
             upstream_dns,
             dhcp_servers,
-            stats: report::Reporter::new(now, options.stats_interval),
+            stats: report::Reporter::new(now, options.stats_interval, rule_lines),
         };
         appliance.configure_next_hops();
         appliance.upstream_resolvers_changed(now);
@@ -674,7 +675,7 @@ impl<'p> Appliance<'p> {
     /// with a non-zero counter ([`counter_lines`] has the format).
     pub fn report_final(&self) {
         let rules = counter_lines::rule_lines(&self.policy, &self.rule_counts);
-        report::print_final(&self.stats(), &rules);
+        report::print_final(&self.stats(), rules);
     }
 
     /// The packet capture: the kernel drains its pcap stream ([`Capture::drain`]).

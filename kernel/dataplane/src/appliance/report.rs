@@ -2,6 +2,7 @@
 //! that changed, [`super::counter_lines`]), and once more at shutdown with every non-zero
 //! counter ([`super::Appliance::report_final`]).
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -100,17 +101,24 @@ fn write_device_losses(f: &mut fmt::Formatter, losses: &DeviceLosses) -> fmt::Re
 pub(super) struct Reporter {
     interval: Option<Duration>,
     last_printed: Option<Stats>,
-    last_rules: Vec<RuleLine>,
+    /// Each rule line's counters as last printed, by line.
+    last_rules: Vec<RuleCount>,
     last_drops: DropCounters,
     next_at: Instant,
 }
 
 impl Reporter {
-    pub(super) fn new(now: Instant, interval: Option<Duration>) -> Reporter {
+    /// A reporter for a policy of `rule_lines` rule lines (the default's included): their
+    /// last printed counters are kept from the start, so that reports allocate nothing.
+    pub(super) fn new(now: Instant, interval: Option<Duration>, rule_lines: usize) -> Reporter {
         Reporter {
             interval,
             last_printed: None,
-            last_rules: Vec::new(),
+            last_rules: if interval.is_some() {
+                vec![RuleCount::default(); rule_lines]
+            } else {
+                Vec::new()
+            },
             last_drops: DropCounters::default(),
             next_at: now,
         }
@@ -128,7 +136,12 @@ impl Reporter {
 
     /// Prints what changed since the last report: the stats line, then a line per rule
     /// and per drop reason whose counters moved.
-    pub(super) fn print_changes(&mut self, now: Instant, stats: &Stats, rules: Vec<RuleLine>) {
+    pub(super) fn print_changes(
+        &mut self,
+        now: Instant,
+        stats: &Stats,
+        rules: impl Iterator<Item = RuleLine>,
+    ) {
         let Some(interval) = self.interval else {
             return;
         };
@@ -136,10 +149,14 @@ impl Reporter {
             return;
         }
         log::info!("stats {stats}");
-        for (i, line) in rules.iter().enumerate() {
-            let before = self.last_rules.get(i).map(|l| l.count);
-            if before.unwrap_or_default() != line.count {
+        for (i, line) in rules.enumerate() {
+            let before = self.last_rules.get(i).copied().unwrap_or_default();
+            if before != line.count {
                 log::info!("stats {line}");
+            }
+            match self.last_rules.get_mut(i) {
+                Some(last) => *last = line.count,
+                None => self.last_rules.push(line.count),
             }
         }
         for line in changed_drops(&stats.drops, &self.last_drops) {
@@ -150,7 +167,6 @@ impl Reporter {
             log::info!("stats {}", CaptureLine(capture));
         }
         self.last_drops = stats.drops;
-        self.last_rules = rules;
         self.last_printed = Some(stats.clone());
         self.next_at = now + interval;
     }
@@ -158,9 +174,9 @@ impl Reporter {
 
 /// Prints the final report: the stats line (as `final …`), then a line for every rule and
 /// drop reason with a non-zero counter.
-pub(super) fn print_final(stats: &Stats, rules: &[RuleLine]) {
+pub(super) fn print_final(stats: &Stats, rules: impl Iterator<Item = RuleLine>) {
     log::info!("final {stats}");
-    for line in rules.iter().filter(|l| l.count != RuleCount::default()) {
+    for line in rules.filter(|l| l.count != RuleCount::default()) {
         log::info!("stats {line}");
     }
     for line in changed_drops(&stats.drops, &DropCounters::default()) {
