@@ -1,9 +1,8 @@
-//! Links the kernel at 1 MiB with its own linker script, and compiles the ruleset into the
-//! image.
+//! Links the kernel at 1 MiB with its own linker script.
 //!
-//! `MOAT_RULES` names the ruleset file (default: `rules/default.rules` in the workspace).
-//! A ruleset that does not compile, or whose `test` lines fail, fails this build with the
-//! compiler's diagnostics: a broken policy never becomes an image.
+//! The ruleset is not compiled here: the kernel is built once, and `image build` writes the
+//! compiled ruleset into the ELF's `.moat_policy` segment (see `linker.ld`), so a ruleset
+//! change never recompiles the kernel.
 
 use std::path::PathBuf;
 
@@ -19,30 +18,4 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=MOAT_RULES");
-
-    let rules = match std::env::var_os("MOAT_RULES") {
-        Some(path) => PathBuf::from(path),
-        None => dir.join("../rules/default.rules"),
-    };
-    println!("cargo:rerun-if-changed={}", rules.display());
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("policy.rs");
-    match rules::kernel_build::compile_for_kernel(&rules, &out) {
-        Ok(summary) => {
-            for warning in &summary.warnings {
-                for line in warning.lines() {
-                    println!("cargo:warning={line}");
-                }
-            }
-        }
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            eprintln!(
-                "error: the ruleset {} does not compile; no image was built",
-                rules.display()
-            );
-            std::process::exit(1);
-        }
-    }
 }

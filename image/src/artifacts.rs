@@ -10,6 +10,7 @@ use crate::disk_image::{partial_path, write_qcow2, DiskImageBuild};
 use crate::error::{Error, Result};
 use crate::kernel_build::{Diagnostics, KernelBuild};
 use crate::workspace::Workspace;
+use crate::{policy_embed, ruleset};
 
 /// File names of the artifacts inside the output directory.
 pub const ELF_NAME: &str = "moat.elf";
@@ -21,7 +22,7 @@ pub const QCOW2_NAME: &str = "moat.qcow2";
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-    /// Ruleset file (`None`: `rules/default.rules`, or the kernel's placeholder).
+    /// Ruleset file (`None`: `rules/default.rules`).
     pub rules: Option<PathBuf>,
     /// Cargo features of the kernel.
     pub features: Vec<String>,
@@ -117,28 +118,41 @@ impl std::fmt::Display for ArtifactDigest {
     }
 }
 
-/// Builds the kernel and writes the three artifacts.
+/// Compiles the ruleset, builds the kernel (a no-op when only the ruleset changed), writes
+/// the ruleset into a copy of the kernel ELF and writes the three artifacts.
 pub fn build(workspace: &Workspace, request: &BuildRequest) -> Result<Artifacts> {
     let out_dir = request
         .out_dir
         .clone()
         .unwrap_or_else(|| workspace.artifact_dir());
+    let rules = ruleset::resolve(workspace, request.rules.as_deref())?;
+    let policy = ruleset::compile(workspace, &rules, request.diagnostics)?;
     let kernel = KernelBuild {
-        rules: request.rules.clone(),
         features: request.features.clone(),
         diagnostics: request.diagnostics,
     }
     .run(workspace)?;
-    package(&kernel.elf, &out_dir, &request.kernel_cmdline)
+    let linked = std::fs::read(&kernel.elf).map_err(Error::io(&kernel.elf))?;
+    let elf = policy_embed::embed(&linked, &policy).map_err(|source| Error::Embed {
+        elf: kernel.elf.clone(),
+        source,
+    })?;
+    write_artifacts(&elf, &out_dir, &request.kernel_cmdline)
 }
 
 /// Writes the three artifacts for an already built kernel ELF (the kernel, or any other
 /// Multiboot2 + PVH ELF such as the probe guest) into `out_dir`.
 pub fn package(kernel_elf: &Path, out_dir: &Path, kernel_cmdline: &str) -> Result<Artifacts> {
+    let elf = std::fs::read(kernel_elf).map_err(Error::io(kernel_elf))?;
+    write_artifacts(&elf, out_dir, kernel_cmdline)
+}
+
+/// Writes `elf` as `moat.elf`, then the disk image and its qcow2 conversion, into `out_dir`.
+fn write_artifacts(elf: &[u8], out_dir: &Path, kernel_cmdline: &str) -> Result<Artifacts> {
     std::fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
     let artifacts = Artifacts::in_dir(out_dir);
     let partial_elf = partial_path(&artifacts.elf);
-    std::fs::copy(kernel_elf, &partial_elf).map_err(Error::io(kernel_elf))?;
+    std::fs::write(&partial_elf, elf).map_err(Error::io(&partial_elf))?;
     std::fs::rename(&partial_elf, &artifacts.elf).map_err(Error::io(&artifacts.elf))?;
 
     let kernel_digest = ArtifactDigest::of(&artifacts.elf)?;

@@ -29,8 +29,27 @@ pub enum Error {
         /// Why it cannot be used.
         source: std::io::Error,
     },
-    /// `cargo build` of the kernel failed; `output` is cargo's stderr (the compiler's or the
-    /// ruleset compiler's diagnostics), empty when it was already shown on the terminal.
+    /// The ruleset compiler refused the ruleset (or its tests failed); `output` is its
+    /// diagnostics, empty when they were already shown on the terminal.
+    #[error("the ruleset {} does not compile; no image was built{}", .path.display(), diagnostics(.output))]
+    RulesetCompile {
+        /// The ruleset file.
+        path: PathBuf,
+        /// Exit status of the compiler.
+        status: ExitStatus,
+        /// What it printed on stderr, if it was captured.
+        output: String,
+    },
+    /// The compiled ruleset could not be written into the kernel ELF.
+    #[error("{}: cannot embed the ruleset: {source}", .elf.display())]
+    Embed {
+        /// The kernel ELF.
+        elf: PathBuf,
+        /// What is wrong with it.
+        source: crate::policy_embed::EmbedError,
+    },
+    /// `cargo build` of the kernel failed; `output` is cargo's stderr (the compiler's
+    /// diagnostics), empty when it was already shown on the terminal.
     #[error("the Moat kernel failed to build ({status}){}", diagnostics(.output))]
     KernelBuild {
         /// Exit status of cargo.

@@ -1,8 +1,8 @@
-//! Builds the Moat kernel ELF for `x86_64-unknown-none` with a chosen ruleset.
+//! Builds the Moat kernel ELF for `x86_64-unknown-none`.
 //!
-//! The kernel's build script compiles the ruleset named by `MOAT_RULES`; a broken ruleset
-//! fails that cargo build with the ruleset compiler's diagnostics, which are passed on
-//! unchanged (never an image built from a ruleset that did not compile).
+//! The kernel does not depend on the ruleset: it is compiled once per set of features, and
+//! the ruleset is written into a copy of its ELF afterwards ([`crate::ruleset`],
+//! [`crate::policy_embed`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,8 +16,6 @@ pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
 pub const KERNEL_PACKAGE: &str = "moat-kernel";
 /// Name of the kernel binary.
 pub const KERNEL_BINARY: &str = "moat";
-/// Environment variable through which the kernel's build script receives the ruleset path.
-pub const RULES_ENV: &str = "MOAT_RULES";
 
 /// Where cargo's diagnostics go while the kernel builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +26,9 @@ pub enum Diagnostics {
     Capture,
 }
 
-/// One kernel build: which ruleset, which cargo features.
+/// One kernel build: which cargo features.
 #[derive(Debug, Clone)]
 pub struct KernelBuild {
-    /// Ruleset file; `None` builds `rules/default.rules` when it exists, else the kernel's
-    /// built-in placeholder.
-    pub rules: Option<PathBuf>,
     /// Cargo features of `moat-kernel` (e.g. `fault-injection`).
     pub features: Vec<String>,
     /// Where cargo's output goes.
@@ -44,15 +39,13 @@ pub struct KernelBuild {
 #[derive(Debug, Clone)]
 pub struct BuiltKernel {
     /// The ELF cargo produced (inside the target directory; copy it before the next build).
+    /// Its policy segment says "no ruleset" until one is embedded.
     pub elf: PathBuf,
-    /// The ruleset it was built with, `None` for the kernel's placeholder.
-    pub rules: Option<PathBuf>,
 }
 
 impl KernelBuild {
     /// Runs `cargo build --release -p moat-kernel --target x86_64-unknown-none`.
     pub fn run(&self, workspace: &Workspace) -> Result<BuiltKernel> {
-        let rules = self.ruleset(workspace)?;
         let mut cargo = Command::new(cargo_program());
         cargo
             .arg("build")
@@ -66,10 +59,6 @@ impl KernelBuild {
         if !self.features.is_empty() {
             cargo.arg("--features").arg(self.features.join(","));
         }
-        match &rules {
-            Some(path) => cargo.env(RULES_ENV, path),
-            None => cargo.env_remove(RULES_ENV),
-        };
         let spawn_error = |source| Error::Spawn {
             program: "cargo build (kernel)".into(),
             source,
@@ -95,25 +84,7 @@ impl KernelBuild {
         if !elf.is_file() {
             return Err(Error::MissingArtifact { path: elf });
         }
-        Ok(BuiltKernel { elf, rules })
-    }
-
-    /// The ruleset to pass in `MOAT_RULES`, as an absolute path, checked to be readable.
-    fn ruleset(&self, workspace: &Workspace) -> Result<Option<PathBuf>> {
-        let requested = match &self.rules {
-            Some(path) => path.clone(),
-            None if workspace.default_rules().is_file() => workspace.default_rules(),
-            None => return Ok(None),
-        };
-        let absolute = std::fs::canonicalize(&requested).map_err(|source| Error::Ruleset {
-            path: requested.clone(),
-            source,
-        })?;
-        std::fs::File::open(&absolute).map_err(|source| Error::Ruleset {
-            path: requested,
-            source,
-        })?;
-        Ok(Some(absolute))
+        Ok(BuiltKernel { elf })
     }
 }
 
@@ -128,25 +99,6 @@ pub fn kernel_elf_path(target_dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_missing_ruleset_is_reported_with_its_path_before_cargo_runs() {
-        let workspace = Workspace {
-            root: PathBuf::from("/nonexistent"),
-            target_dir: PathBuf::from("/nonexistent/t"),
-        };
-        let build = KernelBuild {
-            rules: Some(PathBuf::from("/nonexistent/missing.rules")),
-            features: vec![],
-            diagnostics: Diagnostics::Capture,
-        };
-        let error = build.run(&workspace).unwrap_err();
-        assert!(matches!(error, Error::Ruleset { .. }), "{error}");
-        assert!(
-            error.to_string().contains("/nonexistent/missing.rules"),
-            "{error}"
-        );
-    }
 
     #[test]
     fn the_kernel_elf_lands_under_the_bare_metal_target() {

@@ -22,8 +22,10 @@ pub mod error;
 pub mod host_tools;
 pub mod kernel_build;
 pub mod libvirt;
+pub mod policy_embed;
 pub mod probe_guest;
 pub mod qemu;
+pub mod ruleset;
 pub mod shell;
 pub mod workspace;
 

@@ -12,6 +12,7 @@ mod boot;
 mod cmdline;
 mod console;
 mod devices;
+mod embedded_policy;
 mod entropy;
 mod fatal;
 mod fault;

@@ -24,20 +24,17 @@ use crate::devices::watchdog::{self, Watchdog};
 use crate::devices::{ioapic, lapic, pic};
 use crate::entropy::Entropy;
 use crate::interrupts::{lines, without_interrupts};
-use crate::{console, fatal, fault, interrupts, memory, println, time, VERSION};
-
-/// The compiled ruleset embedded in this image.
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/policy.rs"));
-}
+use crate::{console, embedded_policy, fatal, fault, interrupts, memory, println, time, VERSION};
 
 /// Boots the platform, brings up the NICs and runs the appliance forever.
 pub fn run(boot: &BootInfo) -> ! {
-    println!(
-        "moat {VERSION}: ruleset {} sha256:{}",
-        embedded::RULESET_NAME,
-        embedded::RULESET_DIGEST
-    );
+    match embedded_policy::identity() {
+        Ok((name, digest)) => println!("moat {VERSION}: ruleset {name} sha256:{digest}"),
+        Err(e) => {
+            println!("moat {VERSION}: no usable ruleset");
+            fatal::stop(format_args!("{e}"))
+        }
+    }
     // After the banner, so that the banner stays the first line and each report follows it.
     let boot_options = &Options::parse(boot.cmdline(), |problem| log::warn!("{problem}"));
     console::set_verbose(boot_options.verbose);
@@ -46,6 +43,10 @@ pub fn run(boot: &BootInfo) -> ! {
     time::checkpoint("interrupt table");
     let memory = memory::init(boot).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
     time::checkpoint("memory");
+    let policy = embedded_policy::load(memory.policy_at)
+        .unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
+    memory::release_policy(&memory);
+    time::checkpoint("policy");
     let firmware = acpi::discover(boot.rsdp).unwrap_or_else(|e| fatal::stop(format_args!("{e}")));
     time::checkpoint("acpi tables");
 
@@ -67,7 +68,7 @@ pub fn run(boot: &BootInfo) -> ! {
         "moat: boot {}, {} MiB RAM ({} MiB heap), tsc {} MHz, lapic timer {} MHz{}, power button {}",
         boot.protocol,
         memory.usable >> 20,
-        memory.heap >> 20,
+        (memory.heap + memory.policy_spare) >> 20,
         clock.tsc_hz / 1_000_000,
         clock.lapic_hz / 1_000_000,
         if clock.measured { "" } else { " (assumed: no PIT)" },
@@ -100,7 +101,7 @@ pub fn run(boot: &BootInfo) -> ! {
     }
 
     let macs: Vec<EthernetAddress> = nics.iter().map(|n| EthernetAddress(n.nic.mac())).collect();
-    let mut config = ApplianceConfig::from_policy(&embedded::POLICY, &macs);
+    let mut config = ApplianceConfig::from_policy(policy, &macs);
     for (offloads, found) in config.offloads.iter_mut().zip(&nics) {
         *offloads = features::transmit_offloads(found.nic.accepted());
     }
@@ -157,11 +158,11 @@ pub fn run(boot: &BootInfo) -> ! {
         },
         ..ApplianceOptions::default()
     };
-    let mut appliance = Appliance::new(embedded::POLICY, &config, options, time::now());
+    let mut appliance = Appliance::new(*policy, &config, options, time::now());
     time::checkpoint("data plane");
     println!(
         "moat: {} rules, state table {} flows ({} KiB)",
-        embedded::POLICY.rules.len(),
+        policy.rules.len(),
         options.state_capacity,
         StateTable::memory_bytes(options.state_capacity) / 1024
     );

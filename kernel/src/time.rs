@@ -34,8 +34,8 @@ pub fn mark_entry() {
     TSC_AT_ENTRY.store(rdtsc(), Ordering::Relaxed);
 }
 
-/// Most boot steps [`checkpoint`] keeps (the boot notes 15; later ones are not kept).
-const CHECKPOINTS: usize = 16;
+/// Most boot steps [`checkpoint`] keeps (the boot notes 16; later ones are not kept).
+const CHECKPOINTS: usize = 17;
 
 /// Boot steps and the TSC when each ended, for the boot timeline (`moat.log=debug`).
 static TIMELINE: spin::Mutex<([(&str, u64); CHECKPOINTS], usize)> =

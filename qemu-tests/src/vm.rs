@@ -158,12 +158,18 @@ impl Vm {
     /// Builds (once) the kernel the spec needs and starts QEMU.
     pub fn start(spec: VmSpec) -> Outcome<Vm> {
         let artifacts = artifacts(spec.variant)?;
+        Vm::start_from(spec, &artifacts)
+    }
+
+    /// Starts QEMU on `artifacts` instead of the spec's kernel variant (e.g. a kernel ELF a
+    /// test modified).
+    pub fn start_from(spec: VmSpec, artifacts: &image::artifacts::Artifacts) -> Outcome<Vm> {
         let accel = match spec.accel {
             Some(accel) => accel,
             None => harness_accel()?,
         };
         let run_dir = new_run_dir()?;
-        let result = Vm::start_in(spec, &artifacts, accel, &run_dir);
+        let result = Vm::start_in(spec, artifacts, accel, &run_dir);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&run_dir);
         }

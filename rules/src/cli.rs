@@ -4,11 +4,11 @@ use std::io::Write;
 
 use crate::compile::{compile_untested, CompileError, Compiled};
 use crate::diag::plural;
-use crate::emit::kernel_source;
 use crate::explain::explain;
 use crate::generate::generate;
 use crate::selftest::run_tests;
 use crate::source::{pos_str, SourceFile};
+use dataplane::policy::codegen::blob;
 use dataplane::policy::index::MatchIndexBuf;
 
 /// The usage text.
@@ -17,7 +17,8 @@ usage: rules check FILE                 check a ruleset and run its tests (exit 
        rules test FILE                  run the ruleset's test lines and print each result
        rules explain FILE 'PACKET'      show how the policy decides one packet, e.g.
                                         'tcp 10.137.0.10:40000 -> 1.1.1.1:443 on lan'
-       rules compile FILE [-o OUT.rs]   write the Rust source the kernel embeds
+       rules compile FILE -o OUT        check the ruleset, run its tests and write the
+                                        policy blob `image build` embeds in the kernel
        rules generate N [--seed S]      print a generated ruleset of N rules (benchmarks)
        rules import-qubes LAYOUT QUBE=RAW... [-o OUT]
                                         append each qube's `qvm-firewall QUBE list --raw`
@@ -31,8 +32,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         ["check", file] => check(file, out, err),
         ["test", file] => test(file, out, err),
         ["explain", file, packet] => explain_cmd(file, packet, out, err),
-        ["compile", file] => compile_cmd(file, None, out, err),
-        ["compile", file, "-o", dest] => compile_cmd(file, Some(dest), out, err),
+        ["compile", file, "-o", dest] => compile_cmd(file, dest, out, err),
         ["generate", n] => generate_cmd(n, "1", out),
         ["generate", n, "--seed", seed] => generate_cmd(n, seed, out),
         ["import-qubes", layout, rest @ ..] if !rest.is_empty() => {
@@ -74,23 +74,7 @@ fn check(path: &str, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, St
     let file = read(path)?;
     match crate::compile::compile_file(file) {
         Ok(compiled) => {
-            let _ = write!(err, "{}", compiled.render_warnings());
-            let policy = compiled.policy.as_policy();
-            let _ = writeln!(
-                out,
-                "{path}: ok: {} rule{} ({} compiled), {} test{} passed, {} warning{}, \
-                 index {} bytes (bound {}), digest {}",
-                compiled.checked.rules.len(),
-                plural(compiled.checked.rules.len()),
-                policy.rules.len(),
-                compiled.tests.len(),
-                plural(compiled.tests.len()),
-                compiled.warnings.len(),
-                plural(compiled.warnings.len()),
-                policy.index.size_bytes(),
-                MatchIndexBuf::max_size_bytes(policy.rules.len()),
-                policy.digest
-            );
+            report(path, &compiled, out, err);
             Ok(0)
         }
         Err(e) => {
@@ -98,6 +82,28 @@ fn check(path: &str, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, St
             Ok(1)
         }
     }
+}
+
+/// The warnings of a ruleset that compiled, and the one-line summary `check` and `compile`
+/// print.
+fn report(path: &str, compiled: &Compiled, out: &mut dyn Write, err: &mut dyn Write) {
+    let _ = write!(err, "{}", compiled.render_warnings());
+    let policy = compiled.policy.as_policy();
+    let _ = writeln!(
+        out,
+        "{path}: ok: {} rule{} ({} compiled), {} test{} passed, {} warning{}, \
+         index {} bytes (bound {}), digest {}",
+        compiled.checked.rules.len(),
+        plural(compiled.checked.rules.len()),
+        policy.rules.len(),
+        compiled.tests.len(),
+        plural(compiled.tests.len()),
+        compiled.warnings.len(),
+        plural(compiled.warnings.len()),
+        policy.index.size_bytes(),
+        MatchIndexBuf::max_size_bytes(policy.rules.len()),
+        policy.digest
+    );
 }
 
 fn test(path: &str, out: &mut dyn Write, err: &mut dyn Write) -> Result<i32, String> {
@@ -151,7 +157,7 @@ fn explain_cmd(
 
 fn compile_cmd(
     path: &str,
-    dest: Option<&str>,
+    dest: &str,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<i32, String> {
@@ -163,16 +169,9 @@ fn compile_cmd(
             return Ok(1);
         }
     };
-    let _ = write!(err, "{}", compiled.render_warnings());
-    let source = kernel_source(&compiled.policy.as_policy())?;
-    match dest {
-        Some(dest) => {
-            std::fs::write(dest, source).map_err(|e| format!("{dest}: error: cannot write: {e}"))?
-        }
-        None => {
-            let _ = write!(out, "{source}");
-        }
-    }
+    let blob = blob::encode(&compiled.policy.as_policy());
+    std::fs::write(dest, blob).map_err(|e| format!("{dest}: error: cannot write: {e}"))?;
+    report(path, &compiled, out, err);
     Ok(0)
 }
 

@@ -3,7 +3,7 @@
 //!
 //! **Owns**: the language (its syntax, names, checks and diagnostics), the lowering to the
 //! data plane's policy model, the digest, and the command line. **Must not import** kernel
-//! platform code (it runs on the host and in the kernel's build script), and must not
+//! platform code (it runs on the host), and must not
 //! decide anything the data plane decides: to know what the appliance does with a packet
 //! (a `test` line, `explain`), it runs the data plane itself ([`dryrun`]: `dataplane`'s
 //! `Appliance`, with the `testutil` feature to build the packets). It depends on
@@ -20,9 +20,9 @@
 //! 5. [`selftest`]: every `test` line run through the data plane itself ([`dryrun`],
 //!    [`cases`] for what DHCP learns at run time, [`outcome`] for the verdict in words).
 //!
-//! [`kernel_build::compile_for_kernel`] is what the kernel's build script calls; the
-//! `rules` binary is the command-line front end ([`cli`]). The language itself is
-//! described in `rules/README.md`.
+//! The `rules` binary is the command-line front end ([`cli`]); its `compile` command writes
+//! the policy blob (`dataplane::policy::codegen::blob`) that `image build` embeds in the
+//! kernel. The language itself is described in `rules/README.md`.
 
 pub mod analysis;
 pub mod ast;
@@ -36,10 +36,8 @@ pub mod describe;
 pub mod diag;
 pub mod digest;
 pub mod dryrun;
-pub mod emit;
 pub mod explain;
 pub mod generate;
-pub mod kernel_build;
 pub mod lexer;
 pub mod lower;
 pub mod names;
@@ -52,4 +50,3 @@ pub mod source;
 pub mod space;
 
 pub use compile::{compile, compile_file, compile_untested, CompileError, Compiled};
-pub use kernel_build::{compile_for_kernel, CompileSummary};

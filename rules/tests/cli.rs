@@ -162,10 +162,39 @@ fn generate_prints_a_reproducible_ruleset() {
 }
 
 #[test]
-fn compile_writes_the_kernel_source() {
-    let (status, out, err) = run(&["compile", &shipped("default.rules")]);
+fn compile_writes_the_policy_blob_the_kernel_decodes() {
+    let dest = scratch_file("default.policy", "");
+    let (status, out, err) = run(&["compile", &shipped("default.rules"), "-o", &dest]);
     assert_eq!(status, 0, "{err}");
-    assert!(out.contains("pub static POLICY: ::dataplane::policy::Policy<'static>"));
+    assert!(
+        out.contains("ok: 2 rules") && out.contains("digest "),
+        "{out}"
+    );
+    let blob = std::fs::read(&dest).unwrap();
+    let decoded = dataplane::policy::codegen::blob::decode(&blob).unwrap();
+    let text = std::fs::read_to_string(shipped("default.rules")).unwrap();
+    let compiled = rules::compile(&shipped("default.rules"), &text).unwrap();
+    let (decoded, compiled) = (decoded.as_policy(), compiled.policy.as_policy());
+    assert_eq!(decoded.digest, compiled.digest);
+    assert_eq!(decoded.rules, compiled.rules);
+    assert!(out.contains(decoded.digest), "{out}");
+}
+
+#[test]
+fn compile_of_a_broken_ruleset_writes_nothing_and_says_why() {
+    let rules = scratch_file("broken-compile.rules", "this is not a ruleset {\n");
+    let dest = format!("{rules}.policy");
+    let (status, _, err) = run(&["compile", &rules, "-o", &dest]);
+    assert_eq!(status, 1);
+    assert!(err.contains("broken-compile.rules"), "{err}");
+    assert!(!Path::new(&dest).exists());
+}
+
+#[test]
+fn compile_without_an_output_file_prints_the_usage() {
+    let (status, _, err) = run(&["compile", &shipped("default.rules")]);
+    assert_eq!(status, 2);
+    assert!(err.contains("rules compile FILE -o OUT"), "{err}");
 }
 
 #[test]

@@ -12,14 +12,15 @@
 //! imports this crate, never the reverse), a ruleset parser (`rules` is a dev-dependency
 //! only, for tests that compile real ruleset text), or anything `std`. Its dependencies are
 //! `smoltcp` (wire formats and the local stack), `log` and `siphasher`. Host-only parts are
-//! behind features: `codegen` (emitting a policy as Rust, building the matcher's index),
+//! behind features: `codegen` (encoding a policy blob, building the matcher's index),
 //! `reference` (the linear matcher tests compare against), `testutil` (the test packet
 //! library).
 //!
 //! - [`appliance`]: the front door — [`Appliance::receive`] for each frame (the path of a
 //!   packet, stage by stage, in its module documentation), [`Appliance::poll`] for timers.
-//! - [`policy`]: the compiled ruleset (pure data, produced at build time by the `rules` crate)
-//!   and the matcher that decides the first packet of each flow.
+//! - [`policy`]: the compiled ruleset (pure data, produced by the `rules` crate and decoded
+//!   from the image's policy blob at boot) and the matcher that decides the first packet of
+//!   each flow.
 //! - [`arp`], [`neighbor`]: ARP and the neighbour table.
 //! - [`local`]: the appliance's own IP stack (smoltcp) for traffic addressed to it.
 //! - [`config`], [`sink`]: NIC configuration in, frames out.

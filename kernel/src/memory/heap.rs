@@ -45,6 +45,17 @@ pub unsafe fn init(start: u64, size: u64) {
 }
 
 /// Bytes of heap currently free.
+/// Grows the heap by `by` bytes at its top.
+///
+/// # Safety
+///
+/// `by` bytes of usable RAM must lie right above the heap's current end, identity-mapped
+/// read-write, and nothing else may use them from now on.
+pub unsafe fn extend(by: u64) {
+    // SAFETY: the caller guarantees the memory right above the heap is its to take.
+    unsafe { HEAP.0.lock().extend(by as usize) };
+}
+
 pub fn free_bytes() -> usize {
     HEAP.0.lock().free()
 }

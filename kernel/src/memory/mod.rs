@@ -50,9 +50,11 @@ pub struct KernelLayout {
     pub text: (u64, u64),
     /// Start and end of the read-only data.
     pub rodata: (u64, u64),
-    /// Start of data + bss, which run to `end`.
-    pub data: u64,
-    /// End of the image.
+    /// Start and end of data + bss.
+    pub data: (u64, u64),
+    /// Start and end (page-aligned) of the embedded policy, read-only.
+    pub policy: (u64, u64),
+    /// End of the image: the end of the policy, which comes last.
     pub end: u64,
     /// The unmapped page under the stack.
     pub stack_guard: u64,
@@ -62,14 +64,20 @@ impl KernelLayout {
     /// The layout from the linker script's symbols.
     pub fn current() -> KernelLayout {
         let addr = |s: &u8| s as *const u8 as u64;
+        let (policy_start, policy_len) = crate::embedded_policy::extent();
+        let policy = (
+            policy_start,
+            (policy_start + policy_len as u64).next_multiple_of(PAGE_SIZE),
+        );
         // SAFETY: these are linker-defined symbols; only their addresses are taken.
         unsafe {
             KernelLayout {
                 start: addr(&__kernel_start),
                 text: (addr(&__text_start), addr(&__text_end)),
                 rodata: (addr(&__rodata_start), addr(&__rodata_end)),
-                data: addr(&__data_start),
-                end: addr(&__kernel_end),
+                data: (addr(&__data_start), addr(&__kernel_end)),
+                policy,
+                end: policy.1,
                 stack_guard: addr(&crate::boot::entry::boot_stack_guard),
             }
         }
@@ -85,6 +93,11 @@ pub struct MemorySummary {
     pub heap: u64,
     /// Usable bytes ignored because they lie above the first 4 GiB.
     pub ignored_high: u64,
+    /// Where the embedded policy blob is now (see [`init`]).
+    pub policy_at: u64,
+    /// Bytes (whole pages) the heap takes once the policy is decoded
+    /// ([`release_policy`]): the moved blob's copy; 0 when it was not moved.
+    pub policy_spare: u64,
 }
 
 /// Why memory could not be set up.
@@ -113,6 +126,12 @@ impl core::fmt::Display for MemoryError {
 }
 
 /// Sets up frames, heap and page tables from the boot memory map.
+///
+/// The embedded policy blob lies right after the kernel, where the heap's region usually
+/// begins. Its pages are not lost to the heap: the blob is copied to the top of the heap's
+/// region and the heap starts at the blob's original place; once the policy is decoded,
+/// [`release_policy`] gives the copy's pages to the heap too. Where the heap's region does
+/// not begin right after the blob, the blob stays where it is, read-only.
 pub fn init(boot: &BootInfo) -> Result<MemorySummary, MemoryError> {
     let layout = KernelLayout::current();
     let mut free = frames::FreeRegions::new();
@@ -132,25 +151,61 @@ pub fn init(boot: &BootInfo) -> Result<MemorySummary, MemoryError> {
     free.remove(layout.start, layout.end);
 
     let (start, end) = free.largest();
-    let (pool_start, heap_start) = match free.smallest_other_holding(FRAME_POOL) {
+    let (pool_start, mut heap_start) = match free.smallest_other_holding(FRAME_POOL) {
         Some(pool_start) => (pool_start, start),
         None => (start, start + FRAME_POOL),
     };
-    let heap = end.saturating_sub(heap_start);
+    let (policy_start, policy_end) = layout.policy;
+    let policy_pages = policy_end - policy_start;
+    let mut heap_end = end;
+    let mut policy_at = policy_start;
+    if heap_start == policy_end && end - heap_start >= policy_pages + MIN_HEAP {
+        heap_end = end - policy_pages;
+        // SAFETY: the source is the policy segment the boot loader loaded (whole pages, all
+        // RAM); the destination is the top of the heap's free region, usable RAM below 4 GiB
+        // (identity-mapped by the early tables) that nothing uses yet, and the two do not
+        // overlap (`heap_end >= policy_end`).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                policy_start as *const u8,
+                heap_end as *mut u8,
+                policy_pages as usize,
+            )
+        };
+        policy_at = heap_end;
+        heap_start = policy_start;
+    }
+    let heap = heap_end.saturating_sub(heap_start);
     if heap < MIN_HEAP {
         return Err(MemoryError::TooLittleMemory {
             largest: end - start,
         });
     }
     frames::init(pool_start, pool_start + FRAME_POOL);
-    // SAFETY: `heap_start..end` is usable RAM (memory map), below 4 GiB so identity-mapped
-    // by the early tables, outside the frame pool and no longer in the free list: nothing
-    // else will use it.
+    // SAFETY: `heap_start..heap_end` is usable RAM (memory map; when the policy blob was
+    // moved, its original pages, loaded by the boot loader and no longer read), below 4 GiB
+    // so identity-mapped by the early tables, outside the frame pool and no longer in the
+    // free list: nothing else will use it.
     unsafe { heap::init(heap_start, heap) };
-    paging::init(&layout, boot).map_err(MemoryError::Paging)?;
+    let policy_is_heap = policy_at != policy_start;
+    paging::init(&layout, boot, policy_is_heap).map_err(MemoryError::Paging)?;
     Ok(MemorySummary {
         usable: boot.usable_bytes(),
         heap,
         ignored_high,
+        policy_at,
+        policy_spare: if policy_is_heap { policy_pages } else { 0 },
     })
+}
+
+/// Gives the pages of the moved policy blob (`summary.policy_spare` bytes right above the
+/// heap, see [`init`]) to the heap. Call once, after the policy is decoded: the blob must
+/// not be read again.
+pub fn release_policy(summary: &MemorySummary) {
+    if summary.policy_spare > 0 {
+        // SAFETY: `init` made the heap end exactly where the blob's copy begins, and the copy
+        // (whole pages of usable RAM, mapped read-write like the rest of the heap's region)
+        // is no longer read: the caller has decoded it.
+        unsafe { heap::extend(summary.policy_spare) };
+    }
 }

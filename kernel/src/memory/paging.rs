@@ -70,7 +70,11 @@ const RX: Flags = Flags::PRESENT;
 const DEVICE: Flags = RW_NX.union(Flags::NO_CACHE).union(Flags::WRITE_THROUGH);
 
 /// Builds the final page tables and switches to them.
-pub fn init(layout: &KernelLayout, boot: &BootInfo) -> Result<(), PagingError> {
+pub fn init(
+    layout: &KernelLayout,
+    boot: &BootInfo,
+    policy_is_heap: bool,
+) -> Result<(), PagingError> {
     let pml4_frame = PoolAllocator
         .allocate_frame()
         .ok_or(PagingError::OutOfFrames)?;
@@ -87,12 +91,21 @@ pub fn init(layout: &KernelLayout, boot: &BootInfo) -> Result<(), PagingError> {
     map_range(&mut tables, layout.start, layout.text.0, RX, false)?;
     map_range(&mut tables, layout.text.0, layout.text.1, RX, false)?;
     map_range(&mut tables, layout.rodata.0, layout.rodata.1, RO_NX, false)?;
-    map_range(&mut tables, layout.data, layout.stack_guard, RW_NX, false)?;
+    map_range(&mut tables, layout.data.0, layout.stack_guard, RW_NX, false)?;
     map_range(
         &mut tables,
         layout.stack_guard + PAGE_SIZE,
-        layout.end,
+        layout.data.1,
         RW_NX,
+        false,
+    )?;
+    // The embedded policy: read-only, unless the heap took its pages (`memory::init`).
+    let policy_flags = if policy_is_heap { RW_NX } else { RO_NX };
+    map_range(
+        &mut tables,
+        layout.policy.0,
+        layout.policy.1,
+        policy_flags,
         false,
     )?;
     // All other RAM below 4 GiB (the heap, the frame pool, ACPI tables).
@@ -218,6 +231,8 @@ pub fn map_firmware(phys: u64, len: u64) -> Result<(), PagingError> {
 
 /// Whether `addr` lies in the stack guard page (for fault reports).
 pub fn is_stack_guard(addr: u64) -> bool {
-    let guard = KernelLayout::current().stack_guard;
+    // The guard's address only: `KernelLayout::current` would read the policy's header,
+    // whose page the heap may own by now.
+    let guard = (&raw const crate::boot::entry::boot_stack_guard) as u64;
     (guard..guard + PAGE_SIZE).contains(&addr)
 }

@@ -1,4 +1,5 @@
-//! [`PolicyBuf`]: the owned form of a [`Policy`], built by the host compiler.
+//! [`PolicyBuf`]: the owned form of a [`Policy`], built by the host compiler or decoded from
+//! a policy blob at boot.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -6,9 +7,11 @@ use alloc::vec::Vec;
 use super::index::MatchIndexBuf;
 use super::model::*;
 
-/// A policy under construction, or built on the host: the same pools as [`Policy`], in
-/// `Vec`s, plus the matcher's index once [`PolicyBuf::build_index`] has run.
-/// [`PolicyBuf::as_policy`] borrows it as the `Policy` the matcher runs on.
+/// A policy under construction, built on the host, or decoded from a policy blob
+/// ([`codegen::blob::decode`](super::codegen::blob::decode)): the same pools as [`Policy`],
+/// in `Vec`s, plus the matcher's index once `PolicyBuf::build_index` (feature `codegen`)
+/// has run or the blob's index was read. [`PolicyBuf::as_policy`] borrows it as the
+/// `Policy` the matcher runs on.
 #[derive(Clone, Debug)]
 pub struct PolicyBuf {
     /// See [`Policy::source_name`].
@@ -41,7 +44,7 @@ pub struct PolicyBuf {
     pub byte_ranges: Vec<ByteRange>,
     /// See [`Policy::ipv4_addrs`].
     pub ipv4_addrs: Vec<u32>,
-    /// The index over `rules`, as of the last [`PolicyBuf::build_index`].
+    /// The index over `rules`, as of the last `PolicyBuf::build_index` (or as decoded).
     index: MatchIndexBuf,
 }
 
@@ -118,9 +121,15 @@ impl PolicyBuf {
     /// Until it is called, or if rules are added or removed afterwards, the policy still
     /// decides correctly but by a linear scan. Editing a rule's ranges afterwards without
     /// calling it again gives wrong answers.
+    #[cfg(any(test, feature = "codegen"))]
     pub fn build_index(&mut self) {
         self.index = MatchIndexBuf::default();
         self.index = MatchIndexBuf::build(&self.as_policy());
+    }
+
+    /// Replaces the index (the blob decoder's way to restore the one it read).
+    pub(crate) fn set_index(&mut self, index: MatchIndexBuf) {
+        self.index = index;
     }
 
     /// Borrows this buffer as a [`Policy`].

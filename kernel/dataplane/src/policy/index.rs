@@ -1,5 +1,5 @@
 //! The fast matcher: a decision tree that cuts the rule space (the HiCuts family), packed
-//! into integer slices that the kernel embeds as `static` data.
+//! into integer slices that the kernel reads from its policy blob.
 //!
 //! # How a key is matched
 //!
@@ -18,8 +18,9 @@
 //!
 //! # How the trees are built (on the host, see `build` and `forest`)
 //!
-//! The builder (`MatchIndexBuf`, with `PolicyBuf`) is compiled with the `codegen` feature
-//! only: the kernel embeds an index built by the compiler and carries no builder.
+//! The builder (`MatchIndexBuf::build`, with `PolicyBuf::build_index`) is compiled with the
+//! `codegen` feature only: the kernel reads an index built by the compiler from its policy
+//! blob and carries no builder.
 //!
 //! A ruleset of more than 64 rules is first split into up to four groups by whether each
 //! rule's source and destination are wide (more than a /8), and each group gets its own
@@ -46,9 +47,9 @@
 //!   scan. The depth does not grow with the rule count as such but with how finely rules
 //!   must be told apart; the builder never goes deeper than [`layout::MAX_DEPTH`] (32).
 //!   When a budget runs out, regions become leaves as they are: the scans get longer, the
-//!   answers stay the same. Any word that does not make sense (a malformed `static`) is
+//!   answers stay the same. Any word that does not make sense (a damaged index) is
 //!   caught and answered by a linear scan, never a panic.
-//! - **Memory**: at most [`MatchIndexBuf::max_size_bytes`]: 4 × (1,024 per tree + 64 ×
+//! - **Memory**: at most `MatchIndexBuf::max_size_bytes`: 4 × (1,024 per tree + 64 ×
 //!   rules) bytes for the trees, two words per tree for the roots, and a 1,542-byte class
 //!   table (none when no rule can match). `rules check` prints the size and the bound.
 //!
@@ -108,11 +109,11 @@ mod fields;
 #[cfg(any(test, feature = "codegen"))]
 mod forest;
 pub mod layout;
+mod owned;
 pub mod tally;
 
-#[cfg(any(test, feature = "codegen"))]
-pub use build::MatchIndexBuf;
 pub use dim::Dim;
+pub use owned::MatchIndexBuf;
 
 use axis::{coordinates, AXES};
 use layout::{
@@ -123,12 +124,12 @@ use tally::Tally;
 use super::{FlowKey, Policy};
 
 /// The precomputed lookup structure over a policy's rules: a cut tree packed into one
-/// slice of integers, so that it can be a `static` in the kernel (no heap, no work at
-/// boot).
+/// slice of integers, built by the compiler and copied into the kernel's policy blob (no
+/// work at boot beyond reading it back).
 ///
-/// Built by [`MatchIndexBuf::build`] (through
-/// [`PolicyBuf::build_index`](super::PolicyBuf::build_index)) and emitted as Rust source by
-/// the `codegen` feature; the word layout is described in [`layout`]. A walk never trusts
+/// Built by `MatchIndexBuf::build` (through `PolicyBuf::build_index`, feature `codegen`)
+/// and written by [`codegen::blob`](super::codegen::blob); the word layout is described in
+/// [`layout`]. A walk never trusts
 /// the words blindly: an index that does not describe `Policy::rules` (built for another
 /// rule count, or malformed) is detected and answered by a linear scan, which is slow but
 /// right.

@@ -2,18 +2,19 @@
 //!
 //! - [`model`]: the policy's data types (the contract with the `rules` compiler).
 //! - [`key`]: [`FlowKey`], what the matcher decides on.
-//! - `buf` (feature `codegen`): `PolicyBuf`, the owned (heap) form the host compiler builds
-//!   and borrows, with the index builder.
+//! - [`buf`]: [`PolicyBuf`], the owned (heap) form the host compiler builds and the kernel
+//!   decodes its policy blob into, both borrowing it as a [`Policy`]; the index builder
+//!   (`PolicyBuf::build_index`) is behind the `codegen` feature.
 //! - [`index`]: [`MatchIndex`], the precomputed lookup structure of the fast matcher.
-//! - [`codegen`]: the compiled policy as Rust `static` data (emission behind the `codegen`
-//!   feature; the `const fn`s the emitted code calls are always there).
+//! - [`codegen`]: the compiled policy as a binary blob embedded in the kernel image
+//!   (decoding always built, encoding behind the `codegen` feature), and the flat word form
+//!   of its records.
 //! - `reference` (feature `reference`, and unit tests): the plain linear interpreter the
 //!   fast matcher is tested and benchmarked against.
 //!
 //! [`Policy::decide`] is the one entry point the data plane and the compiler's self-tests
 //! both use.
 
-#[cfg(any(test, feature = "codegen"))]
 pub mod buf;
 pub mod codegen;
 pub mod index;
@@ -22,7 +23,6 @@ pub mod model;
 #[cfg(any(test, feature = "reference"))]
 pub mod reference;
 
-#[cfg(any(test, feature = "codegen"))]
 pub use buf::PolicyBuf;
 pub use index::MatchIndex;
 pub use key::{FlowKey, REDIRECT_DNS, REDIRECT_FORWARD, REDIRECT_NONE};

@@ -1,14 +1,16 @@
 //! The compiled policy: the contract between the `rules` compiler and the data plane.
 //!
-//! A [`Policy`] is plain data with no pointers into a heap: every variable-length part lives
-//! in one of a few flat pools (`addr_ranges`, `port_ranges`, `byte_ranges`, `ipv4_addrs`,
-//! `names`) and the records refer to them by [`Span`]. That gives one shape for both sides:
+//! A [`Policy`] is plain data with no pointers between its parts: every variable-length part
+//! lives in one of a few flat pools (`addr_ranges`, `port_ranges`, `byte_ranges`,
+//! `ipv4_addrs`, `names`) and the records refer to them by [`Span`]. That gives one shape for
+//! both sides:
 //!
-//! - the kernel embeds a `static POLICY: Policy<'static>` generated at build time (no heap
-//!   needed to load it, no parsing at boot);
 //! - the host compiler builds a [`PolicyBuf`](super::PolicyBuf) (the same pools in `Vec`s)
 //!   and borrows it as a `Policy<'_>` to run the ruleset's self-tests through the very
-//!   matcher the kernel uses.
+//!   matcher the kernel uses;
+//! - the image tool writes that policy into the kernel image as a binary blob
+//!   ([`codegen::blob`](super::codegen::blob)), which the kernel decodes and checks once
+//!   at boot into the same `PolicyBuf`.
 //!
 //! Rules are *normalised*: names (interfaces, clients, tables) are resolved, negations are
 //! complemented into range lists, and one source rule may become several [`Rule`]s (e.g. an

@@ -1,22 +1,12 @@
-//! The policy whose emitted source is checked in next to this file (`emitted_policy.rs`),
-//! shared by the codegen tests.
+//! A policy using every part of the model, shared by the policy blob tests.
 
-// Each codegen test uses a different part of this module.
-#![allow(dead_code)]
-
-use dataplane::policy::codegen::emit_policy;
 use dataplane::policy::*;
 
 use super::support;
 
-/// Where the emitted source of [`fixture`] is checked in.
-pub const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/matcher_fixtures/emitted_policy.rs"
-);
-
 /// A policy using every part of the model: 200 generated rules, and interfaces, clients,
-/// NAT, forwards, DNS redirects of every kind and a DHCP server, with names that need escaping.
+/// NAT, forwards, DNS redirects of every kind and a DHCP server, with quotes, a tab and a
+/// non-ASCII letter in its text.
 pub fn fixture() -> PolicyBuf {
     let mut buf = support::realistic_policy(200, 42);
     buf.source_name = "fixture \"quoted\"\tname.rules".to_string();
@@ -161,11 +151,4 @@ pub fn fixture() -> PolicyBuf {
     };
     buf.build_index();
     buf
-}
-
-/// `policy` emitted as `POLICY`.
-pub fn emitted_source(policy: &Policy) -> String {
-    let mut source = String::new();
-    emit_policy(policy, "POLICY", &mut source).expect("emission into a String cannot fail");
-    source
 }

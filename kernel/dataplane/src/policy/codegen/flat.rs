@@ -1,19 +1,20 @@
 //! The flat integer form of a compiled policy's records (every list of the [`Policy`]: rules,
-//! interfaces, clients, the default, NAT, forwards, DNS redirects), and the `const fn`s that
-//! rebuild the typed records from it inside the emitted Rust source; [`walk`] visits a
-//! policy in that form, once, for everything that needs it in a canonical order — the
-//! emitted source ([`emit_policy`](super::emit_policy)) and the ruleset compiler's digest.
+//! interfaces, clients, the default, NAT, forwards, DNS redirects), and the functions that
+//! read the typed records back from it; [`walk`] visits a policy in that form, once, for
+//! everything that needs it in a canonical order — the policy blob
+//! ([`blob`](super::blob)) and the ruleset compiler's digest.
 //!
-//! Each packing function has its unpacking twin next to it, so the two cannot drift apart.
-//! The unpacking functions run in `const` context: a word they cannot decode (which
-//! [`emit_policy`](super::emit_policy) never writes) stops the build with a message, it
-//! never reaches a running appliance. Flat integer arrays also keep rustc fast on big
-//! policies: a struct literal per rule is several times slower to compile.
+//! Each packing function (`*_words`) has its unpacking twin (`*_at`) next to it, so the two
+//! cannot drift apart. The unpacking functions take words from outside (a policy blob read
+//! at boot): they check every word and answer one that no packing function writes with a
+//! [`BadWord`], never a panic.
+
+use core::fmt;
 
 use super::super::model::{
-    Action, AddrRange, AddressPool, ByteRange, Client, DefaultRule, DhcpServer, DnsRedirect,
-    DnsUpstream, Interface, Ipv4Config, Ipv6Config, Masquerade, Policy, PortForward, PortRange,
-    Rule, SourcePos, Span, StateLimits,
+    Action, AddressPool, Client, DefaultRule, DhcpServer, DnsRedirect, DnsUpstream, Interface,
+    Ipv4Config, Ipv6Config, Masquerade, Policy, PortForward, PortRange, Rule, SourcePos, Span,
+    StateLimits, MAX_MTU, MAX_NICS,
 };
 
 /// The lists of a policy, in the order [`walk`] visits them.
@@ -116,19 +117,42 @@ pub fn walk(policy: &Policy, walker: &mut impl PolicyWalker) {
     policy.ipv4_addrs.iter().for_each(|&a| walker.word(a));
 }
 
+/// A word of a record that no packing function writes (an unknown kind, a flag that is
+/// neither 0 nor 1, a value too large for its field, a NIC the appliance cannot drive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadWord {
+    /// The field the word belongs to (`"action"`, `"NIC"`, `"MTU"`, ...).
+    pub field: &'static str,
+    /// The word found.
+    pub word: u32,
+}
+
+impl fmt::Display for BadWord {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "bad {} word {}", self.field, self.word)
+    }
+}
+
+/// What an unpacking function gives: the record, or the first word it cannot read.
+pub type Unpacked<T> = Result<T, BadWord>;
+
+/// The smallest MTU an interface may have (IPv4's minimum).
+const MIN_MTU: u16 = 68;
+
 const fn span_words(span: Span) -> [u32; 2] {
     [span.start, span.len]
+}
+
+const fn span_of(start: u32, len: u32) -> Span {
+    Span { start, len }
 }
 
 const fn pos_words(pos: SourcePos) -> [u32; 2] {
     [pos.line, pos.column]
 }
 
-const fn pos_at(words: &[u32], at: usize) -> SourcePos {
-    SourcePos {
-        line: words[at],
-        column: words[at + 1],
-    }
+const fn pos_of(line: u32, column: u32) -> SourcePos {
+    SourcePos { line, column }
 }
 
 /// An optional value as a flag word and the value (`0` when absent).
@@ -136,14 +160,6 @@ const fn option_words(value: Option<u32>) -> [u32; 2] {
     match value {
         Some(v) => [1, v],
         None => [0, 0],
-    }
-}
-
-const fn option_at(words: &[u32], at: usize) -> Option<u32> {
-    match words[at] {
-        0 => None,
-        1 => Some(words[at + 1]),
-        _ => panic!("emitted policy: bad option flag word"),
     }
 }
 
@@ -157,11 +173,48 @@ const fn u128_words(v: u128) -> [u32; 4] {
     ]
 }
 
-const fn u128_at(words: &[u32], at: usize) -> u128 {
-    (words[at] as u128) << 96
-        | (words[at + 1] as u128) << 64
-        | (words[at + 2] as u128) << 32
-        | words[at + 3] as u128
+const fn u128_of([a, b, c, d]: [u32; 4]) -> u128 {
+    (a as u128) << 96 | (b as u128) << 64 | (c as u128) << 32 | d as u128
+}
+
+/// A flag word: `0` or `1`.
+fn flag_at(field: &'static str, word: u32) -> Unpacked<bool> {
+    match word {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(BadWord { field, word }),
+    }
+}
+
+/// An optional value from its flag word and value (see [`option_words`]).
+fn option_at<T>(field: &'static str, flag: u32, value: T) -> Unpacked<Option<T>> {
+    Ok(flag_at(field, flag)?.then_some(value))
+}
+
+/// A word that must fit a byte.
+fn byte_at(field: &'static str, word: u32) -> Unpacked<u8> {
+    u8::try_from(word).map_err(|_| BadWord { field, word })
+}
+
+/// A word that must fit 16 bits.
+fn u16_at(field: &'static str, word: u32) -> Unpacked<u16> {
+    u16::try_from(word).map_err(|_| BadWord { field, word })
+}
+
+/// A NIC index: below [`MAX_NICS`].
+fn nic_at(word: u32) -> Unpacked<u8> {
+    match byte_at("NIC", word)? {
+        nic if usize::from(nic) < MAX_NICS => Ok(nic),
+        _ => Err(BadWord { field: "NIC", word }),
+    }
+}
+
+/// A prefix length of at most `bits`.
+fn prefix_len_at(field: &'static str, word: u32, bits: u8) -> Unpacked<u8> {
+    match byte_at(field, word)? {
+        len if len <= bits => Ok(len),
+        _ => Err(BadWord { field, word }),
+    }
 }
 
 /// Copies `part` into `words` at `at`; returns the position after it.
@@ -226,42 +279,66 @@ pub const fn interface_words(i: &Interface) -> [u32; INTERFACE_WORDS] {
     w
 }
 
-const fn interface_at(w: &[u32], base: usize) -> Interface {
-    let ipv4 = match w[base + 3] {
+/// An interface from its [`INTERFACE_WORDS`] words.
+pub fn interface_at(w: &[u32; INTERFACE_WORDS]) -> Unpacked<Interface> {
+    #[rustfmt::skip]
+    let [
+        name, name_len, nic,
+        kind, address, prefix_len, has_gateway, gateway,
+        dns, dns_len, uplink, mtu, line, column,
+        kind6, a0, a1, a2, a3, prefix_len6, has_gateway6, g0, g1, g2, g3,
+        router_adverts,
+    ] = *w;
+    let ipv4 = match kind {
         IPV4_NONE => Ipv4Config::None,
         IPV4_STATIC => Ipv4Config::Static {
-            address: w[base + 4],
-            prefix_len: w[base + 5] as u8,
-            gateway: option_at(w, base + 6),
+            address,
+            prefix_len: prefix_len_at("IPv4 prefix length", prefix_len, 32)?,
+            gateway: option_at("IPv4 gateway flag", has_gateway, gateway)?,
         },
         IPV4_DHCP => Ipv4Config::Dhcp,
-        _ => panic!("emitted policy: unknown IPv4 addressing word"),
+        word => {
+            return Err(BadWord {
+                field: "IPv4 addressing",
+                word,
+            })
+        }
     };
-    let ipv6 = match w[base + 14] {
+    let ipv6 = match kind6 {
         IPV6_NONE => Ipv6Config::None,
         IPV6_STATIC => Ipv6Config::Static {
-            address: u128_at(w, base + 15),
-            prefix_len: w[base + 19] as u8,
-            gateway: match w[base + 20] {
-                0 => None,
-                1 => Some(u128_at(w, base + 21)),
-                _ => panic!("emitted policy: bad option flag word"),
-            },
+            address: u128_of([a0, a1, a2, a3]),
+            prefix_len: prefix_len_at("IPv6 prefix length", prefix_len6, 128)?,
+            gateway: option_at("IPv6 gateway flag", has_gateway6, u128_of([g0, g1, g2, g3]))?,
         },
         IPV6_SLAAC => Ipv6Config::Slaac,
-        _ => panic!("emitted policy: unknown IPv6 addressing word"),
+        word => {
+            return Err(BadWord {
+                field: "IPv6 addressing",
+                word,
+            })
+        }
     };
-    Interface {
-        name: span_at(w, base),
-        nic: w[base + 2] as u8,
+    let mtu = match u16_at("MTU", mtu)? {
+        fits if (MIN_MTU..=MAX_MTU).contains(&fits) => fits,
+        _ => {
+            return Err(BadWord {
+                field: "MTU",
+                word: mtu,
+            })
+        }
+    };
+    Ok(Interface {
+        name: span_of(name, name_len),
+        nic: nic_at(nic)?,
         ipv4,
         ipv6,
-        router_adverts: w[base + 25] != 0,
-        dns_servers: span_at(w, base + 8),
-        uplink: w[base + 10] != 0,
-        mtu: w[base + 11] as u16,
-        pos: pos_at(w, base + 12),
-    }
+        router_adverts: flag_at("router advertisement flag", router_adverts)?,
+        dns_servers: span_of(dns, dns_len),
+        uplink: flag_at("uplink flag", uplink)?,
+        mtu,
+        pos: pos_of(line, column),
+    })
 }
 
 /// Words per client: name (2), NIC, IPv4 (flag and value), IPv6 (flag and four words), state limit,
@@ -294,30 +371,26 @@ pub const fn client_words(c: &Client) -> [u32; CLIENT_WORDS] {
     w
 }
 
-const fn client_at(w: &[u32], base: usize) -> Client {
-    let ipv6 = match w[base + 5] {
-        0 => None,
-        1 => Some(u128_at(w, base + 6)),
-        _ => panic!("emitted policy: bad option flag word"),
-    };
-    let mac = match w[base + 13] {
-        0 => None,
-        1 => {
-            let [_, _, a, b] = w[base + 14].to_be_bytes();
-            let [c, d, e, f] = w[base + 15].to_be_bytes();
-            Some([a, b, c, d, e, f])
-        }
-        _ => panic!("emitted policy: bad option flag word"),
-    };
-    Client {
-        name: span_at(w, base),
-        nic: w[base + 2] as u8,
-        ipv4: option_at(w, base + 3),
-        ipv6,
-        mac,
-        max_states: w[base + 10],
-        pos: pos_at(w, base + 11),
-    }
+/// A client from its [`CLIENT_WORDS`] words.
+pub fn client_at(w: &[u32; CLIENT_WORDS]) -> Unpacked<Client> {
+    #[rustfmt::skip]
+    let [
+        name, name_len, nic,
+        has_v4, v4, has_v6, a0, a1, a2, a3,
+        max_states, line, column,
+        has_mac, mac_high, mac_low,
+    ] = *w;
+    let [a, b] = u16_at("MAC", mac_high)?.to_be_bytes();
+    let [c, d, e, f] = mac_low.to_be_bytes();
+    Ok(Client {
+        name: span_of(name, name_len),
+        nic: nic_at(nic)?,
+        ipv4: option_at("IPv4 flag", has_v4, v4)?,
+        ipv6: option_at("IPv6 flag", has_v6, u128_of([a0, a1, a2, a3]))?,
+        mac: option_at("MAC flag", has_mac, [a, b, c, d, e, f])?,
+        max_states,
+        pos: pos_of(line, column),
+    })
 }
 
 /// Words of the default rule: position (2), reject, log.
@@ -329,16 +402,13 @@ pub const fn default_words(d: &DefaultRule) -> [u32; DEFAULT_WORDS] {
 }
 
 /// The default rule from its [`DEFAULT_WORDS`] words.
-pub const fn default_rule(w: &[u32]) -> DefaultRule {
-    assert!(
-        w.len() == DEFAULT_WORDS,
-        "emitted policy: default words do not match one default rule"
-    );
-    DefaultRule {
-        pos: pos_at(w, 0),
-        reject: w[2] != 0,
-        log: w[3] != 0,
-    }
+pub fn default_at(w: &[u32; DEFAULT_WORDS]) -> Unpacked<DefaultRule> {
+    let [line, column, reject, log] = *w;
+    Ok(DefaultRule {
+        pos: pos_of(line, column),
+        reject: flag_at("reject flag", reject)?,
+        log: flag_at("log flag", log)?,
+    })
 }
 
 /// Words per `nat` rule: ingress NICs (2), sources (2), egress NIC, position (2).
@@ -354,13 +424,15 @@ pub const fn masquerade_words(m: &Masquerade) -> [u32; MASQUERADE_WORDS] {
     w
 }
 
-const fn masquerade_at(w: &[u32], base: usize) -> Masquerade {
-    Masquerade {
-        in_nic: span_at(w, base),
-        src: span_at(w, base + 2),
-        out_nic: w[base + 4] as u8,
-        pos: pos_at(w, base + 5),
-    }
+/// A `nat` rule from its [`MASQUERADE_WORDS`] words.
+pub fn masquerade_at(w: &[u32; MASQUERADE_WORDS]) -> Unpacked<Masquerade> {
+    let [in_nic, in_nic_len, src, src_len, out_nic, line, column] = *w;
+    Ok(Masquerade {
+        in_nic: span_of(in_nic, in_nic_len),
+        src: span_of(src, src_len),
+        out_nic: nic_at(out_nic)?,
+        pos: pos_of(line, column),
+    })
 }
 
 /// Words per port forward: ingress NIC, protocol, ports (2), target (4, most significant
@@ -369,36 +441,29 @@ pub const FORWARD_WORDS: usize = 11;
 
 /// A port forward as [`FORWARD_WORDS`] words.
 pub const fn forward_words(f: &PortForward) -> [u32; FORWARD_WORDS] {
-    [
-        f.in_nic as u32,
-        f.protocol as u32,
-        f.ports.first as u32,
-        f.ports.last as u32,
-        (f.target >> 96) as u32,
-        (f.target >> 64) as u32,
-        (f.target >> 32) as u32,
-        f.target as u32,
-        f.target_port as u32,
-        f.pos.line,
-        f.pos.column,
-    ]
+    let mut w = [0; FORWARD_WORDS];
+    let at = put(&mut w, 0, &[f.in_nic as u32, f.protocol as u32]);
+    let at = put(&mut w, at, &[f.ports.first as u32, f.ports.last as u32]);
+    let at = put(&mut w, at, &u128_words(f.target));
+    let at = put(&mut w, at, &[f.target_port as u32]);
+    put(&mut w, at, &pos_words(f.pos));
+    w
 }
 
-const fn forward_at(w: &[u32], base: usize) -> PortForward {
-    PortForward {
-        in_nic: w[base] as u8,
-        protocol: w[base + 1] as u8,
+/// A port forward from its [`FORWARD_WORDS`] words.
+pub fn forward_at(w: &[u32; FORWARD_WORDS]) -> Unpacked<PortForward> {
+    let [in_nic, protocol, first, last, t0, t1, t2, t3, target_port, line, column] = *w;
+    Ok(PortForward {
+        in_nic: nic_at(in_nic)?,
+        protocol: byte_at("protocol", protocol)?,
         ports: PortRange {
-            first: w[base + 2] as u16,
-            last: w[base + 3] as u16,
+            first: u16_at("port", first)?,
+            last: u16_at("port", last)?,
         },
-        target: (w[base + 4] as u128) << 96
-            | (w[base + 5] as u128) << 64
-            | (w[base + 6] as u128) << 32
-            | w[base + 7] as u128,
-        target_port: w[base + 8] as u16,
-        pos: pos_at(w, base + 9),
-    }
+        target: u128_of([t0, t1, t2, t3]),
+        target_port: u16_at("target port", target_port)?,
+        pos: pos_of(line, column),
+    })
 }
 
 /// Words per DNS redirect: ingress NICs (2), upstream kind, static resolvers (2),
@@ -423,18 +488,25 @@ pub const fn dns_words(d: &DnsRedirect) -> [u32; DNS_WORDS] {
     w
 }
 
-const fn dns_at(w: &[u32], base: usize) -> DnsRedirect {
-    let upstream = match w[base + 2] {
+/// A DNS redirect from its [`DNS_WORDS`] words.
+pub fn dns_at(w: &[u32; DNS_WORDS]) -> Unpacked<DnsRedirect> {
+    let [in_nic, in_nic_len, kind, resolvers, resolvers_len, line, column, at, at_len] = *w;
+    let upstream = match kind {
         UPSTREAM_LEARNED => DnsUpstream::Learned,
-        UPSTREAM_STATIC => DnsUpstream::Static(span_at(w, base + 3)),
-        _ => panic!("emitted policy: unknown DNS upstream word"),
+        UPSTREAM_STATIC => DnsUpstream::Static(span_of(resolvers, resolvers_len)),
+        word => {
+            return Err(BadWord {
+                field: "DNS upstream",
+                word,
+            })
+        }
     };
-    DnsRedirect {
-        in_nic: span_at(w, base),
+    Ok(DnsRedirect {
+        in_nic: span_of(in_nic, in_nic_len),
         upstream,
-        pos: pos_at(w, base + 5),
-        at: span_at(w, base + 7),
-    }
+        pos: pos_of(line, column),
+        at: span_of(at, at_len),
+    })
 }
 
 /// Words per DHCP server: NIC, pool (flag, first, last), lease seconds, state limit,
@@ -454,22 +526,16 @@ pub const fn dhcp_server_words(d: &DhcpServer) -> [u32; DHCP_SERVER_WORDS] {
     w
 }
 
-const fn dhcp_server_at(w: &[u32], base: usize) -> DhcpServer {
-    let pool = match w[base + 1] {
-        0 => None,
-        1 => Some(AddressPool {
-            first: w[base + 2],
-            last: w[base + 3],
-        }),
-        _ => panic!("emitted policy: bad option flag word"),
-    };
-    DhcpServer {
-        nic: w[base] as u8,
-        pool,
-        lease_secs: w[base + 4],
-        max_states: w[base + 5],
-        pos: pos_at(w, base + 6),
-    }
+/// A DHCP server from its [`DHCP_SERVER_WORDS`] words.
+pub fn dhcp_server_at(w: &[u32; DHCP_SERVER_WORDS]) -> Unpacked<DhcpServer> {
+    let [nic, has_pool, first, last, lease_secs, max_states, line, column] = *w;
+    Ok(DhcpServer {
+        nic: nic_at(nic)?,
+        pool: option_at("pool flag", has_pool, AddressPool { first, last })?,
+        lease_secs,
+        max_states,
+        pos: pos_of(line, column),
+    })
 }
 
 /// Words per rule in the flat form: position (2), action, flags (bit 0 `log`, bit 1
@@ -480,6 +546,9 @@ pub const RULE_WORDS: usize = 26;
 const ACTION_PASS: u32 = 0;
 const ACTION_BLOCK: u32 = 1;
 const ACTION_REJECT: u32 = 2;
+
+const RULE_LOG: u32 = 1;
+const RULE_ALLOW_OPTS: u32 = 2;
 
 /// A rule as [`RULE_WORDS`] words.
 pub const fn rule_words(rule: &Rule) -> [u32; RULE_WORDS] {
@@ -504,7 +573,7 @@ pub const fn rule_words(rule: &Rule) -> [u32; RULE_WORDS] {
     words[0] = rule.pos.line;
     words[1] = rule.pos.column;
     words[2] = action;
-    words[3] = rule.log as u32 | (rule.allow_opts as u32) << 1;
+    words[3] = (rule.log as u32 * RULE_LOG) | (rule.allow_opts as u32 * RULE_ALLOW_OPTS);
     words[4] = rule.limits.max_states;
     words[5] = rule.limits.max_states_per_source;
     let mut i = 0;
@@ -516,199 +585,88 @@ pub const fn rule_words(rule: &Rule) -> [u32; RULE_WORDS] {
     words
 }
 
-const fn span_at(words: &[u32], at: usize) -> Span {
-    Span {
-        start: words[at],
-        len: words[at + 1],
-    }
-}
-
-const fn rule_at(words: &[u32], base: usize) -> Rule {
-    let action = match words[base + 2] {
+/// A rule from its [`RULE_WORDS`] words.
+pub fn rule_at(w: &[u32; RULE_WORDS]) -> Unpacked<Rule> {
+    let [line, column, action, flags, max_states, max_states_per_source, spans @ ..] = *w;
+    let action = match action {
         ACTION_PASS => Action::Pass,
         ACTION_BLOCK => Action::Block,
         ACTION_REJECT => Action::Reject,
-        _ => panic!("emitted policy: unknown rule action word"),
+        word => {
+            return Err(BadWord {
+                field: "action",
+                word,
+            })
+        }
     };
-    let fields = base + 6;
-    Rule {
-        pos: SourcePos {
-            line: words[base],
-            column: words[base + 1],
-        },
-        action,
-        log: words[base + 3] & 1 != 0,
-        allow_opts: words[base + 3] & 2 != 0,
-        limits: StateLimits {
-            max_states: words[base + 4],
-            max_states_per_source: words[base + 5],
-        },
-        in_nic: span_at(words, fields),
-        out: span_at(words, fields + 2),
-        protocol: span_at(words, fields + 4),
-        src: span_at(words, fields + 6),
-        dst: span_at(words, fields + 8),
-        src_port: span_at(words, fields + 10),
-        dst_port: span_at(words, fields + 12),
-        icmp_type: span_at(words, fields + 14),
-        icmp_code: span_at(words, fields + 16),
-        redirect: span_at(words, fields + 18),
+    if flags & !(RULE_LOG | RULE_ALLOW_OPTS) != 0 {
+        return Err(BadWord {
+            field: "rule flags",
+            word: flags,
+        });
     }
+    let spans: [Span; 10] = core::array::from_fn(|i| span_of(spans[2 * i], spans[2 * i + 1]));
+    let [in_nic, out, protocol, src, dst, src_port, dst_port, icmp_type, icmp_code, redirect] =
+        spans;
+    Ok(Rule {
+        pos: pos_of(line, column),
+        action,
+        log: flags & RULE_LOG != 0,
+        allow_opts: flags & RULE_ALLOW_OPTS != 0,
+        limits: StateLimits {
+            max_states,
+            max_states_per_source,
+        },
+        in_nic,
+        out,
+        protocol,
+        src,
+        dst,
+        src_port,
+        dst_port,
+        icmp_type,
+        icmp_code,
+        redirect,
+    })
 }
-
-const NO_RULE: Rule = Rule {
-    pos: SourcePos { line: 0, column: 0 },
-    action: Action::Block,
-    log: false,
-    allow_opts: false,
-    limits: StateLimits {
-        max_states: 0,
-        max_states_per_source: 0,
-    },
-    in_nic: Span::EMPTY,
-    out: Span::EMPTY,
-    protocol: Span::EMPTY,
-    src: Span::EMPTY,
-    dst: Span::EMPTY,
-    src_port: Span::EMPTY,
-    dst_port: Span::EMPTY,
-    icmp_type: Span::EMPTY,
-    icmp_code: Span::EMPTY,
-    redirect: Span::EMPTY,
-};
-
-/// Defines the `const fn` that rebuilds a list of records from their flat words.
-macro_rules! record_list {
-    ($(#[$doc:meta])* $name:ident, $record:ty, $width:expr, $at:ident, $empty:expr, $mismatch:literal) => {
-        $(#[$doc])*
-        pub const fn $name<const N: usize>(words: &[u32]) -> [$record; N] {
-            assert!(words.len() == N * $width, $mismatch);
-            let mut records = [$empty; N];
-            let mut i = 0;
-            while i < N {
-                records[i] = $at(words, i * $width);
-                i += 1;
-            }
-            records
-        }
-    };
-}
-
-record_list!(
-    /// `N` rules from their `N * RULE_WORDS` flat words.
-    rules, Rule, RULE_WORDS, rule_at, NO_RULE,
-    "emitted policy: rule words do not match the rule count"
-);
-record_list!(
-    /// `N` interfaces from their `N * INTERFACE_WORDS` flat words.
-    interfaces, Interface, INTERFACE_WORDS, interface_at, interface_at(&[0; INTERFACE_WORDS], 0),
-    "emitted policy: interface words do not match the interface count"
-);
-record_list!(
-    /// `N` clients from their `N * CLIENT_WORDS` flat words.
-    clients, Client, CLIENT_WORDS, client_at, client_at(&[0; CLIENT_WORDS], 0),
-    "emitted policy: client words do not match the client count"
-);
-record_list!(
-    /// `N` `nat` rules from their `N * MASQUERADE_WORDS` flat words.
-    masquerades, Masquerade, MASQUERADE_WORDS, masquerade_at,
-    masquerade_at(&[0; MASQUERADE_WORDS], 0),
-    "emitted policy: nat words do not match the nat rule count"
-);
-record_list!(
-    /// `N` port forwards from their `N * FORWARD_WORDS` flat words.
-    forwards, PortForward, FORWARD_WORDS, forward_at, forward_at(&[0; FORWARD_WORDS], 0),
-    "emitted policy: forward words do not match the forward count"
-);
-record_list!(
-    /// `N` DNS redirects from their `N * DNS_WORDS` flat words.
-    dns_redirects, DnsRedirect, DNS_WORDS, dns_at, dns_at(&[0; DNS_WORDS], 0),
-    "emitted policy: DNS words do not match the redirect count"
-);
-
-record_list!(
-    /// `N` DHCP servers from their `N * DHCP_SERVER_WORDS` flat words.
-    dhcp_servers, DhcpServer, DHCP_SERVER_WORDS, dhcp_server_at,
-    dhcp_server_at(&[0; DHCP_SERVER_WORDS], 0),
-    "emitted policy: DHCP server words do not match the server count"
-);
-
-/// Defines the `const fn` that rebuilds a range pool from its flat bounds.
-macro_rules! range_pool {
-    ($(#[$doc:meta])* $name:ident, $range:ident, $bound:ty, $mismatch:literal) => {
-        $(#[$doc])*
-        pub const fn $name<const N: usize>(bounds: &[$bound]) -> [$range; N] {
-            assert!(bounds.len() == 2 * N, $mismatch);
-            let mut ranges = [$range { first: 0, last: 0 }; N];
-            let mut i = 0;
-            while i < N {
-                ranges[i] = $range { first: bounds[2 * i], last: bounds[2 * i + 1] };
-                i += 1;
-            }
-            ranges
-        }
-    };
-}
-
-range_pool!(
-    /// `N` address ranges from their `2 * N` bounds (`first`, `last`, ...).
-    addr_ranges, AddrRange, u128, "emitted policy: address bounds do not match the range count"
-);
-range_pool!(
-    /// `N` port ranges from their `2 * N` bounds (`first`, `last`, ...).
-    port_ranges, PortRange, u16, "emitted policy: port bounds do not match the range count"
-);
-range_pool!(
-    /// `N` one-byte ranges from their `2 * N` bounds (`first`, `last`, ...).
-    byte_ranges, ByteRange, u8, "emitted policy: byte bounds do not match the range count"
-);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
+    use crate::policy::ipv4_to_flow_addr;
 
     fn span(start: u32, len: u32) -> Span {
         Span { start, len }
     }
 
-    #[test]
-    fn a_rule_survives_its_flat_form() {
-        for (i, action) in [Action::Pass, Action::Block, Action::Reject]
-            .into_iter()
-            .enumerate()
-        {
-            let rule = Rule {
-                pos: SourcePos {
-                    line: 14,
-                    column: 3,
-                },
-                action,
-                log: i == 1,
-                allow_opts: i != 1,
-                limits: StateLimits {
-                    max_states: 100,
-                    max_states_per_source: 7,
-                },
-                in_nic: span(1, 2),
-                out: span(3, 4),
-                protocol: span(5, 6),
-                src: span(7, 8),
-                dst: span(9, 10),
-                src_port: span(11, 12),
-                dst_port: span(13, 14),
-                icmp_type: span(15, 16),
-                icmp_code: span(17, 18),
-                redirect: span(19, 20),
-            };
-            let words = rule_words(&rule);
-            assert_eq!(rules::<1>(&words), [rule]);
+    fn rule(action: Action, log: bool, allow_opts: bool) -> Rule {
+        Rule {
+            pos: SourcePos {
+                line: 14,
+                column: 3,
+            },
+            action,
+            log,
+            allow_opts,
+            limits: StateLimits {
+                max_states: 100,
+                max_states_per_source: 7,
+            },
+            in_nic: span(1, 2),
+            out: span(3, 4),
+            protocol: span(5, 6),
+            src: span(7, 8),
+            dst: span(9, 10),
+            src_port: span(11, 12),
+            dst_port: span(13, 14),
+            icmp_type: span(15, 16),
+            icmp_code: span(17, 18),
+            redirect: span(19, 20),
         }
     }
 
-    #[test]
-    fn every_record_survives_its_flat_form() {
-        let interfaces = [
+    fn interfaces() -> [Interface; 2] {
+        [
             Interface {
                 name: span(0, 6),
                 nic: 0,
@@ -730,7 +688,7 @@ mod tests {
             },
             Interface {
                 name: span(6, 7),
-                nic: 1,
+                nic: 7,
                 ipv4: Ipv4Config::Dhcp,
                 ipv6: Ipv6Config::Slaac,
                 router_adverts: true,
@@ -739,9 +697,24 @@ mod tests {
                 mtu: 1500,
                 pos: SourcePos { line: 2, column: 1 },
             },
-        ];
-        let words: Vec<u32> = interfaces.iter().flat_map(interface_words).collect();
-        assert_eq!(super::interfaces::<2>(&words), interfaces);
+        ]
+    }
+
+    #[test]
+    fn a_rule_survives_its_flat_form() {
+        for action in [Action::Pass, Action::Block, Action::Reject] {
+            for (log, allow_opts) in [(false, false), (true, false), (false, true), (true, true)] {
+                let rule = rule(action, log, allow_opts);
+                assert_eq!(rule_at(&rule_words(&rule)), Ok(rule));
+            }
+        }
+    }
+
+    #[test]
+    fn every_record_survives_its_flat_form() {
+        for interface in interfaces() {
+            assert_eq!(interface_at(&interface_words(&interface)), Ok(interface));
+        }
         let client = Client {
             name: span(13, 4),
             nic: 1,
@@ -751,20 +724,27 @@ mod tests {
             max_states: 5000,
             pos: SourcePos { line: 3, column: 1 },
         };
-        assert_eq!(clients::<1>(&client_words(&client)), [client]);
+        assert_eq!(client_at(&client_words(&client)), Ok(client));
+        let bare = Client {
+            ipv4: None,
+            ipv6: None,
+            mac: None,
+            ..client
+        };
+        assert_eq!(client_at(&client_words(&bare)), Ok(bare));
         let default = DefaultRule {
             pos: SourcePos { line: 9, column: 1 },
             reject: true,
             log: true,
         };
-        assert_eq!(default_rule(&default_words(&default)), default);
+        assert_eq!(default_at(&default_words(&default)), Ok(default));
         let nat = Masquerade {
             in_nic: span(1, 1),
             src: span(2, 3),
             out_nic: 0,
             pos: SourcePos { line: 4, column: 1 },
         };
-        assert_eq!(masquerades::<1>(&masquerade_words(&nat)), [nat]);
+        assert_eq!(masquerade_at(&masquerade_words(&nat)), Ok(nat));
         let forward = PortForward {
             in_nic: 0,
             protocol: 6,
@@ -772,16 +752,16 @@ mod tests {
                 first: 2200,
                 last: 2207,
             },
-            target: crate::policy::ipv4_to_flow_addr(0x0a02_000b),
+            target: ipv4_to_flow_addr(0x0a02_000b),
             target_port: 22,
             pos: SourcePos { line: 5, column: 1 },
         };
-        assert_eq!(forwards::<1>(&forward_words(&forward)), [forward]);
+        assert_eq!(forward_at(&forward_words(&forward)), Ok(forward));
         let forward6 = PortForward {
             target: 0xfd00_0137_0001_0000_0000_0000_0000_0010,
             ..forward
         };
-        assert_eq!(forwards::<1>(&forward_words(&forward6)), [forward6]);
+        assert_eq!(forward_at(&forward_words(&forward6)), Ok(forward6));
         for upstream in [DnsUpstream::Learned, DnsUpstream::Static(span(1, 2))] {
             let dns = DnsRedirect {
                 at: span(4, 2),
@@ -789,7 +769,7 @@ mod tests {
                 upstream,
                 pos: SourcePos { line: 6, column: 1 },
             };
-            assert_eq!(dns_redirects::<1>(&dns_words(&dns)), [dns]);
+            assert_eq!(dns_at(&dns_words(&dns)), Ok(dns));
         }
         for pool in [
             None,
@@ -805,41 +785,75 @@ mod tests {
                 max_states: 4096,
                 pos: SourcePos { line: 7, column: 1 },
             };
-            assert_eq!(dhcp_servers::<1>(&dhcp_server_words(&server)), [server]);
+            assert_eq!(dhcp_server_at(&dhcp_server_words(&server)), Ok(server));
         }
     }
 
+    /// `words` with word `at` replaced by `word`.
+    fn with<const N: usize>(mut words: [u32; N], at: usize, word: u32) -> [u32; N] {
+        words[at] = word;
+        words
+    }
+
+    /// The refusal of word `word` of field `field`.
+    fn bad<T>(field: &'static str, word: u32) -> Unpacked<T> {
+        Err(BadWord { field, word })
+    }
+
     #[test]
-    fn range_pools_survive_their_flat_form() {
+    fn a_word_no_packing_function_writes_is_refused() {
+        let rule = rule_words(&rule(Action::Pass, true, true));
+        assert_eq!(rule_at(&with(rule, 2, 3)), bad("action", 3));
+        assert_eq!(rule_at(&with(rule, 3, 4)), bad("rule flags", 4));
+        let [uplink, _] = interfaces().map(|i| interface_words(&i));
+        assert_eq!(interface_at(&with(uplink, 2, 8)), bad("NIC", 8));
+        assert_eq!(interface_at(&with(uplink, 3, 3)), bad("IPv4 addressing", 3));
         assert_eq!(
-            addr_ranges::<2>(&[0, u128::MAX, 5, 9]),
-            [
-                AddrRange {
-                    first: 0,
-                    last: u128::MAX
-                },
-                AddrRange { first: 5, last: 9 }
-            ]
+            interface_at(&with(uplink, 5, 33)),
+            bad("IPv4 prefix length", 33)
         );
         assert_eq!(
-            port_ranges::<1>(&[22, 65535]),
-            [PortRange {
-                first: 22,
-                last: 65535
-            }]
+            interface_at(&with(uplink, 6, 2)),
+            bad("IPv4 gateway flag", 2)
+        );
+        assert_eq!(interface_at(&with(uplink, 10, 2)), bad("uplink flag", 2));
+        assert_eq!(interface_at(&with(uplink, 11, 67)), bad("MTU", 67));
+        assert_eq!(interface_at(&with(uplink, 11, 1501)), bad("MTU", 1501));
+        assert_eq!(
+            interface_at(&with(uplink, 14, 9)),
+            bad("IPv6 addressing", 9)
         );
         assert_eq!(
-            byte_ranges::<1>(&[0, 255]),
-            [ByteRange {
-                first: 0,
-                last: 255
-            }]
+            interface_at(&with(uplink, 19, 129)),
+            bad("IPv6 prefix length", 129)
+        );
+        let default = default_words(&DefaultRule {
+            pos: SourcePos::default(),
+            reject: false,
+            log: false,
+        });
+        assert_eq!(default_at(&with(default, 3, 7)), bad("log flag", 7));
+        let forward = forward_words(&PortForward {
+            in_nic: 0,
+            protocol: 6,
+            ports: PortRange { first: 1, last: 2 },
+            target: 0,
+            target_port: 22,
+            pos: SourcePos::default(),
+        });
+        assert_eq!(forward_at(&with(forward, 1, 256)), bad("protocol", 256));
+        assert_eq!(
+            forward_at(&with(forward, 8, 65536)),
+            bad("target port", 65536)
         );
     }
 
     #[test]
-    #[should_panic(expected = "rule words do not match")]
-    fn a_truncated_rule_pool_is_refused() {
-        let _ = rules::<1>(&[0; RULE_WORDS - 1]);
+    fn a_bad_word_names_its_field_and_value() {
+        let bad = BadWord {
+            field: "action",
+            word: 9,
+        };
+        assert_eq!(alloc::format!("{bad}"), "bad action word 9");
     }
 }

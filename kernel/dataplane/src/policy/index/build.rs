@@ -22,7 +22,7 @@ use super::forest::{self, GROUPS};
 use super::layout::{
     entry, origin_to_words, NodeShape, TreeRef, MAX_DEPTH, MAX_RULES, ORIGIN_WORDS,
 };
-use super::MatchIndex;
+use super::MatchIndexBuf;
 use crate::policy::Policy;
 
 /// A region with at most this many rules becomes a leaf.
@@ -56,15 +56,6 @@ const fn tree_budget_words(rule_count: usize) -> usize {
     }
 }
 
-/// The owned form of a [`MatchIndex`], built on the host from a policy's rules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MatchIndexBuf {
-    rule_count: u32,
-    roots: Vec<u32>,
-    classes: Vec<u8>,
-    tree: Vec<u32>,
-}
-
 impl MatchIndexBuf {
     /// The most bytes an index over `rule_count` rules takes: its trees stay within a
     /// budget of `4 * (1,024 * trees + 64 * rule_count)` bytes (at most four trees), its
@@ -85,16 +76,6 @@ impl MatchIndexBuf {
         let builder = Builder::new(policy);
         let groups = forest::groups(policy, |rule| builder.fields.live(rule));
         builder.run(groups)
-    }
-
-    /// Borrows the index.
-    pub fn as_index(&self) -> MatchIndex<'_> {
-        MatchIndex {
-            rule_count: self.rule_count,
-            roots: &self.roots,
-            classes: &self.classes,
-            tree: &self.tree,
-        }
     }
 }
 
