@@ -26,6 +26,9 @@ pub struct BuildRequest {
     pub rules: Option<PathBuf>,
     /// Cargo features of the kernel.
     pub features: Vec<String>,
+    /// An already built Moat kernel ELF (as cargo links it) to write the ruleset into,
+    /// instead of building one: `features` must then be empty.
+    pub kernel_elf: Option<PathBuf>,
     /// Kernel command line baked into the disk image's GRUB configuration.
     pub kernel_cmdline: String,
     /// Output directory (`None`: `<target>/moat`).
@@ -127,14 +130,25 @@ pub fn build(workspace: &Workspace, request: &BuildRequest) -> Result<Artifacts>
         .unwrap_or_else(|| workspace.artifact_dir());
     let rules = ruleset::resolve(workspace, request.rules.as_deref())?;
     let policy = ruleset::compile(workspace, &rules, request.diagnostics)?;
-    let kernel = KernelBuild {
-        features: request.features.clone(),
-        diagnostics: request.diagnostics,
-    }
-    .run(workspace)?;
-    let linked = std::fs::read(&kernel.elf).map_err(Error::io(&kernel.elf))?;
+    let kernel_elf = match &request.kernel_elf {
+        Some(_) if !request.features.is_empty() => {
+            return Err(Error::InvalidRequest(
+                "kernel features cannot be chosen for an already built kernel ELF".into(),
+            ))
+        }
+        Some(elf) => elf.clone(),
+        None => {
+            KernelBuild {
+                features: request.features.clone(),
+                diagnostics: request.diagnostics,
+            }
+            .run(workspace)?
+            .elf
+        }
+    };
+    let linked = std::fs::read(&kernel_elf).map_err(Error::io(&kernel_elf))?;
     let elf = policy_embed::embed(&linked, &policy).map_err(|source| Error::Embed {
-        elf: kernel.elf.clone(),
+        elf: kernel_elf.clone(),
         source,
     })?;
     write_artifacts(&elf, &out_dir, &request.kernel_cmdline)

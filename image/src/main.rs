@@ -96,8 +96,9 @@ struct BuildArgs {
     /// Directory to write the artifacts to [default: <target>/moat].
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
-    /// Package this already built kernel ELF instead of building one (no cargo build).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["rules", "features"])]
+    /// Write the ruleset into this already built Moat kernel ELF (cargo's
+    /// target/x86_64-unknown-none/release/moat) instead of building the kernel.
+    #[arg(long, value_name = "FILE", conflicts_with = "features")]
     elf: Option<PathBuf>,
 }
 
@@ -175,13 +176,10 @@ fn main() -> ExitCode {
 
 fn build(args: BuildArgs) -> Result<()> {
     let workspace = Workspace::discover()?;
-    if let Some(elf) = &args.elf {
-        let out_dir = args.out_dir.unwrap_or_else(|| workspace.artifact_dir());
-        return print_digests(&artifacts::package(elf, &out_dir, &args.cmdline)?);
-    }
     let request = BuildRequest {
         rules: args.rules,
         features: args.features,
+        kernel_elf: args.elf,
         kernel_cmdline: args.cmdline,
         out_dir: args.out_dir,
         diagnostics: Diagnostics::Terminal,

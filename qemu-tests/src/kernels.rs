@@ -65,6 +65,7 @@ impl KernelVariant {
                 .iter()
                 .map(|feature| feature.to_string())
                 .collect(),
+            kernel_elf: None,
             kernel_cmdline: String::new(),
             out_dir: Some(out_dir),
             diagnostics: Diagnostics::Capture,

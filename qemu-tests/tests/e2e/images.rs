@@ -149,3 +149,30 @@ fn a_kernel_whose_embedded_ruleset_is_damaged_stops_at_boot_and_says_so() -> Out
         format!("the report does not say the ruleset is damaged: {line}")
     })
 }
+
+#[test]
+fn a_ruleset_written_into_an_already_built_kernel_elf_boots_and_is_enforced_by_name() -> Outcome {
+    built_artifacts(KernelVariant::RELEASE)?;
+    let workspace = workspace()?;
+    let dir = workspace
+        .artifact_dir()
+        .join("qemu-tests")
+        .join("prebuilt-kernel");
+    std::fs::create_dir_all(&dir).map_err(|error| Failure::new(error.to_string()))?;
+    let kernel = dir.join("kernel.elf");
+    {
+        let _builds = build_lock();
+        let linked = kernel_elf_path(&workspace.target_dir);
+        std::fs::copy(&linked, &kernel)
+            .map_err(|error| Failure::new(format!("{}: {error}", linked.display())))?;
+    }
+    let mut request = KernelVariant::EVERY_NIC.request(workspace, dir.join("out"));
+    request.kernel_elf = Some(kernel);
+    let artifacts = artifacts::build(workspace, &request)?;
+    let vm = Vm::start_from(VmSpec::new(Machine::Q35, BootPath::Kernel, 2), &artifacts)?;
+    vm.wait_ready()?;
+    let banner = vm.console().lines().into_iter().next().unwrap_or_default();
+    ensure(banner.contains("ruleset every-nic.rules"), || {
+        format!("the banner does not name the ruleset written in: {banner}")
+    })
+}
