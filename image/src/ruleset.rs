@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::kernel_build::Diagnostics;
@@ -37,7 +38,13 @@ pub fn resolve(workspace: &Workspace, requested: Option<&Path>) -> Result<PathBu
 pub fn compile(workspace: &Workspace, rules: &Path, diagnostics: Diagnostics) -> Result<Vec<u8>> {
     let scratch = workspace.artifact_dir();
     std::fs::create_dir_all(&scratch).map_err(Error::io(&scratch))?;
-    let blob_path = scratch.join(format!(".policy-{}.bin", std::process::id()));
+    // One file per compilation: builds may run at once in one process (the test harness).
+    static COMPILATIONS: AtomicU64 = AtomicU64::new(0);
+    let blob_path = scratch.join(format!(
+        ".policy-{}-{}.bin",
+        std::process::id(),
+        COMPILATIONS.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut cargo = Command::new(cargo_program());
     cargo
         .args(["run", "--quiet", "--release", "-p", RULES_PACKAGE])

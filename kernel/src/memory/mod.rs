@@ -61,7 +61,8 @@ pub struct KernelLayout {
 }
 
 impl KernelLayout {
-    /// The layout from the linker script's symbols.
+    /// The layout from the linker script's symbols and the embedded policy's header. Only
+    /// before [`init`], which may give the policy's pages to the heap.
     pub fn current() -> KernelLayout {
         let addr = |s: &u8| s as *const u8 as u64;
         let (policy_start, policy_len) = crate::embedded_policy::extent();
